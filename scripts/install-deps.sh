@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs the Debian 12 packages kmon needs, and only those that are missing.
+#   scripts/install-deps.sh build   what building and running kmon needs
+#   scripts/install-deps.sh test    that, plus what the test suite and benchmarks use
+# Runs apt-get as root, or through sudo when started by another user.
+set -eu
+
+build_pkgs="build-essential cmake pkg-config
+libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev"
+
+test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
+python3 python3-pytest bindfs fuse3 util-linux procps
+prometheus-node-exporter curl"
+
+case "${1:-build}" in
+build) want="$build_pkgs" ;;
+test) want="$build_pkgs $test_pkgs" ;;
+*)
+    echo "usage: $0 build|test" >&2
+    exit 2
+    ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "install-deps: these packages are missing and I am neither root nor able to sudo:$missing" >&2
+    exit 1
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,319 @@
+/*
+ * agent_main — `kmon agent`: configuration, the collection loop, /metrics over HTTP,
+ * `--once` snapshots, and graceful shutdown.
+ *
+ * Threads: the main thread collects every --interval and waits for SIGTERM/SIGINT in
+ * between (km_sig_wait); libmicrohttpd's thread serves /metrics from the published
+ * collection. Shutdown stops the HTTP server (letting scrapes in flight finish), then
+ * the collectors.
+ */
+#include "agent/agent_main.h"
+
+#include "agent/collector.h"
+#include "agent/runtime.h"
+#include "common/cfg.h"
+#include "common/err.h"
+#include "common/expfmt.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "common/sig.h"
+#include "common/timefmt.h"
+#include "version.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const format_choices[] = { "json", "prom", NULL };
+
+struct agent_opts {
+    char *listen;
+    int64_t interval_ms;
+    char *node_name;
+    char *host_proc, *host_sys, *host_root;
+    bool once;
+    int format; /* index into format_choices */
+    char *disabled;
+};
+
+static const struct km_cfg_field agent_fields[] = {
+    { .name = "listen",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, listen),
+      .def = ":9105",
+      .metavar = "ADDR:PORT",
+      .help = "where to serve /metrics (Prometheus text format)" },
+    { .name = "interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct agent_opts, interval_ms),
+      .def = "5s",
+      .help = "time between collections",
+      .min = 100,
+      .max = 3600000 },
+    { .name = "node-name",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, node_name),
+      .metavar = "NAME",
+      .help = "the node's name (default: the Kubernetes downward-API NODE_NAME, else the "
+              "hostname)",
+      .env_alias = "NODE_NAME" },
+    { .name = "host-proc",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, host_proc),
+      .def = "/proc",
+      .metavar = "DIR",
+      .help = "the host's /proc (/host/proc in a container)" },
+    { .name = "host-sys",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, host_sys),
+      .def = "/sys",
+      .metavar = "DIR",
+      .help = "the host's /sys (/host/sys in a container)" },
+    { .name = "host-root",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, host_root),
+      .def = "/",
+      .metavar = "DIR",
+      .help = "the host's root filesystem, for statvfs and /etc/machine-id (/host/root in a "
+              "container)" },
+    { .name = "once",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct agent_opts, once),
+      .def = "false",
+      .help = "take two readings one interval apart, print them and exit" },
+    { .name = "format",
+      .type = KM_CFG_ENUM,
+      .offset = offsetof(struct agent_opts, format),
+      .def = "json",
+      .help = "output of --once: json (the node snapshot and every metric) or prom (text "
+              "exposition)",
+      .choices = format_choices },
+    { .name = "disable-collectors",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct agent_opts, disabled),
+      .metavar = "NAME,...",
+      .help = "collectors not to run (see the sections below for their names)" },
+    KM_CFG_FIELDS_END,
+};
+
+static const char *const other_commands[] = { "server", "demo", NULL };
+
+static void on_metrics(struct km_http_req *req, void *ud)
+{
+    struct km_agent *a = ud;
+    struct km_buf b;
+
+    km_buf_init(&b, 0);
+    km_agent_render_prom(a, &b);
+    if (km_buf_error(&b)) {
+        km_buf_fini(&b);
+        km_http_respond_error(req, 500, "rendering metrics: %s", km_err_msg());
+        return;
+    }
+    km_http_respond_buf(req, 200, KM_EXPFMT_CONTENT_TYPE, &b);
+    km_buf_fini(&b);
+}
+
+static void on_snapshot(struct km_http_req *req, void *ud)
+{
+    struct km_agent *a = ud;
+    struct km_buf b;
+
+    km_buf_init(&b, 0);
+    km_agent_render_json(a, &b);
+    if (km_buf_error(&b)) {
+        km_buf_fini(&b);
+        km_http_respond_error(req, 500, "rendering the snapshot: %s", km_err_msg());
+        return;
+    }
+    km_http_respond_buf(req, 200, "application/json", &b);
+    km_buf_fini(&b);
+}
+
+static void on_root(struct km_http_req *req, void *ud)
+{
+    static const char page[] =
+        "<!doctype html><html><head><title>kmon agent</title></head><body>"
+        "<h1>kmon agent " KMON_VERSION "</h1><ul>"
+        "<li><a href=\"metrics\">/metrics</a> — Prometheus text format</li>"
+        "<li><a href=\"snapshot\">/snapshot</a> — the node snapshot as JSON</li>"
+        "<li><a href=\"healthz\">/healthz</a></li></ul></body></html>\n";
+
+    (void)ud;
+    km_http_respond(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
+}
+
+static void on_healthz(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    km_http_respond_text(req, 200, "ok\n");
+}
+
+/* Print one rendering to stdout. */
+static int print_snapshot(struct km_agent *a, bool json)
+{
+    struct km_buf b;
+    int rc = 0;
+
+    km_buf_init(&b, 0);
+    if (json)
+        km_agent_render_json(a, &b);
+    else
+        km_agent_render_prom(a, &b);
+    if (km_buf_error(&b)) {
+        fprintf(stderr, "kmon agent: rendering the snapshot failed: %s\n", km_err_msg());
+        rc = 1;
+    } else if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0) {
+        fprintf(stderr, "kmon agent: writing the snapshot failed\n");
+        rc = 1;
+    }
+    km_buf_fini(&b);
+    return rc;
+}
+
+/* Collect every interval until a shutdown signal. */
+static void run_loop(struct km_agent *a, int64_t interval_ms)
+{
+    int64_t next = km_time_mono_ns() / 1000000;
+
+    for (;;) {
+        int64_t now;
+        int sig;
+
+        km_agent_collect(a);
+        next += interval_ms;
+        now = km_time_mono_ns() / 1000000;
+        if (next <= now) /* collection overran: skip the missed ticks */
+            next = now + interval_ms - (now - next) % interval_ms;
+        sig = km_sig_wait(next - now);
+        while (sig == 0 && (now = km_time_mono_ns() / 1000000) < next)
+            sig = km_sig_wait(next - now);
+        if (sig) {
+            km_log_info("agent", "received %s, shutting down", strsignal(sig));
+            return;
+        }
+    }
+}
+
+int km_agent_main(int argc, char **argv)
+{
+    struct agent_opts o = { 0 };
+    struct km_cfg_common common = { 0 };
+    struct km_cfg_cmd cmd = {
+        .name = "agent",
+        .usage = "kmon agent [flags]",
+        .summary = "Measure this node from the real /proc and /sys every interval and serve "
+                   "the metrics at /metrics\n(node-exporter compatible names), or print one "
+                   "snapshot with --once.",
+        .other_commands = other_commands,
+    };
+    struct km_http_opts hopts = { 0 };
+    struct km_http_server *http = NULL;
+    struct km_agent *a = NULL;
+    struct km_host host;
+    char hostname[256], node[256];
+    int rc, status = 1;
+
+    /* One malloc arena for all threads: the HTTP thread allocates little, and a second
+     * arena would hold on to its own pages. */
+    mallopt(M_ARENA_MAX, 1);
+    rc = km_agent_create(&a, km_node_collectors);
+    if (rc) {
+        fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+        return 1;
+    }
+    cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Agent", agent_fields, &o };
+    km_agent_cfg_sections(a, cmd.sections, &cmd.nsections, KM_CFG_MAX_SECTIONS - 1);
+    cmd.sections[cmd.nsections++] =
+        (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
+    rc = km_cfg_parse(&cmd, argc, argv, NULL, 0, NULL);
+    if (rc == KM_CFG_HELP) {
+        km_cfg_help(&cmd, stdout);
+        status = 0;
+        goto out_free_config;
+    }
+    if (rc) {
+        fprintf(stderr, "kmon agent: %s\n\n", km_err_msg());
+        km_cfg_help(&cmd, stderr);
+        status = 2;
+        goto out_free_config;
+    }
+    km_log_set_level((enum km_log_level)common.log_level);
+    km_log_set_format((enum km_log_format)common.log_format);
+
+    if (gethostname(hostname, sizeof(hostname)) != 0)
+        snprintf(hostname, sizeof(hostname), "localhost");
+    hostname[sizeof(hostname) - 1] = '\0';
+    snprintf(node, sizeof(node), "%s", o.node_name && *o.node_name ? o.node_name : hostname);
+    host.proc = o.host_proc;
+    host.sys = o.host_sys;
+    host.root = o.host_root;
+    host.node_name = node;
+    host.host_pid = strcmp(o.host_proc, "/proc") == 0 ? "self" : "1";
+    if (access(host.proc, R_OK | X_OK) != 0) {
+        fprintf(stderr, "kmon agent: cannot read --host-proc %s\n", host.proc);
+        status = 2;
+        goto out_free_config;
+    }
+
+    rc = km_sig_init();
+    if (rc == 0)
+        rc = km_agent_start(a, &host, o.disabled);
+    if (rc) {
+        fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+        status = 2;
+        goto out_free_config;
+    }
+
+    if (o.once) {
+        km_agent_collect(a);
+        if (km_sig_wait(o.interval_ms) != 0) {
+            status = 1;
+            goto out_free_config;
+        }
+        km_agent_collect(a);
+        status = print_snapshot(a, o.format == 0);
+        goto out_free_config;
+    }
+
+    hopts.listen = o.listen;
+    hopts.name = "agent";
+    hopts.max_body = 64 * 1024; /* the agent takes no uploads */
+    rc = km_http_server_create(&http, &hopts);
+    if (rc == 0)
+        rc = km_http_server_route(http, "GET", "/metrics", on_metrics, a);
+    if (rc == 0)
+        rc = km_http_server_route(http, "GET", "/snapshot", on_snapshot, a);
+    if (rc == 0)
+        rc = km_http_server_route(http, "GET", "/healthz", on_healthz, a);
+    if (rc == 0)
+        rc = km_http_server_route(http, "GET", "/", on_root, a);
+    if (rc == 0)
+        rc = km_http_server_start(http);
+    if (rc) {
+        fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+        goto out_stop_http;
+    }
+    {
+        char iv[32];
+
+        km_duration_format(iv, sizeof(iv), o.interval_ms);
+        km_log_info("agent",
+                    "kmon agent %s (%s) on node %s: %zu collectors every %s, metrics on "
+                    "http://%s/metrics (port %u), host /proc %s, /sys %s",
+                    KMON_VERSION, KMON_REVISION, node, km_agent_ncollectors(a), iv, o.listen,
+                    km_http_server_port(http), host.proc, host.sys);
+    }
+    run_loop(a, o.interval_ms);
+    status = 0;
+
+out_stop_http:
+    km_http_server_stop(http, 5000);
+    km_http_server_destroy(http);
+out_free_config:
+    km_cfg_free(&cmd); /* before the agent: the settings live in its collector contexts */
+    km_agent_destroy(a);
+    return status;
+}

@@ -1,0 +1,53 @@
+/*
+ * runtime — the node agent's engine: it owns the collector instances, runs a collection
+ * across all of them, keeps the last good reading of each for readers, and renders what
+ * it holds as Prometheus text or as the prototype's JSON node snapshot.
+ *
+ * Threads: km_agent_collect() runs on one thread (the main loop); the render functions
+ * may run concurrently on others (the HTTP server). Each collector writes into a private
+ * scratch set; the swap into the published slot happens under the agent's mutex, so a
+ * reader always sees complete collections.
+ *
+ * Life cycle: create (allocates collector contexts), km_agent_cfg_sections() (their
+ * settings join the command's config table), parse the config, start (init each
+ * enabled collector), collect / render as often as needed, destroy.
+ */
+#ifndef KMON_AGENT_RUNTIME_H
+#define KMON_AGENT_RUNTIME_H
+
+#include "agent/collector.h"
+#include "common/buf.h"
+#include "common/cfg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct km_agent;
+
+int km_agent_create(struct km_agent **out, const struct km_collector_ops *const *collectors);
+
+/* Append one config section per collector that has settings to sections[*n..max). */
+void km_agent_cfg_sections(struct km_agent *a, struct km_cfg_section *sections, size_t *n,
+                           size_t max);
+
+/* Init every collector not named in `disabled` (a comma-separated list, may be NULL).
+ * A collector whose init fails is disabled with a warning; an unknown name in
+ * `disabled` is an error. `host` must outlive the agent. */
+int km_agent_start(struct km_agent *a, const struct km_host *host, const char *disabled);
+
+/* Run every enabled collector once and publish the results. */
+void km_agent_collect(struct km_agent *a);
+
+/* Prometheus text 0.0.4 of the last collection, the agent's own health and process_*. */
+void km_agent_render_prom(struct km_agent *a, struct km_buf *out);
+
+/* The prototype's node snapshot (node_name, cpu_millicores, memory_bytes, disk_io,
+ * network_io, timestamp) followed by "metrics": every family. */
+void km_agent_render_json(struct km_agent *a, struct km_buf *out);
+
+/* The number of enabled, initialised collectors. */
+size_t km_agent_ncollectors(const struct km_agent *a);
+
+void km_agent_destroy(struct km_agent *a);
+
+#endif

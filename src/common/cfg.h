@@ -1,0 +1,99 @@
+/*
+ * cfg — declarative configuration: one table of fields gives parsing, defaults, the
+ * environment variable, the YAML key and the --help text of every setting.
+ *
+ * Precedence, highest first: command-line flag (--name VALUE or --name=VALUE), then the
+ * environment variable KMON_NAME (upper case, '-' and '.' become '_'), then the YAML file
+ * named by --config / KMON_CONFIG (keys are the flag names, nesting joins with '.', and a
+ * mapping named after the command holds settings for that command only), then the
+ * default. A bad value or an unknown flag or key is an error naming where it came from.
+ *
+ * Fields point into caller-owned structs (one per section) by offset. Strings and lists
+ * are malloc'ed into those structs and freed by km_cfg_free(). Not thread-safe: parse
+ * once at start-up.
+ */
+#ifndef KMON_COMMON_CFG_H
+#define KMON_COMMON_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum km_cfg_type {
+    KM_CFG_STRING,   /* char *  (NULL when unset) */
+    KM_CFG_BOOL,     /* bool */
+    KM_CFG_INT,      /* int64_t */
+    KM_CFG_DURATION, /* int64_t milliseconds; "5s", "1m30s", "15d" */
+    KM_CFG_SIZE,     /* uint64_t bytes; "256MiB", "1GB" */
+    KM_CFG_ENUM,     /* int: index into `choices` */
+    KM_CFG_LIST,     /* char *: comma-separated; YAML sequences are joined with ',' */
+};
+
+struct km_cfg_field {
+    const char *name; /* "interval" → --interval, KMON_INTERVAL, YAML "interval" */
+    enum km_cfg_type type;
+    size_t offset;              /* offsetof() into the section's struct */
+    const char *def;            /* default, as text; NULL: unset */
+    const char *metavar;        /* placeholder in --help; NULL: derived from the type */
+    const char *help;           /* one sentence */
+    const char *env_alias;      /* another environment variable read after KMON_* */
+    const char *const *choices; /* KM_CFG_ENUM: NULL-terminated */
+    int64_t min, max;           /* KM_CFG_INT / DURATION bounds when min < max */
+};
+
+#define KM_CFG_FIELDS_END                                                                          \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
+
+struct km_cfg_section {
+    const char *title;                 /* heading in --help, "Agent" */
+    const struct km_cfg_field *fields; /* ends with KM_CFG_FIELDS_END */
+    void *base;                        /* the struct the fields point into */
+};
+
+#define KM_CFG_MAX_SECTIONS 24
+
+struct km_cfg_cmd {
+    const char *name;    /* "agent": the YAML section of this command */
+    const char *usage;   /* "kmon agent [flags]" */
+    const char *summary; /* a paragraph for --help */
+    struct km_cfg_section sections[KM_CFG_MAX_SECTIONS];
+    size_t nsections;
+    /* Other commands' YAML sections, skipped without error ("server", "demo"). */
+    const char *const *other_commands;
+    bool positional_ok; /* accept non-flag arguments (returned through rest) */
+};
+
+/* Settings every command has: --config, --log-level, --log-format. */
+struct km_cfg_common {
+    char *config;
+    int log_level;  /* enum km_log_level */
+    int log_format; /* enum km_log_format */
+};
+extern const struct km_cfg_field km_cfg_common_fields[];
+
+#define KM_CFG_HELP 1 /* km_cfg_parse() result: --help was asked for */
+
+/* Fill every section from defaults, the YAML file, the environment and argv[1..argc).
+ * Non-flag arguments are stored in rest[0..*nrest) (borrowed from argv; at most
+ * `rest_cap`) when the command accepts them. Returns 0, KM_CFG_HELP, or a negative
+ * code with a sentence in km_err_msg(). */
+int km_cfg_parse(const struct km_cfg_cmd *c, int argc, char **argv, char **rest, size_t rest_cap,
+                 size_t *nrest);
+
+/* Write the --help text. */
+void km_cfg_help(const struct km_cfg_cmd *c, FILE *out);
+
+/* Free the strings the parse stored in the sections' structs. */
+void km_cfg_free(const struct km_cfg_cmd *c);
+
+/* The environment variable of a field name: "host-proc" → "KMON_HOST_PROC". */
+void km_cfg_env_name(const char *name, char *out, size_t size);
+
+/* Split a comma-separated list in place into at most `max` trimmed, non-empty items.
+ * Returns how many were stored. `s` is modified. */
+size_t km_cfg_split_list(char *s, char **items, size_t max);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * err — per-thread error messages for kmon's libraries (see err.h).
+ */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define KM_ERR_MSG_MAX 512
+
+static _Thread_local char err_msg[KM_ERR_MSG_MAX];
+
+int km_err_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int km_err_set_errno(int code, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(err_msg))
+        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", strerror(errnum));
+    return code;
+}
+
+int km_err_wrap(int code, const char *fmt, ...)
+{
+    char old[KM_ERR_MSG_MAX];
+    va_list ap;
+    int n;
+
+    memcpy(old, err_msg, sizeof(old));
+    va_start(ap, fmt);
+    n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(err_msg) && old[0] != '\0')
+        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", old);
+    return code;
+}
+
+const char *km_err_msg(void)
+{
+    return err_msg;
+}
+
+const char *km_err_name(int code)
+{
+    switch (code) {
+    case KM_OK:
+        return "OK";
+    case KM_ENOMEM:
+        return "ENOMEM";
+    case KM_EINVAL:
+        return "EINVAL";
+    case KM_ENOTFOUND:
+        return "ENOTFOUND";
+    case KM_EIO:
+        return "EIO";
+    case KM_ECORRUPT:
+        return "ECORRUPT";
+    case KM_ELIMIT:
+        return "ELIMIT";
+    case KM_EAGAIN:
+        return "EAGAIN";
+    case KM_ETIMEDOUT:
+        return "ETIMEDOUT";
+    case KM_EEXIST:
+        return "EEXIST";
+    }
+    return "EUNKNOWN";
+}

@@ -1,0 +1,619 @@
+/*
+ * http_server — libmicrohttpd wrapper with routing (see http_server.h).
+ *
+ * Request life cycle inside MHD's access handler:
+ *   1st call   allocate a km_http_req (owned by the connection until MHD's completion
+ *              callback frees it); a Content-Length past the cap answers 413 at once;
+ *   next calls append upload data to the body, discarding it once past the cap;
+ *   last call  (no more upload data) route and run the handler, or answer 413.
+ * We bind the listening socket ourselves (clear errors, dual-stack for ":PORT") and pass
+ * it to MHD; MHD_quiesce_daemon() hands it back at shutdown.
+ */
+#include "http_server.h"
+
+#include "err.h"
+#include "jsonw.h"
+#include "limits.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KM_HTTP_MAX_ROUTES   128
+#define KM_HTTP_MAX_SEGMENTS 16
+#define KM_HTTP_MAX_PARAMS   8
+#define KM_HTTP_MAX_HEADERS  8
+#define KM_HTTP_PATH_MAX     2048
+
+struct route {
+    char method[16];
+    char *pattern; /* owned copy */
+    char *segs[KM_HTTP_MAX_SEGMENTS]; /* point into `segstore` */
+    char *segstore;
+    size_t nsegs;
+    km_http_handler fn;
+    void *ud;
+};
+
+struct km_http_server {
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    uint16_t port;
+    struct km_http_opts opts;
+    char name[32];
+    struct route routes[KM_HTTP_MAX_ROUTES];
+    size_t nroutes;
+};
+
+struct km_http_req {
+    struct km_http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    struct km_buf body;
+    bool too_large;
+    bool responded;
+    size_t nparams;
+    const char *param_names[KM_HTTP_MAX_PARAMS];
+    char *param_values[KM_HTTP_MAX_PARAMS];
+    char pathcopy[KM_HTTP_PATH_MAX];
+    size_t nheaders;
+    char *headers[KM_HTTP_MAX_HEADERS][2];
+};
+
+/* ---- listening socket ---------------------------------------------------------------- */
+
+static int split_listen(const char *listen, char *host, size_t hsize, char *port, size_t psize)
+{
+    const char *colon;
+
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+
+        if (!close || close[1] != ':')
+            return km_err_set(KM_EINVAL, "bad listen address \"%s\" (want [ADDR]:PORT)",
+                              listen);
+        snprintf(host, hsize, "%.*s", (int)(close - listen - 1), listen + 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return km_err_set(KM_EINVAL, "bad listen address \"%s\" (want ADDR:PORT or :PORT)",
+                              listen);
+        snprintf(host, hsize, "%.*s", (int)(colon - listen), listen);
+    }
+    snprintf(port, psize, "%s", colon + 1);
+    if (!port[0] || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535)
+        return km_err_set(KM_EINVAL, "bad port in listen address \"%s\"", listen);
+    return 0;
+}
+
+static int bind_one(const struct sockaddr *sa, socklen_t len, bool dual)
+{
+    int one = 1, zero = 0;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (dual)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, sa, len) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int open_listener(const char *listen, int *out_fd, uint16_t *out_port)
+{
+    char host[256], port[16];
+    struct addrinfo hints = { 0 }, *res = NULL, *ai;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int rc, fd = -EADDRNOTAVAIL;
+
+    rc = split_listen(listen, host, sizeof(host), port, sizeof(port));
+    if (rc)
+        return rc;
+    if (host[0] == '\0' || strcmp(host, "*") == 0) {
+        struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = in6addr_any,
+                                   .sin6_port = htons((uint16_t)atoi(port)) };
+        struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+                                  .sin_port = htons((uint16_t)atoi(port)) };
+
+        fd = bind_one((struct sockaddr *)&a6, sizeof(a6), true);
+        if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)
+            fd = bind_one((struct sockaddr *)&a4, sizeof(a4), false);
+    } else {
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+        rc = getaddrinfo(host, port, &hints, &res);
+        if (rc)
+            return km_err_set(KM_EINVAL, "cannot resolve listen address \"%s\": %s", listen,
+                              gai_strerror(rc));
+        for (ai = res; ai; ai = ai->ai_next) {
+            fd = bind_one(ai->ai_addr, ai->ai_addrlen, false);
+            if (fd >= 0)
+                break;
+        }
+        freeaddrinfo(res);
+    }
+    if (fd < 0)
+        return km_err_set_errno(KM_EIO, -fd, "cannot listen on %s", listen);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *out_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    *out_fd = fd;
+    return 0;
+}
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+/* Split a path into segments in place; "/a/b/" gives "a", "b". */
+static size_t split_path(char *p, char **segs, size_t max)
+{
+    size_t n = 0;
+
+    while (*p) {
+        while (*p == '/')
+            *p++ = '\0';
+        if (!*p)
+            break;
+        if (n == max)
+            return max + 1;
+        segs[n++] = p;
+        while (*p && *p != '/')
+            p++;
+    }
+    return n;
+}
+
+int km_http_server_route(struct km_http_server *s, const char *method, const char *pattern,
+                         km_http_handler fn, void *ud)
+{
+    struct route *r;
+
+    if (s->nroutes == KM_HTTP_MAX_ROUTES)
+        return km_err_set(KM_ELIMIT, "too many HTTP routes");
+    r = &s->routes[s->nroutes];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->pattern = strdup(pattern);
+    r->segstore = strdup(pattern);
+    if (!r->pattern || !r->segstore) {
+        free(r->pattern);
+        free(r->segstore);
+        return km_err_set(KM_ENOMEM, "out of memory");
+    }
+    r->nsegs = split_path(r->segstore, r->segs, KM_HTTP_MAX_SEGMENTS);
+    if (r->nsegs > KM_HTTP_MAX_SEGMENTS) {
+        free(r->pattern);
+        free(r->segstore);
+        return km_err_set(KM_ELIMIT, "route %s has too many segments", pattern);
+    }
+    r->fn = fn;
+    r->ud = ud;
+    s->nroutes++;
+    return 0;
+}
+
+static bool route_matches(const struct route *r, char **segs, size_t nsegs)
+{
+    if (r->nsegs != nsegs)
+        return false;
+    for (size_t i = 0; i < nsegs; i++) {
+        if (r->segs[i][0] == '<')
+            continue;
+        if (strcmp(r->segs[i], segs[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool method_matches(const char *route_method, const char *method)
+{
+    return strcmp(route_method, method) == 0 ||
+           (strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+static enum MHD_Result queue(struct km_http_req *r, unsigned status, const char *ctype,
+                             struct MHD_Response *resp)
+{
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (r->srv->opts.cors)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    for (size_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    r->responded = true;
+    return ret;
+}
+
+int km_http_respond(struct km_http_req *r, unsigned status, const char *content_type,
+                    const void *data, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
+
+    return queue(r, status, content_type, resp) == MHD_YES ? 0 : KM_EIO;
+}
+
+int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *content_type,
+                        struct km_buf *body)
+{
+    size_t len;
+    char *data = km_buf_detach(body, &len);
+    struct MHD_Response *resp;
+
+    resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
+    if (!resp) {
+        free(data);
+        return KM_ENOMEM;
+    }
+    return queue(r, status, content_type, resp) == MHD_YES ? 0 : KM_EIO;
+}
+
+int km_http_respond_text(struct km_http_req *r, unsigned status, const char *text)
+{
+    return km_http_respond(r, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+int km_http_respond_error(struct km_http_req *r, unsigned status, const char *fmt, ...)
+{
+    char msg[1024];
+    struct km_buf b;
+    struct km_jsonw w;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    km_buf_init(&b, 0);
+    km_jsonw_init(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "error");
+    km_jsonw_str(&w, msg);
+    km_jsonw_obj_end(&w);
+    km_buf_putc(&b, '\n');
+    rc = km_http_respond(r, status, "application/json", km_buf_cstr(&b), b.len);
+    km_buf_fini(&b);
+    return rc;
+}
+
+int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value)
+{
+    char *n, *v;
+
+    if (r->nheaders == KM_HTTP_MAX_HEADERS)
+        return km_err_set(KM_ELIMIT, "too many response headers");
+    n = strdup(name);
+    v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return km_err_set(KM_ENOMEM, "out of memory");
+    }
+    r->headers[r->nheaders][0] = n;
+    r->headers[r->nheaders][1] = v;
+    r->nheaders++;
+    return 0;
+}
+
+/* ---- request accessors --------------------------------------------------------------- */
+
+const char *km_http_req_method(const struct km_http_req *r)
+{
+    return r->method;
+}
+
+const char *km_http_req_path(const struct km_http_req *r)
+{
+    return r->path;
+}
+
+const char *km_http_req_param(const struct km_http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparams; i++) {
+        if (strcmp(r->param_names[i], name) == 0)
+            return r->param_values[i];
+    }
+    return NULL;
+}
+
+const char *km_http_req_query(const struct km_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *km_http_req_header(const struct km_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *km_http_req_body(const struct km_http_req *r, size_t *len)
+{
+    *len = r->body.len;
+    return km_buf_cstr(&r->body);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+static void req_free(struct km_http_req *r)
+{
+    if (!r)
+        return;
+    km_buf_fini(&r->body);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i][0]);
+        free(r->headers[i][1]);
+    }
+    free(r);
+}
+
+static enum MHD_Result dispatch(struct km_http_req *r)
+{
+    struct km_http_server *s = r->srv;
+    char *segs[KM_HTTP_MAX_SEGMENTS];
+    char allow[160] = "";
+    size_t nsegs, alen = 0;
+    bool path_known = false;
+
+    if (strlen(r->path) >= sizeof(r->pathcopy))
+        return km_http_respond_error(r, 414, "request path too long") ? MHD_NO : MHD_YES;
+    memcpy(r->pathcopy, r->path, strlen(r->path) + 1);
+    nsegs = split_path(r->pathcopy, segs, KM_HTTP_MAX_SEGMENTS);
+    for (size_t i = 0; nsegs <= KM_HTTP_MAX_SEGMENTS && i < s->nroutes; i++) {
+        struct route *rt = &s->routes[i];
+
+        if (!route_matches(rt, segs, nsegs))
+            continue;
+        path_known = true;
+        if (!method_matches(rt->method, r->method)) {
+            if (!strstr(allow, rt->method) && alen + strlen(rt->method) + 3 < sizeof(allow))
+                alen += (size_t)snprintf(allow + alen, sizeof(allow) - alen, "%s%s",
+                                         alen ? ", " : "", rt->method);
+            continue;
+        }
+        r->nparams = 0;
+        for (size_t k = 0; k < nsegs && r->nparams < KM_HTTP_MAX_PARAMS; k++) {
+            if (rt->segs[k][0] != '<')
+                continue;
+            r->param_names[r->nparams] = rt->segs[k] + 1; /* "name>" compared below */
+            r->param_values[r->nparams] = segs[k];
+            r->nparams++;
+        }
+        rt->fn(r, rt->ud);
+        if (!r->responded) {
+            km_log_error(s->name, "handler for %s %s gave no response", r->method, rt->pattern);
+            return km_http_respond_error(r, 500, "internal error: no response") ? MHD_NO
+                                                                                  : MHD_YES;
+        }
+        return MHD_YES;
+    }
+    if (path_known && strcmp(r->method, "OPTIONS") == 0 && s->opts.cors) {
+        char methods[200];
+
+        snprintf(methods, sizeof(methods), "%s, OPTIONS", allow);
+        km_http_req_add_header(r, "Access-Control-Allow-Methods", methods);
+        km_http_req_add_header(r, "Access-Control-Allow-Headers",
+                               "Content-Type, Authorization, Content-Encoding, "
+                               "X-Prometheus-Remote-Write-Version");
+        km_http_req_add_header(r, "Access-Control-Max-Age", "86400");
+        return km_http_respond(r, 204, NULL, "", 0) ? MHD_NO : MHD_YES;
+    }
+    if (path_known) {
+        km_http_req_add_header(r, "Allow", allow);
+        return km_http_respond_error(r, 405, "method %s not allowed on %s (allowed: %s)",
+                                     r->method, r->path, allow)
+                   ? MHD_NO
+                   : MHD_YES;
+    }
+    return km_http_respond_error(r, 404, "no such endpoint: %s", r->path) ? MHD_NO : MHD_YES;
+}
+
+/* Route parameter names were stored as "name>"; compare without the '>'. */
+static void fix_param_names(struct km_http_server *s)
+{
+    for (size_t i = 0; i < s->nroutes; i++) {
+        for (size_t k = 0; k < s->routes[i].nsegs; k++) {
+            char *seg = s->routes[i].segs[k];
+            size_t l = strlen(seg);
+
+            if (seg[0] == '<' && l > 2 && seg[l - 1] == '>')
+                seg[l - 1] = '\0';
+        }
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct km_http_server *s = cls;
+    struct km_http_req *r = *con_cls;
+
+    (void)version;
+    if (!r) {
+        const char *cl;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->path = url;
+        km_buf_init(&r->body, s->opts.max_body);
+        *con_cls = r;
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) {
+            r->too_large = true;
+            return km_http_respond_error(r, 413, "request body larger than %zu bytes",
+                                         s->opts.max_body)
+                       ? MHD_NO
+                       : MHD_YES;
+        }
+        return MHD_YES;
+    }
+    if (r->responded) {
+        *upload_data_size = 0; /* already answered (413): discard the rest */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->too_large && km_buf_append(&r->body, upload_data, *upload_data_size) != 0)
+            r->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large)
+        return km_http_respond_error(r, 413, "request body larger than %zu bytes",
+                                     s->opts.max_body)
+                   ? MHD_NO
+                   : MHD_YES;
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct km_http_server *s = cls;
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    km_log_debug(s->name, "http: %s", msg);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------- */
+
+int km_http_server_create(struct km_http_server **out, const struct km_http_opts *opts)
+{
+    struct km_http_server *s;
+    int rc;
+
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    s->opts = *opts;
+    s->opts.listen = NULL; /* not kept */
+    if (!s->opts.max_body)
+        s->opts.max_body = KM_LIMIT_HTTP_BODY;
+    if (!s->opts.timeout_s)
+        s->opts.timeout_s = 30;
+    if (!s->opts.max_conns)
+        s->opts.max_conns = 1024;
+    snprintf(s->name, sizeof(s->name), "%s", opts->name ? opts->name : "http");
+    s->listen_fd = -1;
+    rc = open_listener(opts->listen, &s->listen_fd, &s->port);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int km_http_server_start(struct km_http_server *s)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_USE_AUTO;
+
+    fix_param_names(s);
+    /* The pool option goes last so a single-threaded server can end the list before it. */
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->opts.max_conns,
+        s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+        (unsigned)s->opts.threads, MHD_OPTION_END);
+    if (!s->daemon)
+        return km_err_set(KM_EIO, "could not start the HTTP server on port %u", s->port);
+    return 0;
+}
+
+uint16_t km_http_server_port(const struct km_http_server *s)
+{
+    return s->port;
+}
+
+void km_http_server_stop(struct km_http_server *s, int64_t grace_ms)
+{
+    int64_t waited = 0;
+
+    if (!s || !s->daemon)
+        goto out_close_listener;
+    {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+
+        if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
+            close(fd);
+            s->listen_fd = -1;
+        }
+    }
+    while (waited < grace_ms) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        struct timespec ts = { 0, 20 * 1000000 };
+
+        if (!info || info->num_connections == 0)
+            break;
+        nanosleep(&ts, NULL);
+        waited += 20;
+    }
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+out_close_listener:
+    if (s && s->listen_fd >= 0) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+}
+
+void km_http_server_destroy(struct km_http_server *s)
+{
+    if (!s)
+        return;
+    km_http_server_stop(s, 0);
+    for (size_t i = 0; i < s->nroutes; i++) {
+        free(s->routes[i].pattern);
+        free(s->routes[i].segstore);
+    }
+    free(s);
+}

@@ -1,0 +1,91 @@
+/*
+ * regex — pcre2 (8-bit, UTF, JIT) behind a small interface (see regex.h). Anchoring is
+ * done by wrapping the pattern in ^(?:…)$ so alternations anchor as a whole. Match data
+ * is one small block per thread, made on first use and reused.
+ */
+#include "regex.h"
+
+#include "err.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct km_regex {
+    pcre2_code *code;
+    char *pattern;
+};
+
+static _Thread_local pcre2_match_data *thread_md;
+
+int km_regex_compile(struct km_regex **out, const char *pattern, unsigned flags)
+{
+    struct km_regex *re;
+    PCRE2_SIZE erroff;
+    size_t plen = strlen(pattern);
+    char *wrapped = NULL;
+    int errcode;
+
+    re = calloc(1, sizeof(*re));
+    if (!re)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    re->pattern = strdup(pattern);
+    if (!re->pattern)
+        goto out_nomem;
+    if (flags & KM_REGEX_ANCHORED) {
+        wrapped = malloc(plen + 8);
+        if (!wrapped)
+            goto out_nomem;
+        snprintf(wrapped, plen + 8, "^(?:%s)$", pattern);
+    }
+    re->code = pcre2_compile((PCRE2_SPTR)(wrapped ? wrapped : pattern), PCRE2_ZERO_TERMINATED,
+                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode,
+                             &erroff, NULL);
+    free(wrapped);
+    if (!re->code) {
+        PCRE2_UCHAR msg[256];
+
+        pcre2_get_error_message(errcode, msg, sizeof(msg));
+        km_regex_destroy(re);
+        return km_err_set(KM_EINVAL, "bad regular expression \"%s\": %s", pattern,
+                          (const char *)msg);
+    }
+    if (flags & KM_REGEX_JIT)
+        pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* else: the interpreter */
+    *out = re;
+    return 0;
+
+out_nomem:
+    km_regex_destroy(re);
+    return km_err_set(KM_ENOMEM, "out of memory");
+}
+
+bool km_regex_match(const struct km_regex *re, const char *s, size_t n)
+{
+    int rc;
+
+    if (!thread_md) {
+        thread_md = pcre2_match_data_create(1, NULL);
+        if (!thread_md)
+            return false;
+    }
+    rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, thread_md, NULL);
+    return rc >= 0;
+}
+
+const char *km_regex_pattern(const struct km_regex *re)
+{
+    return re->pattern;
+}
+
+void km_regex_destroy(struct km_regex *re)
+{
+    if (!re)
+        return;
+    pcre2_code_free(re->code);
+    free(re->pattern);
+    free(re);
+}

@@ -1,0 +1,30 @@
+/*
+ * regex — compiled regular expressions through pcre2 with JIT, in the RE2-like subset
+ * Prometheus and node-exporter users write. A compiled km_regex is immutable and may be
+ * shared across threads; matching uses per-thread match data.
+ */
+#ifndef KMON_COMMON_REGEX_H
+#define KMON_COMMON_REGEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct km_regex;
+
+#define KM_REGEX_ANCHORED 1u /* the whole subject must match (Prometheus label matchers);
+                                without it a match anywhere counts (device filters) */
+#define KM_REGEX_JIT 2u /* compile to machine code: for regexes run millions of times
+                           (queries); small filters skip it to save memory */
+
+/* Compile `pattern` with KM_REGEX_* flags. On success *out is new; free it with
+ * km_regex_destroy(). KM_EINVAL with the reason of a syntax error. */
+int km_regex_compile(struct km_regex **out, const char *pattern, unsigned flags);
+
+bool km_regex_match(const struct km_regex *re, const char *s, size_t n);
+
+/* The pattern as given. */
+const char *km_regex_pattern(const struct km_regex *re);
+
+void km_regex_destroy(struct km_regex *re);
+
+#endif

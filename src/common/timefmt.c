@@ -1,0 +1,204 @@
+/*
+ * timefmt — clocks, RFC 3339 formatting, duration and size parsing (see timefmt.h).
+ */
+#include "timefmt.h"
+
+#include "err.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+int64_t km_time_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t km_time_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+size_t km_time_format_rfc3339(char *out, size_t size, int64_t ns, int digits)
+{
+    time_t sec = (time_t)(ns / 1000000000);
+    long frac = (long)(ns % 1000000000);
+    struct tm tm;
+    size_t n;
+    int w;
+
+    if (frac < 0) {
+        frac += 1000000000;
+        sec -= 1;
+    }
+    if (size == 0)
+        return 0;
+    gmtime_r(&sec, &tm);
+    n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (digits == 3)
+        w = snprintf(out + n, size - n, ".%03ldZ", frac / 1000000);
+    else if (digits == 6)
+        w = snprintf(out + n, size - n, ".%06ldZ", frac / 1000);
+    else if (digits == 9)
+        w = snprintf(out + n, size - n, ".%09ldZ", frac);
+    else
+        w = snprintf(out + n, size - n, "Z");
+    if (w < 0)
+        return n;
+    n += (size_t)w;
+    return n < size ? n : size - 1;
+}
+
+struct unit {
+    const char *name;
+    double ms;
+};
+
+static const struct unit duration_units[] = {
+    { "ms", 1 },         { "s", 1000 },        { "m", 60000 },          { "h", 3600000 },
+    { "d", 86400000.0 }, { "w", 604800000.0 }, { "y", 31536000000.0 },
+};
+
+int km_duration_parse(const char *s, int64_t *out_ms)
+{
+    const char *p = s;
+    double total = 0;
+    int last_unit = -1;
+
+    if (!s || !*s)
+        return km_err_set(KM_EINVAL, "empty duration");
+    while (*p) {
+        char *end;
+        double v;
+        size_t best_len = 0;
+        int best = -1;
+
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return km_err_set(KM_EINVAL, "bad duration \"%s\" (want e.g. 500ms, 5s, 1m30s, 15d)",
+                              s);
+        v = strtod(p, &end);
+        if (end == p || !isfinite(v))
+            return km_err_set(KM_EINVAL, "bad duration \"%s\"", s);
+        p = end;
+        if (*p == '\0') {
+            /* A bare number is seconds, and only allowed alone. */
+            if (last_unit != -1)
+                return km_err_set(KM_EINVAL, "bad duration \"%s\": number without a unit", s);
+            total = v * 1000;
+            break;
+        }
+        for (int i = 0; i < (int)(sizeof(duration_units) / sizeof(duration_units[0])); i++) {
+            size_t l = strlen(duration_units[i].name);
+
+            if (strncmp(p, duration_units[i].name, l) == 0 && l > best_len) {
+                best = i;
+                best_len = l;
+            }
+        }
+        if (best < 0)
+            return km_err_set(KM_EINVAL, "bad duration \"%s\": unknown unit at \"%s\"", s, p);
+        if (last_unit != -1 && duration_units[best].ms >= duration_units[last_unit].ms)
+            return km_err_set(KM_EINVAL, "bad duration \"%s\": units must go from large to small",
+                              s);
+        last_unit = best;
+        total += v * duration_units[best].ms;
+        p += best_len;
+    }
+    if (total >= 9.2e18)
+        return km_err_set(KM_EINVAL, "duration \"%s\" is too large", s);
+    *out_ms = (int64_t)llround(total);
+    return 0;
+}
+
+size_t km_duration_format(char *out, size_t size, int64_t ms)
+{
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } parts[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+                  { "ms", 1 } };
+    size_t n = 0;
+
+    if (size == 0)
+        return 0;
+    out[0] = '\0';
+    if (ms == 0)
+        return (size_t)snprintf(out, size, "0s");
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && n < size; i++) {
+        int64_t q = ms / parts[i].ms;
+        int w;
+
+        if (q == 0)
+            continue;
+        ms -= q * parts[i].ms;
+        w = snprintf(out + n, size - n, "%lld%s", (long long)q, parts[i].name);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    return n < size ? n : size - 1;
+}
+
+static const struct {
+    const char *name;
+    double mult;
+} size_units[] = {
+    { "", 1 },
+    { "B", 1 },
+    { "k", 1e3 },
+    { "K", 1e3 },
+    { "KB", 1e3 },
+    { "kB", 1e3 },
+    { "Ki", 1024.0 },
+    { "KiB", 1024.0 },
+    { "M", 1e6 },
+    { "MB", 1e6 },
+    { "Mi", 1048576.0 },
+    { "MiB", 1048576.0 },
+    { "G", 1e9 },
+    { "GB", 1e9 },
+    { "Gi", 1073741824.0 },
+    { "GiB", 1073741824.0 },
+    { "T", 1e12 },
+    { "TB", 1e12 },
+    { "Ti", 1099511627776.0 },
+    { "TiB", 1099511627776.0 },
+};
+
+int km_size_parse(const char *s, uint64_t *out)
+{
+    char *end;
+    double v;
+
+    if (!s || !*s)
+        return km_err_set(KM_EINVAL, "empty size");
+    if (!isdigit((unsigned char)*s) && *s != '.')
+        return km_err_set(KM_EINVAL, "bad size \"%s\" (want e.g. 256MiB, 1GB, 1048576)", s);
+    v = strtod(s, &end);
+    if (end == s || !isfinite(v) || v < 0)
+        return km_err_set(KM_EINVAL, "bad size \"%s\"", s);
+    while (*end == ' ')
+        end++;
+    for (size_t i = 0; i < sizeof(size_units) / sizeof(size_units[0]); i++) {
+        if (strcmp(end, size_units[i].name) == 0) {
+            double b = v * size_units[i].mult;
+
+            if (b >= 1.8e19)
+                return km_err_set(KM_EINVAL, "size \"%s\" is too large", s);
+            *out = (uint64_t)llround(b);
+            return 0;
+        }
+    }
+    return km_err_set(KM_EINVAL, "bad size \"%s\": unknown unit \"%s\" (want B, KiB, MiB, GiB, KB, MB, GB)",
+                      s, end);
+}

@@ -1,0 +1,32 @@
+/*
+ * timefmt — clocks and time formatting shared by kmon (RFC 3339 timestamps, durations).
+ * Pure functions; thread-safe.
+ */
+#ifndef KMON_COMMON_TIMEFMT_H
+#define KMON_COMMON_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock (CLOCK_REALTIME) in nanoseconds since the Unix epoch. */
+int64_t km_time_now_ns(void);
+
+/* Monotonic clock (CLOCK_MONOTONIC) in nanoseconds. */
+int64_t km_time_mono_ns(void);
+
+/* Format a wall-clock time as RFC 3339 in UTC with `digits` fractional digits (0, 3, 6
+ * or 9): "2025-06-12T10:25:19.273139Z". Returns the length written (always < size). */
+size_t km_time_format_rfc3339(char *out, size_t size, int64_t ns, int digits);
+
+/* Parse a duration: "500ms", "5s", "1m30s", "2h", "15d", "1w", "1y", or a plain number of
+ * seconds ("30", "0.5"). Stores milliseconds. KM_EINVAL with a message when malformed,
+ * negative or overflowing. */
+int km_duration_parse(const char *s, int64_t *out_ms);
+
+/* Format milliseconds as the shortest duration text ("1h30m", "5s", "250ms"). */
+size_t km_duration_format(char *out, size_t size, int64_t ms);
+
+/* Parse a byte size: "256MiB", "1GB", "64k", "1048576". Stores bytes. */
+int km_size_parse(const char *s, uint64_t *out);
+
+#endif

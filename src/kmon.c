@@ -1,0 +1,84 @@
+/*
+ * kmon — the one binary: dispatches `kmon <command> [flags]` to the command's main.
+ * Every command answers --help; `kmon help <command>` is the same.
+ */
+#include "agent/agent_main.h"
+#include "version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    const char *summary;
+    int (*main)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    { "agent", "measure this node (/proc, /sys) and serve /metrics, or print one snapshot",
+      km_agent_main },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "kmon %s — Kubernetes monitoring: node agent, time-series store, PromQL, "
+                 "alerts, dashboard\n\n"
+                 "Usage: kmon <command> [flags]\n\nCommands:\n",
+            KMON_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "help", "show this help, or a command's: kmon help <command>");
+    fprintf(out, "  %-10s %s\n", "version", "print the version (also --version)");
+    fprintf(out, "\nRun 'kmon <command> --help' for a command's flags. Every flag can also be "
+                 "set\nwith a KMON_* environment variable or in a YAML file given by --config.\n");
+}
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const struct command *c;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0 ||
+        strcmp(argv[1], "-V") == 0) {
+        printf("kmon %s (revision %s)\n", KMON_VERSION, KMON_REVISION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        char *help_argv[] = { NULL, "--help", NULL };
+
+        if (argc < 3 || strcmp(argv[1], "help") != 0) {
+            usage(stdout);
+            return 0;
+        }
+        c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "kmon: no command named \"%s\"\n\n", argv[2]);
+            usage(stderr);
+            return 2;
+        }
+        help_argv[0] = argv[2];
+        return c->main(2, help_argv);
+    }
+    c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "kmon: unknown command \"%s\"\n\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    return c->main(argc - 1, argv + 1);
+}
