@@ -23,9 +23,10 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "kmon %s — Kubernetes monitoring: node agent, time-series store, PromQL, "
-                 "alerts, dashboard\n\n"
-                 "Usage: kmon <command> [flags]\n\nCommands:\n",
+    fprintf(out,
+            "kmon %s — Kubernetes monitoring: node agent, time-series store, PromQL, "
+            "alerts, dashboard\n\n"
+            "Usage: kmon <command> [flags]\n\nCommands:\n",
             KMON_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);

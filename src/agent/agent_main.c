@@ -94,7 +94,7 @@ static const struct km_cfg_field agent_fields[] = {
       .type = KM_CFG_LIST,
       .offset = offsetof(struct agent_opts, disabled),
       .metavar = "NAME,...",
-      .help = "collectors not to run (see the sections below for their names)" },
+      .help = "collectors not to run (the list of collectors is at the top)" },
     KM_CFG_FIELDS_END,
 };
 
@@ -204,11 +204,9 @@ int km_agent_main(int argc, char **argv)
     struct km_cfg_cmd cmd = {
         .name = "agent",
         .usage = "kmon agent [flags]",
-        .summary = "Measure this node from the real /proc and /sys every interval and serve "
-                   "the metrics at /metrics\n(node-exporter compatible names), or print one "
-                   "snapshot with --once.",
         .other_commands = other_commands,
     };
+    char summary[2048];
     struct km_http_opts hopts = { 0 };
     struct km_http_server *http = NULL;
     struct km_agent *a = NULL;
@@ -223,6 +221,18 @@ int km_agent_main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "kmon agent: %s\n", km_err_msg());
         return 1;
+    }
+    {
+        size_t n = (size_t)snprintf(summary, sizeof(summary),
+                                    "Measure this node from the real /proc and /sys every "
+                                    "interval and serve the metrics at /metrics\n"
+                                    "(node-exporter compatible names), or print one snapshot "
+                                    "with --once.\n\nCollectors:\n");
+
+        for (size_t i = 0; km_node_collectors[i] && n < sizeof(summary); i++)
+            n += (size_t)snprintf(summary + n, sizeof(summary) - n, "  %-11s %s\n",
+                                  km_node_collectors[i]->name, km_node_collectors[i]->help);
+        cmd.summary = summary;
     }
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Agent", agent_fields, &o };
     km_agent_cfg_sections(a, cmd.sections, &cmd.nsections, KM_CFG_MAX_SECTIONS - 1);
@@ -262,7 +272,7 @@ int km_agent_main(int argc, char **argv)
     if (rc == 0)
         rc = km_agent_start(a, &host, o.disabled);
     if (rc) {
-        fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+        fprintf(stderr, "kmon agent: %s\nRun 'kmon agent --help' for the flags.\n", km_err_msg());
         status = 2;
         goto out_free_config;
     }
@@ -313,7 +323,7 @@ out_stop_http:
     km_http_server_stop(http, 5000);
     km_http_server_destroy(http);
 out_free_config:
-    km_cfg_free(&cmd); /* before the agent: the settings live in its collector contexts */
+    km_cfg_free(&cmd); /* before the agent: some settings live in its collector contexts */
     km_agent_destroy(a);
     return status;
 }

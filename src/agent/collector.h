@@ -54,7 +54,7 @@ struct km_collector_state;
 struct km_collect {
     struct km_mset *out;
     struct km_node_summary *summary;
-    int64_t now_ms; /* wall clock at the start of the collection */
+    int64_t now_ms;                   /* wall clock at the start of the collection */
     struct km_collector_state *state; /* for km_collect_error() */
 };
 
@@ -68,9 +68,9 @@ void km_collect_error(struct km_collect *c, const char *fmt, ...)
 void km_collect_malformed(struct km_collect *c, int n, const char *what);
 
 struct km_collector_ops {
-    unsigned version; /* KM_COLLECTOR_OPS_V1 */
-    const char *name; /* "stat": label value and --disable-collectors name */
-    const char *help; /* what it reports, for --help */
+    unsigned version;               /* KM_COLLECTOR_OPS_V1 */
+    const char *name;               /* "stat": label value and --disable-collectors name */
+    const char *help;               /* what it reports, for --help */
     const struct km_cfg_field *cfg; /* settings inside ctx, or NULL */
     size_t ctx_size;
     /* Open files, compile filters. A failure disables the collector with a warning. */

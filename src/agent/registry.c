@@ -17,8 +17,8 @@ extern const struct km_collector_ops km_collector_time;
 extern const struct km_collector_ops km_collector_uname;
 
 const struct km_collector_ops *const km_node_collectors[] = {
-    &km_collector_stat,     &km_collector_meminfo,    &km_collector_loadavg,
-    &km_collector_pressure, &km_collector_diskstats,  &km_collector_filesystem,
-    &km_collector_netdev,   &km_collector_netclass,   &km_collector_filefd,
-    &km_collector_time,     &km_collector_uname,      NULL,
+    &km_collector_stat,     &km_collector_meminfo,   &km_collector_loadavg,
+    &km_collector_pressure, &km_collector_diskstats, &km_collector_filesystem,
+    &km_collector_netdev,   &km_collector_netclass,  &km_collector_filefd,
+    &km_collector_time,     &km_collector_uname,     NULL,
 };

@@ -39,6 +39,7 @@ struct km_collector_state {
     /* Hashes of error messages already logged, so each is logged once. */
     uint64_t logged[KM_LOGGED_MAX];
     size_t nlogged;
+    char title[192]; /* its section heading in --help */
 };
 
 struct km_agent {
@@ -78,8 +79,9 @@ void km_collect_error(struct km_collect *c, const char *fmt, ...)
     }
     if (st->nlogged < KM_LOGGED_MAX)
         st->logged[st->nlogged++] = h;
-    km_log_debug("agent", "collector %s: %s (counted in kmon_agent_collect_errors_total; "
-                          "logged once)",
+    km_log_debug("agent",
+                 "collector %s: %s (counted in kmon_agent_collect_errors_total; "
+                 "logged once)",
                  st->ops->name, msg);
 }
 
@@ -97,6 +99,7 @@ int km_agent_create(struct km_agent **out, const struct km_collector_ops *const 
 {
     struct km_agent *a;
     size_t n = 0;
+    int rc;
 
     while (collectors[n])
         n++;
@@ -104,25 +107,34 @@ int km_agent_create(struct km_agent **out, const struct km_collector_ops *const 
     if (!a)
         return km_err_set(KM_ENOMEM, "out of memory");
     a->cs = calloc(n, sizeof(*a->cs));
-    if (!a->cs)
+    if (!a->cs) {
+        rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out_free_agent;
+    }
     for (size_t i = 0; i < n; i++) {
         struct km_collector_state *st = &a->cs[i];
 
         if (collectors[i]->version != KM_COLLECTOR_OPS_V1) {
-            km_err_set(KM_EINVAL, "collector %s has unsupported ops version %u",
-                       collectors[i]->name, collectors[i]->version);
+            rc = km_err_set(KM_EINVAL, "collector %s has unsupported ops version %u",
+                            collectors[i]->name, collectors[i]->version);
             goto out_free_contexts;
         }
         st->ops = collectors[i];
         st->ctx = calloc(1, collectors[i]->ctx_size ? collectors[i]->ctx_size : 1);
         if (!st->ctx) {
-            km_err_set(KM_ENOMEM, "out of memory");
+            rc = km_err_set(KM_ENOMEM, "out of memory");
             goto out_free_contexts;
         }
         km_mset_init(&st->sets[0]);
         km_mset_init(&st->sets[1]);
+        snprintf(st->title, sizeof(st->title), "Collector %s: %s", st->ops->name, st->ops->help);
         a->ncs++;
+        /* Settings start at their defaults, so an agent works without a config parse. */
+        if (collectors[i]->cfg) {
+            rc = km_cfg_apply_defaults(collectors[i]->cfg, st->ctx);
+            if (rc)
+                goto out_free_contexts;
+        }
     }
     km_mset_init(&a->health[0]);
     km_mset_init(&a->health[1]);
@@ -134,14 +146,14 @@ out_free_contexts:
     for (size_t i = 0; i < a->ncs; i++) {
         km_mset_fini(&a->cs[i].sets[0]);
         km_mset_fini(&a->cs[i].sets[1]);
+        if (a->cs[i].ops->cfg)
+            km_cfg_free_fields(a->cs[i].ops->cfg, a->cs[i].ctx);
         free(a->cs[i].ctx);
     }
     free(a->cs);
 out_free_agent:
     free(a);
-    if (km_err_msg()[0] == '\0')
-        km_err_set(KM_ENOMEM, "out of memory");
-    return KM_ENOMEM;
+    return rc;
 }
 
 void km_agent_cfg_sections(struct km_agent *a, struct km_cfg_section *sections, size_t *n,
@@ -150,60 +162,49 @@ void km_agent_cfg_sections(struct km_agent *a, struct km_cfg_section *sections, 
     for (size_t i = 0; i < a->ncs && *n < max; i++) {
         if (!a->cs[i].ops->cfg)
             continue;
-        sections[*n].title = a->cs[i].ops->help;
+        sections[*n].title = a->cs[i].title;
         sections[*n].fields = a->cs[i].ops->cfg;
         sections[*n].base = a->cs[i].ctx;
         (*n)++;
     }
 }
 
-static bool in_list(const char *list, const char *name)
-{
-    size_t nl = strlen(name);
-
-    for (const char *p = list; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t l = comma ? (size_t)(comma - p) : strlen(p);
-
-        while (l && *p == ' ') {
-            p++;
-            l--;
-        }
-        while (l && p[l - 1] == ' ')
-            l--;
-        if (l == nl && memcmp(p, name, nl) == 0)
-            return true;
-        p = comma ? comma + 1 : NULL;
-    }
-    return false;
-}
+#define KM_AGENT_MAX_DISABLED 64
 
 int km_agent_start(struct km_agent *a, const struct km_host *host, const char *disabled)
 {
+    char list[1024], *names[KM_AGENT_MAX_DISABLED];
+    size_t nnames;
+    int rc;
+
+    snprintf(list, sizeof(list), "%s", disabled ? disabled : "");
+    nnames = km_cfg_split_list(list, names, KM_AGENT_MAX_DISABLED);
     /* Every name in the list must be a collector: a typo must not go unnoticed. */
-    for (const char *p = disabled; p && *p;) {
-        const char *comma = strchr(p, ',');
-        char name[64];
-        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+    for (size_t k = 0; k < nnames; k++) {
         bool known = false;
 
-        snprintf(name, sizeof(name), "%.*s", (int)l, p);
-        for (size_t i = 0; i < a->ncs; i++)
-            known = known || in_list(name, a->cs[i].ops->name);
-        if (!known && strspn(name, " ") != strlen(name))
+        for (size_t i = 0; i < a->ncs && !known; i++)
+            known = strcmp(names[k], a->cs[i].ops->name) == 0;
+        if (!known)
             return km_err_set(KM_EINVAL, "--disable-collectors: no collector named \"%s\"",
-                              name);
-        p = comma ? comma + 1 : NULL;
+                              names[k]);
     }
     a->host = host;
     for (size_t i = 0; i < a->ncs; i++) {
         struct km_collector_state *st = &a->cs[i];
 
-        st->enabled = !in_list(disabled, st->ops->name);
+        st->enabled = true;
+        for (size_t k = 0; k < nnames; k++)
+            st->enabled = st->enabled && strcmp(names[k], st->ops->name) != 0;
         if (!st->enabled)
             continue;
         km_err_set(KM_OK, "%s", "");
-        if (st->ops->init(st->ctx, host) != 0) {
+        rc = st->ops->init(st->ctx, host);
+        /* A bad setting is the user's to fix now; anything else (a file this host does
+         * not have) only costs this collector. */
+        if (rc == KM_EINVAL)
+            return km_err_wrap(rc, "collector %s", st->ops->name);
+        if (rc) {
             km_log_warn("agent", "collector %s disabled: %s", st->ops->name, km_err_msg());
             continue;
         }
@@ -231,6 +232,8 @@ void km_agent_destroy(struct km_agent *a)
             a->cs[i].ops->fini(a->cs[i].ctx);
         km_mset_fini(&a->cs[i].sets[0]);
         km_mset_fini(&a->cs[i].sets[1]);
+        if (a->cs[i].ops->cfg)
+            km_cfg_free_fields(a->cs[i].ops->cfg, a->cs[i].ctx);
         free(a->cs[i].ctx);
     }
     free(a->cs);

@@ -31,8 +31,9 @@ void km_agent_cfg_sections(struct km_agent *a, struct km_cfg_section *sections, 
                            size_t max);
 
 /* Init every collector not named in `disabled` (a comma-separated list, may be NULL).
- * A collector whose init fails is disabled with a warning; an unknown name in
- * `disabled` is an error. `host` must outlive the agent. */
+ * A collector whose settings are invalid (init returns KM_EINVAL) fails the start; one
+ * whose init fails otherwise is disabled with a warning. An unknown name in `disabled`
+ * is an error. `host` must outlive the agent. */
 int km_agent_start(struct km_agent *a, const struct km_host *host, const char *disabled);
 
 /* Run every enabled collector once and publish the results. */

@@ -80,7 +80,7 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&sh->mu);
     for (;;) {
-        struct statvfs st;
+        struct statvfs st = { 0 };
         int rc, err;
 
         while (!w->has_job && !w->quit)
@@ -189,8 +189,8 @@ int km_statfs_pool_stat(struct km_statfs_pool *p, const char *path, struct statv
         }
     }
     if (sh->nstuck == KM_STATFS_MAX_STUCK) {
-        rc = km_err_set(KM_ELIMIT, "statfs %s: %d mounts are hanging; not starting another",
-                        path, KM_STATFS_MAX_STUCK);
+        rc = km_err_set(KM_ELIMIT, "statfs %s: %d mounts are hanging; not starting another", path,
+                        KM_STATFS_MAX_STUCK);
         goto out_unlock;
     }
     if (!p->w) {

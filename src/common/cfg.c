@@ -147,8 +147,8 @@ static int apply(const struct km_cfg_field *f, void *base, const char *text)
         if (errno || end == text || *end)
             return km_err_set(KM_EINVAL, "\"%s\" is not an integer", text);
         if (f->min < f->max && (v < f->min || v > f->max))
-            return km_err_set(KM_EINVAL, "%lld is out of range [%lld, %lld]", v,
-                              (long long)f->min, (long long)f->max);
+            return km_err_set(KM_EINVAL, "%lld is out of range [%lld, %lld]", v, (long long)f->min,
+                              (long long)f->max);
         *(int64_t *)(void *)slot = v;
         return 0;
     }
@@ -199,18 +199,27 @@ static int apply_from(const struct km_cfg_field *f, void *base, const char *text
     return 0;
 }
 
+int km_cfg_apply_defaults(const struct km_cfg_field *fields, void *base)
+{
+    for (const struct km_cfg_field *f = fields; f->name; f++) {
+        int rc;
+
+        if (!f->def)
+            continue;
+        rc = apply_from(f, base, f->def, "its default");
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int apply_defaults(const struct km_cfg_cmd *c)
 {
     for (size_t s = 0; s < c->nsections; s++) {
-        for (const struct km_cfg_field *f = c->sections[s].fields; f->name; f++) {
-            int rc;
+        int rc = km_cfg_apply_defaults(c->sections[s].fields, c->sections[s].base);
 
-            if (!f->def)
-                continue;
-            rc = apply_from(f, c->sections[s].base, f->def, "its default");
-            if (rc)
-                return rc;
-        }
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -281,21 +290,21 @@ static int yaml_join_sequence(struct yaml_walk *w, const yaml_node_t *seq, char 
     size_t len = 0;
     char *s;
 
-    for (yaml_node_item_t *it = seq->data.sequence.items.start;
-         it < seq->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
         yaml_node_t *n = yaml_document_get_node(w->doc, *it);
 
         if (!n || n->type != YAML_SCALAR_NODE)
-            return km_err_set(KM_EINVAL, "%s line %zu: a list may hold only plain values",
-                              w->path, (size_t)seq->start_mark.line + 1);
+            return km_err_set(KM_EINVAL, "%s line %zu: a list may hold only plain values", w->path,
+                              (size_t)seq->start_mark.line + 1);
         len += n->data.scalar.length + 1;
     }
     s = malloc(len + 1);
     if (!s)
         return km_err_set(KM_ENOMEM, "out of memory");
     len = 0;
-    for (yaml_node_item_t *it = seq->data.sequence.items.start;
-         it < seq->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
         yaml_node_t *n = yaml_document_get_node(w->doc, *it);
 
         if (len)
@@ -389,8 +398,7 @@ static int apply_yaml(const struct km_cfg_cmd *c, const char *path)
     }
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        rc = km_err_set(KM_EINVAL, "%s line %zu: %s", path,
-                        (size_t)parser.problem_mark.line + 1,
+        rc = km_err_set(KM_EINVAL, "%s line %zu: %s", path, (size_t)parser.problem_mark.line + 1,
                         parser.problem ? parser.problem : "invalid YAML");
         goto out_parser;
     }
@@ -587,18 +595,22 @@ void km_cfg_help(const struct km_cfg_cmd *c, FILE *out)
     fprintf(out, "\n  -h, --help\n        show this help and exit\n");
 }
 
-void km_cfg_free(const struct km_cfg_cmd *c)
+void km_cfg_free_fields(const struct km_cfg_field *fields, void *base)
 {
-    for (size_t s = 0; s < c->nsections; s++) {
-        for (const struct km_cfg_field *f = c->sections[s].fields; f->name; f++) {
-            if (f->type == KM_CFG_STRING || f->type == KM_CFG_LIST) {
-                char **slot = (char **)(void *)((char *)c->sections[s].base + f->offset);
+    for (const struct km_cfg_field *f = fields; f->name; f++) {
+        if (f->type == KM_CFG_STRING || f->type == KM_CFG_LIST) {
+            char **slot = (char **)(void *)((char *)base + f->offset);
 
-                free(*slot);
-                *slot = NULL;
-            }
+            free(*slot);
+            *slot = NULL;
         }
     }
+}
+
+void km_cfg_free(const struct km_cfg_cmd *c)
+{
+    for (size_t s = 0; s < c->nsections; s++)
+        km_cfg_free_fields(c->sections[s].fields, c->sections[s].base);
 }
 
 size_t km_cfg_split_list(char *s, char **items, size_t max)

@@ -83,11 +83,18 @@ extern const struct km_cfg_field km_cfg_common_fields[];
 int km_cfg_parse(const struct km_cfg_cmd *c, int argc, char **argv, char **rest, size_t rest_cap,
                  size_t *nrest);
 
+/* Apply only the defaults of `fields` to the struct at `base` (for code that builds a
+ * configured object without parsing a command line). Returns 0 or KM_EINVAL when a
+ * default is malformed (a programming error). */
+int km_cfg_apply_defaults(const struct km_cfg_field *fields, void *base);
+
 /* Write the --help text. */
 void km_cfg_help(const struct km_cfg_cmd *c, FILE *out);
 
-/* Free the strings the parse stored in the sections' structs. */
+/* Free the strings the parse stored in the sections' structs (and set them to NULL,
+ * so freeing twice is harmless). */
 void km_cfg_free(const struct km_cfg_cmd *c);
+void km_cfg_free_fields(const struct km_cfg_field *fields, void *base);
 
 /* The environment variable of a field name: "host-proc" → "KMON_HOST_PROC". */
 void km_cfg_env_name(const char *name, char *out, size_t size);

@@ -37,7 +37,7 @@
 
 struct route {
     char method[16];
-    char *pattern; /* owned copy */
+    char *pattern;                    /* owned copy */
     char *segs[KM_HTTP_MAX_SEGMENTS]; /* point into `segstore` */
     char *segstore;
     size_t nsegs;
@@ -81,8 +81,7 @@ static int split_listen(const char *listen, char *host, size_t hsize, char *port
         const char *close = strchr(listen, ']');
 
         if (!close || close[1] != ':')
-            return km_err_set(KM_EINVAL, "bad listen address \"%s\" (want [ADDR]:PORT)",
-                              listen);
+            return km_err_set(KM_EINVAL, "bad listen address \"%s\" (want [ADDR]:PORT)", listen);
         snprintf(host, hsize, "%.*s", (int)(close - listen - 1), listen + 1);
         colon = close + 1;
     } else {
@@ -129,9 +128,11 @@ static int open_listener(const char *listen, int *out_fd, uint16_t *out_port)
     if (rc)
         return rc;
     if (host[0] == '\0' || strcmp(host, "*") == 0) {
-        struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = in6addr_any,
+        struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+                                   .sin6_addr = in6addr_any,
                                    .sin6_port = htons((uint16_t)atoi(port)) };
-        struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+        struct sockaddr_in a4 = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_ANY),
                                   .sin_port = htons((uint16_t)atoi(port)) };
 
         fd = bind_one((struct sockaddr *)&a6, sizeof(a6), true);
@@ -408,8 +409,7 @@ static enum MHD_Result dispatch(struct km_http_req *r)
         rt->fn(r, rt->ud);
         if (!r->responded) {
             km_log_error(s->name, "handler for %s %s gave no response", r->method, rt->pattern);
-            return km_http_respond_error(r, 500, "internal error: no response") ? MHD_NO
-                                                                                  : MHD_YES;
+            return km_http_respond_error(r, 500, "internal error: no response") ? MHD_NO : MHD_YES;
         }
         return MHD_YES;
     }
@@ -426,8 +426,8 @@ static enum MHD_Result dispatch(struct km_http_req *r)
     }
     if (path_known) {
         km_http_req_add_header(r, "Allow", allow);
-        return km_http_respond_error(r, 405, "method %s not allowed on %s (allowed: %s)",
-                                     r->method, r->path, allow)
+        return km_http_respond_error(r, 405, "method %s not allowed on %s (allowed: %s)", r->method,
+                                     r->path, allow)
                    ? MHD_NO
                    : MHD_YES;
     }
@@ -449,9 +449,8 @@ static void fix_param_names(struct km_http_server *s)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct km_http_server *s = cls;
     struct km_http_req *r = *con_cls;
@@ -490,8 +489,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->too_large)
-        return km_http_respond_error(r, 413, "request body larger than %zu bytes",
-                                     s->opts.max_body)
+        return km_http_respond_error(r, 413, "request body larger than %zu bytes", s->opts.max_body)
                    ? MHD_NO
                    : MHD_YES;
     return dispatch(r);
@@ -551,18 +549,18 @@ int km_http_server_create(struct km_http_server **out, const struct km_http_opts
 
 int km_http_server_start(struct km_http_server *s)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_USE_AUTO;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
     fix_param_names(s);
     /* The pool option goes last so a single-threaded server can end the list before it. */
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->opts.max_conns,
-        s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-        (unsigned)s->opts.threads, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                                 on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_conns,
+                                 s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+                                 (unsigned)s->opts.threads, MHD_OPTION_END);
     if (!s->daemon)
         return km_err_set(KM_EIO, "could not start the HTTP server on port %u", s->port);
     return 0;

@@ -27,13 +27,13 @@ struct km_http_req;
 typedef void (*km_http_handler)(struct km_http_req *req, void *ud);
 
 struct km_http_opts {
-    const char *listen;  /* "ADDR:PORT", ":PORT" (all addresses), "[::1]:PORT"; port 0 picks one */
-    const char *name;    /* module name in logs, "agent" */
-    size_t max_body;     /* request bodies past this answer 413 (0: KM_LIMIT_HTTP_BODY) */
-    unsigned threads;    /* 0 or 1: one thread; more: a pool of that many */
-    unsigned timeout_s;  /* idle connections are closed after this (0: 30 s) */
-    unsigned max_conns;  /* concurrent connections (0: 1024) */
-    bool cors;           /* Access-Control-Allow-Origin: * and OPTIONS preflight */
+    const char *listen; /* "ADDR:PORT", ":PORT" (all addresses), "[::1]:PORT"; port 0 picks one */
+    const char *name;   /* module name in logs, "agent" */
+    size_t max_body;    /* request bodies past this answer 413 (0: KM_LIMIT_HTTP_BODY) */
+    unsigned threads;   /* 0 or 1: one thread; more: a pool of that many */
+    unsigned timeout_s; /* idle connections are closed after this (0: 30 s) */
+    unsigned max_conns; /* concurrent connections (0: 1024) */
+    bool cors;          /* Access-Control-Allow-Origin: * and OPTIONS preflight */
 };
 
 /* Bind the listening socket and prepare the server (not yet serving). On success *out

@@ -39,8 +39,8 @@ static void open_container(struct km_jsonw *w, char c)
     before_value(w);
     if (w->depth >= KM_JSONW_MAX_DEPTH) {
         if (!w->b->err)
-            w->b->err = km_err_set(KM_ELIMIT, "JSON nesting deeper than %d levels",
-                                   KM_JSONW_MAX_DEPTH);
+            w->b->err =
+                km_err_set(KM_ELIMIT, "JSON nesting deeper than %d levels", KM_JSONW_MAX_DEPTH);
         return;
     }
     km_buf_putc(w->b, c);

@@ -79,8 +79,8 @@ int km_labels_check(const struct km_label *v, size_t n)
             if (c == 0)
                 return km_err_set(KM_EINVAL, "duplicate label name \"%s\"", v[i].name);
             if (c > 0)
-                return km_err_set(KM_EINVAL, "labels not sorted: \"%s\" after \"%s\"",
-                                  v[i].name, v[i - 1].name);
+                return km_err_set(KM_EINVAL, "labels not sorted: \"%s\" after \"%s\"", v[i].name,
+                                  v[i - 1].name);
         }
     }
     return 0;
@@ -149,8 +149,7 @@ void km_labels_destroy(struct km_labels *l)
     free(l);
 }
 
-int km_labels_cmp_arrays(const struct km_label *a, size_t na, const struct km_label *b,
-                         size_t nb)
+int km_labels_cmp_arrays(const struct km_label *a, size_t na, const struct km_label *b, size_t nb)
 {
     size_t n = na < nb ? na : nb;
 

@@ -53,8 +53,7 @@ int km_labels_dup(struct km_labels **out, const struct km_labels *l);
 void km_labels_destroy(struct km_labels *l);
 
 /* Order two sorted pair arrays: by pairs in turn, then by length. 0 means equal. */
-int km_labels_cmp_arrays(const struct km_label *a, size_t na, const struct km_label *b,
-                         size_t nb);
+int km_labels_cmp_arrays(const struct km_label *a, size_t na, const struct km_label *b, size_t nb);
 int km_labels_cmp(const struct km_labels *a, const struct km_labels *b);
 
 /* The value of `name`, or NULL when the set has no such label. */

@@ -16,7 +16,7 @@
 #define KM_LIMIT_RENDER (256u * 1024 * 1024)
 
 /* Samples and families in one collector's batch. */
-#define KM_LIMIT_BATCH_SAMPLES (4u * 1024 * 1024)
+#define KM_LIMIT_BATCH_SAMPLES  (4u * 1024 * 1024)
 #define KM_LIMIT_BATCH_FAMILIES (256u * 1024)
 
 /* Strings of one batch (names, label values). */

@@ -99,8 +99,8 @@ void km_log_write(enum km_log_level level, const char *module, const char *fmt, 
     va_end(ap);
     km_time_format_rfc3339(ts, sizeof(ts), km_time_now_ns(), 3);
     if (atomic_load(&log_format) == KM_LOG_LOGFMT) {
-        w = snprintf(line, sizeof(line), "ts=%s level=%s module=%s msg=\"", ts,
-                     level_names[level], module);
+        w = snprintf(line, sizeof(line), "ts=%s level=%s module=%s msg=\"", ts, level_names[level],
+                     module);
         n = w > 0 ? (size_t)w : 0;
         put_quoted(line, &n, sizeof(line) - 2, msg);
         line[n++] = '"';

@@ -82,8 +82,7 @@ int km_mset_family(struct km_mset *m, const char *name, const char *help, enum k
 
     if (m->err)
         return m->err;
-    if (grow(m, (void **)&m->fam, &m->capfam, m->nfam, 1, sizeof(*m->fam),
-             KM_LIMIT_BATCH_FAMILIES))
+    if (grow(m, (void **)&m->fam, &m->capfam, m->nfam, 1, sizeof(*m->fam), KM_LIMIT_BATCH_FAMILIES))
         return m->err;
     f = &m->fam[m->nfam];
     f->name = copy_str(m, name);

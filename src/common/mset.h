@@ -91,7 +91,8 @@ static inline int km_mset_error(const struct km_mset *m)
 static inline const struct km_label *km_mset_labels(const struct km_mset *m,
                                                     const struct km_msample *s)
 {
-    return m->lab + s->label_off;
+    /* A set whose samples never had labels has no label array at all. */
+    return s->nlabels ? m->lab + s->label_off : NULL;
 }
 
 /* The first sample of a family with the given name (linear search; for tests and

@@ -98,7 +98,7 @@ int km_procfile_read(struct km_procfile *f, const char **data, size_t *len)
                 continue;
             km_procfile_close(f);
             return km_err_set_errno(e == ENOENT || e == ENODEV || e == ESRCH ? KM_ENOTFOUND
-                                                                              : KM_EIO,
+                                                                             : KM_EIO,
                                     e, "reading %s", f->path);
         }
         if (n == 0)
@@ -123,8 +123,8 @@ long km_read_small_file(const char *path, char *out, size_t size)
         return km_err_set(KM_EINVAL, "no room to read %s", path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return km_err_set_errno(errno == ENOENT || errno == ENOTDIR ? KM_ENOTFOUND : KM_EIO,
-                                errno, "opening %s", path);
+        return km_err_set_errno(errno == ENOENT || errno == ENOTDIR ? KM_ENOTFOUND : KM_EIO, errno,
+                                "opening %s", path);
     do {
         n = read(fd, out, size - 1);
     } while (n < 0 && errno == EINTR);

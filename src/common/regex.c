@@ -42,8 +42,7 @@ int km_regex_compile(struct km_regex **out, const char *pattern, unsigned flags)
         snprintf(wrapped, plen + 8, "^(?:%s)$", pattern);
     }
     re->code = pcre2_compile((PCRE2_SPTR)(wrapped ? wrapped : pattern), PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode,
-                             &erroff, NULL);
+                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode, &erroff, NULL);
     free(wrapped);
     if (!re->code) {
         PCRE2_UCHAR msg[256];

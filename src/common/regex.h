@@ -11,10 +11,12 @@
 
 struct km_regex;
 
-#define KM_REGEX_ANCHORED 1u /* the whole subject must match (Prometheus label matchers);
-                                without it a match anywhere counts (device filters) */
-#define KM_REGEX_JIT 2u /* compile to machine code: for regexes run millions of times
-                           (queries); small filters skip it to save memory */
+#define KM_REGEX_ANCHORED                                                                          \
+    1u /* the whole subject must match (Prometheus label matchers);                                \
+          without it a match anywhere counts (device filters) */
+#define KM_REGEX_JIT                                                                               \
+    2u /* compile to machine code: for regexes run millions of times                               \
+          (queries); small filters skip it to save memory */
 
 /* Compile `pattern` with KM_REGEX_* flags. On success *out is new; free it with
  * km_regex_destroy(). KM_EINVAL with the reason of a syntax error. */

@@ -65,7 +65,7 @@ struct unit {
 };
 
 static const struct unit duration_units[] = {
-    { "ms", 1 },         { "s", 1000 },        { "m", 60000 },          { "h", 3600000 },
+    { "ms", 1 },         { "s", 1000 },        { "m", 60000 },         { "h", 3600000 },
     { "d", 86400000.0 }, { "w", 604800000.0 }, { "y", 31536000000.0 },
 };
 
@@ -125,8 +125,7 @@ size_t km_duration_format(char *out, size_t size, int64_t ms)
     static const struct {
         const char *name;
         int64_t ms;
-    } parts[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-                  { "ms", 1 } };
+    } parts[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
     size_t n = 0;
 
     if (size == 0)
@@ -199,6 +198,7 @@ int km_size_parse(const char *s, uint64_t *out)
             return 0;
         }
     }
-    return km_err_set(KM_EINVAL, "bad size \"%s\": unknown unit \"%s\" (want B, KiB, MiB, GiB, KB, MB, GB)",
-                      s, end);
+    return km_err_set(KM_EINVAL,
+                      "bad size \"%s\": unknown unit \"%s\" (want B, KiB, MiB, GiB, KB, MB, GB)", s,
+                      end);
 }

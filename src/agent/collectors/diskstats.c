@@ -52,8 +52,8 @@ static const struct disk_metric metrics[KM_DISK_NSTATS] = {
     { "node_disk_reads_completed_total", "The total number of reads completed successfully.",
       KM_MT_COUNTER, 1 },
     { "node_disk_reads_merged_total", "The total number of reads merged.", KM_MT_COUNTER, 1 },
-    { "node_disk_read_bytes_total", "The total number of bytes read successfully.",
-      KM_MT_COUNTER, 512 },
+    { "node_disk_read_bytes_total", "The total number of bytes read successfully.", KM_MT_COUNTER,
+      512 },
     { "node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.",
       KM_MT_COUNTER, 0.001 },
     { "node_disk_writes_completed_total", "The total number of writes completed successfully.",
@@ -61,26 +61,23 @@ static const struct disk_metric metrics[KM_DISK_NSTATS] = {
     { "node_disk_writes_merged_total", "The number of writes merged.", KM_MT_COUNTER, 1 },
     { "node_disk_written_bytes_total", "The total number of bytes written successfully.",
       KM_MT_COUNTER, 512 },
-    { "node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.",
-      KM_MT_COUNTER, 0.001 },
+    { "node_disk_write_time_seconds_total",
+      "This is the total number of seconds spent by all writes.", KM_MT_COUNTER, 0.001 },
     { "node_disk_io_now", "The number of I/Os currently in progress.", KM_MT_GAUGE, 1 },
-    { "node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", KM_MT_COUNTER,
-      0.001 },
+    { "node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", KM_MT_COUNTER, 0.001 },
     { "node_disk_io_time_weighted_seconds_total",
       "The weighted number of seconds spent doing I/Os.", KM_MT_COUNTER, 0.001 },
-    { "node_disk_discards_completed_total",
-      "The total number of discards completed successfully.", KM_MT_COUNTER, 1 },
-    { "node_disk_discards_merged_total", "The total number of discards merged.", KM_MT_COUNTER,
-      1 },
-    { "node_disk_discarded_sectors_total",
-      "The total number of sectors discarded successfully.", KM_MT_COUNTER, 1 },
+    { "node_disk_discards_completed_total", "The total number of discards completed successfully.",
+      KM_MT_COUNTER, 1 },
+    { "node_disk_discards_merged_total", "The total number of discards merged.", KM_MT_COUNTER, 1 },
+    { "node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.",
+      KM_MT_COUNTER, 1 },
     { "node_disk_discard_time_seconds_total",
       "This is the total number of seconds spent by all discards.", KM_MT_COUNTER, 0.001 },
-    { "node_disk_flush_requests_total",
-      "The total number of flush requests completed successfully", KM_MT_COUNTER, 1 },
+    { "node_disk_flush_requests_total", "The total number of flush requests completed successfully",
+      KM_MT_COUNTER, 1 },
     { "node_disk_flush_requests_time_seconds_total",
-      "This is the total number of seconds spent by all flush requests.", KM_MT_COUNTER,
-      0.001 },
+      "This is the total number of seconds spent by all flush requests.", KM_MT_COUNTER, 0.001 },
 };
 
 static const struct km_cfg_field diskstats_cfg[] = {
@@ -184,8 +181,8 @@ static void diskstats_collect(void *vctx, struct km_collect *c)
     ctx->c = c;
     for (int k = 0; k < KM_DISK_NSTATS; k++)
         ctx->fam[k] = km_mset_family(c->out, metrics[k].name, metrics[k].help, metrics[k].type, 0);
-    ctx->fam_info = km_mset_family(c->out, "node_disk_info",
-                                   "Info of /sys/block/<block_device>.", KM_MT_GAUGE, 0);
+    ctx->fam_info = km_mset_family(c->out, "node_disk_info", "Info of /sys/block/<block_device>.",
+                                   KM_MT_GAUGE, 0);
     km_collect_malformed(c, km_parse_diskstats(data, len, on_disk, ctx), "/proc/diskstats");
 }
 

@@ -200,11 +200,11 @@ static void filesystem_collect(void *vctx, struct km_collect *c)
 
     f_size = km_mset_family(c->out, "node_filesystem_size_bytes", "Filesystem size in bytes.",
                             KM_MT_GAUGE, 0);
-    f_free = km_mset_family(c->out, "node_filesystem_free_bytes",
-                            "Filesystem free space in bytes.", KM_MT_GAUGE, 0);
-    f_avail = km_mset_family(c->out, "node_filesystem_avail_bytes",
-                             "Filesystem space available to non-root users in bytes.",
-                             KM_MT_GAUGE, 0);
+    f_free = km_mset_family(c->out, "node_filesystem_free_bytes", "Filesystem free space in bytes.",
+                            KM_MT_GAUGE, 0);
+    f_avail =
+        km_mset_family(c->out, "node_filesystem_avail_bytes",
+                       "Filesystem space available to non-root users in bytes.", KM_MT_GAUGE, 0);
     f_files = km_mset_family(c->out, "node_filesystem_files", "Filesystem total file nodes.",
                              KM_MT_GAUGE, 0);
     f_ffree = km_mset_family(c->out, "node_filesystem_files_free",

@@ -99,8 +99,8 @@ static void meminfo_collect(void *vctx, struct km_collect *c)
         used = 0;
     km_mset_add(c->out,
                 km_mset_family(c->out, "kmon_node_memory_bytes",
-                               "Memory in use: MemTotal minus MemAvailable, in bytes.",
-                               KM_MT_GAUGE, KM_MF_LOCAL),
+                               "Memory in use: MemTotal minus MemAvailable, in bytes.", KM_MT_GAUGE,
+                               KM_MF_LOCAL),
                 NULL, 0, used);
     c->summary->has_memory = true;
     c->summary->memory_bytes = used;

@@ -139,8 +139,8 @@ static void netclass_collect(void *vctx, struct km_collect *c)
     }
     f_up = km_mset_family(c->out, "node_network_up",
                           "Value is 1 if operstate is 'up', 0 otherwise.", KM_MT_GAUGE, 0);
-    f_carrier = km_mset_family(c->out, "node_network_carrier",
-                               "Network device property: carrier.", KM_MT_GAUGE, 0);
+    f_carrier = km_mset_family(c->out, "node_network_carrier", "Network device property: carrier.",
+                               KM_MT_GAUGE, 0);
     f_mtu = km_mset_family(c->out, "node_network_mtu_bytes", "Network device property: mtu_bytes.",
                            KM_MT_GAUGE, 0);
     f_speed = km_mset_family(c->out, "node_network_speed_bytes",
@@ -171,8 +171,9 @@ static void netclass_collect(void *vctx, struct km_collect *c)
         km_mset_add(c->out, f_up, &l, 1, strcmp(oper, "up") == 0 ? 1 : 0);
         {
             /* Each attribute has its own buffer, so these strings stay valid together. */
-            struct km_label info[4] = { { "address", "" }, { "device", de->d_name },
-                                        { "duplex", "" }, { "operstate", oper } };
+            struct km_label info[4] = {
+                { "address", "" }, { "device", de->d_name }, { "duplex", "" }, { "operstate", oper }
+            };
 
             addr = attr_text(i, A_ADDRESS);
             info[0].value = addr ? addr : "";

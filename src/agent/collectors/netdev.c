@@ -41,10 +41,10 @@ struct netdev_ctx {
 };
 
 static const char *const stat_names[KM_NETDEV_NSTATS] = {
-    "receive_bytes",   "receive_packets",  "receive_errs",       "receive_drop",
-    "receive_fifo",    "receive_frame",    "receive_compressed", "receive_multicast",
-    "transmit_bytes",  "transmit_packets", "transmit_errs",      "transmit_drop",
-    "transmit_fifo",   "transmit_colls",   "transmit_carrier",   "transmit_compressed",
+    "receive_bytes",  "receive_packets",  "receive_errs",       "receive_drop",
+    "receive_fifo",   "receive_frame",    "receive_compressed", "receive_multicast",
+    "transmit_bytes", "transmit_packets", "transmit_errs",      "transmit_drop",
+    "transmit_fifo",  "transmit_colls",   "transmit_carrier",   "transmit_compressed",
 };
 
 static const struct km_cfg_field netdev_cfg[] = {

@@ -62,8 +62,8 @@ static void pressure_collect(void *vctx, struct km_collect *c)
         km_collect_malformed(c, bad, ctx->file[r].path);
         if (p.some.present) {
             snprintf(name, sizeof(name), "node_pressure_%s_waiting_seconds_total", res_names[r]);
-            snprintf(help, sizeof(help),
-                     "Total time in seconds that processes have waited for %s.", res_names[r]);
+            snprintf(help, sizeof(help), "Total time in seconds that processes have waited for %s.",
+                     res_names[r]);
             km_mset_add(c->out, km_mset_family(c->out, name, help, KM_MT_COUNTER, 0), NULL, 0,
                         (double)p.some.total_us / 1e6);
         }

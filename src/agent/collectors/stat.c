@@ -72,8 +72,8 @@ static void on_cpu(void *ud, const struct km_stat_cpu *c)
 static void millicores(struct stat_ctx *ctx, struct km_collect *c)
 {
     const uint64_t *t = ctx->total.ticks;
-    uint64_t busy = t[KM_CPU_USER] + t[KM_CPU_NICE] + t[KM_CPU_SYSTEM] + t[KM_CPU_IRQ] +
-                    t[KM_CPU_SOFTIRQ];
+    uint64_t busy =
+        t[KM_CPU_USER] + t[KM_CPU_NICE] + t[KM_CPU_SYSTEM] + t[KM_CPU_IRQ] + t[KM_CPU_SOFTIRQ];
     uint64_t total = busy + t[KM_CPU_IDLE] + t[KM_CPU_IOWAIT] + t[KM_CPU_STEAL];
 
     if (ctx->have_prev && total > ctx->prev_total && ctx->ncpus > 0) {
@@ -112,9 +112,9 @@ static void stat_collect(void *vctx, struct km_collect *c)
     ctx->have_total = false;
     ctx->fam_cpu = km_mset_family(c->out, "node_cpu_seconds_total",
                                   "Seconds the CPUs spent in each mode.", KM_MT_COUNTER, 0);
-    ctx->fam_guest = km_mset_family(c->out, "node_cpu_guest_seconds_total",
-                                    "Seconds the CPUs spent in guests (VMs) for each mode.",
-                                    KM_MT_COUNTER, 0);
+    ctx->fam_guest =
+        km_mset_family(c->out, "node_cpu_guest_seconds_total",
+                       "Seconds the CPUs spent in guests (VMs) for each mode.", KM_MT_COUNTER, 0);
     bad = km_parse_stat(data, len, &st, on_cpu, ctx);
     km_collect_malformed(c, bad, "/proc/stat");
     if (ctx->have_total)
@@ -130,18 +130,18 @@ static void stat_collect(void *vctx, struct km_collect *c)
                                    "Total number of context switches.", KM_MT_COUNTER, 0),
                     NULL, 0, (double)st.ctxt);
     if (st.have & KM_STAT_PROCESSES)
-        km_mset_add(c->out,
-                    km_mset_family(c->out, "node_forks_total", "Total number of forks.",
-                                   KM_MT_COUNTER, 0),
-                    NULL, 0, (double)st.processes);
+        km_mset_add(
+            c->out,
+            km_mset_family(c->out, "node_forks_total", "Total number of forks.", KM_MT_COUNTER, 0),
+            NULL, 0, (double)st.processes);
     if (st.have & KM_STAT_INTR)
         km_mset_add(c->out,
                     km_mset_family(c->out, "node_intr_total",
                                    "Total number of interrupts serviced.", KM_MT_COUNTER, 0),
                     NULL, 0, (double)st.intr);
     if (st.have & KM_STAT_PROCS_RUNNING)
-        km_mset_gauge(c->out, "node_procs_running",
-                      "Number of processes in runnable state.", (double)st.procs_running);
+        km_mset_gauge(c->out, "node_procs_running", "Number of processes in runnable state.",
+                      (double)st.procs_running);
     if (st.have & KM_STAT_PROCS_BLOCKED)
         km_mset_gauge(c->out, "node_procs_blocked",
                       "Number of processes blocked waiting for I/O to complete.",

@@ -14,7 +14,7 @@
 
 int km_parse_meminfo(const char *s, size_t n, km_meminfo_fn fn, void *ud)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
     int bad = 0;
 
     while (p < end) {
@@ -23,14 +23,16 @@ int km_parse_meminfo(const char *s, size_t n, km_meminfo_fn fn, void *ud)
         uint64_t v;
         bool has_unit = false;
 
-        if (p == eol) {
-            p = eol + 1;
+        if (km_rest_blank(p, eol)) {
+            p = km_next_line(eol, end);
             continue;
         }
         colon = memchr(p, ':', (size_t)(eol - p));
+        if (km_has_nul(p, (size_t)(eol - p)))
+            colon = NULL; /* the kernel never writes NUL: malformed */
         if (!colon || colon == p) {
             bad++;
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         {
@@ -38,28 +40,33 @@ int km_parse_meminfo(const char *s, size_t n, km_meminfo_fn fn, void *ud)
 
             if (!km_scan_u64(&q, eol, &v)) {
                 bad++;
-                p = eol + 1;
+                p = km_next_line(eol, end);
                 continue;
             }
             if (km_scan_word(&q, eol, &unit, &ulen)) {
                 if (ulen == 2 && (memcmp(unit, "kB", 2) == 0 || memcmp(unit, "KB", 2) == 0)) {
                     if (v > UINT64_MAX / 1024) {
                         bad++;
-                        p = eol + 1;
+                        p = km_next_line(eol, end);
                         continue;
                     }
                     v *= 1024;
                     has_unit = true;
+                    if (!km_rest_blank(q, eol)) {
+                        bad++;
+                        p = km_next_line(eol, end);
+                        continue;
+                    }
                 } else {
                     bad++;
-                    p = eol + 1;
+                    p = km_next_line(eol, end);
                     continue;
                 }
             }
         }
         if (fn)
             fn(ud, p, (size_t)(colon - p), v, has_unit);
-        p = eol + 1;
+        p = km_next_line(eol, end);
     }
     return bad;
 }

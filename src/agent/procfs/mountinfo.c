@@ -20,10 +20,13 @@ static bool decode(const char *w, size_t wl, char *out)
     for (size_t i = 0; i < wl; i++) {
         if (o + 1 >= KM_MOUNT_FIELD_MAX)
             return false;
-        if (w[i] == '\\' && i + 3 < wl && w[i + 1] >= '0' &&
-            w[i + 1] <= '3' && w[i + 2] >= '0' && w[i + 2] <= '7' && w[i + 3] >= '0' &&
-            w[i + 3] <= '7') {
-            out[o++] = (char)((w[i + 1] - '0') * 64 + (w[i + 2] - '0') * 8 + (w[i + 3] - '0'));
+        if (w[i] == '\\' && i + 3 < wl && w[i + 1] >= '0' && w[i + 1] <= '3' && w[i + 2] >= '0' &&
+            w[i + 2] <= '7' && w[i + 3] >= '0' && w[i + 3] <= '7') {
+            char c = (char)((w[i + 1] - '0') * 64 + (w[i + 2] - '0') * 8 + (w[i + 3] - '0'));
+
+            if (c == '\0')
+                return false; /* a path cannot hold NUL */
+            out[o++] = c;
             i += 3;
         } else {
             out[o++] = w[i];
@@ -37,7 +40,7 @@ int km_parse_mountinfo(const char *s, size_t n, km_mount_fn fn, void *ud)
 {
     char root[KM_MOUNT_FIELD_MAX], mp[KM_MOUNT_FIELD_MAX], opts[KM_MOUNT_FIELD_MAX];
     char fstype[KM_MOUNT_FIELD_MAX], source[KM_MOUNT_FIELD_MAX], sopts[KM_MOUNT_FIELD_MAX];
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
     int bad = 0;
 
     while (p < end) {
@@ -47,8 +50,13 @@ int km_parse_mountinfo(const char *s, size_t n, km_mount_fn fn, void *ud)
         size_t wl;
         bool ok = true, sep = false;
 
-        if (p == eol) {
-            p = eol + 1;
+        if (km_rest_blank(p, eol)) {
+            p = km_next_line(eol, end);
+            continue;
+        }
+        if (km_has_nul(p, (size_t)(eol - p))) {
+            bad++;
+            p = km_next_line(eol, end);
             continue;
         }
         ok = km_scan_u64(&p, eol, &id) && km_scan_u64(&p, eol, &parent) &&
@@ -82,7 +90,7 @@ int km_parse_mountinfo(const char *s, size_t n, km_mount_fn fn, void *ud)
         }
         if (!ok) {
             bad++;
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         m.major = (unsigned)major;
@@ -95,7 +103,7 @@ int km_parse_mountinfo(const char *s, size_t n, km_mount_fn fn, void *ud)
         m.super_options = sopts;
         if (fn)
             fn(ud, &m);
-        p = eol + 1;
+        p = km_next_line(eol, end);
     }
     return bad;
 }

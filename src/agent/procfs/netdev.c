@@ -14,7 +14,7 @@
 
 int km_parse_netdev(const char *s, size_t n, km_netdev_fn fn, void *ud)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
     int bad = 0;
 
     while (p < end) {
@@ -23,20 +23,24 @@ int km_parse_netdev(const char *s, size_t n, km_netdev_fn fn, void *ud)
         size_t nl;
         int k;
 
+        if (km_rest_blank(p, eol)) {
+            p = km_next_line(eol, end);
+            continue;
+        }
         colon = memchr(p, ':', (size_t)(eol - p));
         if (!colon) {
             /* The two header lines have '|' and no ':'; anything else is malformed. */
-            if (!memchr(p, '|', (size_t)(eol - p)) && eol > p)
+            if (!memchr(p, '|', (size_t)(eol - p)))
                 bad++;
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         while (name < colon && (*name == ' ' || *name == '\t'))
             name++;
         nl = (size_t)(colon - name);
-        if (nl == 0 || nl >= sizeof(d.name)) {
+        if (nl == 0 || nl >= sizeof(d.name) || km_has_nul(p, (size_t)(eol - p))) {
             bad++;
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         memset(&d, 0, sizeof(d));
@@ -47,14 +51,14 @@ int km_parse_netdev(const char *s, size_t n, km_netdev_fn fn, void *ud)
             if (!km_scan_u64(&p, eol, &d.v[k]))
                 break;
         }
-        if (k != KM_NETDEV_NSTATS) {
+        if (k != KM_NETDEV_NSTATS || !km_rest_blank(p, eol)) {
             bad++;
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         if (fn)
             fn(ud, &d);
-        p = eol + 1;
+        p = km_next_line(eol, end);
     }
     return bad;
 }

@@ -5,9 +5,11 @@
  * it found through a struct or a callback; none does I/O or allocates, so they are
  * cheap on the collection path and safe to fuzz. A malformed line is skipped and
  * counted: every parser returns the number of lines it could not use (>= 0), and the
- * collector turns that count into kmon_agent_collect_errors_total. Formats follow
- * Documentation/filesystems/proc.rst and Documentation/admin-guide/iostats.rst.
- * Pure functions; thread-safe.
+ * collector turns that count into kmon_agent_collect_errors_total. A line is malformed
+ * when a field the format defines is missing, is not a number where one belongs, has
+ * text after its last column, or carries a NUL byte (the kernel never writes one). s may
+ * be NULL when n is 0. Formats follow Documentation/filesystems/proc.rst and
+ * Documentation/admin-guide/iostats.rst. Pure functions; thread-safe.
  */
 #ifndef KMON_AGENT_PROCFS_H
 #define KMON_AGENT_PROCFS_H
@@ -175,9 +177,9 @@ int km_parse_pressure(const char *s, size_t n, struct km_pressure *out);
 /* /proc/<pid>/stat: the fields process_* metrics need. */
 struct km_pidstat {
     char state;
-    uint64_t utime, stime;  /* USER_HZ ticks */
-    uint64_t starttime;     /* ticks after boot */
-    uint64_t vsize;         /* bytes */
+    uint64_t utime, stime; /* USER_HZ ticks */
+    uint64_t starttime;    /* ticks after boot */
+    uint64_t vsize;        /* bytes */
     int64_t rss_pages;
     int64_t num_threads;
 };
@@ -188,11 +190,17 @@ int km_parse_pidstat(const char *s, size_t n, struct km_pidstat *out);
 /* Skip blanks, read an unsigned decimal. False (and *p unchanged) if none or overflow. */
 bool km_scan_u64(const char **p, const char *end, uint64_t *out);
 bool km_scan_i64(const char **p, const char *end, int64_t *out);
-/* Skip blanks, read a decimal with optional fraction ("0.53"). */
+/* Skip blanks, read a finite decimal ("0.53", "1e-3"). *out is written only on success. */
 bool km_scan_double(const char **p, const char *end, double *out);
 /* Skip blanks and read a word up to the next blank, into [*w, *w + *wlen). */
 bool km_scan_word(const char **p, const char *end, const char **w, size_t *wlen);
 /* The end of the line starting at p (the '\n' or end). */
 const char *km_line_end(const char *p, const char *end);
+/* The start of the line after the one ending at eol (never past end). */
+const char *km_next_line(const char *eol, const char *end);
+/* True when [p, eol) holds only blanks. */
+bool km_rest_blank(const char *p, const char *eol);
+/* True when [p, p + n) contains a NUL byte. */
+bool km_has_nul(const char *p, size_t n);
 
 #endif

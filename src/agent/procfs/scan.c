@@ -4,6 +4,7 @@
  */
 #include "procfs.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,21 @@ const char *km_line_end(const char *p, const char *end)
     const char *nl = memchr(p, '\n', (size_t)(end - p));
 
     return nl ? nl : end;
+}
+
+const char *km_next_line(const char *eol, const char *end)
+{
+    return eol < end ? eol + 1 : end;
+}
+
+bool km_rest_blank(const char *p, const char *eol)
+{
+    return skip_blanks(p, eol) == eol;
+}
+
+bool km_has_nul(const char *p, size_t n)
+{
+    return n && memchr(p, '\0', n) != NULL;
 }
 
 bool km_scan_u64(const char **p, const char *end, uint64_t *out)
@@ -65,6 +81,7 @@ bool km_scan_double(const char **p, const char *end, double *out)
     const char *q = skip_blanks(*p, end), *start = q;
     char tmp[64], *tend;
     size_t len;
+    double v;
 
     /* Copy the token and let strtod() round it correctly (the C locale is in force). */
     if (q < end && (*q == '-' || *q == '+'))
@@ -77,9 +94,10 @@ bool km_scan_double(const char **p, const char *end, double *out)
         return false;
     memcpy(tmp, start, len);
     tmp[len] = '\0';
-    *out = strtod(tmp, &tend);
-    if (tend != tmp + len)
+    v = strtod(tmp, &tend);
+    if (tend != tmp + len || !isfinite(v))
         return false;
+    *out = v;
     *p = q;
     return true;
 }

@@ -14,7 +14,7 @@
 
 int km_parse_loadavg(const char *s, size_t n, struct km_loadavg *out)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
 
     memset(out, 0, sizeof(*out));
     if (!km_scan_double(&p, end, &out->load1) || !km_scan_double(&p, end, &out->load5) ||
@@ -30,7 +30,7 @@ int km_parse_loadavg(const char *s, size_t n, struct km_loadavg *out)
 
 int km_parse_filenr(const char *s, size_t n, struct km_filenr *out)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
 
     memset(out, 0, sizeof(*out));
     if (!km_scan_u64(&p, end, &out->allocated) || !km_scan_u64(&p, end, &out->unused) ||
@@ -41,7 +41,7 @@ int km_parse_filenr(const char *s, size_t n, struct km_filenr *out)
 
 int km_parse_uptime(const char *s, size_t n, struct km_uptime *out)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
 
     memset(out, 0, sizeof(*out));
     if (!km_scan_double(&p, end, &out->uptime))
@@ -78,7 +78,7 @@ static bool parse_pressure_fields(const char *p, const char *end, struct km_pres
 
 int km_parse_pressure(const char *s, size_t n, struct km_pressure *out)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
     int bad = 0;
 
     memset(out, 0, sizeof(*out));
@@ -88,25 +88,32 @@ int km_parse_pressure(const char *s, size_t n, struct km_pressure *out)
         size_t wl;
 
         if (!km_scan_word(&p, eol, &w, &wl)) {
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         if (wl == 4 && memcmp(w, "some", 4) == 0)
             l = &out->some;
         else if (wl == 4 && memcmp(w, "full", 4) == 0)
             l = &out->full;
-        if (!l || !parse_pressure_fields(p, eol, l))
-            bad++;
-        else
-            l->present = true;
-        p = eol + 1;
+        {
+            struct km_pressure_line tmp = { 0 };
+
+            if (!l || !parse_pressure_fields(p, eol, &tmp)) {
+                bad++;
+            } else {
+                tmp.present = true;
+                *l = tmp;
+            }
+        }
+        p = km_next_line(eol, end);
     }
     return bad;
 }
 
 int km_parse_pidstat(const char *s, size_t n, struct km_pidstat *out)
 {
-    const char *end = s + n, *p = NULL;
+    const char *end = n ? s + n : s, *p = NULL;
+    uint64_t uskip;
     int64_t iskip;
 
     memset(out, 0, sizeof(*out));
@@ -122,9 +129,14 @@ int km_parse_pidstat(const char *s, size_t n, struct km_pidstat *out)
     if (p >= end)
         return 1;
     out->state = *p++;
-    /* Fields 4..13: ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt. */
-    for (int i = 4; i <= 13; i++) {
+    /* Fields 4..8 are signed (ppid pgrp session tty_nr tpgid), 9..13 unsigned (flags
+     * minflt cminflt majflt cmajflt). */
+    for (int i = 4; i <= 8; i++) {
         if (!km_scan_i64(&p, end, &iskip))
+            return 1;
+    }
+    for (int i = 9; i <= 13; i++) {
+        if (!km_scan_u64(&p, end, &uskip))
             return 1;
     }
     if (!km_scan_u64(&p, end, &out->utime) || !km_scan_u64(&p, end, &out->stime))

@@ -12,8 +12,9 @@
  *   softirq 79313 0 …
  *
  * A cpu line needs at least the four columns every kernel since 2.4 has (user nice
- * system idle); later columns are taken when present. Unknown keys are ignored (newer
- * kernels add lines); known keys that fail to parse count as malformed.
+ * system idle); later columns are taken when present, and anything that is not a column
+ * makes the line malformed. Unknown keys are ignored (newer kernels add lines); known
+ * keys that fail to parse count as malformed.
  */
 #include "procfs.h"
 
@@ -42,7 +43,9 @@ static int parse_cpu_line(const char *key, size_t kl, const char *p, const char 
     }
     while (c.nfields < KM_CPU_NMODES && km_scan_u64(&p, end, &c.ticks[c.nfields]))
         c.nfields++;
-    if (c.nfields < 4)
+    /* Fewer than the four columns of every kernel, or text where a number belongs
+     * (including a number too large for 64 bits): the whole line is unusable. */
+    if (c.nfields < 4 || !km_rest_blank(p, end))
         return 1;
     if (fn)
         fn(ud, &c);
@@ -51,7 +54,7 @@ static int parse_cpu_line(const char *key, size_t kl, const char *p, const char 
 
 int km_parse_stat(const char *s, size_t n, struct km_stat *out, km_stat_cpu_fn fn, void *ud)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = n ? s + n : s;
     int bad = 0;
 
     memset(out, 0, sizeof(*out));
@@ -62,13 +65,20 @@ int km_parse_stat(const char *s, size_t n, struct km_stat *out, km_stat_cpu_fn f
         unsigned bit = 0;
         uint64_t *slot = NULL;
 
+        if (km_has_nul(p, (size_t)(eol - p))) {
+            bad++;
+            p = km_next_line(eol, end);
+            continue;
+        }
         if (!km_scan_word(&p, eol, &key, &kl)) {
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue; /* blank line */
         }
-        if (kl >= 3 && memcmp(key, "cpu", 3) == 0) {
+        /* "cpu" or "cpu<N>"; other keys starting with cpu are someone else's. */
+        if (kl >= 3 && memcmp(key, "cpu", 3) == 0 &&
+            (kl == 3 || (key[3] >= '0' && key[3] <= '9'))) {
             bad += parse_cpu_line(key, kl, p, eol, fn, ud);
-            p = eol + 1;
+            p = km_next_line(eol, end);
             continue;
         }
         if (key_is(key, kl, "ctxt")) {
@@ -101,7 +111,7 @@ int km_parse_stat(const char *s, size_t n, struct km_stat *out, km_stat_cpu_fn f
                 bad++;
             }
         }
-        p = eol + 1;
+        p = km_next_line(eol, end);
     }
     return bad;
 }
