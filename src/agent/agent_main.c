@@ -310,11 +310,12 @@ int km_agent_main(int argc, char **argv)
         char iv[32];
 
         km_duration_format(iv, sizeof(iv), o.interval_ms);
+        /* ":9105" listens everywhere; show an address a browser can open. */
         km_log_info("agent",
                     "kmon agent %s (%s) on node %s: %zu collectors every %s, metrics on "
-                    "http://%s/metrics (port %u), host /proc %s, /sys %s",
-                    KMON_VERSION, KMON_REVISION, node, km_agent_ncollectors(a), iv, o.listen,
-                    km_http_server_port(http), host.proc, host.sys);
+                    "http://%s%s/metrics, host /proc %s, /sys %s",
+                    KMON_VERSION, KMON_REVISION, node, km_agent_ncollectors(a), iv,
+                    o.listen[0] == ':' ? "localhost" : "", o.listen, host.proc, host.sys);
     }
     run_loop(a, o.interval_ms);
     status = 0;
