@@ -1,0 +1,166 @@
+/*
+ * bits — the byte- and bit-level coding every tsdb format uses: unsigned LEB128 varints,
+ * zigzag for signed values, little-endian fixed-width integers, and a bounded reader.
+ *
+ * Readers never trust their input: every get reports failure instead of reading past
+ * the end, so a corrupted chunk or index yields KM_ECORRUPT, never a crash. Pure
+ * functions and caller-owned state; thread-safe.
+ */
+#ifndef KMON_TSDB_BITS_H
+#define KMON_TSDB_BITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t km_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t km_unzigzag(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/* Write v as a varint into p (room for 10 bytes); returns the bytes written. */
+static inline size_t km_put_uvarint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* A bounded reader of a byte range. `err` becomes true at the first failed get. */
+struct km_rd {
+    const uint8_t *p, *end;
+    bool err;
+};
+
+static inline void km_rd_init(struct km_rd *r, const void *p, size_t n)
+{
+    r->p = p;
+    r->end = (const uint8_t *)p + n;
+    r->err = false;
+}
+
+static inline size_t km_rd_left(const struct km_rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+static inline uint64_t km_rd_uvarint(struct km_rd *r)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        uint8_t b;
+
+        if (r->p >= r->end)
+            break;
+        b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    r->err = true;
+    return 0;
+}
+
+static inline int64_t km_rd_varint(struct km_rd *r)
+{
+    return km_unzigzag(km_rd_uvarint(r));
+}
+
+static inline uint8_t km_rd_u8(struct km_rd *r)
+{
+    if (r->p >= r->end) {
+        r->err = true;
+        return 0;
+    }
+    return *r->p++;
+}
+
+static inline uint32_t km_rd_u32(struct km_rd *r)
+{
+    uint32_t v;
+
+    if (km_rd_left(r) < 4) {
+        r->err = true;
+        r->p = r->end;
+        return 0;
+    }
+    v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+        (uint32_t)r->p[3] << 24;
+    r->p += 4;
+    return v;
+}
+
+static inline uint64_t km_rd_u64(struct km_rd *r)
+{
+    uint64_t lo = km_rd_u32(r), hi = km_rd_u32(r);
+
+    return lo | hi << 32;
+}
+
+/* n bytes, borrowed; NULL (and err) when fewer remain. */
+static inline const uint8_t *km_rd_bytes(struct km_rd *r, size_t n)
+{
+    const uint8_t *p = r->p;
+
+    if (km_rd_left(r) < n) {
+        r->err = true;
+        r->p = r->end;
+        return NULL;
+    }
+    r->p += n;
+    return p;
+}
+
+static inline void km_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void km_le64(uint8_t *p, uint64_t v)
+{
+    km_le32(p, (uint32_t)v);
+    km_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint32_t km_get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t km_get_le64(const uint8_t *p)
+{
+    return (uint64_t)km_get_le32(p) | (uint64_t)km_get_le32(p + 4) << 32;
+}
+
+static inline uint64_t km_double_bits(double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof(u));
+    return u;
+}
+
+static inline double km_bits_double(uint64_t u)
+{
+    double d;
+
+    memcpy(&d, &u, sizeof(d));
+    return d;
+}
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * chunk_head — bit-packed head chunks (see chunk_head.h and FORMAT.md "Head chunks").
+ *
+ * Codes, most significant bit first:
+ *   timestamps  first: 64 raw bits; then dod = (t - prev_t) - prev_dt, zz = zigzag(dod):
+ *               '0' zz=0 | '10' 14 bits | '110' 17 bits | '1110' 20 bits | '1111' 64 bits
+ *   INT values  first: zigzag(mantissa) in the value code; then zigzag(delta / 2^shift):
+ *               '0' 0 | '10' 4 | '110' 8 | '1110' 12 | '11110' 16 | '111110' 24 |
+ *               '1111110' 32 | '1111111' 64 bits
+ *   XOR values  first: 64 raw bits; then x = bits ^ prev_bits: '0' x=0 | '10' the bits
+ *               of x inside the previous leading/trailing zero window | '11' 5 bits
+ *               leading zeros, 6 bits significant length (0 means 64), the bits
+ * When a new value does not fit the chunk's parameters (a value needs more decimals, a
+ * delta has fewer trailing zeros, a value is not a decimal at all), the chunk is
+ * re-encoded with parameters chosen from all its samples.
+ */
+#include "chunk_head.h"
+
+#include "bits.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EXP         9
+#define BITS_PER_SAMPLE 160 /* an upper bound: 68 for the time, 77 for an XOR value */
+
+static const double pow10_tab[MAX_EXP + 1] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+
+/* The mantissa of v at 10^exp, if v reads back from it bit for bit. */
+static bool mantissa(double v, unsigned exp, int64_t *m)
+{
+    double s, back;
+    int64_t r;
+
+    if (!isfinite(v))
+        return false;
+    s = v * pow10_tab[exp];
+    if (!(fabs(s) <= 9007199254740992.0))
+        return false;
+    r = (int64_t)llround(s);
+    back = (double)r / pow10_tab[exp];
+    if (km_double_bits(back) != km_double_bits(v))
+        return false;
+    *m = r;
+    return true;
+}
+
+static unsigned ctz64(uint64_t x)
+{
+    return (unsigned)__builtin_ctzll(x);
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+static struct km_hchunk *reserve(struct km_hchunk *c, unsigned extra_bits)
+{
+    size_t need = ((size_t)c->h.nbits + extra_bits + 7) / 8, ncap;
+    struct km_hchunk *nc;
+
+    if (need <= c->cap)
+        return c;
+    ncap = c->cap ? (size_t)c->cap * 2 : 32;
+    while (ncap < need)
+        ncap *= 2;
+    nc = realloc(c, sizeof(*c) + ncap);
+    if (!nc)
+        return NULL;
+    memset(nc->data + nc->cap, 0, ncap - nc->cap);
+    nc->cap = (uint32_t)ncap;
+    return nc;
+}
+
+static void put_bits(struct km_hchunk *c, uint64_t v, unsigned n)
+{
+    while (n) {
+        unsigned bit = c->h.nbits & 7, avail = 8 - bit, take = n < avail ? n : avail;
+        uint8_t piece = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
+
+        c->data[c->h.nbits >> 3] |= (uint8_t)(piece << (avail - take));
+        c->h.nbits += take;
+        n -= take;
+    }
+}
+
+static void put_tcode(struct km_hchunk *c, int64_t dod)
+{
+    uint64_t zz = km_zigzag(dod);
+
+    if (zz == 0) {
+        put_bits(c, 0, 1);
+    } else if (zz < (1ull << 14)) {
+        put_bits(c, 2, 2);
+        put_bits(c, zz, 14);
+    } else if (zz < (1ull << 17)) {
+        put_bits(c, 6, 3);
+        put_bits(c, zz, 17);
+    } else if (zz < (1ull << 20)) {
+        put_bits(c, 14, 4);
+        put_bits(c, zz, 20);
+    } else {
+        put_bits(c, 15, 4);
+        put_bits(c, zz, 64);
+    }
+}
+
+/* Prefix lengths and payload widths of the value code, in order. */
+static const unsigned vcode_width[8] = { 0, 4, 8, 12, 16, 24, 32, 64 };
+
+static void put_vcode(struct km_hchunk *c, uint64_t zz)
+{
+    unsigned k = 1;
+
+    if (zz == 0) {
+        put_bits(c, 0, 1);
+        return;
+    }
+    while (k < 7 && zz >= (1ull << vcode_width[k]))
+        k++;
+    put_bits(c, (1ull << k) - 1, k); /* k ones, then a zero except after seven */
+    if (k < 7)
+        put_bits(c, 0, 1);
+    put_bits(c, zz, vcode_width[k]);
+}
+
+static void put_xor(struct km_hchunk *c, uint64_t bits)
+{
+    uint64_t x = bits ^ c->last_bits;
+    unsigned lead, trail, sig;
+
+    c->last_bits = bits;
+    if (x == 0) {
+        put_bits(c, 0, 1);
+        return;
+    }
+    lead = (unsigned)__builtin_clzll(x);
+    trail = ctz64(x);
+    if (lead > 31)
+        lead = 31;
+    if (c->lead != 0xff && lead >= c->lead && trail >= c->trail) {
+        put_bits(c, 2, 2);
+        put_bits(c, x >> c->trail, 64 - c->lead - c->trail);
+        return;
+    }
+    sig = 64 - lead - trail;
+    put_bits(c, 3, 2);
+    put_bits(c, lead, 5);
+    put_bits(c, sig == 64 ? 0 : sig, 6);
+    put_bits(c, x >> trail, sig);
+    c->lead = (uint8_t)lead;
+    c->trail = (uint8_t)trail;
+}
+
+/* Append one sample with the chunk's current parameters; the caller has checked they
+ * fit (INT: the value has a mantissa at exp and its delta a multiple of 2^shift). */
+static void put_sample(struct km_hchunk *c, int64_t t, double v, int64_t m)
+{
+    if (c->h.n == 0) {
+        put_bits(c, (uint64_t)t, 64);
+        c->h.mint = t;
+        if (c->h.enc == KM_HC_INT)
+            put_vcode(c, km_zigzag(m));
+        else
+            put_bits(c, c->last_bits = km_double_bits(v), 64);
+        c->last_dt = 0;
+    } else {
+        int64_t dt = (int64_t)((uint64_t)t - (uint64_t)c->h.maxt);
+
+        put_tcode(c, (int64_t)((uint64_t)dt - (uint64_t)c->last_dt));
+        c->last_dt = dt;
+        if (c->h.enc == KM_HC_INT) {
+            int64_t d = (int64_t)((uint64_t)m - (uint64_t)c->last_m);
+
+            put_vcode(c, d == 0 ? 0 : km_zigzag(d / ((int64_t)1 << c->h.shift)));
+        } else {
+            put_xor(c, km_double_bits(v));
+        }
+    }
+    c->last_m = m;
+    c->h.maxt = t;
+    c->h.n++;
+}
+
+static struct km_hchunk *alloc_chunk(uint8_t enc, uint8_t exp, uint8_t shift, size_t cap)
+{
+    struct km_hchunk *c = calloc(1, sizeof(*c) + cap);
+
+    if (!c)
+        return NULL;
+    c->cap = (uint32_t)cap;
+    c->h.enc = enc;
+    c->h.exp = exp;
+    c->h.shift = shift;
+    c->lead = 0xff; /* no XOR window yet */
+    return c;
+}
+
+/* Choose parameters that fit all samples: INT at the smallest exp every value has a
+ * mantissa for, with the largest shift every delta allows; else XOR. */
+static void choose(const double *v, int n, uint8_t *enc, uint8_t *exp, uint8_t *shift)
+{
+    for (unsigned e = 0; e <= MAX_EXP; e++) {
+        int64_t prev = 0, m;
+        unsigned s = 64;
+        int i;
+
+        for (i = 0; i < n; i++) {
+            if (!mantissa(v[i], e, &m))
+                break;
+            if (i > 0 && m != prev) {
+                unsigned tz = ctz64((uint64_t)m - (uint64_t)prev);
+
+                if (tz < s)
+                    s = tz;
+            }
+            prev = m;
+        }
+        if (i == n) {
+            *enc = KM_HC_INT;
+            *exp = (uint8_t)e;
+            *shift = (uint8_t)s; /* 64: no non-zero delta yet */
+            return;
+        }
+    }
+    *enc = KM_HC_XOR;
+    *exp = 0;
+    *shift = 64;
+}
+
+/* Encode samples into a fresh chunk with parameters that fit them all. */
+static struct km_hchunk *encode_all(const int64_t *t, const double *v, int n)
+{
+    uint8_t enc, exp, shift;
+    struct km_hchunk *c;
+
+    choose(v, n, &enc, &exp, &shift);
+    c = alloc_chunk(enc, exp, shift, ((size_t)n * 24 + 7) / 8 + 16);
+    if (!c)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        int64_t m = 0;
+        struct km_hchunk *nc;
+
+        if (enc == KM_HC_INT)
+            mantissa(v[i], exp, &m);
+        nc = reserve(c, BITS_PER_SAMPLE);
+        if (!nc) {
+            free(c);
+            return NULL;
+        }
+        c = nc;
+        put_sample(c, t[i], v[i], m);
+    }
+    return c;
+}
+
+struct km_hchunk *km_hchunk_new(int64_t t, double v)
+{
+    return encode_all(&t, &v, 1);
+}
+
+struct km_hchunk *km_hchunk_append(struct km_hchunk *c, int64_t t, double v)
+{
+    int64_t m = 0;
+    bool fits = true;
+
+    if (c->h.enc == KM_HC_INT) {
+        fits = mantissa(v, c->h.exp, &m);
+        if (fits && m != c->last_m) {
+            unsigned tz = ctz64((uint64_t)m - (uint64_t)c->last_m);
+
+            /* Mantissas are below 2^53, so a delta has at most 54 trailing zeros. */
+            if (c->h.shift == 64)
+                c->h.shift = (uint8_t)tz; /* every delta so far was 0 */
+            else
+                fits = tz >= c->h.shift;
+        }
+    }
+    if (!fits) {
+        int64_t ts[KM_HCHUNK_MAX + 1];
+        double vs[KM_HCHUNK_MAX + 1];
+        struct km_hchunk *nc;
+        int n;
+
+        if (c->h.n > KM_HCHUNK_MAX)
+            return NULL;
+        n = km_hchunk_decode(&c->h, c->data, ts, vs);
+        if (n < 0)
+            return NULL;
+        ts[n] = t;
+        vs[n] = v;
+        nc = encode_all(ts, vs, n + 1);
+        if (!nc)
+            return NULL;
+        nc->next = c->next;
+        free(c);
+        return nc;
+    }
+    {
+        struct km_hchunk *nc = reserve(c, BITS_PER_SAMPLE);
+
+        if (!nc)
+            return NULL;
+        put_sample(nc, t, v, m);
+        return nc;
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+void km_hchunk_it_init(struct km_hchunk_it *it, const struct km_hchunk_hdr *h, const uint8_t *data)
+{
+    memset(it, 0, sizeof(*it));
+    it->h = *h;
+    it->data = data;
+    it->lead = 0xff;
+}
+
+static uint64_t get_bits(struct km_hchunk_it *it, unsigned n)
+{
+    uint64_t v = 0, pos = it->bitpos;
+
+    if (n == 0)
+        return 0;
+    if (pos > it->h.nbits || it->h.nbits - pos < n) {
+        it->err = true;
+        it->bitpos = it->h.nbits;
+        return 0;
+    }
+    it->bitpos += n;
+    while (n) {
+        unsigned bit = (unsigned)(pos & 7), avail = 8 - bit, take = n < avail ? n : avail;
+
+        v = (v << take) | (uint64_t)((it->data[pos >> 3] >> (avail - take)) & ((1u << take) - 1));
+        pos += take;
+        n -= take;
+    }
+    return v;
+}
+
+/* Count leading one bits, up to max (the code's prefix). */
+static unsigned get_prefix(struct km_hchunk_it *it, unsigned max)
+{
+    unsigned k = 0;
+
+    while (k < max && get_bits(it, 1))
+        k++;
+    return k;
+}
+
+static uint64_t get_tcode(struct km_hchunk_it *it)
+{
+    static const unsigned width[5] = { 0, 14, 17, 20, 64 };
+
+    return get_bits(it, width[get_prefix(it, 4)]);
+}
+
+static uint64_t get_vcode(struct km_hchunk_it *it)
+{
+    return get_bits(it, vcode_width[get_prefix(it, 7)]);
+}
+
+bool km_hchunk_it_next(struct km_hchunk_it *it, int64_t *t, double *v)
+{
+    if (it->err || it->i >= it->h.n)
+        return false;
+    if (it->h.enc != KM_HC_INT && it->h.enc != KM_HC_XOR) {
+        it->err = true;
+        return false;
+    }
+    if (it->i == 0) {
+        it->t = (int64_t)get_bits(it, 64);
+        if (it->h.enc == KM_HC_INT)
+            it->m = km_unzigzag(get_vcode(it));
+        else
+            it->bits = get_bits(it, 64);
+    } else {
+        it->dt = (int64_t)((uint64_t)it->dt + (uint64_t)km_unzigzag(get_tcode(it)));
+        it->t = (int64_t)((uint64_t)it->t + (uint64_t)it->dt);
+        if (it->h.enc == KM_HC_INT) {
+            int64_t d = km_unzigzag(get_vcode(it));
+
+            if (d != 0) {
+                if (it->h.shift > 62) {
+                    it->err = true; /* a non-zero delta in a chunk that has none */
+                    return false;
+                }
+                it->m = (int64_t)((uint64_t)it->m + ((uint64_t)d << it->h.shift));
+            }
+        } else if (get_bits(it, 1)) {
+            uint64_t x;
+
+            if (get_bits(it, 1)) {
+                unsigned lead = (unsigned)get_bits(it, 5), sig = (unsigned)get_bits(it, 6);
+
+                if (sig == 0)
+                    sig = 64;
+                if (lead + sig > 64) {
+                    it->err = true;
+                    return false;
+                }
+                it->lead = (uint8_t)lead;
+                it->trail = (uint8_t)(64 - lead - sig);
+            } else if (it->lead == 0xff) {
+                it->err = true; /* reuses a window never set */
+                return false;
+            }
+            x = get_bits(it, 64u - it->lead - it->trail);
+            it->bits ^= it->trail >= 64 ? 0 : x << it->trail;
+        }
+    }
+    if (it->err)
+        return false;
+    if (it->h.enc == KM_HC_INT) {
+        if (it->h.exp > MAX_EXP) {
+            it->err = true;
+            return false;
+        }
+        *v = (double)it->m / pow10_tab[it->h.exp];
+    } else {
+        *v = km_bits_double(it->bits);
+    }
+    *t = it->t;
+    it->i++;
+    return true;
+}
+
+int km_hchunk_decode(const struct km_hchunk_hdr *h, const uint8_t *data, int64_t *t, double *v)
+{
+    struct km_hchunk_it it;
+    int n = 0;
+
+    km_hchunk_it_init(&it, h, data);
+    while (km_hchunk_it_next(&it, &t[n], &v[n]))
+        n++;
+    return it.err ? -1 : n;
+}

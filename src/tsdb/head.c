@@ -1,0 +1,1406 @@
+/*
+ * head — series, chunks and the inverted index in memory (see head.h).
+ *
+ * Lock order, outermost first: stripe lock → index lock → series lock. Appends to an
+ * existing series take only its series lock (after a lookup under its stripe's read
+ * lock), so they never wait for other series, for the index or for queries.
+ */
+#include "head.h"
+
+#include "chunk_head.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "postings.h"
+#include "symtab.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NSTRIPES       64
+#define ORD_PAGE_BITS  12
+#define ORD_PAGE_SIZE  (1u << ORD_PAGE_BITS)
+#define TOMB           ((struct km_hseries *)(uintptr_t)1)
+#define PAIR_EMPTY_KEY UINT64_MAX
+
+struct ooo {
+    uint32_t n, cap;
+    int64_t *t;
+    double *v;
+};
+
+struct km_hseries {
+    uint64_t ref;
+    uint64_t hash;
+    atomic_uint refs;
+    uint32_t ord;
+    atomic_flag lock;
+    bool removed; /* under lock: truncation took it out of the head */
+    uint16_t nlabels;
+    struct km_hchunk *first, *last; /* oldest and newest chunk */
+    struct ooo *ooo;                /* out-of-order samples, sorted, or NULL */
+    uint32_t lab[];                 /* name id, value id, … sorted by name */
+};
+
+struct stripe {
+    pthread_rwlock_t lock;
+    struct km_hseries **slots; /* NULL, TOMB or a series */
+    size_t nslots, used, count;
+};
+
+struct ordpage {
+    _Atomic(struct km_hseries *) s[ORD_PAGE_SIZE];
+};
+
+struct orddir {
+    struct orddir *older;
+    size_t npages;
+    _Atomic(struct ordpage *) pages[];
+};
+
+struct pair {
+    uint64_t key; /* name id << 32 | value id; PAIR_EMPTY_KEY when unused */
+    struct km_postings p;
+};
+
+struct name {
+    uint32_t name;
+    bool used;
+    uint32_t *values; /* value ids, unsorted */
+    size_t n, cap;
+};
+
+struct km_head {
+    struct km_head_opts o;
+    struct km_symtab *syms;
+    struct stripe stripes[NSTRIPES];
+    atomic_uint_fast64_t next_ref;
+    _Atomic(struct orddir *) ords;
+    pthread_rwlock_t index_lock;
+    struct pair *pairs;
+    size_t npairs_slots, npairs;
+    struct name *names;
+    size_t nnames_slots, nnames;
+    struct km_postings all;
+    atomic_int_fast64_t mint, maxt, min_valid;
+    atomic_uint_fast64_t nseries, nchunks, nsamples, chunk_bytes, series_bytes;
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static void series_lock(struct km_hseries *s)
+{
+    unsigned spins = 0;
+
+    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) {
+        if (++spins > 64)
+            sched_yield();
+    }
+}
+
+static void series_unlock(struct km_hseries *s)
+{
+    atomic_flag_clear_explicit(&s->lock, memory_order_release);
+}
+
+static void atomic_max64(atomic_int_fast64_t *a, int64_t v)
+{
+    int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+
+    while (v > cur && !atomic_compare_exchange_weak(a, &cur, v))
+        ;
+}
+
+static void atomic_min64(atomic_int_fast64_t *a, int64_t v)
+{
+    int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+
+    while (v < cur && !atomic_compare_exchange_weak(a, &cur, v))
+        ;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static size_t chunk_alloc_bytes(const struct km_hchunk *c)
+{
+    return sizeof(*c) + c->cap;
+}
+
+uint64_t km_head_series_ref(const struct km_hseries *s)
+{
+    return s->ref;
+}
+
+/* ---- ordinal array ----------------------------------------------------------------- */
+
+static struct km_hseries *ord_get(struct km_head *h, uint32_t ord)
+{
+    struct orddir *d = atomic_load_explicit(&h->ords, memory_order_acquire);
+    size_t page = ord >> ORD_PAGE_BITS;
+    struct ordpage *p;
+
+    if (page >= d->npages)
+        return NULL;
+    p = atomic_load_explicit(&d->pages[page], memory_order_acquire);
+    return p ? atomic_load_explicit(&p->s[ord & (ORD_PAGE_SIZE - 1)], memory_order_acquire) : NULL;
+}
+
+/* Under the index write lock. */
+static int ord_set(struct km_head *h, uint32_t ord, struct km_hseries *s)
+{
+    struct orddir *d = atomic_load(&h->ords);
+    size_t page = ord >> ORD_PAGE_BITS;
+    struct ordpage *p;
+
+    if (page >= d->npages) {
+        size_t n = d->npages * 2;
+        struct orddir *nd;
+
+        while (n <= page)
+            n *= 2;
+        nd = calloc(1, sizeof(*nd) + n * sizeof(nd->pages[0]));
+        if (!nd)
+            return KM_ENOMEM;
+        for (size_t i = 0; i < d->npages; i++)
+            atomic_init(&nd->pages[i], atomic_load(&d->pages[i]));
+        nd->npages = n;
+        nd->older = d;
+        atomic_store_explicit(&h->ords, nd, memory_order_release);
+        d = nd;
+    }
+    p = atomic_load(&d->pages[page]);
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p)
+            return KM_ENOMEM;
+        atomic_store_explicit(&d->pages[page], p, memory_order_release);
+    }
+    atomic_store_explicit(&p->s[ord & (ORD_PAGE_SIZE - 1)], s, memory_order_release);
+    return 0;
+}
+
+/* ---- series life cycle ------------------------------------------------------------- */
+
+static void free_chunks(struct km_head *h, struct km_hchunk *c)
+{
+    while (c) {
+        struct km_hchunk *next = c->next;
+
+        atomic_fetch_sub(&h->chunk_bytes, chunk_alloc_bytes(c));
+        atomic_fetch_sub(&h->nchunks, 1);
+        atomic_fetch_sub(&h->nsamples, c->h.n);
+        free(c);
+        c = next;
+    }
+}
+
+static void free_ooo(struct ooo *o)
+{
+    if (!o)
+        return;
+    free(o->t);
+    free(o->v);
+    free(o);
+}
+
+static void series_free(struct km_head *h, struct km_hseries *s)
+{
+    for (unsigned i = 0; i < 2u * s->nlabels; i++)
+        km_symtab_release(h->syms, s->lab[i]);
+    free_chunks(h, s->first);
+    if (s->ooo)
+        atomic_fetch_sub(&h->nsamples, s->ooo->n);
+    free_ooo(s->ooo);
+    atomic_fetch_sub(&h->series_bytes, sizeof(*s) + 2u * s->nlabels * sizeof(uint32_t));
+    free(s);
+}
+
+void km_head_series_put(struct km_head *h, struct km_hseries *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        series_free(h, s);
+}
+
+static bool labels_equal(struct km_head *h, const struct km_hseries *s, const struct km_label *l,
+                         size_t n)
+{
+    if (s->nlabels != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(km_symtab_str(h->syms, s->lab[2 * i]), l[i].name) != 0 ||
+            strcmp(km_symtab_str(h->syms, s->lab[2 * i + 1]), l[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+static struct stripe *stripe_of(struct km_head *h, uint64_t hash)
+{
+    return &h->stripes[hash >> 58];
+}
+
+/* Under the stripe's lock: the slot of the series with these labels, or of where it
+ * would go (*found false). */
+static size_t stripe_probe(struct km_head *h, struct stripe *st, const struct km_label *l, size_t n,
+                           uint64_t hash, bool *found)
+{
+    size_t mask = st->nslots - 1, i = hash & mask, insert_at = SIZE_MAX;
+
+    for (;;) {
+        struct km_hseries *s = st->slots[i];
+
+        if (!s) {
+            *found = false;
+            return insert_at != SIZE_MAX ? insert_at : i;
+        }
+        if (s == TOMB) {
+            if (insert_at == SIZE_MAX)
+                insert_at = i;
+        } else if (s->hash == hash && labels_equal(h, s, l, n)) {
+            *found = true;
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+struct km_hseries *km_head_lookup(struct km_head *h, const struct km_label *l, size_t n,
+                                  uint64_t hash)
+{
+    struct stripe *st = stripe_of(h, hash);
+    struct km_hseries *s = NULL;
+    bool found;
+    size_t i;
+
+    pthread_rwlock_rdlock(&st->lock);
+    i = stripe_probe(h, st, l, n, hash, &found);
+    if (found) {
+        s = st->slots[i];
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return s;
+}
+
+int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, uint64_t hash,
+                       uint64_t ref, struct km_hseries **out)
+{
+    struct km_hseries *s;
+    size_t i;
+
+    if (n > KM_LIMIT_LABELS_PER_SERIES)
+        return km_err_set(KM_ELIMIT, "too many labels");
+    if (ref == 0) {
+        ref = atomic_fetch_add(&h->next_ref, 1);
+    } else {
+        /* Replay: later new series must not reuse this reference. */
+        uint64_t cur = atomic_load(&h->next_ref);
+
+        while (ref >= cur && !atomic_compare_exchange_weak(&h->next_ref, &cur, ref + 1))
+            ;
+    }
+    if (ref > UINT32_MAX)
+        return km_err_set(KM_ELIMIT, "series references exhausted (2^32 series created in this "
+                                     "data directory); restart with a fresh head");
+    s = calloc(1, sizeof(*s) + 2 * n * sizeof(uint32_t));
+    if (!s)
+        return km_err_set(KM_ENOMEM, "out of memory creating a series");
+    for (i = 0; i < n; i++) {
+        if (km_symtab_intern(h->syms, l[i].name, strlen(l[i].name), &s->lab[2 * i]) != 0)
+            break;
+        if (km_symtab_intern(h->syms, l[i].value, strlen(l[i].value), &s->lab[2 * i + 1]) != 0) {
+            km_symtab_release(h->syms, s->lab[2 * i]);
+            break;
+        }
+    }
+    if (i < n) {
+        while (i--) {
+            km_symtab_release(h->syms, s->lab[2 * i]);
+            km_symtab_release(h->syms, s->lab[2 * i + 1]);
+        }
+        free(s);
+        return km_err_set(KM_ENOMEM, "out of memory interning labels");
+    }
+    s->ref = ref;
+    s->ord = (uint32_t)ref;
+    s->hash = hash;
+    s->nlabels = (uint16_t)n;
+    atomic_init(&s->refs, 1);
+    atomic_flag_clear(&s->lock);
+    atomic_fetch_add(&h->series_bytes, sizeof(*s) + 2 * n * sizeof(uint32_t));
+    *out = s;
+    return 0;
+}
+
+/* ---- index ------------------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+}
+
+/* Under the index write lock: the postings of (name, value), created if missing. */
+static struct km_postings *pair_get(struct km_head *h, uint32_t name, uint32_t value, bool create)
+{
+    uint64_t key = (uint64_t)name << 32 | value;
+    size_t mask, i;
+
+    if (create && (h->npairs + 1) * 4 > h->npairs_slots * 3) {
+        size_t n = h->npairs_slots ? h->npairs_slots * 2 : 256;
+        struct pair *np = malloc(n * sizeof(*np));
+
+        if (!np)
+            return NULL;
+        for (size_t k = 0; k < n; k++)
+            np[k].key = PAIR_EMPTY_KEY;
+        for (size_t k = 0; k < h->npairs_slots; k++) {
+            size_t j;
+
+            if (h->pairs[k].key == PAIR_EMPTY_KEY)
+                continue;
+            j = mix(h->pairs[k].key) & (n - 1);
+            while (np[j].key != PAIR_EMPTY_KEY)
+                j = (j + 1) & (n - 1);
+            np[j] = h->pairs[k];
+        }
+        free(h->pairs);
+        h->pairs = np;
+        h->npairs_slots = n;
+    }
+    if (!h->npairs_slots)
+        return NULL;
+    mask = h->npairs_slots - 1;
+    for (i = mix(key) & mask; h->pairs[i].key != PAIR_EMPTY_KEY; i = (i + 1) & mask) {
+        if (h->pairs[i].key == key)
+            return &h->pairs[i].p;
+    }
+    if (!create)
+        return NULL;
+    h->pairs[i].key = key;
+    memset(&h->pairs[i].p, 0, sizeof(h->pairs[i].p));
+    h->npairs++;
+    return &h->pairs[i].p;
+}
+
+static struct name *name_get(struct km_head *h, uint32_t name, bool create)
+{
+    size_t mask, i;
+
+    if (create && (h->nnames + 1) * 4 > h->nnames_slots * 3) {
+        size_t n = h->nnames_slots ? h->nnames_slots * 2 : 64;
+        struct name *nn = calloc(n, sizeof(*nn));
+
+        if (!nn)
+            return NULL;
+        for (size_t k = 0; k < h->nnames_slots; k++) {
+            size_t j;
+
+            if (!h->names[k].used)
+                continue;
+            j = mix(h->names[k].name) & (n - 1);
+            while (nn[j].used)
+                j = (j + 1) & (n - 1);
+            nn[j] = h->names[k];
+        }
+        free(h->names);
+        h->names = nn;
+        h->nnames_slots = n;
+    }
+    if (!h->nnames_slots)
+        return NULL;
+    mask = h->nnames_slots - 1;
+    for (i = mix(name) & mask; h->names[i].used; i = (i + 1) & mask) {
+        if (h->names[i].name == name)
+            return &h->names[i];
+    }
+    if (!create)
+        return NULL;
+    h->names[i].used = true;
+    h->names[i].name = name;
+    h->nnames++;
+    return &h->names[i];
+}
+
+/* Insert x keeping the list sorted (appends are the common case). */
+static int postings_insert(struct km_postings *p, uint32_t x)
+{
+    size_t lo = 0, hi;
+    int rc;
+
+    if (p->n == 0 || p->v[p->n - 1] < x)
+        return km_postings_push(p, x);
+    hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (p->v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < p->n && p->v[lo] == x)
+        return 0;
+    rc = km_postings_push(p, x); /* grow by one, then shift into place */
+    if (rc)
+        return rc;
+    memmove(p->v + lo + 1, p->v + lo, (p->n - 1 - lo) * sizeof(uint32_t));
+    p->v[lo] = x;
+    return 0;
+}
+
+/* Under the index write lock: add a series to every list it belongs to. */
+static int index_add(struct km_head *h, struct km_hseries *s)
+{
+    for (unsigned i = 0; i < s->nlabels; i++) {
+        uint32_t nm = s->lab[2 * i], val = s->lab[2 * i + 1];
+        struct km_postings *p = pair_get(h, nm, val, true);
+        struct name *n;
+
+        if (!p)
+            return KM_ENOMEM;
+        if (p->n == 0) {
+            /* A new value of this name. */
+            n = name_get(h, nm, true);
+            if (!n)
+                return KM_ENOMEM;
+            if (n->n == n->cap) {
+                size_t ncap = n->cap ? n->cap * 2 : 4;
+                uint32_t *v = realloc(n->values, ncap * sizeof(*v));
+
+                if (!v)
+                    return KM_ENOMEM;
+                n->values = v;
+                n->cap = ncap;
+            }
+            n->values[n->n++] = val;
+        }
+        if (postings_insert(p, s->ord) != 0)
+            return KM_ENOMEM;
+    }
+    if (postings_insert(&h->all, s->ord) != 0)
+        return KM_ENOMEM;
+    return ord_set(h, s->ord, s);
+}
+
+static void index_clear(struct km_head *h)
+{
+    for (size_t i = 0; i < h->npairs_slots; i++) {
+        if (h->pairs[i].key != PAIR_EMPTY_KEY)
+            km_postings_fini(&h->pairs[i].p);
+    }
+    free(h->pairs);
+    h->pairs = NULL;
+    h->npairs_slots = h->npairs = 0;
+    for (size_t i = 0; i < h->nnames_slots; i++)
+        free(h->names[i].values);
+    free(h->names);
+    h->names = NULL;
+    h->nnames_slots = h->nnames = 0;
+    h->all.n = 0;
+}
+
+struct km_hseries *km_head_publish(struct km_head *h, struct km_hseries *s)
+{
+    struct stripe *st = stripe_of(h, s->hash);
+    struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+    struct km_hseries *got;
+    size_t n, slot;
+    bool found;
+
+    km_head_series_label_view(h, s, l, &n);
+    pthread_rwlock_wrlock(&st->lock);
+    slot = stripe_probe(h, st, l, n, s->hash, &found);
+    if (found) {
+        got = st->slots[slot];
+        atomic_fetch_add(&got->refs, 1);
+        pthread_rwlock_unlock(&st->lock);
+        km_head_series_put(h, s);
+        return got;
+    }
+    if ((st->used + 1) * 4 > st->nslots * 3) {
+        /* Grow (dropping tombstones) before inserting. */
+        size_t nn = st->nslots * 2;
+        struct km_hseries **ns = calloc(nn, sizeof(*ns));
+
+        if (!ns) {
+            pthread_rwlock_unlock(&st->lock);
+            km_head_series_put(h, s);
+            return NULL;
+        }
+        for (size_t i = 0; i < st->nslots; i++) {
+            struct km_hseries *x = st->slots[i];
+            size_t j;
+
+            if (!x || x == TOMB)
+                continue;
+            j = x->hash & (nn - 1);
+            while (ns[j])
+                j = (j + 1) & (nn - 1);
+            ns[j] = x;
+        }
+        free(st->slots);
+        st->slots = ns;
+        st->nslots = nn;
+        st->used = st->count;
+        slot = stripe_probe(h, st, l, n, s->hash, &found);
+    }
+    pthread_rwlock_wrlock(&h->index_lock);
+    if (index_add(h, s) != 0) {
+        pthread_rwlock_unlock(&h->index_lock);
+        pthread_rwlock_unlock(&st->lock);
+        km_head_series_put(h, s);
+        return NULL;
+    }
+    pthread_rwlock_unlock(&h->index_lock);
+    if (!st->slots[slot])
+        st->used++;
+    st->slots[slot] = s;
+    st->count++;
+    atomic_fetch_add(&h->nseries, 1);
+    atomic_fetch_add(&s->refs, 1); /* the head's own reference, plus the caller's */
+    pthread_rwlock_unlock(&st->lock);
+    return s;
+}
+
+struct km_hseries *km_head_by_ref(struct km_head *h, uint64_t ref)
+{
+    struct km_hseries *s;
+
+    if (ref > UINT32_MAX)
+        return NULL;
+    pthread_rwlock_rdlock(&h->index_lock);
+    s = ord_get(h, (uint32_t)ref);
+    if (s && s->ref == ref)
+        atomic_fetch_add(&s->refs, 1);
+    else
+        s = NULL;
+    pthread_rwlock_unlock(&h->index_lock);
+    return s;
+}
+
+void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, struct km_label *l,
+                               size_t *n)
+{
+    for (unsigned i = 0; i < s->nlabels; i++) {
+        l[i].name = km_symtab_str(h->syms, s->lab[2 * i]);
+        l[i].value = km_symtab_str(h->syms, s->lab[2 * i + 1]);
+    }
+    *n = s->nlabels;
+}
+
+int km_head_series_labels(struct km_head *h, const struct km_hseries *s, struct km_labels **out)
+{
+    struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+    size_t n;
+
+    km_head_series_label_view(h, s, l, &n);
+    return km_labels_create(out, l, n);
+}
+
+/* ---- appending ----------------------------------------------------------------------- */
+
+/* The value of a chunk's last sample (append state keeps it). */
+static uint64_t last_value_bits(const struct km_hchunk *c)
+{
+    static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+    double v;
+
+    if (c->h.enc == KM_HC_XOR)
+        return c->last_bits;
+    v = (double)c->last_m / p10[c->h.exp];
+    return km_double_bits(v);
+}
+
+/* Under the series lock: is there a stored sample at t? Its value bits in *bits. */
+static bool find_sample(const struct km_hseries *s, int64_t t, uint64_t *bits)
+{
+    for (const struct km_hchunk *c = s->first; c; c = c->next) {
+        int64_t ts[KM_HCHUNK_MAX];
+        double vs[KM_HCHUNK_MAX];
+        int n;
+
+        if (t < c->h.mint || t > c->h.maxt)
+            continue;
+        n = km_hchunk_decode(&c->h, c->data, ts, vs);
+        for (int i = 0; i < n; i++) {
+            if (ts[i] == t) {
+                *bits = km_double_bits(vs[i]);
+                return true;
+            }
+        }
+        break; /* chunks do not overlap: only the out-of-order buffer is left */
+    }
+    if (s->ooo) {
+        size_t lo = 0, hi = s->ooo->n;
+
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+
+            if (s->ooo->t[mid] < t)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < s->ooo->n && s->ooo->t[lo] == t) {
+            *bits = km_double_bits(s->ooo->v[lo]);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool ooo_insert(struct km_hseries *s, int64_t t, double v)
+{
+    struct ooo *o = s->ooo;
+    size_t lo = 0, hi;
+
+    if (!o) {
+        o = calloc(1, sizeof(*o));
+        if (!o)
+            return false;
+        s->ooo = o;
+    }
+    if (o->n == o->cap) {
+        uint32_t ncap = o->cap ? o->cap * 2 : 4;
+        int64_t *nt = realloc(o->t, ncap * sizeof(*nt));
+        double *nv;
+
+        if (!nt)
+            return false;
+        o->t = nt;
+        nv = realloc(o->v, ncap * sizeof(*nv));
+        if (!nv)
+            return false;
+        o->v = nv;
+        o->cap = ncap;
+    }
+    hi = o->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (o->t[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(o->t + lo + 1, o->t + lo, (o->n - lo) * sizeof(*o->t));
+    memmove(o->v + lo + 1, o->v + lo, (o->n - lo) * sizeof(*o->v));
+    o->t[lo] = t;
+    o->v[lo] = v;
+    o->n++;
+    return true;
+}
+
+/* Under the series lock: replace chunk `old` (the last one) by `c` in the list. */
+static void replace_last(struct km_hseries *s, struct km_hchunk *old, struct km_hchunk *c)
+{
+    if (s->first == old) {
+        s->first = c;
+    } else {
+        struct km_hchunk *p = s->first;
+
+        while (p->next != old)
+            p = p->next;
+        p->next = c;
+    }
+    s->last = c;
+}
+
+enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, int64_t t, double v,
+                                     bool replay)
+{
+    int64_t min_valid = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
+    enum km_append_status st = KM_APPEND_OK;
+    struct km_hchunk *last;
+
+    if (t < min_valid)
+        return KM_APPEND_TOO_OLD;
+    if (!replay) {
+        int64_t maxt = atomic_load_explicit(&h->maxt, memory_order_relaxed);
+
+        if (maxt != INT64_MIN && t < maxt - h->o.ooo_window_ms)
+            return KM_APPEND_TOO_OLD;
+    }
+    series_lock(s);
+    if (s->removed) {
+        series_unlock(s);
+        return KM_APPEND_REMOVED;
+    }
+    last = s->last;
+    if (!last || t > last->h.maxt) {
+        int64_t boundary =
+            last ? (floor_div(last->h.mint, h->o.block_range_ms) + 1) * h->o.block_range_ms : 0;
+        struct km_hchunk *c;
+
+        if (!last || km_hchunk_full(last) || t >= boundary) {
+            c = km_hchunk_new(t, v);
+            if (!c) {
+                st = KM_APPEND_NOMEM;
+                goto out_unlock;
+            }
+            if (last)
+                last->next = c;
+            else
+                s->first = c;
+            s->last = c;
+            atomic_fetch_add(&h->nchunks, 1);
+            atomic_fetch_add(&h->chunk_bytes, chunk_alloc_bytes(c));
+        } else {
+            size_t before = chunk_alloc_bytes(last);
+
+            c = km_hchunk_append(last, t, v);
+            if (!c) {
+                st = KM_APPEND_NOMEM;
+                goto out_unlock;
+            }
+            if (c != last)
+                replace_last(s, last, c);
+            atomic_fetch_add(&h->chunk_bytes, chunk_alloc_bytes(c) - before);
+        }
+    } else {
+        uint64_t bits;
+
+        if (t == last->h.maxt) {
+            bits = last_value_bits(last);
+            st = bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
+            goto out_unlock;
+        }
+        if (find_sample(s, t, &bits)) {
+            st = bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
+            goto out_unlock;
+        }
+        if (!ooo_insert(s, t, v)) {
+            st = KM_APPEND_NOMEM;
+            goto out_unlock;
+        }
+    }
+    atomic_fetch_add_explicit(&h->nsamples, 1, memory_order_relaxed);
+    atomic_max64(&h->maxt, t);
+    atomic_min64(&h->mint, t);
+out_unlock:
+    series_unlock(s);
+    return st;
+}
+
+/* ---- reading ------------------------------------------------------------------------- */
+
+static int samples_push(struct km_samples *out, int64_t t, double v)
+{
+    if (out->n == out->cap) {
+        size_t ncap = out->cap ? out->cap * 2 : 256;
+        int64_t *nt = realloc(out->t, ncap * sizeof(*nt));
+        double *nv;
+
+        if (!nt)
+            return KM_ENOMEM;
+        out->t = nt;
+        nv = realloc(out->v, ncap * sizeof(*nv));
+        if (!nv)
+            return KM_ENOMEM;
+        out->v = nv;
+        out->cap = ncap;
+    }
+    out->t[out->n] = t;
+    out->v[out->n] = v;
+    out->n++;
+    return 0;
+}
+
+int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
+                           struct km_samples *out)
+{
+    size_t nin = 0, oi = 0;
+    int rc = 0;
+
+    (void)h;
+    out->n = 0;
+    series_lock(s);
+    for (const struct km_hchunk *c = s->first; c && rc == 0; c = c->next) {
+        int64_t ts[KM_HCHUNK_MAX];
+        double vs[KM_HCHUNK_MAX];
+        int n;
+
+        if (c->h.maxt < mint || c->h.mint > maxt)
+            continue;
+        n = km_hchunk_decode(&c->h, c->data, ts, vs);
+        if (n < 0) {
+            rc = km_err_set(KM_ECORRUPT, "head chunk of series %llu does not decode",
+                            (unsigned long long)s->ref);
+            break;
+        }
+        for (int i = 0; i < n && rc == 0; i++) {
+            if (ts[i] >= mint && ts[i] <= maxt)
+                rc = samples_push(out, ts[i], vs[i]);
+        }
+    }
+    nin = out->n;
+    /* Merge the out-of-order samples in: append those in range, then merge in place
+     * from the back. */
+    if (rc == 0 && s->ooo) {
+        for (uint32_t i = 0; i < s->ooo->n && rc == 0; i++) {
+            if (s->ooo->t[i] >= mint && s->ooo->t[i] <= maxt)
+                rc = samples_push(out, s->ooo->t[i], s->ooo->v[i]);
+        }
+        oi = out->n - nin;
+    }
+    series_unlock(s);
+    if (rc == 0 && oi) {
+        /* out[0..nin) and out[nin..nin+oi) are each sorted; merge them. */
+        int64_t *tt = malloc(oi * sizeof(*tt));
+        double *vv = malloc(oi * sizeof(*vv));
+        size_t i = nin, j = oi, k = nin + oi;
+
+        if (!tt || !vv) {
+            free(tt);
+            free(vv);
+            return km_err_set(KM_ENOMEM, "out of memory merging samples");
+        }
+        memcpy(tt, out->t + nin, oi * sizeof(*tt));
+        memcpy(vv, out->v + nin, oi * sizeof(*vv));
+        while (j > 0) {
+            if (i > 0 && out->t[i - 1] > tt[j - 1]) {
+                out->t[--k] = out->t[--i];
+                out->v[k] = out->v[i];
+            } else {
+                out->t[--k] = tt[--j];
+                out->v[k] = vv[j];
+            }
+        }
+        free(tt);
+        free(vv);
+    }
+    return rc;
+}
+
+/* Under the series lock or not: whether it holds samples within [mint, maxt]. */
+static bool series_overlaps(struct km_hseries *s, int64_t mint, int64_t maxt)
+{
+    bool yes = false;
+
+    series_lock(s);
+    if (s->first && s->first->h.mint <= maxt && s->last->h.maxt >= mint)
+        yes = true;
+    if (!yes && s->ooo && s->ooo->n && s->ooo->t[0] <= maxt && s->ooo->t[s->ooo->n - 1] >= mint)
+        yes = true;
+    series_unlock(s);
+    return yes;
+}
+
+/* ---- selection ---------------------------------------------------------------------- */
+
+/* Under the index read lock: the postings of one matcher into out. */
+static int matcher_postings(struct km_head *h, const struct km_matcher *m, struct km_postings *out)
+{
+    uint32_t name_id, value_id;
+    const struct km_postings **lists = NULL;
+    struct km_postings tmp = { 0 };
+    struct name *n;
+    size_t k = 0;
+    int rc = 0;
+
+    out->n = 0;
+    if (km_symtab_find(h->syms, m->name, strlen(m->name), &name_id) != 0) {
+        /* No series has the label: all of them match if the matcher takes "". */
+        return m->matches_empty ? km_postings_copy(out, &h->all) : 0;
+    }
+    if (m->type == KM_MATCH_EQ && !m->matches_empty) {
+        const struct km_postings *p = NULL;
+
+        if (km_symtab_find(h->syms, m->value, strlen(m->value), &value_id) == 0)
+            p = pair_get(h, name_id, value_id, false);
+        return p ? km_postings_copy(out, p) : 0;
+    }
+    n = name_get(h, name_id, false);
+    if (!n)
+        return m->matches_empty ? km_postings_copy(out, &h->all) : 0;
+    lists = malloc((n->n ? n->n : 1) * sizeof(*lists));
+    if (!lists)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    /* Values that match, or (when "" matches) those that do not, to subtract. */
+    for (size_t i = 0; i < n->n; i++) {
+        const char *val = km_symtab_str(h->syms, n->values[i]);
+
+        if (km_matcher_matches(m, val) != m->matches_empty) {
+            const struct km_postings *p = pair_get(h, name_id, n->values[i], false);
+
+            if (p && p->n)
+                lists[k++] = p;
+        }
+    }
+    if (!m->matches_empty) {
+        rc = k ? km_postings_union(out, lists, k) : 0;
+    } else {
+        rc = k ? km_postings_union(&tmp, lists, k) : 0;
+        if (rc == 0)
+            rc = km_postings_subtract(out, &h->all, &tmp);
+    }
+    km_postings_fini(&tmp);
+    free(lists);
+    return rc;
+}
+
+static int cmp_series(const void *a, const void *b, void *ud)
+{
+    const struct km_hseries *x = *(struct km_hseries *const *)a;
+    const struct km_hseries *y = *(struct km_hseries *const *)b;
+    struct km_head *h = ud;
+    unsigned n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+
+    for (unsigned i = 0; i < n; i++) {
+        int c;
+
+        if (x->lab[2 * i] != y->lab[2 * i]) {
+            c = strcmp(km_symtab_str(h->syms, x->lab[2 * i]),
+                       km_symtab_str(h->syms, y->lab[2 * i]));
+            if (c)
+                return c;
+        }
+        if (x->lab[2 * i + 1] != y->lab[2 * i + 1]) {
+            c = strcmp(km_symtab_str(h->syms, x->lab[2 * i + 1]),
+                       km_symtab_str(h->syms, y->lab[2 * i + 1]));
+            if (c)
+                return c;
+        }
+    }
+    return (int)x->nlabels - (int)y->nlabels;
+}
+
+static void sort_series(struct km_head *h, struct km_hseries **v, size_t n)
+{
+    if (n > 1)
+        qsort_r(v, n, sizeof(*v), cmp_series, h);
+}
+
+int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
+                   int64_t maxt, struct km_hseries ***out, size_t *nout)
+{
+    struct km_postings acc = { 0 }, cur = { 0 }, tmp = { 0 };
+    struct km_hseries **v = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    pthread_rwlock_rdlock(&h->index_lock);
+    if (nm == 0) {
+        rc = km_postings_copy(&acc, &h->all);
+    } else {
+        /* Most selective first would be better; matchers are few, so in order. */
+        for (size_t i = 0; i < nm && rc == 0; i++) {
+            rc = matcher_postings(h, m[i], i == 0 ? &acc : &cur);
+            if (rc == 0 && i > 0) {
+                rc = km_postings_intersect(&tmp, &acc, &cur);
+                if (rc == 0) {
+                    struct km_postings swap = acc;
+
+                    acc = tmp;
+                    tmp = swap;
+                }
+            }
+            if (acc.n == 0)
+                break;
+        }
+    }
+    if (rc == 0 && acc.n) {
+        v = malloc(acc.n * sizeof(*v));
+        if (!v)
+            rc = km_err_set(KM_ENOMEM, "out of memory selecting series");
+    }
+    for (size_t i = 0; rc == 0 && i < acc.n; i++) {
+        struct km_hseries *s = ord_get(h, acc.v[i]);
+
+        if (!s)
+            continue;
+        atomic_fetch_add(&s->refs, 1);
+        v[n++] = s;
+    }
+    pthread_rwlock_unlock(&h->index_lock);
+    km_postings_fini(&acc);
+    km_postings_fini(&cur);
+    km_postings_fini(&tmp);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            km_head_series_put(h, v[i]);
+        free(v);
+        return rc;
+    }
+    /* Keep only series with samples in the range. */
+    {
+        size_t w = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            if (series_overlaps(v[i], mint, maxt))
+                v[w++] = v[i];
+            else
+                km_head_series_put(h, v[i]);
+        }
+        n = w;
+    }
+    sort_series(h, v, n);
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n)
+{
+    return km_head_select(h, NULL, 0, INT64_MIN, INT64_MAX, out, n);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Collect label names or values of selected series, sort, dedupe, report. */
+static int collect_strings(struct km_head *h, const char *name, struct km_matcher *const *m,
+                           size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud)
+{
+    struct km_hseries **v;
+    const char **strs = NULL;
+    size_t n, ns = 0, cap = 0;
+    int rc;
+
+    rc = km_head_select(h, m, nm, mint, maxt, &v, &n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        for (unsigned k = 0; k < v[i]->nlabels; k++) {
+            const char *s = NULL;
+
+            if (!name)
+                s = km_symtab_str(h->syms, v[i]->lab[2 * k]);
+            else if (strcmp(km_symtab_str(h->syms, v[i]->lab[2 * k]), name) == 0)
+                s = km_symtab_str(h->syms, v[i]->lab[2 * k + 1]);
+            if (!s)
+                continue;
+            if (ns == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                const char **p = realloc(strs, ncap * sizeof(*p));
+
+                if (!p) {
+                    rc = km_err_set(KM_ENOMEM, "out of memory");
+                    break;
+                }
+                strs = p;
+                cap = ncap;
+            }
+            strs[ns++] = s;
+        }
+    }
+    if (rc == 0 && ns) {
+        qsort(strs, ns, sizeof(*strs), cmp_str);
+        for (size_t i = 0; i < ns; i++) {
+            if (i > 0 && strcmp(strs[i], strs[i - 1]) == 0)
+                continue;
+            if (fn(ud, strs[i]))
+                break;
+        }
+    }
+    free(strs);
+    /* The strings were borrowed from the series: release them only now. */
+    for (size_t i = 0; i < n; i++)
+        km_head_series_put(h, v[i]);
+    free(v);
+    return rc;
+}
+
+int km_head_label_names(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
+                        int64_t maxt, km_tsdb_str_fn fn, void *ud)
+{
+    return collect_strings(h, NULL, m, nm, mint, maxt, fn, ud);
+}
+
+int km_head_label_values(struct km_head *h, const char *name, struct km_matcher *const *m,
+                         size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud)
+{
+    return collect_strings(h, name, m, nm, mint, maxt, fn, ud);
+}
+
+/* ---- truncation ----------------------------------------------------------------------- */
+
+/* Under the series lock: drop samples before b. Returns true if the series is empty. */
+static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t b)
+{
+    while (s->first && s->first->h.maxt < b) {
+        struct km_hchunk *c = s->first;
+
+        s->first = c->next;
+        c->next = NULL;
+        free_chunks(h, c);
+    }
+    if (!s->first) {
+        s->last = NULL;
+    } else if (s->first->h.mint < b) {
+        /* A chunk straddling b (only after a forced flush): keep its samples >= b. */
+        int64_t ts[KM_HCHUNK_MAX];
+        double vs[KM_HCHUNK_MAX];
+        struct km_hchunk *old = s->first, *c = NULL;
+        int n = km_hchunk_decode(&old->h, old->data, ts, vs), i = 0;
+
+        while (i < n && ts[i] < b)
+            i++;
+        if (n > i) {
+            c = km_hchunk_new(ts[i], vs[i]);
+            for (int k = i + 1; c && k < n; k++)
+                c = km_hchunk_append(c, ts[k], vs[k]);
+        }
+        if (c || n <= i) {
+            struct km_hchunk *next = old->next;
+
+            old->next = NULL;
+            free_chunks(h, old);
+            if (c) {
+                c->next = next;
+                atomic_fetch_add(&h->nchunks, 1);
+                atomic_fetch_add(&h->nsamples, c->h.n);
+                atomic_fetch_add(&h->chunk_bytes, chunk_alloc_bytes(c));
+                s->first = c;
+            } else {
+                s->first = next;
+            }
+            if (!s->first || !s->first->next)
+                s->last = s->first;
+            else if (s->last == old)
+                s->last = c;
+        }
+    }
+    if (s->ooo) {
+        uint32_t k = 0;
+
+        while (k < s->ooo->n && s->ooo->t[k] < b)
+            k++;
+        if (k) {
+            memmove(s->ooo->t, s->ooo->t + k, (s->ooo->n - k) * sizeof(int64_t));
+            memmove(s->ooo->v, s->ooo->v + k, (s->ooo->n - k) * sizeof(double));
+            s->ooo->n -= k;
+            atomic_fetch_sub(&h->nsamples, k);
+        }
+        if (s->ooo->n == 0) {
+            free_ooo(s->ooo);
+            s->ooo = NULL;
+        }
+    }
+    return !s->first && !s->ooo;
+}
+
+void km_head_set_min_valid(struct km_head *h, int64_t b)
+{
+    atomic_max64(&h->min_valid, b);
+    atomic_max64(&h->maxt, b - 1);
+}
+
+int km_head_truncate(struct km_head *h, int64_t b)
+{
+    struct km_hseries **v, **removed = NULL;
+    size_t n, nrem = 0;
+    int64_t mint = INT64_MAX;
+    int rc;
+
+    /* From now on nothing older than b is accepted; then drop what is older. */
+    km_head_set_min_valid(h, b);
+    rc = km_head_all_sorted(h, &v, &n);
+    if (rc)
+        return rc;
+    removed = malloc((n ? n : 1) * sizeof(*removed));
+    if (!removed) {
+        for (size_t i = 0; i < n; i++)
+            km_head_series_put(h, v[i]);
+        free(v);
+        return km_err_set(KM_ENOMEM, "out of memory truncating the head");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct km_hseries *s = v[i];
+        bool empty;
+
+        series_lock(s);
+        empty = series_truncate(h, s, b);
+        if (empty)
+            s->removed = true;
+        else if (s->first && s->first->h.mint < mint)
+            mint = s->first->h.mint;
+        if (!empty && s->ooo && s->ooo->t[0] < mint)
+            mint = s->ooo->t[0];
+        series_unlock(s);
+        if (empty)
+            removed[nrem++] = s;
+        else
+            km_head_series_put(h, s);
+    }
+    free(v);
+    /* Take removed series out of their stripes and the index. */
+    for (size_t i = 0; i < nrem; i++) {
+        struct km_hseries *s = removed[i];
+        struct stripe *st = stripe_of(h, s->hash);
+        struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+        size_t nl, slot;
+        bool found;
+
+        km_head_series_label_view(h, s, l, &nl);
+        pthread_rwlock_wrlock(&st->lock);
+        slot = stripe_probe(h, st, l, nl, s->hash, &found);
+        if (found && st->slots[slot] == s) {
+            st->slots[slot] = TOMB;
+            st->count--;
+        }
+        pthread_rwlock_unlock(&st->lock);
+    }
+    if (nrem) {
+        pthread_rwlock_wrlock(&h->index_lock);
+        for (size_t i = 0; i < nrem; i++)
+            ord_set(h, removed[i]->ord, NULL);
+        /* Rebuild the index from the series still present (series are few enough that
+         * this beats deleting from every list, and it drops emptied values too). */
+        {
+            struct orddir *d = atomic_load(&h->ords);
+
+            index_clear(h);
+            for (size_t p = 0; p < d->npages; p++) {
+                struct ordpage *pg = atomic_load(&d->pages[p]);
+
+                for (size_t k = 0; pg && k < ORD_PAGE_SIZE; k++) {
+                    struct km_hseries *s = atomic_load(&pg->s[k]);
+
+                    if (s && index_add(h, s) != 0)
+                        rc = km_err_set(KM_ENOMEM, "out of memory rebuilding the head index");
+                }
+            }
+        }
+        pthread_rwlock_unlock(&h->index_lock);
+        atomic_fetch_sub(&h->nseries, nrem);
+    }
+    for (size_t i = 0; i < nrem; i++) {
+        km_head_series_put(h, removed[i]); /* the select's reference */
+        km_head_series_put(h, removed[i]); /* the head's own */
+    }
+    free(removed);
+    atomic_store(&h->mint, mint);
+    return rc;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+int km_head_create(struct km_head **out, const struct km_head_opts *o)
+{
+    struct km_head *h = calloc(1, sizeof(*h));
+    struct orddir *d;
+    int rc;
+
+    if (!h)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    h->o = *o;
+    rc = km_symtab_create(&h->syms);
+    if (rc)
+        goto out_free_head;
+    d = calloc(1, sizeof(*d) + 16 * sizeof(d->pages[0]));
+    if (!d) {
+        rc = km_err_set(KM_ENOMEM, "out of memory");
+        goto out_free_syms;
+    }
+    d->npages = 16;
+    atomic_init(&h->ords, d);
+    for (int i = 0; i < NSTRIPES; i++) {
+        h->stripes[i].nslots = 64;
+        h->stripes[i].slots = calloc(64, sizeof(struct km_hseries *));
+        if (!h->stripes[i].slots) {
+            rc = km_err_set(KM_ENOMEM, "out of memory");
+            goto out_free_stripes;
+        }
+        pthread_rwlock_init(&h->stripes[i].lock, NULL);
+    }
+    pthread_rwlock_init(&h->index_lock, NULL);
+    atomic_init(&h->next_ref, 1);
+    atomic_init(&h->mint, INT64_MAX);
+    atomic_init(&h->maxt, INT64_MIN);
+    atomic_init(&h->min_valid, INT64_MIN);
+    *out = h;
+    return 0;
+
+out_free_stripes:
+    for (int i = 0; i < NSTRIPES; i++) {
+        if (h->stripes[i].slots)
+            pthread_rwlock_destroy(&h->stripes[i].lock);
+        free(h->stripes[i].slots);
+    }
+    free(d);
+out_free_syms:
+    km_symtab_destroy(h->syms);
+out_free_head:
+    free(h);
+    return rc;
+}
+
+void km_head_destroy(struct km_head *h)
+{
+    struct orddir *d;
+
+    if (!h)
+        return;
+    for (int i = 0; i < NSTRIPES; i++) {
+        struct stripe *st = &h->stripes[i];
+
+        for (size_t k = 0; k < st->nslots; k++) {
+            if (st->slots[k] && st->slots[k] != TOMB)
+                km_head_series_put(h, st->slots[k]);
+        }
+        free(st->slots);
+        pthread_rwlock_destroy(&st->lock);
+    }
+    index_clear(h);
+    km_postings_fini(&h->all);
+    d = atomic_load(&h->ords);
+    for (size_t p = 0; p < d->npages; p++)
+        free(atomic_load(&d->pages[p]));
+    while (d) {
+        struct orddir *older = d->older;
+
+        free(d);
+        d = older;
+    }
+    pthread_rwlock_destroy(&h->index_lock);
+    km_symtab_destroy(h->syms);
+    free(h);
+}
+
+void km_head_stats(struct km_head *h, struct km_head_stats *out)
+{
+    size_t index_bytes = 0;
+
+    pthread_rwlock_rdlock(&h->index_lock);
+    index_bytes = h->npairs_slots * sizeof(struct pair) + h->nnames_slots * sizeof(struct name) +
+                  km_postings_bytes(&h->all);
+    for (size_t i = 0; i < h->npairs_slots; i++) {
+        if (h->pairs[i].key != PAIR_EMPTY_KEY)
+            index_bytes += km_postings_bytes(&h->pairs[i].p);
+    }
+    for (size_t i = 0; i < h->nnames_slots; i++)
+        index_bytes += h->names[i].cap * sizeof(uint32_t);
+    {
+        struct orddir *d = atomic_load(&h->ords);
+
+        for (size_t p = 0; p < d->npages; p++)
+            index_bytes += atomic_load(&d->pages[p]) ? sizeof(struct ordpage) : 0;
+    }
+    pthread_rwlock_unlock(&h->index_lock);
+    for (int i = 0; i < NSTRIPES; i++) {
+        pthread_rwlock_rdlock(&h->stripes[i].lock);
+        index_bytes += h->stripes[i].nslots * sizeof(void *);
+        pthread_rwlock_unlock(&h->stripes[i].lock);
+    }
+    out->series = atomic_load(&h->nseries);
+    out->chunks = atomic_load(&h->nchunks);
+    out->samples = atomic_load(&h->nsamples);
+    out->bytes = atomic_load(&h->chunk_bytes) + atomic_load(&h->series_bytes) + index_bytes +
+                 km_symtab_bytes(h->syms);
+    out->mint = atomic_load(&h->mint);
+    out->maxt = atomic_load(&h->maxt);
+    out->min_valid = atomic_load(&h->min_valid);
+}

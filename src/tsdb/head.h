@@ -1,0 +1,119 @@
+/*
+ * head — the in-memory part of the database: every series that has recent samples, its
+ * chunks, and the inverted index over its labels.
+ *
+ * Series: labels interned in a symtab (pairs of 32-bit ids, sorted by name), found by
+ * label hash in one of 64 stripes (each an open-addressing table under its own rwlock),
+ * or by reference through a paged array indexed by the series' ordinal (the low 32 bits
+ * of its reference). Each series has a spinlock over its chunks and its out-of-order
+ * buffer, and a reference count: lookups return the series with one more reference,
+ * which the caller drops with km_head_series_put(); a removed series is freed by its
+ * last holder.
+ *
+ * Index: postings lists of ordinals per (name, value) pair, the values of each name, and
+ * the list of all ordinals, under one rwlock that appends to existing series never take.
+ *
+ * Threads: everything here may be called concurrently, except that truncation is run
+ * by one thread at a time (the database's maintenance).
+ */
+#ifndef KMON_TSDB_HEAD_H
+#define KMON_TSDB_HEAD_H
+
+#include "chunk_block.h"
+#include "common/labels.h"
+#include "tsdb_internal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct km_head;
+struct km_hseries;
+
+struct km_head_opts {
+    int64_t block_range_ms;
+    int64_t ooo_window_ms;
+};
+
+int km_head_create(struct km_head **out, const struct km_head_opts *o);
+void km_head_destroy(struct km_head *h);
+
+/* The series with these labels (sorted by name, validated), with one more reference,
+ * or NULL. `hash` is km_labels_hash(l, n). */
+struct km_hseries *km_head_lookup(struct km_head *h, const struct km_label *l, size_t n,
+                                  uint64_t hash);
+
+/* A new series with these labels, not yet visible to lookups. ref 0 assigns the next
+ * reference (replay passes the one it read). */
+int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, uint64_t hash,
+                       uint64_t ref, struct km_hseries **out);
+
+/* Make a new series visible. Returns the series now holding those labels, with one more
+ * reference for the caller: `s` itself, or one published meanwhile by another thread
+ * (then `s` is freed). */
+struct km_hseries *km_head_publish(struct km_head *h, struct km_hseries *s);
+
+/* The series with this reference, with one more reference, or NULL. */
+struct km_hseries *km_head_by_ref(struct km_head *h, uint64_t ref);
+
+void km_head_series_put(struct km_head *h, struct km_hseries *s);
+
+uint64_t km_head_series_ref(const struct km_hseries *s);
+
+enum km_append_status {
+    KM_APPEND_OK,
+    KM_APPEND_DUPLICATE,
+    KM_APPEND_TOO_OLD,
+    KM_APPEND_CONFLICT,
+    KM_APPEND_REMOVED, /* the series was removed meanwhile: look it up again */
+    KM_APPEND_NOMEM,
+};
+
+/* Append one sample. In `replay` mode the out-of-order window is not applied (the
+ * sample was accepted once), only the boundary of data already in blocks. */
+enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, int64_t t, double v,
+                                     bool replay);
+
+/* Samples of a series within [mint, maxt], in time order, into out. */
+int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
+                           struct km_samples *out);
+
+/* The series' labels as an owned set. */
+int km_head_series_labels(struct km_head *h, const struct km_hseries *s, struct km_labels **out);
+
+/* Write the series' labels into l[0..*n) (room for KM_LIMIT_LABELS_PER_SERIES); the
+ * strings are borrowed from the head while the caller holds its reference. */
+void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, struct km_label *l,
+                               size_t *n);
+
+/* The series matching the matchers that have samples in [mint, maxt], sorted by labels,
+ * each with one more reference (release with km_head_series_put, free the array). */
+int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
+                   int64_t maxt, struct km_hseries ***out, size_t *n);
+
+/* Every series, sorted by labels, each with one more reference. */
+int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n);
+
+/* Label names, and values of one name, among series matching the matchers within
+ * [mint, maxt] (nm == 0: all series in the index). Sorted, unique. */
+int km_head_label_names(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
+                        int64_t maxt, km_tsdb_str_fn fn, void *ud);
+int km_head_label_values(struct km_head *h, const char *name, struct km_matcher *const *m,
+                         size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud);
+
+/* Drop every sample older than b (now stored in a block), remove series left empty, and
+ * refuse samples older than b from now on. */
+int km_head_truncate(struct km_head *h, int64_t b);
+
+/* Refuse samples older than b (set at open from the newest block). */
+void km_head_set_min_valid(struct km_head *h, int64_t b);
+
+struct km_head_stats {
+    uint64_t series, chunks, samples, bytes;
+    int64_t mint, maxt; /* INT64_MAX, INT64_MIN when empty */
+    int64_t min_valid;
+};
+
+void km_head_stats(struct km_head *h, struct km_head_stats *out);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * postings — sorted ordinal lists and their set operations (see postings.h).
+ * Intersection gallops (binary search forward) through the longer list when the two
+ * differ much in size, as with `namespace="a"` (few) ∩ `__name__="x"` (many).
+ */
+#include "postings.h"
+
+#include "common/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void km_postings_fini(struct km_postings *p)
+{
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
+static int reserve(struct km_postings *p, size_t n)
+{
+    size_t ncap;
+    uint32_t *v;
+
+    if (n <= p->cap)
+        return 0;
+    ncap = p->cap ? p->cap * 2 : 4;
+    while (ncap < n)
+        ncap *= 2;
+    v = realloc(p->v, ncap * sizeof(*v));
+    if (!v)
+        return km_err_set(KM_ENOMEM, "out of memory growing a postings list");
+    p->v = v;
+    p->cap = ncap;
+    return 0;
+}
+
+int km_postings_push(struct km_postings *p, uint32_t x)
+{
+    int rc = reserve(p, p->n + 1);
+
+    if (rc)
+        return rc;
+    p->v[p->n++] = x;
+    return 0;
+}
+
+int km_postings_copy(struct km_postings *dst, const struct km_postings *src)
+{
+    int rc = reserve(dst, src->n);
+
+    if (rc)
+        return rc;
+    if (src->n)
+        memcpy(dst->v, src->v, src->n * sizeof(uint32_t));
+    dst->n = src->n;
+    return 0;
+}
+
+/* The first index i >= lo with v[i] >= x (galloping then binary search). */
+static size_t seek(const uint32_t *v, size_t n, size_t lo, uint32_t x)
+{
+    size_t step = 1, hi = lo;
+
+    while (hi < n && v[hi] < x) {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
+    }
+    if (hi > n)
+        hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int km_postings_intersect(struct km_postings *out, const struct km_postings *a,
+                          const struct km_postings *b)
+{
+    size_t i = 0, j = 0;
+    int rc;
+
+    if (a->n > b->n) {
+        const struct km_postings *t = a;
+
+        a = b;
+        b = t;
+    }
+    rc = reserve(out, a->n);
+    if (rc)
+        return rc;
+    out->n = 0;
+    while (i < a->n && j < b->n) {
+        if (a->v[i] == b->v[j]) {
+            out->v[out->n++] = a->v[i];
+            i++;
+            j++;
+        } else if (a->v[i] < b->v[j]) {
+            i++;
+        } else {
+            j = seek(b->v, b->n, j, a->v[i]);
+        }
+    }
+    return 0;
+}
+
+int km_postings_subtract(struct km_postings *out, const struct km_postings *a,
+                         const struct km_postings *b)
+{
+    size_t i = 0, j = 0;
+    int rc = reserve(out, a->n);
+
+    if (rc)
+        return rc;
+    out->n = 0;
+    for (; i < a->n; i++) {
+        j = seek(b->v, b->n, j, a->v[i]);
+        if (j == b->n || b->v[j] != a->v[i])
+            out->v[out->n++] = a->v[i];
+    }
+    return 0;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+int km_postings_union(struct km_postings *out, const struct km_postings *const *lists, size_t k)
+{
+    size_t total = 0, w = 0;
+    int rc;
+
+    for (size_t i = 0; i < k; i++)
+        total += lists[i]->n;
+    rc = reserve(out, total);
+    if (rc)
+        return rc;
+    out->n = 0;
+    if (k == 1) {
+        return km_postings_copy(out, lists[0]);
+    }
+    /* Concatenate, sort, deduplicate: simple and fast enough for the fan-in of a regex
+     * over label values (a heap merge wins only for very many long lists). */
+    for (size_t i = 0; i < k; i++) {
+        if (lists[i]->n)
+            memcpy(out->v + out->n, lists[i]->v, lists[i]->n * sizeof(uint32_t));
+        out->n += lists[i]->n;
+    }
+    qsort(out->v, out->n, sizeof(uint32_t), cmp_u32);
+    for (size_t i = 0; i < out->n; i++) {
+        if (w == 0 || out->v[w - 1] != out->v[i])
+            out->v[w++] = out->v[i];
+    }
+    out->n = w;
+    return 0;
+}
+
+void km_postings_remove(struct km_postings *p, uint32_t x)
+{
+    size_t i = seek(p->v, p->n, 0, x);
+
+    if (i < p->n && p->v[i] == x) {
+        memmove(p->v + i, p->v + i + 1, (p->n - i - 1) * sizeof(uint32_t));
+        p->n--;
+    }
+}

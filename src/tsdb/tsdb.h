@@ -1,0 +1,156 @@
+/*
+ * tsdb — kmon's embedded time-series database: the public interface.
+ *
+ * A series is a label set (with __name__); a sample is (int64 milliseconds, double).
+ * Recent samples live in the head (memory, compressed chunks) and are made durable by a
+ * write-ahead log; older ones in immutable blocks on disk. Queries see both.
+ *
+ * Threads: every function may be called from any thread; appends from many threads
+ * proceed in parallel (per-series and per-stripe locks, one WAL lane per thread group)
+ * and never wait for queries. A background thread syncs the WAL, cuts blocks, compacts
+ * and applies retention, unless opts.no_background asks the caller to call
+ * km_tsdb_maintain() instead (tests, tools).
+ *
+ * Ownership: the database owns everything it returns through borrowed pointers; a query
+ * pins the data it reads until km_tsdb_query_close(). The library logs progress of long
+ * work (WAL replay, compaction) and returns errors; it prints nothing else.
+ */
+#ifndef KMON_TSDB_TSDB_H
+#define KMON_TSDB_TSDB_H
+
+#include "common/labels.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct km_tsdb;
+struct km_mset;
+
+struct km_tsdb_opts {
+    const char *dir;            /* data directory (created if missing) */
+    int64_t retention_ms;       /* blocks older than this are deleted (15d) */
+    uint64_t max_bytes;         /* and the oldest beyond this size (0: no cap) */
+    int64_t block_range_ms;     /* head data is cut into blocks of this span (2h) */
+    int64_t ooo_window_ms;      /* out-of-order samples accepted this far back (1h) */
+    int64_t fsync_interval_ms;  /* WAL fsync period (1s); 0 fsyncs on every append */
+    unsigned wal_lanes;         /* parallel WAL files (0: one per CPU, at most 8) */
+    uint64_t wal_segment_bytes; /* WAL segment size (64 MiB) */
+    bool read_only;             /* inspect: replay nothing, write nothing */
+    bool no_background;         /* no maintenance thread: call km_tsdb_maintain() */
+};
+
+void km_tsdb_opts_default(struct km_tsdb_opts *o);
+
+/* Open (or create) the database in o->dir, replaying its WAL. On success *out is new;
+ * close it with km_tsdb_close(). */
+int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o);
+
+/* Sync the WAL, stop the background thread and free everything. Accepts NULL. */
+void km_tsdb_close(struct km_tsdb *db);
+
+/* ---- appending ---------------------------------------------------------------------- */
+
+struct km_tsdb_sample {
+    const struct km_label *labels; /* any order; must include __name__ */
+    size_t nlabels;
+    int64_t t;
+    double v;
+};
+
+/* What became of the samples of one append call. */
+struct km_tsdb_append_result {
+    uint64_t appended;    /* stored (in order or within the out-of-order window) */
+    uint64_t duplicate;   /* same timestamp and value as a stored sample: accepted, no-op */
+    uint64_t too_old;     /* older than the out-of-order window: rejected */
+    uint64_t conflicting; /* same timestamp as a stored sample, other value: rejected */
+    uint64_t invalid;     /* bad label set: rejected (km_err_msg() says why) */
+    uint64_t series_created;
+};
+
+/* Append n samples. When this returns 0 every sample counted in appended or duplicate
+ * is durable against a crash of this process. Rejections are counted, not errors; the
+ * return is negative only when the WAL cannot be written (then nothing of this call may
+ * be assumed durable). */
+int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
+                   struct km_tsdb_append_result *res);
+
+/* ---- querying ----------------------------------------------------------------------- */
+
+enum km_match_type {
+    KM_MATCH_EQ,  /* =  */
+    KM_MATCH_NEQ, /* != */
+    KM_MATCH_RE,  /* =~ (fully anchored) */
+    KM_MATCH_NRE, /* !~ */
+};
+
+struct km_matcher;
+
+int km_matcher_create(struct km_matcher **out, enum km_match_type type, const char *name,
+                      const char *value);
+void km_matcher_destroy(struct km_matcher *m);
+bool km_matcher_matches(const struct km_matcher *m, const char *value);
+const char *km_matcher_name(const struct km_matcher *m);
+
+struct km_tsdb_query;
+struct km_tsdb_series_set;
+
+/* A consistent view of [mint, maxt] (inclusive, ms) over the head and the blocks. */
+int km_tsdb_query_open(struct km_tsdb *db, int64_t mint, int64_t maxt, struct km_tsdb_query **out);
+void km_tsdb_query_close(struct km_tsdb_query *q);
+
+/* The series matching all matchers, in label order. */
+int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
+                   struct km_tsdb_series_set **out);
+/* Advance to the next series; false at the end (or on error: km_tsdb_series_error()). */
+bool km_tsdb_series_next(struct km_tsdb_series_set *ss);
+/* The current series' labels (borrowed until the next km_tsdb_series_next()). */
+const struct km_labels *km_tsdb_series_labels(const struct km_tsdb_series_set *ss);
+/* The current series' samples in [mint, maxt], in time order, one per call. */
+bool km_tsdb_series_sample(struct km_tsdb_series_set *ss, int64_t *t, double *v);
+int km_tsdb_series_error(const struct km_tsdb_series_set *ss);
+void km_tsdb_series_set_destroy(struct km_tsdb_series_set *ss);
+
+/* Label names (sorted, unique) of the series matching the matchers (all series when
+ * nm == 0), and values of one label name. The callback returns non-zero to stop. */
+typedef int (*km_tsdb_str_fn)(void *ud, const char *s);
+int km_tsdb_label_names(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
+                        km_tsdb_str_fn fn, void *ud);
+int km_tsdb_label_values(struct km_tsdb_query *q, const char *name, struct km_matcher *const *m,
+                         size_t nm, km_tsdb_str_fn fn, void *ud);
+
+/* ---- maintenance and state ---------------------------------------------------------- */
+
+/* One round of background work: sync the WAL if due, cut a block if the head spans
+ * enough, compact, apply retention. */
+int km_tsdb_maintain(struct km_tsdb *db);
+
+/* Cut everything in the head into a block now (benchmarks, shutdown snapshots). */
+int km_tsdb_flush(struct km_tsdb *db);
+
+/* fsync the WAL now. */
+int km_tsdb_sync(struct km_tsdb *db);
+
+struct km_tsdb_stats {
+    uint64_t series; /* in the head */
+    uint64_t head_chunks;
+    uint64_t head_samples;
+    uint64_t head_bytes; /* memory the head accounts for (chunks, series, index) */
+    int64_t head_mint, head_maxt;
+    uint64_t samples_appended; /* since open */
+    uint64_t rejected_too_old, rejected_conflicting, rejected_invalid, duplicates;
+    uint64_t series_created, series_removed;
+    uint64_t blocks;
+    uint64_t block_bytes;
+    uint64_t block_samples, block_series; /* summed over blocks */
+    uint64_t wal_bytes;
+    uint64_t wal_segments;
+    uint64_t compactions, block_cuts, retention_deletions;
+};
+
+void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out);
+
+/* kmon_tsdb_* families for /metrics. */
+void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m);
+
+#endif

@@ -1,0 +1,309 @@
+/*
+ * Unit tests: the head — append outcomes (in order, duplicate, conflicting, out of
+ * order within and beyond the window), selection with every matcher type and
+ * Prometheus' empty-value semantics, label names and values, truncation (series left
+ * empty are removed, appends to them go to a new series), and concurrent writers.
+ */
+#include "tsdb/head.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct km_head *new_head(void)
+{
+    struct km_head_opts o = { .block_range_ms = 7200000, .ooo_window_ms = 3600000 };
+    struct km_head *h;
+
+    assert_int_equal(km_head_create(&h, &o), 0);
+    return h;
+}
+
+/* Get or create the series for "name{k=v,...}" given as label pairs. */
+static struct km_hseries *series(struct km_head *h, struct km_label *l, size_t n)
+{
+    struct km_hseries *s;
+    uint64_t hash;
+
+    km_labels_sort(l, n);
+    hash = km_labels_hash(l, n);
+    s = km_head_lookup(h, l, n, hash);
+    if (s)
+        return s;
+    assert_int_equal(km_head_series_new(h, l, n, hash, 0, &s), 0);
+    s = km_head_publish(h, s);
+    assert_non_null(s);
+    return s;
+}
+
+static struct km_hseries *metric(struct km_head *h, const char *name, const char *job,
+                                 const char *inst)
+{
+    struct km_label l[3] = { { "__name__", name }, { "job", job }, { "instance", inst } };
+
+    return series(h, l, inst ? 3 : 2);
+}
+
+static void test_append_outcomes(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *s = metric(h, "up", "node", "a");
+    struct km_samples out = { 0 };
+
+    (void)state;
+    assert_int_equal(km_head_append(h, s, 10000, 1, false), KM_APPEND_OK);
+    assert_int_equal(km_head_append(h, s, 20000, 1, false), KM_APPEND_OK);
+    assert_int_equal(km_head_append(h, s, 20000, 1, false), KM_APPEND_DUPLICATE);
+    assert_int_equal(km_head_append(h, s, 20000, 2, false), KM_APPEND_CONFLICT);
+    assert_int_equal(km_head_append(h, s, 15000, 7, false), KM_APPEND_OK); /* out of order */
+    assert_int_equal(km_head_append(h, s, 15000, 7, false), KM_APPEND_DUPLICATE);
+    assert_int_equal(km_head_append(h, s, 10000, 1, false), KM_APPEND_DUPLICATE);
+    assert_int_equal(km_head_append(h, s, 10000, 3, false), KM_APPEND_CONFLICT);
+    assert_int_equal(km_head_append(h, s, 4000000, 1, false), KM_APPEND_OK);
+    /* Now maxt is 4000 s: the window reaches back to 400 s. */
+    assert_int_equal(km_head_append(h, s, 300000, 1, false), KM_APPEND_TOO_OLD);
+    assert_int_equal(km_head_append(h, s, 300000, 1, true), KM_APPEND_OK); /* replay */
+    assert_int_equal(km_head_append(h, s, 500000, NAN, false), KM_APPEND_OK);
+    assert_int_equal(km_head_series_samples(h, s, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 6);
+    {
+        int64_t want_t[] = { 10000, 15000, 20000, 300000, 500000, 4000000 };
+
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(out.t[i], want_t[i]);
+        assert_true(out.v[1] == 7 && isnan(out.v[4]));
+    }
+    assert_int_equal(km_head_series_samples(h, s, 12000, 300000, &out), 0);
+    assert_int_equal(out.n, 3);
+    km_samples_fini(&out);
+    km_head_series_put(h, s);
+    km_head_destroy(h);
+}
+
+static void test_chunks_cut_at_boundaries(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *s = metric(h, "x", "j", NULL);
+    struct km_head_stats st;
+    struct km_samples out = { 0 };
+
+    (void)state;
+    /* 1000 samples 15 s apart: chunks of at most 120, and a new one at each 2 h. */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(km_head_append(h, s, 7000000 + i * 15000LL, i, false), KM_APPEND_OK);
+    km_head_stats(h, &st);
+    assert_int_equal(st.samples, 1000);
+    assert_true(st.chunks >= 9 && st.chunks <= 11);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(km_head_series_samples(h, s, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_true(out.v[i] == i);
+    km_samples_fini(&out);
+    km_head_series_put(h, s);
+    km_head_destroy(h);
+}
+
+struct strs {
+    char buf[32][64];
+    int n;
+};
+
+static int collect(void *ud, const char *s)
+{
+    struct strs *x = ud;
+
+    snprintf(x->buf[x->n++], sizeof(x->buf[0]), "%s", s);
+    return 0;
+}
+
+static size_t select_n(struct km_head *h, enum km_match_type t, const char *name, const char *value)
+{
+    struct km_matcher *m[2];
+    struct km_hseries **v;
+    size_t n;
+
+    assert_int_equal(km_matcher_create(&m[0], KM_MATCH_RE, "__name__", "up|load"), 0);
+    assert_int_equal(km_matcher_create(&m[1], t, name, value), 0);
+    assert_int_equal(km_head_select(h, m, 2, INT64_MIN, INT64_MAX, &v, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        km_head_series_put(h, v[i]);
+    free(v);
+    km_matcher_destroy(m[0]);
+    km_matcher_destroy(m[1]);
+    return n;
+}
+
+static void test_select(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *s[5];
+
+    (void)state;
+    s[0] = metric(h, "up", "node", "a");
+    s[1] = metric(h, "up", "node", "b");
+    s[2] = metric(h, "up", "api", "a");
+    s[3] = metric(h, "up", "api", NULL); /* no instance label */
+    s[4] = metric(h, "load", "node", "a");
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(km_head_append(h, s[i], 1000, i, false), KM_APPEND_OK);
+
+    assert_int_equal(select_n(h, KM_MATCH_EQ, "job", "node"), 3);
+    assert_int_equal(select_n(h, KM_MATCH_NEQ, "job", "node"), 2);
+    assert_int_equal(select_n(h, KM_MATCH_RE, "instance", "a|b"), 4);
+    assert_int_equal(select_n(h, KM_MATCH_RE, "instance", "a"), 3);  /* anchored: not "ab" */
+    assert_int_equal(select_n(h, KM_MATCH_NRE, "instance", "a"), 2); /* b, and the unlabeled */
+    assert_int_equal(select_n(h, KM_MATCH_EQ, "instance", ""), 1);   /* only the unlabeled */
+    assert_int_equal(select_n(h, KM_MATCH_NEQ, "instance", ""), 4);
+    assert_int_equal(select_n(h, KM_MATCH_RE, "instance", ".*"), 5);
+    assert_int_equal(select_n(h, KM_MATCH_RE, "instance", ".+"), 4);
+    assert_int_equal(select_n(h, KM_MATCH_EQ, "nolabel", ""), 5);
+    assert_int_equal(select_n(h, KM_MATCH_EQ, "nolabel", "x"), 0);
+    assert_int_equal(select_n(h, KM_MATCH_EQ, "job", "nosuchvalue"), 0);
+
+    /* Sorted by labels, and filtered by time. */
+    {
+        struct km_hseries **v;
+        size_t n;
+        struct km_labels *l0, *l1;
+
+        assert_int_equal(km_head_select(h, NULL, 0, 0, 2000, &v, &n), 0);
+        assert_int_equal(n, 5);
+        for (size_t i = 1; i < n; i++) {
+            assert_int_equal(km_head_series_labels(h, v[i - 1], &l0), 0);
+            assert_int_equal(km_head_series_labels(h, v[i], &l1), 0);
+            assert_true(km_labels_cmp(l0, l1) < 0);
+            km_labels_destroy(l0);
+            km_labels_destroy(l1);
+        }
+        for (size_t i = 0; i < n; i++)
+            km_head_series_put(h, v[i]);
+        free(v);
+        assert_int_equal(km_head_select(h, NULL, 0, 5000, 9000, &v, &n), 0);
+        assert_int_equal(n, 0);
+        free(v);
+    }
+    {
+        struct strs x = { .n = 0 };
+        struct km_matcher *m;
+
+        assert_int_equal(km_head_label_names(h, NULL, 0, INT64_MIN, INT64_MAX, collect, &x), 0);
+        assert_int_equal(x.n, 3);
+        assert_string_equal(x.buf[0], "__name__");
+        assert_string_equal(x.buf[1], "instance");
+        assert_string_equal(x.buf[2], "job");
+        x.n = 0;
+        assert_int_equal(km_matcher_create(&m, KM_MATCH_EQ, "job", "api"), 0);
+        assert_int_equal(
+            km_head_label_values(h, "instance", &m, 1, INT64_MIN, INT64_MAX, collect, &x), 0);
+        assert_int_equal(x.n, 1);
+        assert_string_equal(x.buf[0], "a");
+        km_matcher_destroy(m);
+    }
+    for (int i = 0; i < 5; i++)
+        km_head_series_put(h, s[i]);
+    km_head_destroy(h);
+}
+
+static void test_truncate(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *old = metric(h, "old", "j", NULL), *live = metric(h, "live", "j", NULL);
+    struct km_head_stats st;
+    struct km_samples out = { 0 };
+
+    (void)state;
+    /* The out-of-order window is the head's: write the older series first. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(km_head_append(h, old, i * 60000LL, i, false), KM_APPEND_OK);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(km_head_append(h, live, i * 60000LL + 7200000, i, false), KM_APPEND_OK);
+    assert_int_equal(km_head_truncate(h, 7200000), 0);
+    km_head_stats(h, &st);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.samples, 100);
+    assert_int_equal(st.min_valid, 7200000);
+    /* The removed series refuses appends; a lookup by its labels finds nothing. */
+    assert_int_equal(km_head_append(h, old, 13000000, 1, false), KM_APPEND_REMOVED);
+    {
+        struct km_label l[2] = { { "__name__", "old" }, { "job", "j" } };
+
+        assert_null(km_head_lookup(h, l, 2, km_labels_hash(l, 2)));
+    }
+    assert_int_equal(km_head_append(h, live, 100, 1, false), KM_APPEND_TOO_OLD);
+    assert_int_equal(km_head_series_samples(h, live, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 100);
+    km_head_series_put(h, old); /* the last reference frees it */
+    /* A forced cut inside a chunk keeps the newer samples of that chunk. */
+    assert_int_equal(km_head_truncate(h, 7200000 + 50 * 60000), 0);
+    assert_int_equal(km_head_series_samples(h, live, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 50);
+    assert_int_equal(out.t[0], 7200000 + 50 * 60000);
+    km_samples_fini(&out);
+    km_head_series_put(h, live);
+    km_head_destroy(h);
+}
+
+struct writer {
+    struct km_head *h;
+    int id;
+};
+
+static void *write_many(void *arg)
+{
+    struct writer *w = arg;
+    char inst[32];
+
+    for (int i = 0; i < 2000; i++) {
+        struct km_hseries *s;
+
+        /* Half private series, half shared among all writers. */
+        snprintf(inst, sizeof(inst), "%s%d", i % 2 ? "shared" : "w", i % 2 ? i % 50 : w->id);
+        s = metric(w->h, "m", "j", inst);
+        km_head_append(w->h, s, 1000000 + i, w->id, false);
+        km_head_series_put(w->h, s);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct km_head *h = new_head();
+    pthread_t th[8];
+    struct writer w[8];
+    struct km_head_stats st;
+
+    (void)state;
+    for (int i = 0; i < 8; i++) {
+        w[i] = (struct writer){ h, i };
+        pthread_create(&th[i], NULL, write_many, &w[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    km_head_stats(h, &st);
+    /* 8 private series and 50 shared ones, never a duplicate series. */
+    assert_int_equal(st.series, 8 + 25);
+    km_head_destroy(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_outcomes),
+        cmocka_unit_test(test_chunks_cut_at_boundaries),
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_concurrent_writers),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
