@@ -189,6 +189,45 @@ static int samples_reserve(struct km_samples *s, size_t n)
     return 0;
 }
 
+int km_samples_push(struct km_samples *s, int64_t t, double v)
+{
+    int rc = samples_reserve(s, s->n + 1);
+
+    if (rc)
+        return rc;
+    s->t[s->n] = t;
+    s->v[s->n++] = v;
+    return 0;
+}
+
+int km_samples_merge(struct km_samples *dst, const struct km_samples *src, struct km_samples *tmp)
+{
+    size_t i = 0, j = 0, n = 0;
+    int rc = samples_reserve(tmp, dst->n + src->n);
+
+    if (rc)
+        return rc;
+    while (i < dst->n || j < src->n) {
+        if (j >= src->n || (i < dst->n && dst->t[i] <= src->t[j])) {
+            if (j < src->n && dst->t[i] == src->t[j])
+                j++; /* the same timestamp in both: keep dst's */
+            tmp->t[n] = dst->t[i];
+            tmp->v[n++] = dst->v[i++];
+        } else {
+            tmp->t[n] = src->t[j];
+            tmp->v[n++] = src->v[j++];
+        }
+    }
+    tmp->n = n;
+    {
+        struct km_samples swap = *dst;
+
+        *dst = *tmp;
+        *tmp = swap;
+    }
+    return 0;
+}
+
 long km_bchunk_decode(const uint8_t *p, size_t len, struct km_samples *out, size_t max_samples)
 {
     struct km_rd r;

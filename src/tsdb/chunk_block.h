@@ -37,6 +37,13 @@ struct km_samples {
 
 void km_samples_fini(struct km_samples *s);
 
+/* Append one sample (growing the arrays). */
+int km_samples_push(struct km_samples *s, int64_t t, double v);
+
+/* Merge src into dst, both sorted by time; a timestamp dst already has is dropped from
+ * src. tmp is scratch space (reused across calls). */
+int km_samples_merge(struct km_samples *dst, const struct km_samples *src, struct km_samples *tmp);
+
 /* Decode the chunk at p[0..len) into out (replacing its contents). On success returns
  * the bytes the chunk occupies (<= len); KM_ECORRUPT for anything malformed, KM_ENOMEM,
  * or KM_ELIMIT past `max_samples`. */

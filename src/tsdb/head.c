@@ -719,12 +719,9 @@ static void replace_last(struct km_hseries *s, struct km_hchunk *old, struct km_
 enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, int64_t t, double v,
                                      bool replay)
 {
-    int64_t min_valid = atomic_load_explicit(&h->min_valid, memory_order_relaxed);
     enum km_append_status st = KM_APPEND_OK;
     struct km_hchunk *last;
 
-    if (t < min_valid)
-        return KM_APPEND_TOO_OLD;
     if (!replay) {
         int64_t maxt = atomic_load_explicit(&h->maxt, memory_order_relaxed);
 
@@ -735,6 +732,12 @@ enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, in
     if (s->removed) {
         series_unlock(s);
         return KM_APPEND_REMOVED;
+    }
+    /* Checked under the series lock: a cut raises min_valid before it reads a series
+     * under this lock, so a sample below the cut is either read by it or refused. */
+    if (t < atomic_load_explicit(&h->min_valid, memory_order_acquire)) {
+        series_unlock(s);
+        return KM_APPEND_TOO_OLD;
     }
     last = s->last;
     if (!last || t > last->h.maxt) {
@@ -794,28 +797,6 @@ out_unlock:
 
 /* ---- reading ------------------------------------------------------------------------- */
 
-static int samples_push(struct km_samples *out, int64_t t, double v)
-{
-    if (out->n == out->cap) {
-        size_t ncap = out->cap ? out->cap * 2 : 256;
-        int64_t *nt = realloc(out->t, ncap * sizeof(*nt));
-        double *nv;
-
-        if (!nt)
-            return KM_ENOMEM;
-        out->t = nt;
-        nv = realloc(out->v, ncap * sizeof(*nv));
-        if (!nv)
-            return KM_ENOMEM;
-        out->v = nv;
-        out->cap = ncap;
-    }
-    out->t[out->n] = t;
-    out->v[out->n] = v;
-    out->n++;
-    return 0;
-}
-
 int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
                            struct km_samples *out)
 {
@@ -840,7 +821,7 @@ int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint
         }
         for (int i = 0; i < n && rc == 0; i++) {
             if (ts[i] >= mint && ts[i] <= maxt)
-                rc = samples_push(out, ts[i], vs[i]);
+                rc = km_samples_push(out, ts[i], vs[i]);
         }
     }
     nin = out->n;
@@ -849,7 +830,7 @@ int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint
     if (rc == 0 && s->ooo) {
         for (uint32_t i = 0; i < s->ooo->n && rc == 0; i++) {
             if (s->ooo->t[i] >= mint && s->ooo->t[i] <= maxt)
-                rc = samples_push(out, s->ooo->t[i], s->ooo->v[i]);
+                rc = km_samples_push(out, s->ooo->t[i], s->ooo->v[i]);
         }
         oi = out->n - nin;
     }
@@ -1198,7 +1179,7 @@ void km_head_set_min_valid(struct km_head *h, int64_t b)
     atomic_max64(&h->maxt, b - 1);
 }
 
-int km_head_truncate(struct km_head *h, int64_t b)
+int km_head_truncate(struct km_head *h, int64_t b, size_t *removed_out)
 {
     struct km_hseries **v, **removed = NULL;
     size_t n, nrem = 0;
@@ -1283,6 +1264,8 @@ int km_head_truncate(struct km_head *h, int64_t b)
     }
     free(removed);
     atomic_store(&h->mint, mint);
+    if (removed_out)
+        *removed_out = nrem;
     return rc;
 }
 

@@ -101,9 +101,9 @@ int km_head_label_names(struct km_head *h, struct km_matcher *const *m, size_t n
 int km_head_label_values(struct km_head *h, const char *name, struct km_matcher *const *m,
                          size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud);
 
-/* Drop every sample older than b (now stored in a block), remove series left empty, and
- * refuse samples older than b from now on. */
-int km_head_truncate(struct km_head *h, int64_t b);
+/* Drop every sample older than b (now stored in a block), remove series left empty
+ * (counted in *removed), and refuse samples older than b from now on. */
+int km_head_truncate(struct km_head *h, int64_t b, size_t *removed);
 
 /* Refuse samples older than b (set at open from the newest block). */
 void km_head_set_min_valid(struct km_head *h, int64_t b);

@@ -140,13 +140,14 @@ int km_postings_union(struct km_postings *out, const struct km_postings *const *
 
     for (size_t i = 0; i < k; i++)
         total += lists[i]->n;
+    out->n = 0;
+    if (total == 0)
+        return 0;
+    if (k == 1)
+        return km_postings_copy(out, lists[0]);
     rc = reserve(out, total);
     if (rc)
         return rc;
-    out->n = 0;
-    if (k == 1) {
-        return km_postings_copy(out, lists[0]);
-    }
     /* Concatenate, sort, deduplicate: simple and fast enough for the fan-in of a regex
      * over label values (a heap merge wins only for very many long lists). */
     for (size_t i = 0; i < k; i++) {

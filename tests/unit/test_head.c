@@ -227,7 +227,7 @@ static void test_truncate(void **state)
         assert_int_equal(km_head_append(h, old, i * 60000LL, i, false), KM_APPEND_OK);
     for (int i = 0; i < 100; i++)
         assert_int_equal(km_head_append(h, live, i * 60000LL + 7200000, i, false), KM_APPEND_OK);
-    assert_int_equal(km_head_truncate(h, 7200000), 0);
+    assert_int_equal(km_head_truncate(h, 7200000, NULL), 0);
     km_head_stats(h, &st);
     assert_int_equal(st.series, 1);
     assert_int_equal(st.samples, 100);
@@ -244,7 +244,7 @@ static void test_truncate(void **state)
     assert_int_equal(out.n, 100);
     km_head_series_put(h, old); /* the last reference frees it */
     /* A forced cut inside a chunk keeps the newer samples of that chunk. */
-    assert_int_equal(km_head_truncate(h, 7200000 + 50 * 60000), 0);
+    assert_int_equal(km_head_truncate(h, 7200000 + 50 * 60000, NULL), 0);
     assert_int_equal(km_head_series_samples(h, live, INT64_MIN, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 50);
     assert_int_equal(out.t[0], 7200000 + 50 * 60000);

@@ -1,0 +1,401 @@
+/*
+ * compact — moving data from the head into blocks and keeping blocks in shape: cutting
+ * a block from the head and checkpointing the WAL, compacting small blocks into larger
+ * ones, and deleting blocks past retention. Runs under db->maint_mu, one round at a
+ * time, concurrently with appends and queries.
+ */
+#include "db.h"
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "wal_records.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_SERIES_PER_RECORD  1000
+#define CKPT_SAMPLES_PER_RECORD 100000
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* ---- checkpoint -------------------------------------------------------------------------- */
+
+int km_tsdb_checkpoint(struct km_tsdb *db)
+{
+    struct km_hseries **v;
+    struct km_wal_ckpt *c = NULL;
+    struct km_samples smp = { 0 };
+    struct km_buf rec;
+    size_t n, inrec = 0;
+    uint32_t first;
+    int rc;
+
+    rc = km_wal_roll(db->wal, &first);
+    if (rc)
+        return rc;
+    rc = km_head_all_sorted(db->head, &v, &n);
+    if (rc)
+        return rc;
+    km_buf_init(&rec, KM_WAL_MAX_RECORD);
+    rc = km_wal_ckpt_begin(db->wal, first, &c);
+    /* Series first (replay reads them first anyway), in records of a thousand. */
+    km_walrec_series_begin(&rec);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+        size_t nl;
+
+        km_head_series_label_view(db->head, v[i], l, &nl);
+        km_walrec_series_add(&rec, km_head_series_ref(v[i]), l, nl);
+        if (++inrec == CKPT_SERIES_PER_RECORD || i + 1 == n) {
+            km_walrec_finish(&rec, inrec);
+            rc = km_buf_error(&rec) ? km_buf_error(&rec)
+                                    : km_wal_ckpt_log(c, KM_WAL_SERIES, rec.data, rec.len);
+            km_walrec_series_begin(&rec);
+            inrec = 0;
+        }
+    }
+    km_walrec_samples_begin(&rec, 0);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = km_head_series_samples(db->head, v[i], INT64_MIN, INT64_MAX, &smp);
+        for (size_t k = 0; rc == 0 && k < smp.n; k++) {
+            km_walrec_samples_add(&rec, km_head_series_ref(v[i]), 0, smp.t[k], smp.v[k]);
+            if (++inrec == CKPT_SAMPLES_PER_RECORD) {
+                km_walrec_finish(&rec, inrec);
+                rc = km_buf_error(&rec) ? km_buf_error(&rec)
+                                        : km_wal_ckpt_log(c, KM_WAL_SAMPLES, rec.data, rec.len);
+                km_walrec_samples_begin(&rec, 0);
+                inrec = 0;
+            }
+        }
+    }
+    if (rc == 0 && inrec) {
+        km_walrec_finish(&rec, inrec);
+        rc = km_buf_error(&rec) ? km_buf_error(&rec)
+                                : km_wal_ckpt_log(c, KM_WAL_SAMPLES, rec.data, rec.len);
+    }
+    if (rc == 0) {
+        rc = km_wal_ckpt_commit(c);
+        c = NULL;
+    }
+    km_wal_ckpt_abort(c);
+    for (size_t i = 0; i < n; i++)
+        km_head_series_put(db->head, v[i]);
+    free(v);
+    km_samples_fini(&smp);
+    km_buf_fini(&rec);
+    return rc;
+}
+
+/* ---- cutting ------------------------------------------------------------------------------ */
+
+int km_tsdb_cut(struct km_tsdb *db, int64_t mint, int64_t b)
+{
+    struct km_block_writer *w;
+    struct km_hseries **v;
+    struct km_samples smp = { 0 };
+    struct km_block *blk;
+    char id[41], path[4200];
+    size_t n, removed = 0;
+    int rc;
+
+    /* Refuse samples below b before reading the head: see km_head_append. */
+    km_head_set_min_valid(db->head, b);
+    rc = km_head_all_sorted(db->head, &v, &n);
+    if (rc)
+        return rc;
+    rc = km_block_writer_begin(&w, db->blocks_dir, mint, b - 1, 1, NULL);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+        size_t nl;
+
+        rc = km_head_series_samples(db->head, v[i], mint, b - 1, &smp);
+        if (rc == 0 && smp.n) {
+            km_head_series_label_view(db->head, v[i], l, &nl);
+            rc = km_block_writer_add(w, l, nl, smp.t, smp.v, smp.n);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        km_head_series_put(db->head, v[i]);
+    free(v);
+    km_samples_fini(&smp);
+    if (rc) {
+        km_block_writer_abort(w);
+        return km_err_wrap(rc, "cutting a block");
+    }
+    rc = km_block_writer_commit(w, id);
+    if (rc == KM_ENOTFOUND) {
+        rc = 0; /* nothing in the range */
+    } else if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/%s", db->blocks_dir, id);
+        rc = km_block_open(&blk, path);
+        if (rc == 0) {
+            rc = km_tsdb_blocks_add(db, blk);
+            if (rc)
+                km_block_release(blk);
+        }
+        if (rc == 0) {
+            const struct km_block_meta *m = km_block_meta(blk);
+
+            atomic_fetch_add(&db->cuts, 1);
+            km_log_info(KM_TSDB_LOG, "cut block %s: %llu series, %llu samples, %.1f KiB", id,
+                        (unsigned long long)m->series, (unsigned long long)m->samples,
+                        (double)m->bytes / 1024.0);
+        }
+    }
+    if (rc)
+        return km_err_wrap(rc, "cutting a block");
+    /* The block is durable: drop its data from the head, then from the WAL. */
+    rc = km_head_truncate(db->head, b, &removed);
+    atomic_fetch_add(&db->removed, removed);
+    if (rc == 0)
+        rc = km_tsdb_checkpoint(db);
+    return rc;
+}
+
+int km_tsdb_cut_due(struct km_tsdb *db)
+{
+    int64_t range = db->o.block_range_ms;
+    int64_t keep = db->o.ooo_window_ms > range / 2 ? db->o.ooo_window_ms : range / 2;
+
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        struct km_head_stats hs;
+        int64_t a, b;
+        int rc;
+
+        km_head_stats(db->head, &hs);
+        if (hs.samples == 0 || hs.mint == INT64_MAX || hs.maxt == INT64_MIN)
+            return 0;
+        a = floor_div(hs.mint, range) * range;
+        b = a + range;
+        /* Cut only what the out-of-order window can no longer reach. */
+        if (b > hs.maxt - keep)
+            return 0;
+        rc = km_tsdb_cut(db, a, b);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- compaction --------------------------------------------------------------------------- */
+
+struct cursor {
+    struct km_block *b;
+    struct km_block_reader rd;
+    struct km_block_series cur;
+    uint32_t next;
+    bool done;
+    bool same; /* holds the series being merged */
+};
+
+static int cursor_advance(struct cursor *c)
+{
+    km_block_series_fini(&c->cur);
+    if (c->next >= km_block_meta(c->b)->series) {
+        c->done = true;
+        return 0;
+    }
+    return km_block_read_series(&c->rd, c->next++, &c->cur);
+}
+
+/* Merge blocks v[0..n) into one. */
+static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
+{
+    struct cursor *cur = calloc(n, sizeof(*cur));
+    const char *parents[64];
+    struct km_samples all = { 0 }, one = { 0 }, tmp = { 0 };
+    struct km_block_writer *w = NULL;
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    int level = 0, rc = 0;
+    char id[41];
+
+    if (!cur || n > 63) {
+        free(cur);
+        return km_err_set(KM_ENOMEM, "out of memory compacting");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct km_block_meta *m = km_block_meta(v[i]);
+
+        parents[i] = m->id;
+        mint = m->mint < mint ? m->mint : mint;
+        maxt = m->maxt > maxt ? m->maxt : maxt;
+        level = m->level > level ? m->level : level;
+        cur[i].b = v[i];
+        km_block_reader_init(&cur[i].rd, v[i]);
+        if (rc == 0)
+            rc = cursor_advance(&cur[i]);
+    }
+    parents[n] = NULL;
+    if (rc == 0)
+        rc = km_block_writer_begin(&w, db->blocks_dir, mint, maxt, level + 1, parents);
+    while (rc == 0) {
+        const struct km_labels *min = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+            if (!cur[i].done && (!min || km_labels_cmp(cur[i].cur.labels, min) < 0))
+                min = cur[i].cur.labels;
+        }
+        if (!min)
+            break;
+        all.n = 0;
+        for (size_t i = 0; i < n; i++)
+            cur[i].same = !cur[i].done && km_labels_cmp(cur[i].cur.labels, min) == 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (!cur[i].same)
+                continue;
+            one.n = 0;
+            rc = km_block_read_samples(&cur[i].rd, &cur[i].cur, INT64_MIN, INT64_MAX, &one);
+            /* The same sample in two overlapping blocks is kept once. */
+            if (rc == 0)
+                rc = km_samples_merge(&all, &one, &tmp);
+        }
+        if (rc == 0)
+            rc = km_block_writer_add(w, min->v, min->n, all.t, all.v, all.n);
+        /* `min` belongs to one of these cursors: advance only after using it. */
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (cur[i].same)
+                rc = cursor_advance(&cur[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        km_block_series_fini(&cur[i].cur);
+        km_block_reader_fini(&cur[i].rd);
+    }
+    free(cur);
+    km_samples_fini(&all);
+    km_samples_fini(&one);
+    km_samples_fini(&tmp);
+    if (rc) {
+        km_block_writer_abort(w);
+        return km_err_wrap(rc, "compacting");
+    }
+    rc = km_block_writer_commit(w, id);
+    if (rc == 0) {
+        struct km_block *b;
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/%s", db->blocks_dir, id);
+        rc = km_block_open(&b, path);
+        if (rc == 0)
+            rc = km_tsdb_blocks_add(db, b);
+        if (rc == 0) {
+            km_tsdb_blocks_remove(db, v, n);
+            for (size_t i = 0; i < n; i++) {
+                km_block_delete(v[i]);
+                km_block_release(v[i]); /* the list's reference */
+            }
+            atomic_fetch_add(&db->compactions, 1);
+            km_log_info(KM_TSDB_LOG, "compacted %zu blocks into %s (level %d, %.1f KiB)", n, id,
+                        level + 1, (double)km_block_meta(b)->bytes / 1024.0);
+        }
+    } else if (rc == KM_ENOTFOUND) {
+        rc = 0;
+    }
+    return rc;
+}
+
+int km_tsdb_compact(struct km_tsdb *db)
+{
+    int64_t range = db->o.block_range_ms, max_range = db->o.retention_ms / 10;
+    struct km_block *group[64];
+    size_t ng = 0;
+    int64_t newest;
+    int rc;
+
+    pthread_rwlock_rdlock(&db->blocks_lock);
+    newest = INT64_MIN;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        if (km_block_meta(db->blocks[i])->maxt > newest)
+            newest = km_block_meta(db->blocks[i])->maxt;
+    }
+    /* Overlapping blocks (after a forced flush) are merged first. */
+    for (size_t i = 1; i < db->nblocks && ng == 0; i++) {
+        if (km_block_meta(db->blocks[i])->mint <= km_block_meta(db->blocks[i - 1])->maxt) {
+            group[ng++] = db->blocks[i - 1];
+            group[ng++] = db->blocks[i];
+        }
+    }
+    /* Then windows of 3, 12, 36, … block ranges whose blocks are all complete. */
+    for (int64_t r = range * 3; ng == 0 && r <= max_range; r *= (r == range * 3 ? 4 : 3)) {
+        for (size_t i = 0; i < db->nblocks && ng == 0; i++) {
+            int64_t w0 = floor_div(km_block_meta(db->blocks[i])->mint, r) * r;
+            size_t k = i;
+
+            if (w0 + r - 1 > newest)
+                break; /* the window is still being filled */
+            while (k < db->nblocks && km_block_meta(db->blocks[k])->maxt < w0 + r &&
+                   km_block_meta(db->blocks[k])->mint >= w0 && k - i < 63)
+                k++;
+            if (k - i >= 2) {
+                for (size_t j = i; j < k; j++)
+                    group[ng++] = db->blocks[j];
+            }
+        }
+    }
+    for (size_t i = 0; i < ng; i++)
+        km_block_acquire(group[i]);
+    pthread_rwlock_unlock(&db->blocks_lock);
+    if (ng == 0)
+        return 0;
+    rc = merge_blocks(db, group, ng);
+    for (size_t i = 0; i < ng; i++)
+        km_block_release(group[i]);
+    return rc;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+int km_tsdb_apply_retention(struct km_tsdb *db)
+{
+    struct km_block *drop[256];
+    size_t ndrop = 0;
+    uint64_t total = 0, wal_bytes = 0, wal_segs = 0;
+    struct km_head_stats hs;
+    int64_t newest;
+
+    km_head_stats(db->head, &hs);
+    newest = hs.maxt;
+    if (db->wal)
+        km_wal_size(db->wal, &wal_bytes, &wal_segs);
+    pthread_rwlock_rdlock(&db->blocks_lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct km_block_meta *m = km_block_meta(db->blocks[i]);
+
+        if (m->maxt > newest)
+            newest = m->maxt;
+        total += m->bytes;
+    }
+    total += wal_bytes;
+    /* Oldest first: blocks past the retention time, then as many as the size cap needs. */
+    for (size_t i = 0; i < db->nblocks && ndrop < 256; i++) {
+        const struct km_block_meta *m = km_block_meta(db->blocks[i]);
+        bool old = newest != INT64_MIN && m->maxt < newest - db->o.retention_ms;
+        bool over = db->o.max_bytes && total > db->o.max_bytes;
+
+        if (!old && !over)
+            continue;
+        km_block_acquire(db->blocks[i]);
+        drop[ndrop++] = db->blocks[i];
+        total -= m->bytes;
+        km_log_info(KM_TSDB_LOG, "retention: deleting block %s (%s)", m->id,
+                    old ? "older than the retention time" : "over the size cap");
+    }
+    pthread_rwlock_unlock(&db->blocks_lock);
+    if (ndrop == 0)
+        return 0;
+    km_tsdb_blocks_remove(db, drop, ndrop);
+    for (size_t i = 0; i < ndrop; i++) {
+        km_block_delete(drop[i]);
+        km_block_release(drop[i]); /* ours */
+        km_block_release(drop[i]); /* the list's */
+    }
+    atomic_fetch_add(&db->retention_deletions, ndrop);
+    return 0;
+}

@@ -1,0 +1,878 @@
+/*
+ * db — opening (blocks, WAL replay), appending, closing and statistics of the database
+ * (see tsdb.h for the contract, db.h for the shared state).
+ *
+ * Append protocol, which makes "returned 0" mean "durable":
+ *   1. resolve every sample's series; series that do not exist yet are created but not
+ *      published;
+ *   2. their series record goes to the WAL (so no sample record can name a reference
+ *      the log has never defined), then they are published;
+ *   3. samples go to the head, which decides accepted / duplicate / rejected;
+ *   4. the accepted ones go to the WAL as one samples record.
+ */
+#include "db.h"
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/mset.h"
+#include "common/numfmt.h"
+#include "common/timefmt.h"
+#include "wal_records.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void km_tsdb_opts_default(struct km_tsdb_opts *o)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(o, 0, sizeof(*o));
+    o->retention_ms = 15LL * 24 * 3600 * 1000;
+    o->block_range_ms = 2LL * 3600 * 1000;
+    o->ooo_window_ms = 3600LL * 1000;
+    o->fsync_interval_ms = 1000;
+    o->wal_lanes = (unsigned)(ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu);
+    o->wal_segment_bytes = 64u * 1024 * 1024;
+}
+
+/* ---- block list ------------------------------------------------------------------------ */
+
+int km_tsdb_blocks_add(struct km_tsdb *db, struct km_block *b)
+{
+    size_t i;
+
+    pthread_rwlock_wrlock(&db->blocks_lock);
+    if (db->nblocks == db->capblocks) {
+        size_t ncap = db->capblocks ? db->capblocks * 2 : 16;
+        struct km_block **p = realloc(db->blocks, ncap * sizeof(*p));
+
+        if (!p) {
+            pthread_rwlock_unlock(&db->blocks_lock);
+            return km_err_set(KM_ENOMEM, "out of memory");
+        }
+        db->blocks = p;
+        db->capblocks = ncap;
+    }
+    for (i = db->nblocks; i > 0 && km_block_meta(db->blocks[i - 1])->mint > km_block_meta(b)->mint;
+         i--)
+        db->blocks[i] = db->blocks[i - 1];
+    db->blocks[i] = b;
+    db->nblocks++;
+    pthread_rwlock_unlock(&db->blocks_lock);
+    return 0;
+}
+
+void km_tsdb_blocks_remove(struct km_tsdb *db, struct km_block *const *v, size_t n)
+{
+    size_t w = 0;
+
+    pthread_rwlock_wrlock(&db->blocks_lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        bool drop = false;
+
+        for (size_t k = 0; k < n && !drop; k++)
+            drop = db->blocks[i] == v[k];
+        if (!drop)
+            db->blocks[w++] = db->blocks[i];
+    }
+    db->nblocks = w;
+    pthread_rwlock_unlock(&db->blocks_lock);
+}
+
+int64_t km_tsdb_blocks_maxt(struct km_tsdb *db)
+{
+    int64_t m = INT64_MIN;
+
+    pthread_rwlock_rdlock(&db->blocks_lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        if (km_block_meta(db->blocks[i])->maxt > m)
+            m = km_block_meta(db->blocks[i])->maxt;
+    }
+    pthread_rwlock_unlock(&db->blocks_lock);
+    return m;
+}
+
+static void remove_leftover(const char *path)
+{
+    static const char *const files[] = { "chunks", "index", "meta.json", "meta.json.tmp" };
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char p[PATH_MAX + 96];
+
+        snprintf(p, sizeof(p), "%s/%s", path, files[i]);
+        unlink(p);
+    }
+    rmdir(path);
+}
+
+static int load_blocks(struct km_tsdb *db)
+{
+    DIR *d = opendir(db->blocks_dir);
+    struct dirent *de;
+    int rc = 0;
+
+    if (!d)
+        return errno == ENOENT ? 0 : km_err_set_errno(KM_EIO, errno, "opening %s", db->blocks_dir);
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        char path[PATH_MAX + 64];
+        size_t l = strlen(de->d_name);
+        struct km_block *b;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", db->blocks_dir, de->d_name);
+        if ((l > 4 && strcmp(de->d_name + l - 4, ".tmp") == 0) ||
+            (l > 8 && strcmp(de->d_name + l - 8, ".deleted") == 0)) {
+            if (!db->o.read_only)
+                remove_leftover(path); /* an unfinished write or delete */
+            continue;
+        }
+        if (l > 8 && strcmp(de->d_name + l - 8, ".corrupt") == 0)
+            continue;
+        if (km_block_open(&b, path) != 0) {
+            char to[PATH_MAX + 80];
+
+            km_log_error(KM_TSDB_LOG, "block %s cannot be read and is skipped: %s", path,
+                         km_err_msg());
+            if (!db->o.read_only) {
+                snprintf(to, sizeof(to), "%s.corrupt", path);
+                rename(path, to);
+            }
+            continue;
+        }
+        rc = km_tsdb_blocks_add(db, b);
+        if (rc)
+            km_block_release(b);
+    }
+    closedir(d);
+    /* A crash between writing a compacted block and deleting its parents leaves both:
+     * the parents go now. */
+    if (rc == 0 && !db->o.read_only) {
+        struct km_block *drop[64] = { 0 };
+        size_t ndrop = 0;
+
+        pthread_rwlock_rdlock(&db->blocks_lock);
+        for (size_t i = 0; i < db->nblocks; i++) {
+            char **p = km_block_meta(db->blocks[i])->parents;
+
+            for (size_t k = 0; p && p[k]; k++) {
+                for (size_t j = 0; j < db->nblocks && ndrop < 64; j++) {
+                    if (strcmp(km_block_meta(db->blocks[j])->id, p[k]) == 0)
+                        drop[ndrop++] = db->blocks[j];
+                }
+            }
+        }
+        pthread_rwlock_unlock(&db->blocks_lock);
+        km_tsdb_blocks_remove(db, drop, ndrop);
+        for (size_t i = 0; i < ndrop; i++) {
+            km_log_info(KM_TSDB_LOG, "removing block %s, already compacted into another",
+                        km_block_meta(drop[i])->id);
+            km_block_delete(drop[i]);
+            km_block_release(drop[i]);
+        }
+    }
+    return rc;
+}
+
+/* ---- replay -------------------------------------------------------------------------- */
+
+struct alias {
+    uint64_t from, to;
+};
+
+struct replay_ctx {
+    struct km_tsdb *db;
+    struct alias *alias; /* open addressing, from == 0 is empty */
+    size_t nalias, capalias;
+    uint64_t series, samples, skipped_old, unknown;
+};
+
+static uint64_t mix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+}
+
+static int alias_put(struct replay_ctx *c, uint64_t from, uint64_t to)
+{
+    size_t i;
+
+    if ((c->nalias + 1) * 2 > c->capalias) {
+        size_t n = c->capalias ? c->capalias * 2 : 256;
+        struct alias *a = calloc(n, sizeof(*a));
+
+        if (!a)
+            return km_err_set(KM_ENOMEM, "out of memory");
+        for (size_t k = 0; k < c->capalias; k++) {
+            if (!c->alias[k].from)
+                continue;
+            i = mix64(c->alias[k].from) & (n - 1);
+            while (a[i].from)
+                i = (i + 1) & (n - 1);
+            a[i] = c->alias[k];
+        }
+        free(c->alias);
+        c->alias = a;
+        c->capalias = n;
+    }
+    for (i = mix64(from) & (c->capalias - 1); c->alias[i].from; i = (i + 1) & (c->capalias - 1)) {
+        if (c->alias[i].from == from) {
+            c->alias[i].to = to;
+            return 0;
+        }
+    }
+    c->alias[i] = (struct alias){ from, to };
+    c->nalias++;
+    return 0;
+}
+
+static uint64_t alias_get(const struct replay_ctx *c, uint64_t ref)
+{
+    if (!c->capalias)
+        return ref;
+    for (size_t i = mix64(ref) & (c->capalias - 1); c->alias[i].from;
+         i = (i + 1) & (c->capalias - 1)) {
+        if (c->alias[i].from == ref)
+            return c->alias[i].to;
+    }
+    return ref;
+}
+
+static int replay_series(void *ud, uint64_t ref, const struct km_label *l, size_t n)
+{
+    struct replay_ctx *c = ud;
+    struct km_head *h = c->db->head;
+    struct km_hseries *s, *got;
+    uint64_t hash;
+    int rc;
+
+    if (km_labels_check(l, n) != 0 || ref == 0)
+        return 0; /* cannot have been logged by us: ignore */
+    hash = km_labels_hash(l, n);
+    s = km_head_lookup(h, l, n, hash);
+    if (!s) {
+        rc = km_head_series_new(h, l, n, hash, ref, &s);
+        if (rc)
+            return rc;
+        got = km_head_publish(h, s);
+        if (!got)
+            return km_err_set(KM_ENOMEM, "out of memory replaying the WAL");
+        s = got;
+        c->series++;
+    }
+    rc = km_head_series_ref(s) != ref ? alias_put(c, ref, km_head_series_ref(s)) : 0;
+    km_head_series_put(h, s);
+    return rc;
+}
+
+static int replay_sample(void *ud, uint64_t ref, int64_t t, double v)
+{
+    struct replay_ctx *c = ud;
+    struct km_hseries *s = km_head_by_ref(c->db->head, alias_get(c, ref));
+
+    if (!s) {
+        c->unknown++;
+        return 0;
+    }
+    switch (km_head_append(c->db->head, s, t, v, true)) {
+    case KM_APPEND_OK:
+        c->samples++;
+        break;
+    case KM_APPEND_TOO_OLD:
+        c->skipped_old++; /* already in a block */
+        break;
+    case KM_APPEND_NOMEM:
+        km_head_series_put(c->db->head, s);
+        return km_err_set(KM_ENOMEM, "out of memory replaying the WAL");
+    default:
+        break;
+    }
+    km_head_series_put(c->db->head, s);
+    return 0;
+}
+
+static int replay_record(void *ud, uint8_t type, const uint8_t *p, size_t len)
+{
+    int rc;
+
+    if (type == KM_WAL_SERIES)
+        rc = km_walrec_decode_series(p, len, replay_series, ud);
+    else if (type == KM_WAL_SAMPLES)
+        rc = km_walrec_decode_samples(p, len, replay_sample, ud);
+    else
+        return 0;
+    if (rc == KM_ECORRUPT) {
+        /* The checksum held but the payload does not parse: a bug, not bit rot. */
+        km_log_error(KM_TSDB_LOG, "WAL record skipped: %s", km_err_msg());
+        return 0;
+    }
+    return rc;
+}
+
+static int replay(struct km_tsdb *db)
+{
+    struct replay_ctx c = { .db = db };
+    struct km_wal_replay_stats st;
+    int64_t t0 = km_time_mono_ns();
+    int rc;
+
+    rc = km_wal_replay(db->wal_dir, db->o.read_only, replay_record, &c, &st);
+    free(c.alias);
+    if (rc)
+        return km_err_wrap(rc, "replaying the WAL");
+    atomic_store(&db->wal_corruptions, st.corruptions);
+    atomic_store(&db->wal_torn_tails, st.torn_tails);
+    atomic_store(&db->replay_unknown_series, c.unknown);
+    if (st.segments)
+        km_log_info(KM_TSDB_LOG,
+                    "WAL replayed in %.2f s: %llu segments (%.1f MiB), %llu series, %llu samples"
+                    "%s%s",
+                    (double)(km_time_mono_ns() - t0) / 1e9, (unsigned long long)st.segments,
+                    (double)st.bytes / 1048576.0, (unsigned long long)c.series,
+                    (unsigned long long)c.samples, st.torn_tails ? ", a torn tail cut" : "",
+                    st.corruptions ? ", CORRUPTION found (see above)" : "");
+    if (c.unknown)
+        km_log_error(KM_TSDB_LOG,
+                     "WAL replay: %llu samples name series the log never defined "
+                     "(lost with a corrupt segment)",
+                     (unsigned long long)c.unknown);
+    if (!db->o.read_only) {
+        struct km_wal_opts wo = { .dir = db->wal_dir,
+                                  .lanes = db->o.wal_lanes,
+                                  .segment_bytes = db->o.wal_segment_bytes,
+                                  .fsync_each = db->o.fsync_interval_ms == 0 };
+
+        rc = km_wal_open(&db->wal, &wo, st.next_seq);
+    }
+    return rc;
+}
+
+/* ---- open / close ------------------------------------------------------------------------ */
+
+static void *background(void *arg)
+{
+    struct km_tsdb *db = arg;
+    int64_t period = db->o.fsync_interval_ms > 0 && db->o.fsync_interval_ms < 1000
+                         ? db->o.fsync_interval_ms
+                         : 1000;
+
+    pthread_mutex_lock(&db->bg_mu);
+    while (!db->stopping) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += period / 1000;
+        ts.tv_nsec += (period % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
+        if (db->stopping)
+            break;
+        pthread_mutex_unlock(&db->bg_mu);
+        if (km_tsdb_maintain(db) != 0)
+            km_log_error(KM_TSDB_LOG, "maintenance: %s", km_err_msg());
+        pthread_mutex_lock(&db->bg_mu);
+    }
+    pthread_mutex_unlock(&db->bg_mu);
+    return NULL;
+}
+
+static int lock_dir(struct km_tsdb *db)
+{
+    char path[PATH_MAX + 16];
+
+    snprintf(path, sizeof(path), "%s/lock", db->dir);
+    db->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0)
+        return km_err_set_errno(KM_EIO, errno, "opening %s", path);
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            return km_err_set(KM_EEXIST, "%s is in use by another kmon process", db->dir);
+        return km_err_set_errno(KM_EIO, e, "locking %s", path);
+    }
+    return 0;
+}
+
+int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
+{
+    struct km_tsdb *db;
+    struct km_head_opts ho;
+    int rc;
+
+    if (!o->dir || !*o->dir)
+        return km_err_set(KM_EINVAL, "no data directory");
+    if (o->block_range_ms <= 0 || o->ooo_window_ms < 0 || o->retention_ms <= 0 ||
+        o->wal_segment_bytes < 4096)
+        return km_err_set(KM_EINVAL, "bad tsdb options");
+    db = calloc(1, sizeof(*db));
+    if (!db)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    db->o = *o;
+    db->lock_fd = -1;
+    pthread_rwlock_init(&db->blocks_lock, NULL);
+    pthread_mutex_init(&db->maint_mu, NULL);
+    pthread_mutex_init(&db->bg_mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&db->bg_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    db->dir = strdup(o->dir);
+    db->wal_dir = malloc(strlen(o->dir) + 8);
+    db->blocks_dir = malloc(strlen(o->dir) + 8);
+    if (!db->dir || !db->wal_dir || !db->blocks_dir) {
+        rc = km_err_set(KM_ENOMEM, "out of memory");
+        goto out_close;
+    }
+    sprintf(db->wal_dir, "%s/wal", o->dir);
+    sprintf(db->blocks_dir, "%s/blocks", o->dir);
+    db->o.dir = db->dir;
+    if (!o->read_only) {
+        if ((mkdir(db->dir, 0755) != 0 && errno != EEXIST) ||
+            (mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST)) {
+            rc = km_err_set_errno(KM_EIO, errno, "creating %s", db->dir);
+            goto out_close;
+        }
+        rc = lock_dir(db);
+        if (rc)
+            goto out_close;
+    } else if (access(db->dir, R_OK | X_OK) != 0) {
+        rc = km_err_set_errno(KM_ENOTFOUND, errno, "cannot read %s", db->dir);
+        goto out_close;
+    }
+    ho.block_range_ms = o->block_range_ms;
+    ho.ooo_window_ms = o->ooo_window_ms;
+    rc = km_head_create(&db->head, &ho);
+    if (rc == 0)
+        rc = load_blocks(db);
+    if (rc)
+        goto out_close;
+    {
+        int64_t bmax = km_tsdb_blocks_maxt(db);
+
+        if (bmax != INT64_MIN)
+            km_head_set_min_valid(db->head, bmax + 1);
+    }
+    rc = replay(db);
+    if (rc)
+        goto out_close;
+    db->last_sync_ns = km_time_mono_ns();
+    if (!o->read_only && !o->no_background) {
+        if (pthread_create(&db->bg, NULL, background, db) != 0) {
+            rc = km_err_set(KM_EIO, "cannot start the tsdb maintenance thread");
+            goto out_close;
+        }
+        db->bg_started = true;
+    }
+    *out = db;
+    return 0;
+
+out_close:
+    km_tsdb_close(db);
+    return rc;
+}
+
+void km_tsdb_close(struct km_tsdb *db)
+{
+    if (!db)
+        return;
+    if (db->bg_started) {
+        pthread_mutex_lock(&db->bg_mu);
+        db->stopping = true;
+        pthread_cond_signal(&db->bg_cv);
+        pthread_mutex_unlock(&db->bg_mu);
+        pthread_join(db->bg, NULL);
+    }
+    km_wal_close(db->wal); /* fsyncs */
+    for (size_t i = 0; i < db->nblocks; i++)
+        km_block_release(db->blocks[i]);
+    free(db->blocks);
+    km_head_destroy(db->head);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    pthread_rwlock_destroy(&db->blocks_lock);
+    pthread_mutex_destroy(&db->maint_mu);
+    pthread_mutex_destroy(&db->bg_mu);
+    pthread_cond_destroy(&db->bg_cv);
+    free(db->dir);
+    free(db->wal_dir);
+    free(db->blocks_dir);
+    free(db);
+}
+
+/* ---- append ------------------------------------------------------------------------------ */
+
+/* Canonical labels: empty values dropped (Prometheus treats them as absent), sorted,
+ * valid, with a __name__. Strings are borrowed from the input. */
+static bool canonical(const struct km_tsdb_sample *s, struct km_label *l, size_t *n)
+{
+    size_t k = 0;
+    bool has_name = false;
+
+    if (s->nlabels > KM_LIMIT_LABELS_PER_SERIES) {
+        km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", s->nlabels,
+                   KM_LIMIT_LABELS_PER_SERIES);
+        return false;
+    }
+    for (size_t i = 0; i < s->nlabels; i++) {
+        const char *v = s->labels[i].value;
+        size_t vl;
+
+        if (!s->labels[i].name || !v || !*v)
+            continue;
+        vl = strlen(v);
+        for (size_t p = 0; p < vl;) {
+            size_t sl = km_utf8_seq_len((const unsigned char *)v + p, vl - p);
+
+            if (!sl) {
+                km_err_set(KM_EINVAL, "label %s has a value that is not UTF-8", s->labels[i].name);
+                return false;
+            }
+            p += sl;
+        }
+        if (strcmp(s->labels[i].name, KM_METRIC_NAME_LABEL) == 0)
+            has_name = true;
+        l[k++] = s->labels[i];
+    }
+    if (!has_name) {
+        km_err_set(KM_EINVAL, "a series without a metric name (__name__)");
+        return false;
+    }
+    km_labels_sort(l, k);
+    if (km_labels_check(l, k) != 0)
+        return false;
+    *n = k;
+    return true;
+}
+
+/* Create, log and publish one series (the rare path after a concurrent truncation). */
+static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *l, size_t n,
+                                     uint64_t hash, struct km_buf *rec, int *rc)
+{
+    struct km_hseries *s;
+
+    *rc = km_head_series_new(db->head, l, n, hash, 0, &s);
+    if (*rc)
+        return NULL;
+    km_walrec_series_begin(rec);
+    km_walrec_series_add(rec, km_head_series_ref(s), l, n);
+    km_walrec_finish(rec, 1);
+    *rc = km_buf_error(rec) ? km_buf_error(rec)
+                            : km_wal_log(db->wal, KM_WAL_SERIES, rec->data, rec->len);
+    if (*rc) {
+        km_head_series_put(db->head, s);
+        return NULL;
+    }
+    atomic_fetch_add(&db->created, 1);
+    return km_head_publish(db->head, s);
+}
+
+int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
+                   struct km_tsdb_append_result *res)
+{
+    struct km_hseries **ser = NULL;
+    size_t *pending = NULL, npending = 0, naccepted = 0;
+    struct km_buf rec;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (!db->wal)
+        return km_err_set(KM_EINVAL, "the database is open read-only");
+    if (n == 0)
+        return 0;
+    km_buf_init(&rec, KM_WAL_MAX_RECORD);
+    ser = calloc(n, sizeof(*ser));
+    pending = malloc(n * sizeof(*pending));
+    if (!ser || !pending) {
+        rc = km_err_set(KM_ENOMEM, "out of memory appending");
+        goto out_free;
+    }
+    /* 1. Resolve; create what is missing, unpublished, and log it. */
+    km_walrec_series_begin(&rec);
+    for (size_t i = 0; i < n; i++) {
+        struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+        size_t nl;
+        uint64_t hash;
+
+        if (!canonical(&s[i], l, &nl)) {
+            res->invalid++;
+            continue;
+        }
+        hash = km_labels_hash(l, nl);
+        ser[i] = km_head_lookup(db->head, l, nl, hash);
+        if (ser[i])
+            continue;
+        rc = km_head_series_new(db->head, l, nl, hash, 0, &ser[i]);
+        if (rc)
+            goto out_free;
+        km_walrec_series_add(&rec, km_head_series_ref(ser[i]), l, nl);
+        pending[npending++] = i;
+    }
+    if (npending) {
+        km_walrec_finish(&rec, npending);
+        rc = km_buf_error(&rec) ? km_buf_error(&rec)
+                                : km_wal_log(db->wal, KM_WAL_SERIES, rec.data, rec.len);
+        if (rc)
+            goto out_free;
+        /* 2. Publish; a series published meanwhile by another writer wins. */
+        for (size_t k = 0; k < npending; k++) {
+            size_t i = pending[k];
+
+            ser[i] = km_head_publish(db->head, ser[i]);
+            if (!ser[i]) {
+                rc = km_err_set(KM_ENOMEM, "out of memory creating series");
+                goto out_free;
+            }
+        }
+        res->series_created = npending;
+        atomic_fetch_add(&db->created, npending);
+    }
+    /* 3. Samples into the head; 4. the accepted ones into the log. */
+    km_walrec_samples_begin(&rec, s[0].t);
+    for (size_t i = 0; i < n; i++) {
+        enum km_append_status st;
+
+        if (!ser[i])
+            continue;
+        st = km_head_append(db->head, ser[i], s[i].t, s[i].v, false);
+        if (st == KM_APPEND_REMOVED) {
+            struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+            struct km_buf one;
+            size_t nl;
+            uint64_t hash;
+
+            canonical(&s[i], l, &nl);
+            hash = km_labels_hash(l, nl);
+            km_head_series_put(db->head, ser[i]);
+            ser[i] = km_head_lookup(db->head, l, nl, hash);
+            if (!ser[i]) {
+                km_buf_init(&one, 0);
+                ser[i] = create_one(db, l, nl, hash, &one, &rc);
+                km_buf_fini(&one);
+                if (!ser[i])
+                    goto out_free;
+            }
+            st = km_head_append(db->head, ser[i], s[i].t, s[i].v, false);
+        }
+        switch (st) {
+        case KM_APPEND_OK:
+            km_walrec_samples_add(&rec, km_head_series_ref(ser[i]), s[0].t, s[i].t, s[i].v);
+            naccepted++;
+            break;
+        case KM_APPEND_DUPLICATE:
+            res->duplicate++;
+            break;
+        case KM_APPEND_TOO_OLD:
+            res->too_old++;
+            break;
+        case KM_APPEND_CONFLICT:
+            res->conflicting++;
+            break;
+        case KM_APPEND_NOMEM:
+        case KM_APPEND_REMOVED:
+            rc = km_err_set(KM_ENOMEM, "out of memory appending");
+            goto out_log;
+        }
+    }
+out_log:
+    if (naccepted) {
+        int lrc;
+
+        km_walrec_finish(&rec, naccepted);
+        lrc = km_buf_error(&rec) ? km_buf_error(&rec)
+                                 : km_wal_log(db->wal, KM_WAL_SAMPLES, rec.data, rec.len);
+        if (lrc && rc == 0)
+            rc = lrc;
+        if (lrc == 0)
+            res->appended = naccepted;
+    }
+    atomic_fetch_add(&db->appended, res->appended);
+    atomic_fetch_add(&db->duplicates, res->duplicate);
+    atomic_fetch_add(&db->too_old, res->too_old);
+    atomic_fetch_add(&db->conflicting, res->conflicting);
+    atomic_fetch_add(&db->invalid, res->invalid);
+out_free:
+    for (size_t i = 0; ser && i < n; i++)
+        km_head_series_put(db->head, ser[i]);
+    free(ser);
+    free(pending);
+    km_buf_fini(&rec);
+    return rc;
+}
+
+/* ---- maintenance, stats ------------------------------------------------------------------- */
+
+int km_tsdb_sync(struct km_tsdb *db)
+{
+    return db->wal ? km_wal_sync(db->wal) : 0;
+}
+
+int km_tsdb_maintain(struct km_tsdb *db)
+{
+    int64_t now = km_time_mono_ns();
+    int rc = 0;
+
+    if (!db->wal)
+        return 0;
+    pthread_mutex_lock(&db->maint_mu);
+    if (db->o.fsync_interval_ms > 0 &&
+        now - db->last_sync_ns >= db->o.fsync_interval_ms * 1000000) {
+        rc = km_wal_sync(db->wal);
+        db->last_sync_ns = now;
+    }
+    if (rc == 0)
+        rc = km_tsdb_cut_due(db);
+    if (rc == 0)
+        rc = km_tsdb_compact(db);
+    if (rc == 0)
+        rc = km_tsdb_apply_retention(db);
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+int km_tsdb_flush(struct km_tsdb *db)
+{
+    struct km_head_stats hs;
+    int rc = 0;
+
+    if (!db->wal)
+        return km_err_set(KM_EINVAL, "the database is open read-only");
+    pthread_mutex_lock(&db->maint_mu);
+    km_head_stats(db->head, &hs);
+    if (hs.samples > 0 && hs.maxt != INT64_MIN)
+        rc = km_tsdb_cut(db, hs.mint, hs.maxt + 1);
+    if (rc == 0)
+        rc = km_wal_sync(db->wal);
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out)
+{
+    struct km_head_stats hs;
+
+    memset(out, 0, sizeof(*out));
+    km_head_stats(db->head, &hs);
+    out->series = hs.series;
+    out->head_chunks = hs.chunks;
+    out->head_samples = hs.samples;
+    out->head_bytes = hs.bytes;
+    out->head_mint = hs.mint;
+    out->head_maxt = hs.maxt;
+    out->samples_appended = atomic_load(&db->appended);
+    out->duplicates = atomic_load(&db->duplicates);
+    out->rejected_too_old = atomic_load(&db->too_old);
+    out->rejected_conflicting = atomic_load(&db->conflicting);
+    out->rejected_invalid = atomic_load(&db->invalid);
+    out->series_created = atomic_load(&db->created);
+    out->series_removed = atomic_load(&db->removed);
+    out->compactions = atomic_load(&db->compactions);
+    out->block_cuts = atomic_load(&db->cuts);
+    out->retention_deletions = atomic_load(&db->retention_deletions);
+    pthread_rwlock_rdlock(&db->blocks_lock);
+    out->blocks = db->nblocks;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct km_block_meta *m = km_block_meta(db->blocks[i]);
+
+        out->block_bytes += m->bytes;
+        out->block_samples += m->samples;
+        out->block_series += m->series;
+    }
+    pthread_rwlock_unlock(&db->blocks_lock);
+    if (db->wal)
+        km_wal_size(db->wal, &out->wal_bytes, &out->wal_segments);
+}
+
+void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m)
+{
+    struct km_tsdb_stats st;
+    int f;
+
+    km_tsdb_stats(db, &st);
+    km_mset_gauge(m, "kmon_tsdb_head_series", "Series in the head (memory).", (double)st.series);
+    km_mset_gauge(m, "kmon_tsdb_head_chunks", "Chunks in the head.", (double)st.head_chunks);
+    km_mset_gauge(m, "kmon_tsdb_head_samples", "Samples in the head.", (double)st.head_samples);
+    km_mset_gauge(m, "kmon_tsdb_head_bytes",
+                  "Memory the head accounts for: chunks, series, labels and index.",
+                  (double)st.head_bytes);
+    if (st.head_maxt != INT64_MIN)
+        km_mset_gauge(m, "kmon_tsdb_head_max_time_seconds", "Newest sample in the head.",
+                      (double)st.head_maxt / 1000.0);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_samples_appended_total",
+                               "Samples stored since the database was opened.", KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.samples_appended);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_samples_duplicate_total",
+                               "Samples accepted as exact duplicates of stored ones (no-ops).",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.duplicates);
+    f = km_mset_family(m, "kmon_tsdb_samples_rejected_total", "Samples refused, by reason.",
+                       KM_MT_COUNTER, 0);
+    km_mset_add(m, f, &(struct km_label){ "reason", "too_old" }, 1, (double)st.rejected_too_old);
+    km_mset_add(m, f, &(struct km_label){ "reason", "conflicting" }, 1,
+                (double)st.rejected_conflicting);
+    km_mset_add(m, f, &(struct km_label){ "reason", "invalid" }, 1, (double)st.rejected_invalid);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_series_created_total", "Series created in the head.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.series_created);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_series_removed_total",
+                               "Series removed from the head once all their samples were in "
+                               "blocks.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.series_removed);
+    km_mset_gauge(m, "kmon_tsdb_blocks", "Blocks on disk.", (double)st.blocks);
+    km_mset_gauge(m, "kmon_tsdb_blocks_bytes", "Bytes of all blocks on disk.",
+                  (double)st.block_bytes);
+    f = km_mset_family(m, "kmon_tsdb_block_bytes", "Bytes on disk of each block.", KM_MT_GAUGE, 0);
+    pthread_rwlock_rdlock(&db->blocks_lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct km_block_meta *bm = km_block_meta(db->blocks[i]);
+
+        km_mset_add(m, f, &(struct km_label){ "block", bm->id }, 1, (double)bm->bytes);
+    }
+    pthread_rwlock_unlock(&db->blocks_lock);
+    km_mset_gauge(m, "kmon_tsdb_wal_bytes", "Bytes of WAL segments on disk.", (double)st.wal_bytes);
+    km_mset_gauge(m, "kmon_tsdb_wal_segments", "WAL segment files on disk.",
+                  (double)st.wal_segments);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_wal_corruptions_total",
+                               "WAL lanes whose replay stopped at corruption at the last open.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&db->wal_corruptions));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_block_cuts_total", "Blocks cut from the head.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.block_cuts);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_compactions_total",
+                               "Blocks written by compacting others.", KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.compactions);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_retention_deletions_total",
+                               "Blocks deleted by the retention time or size cap.", KM_MT_COUNTER,
+                               0),
+                NULL, 0, (double)st.retention_deletions);
+}

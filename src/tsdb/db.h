@@ -1,0 +1,58 @@
+/*
+ * db — the database object shared by db.c (open, append, stats), query.c and compact.c.
+ * Internal to the tsdb.
+ *
+ * Threads and locks: `blocks_lock` (rwlock) guards the block list, which only the
+ * maintenance path changes, under `maint_mu` (one maintenance round at a time). Queries
+ * copy the list and hold block references, so deleting a block never pulls data from
+ * under a reader.
+ */
+#ifndef KMON_TSDB_DB_H
+#define KMON_TSDB_DB_H
+
+#include "block.h"
+#include "head.h"
+#include "tsdb.h"
+#include "wal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct km_tsdb {
+    struct km_tsdb_opts o;
+    char *dir, *wal_dir, *blocks_dir;
+    int lock_fd;
+    struct km_head *head;
+    struct km_wal *wal; /* NULL when read-only */
+    pthread_rwlock_t blocks_lock;
+    struct km_block **blocks; /* sorted by mint */
+    size_t nblocks, capblocks;
+    pthread_mutex_t maint_mu;
+    int64_t last_sync_ns;
+    /* Background maintenance. */
+    pthread_t bg;
+    bool bg_started, stopping;
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    /* Counters since open. */
+    atomic_uint_fast64_t appended, duplicates, too_old, conflicting, invalid, created;
+    atomic_uint_fast64_t removed, cuts, compactions, retention_deletions;
+    atomic_uint_fast64_t wal_corruptions, wal_torn_tails, replay_unknown_series;
+};
+
+/* compact.c */
+int km_tsdb_cut_due(struct km_tsdb *db);
+int km_tsdb_cut(struct km_tsdb *db, int64_t mint, int64_t b);
+int km_tsdb_compact(struct km_tsdb *db);
+int km_tsdb_apply_retention(struct km_tsdb *db);
+int km_tsdb_checkpoint(struct km_tsdb *db);
+
+/* db.c: insert an opened block into the sorted list (under blocks_lock write). */
+int km_tsdb_blocks_add(struct km_tsdb *db, struct km_block *b);
+/* Remove and return blocks (by pointer) from the list; the caller releases them. */
+void km_tsdb_blocks_remove(struct km_tsdb *db, struct km_block *const *v, size_t n);
+/* The newest maxt among blocks, or INT64_MIN. */
+int64_t km_tsdb_blocks_maxt(struct km_tsdb *db);
+
+#endif
