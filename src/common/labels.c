@@ -1,9 +1,10 @@
 /*
  * labels — sorted, hashed label sets (see labels.h).
  *
- * The hash feeds name, 0xff, value, 0xff for each pair (the separator byte cannot occur
- * in valid UTF-8, so "a"+"bc" and "ab"+"c" hash differently) through XXH3's streaming
- * state. An owned set is one malloc: header, the pair array, then all strings.
+ * The hash is XXH3 over name, 0xff, value, 0xff for each pair (the separator byte cannot
+ * occur in valid UTF-8, so "a"+"bc" and "ab"+"c" hash differently), packed into a stack
+ * buffer for one call (streamed for sets larger than 4 KiB). An owned set is one
+ * malloc: header, the pair array, then all strings.
  */
 #include "labels.h"
 
@@ -88,17 +89,39 @@ int km_labels_check(const struct km_label *v, size_t n)
 
 uint64_t km_labels_hash(const struct km_label *v, size_t n)
 {
-    static const unsigned char sep = 0xff;
-    XXH3_state_t st;
+    char packed[4096];
+    size_t len = 0;
 
-    XXH3_64bits_reset(&st);
+    /* name 0xff value 0xff …, hashed in one call (0xff cannot occur in UTF-8, so "a"+"bc"
+     * and "ab"+"c" differ). Never persisted: it may change between versions. */
     for (size_t i = 0; i < n; i++) {
-        XXH3_64bits_update(&st, v[i].name, strlen(v[i].name));
-        XXH3_64bits_update(&st, &sep, 1);
-        XXH3_64bits_update(&st, v[i].value, strlen(v[i].value));
-        XXH3_64bits_update(&st, &sep, 1);
+        size_t ln = strlen(v[i].name), lv = strlen(v[i].value);
+
+        if (len + ln + lv + 2 > sizeof(packed))
+            goto out_streaming;
+        memcpy(packed + len, v[i].name, ln);
+        packed[len + ln] = (char)0xff;
+        len += ln + 1;
+        memcpy(packed + len, v[i].value, lv);
+        packed[len + lv] = (char)0xff;
+        len += lv + 1;
     }
-    return XXH3_64bits_digest(&st);
+    return XXH3_64bits(packed, len);
+
+out_streaming:
+    {
+        static const unsigned char sep = 0xff;
+        XXH3_state_t st;
+
+        XXH3_64bits_reset(&st);
+        for (size_t i = 0; i < n; i++) {
+            XXH3_64bits_update(&st, v[i].name, strlen(v[i].name));
+            XXH3_64bits_update(&st, &sep, 1);
+            XXH3_64bits_update(&st, v[i].value, strlen(v[i].value));
+            XXH3_64bits_update(&st, &sep, 1);
+        }
+        return XXH3_64bits_digest(&st);
+    }
 }
 
 int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)

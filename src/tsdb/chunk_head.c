@@ -55,14 +55,15 @@ static unsigned ctz64(uint64_t x)
 
 static struct km_hchunk *reserve(struct km_hchunk *c, unsigned extra_bits)
 {
-    size_t need = ((size_t)c->h.nbits + extra_bits + 7) / 8, ncap;
+    size_t need = ((size_t)c->nbits + extra_bits + 7) / 8, ncap;
     struct km_hchunk *nc;
 
     if (need <= c->cap)
         return c;
-    ncap = c->cap ? (size_t)c->cap * 2 : 32;
+    /* Grow by a quarter: the open chunk's slack is what the head pays per series. */
+    ncap = c->cap ? (size_t)c->cap + c->cap / 4 + 8 : 32;
     while (ncap < need)
-        ncap *= 2;
+        ncap += ncap / 4 + 8;
     nc = realloc(c, sizeof(*c) + ncap);
     if (!nc)
         return NULL;
@@ -74,11 +75,11 @@ static struct km_hchunk *reserve(struct km_hchunk *c, unsigned extra_bits)
 static void put_bits(struct km_hchunk *c, uint64_t v, unsigned n)
 {
     while (n) {
-        unsigned bit = c->h.nbits & 7, avail = 8 - bit, take = n < avail ? n : avail;
+        unsigned bit = c->nbits & 7, avail = 8 - bit, take = n < avail ? n : avail;
         uint8_t piece = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
 
-        c->data[c->h.nbits >> 3] |= (uint8_t)(piece << (avail - take));
-        c->h.nbits += take;
+        c->data[c->nbits >> 3] |= (uint8_t)(piece << (avail - take));
+        c->nbits += take;
         n -= take;
     }
 }
@@ -125,10 +126,10 @@ static void put_vcode(struct km_hchunk *c, uint64_t zz)
 
 static void put_xor(struct km_hchunk *c, uint64_t bits)
 {
-    uint64_t x = bits ^ c->last_bits;
+    uint64_t x = bits ^ c->last.bits;
     unsigned lead, trail, sig;
 
-    c->last_bits = bits;
+    c->last.bits = bits;
     if (x == 0) {
         put_bits(c, 0, 1);
         return;
@@ -155,30 +156,31 @@ static void put_xor(struct km_hchunk *c, uint64_t bits)
  * fit (INT: the value has a mantissa at exp and its delta a multiple of 2^shift). */
 static void put_sample(struct km_hchunk *c, int64_t t, double v, int64_t m)
 {
-    if (c->h.n == 0) {
+    if (c->n == 0) {
         put_bits(c, (uint64_t)t, 64);
-        c->h.mint = t;
-        if (c->h.enc == KM_HC_INT)
+        c->mint = t;
+        if (c->enc == KM_HC_INT)
             put_vcode(c, km_zigzag(m));
         else
-            put_bits(c, c->last_bits = km_double_bits(v), 64);
+            put_bits(c, c->last.bits = km_double_bits(v), 64);
         c->last_dt = 0;
     } else {
-        int64_t dt = (int64_t)((uint64_t)t - (uint64_t)c->h.maxt);
+        int64_t dt = (int64_t)((uint64_t)t - (uint64_t)c->maxt);
 
         put_tcode(c, (int64_t)((uint64_t)dt - (uint64_t)c->last_dt));
         c->last_dt = dt;
-        if (c->h.enc == KM_HC_INT) {
-            int64_t d = (int64_t)((uint64_t)m - (uint64_t)c->last_m);
+        if (c->enc == KM_HC_INT) {
+            int64_t d = (int64_t)((uint64_t)m - (uint64_t)c->last.m);
 
-            put_vcode(c, d == 0 ? 0 : km_zigzag(d / ((int64_t)1 << c->h.shift)));
+            put_vcode(c, d == 0 ? 0 : km_zigzag(d / ((int64_t)1 << c->shift)));
         } else {
             put_xor(c, km_double_bits(v));
         }
     }
-    c->last_m = m;
-    c->h.maxt = t;
-    c->h.n++;
+    if (c->enc == KM_HC_INT)
+        c->last.m = m; /* XOR keeps its bits in the same field (put_xor) */
+    c->maxt = t;
+    c->n++;
 }
 
 static struct km_hchunk *alloc_chunk(uint8_t enc, uint8_t exp, uint8_t shift, size_t cap)
@@ -188,9 +190,9 @@ static struct km_hchunk *alloc_chunk(uint8_t enc, uint8_t exp, uint8_t shift, si
     if (!c)
         return NULL;
     c->cap = (uint32_t)cap;
-    c->h.enc = enc;
-    c->h.exp = exp;
-    c->h.shift = shift;
+    c->enc = enc;
+    c->exp = exp;
+    c->shift = shift;
     c->lead = 0xff; /* no XOR window yet */
     return c;
 }
@@ -264,16 +266,16 @@ struct km_hchunk *km_hchunk_append(struct km_hchunk *c, int64_t t, double v)
     int64_t m = 0;
     bool fits = true;
 
-    if (c->h.enc == KM_HC_INT) {
-        fits = mantissa(v, c->h.exp, &m);
-        if (fits && m != c->last_m) {
-            unsigned tz = ctz64((uint64_t)m - (uint64_t)c->last_m);
+    if (c->enc == KM_HC_INT) {
+        fits = mantissa(v, c->exp, &m);
+        if (fits && m != c->last.m) {
+            unsigned tz = ctz64((uint64_t)m - (uint64_t)c->last.m);
 
             /* Mantissas are below 2^53, so a delta has at most 54 trailing zeros. */
-            if (c->h.shift == 64)
-                c->h.shift = (uint8_t)tz; /* every delta so far was 0 */
+            if (c->shift == 64)
+                c->shift = (uint8_t)tz; /* every delta so far was 0 */
             else
-                fits = tz >= c->h.shift;
+                fits = tz >= c->shift;
         }
     }
     if (!fits) {
@@ -282,9 +284,9 @@ struct km_hchunk *km_hchunk_append(struct km_hchunk *c, int64_t t, double v)
         struct km_hchunk *nc;
         int n;
 
-        if (c->h.n > KM_HCHUNK_MAX)
+        if (c->n > KM_HCHUNK_MAX)
             return NULL;
-        n = km_hchunk_decode(&c->h, c->data, ts, vs);
+        n = km_hchunk_decode_chunk(c, ts, vs);
         if (n < 0)
             return NULL;
         ts[n] = t;
@@ -304,6 +306,20 @@ struct km_hchunk *km_hchunk_append(struct km_hchunk *c, int64_t t, double v)
         put_sample(nc, t, v, m);
         return nc;
     }
+}
+
+struct km_hchunk *km_hchunk_shrink(struct km_hchunk *c)
+{
+    size_t need = km_hchunk_bytes(c);
+    struct km_hchunk *nc;
+
+    if (need >= c->cap)
+        return c;
+    nc = realloc(c, sizeof(*c) + need);
+    if (!nc)
+        return c;
+    nc->cap = (uint32_t)need;
+    return nc;
 }
 
 /* ---- reading ------------------------------------------------------------------------ */
@@ -423,6 +439,14 @@ bool km_hchunk_it_next(struct km_hchunk_it *it, int64_t *t, double *v)
     *t = it->t;
     it->i++;
     return true;
+}
+
+int km_hchunk_decode_chunk(const struct km_hchunk *c, int64_t *t, double *v)
+{
+    struct km_hchunk_hdr h;
+
+    km_hchunk_get_hdr(c, &h);
+    return km_hchunk_decode(&h, c->data, t, v);
 }
 
 int km_hchunk_decode(const struct km_hchunk_hdr *h, const uint8_t *data, int64_t *t, double *v)

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KM_HCHUNK_MAX 120
+#define KM_HCHUNK_MAX 240
 
 enum km_hchunk_enc {
     KM_HC_INT = 1,
@@ -40,17 +40,34 @@ struct km_hchunk_hdr {
     uint32_t nbits;
 };
 
+/* 56 bytes of header: the fields a reader needs (see km_hchunk_hdr) and the append state
+ * of the last sample (its time delta, and its mantissa or IEEE bits). */
 struct km_hchunk {
     struct km_hchunk *next; /* the next newer chunk of the series, or NULL */
-    struct km_hchunk_hdr h;
-    uint32_t cap; /* bytes of data[] */
-    /* Append state. */
+    int64_t mint, maxt;
     int64_t last_dt;
-    int64_t last_m;      /* INT: last mantissa */
-    uint64_t last_bits;  /* XOR: last value's bits */
+    union {
+        int64_t m;     /* INT: last mantissa */
+        uint64_t bits; /* XOR: last value's bits */
+    } last;
+    uint32_t nbits; /* bits of data[] in use */
+    uint32_t cap;   /* bytes of data[] */
+    uint16_t n;
+    uint8_t enc, exp, shift;
     uint8_t lead, trail; /* XOR: the current leading/trailing zero window */
     uint8_t data[];
 };
+
+static inline void km_hchunk_get_hdr(const struct km_hchunk *c, struct km_hchunk_hdr *h)
+{
+    h->mint = c->mint;
+    h->maxt = c->maxt;
+    h->n = c->n;
+    h->enc = c->enc;
+    h->exp = c->exp;
+    h->shift = c->shift;
+    h->nbits = c->nbits;
+}
 
 /* Start a chunk with its first sample. NULL when out of memory. */
 struct km_hchunk *km_hchunk_new(int64_t t, double v);
@@ -61,13 +78,17 @@ struct km_hchunk *km_hchunk_append(struct km_hchunk *c, int64_t t, double v);
 
 static inline bool km_hchunk_full(const struct km_hchunk *c)
 {
-    return c->h.n >= KM_HCHUNK_MAX;
+    return c->n >= KM_HCHUNK_MAX;
 }
+
+/* Give back the unused capacity of a chunk that will take no more samples. Returns the
+ * (possibly moved) chunk; on failure the old one, unchanged. */
+struct km_hchunk *km_hchunk_shrink(struct km_hchunk *c);
 
 /* Bytes of data[] in use. */
 static inline size_t km_hchunk_bytes(const struct km_hchunk *c)
 {
-    return (c->h.nbits + 7) / 8;
+    return (c->nbits + 7) / 8;
 }
 
 /* Decoding: an iterator over a header and its data (e.g. copied out of a chunk). */
@@ -90,5 +111,8 @@ bool km_hchunk_it_next(struct km_hchunk_it *it, int64_t *t, double *v);
 /* Decode every sample of a chunk into t[], v[] (room for h.n). Returns the count, or -1
  * on corrupt data. */
 int km_hchunk_decode(const struct km_hchunk_hdr *h, const uint8_t *data, int64_t *t, double *v);
+
+/* The same for a chunk in memory. */
+int km_hchunk_decode_chunk(const struct km_hchunk *c, int64_t *t, double *v);
 
 #endif

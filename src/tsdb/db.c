@@ -522,12 +522,14 @@ void km_tsdb_close(struct km_tsdb *db)
 
 /* ---- append ------------------------------------------------------------------------------ */
 
-/* Canonical labels: empty values dropped (Prometheus treats them as absent), sorted,
- * valid, with a __name__. Strings are borrowed from the input. */
+/* Canonical labels for lookup: empty values dropped (Prometheus treats them as absent)
+ * and sorted by name (usually they already are: checked in one pass). Strings are
+ * borrowed from the input. Nothing is validated here: a set equal to an existing
+ * series is valid by construction, and new ones go through valid() first. */
 static bool canonical(const struct km_tsdb_sample *s, struct km_label *l, size_t *n)
 {
     size_t k = 0;
-    bool has_name = false;
+    bool sorted = true;
 
     if (s->nlabels > KM_LIMIT_LABELS_PER_SERIES) {
         km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", s->nlabels,
@@ -535,34 +537,50 @@ static bool canonical(const struct km_tsdb_sample *s, struct km_label *l, size_t
         return false;
     }
     for (size_t i = 0; i < s->nlabels; i++) {
-        const char *v = s->labels[i].value;
-        size_t vl;
+        const struct km_label *x = &s->labels[i];
 
-        if (!s->labels[i].name || !v || !*v)
+        if (!x->name || !x->value || !x->value[0])
             continue;
-        vl = strlen(v);
-        for (size_t p = 0; p < vl;) {
-            size_t sl = km_utf8_seq_len((const unsigned char *)v + p, vl - p);
+        if (k && sorted && strcmp(l[k - 1].name, x->name) >= 0)
+            sorted = false;
+        l[k++] = *x;
+    }
+    if (!sorted)
+        km_labels_sort(l, k);
+    *n = k;
+    return true;
+}
 
+/* What a new series must satisfy: valid and unique names, a metric name, UTF-8 values. */
+static bool valid(const struct km_label *l, size_t n)
+{
+    bool has_name = false;
+
+    if (km_labels_check(l, n) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *v = (const unsigned char *)l[i].value;
+
+        if (strcmp(l[i].name, KM_METRIC_NAME_LABEL) == 0)
+            has_name = true;
+        for (size_t p = 0; v[p];) {
+            size_t sl;
+
+            if (v[p] < 0x80) {
+                p++;
+                continue;
+            }
+            sl = km_utf8_seq_len(v + p, strlen((const char *)v + p));
             if (!sl) {
-                km_err_set(KM_EINVAL, "label %s has a value that is not UTF-8", s->labels[i].name);
+                km_err_set(KM_EINVAL, "label %s has a value that is not UTF-8", l[i].name);
                 return false;
             }
             p += sl;
         }
-        if (strcmp(s->labels[i].name, KM_METRIC_NAME_LABEL) == 0)
-            has_name = true;
-        l[k++] = s->labels[i];
     }
-    if (!has_name) {
+    if (!has_name)
         km_err_set(KM_EINVAL, "a series without a metric name (__name__)");
-        return false;
-    }
-    km_labels_sort(l, k);
-    if (km_labels_check(l, k) != 0)
-        return false;
-    *n = k;
-    return true;
+    return has_name;
 }
 
 /* Create, log and publish one series (the rare path after a concurrent truncation). */
@@ -622,6 +640,10 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
         ser[i] = km_head_lookup(db->head, l, nl, hash);
         if (ser[i])
             continue;
+        if (!valid(l, nl)) {
+            res->invalid++;
+            continue;
+        }
         rc = km_head_series_new(db->head, l, nl, hash, 0, &ser[i]);
         if (rc)
             goto out_free;
@@ -716,6 +738,109 @@ out_free:
         km_head_series_put(db->head, ser[i]);
     free(ser);
     free(pending);
+    km_buf_fini(&rec);
+    return rc;
+}
+
+int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t nlabels,
+                       uint64_t *ref)
+{
+    struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+    struct km_tsdb_sample one = { labels, nlabels, 0, 0 };
+    struct km_hseries *s;
+    struct km_buf rec;
+    uint64_t hash;
+    size_t nl;
+    int rc = 0;
+
+    if (!db->wal)
+        return km_err_set(KM_EINVAL, "the database is open read-only");
+    if (!canonical(&one, l, &nl))
+        return KM_ELIMIT;
+    hash = km_labels_hash(l, nl);
+    s = km_head_lookup(db->head, l, nl, hash);
+    if (!s) {
+        if (!valid(l, nl))
+            return KM_EINVAL;
+        km_buf_init(&rec, 0);
+        s = create_one(db, l, nl, hash, &rec, &rc);
+        km_buf_fini(&rec);
+        if (!s)
+            return rc ? rc : km_err_set(KM_ENOMEM, "out of memory creating a series");
+    }
+    *ref = km_head_series_ref(s);
+    km_head_series_put(db->head, s);
+    return 0;
+}
+
+int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, size_t n,
+                        enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res)
+{
+    struct km_buf rec;
+    size_t naccepted = 0;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (!db->wal)
+        return km_err_set(KM_EINVAL, "the database is open read-only");
+    if (n == 0)
+        return 0;
+    km_buf_init(&rec, KM_WAL_MAX_RECORD);
+    km_walrec_samples_begin(&rec, s[0].t);
+    km_head_read_begin(db->head);
+    for (size_t i = 0; i < n; i++) {
+        struct km_hseries *hs = km_head_by_ref_locked(db->head, s[i].ref);
+        enum km_tsdb_sample_status out = KM_TSDB_STALE_REF;
+
+        if (hs) {
+            switch (km_head_append(db->head, hs, s[i].t, s[i].v, false)) {
+            case KM_APPEND_OK:
+                km_walrec_samples_add(&rec, s[i].ref, s[0].t, s[i].t, s[i].v);
+                naccepted++;
+                out = KM_TSDB_APPENDED;
+                break;
+            case KM_APPEND_DUPLICATE:
+                out = KM_TSDB_DUPLICATE;
+                res->duplicate++;
+                break;
+            case KM_APPEND_TOO_OLD:
+                out = KM_TSDB_TOO_OLD;
+                res->too_old++;
+                break;
+            case KM_APPEND_CONFLICT:
+                out = KM_TSDB_CONFLICTING;
+                res->conflicting++;
+                break;
+            case KM_APPEND_REMOVED:
+                break;
+            case KM_APPEND_NOMEM:
+                rc = km_err_set(KM_ENOMEM, "out of memory appending");
+                break;
+            }
+        }
+        if (out == KM_TSDB_STALE_REF)
+            res->stale_refs++;
+        if (status)
+            status[i] = out;
+        if (rc)
+            break;
+    }
+    km_head_read_end(db->head);
+    if (naccepted) {
+        int lrc;
+
+        km_walrec_finish(&rec, naccepted);
+        lrc = km_buf_error(&rec) ? km_buf_error(&rec)
+                                 : km_wal_log(db->wal, KM_WAL_SAMPLES, rec.data, rec.len);
+        if (lrc && rc == 0)
+            rc = lrc;
+        if (lrc == 0)
+            res->appended = naccepted;
+    }
+    atomic_fetch_add(&db->appended, res->appended);
+    atomic_fetch_add(&db->duplicates, res->duplicate);
+    atomic_fetch_add(&db->too_old, res->too_old);
+    atomic_fetch_add(&db->conflicting, res->conflicting);
     km_buf_fini(&rec);
     return rc;
 }

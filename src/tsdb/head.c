@@ -35,13 +35,23 @@ struct km_hseries {
     uint64_t ref;
     uint64_t hash;
     atomic_uint refs;
-    uint32_t ord;
     atomic_flag lock;
     bool removed; /* under lock: truncation took it out of the head */
     uint16_t nlabels;
     struct km_hchunk *first, *last; /* oldest and newest chunk */
     struct ooo *ooo;                /* out-of-order samples, sorted, or NULL */
     uint32_t lab[];                 /* name id, value id, … sorted by name */
+};
+
+#define NCOUNTERS 64
+
+/* Samples in the head are counted per thread (slot), each on its own cache line, so
+ * threads appending to different series never write the same line; the total is their
+ * sum (wrapping arithmetic: a slot may go "below zero" when another thread's samples
+ * are dropped). */
+struct counter {
+    _Alignas(64) atomic_uint_fast64_t n;
+    atomic_uint_fast64_t chunks, chunk_bytes;
 };
 
 struct stripe {
@@ -78,17 +88,41 @@ struct km_head {
     struct stripe stripes[NSTRIPES];
     atomic_uint_fast64_t next_ref;
     _Atomic(struct orddir *) ords;
+    struct counter samples[NCOUNTERS];
+    atomic_uint next_slot;
     pthread_rwlock_t index_lock;
     struct pair *pairs;
     size_t npairs_slots, npairs;
     struct name *names;
     size_t nnames_slots, nnames;
     struct km_postings all;
-    atomic_int_fast64_t mint, maxt, min_valid;
-    atomic_uint_fast64_t nseries, nchunks, nsamples, chunk_bytes, series_bytes;
+    /* Read by every append: on a cache line of their own, away from counters. */
+    _Alignas(64) atomic_int_fast64_t mint, maxt, min_valid;
+    _Alignas(64) atomic_uint_fast64_t nseries, series_bytes;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
+
+static struct stripe *stripe_of(struct km_head *h, uint64_t hash)
+{
+    return &h->stripes[hash >> 58];
+}
+
+/* The calling thread's counters. */
+static struct counter *my_counters(struct km_head *h)
+{
+    static _Thread_local unsigned slot_plus1;
+
+    if (!slot_plus1)
+        slot_plus1 = atomic_fetch_add(&h->next_slot, 1) % NCOUNTERS + 1;
+    return &h->samples[slot_plus1 - 1];
+}
+
+static atomic_uint_fast64_t *samples_of(struct km_head *h, const struct km_hseries *s)
+{
+    (void)s;
+    return &my_counters(h)->n;
+}
 
 static void series_lock(struct km_hseries *s)
 {
@@ -136,6 +170,13 @@ static size_t chunk_alloc_bytes(const struct km_hchunk *c)
 uint64_t km_head_series_ref(const struct km_hseries *s)
 {
     return s->ref;
+}
+
+/* The position in the ordinal array and postings: the low 32 bits of the reference
+ * (references above 2^32 are refused at creation). */
+static uint32_t ord_of(const struct km_hseries *s)
+{
+    return (uint32_t)s->ref;
 }
 
 /* ---- ordinal array ----------------------------------------------------------------- */
@@ -188,14 +229,14 @@ static int ord_set(struct km_head *h, uint32_t ord, struct km_hseries *s)
 
 /* ---- series life cycle ------------------------------------------------------------- */
 
-static void free_chunks(struct km_head *h, struct km_hchunk *c)
+static void free_chunks(struct km_head *h, const struct km_hseries *s, struct km_hchunk *c)
 {
     while (c) {
         struct km_hchunk *next = c->next;
 
-        atomic_fetch_sub(&h->chunk_bytes, chunk_alloc_bytes(c));
-        atomic_fetch_sub(&h->nchunks, 1);
-        atomic_fetch_sub(&h->nsamples, c->h.n);
+        atomic_fetch_sub(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c));
+        atomic_fetch_sub(&my_counters(h)->chunks, 1);
+        atomic_fetch_sub(samples_of(h, s), c->n);
         free(c);
         c = next;
     }
@@ -214,9 +255,9 @@ static void series_free(struct km_head *h, struct km_hseries *s)
 {
     for (unsigned i = 0; i < 2u * s->nlabels; i++)
         km_symtab_release(h->syms, s->lab[i]);
-    free_chunks(h, s->first);
+    free_chunks(h, s, s->first);
     if (s->ooo)
-        atomic_fetch_sub(&h->nsamples, s->ooo->n);
+        atomic_fetch_sub(samples_of(h, s), s->ooo->n);
     free_ooo(s->ooo);
     atomic_fetch_sub(&h->series_bytes, sizeof(*s) + 2u * s->nlabels * sizeof(uint32_t));
     free(s);
@@ -239,11 +280,6 @@ static bool labels_equal(struct km_head *h, const struct km_hseries *s, const st
             return false;
     }
     return true;
-}
-
-static struct stripe *stripe_of(struct km_head *h, uint64_t hash)
-{
-    return &h->stripes[hash >> 58];
 }
 
 /* Under the stripe's lock: the slot of the series with these labels, or of where it
@@ -329,7 +365,6 @@ int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, ui
         return km_err_set(KM_ENOMEM, "out of memory interning labels");
     }
     s->ref = ref;
-    s->ord = (uint32_t)ref;
     s->hash = hash;
     s->nlabels = (uint16_t)n;
     atomic_init(&s->refs, 1);
@@ -484,12 +519,12 @@ static int index_add(struct km_head *h, struct km_hseries *s)
             }
             n->values[n->n++] = val;
         }
-        if (postings_insert(p, s->ord) != 0)
+        if (postings_insert(p, ord_of(s)) != 0)
             return KM_ENOMEM;
     }
-    if (postings_insert(&h->all, s->ord) != 0)
+    if (postings_insert(&h->all, ord_of(s)) != 0)
         return KM_ENOMEM;
-    return ord_set(h, s->ord, s);
+    return ord_set(h, ord_of(s), s);
 }
 
 static void index_clear(struct km_head *h)
@@ -588,6 +623,28 @@ struct km_hseries *km_head_by_ref(struct km_head *h, uint64_t ref)
     return s;
 }
 
+void km_head_read_begin(struct km_head *h)
+{
+    pthread_rwlock_rdlock(&h->index_lock);
+}
+
+void km_head_read_end(struct km_head *h)
+{
+    pthread_rwlock_unlock(&h->index_lock);
+}
+
+/* A series leaves the ordinal array only under the index write lock, and its head
+ * reference is dropped after that: under the read lock every series found is alive. */
+struct km_hseries *km_head_by_ref_locked(struct km_head *h, uint64_t ref)
+{
+    struct km_hseries *s;
+
+    if (ref > UINT32_MAX)
+        return NULL;
+    s = ord_get(h, (uint32_t)ref);
+    return s && s->ref == ref ? s : NULL;
+}
+
 void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, struct km_label *l,
                                size_t *n)
 {
@@ -615,9 +672,9 @@ static uint64_t last_value_bits(const struct km_hchunk *c)
     static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
     double v;
 
-    if (c->h.enc == KM_HC_XOR)
-        return c->last_bits;
-    v = (double)c->last_m / p10[c->h.exp];
+    if (c->enc == KM_HC_XOR)
+        return c->last.bits;
+    v = (double)c->last.m / p10[c->exp];
     return km_double_bits(v);
 }
 
@@ -629,9 +686,9 @@ static bool find_sample(const struct km_hseries *s, int64_t t, uint64_t *bits)
         double vs[KM_HCHUNK_MAX];
         int n;
 
-        if (t < c->h.mint || t > c->h.maxt)
+        if (t < c->mint || t > c->maxt)
             continue;
-        n = km_hchunk_decode(&c->h, c->data, ts, vs);
+        n = km_hchunk_decode_chunk(c, ts, vs);
         for (int i = 0; i < n; i++) {
             if (ts[i] == t) {
                 *bits = km_double_bits(vs[i]);
@@ -740,9 +797,9 @@ enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, in
         return KM_APPEND_TOO_OLD;
     }
     last = s->last;
-    if (!last || t > last->h.maxt) {
+    if (!last || t > last->maxt) {
         int64_t boundary =
-            last ? (floor_div(last->h.mint, h->o.block_range_ms) + 1) * h->o.block_range_ms : 0;
+            last ? (floor_div(last->mint, h->o.block_range_ms) + 1) * h->o.block_range_ms : 0;
         struct km_hchunk *c;
 
         if (!last || km_hchunk_full(last) || t >= boundary) {
@@ -751,13 +808,21 @@ enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, in
                 st = KM_APPEND_NOMEM;
                 goto out_unlock;
             }
-            if (last)
-                last->next = c;
-            else
+            if (last) {
+                /* The old chunk is closed: give back its unused capacity. */
+                size_t before = chunk_alloc_bytes(last);
+                struct km_hchunk *closed = km_hchunk_shrink(last);
+
+                if (closed != last)
+                    replace_last(s, last, closed);
+                atomic_fetch_sub(&my_counters(h)->chunk_bytes, before - chunk_alloc_bytes(closed));
+                closed->next = c;
+            } else {
                 s->first = c;
+            }
             s->last = c;
-            atomic_fetch_add(&h->nchunks, 1);
-            atomic_fetch_add(&h->chunk_bytes, chunk_alloc_bytes(c));
+            atomic_fetch_add(&my_counters(h)->chunks, 1);
+            atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c));
         } else {
             size_t before = chunk_alloc_bytes(last);
 
@@ -768,12 +833,12 @@ enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, in
             }
             if (c != last)
                 replace_last(s, last, c);
-            atomic_fetch_add(&h->chunk_bytes, chunk_alloc_bytes(c) - before);
+            atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c) - before);
         }
     } else {
         uint64_t bits;
 
-        if (t == last->h.maxt) {
+        if (t == last->maxt) {
             bits = last_value_bits(last);
             st = bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
             goto out_unlock;
@@ -787,7 +852,7 @@ enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, in
             goto out_unlock;
         }
     }
-    atomic_fetch_add_explicit(&h->nsamples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(samples_of(h, s), 1, memory_order_relaxed);
     atomic_max64(&h->maxt, t);
     atomic_min64(&h->mint, t);
 out_unlock:
@@ -811,9 +876,9 @@ int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint
         double vs[KM_HCHUNK_MAX];
         int n;
 
-        if (c->h.maxt < mint || c->h.mint > maxt)
+        if (c->maxt < mint || c->mint > maxt)
             continue;
-        n = km_hchunk_decode(&c->h, c->data, ts, vs);
+        n = km_hchunk_decode_chunk(c, ts, vs);
         if (n < 0) {
             rc = km_err_set(KM_ECORRUPT, "head chunk of series %llu does not decode",
                             (unsigned long long)s->ref);
@@ -869,7 +934,7 @@ static bool series_overlaps(struct km_hseries *s, int64_t mint, int64_t maxt)
     bool yes = false;
 
     series_lock(s);
-    if (s->first && s->first->h.mint <= maxt && s->last->h.maxt >= mint)
+    if (s->first && s->first->mint <= maxt && s->last->maxt >= mint)
         yes = true;
     if (!yes && s->ooo && s->ooo->n && s->ooo->t[0] <= maxt && s->ooo->t[s->ooo->n - 1] >= mint)
         yes = true;
@@ -1111,21 +1176,21 @@ int km_head_label_values(struct km_head *h, const char *name, struct km_matcher 
 /* Under the series lock: drop samples before b. Returns true if the series is empty. */
 static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t b)
 {
-    while (s->first && s->first->h.maxt < b) {
+    while (s->first && s->first->maxt < b) {
         struct km_hchunk *c = s->first;
 
         s->first = c->next;
         c->next = NULL;
-        free_chunks(h, c);
+        free_chunks(h, s, c);
     }
     if (!s->first) {
         s->last = NULL;
-    } else if (s->first->h.mint < b) {
+    } else if (s->first->mint < b) {
         /* A chunk straddling b (only after a forced flush): keep its samples >= b. */
         int64_t ts[KM_HCHUNK_MAX];
         double vs[KM_HCHUNK_MAX];
         struct km_hchunk *old = s->first, *c = NULL;
-        int n = km_hchunk_decode(&old->h, old->data, ts, vs), i = 0;
+        int n = km_hchunk_decode_chunk(old, ts, vs), i = 0;
 
         while (i < n && ts[i] < b)
             i++;
@@ -1138,12 +1203,12 @@ static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t b)
             struct km_hchunk *next = old->next;
 
             old->next = NULL;
-            free_chunks(h, old);
+            free_chunks(h, s, old);
             if (c) {
                 c->next = next;
-                atomic_fetch_add(&h->nchunks, 1);
-                atomic_fetch_add(&h->nsamples, c->h.n);
-                atomic_fetch_add(&h->chunk_bytes, chunk_alloc_bytes(c));
+                atomic_fetch_add(&my_counters(h)->chunks, 1);
+                atomic_fetch_add(samples_of(h, s), c->n);
+                atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c));
                 s->first = c;
             } else {
                 s->first = next;
@@ -1163,7 +1228,7 @@ static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t b)
             memmove(s->ooo->t, s->ooo->t + k, (s->ooo->n - k) * sizeof(int64_t));
             memmove(s->ooo->v, s->ooo->v + k, (s->ooo->n - k) * sizeof(double));
             s->ooo->n -= k;
-            atomic_fetch_sub(&h->nsamples, k);
+            atomic_fetch_sub(samples_of(h, s), k);
         }
         if (s->ooo->n == 0) {
             free_ooo(s->ooo);
@@ -1206,8 +1271,8 @@ int km_head_truncate(struct km_head *h, int64_t b, size_t *removed_out)
         empty = series_truncate(h, s, b);
         if (empty)
             s->removed = true;
-        else if (s->first && s->first->h.mint < mint)
-            mint = s->first->h.mint;
+        else if (s->first && s->first->mint < mint)
+            mint = s->first->mint;
         if (!empty && s->ooo && s->ooo->t[0] < mint)
             mint = s->ooo->t[0];
         series_unlock(s);
@@ -1237,7 +1302,7 @@ int km_head_truncate(struct km_head *h, int64_t b, size_t *removed_out)
     if (nrem) {
         pthread_rwlock_wrlock(&h->index_lock);
         for (size_t i = 0; i < nrem; i++)
-            ord_set(h, removed[i]->ord, NULL);
+            ord_set(h, ord_of(removed[i]), NULL);
         /* Rebuild the index from the series still present (series are few enough that
          * this beats deleting from every list, and it drops emptied values too). */
         {
@@ -1379,10 +1444,20 @@ void km_head_stats(struct km_head *h, struct km_head_stats *out)
         pthread_rwlock_unlock(&h->stripes[i].lock);
     }
     out->series = atomic_load(&h->nseries);
-    out->chunks = atomic_load(&h->nchunks);
-    out->samples = atomic_load(&h->nsamples);
-    out->bytes = atomic_load(&h->chunk_bytes) + atomic_load(&h->series_bytes) + index_bytes +
-                 km_symtab_bytes(h->syms);
+
+    out->samples = 0;
+    out->chunks = 0;
+    {
+        uint64_t chunk_bytes = 0;
+
+        for (int i = 0; i < NCOUNTERS; i++) {
+            out->samples += atomic_load(&h->samples[i].n);
+            out->chunks += atomic_load(&h->samples[i].chunks);
+            chunk_bytes += atomic_load(&h->samples[i].chunk_bytes);
+        }
+        out->bytes = chunk_bytes;
+    }
+    out->bytes += atomic_load(&h->series_bytes) + index_bytes + km_symtab_bytes(h->syms);
     out->mint = atomic_load(&h->mint);
     out->maxt = atomic_load(&h->maxt);
     out->min_valid = atomic_load(&h->min_valid);

@@ -58,6 +58,13 @@ struct km_hseries *km_head_by_ref(struct km_head *h, uint64_t ref);
 
 void km_head_series_put(struct km_head *h, struct km_hseries *s);
 
+/* Batch access by reference without reference counting: between read_begin and
+ * read_end no series can be freed, so km_head_by_ref_locked() returns a borrowed
+ * pointer (or NULL). Keep the section short: truncation waits for it. */
+void km_head_read_begin(struct km_head *h);
+void km_head_read_end(struct km_head *h);
+struct km_hseries *km_head_by_ref_locked(struct km_head *h, uint64_t ref);
+
 uint64_t km_head_series_ref(const struct km_hseries *s);
 
 enum km_append_status {

@@ -23,7 +23,7 @@ static int reserve(struct km_postings *p, size_t n)
 
     if (n <= p->cap)
         return 0;
-    ncap = p->cap ? p->cap * 2 : 4;
+    ncap = p->cap ? p->cap * 2 : 2; /* most label values belong to few series */
     while (ncap < n)
         ncap *= 2;
     v = realloc(p->v, ncap * sizeof(*v));

@@ -65,6 +65,7 @@ struct km_tsdb_append_result {
     uint64_t too_old;     /* older than the out-of-order window: rejected */
     uint64_t conflicting; /* same timestamp as a stored sample, other value: rejected */
     uint64_t invalid;     /* bad label set: rejected (km_err_msg() says why) */
+    uint64_t stale_refs;  /* km_tsdb_append_refs(): references that name no series */
     uint64_t series_created;
 };
 
@@ -74,6 +75,33 @@ struct km_tsdb_append_result {
  * be assumed durable). */
 int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
                    struct km_tsdb_append_result *res);
+
+/* The fast path for callers that see the same series again and again (a scrape loop, a
+ * remote-write connection): resolve labels to a reference once, then append by
+ * reference. The reference stays valid until the series leaves the head (all its
+ * samples cut into blocks); appending to a stale one reports KM_TSDB_STALE_REF for that
+ * sample, and the caller resolves the labels again. */
+int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t nlabels,
+                       uint64_t *ref);
+
+struct km_tsdb_ref_sample {
+    uint64_t ref;
+    int64_t t;
+    double v;
+};
+
+enum km_tsdb_sample_status {
+    KM_TSDB_APPENDED = 0,
+    KM_TSDB_DUPLICATE,
+    KM_TSDB_TOO_OLD,
+    KM_TSDB_CONFLICTING,
+    KM_TSDB_STALE_REF, /* the reference no longer names a series: resolve it again */
+};
+
+/* Append by reference; `status` (may be NULL) receives each sample's outcome.
+ * Durability as km_tsdb_append(). */
+int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, size_t n,
+                        enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res);
 
 /* ---- querying ----------------------------------------------------------------------- */
 

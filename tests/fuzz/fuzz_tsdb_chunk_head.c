@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 1; c && i < n; i++)
             c = km_hchunk_append(c, t[i], v[i]);
         if (c) {
-            CHECK(km_hchunk_decode(&c->h, c->data, t2, v2) == n);
+            CHECK(km_hchunk_decode_chunk(c, t2, v2) == n);
             for (int i = 0; i < n; i++) {
                 CHECK(t[i] == t2[i]);
                 CHECK(memcmp(&v[i], &v2[i], sizeof(double)) == 0);

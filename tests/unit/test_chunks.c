@@ -67,10 +67,10 @@ static void roundtrip(const int64_t *t, const double *v, int n)
             assert_non_null(c);
             done++;
         }
-        assert_int_equal(c->h.n, done - start);
-        assert_int_equal(c->h.mint, t[start]);
-        assert_int_equal(c->h.maxt, t[done - 1]);
-        got = km_hchunk_decode(&c->h, c->data, tt, vv);
+        assert_int_equal(c->n, done - start);
+        assert_int_equal(c->mint, t[start]);
+        assert_int_equal(c->maxt, t[done - 1]);
+        got = km_hchunk_decode_chunk(c, tt, vv);
         assert_int_equal(got, done - start);
         for (int i = 0; i < got; i++) {
             assert_int_equal(tt[i], t[start + i]);
@@ -155,14 +155,14 @@ static void test_parameter_changes_mid_chunk(void **state)
     roundtrip(t, v, 40);
     c = km_hchunk_new(0, 4096);
     c = km_hchunk_append(c, 1, 8192);
-    assert_int_equal(c->h.enc, KM_HC_INT);
-    assert_int_equal(c->h.shift, 12);
+    assert_int_equal(c->enc, KM_HC_INT);
+    assert_int_equal(c->shift, 12);
     c = km_hchunk_append(c, 2, 8193);
-    assert_int_equal(c->h.shift, 0);
+    assert_int_equal(c->shift, 0);
     c = km_hchunk_append(c, 3, 8193.5);
-    assert_int_equal(c->h.exp, 1);
+    assert_int_equal(c->exp, 1);
     c = km_hchunk_append(c, 4, NAN);
-    assert_int_equal(c->h.enc, KM_HC_XOR);
+    assert_int_equal(c->enc, KM_HC_XOR);
     free(c);
 }
 
@@ -292,13 +292,15 @@ static void test_head_chunk_corruption(void **state)
     for (int i = 1; i < 100; i++)
         c = km_hchunk_append(c, i * 1000, i % 3 ? 1.5 * i : NAN);
     {
-        struct km_hchunk_hdr h = c->h;
+        struct km_hchunk_hdr h;
 
-        for (uint32_t bits = 0; bits < c->h.nbits; bits += 7) {
+        km_hchunk_get_hdr(c, &h);
+
+        for (uint32_t bits = 0; bits < c->nbits; bits += 7) {
             h.nbits = bits; /* truncated data */
             assert_int_equal(km_hchunk_decode(&h, c->data, t, v), -1);
         }
-        h = c->h;
+        km_hchunk_get_hdr(c, &h);
         h.enc = 9;
         assert_int_equal(km_hchunk_decode(&h, c->data, t, v), -1);
     }
