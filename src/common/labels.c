@@ -108,20 +108,19 @@ uint64_t km_labels_hash(const struct km_label *v, size_t n)
     }
     return XXH3_64bits(packed, len);
 
-out_streaming:
-    {
-        static const unsigned char sep = 0xff;
-        XXH3_state_t st;
+out_streaming : {
+    static const unsigned char sep = 0xff;
+    XXH3_state_t st;
 
-        XXH3_64bits_reset(&st);
-        for (size_t i = 0; i < n; i++) {
-            XXH3_64bits_update(&st, v[i].name, strlen(v[i].name));
-            XXH3_64bits_update(&st, &sep, 1);
-            XXH3_64bits_update(&st, v[i].value, strlen(v[i].value));
-            XXH3_64bits_update(&st, &sep, 1);
-        }
-        return XXH3_64bits_digest(&st);
+    XXH3_64bits_reset(&st);
+    for (size_t i = 0; i < n; i++) {
+        XXH3_64bits_update(&st, v[i].name, strlen(v[i].name));
+        XXH3_64bits_update(&st, &sep, 1);
+        XXH3_64bits_update(&st, v[i].value, strlen(v[i].value));
+        XXH3_64bits_update(&st, &sep, 1);
     }
+    return XXH3_64bits_digest(&st);
+}
 }
 
 int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
