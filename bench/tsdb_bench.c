@@ -218,7 +218,7 @@ static void *append_range(void *arg)
                 b[n++] =
                     (struct km_tsdb_sample){ series[s->series].l, series[s->series].n, s->t, s->v };
         }
-        if (km_tsdb_append(w->db, b, n, &r) != 0) {
+        if (km_tsdb_append(w->db, b, n, NULL, &r) != 0) {
             fprintf(stderr, "append: %s\n", km_err_msg());
             exit(1);
         }

@@ -259,6 +259,9 @@ static int replay_series(void *ud, uint64_t ref, const struct km_label *l, size_
 
     if (km_labels_check(l, n) != 0 || ref == 0)
         return 0; /* cannot have been logged by us: ignore */
+    /* Whatever becomes of this record, its reference was handed out once: a new series
+     * must never get it again, or a later replay would file samples under the wrong one. */
+    km_head_reserve_ref(h, ref);
     hash = km_labels_hash(l, n);
     s = km_head_lookup(h, l, n, hash);
     if (!s) {
@@ -282,6 +285,8 @@ static int replay_sample(void *ud, uint64_t ref, int64_t t, double v)
     struct km_hseries *s = km_head_by_ref(c->db->head, alias_get(c, ref));
 
     if (!s) {
+        /* Its series record was lost: keep the number from being reused all the same. */
+        km_head_reserve_ref(c->db->head, ref);
         c->unknown++;
         return 0;
     }
@@ -606,7 +611,7 @@ static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *
 }
 
 int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
-                   struct km_tsdb_append_result *res)
+                   enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res)
 {
     struct km_hseries **ser = NULL;
     size_t *pending = NULL, npending = 0, naccepted = 0;
@@ -632,6 +637,8 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
         size_t nl;
         uint64_t hash;
 
+        if (status)
+            status[i] = KM_TSDB_INVALID;
         if (!canonical(&s[i], l, &nl)) {
             res->invalid++;
             continue;
@@ -700,15 +707,23 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
         case KM_APPEND_OK:
             km_walrec_samples_add(&rec, km_head_series_ref(ser[i]), s[0].t, s[i].t, s[i].v);
             naccepted++;
+            if (status)
+                status[i] = KM_TSDB_APPENDED;
             break;
         case KM_APPEND_DUPLICATE:
             res->duplicate++;
+            if (status)
+                status[i] = KM_TSDB_DUPLICATE;
             break;
         case KM_APPEND_TOO_OLD:
             res->too_old++;
+            if (status)
+                status[i] = KM_TSDB_TOO_OLD;
             break;
         case KM_APPEND_CONFLICT:
             res->conflicting++;
+            if (status)
+                status[i] = KM_TSDB_CONFLICTING;
             break;
         case KM_APPEND_NOMEM:
         case KM_APPEND_REMOVED:
@@ -904,6 +919,7 @@ void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out)
     out->head_bytes = hs.bytes;
     out->head_mint = hs.mint;
     out->head_maxt = hs.maxt;
+    out->min_valid_time = hs.min_valid;
     out->samples_appended = atomic_load(&db->appended);
     out->duplicates = atomic_load(&db->duplicates);
     out->rejected_too_old = atomic_load(&db->too_old);

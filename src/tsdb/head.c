@@ -325,6 +325,14 @@ struct km_hseries *km_head_lookup(struct km_head *h, const struct km_label *l, s
     return s;
 }
 
+void km_head_reserve_ref(struct km_head *h, uint64_t ref)
+{
+    uint64_t cur = atomic_load(&h->next_ref);
+
+    while (ref >= cur && !atomic_compare_exchange_weak(&h->next_ref, &cur, ref + 1))
+        ;
+}
+
 int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, uint64_t hash,
                        uint64_t ref, struct km_hseries **out)
 {
@@ -333,15 +341,10 @@ int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, ui
 
     if (n > KM_LIMIT_LABELS_PER_SERIES)
         return km_err_set(KM_ELIMIT, "too many labels");
-    if (ref == 0) {
+    if (ref == 0)
         ref = atomic_fetch_add(&h->next_ref, 1);
-    } else {
-        /* Replay: later new series must not reuse this reference. */
-        uint64_t cur = atomic_load(&h->next_ref);
-
-        while (ref >= cur && !atomic_compare_exchange_weak(&h->next_ref, &cur, ref + 1))
-            ;
-    }
+    else
+        km_head_reserve_ref(h, ref);
     if (ref > UINT32_MAX)
         return km_err_set(KM_ELIMIT, "series references exhausted (2^32 series created in this "
                                      "data directory); restart with a fresh head");
@@ -1027,8 +1030,19 @@ static void sort_series(struct km_head *h, struct km_hseries **v, size_t n)
         qsort_r(v, n, sizeof(*v), cmp_series, h);
 }
 
+/* Selection without the time filter when all_series is set (checkpoints and cuts must
+ * see series that hold no samples yet: their series record is still needed). */
+static int select_series(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
+                         int64_t maxt, bool all_series, struct km_hseries ***out, size_t *nout);
+
 int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
                    int64_t maxt, struct km_hseries ***out, size_t *nout)
+{
+    return select_series(h, m, nm, mint, maxt, false, out, nout);
+}
+
+static int select_series(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
+                         int64_t maxt, bool all_series, struct km_hseries ***out, size_t *nout)
 {
     struct km_postings acc = { 0 }, cur = { 0 }, tmp = { 0 };
     struct km_hseries **v = NULL;
@@ -1079,7 +1093,7 @@ int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, in
         return rc;
     }
     /* Keep only series with samples in the range. */
-    {
+    if (!all_series) {
         size_t w = 0;
 
         for (size_t i = 0; i < n; i++) {
@@ -1098,7 +1112,7 @@ int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, in
 
 int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n)
 {
-    return km_head_select(h, NULL, 0, INT64_MIN, INT64_MAX, out, n);
+    return select_series(h, NULL, 0, INT64_MIN, INT64_MAX, true, out, n);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -48,6 +48,10 @@ struct km_hseries *km_head_lookup(struct km_head *h, const struct km_label *l, s
 int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, uint64_t hash,
                        uint64_t ref, struct km_hseries **out);
 
+/* Never hand out references up to `ref` again (replay reserves every reference the log
+ * has used, also those of series it did not create). */
+void km_head_reserve_ref(struct km_head *h, uint64_t ref);
+
 /* Make a new series visible. Returns the series now holding those labels, with one more
  * reference for the caller: `s` itself, or one published meanwhile by another thread
  * (then `s` is freed). */
@@ -98,7 +102,7 @@ void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, st
 int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
                    int64_t maxt, struct km_hseries ***out, size_t *n);
 
-/* Every series, sorted by labels, each with one more reference. */
+/* Every series, with samples or not, sorted by labels, each with one more reference. */
 int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n);
 
 /* Label names, and values of one name, among series matching the matchers within

@@ -69,12 +69,21 @@ struct km_tsdb_append_result {
     uint64_t series_created;
 };
 
+enum km_tsdb_sample_status {
+    KM_TSDB_APPENDED = 0,
+    KM_TSDB_DUPLICATE,
+    KM_TSDB_TOO_OLD,
+    KM_TSDB_CONFLICTING,
+    KM_TSDB_INVALID,   /* km_tsdb_append(): a label set that cannot be stored */
+    KM_TSDB_STALE_REF, /* km_tsdb_append_refs(): the reference no longer names a series */
+};
+
 /* Append n samples. When this returns 0 every sample counted in appended or duplicate
  * is durable against a crash of this process. Rejections are counted, not errors; the
  * return is negative only when the WAL cannot be written (then nothing of this call may
- * be assumed durable). */
+ * be assumed durable). `status` (may be NULL) receives each sample's outcome. */
 int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
-                   struct km_tsdb_append_result *res);
+                   enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res);
 
 /* The fast path for callers that see the same series again and again (a scrape loop, a
  * remote-write connection): resolve labels to a reference once, then append by
@@ -88,14 +97,6 @@ struct km_tsdb_ref_sample {
     uint64_t ref;
     int64_t t;
     double v;
-};
-
-enum km_tsdb_sample_status {
-    KM_TSDB_APPENDED = 0,
-    KM_TSDB_DUPLICATE,
-    KM_TSDB_TOO_OLD,
-    KM_TSDB_CONFLICTING,
-    KM_TSDB_STALE_REF, /* the reference no longer names a series: resolve it again */
 };
 
 /* Append by reference; `status` (may be NULL) receives each sample's outcome.
@@ -165,6 +166,7 @@ struct km_tsdb_stats {
     uint64_t head_samples;
     uint64_t head_bytes; /* memory the head accounts for (chunks, series, index) */
     int64_t head_mint, head_maxt;
+    int64_t min_valid_time;    /* samples older than this are refused (data already in blocks) */
     uint64_t samples_appended; /* since open */
     uint64_t rejected_too_old, rejected_conflicting, rejected_invalid, duplicates;
     uint64_t series_created, series_removed;

@@ -82,7 +82,7 @@ static void put(struct km_tsdb *db, const char *m, const char *inst, int64_t t, 
     struct km_tsdb_sample s = { l, 3, t, v };
     struct km_tsdb_append_result r;
 
-    assert_int_equal(km_tsdb_append(db, &s, 1, &r), 0);
+    assert_int_equal(km_tsdb_append(db, &s, 1, NULL, &r), 0);
     assert_int_equal(r.appended + r.duplicate, 1);
 }
 
@@ -169,7 +169,7 @@ static void test_flush_to_block_and_reopen(void **state)
         struct km_tsdb_sample s = { l, 3, 5000000, 1 };
         struct km_tsdb_append_result r;
 
-        assert_int_equal(km_tsdb_append(db, &s, 1, &r), 0);
+        assert_int_equal(km_tsdb_append(db, &s, 1, NULL, &r), 0);
         assert_int_equal(r.too_old, 1);
     }
     put(db, "m", "x", 5000000 + 300 * 15000LL, 150);
