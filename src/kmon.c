@@ -3,6 +3,7 @@
  * Every command answers --help; `kmon help <command>` is the same.
  */
 #include "agent/agent_main.h"
+#include "tsdb/tsdb_main.h"
 #include "version.h"
 
 #include <stdio.h>
@@ -17,6 +18,8 @@ struct command {
 static const struct command commands[] = {
     { "agent", "measure this node (/proc, /sys) and serve /metrics, or print one snapshot",
       km_agent_main },
+    { "tsdb", "tools over a data directory: inspect blocks, bytes per sample, verify checksums",
+      km_tsdb_main },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -665,7 +665,7 @@ int km_block_read_series(struct km_block_reader *r, uint32_t id, struct km_block
         return km_err_set(KM_EINVAL, "no series %u in block %s", id, b->meta.id);
     if (r->page_no != p) {
         if (km_blk_section_get(b->idx, b->idx_len, b->seriespage_off[p], &r->page) < 0)
-            return km_err_wrap(KM_ECORRUPT, "block %s", b->meta.id);
+            return km_err_wrap(KM_ECORRUPT, "block %s: index, series page %u", b->meta.id, p);
         r->page_no = p;
     }
     km_rd_init(&rd, r->page.data, r->page.len);
@@ -739,7 +739,7 @@ int km_block_read_samples(struct km_block_reader *r, const struct km_block_serie
             continue;
         if (r->frame_no != c->frame) {
             if (km_blk_section_get(b->chk, b->chk_len, b->frame_off[c->frame], &r->frame) < 0) {
-                rc = km_err_wrap(KM_ECORRUPT, "block %s", b->meta.id);
+                rc = km_err_wrap(KM_ECORRUPT, "block %s: chunks, frame %u", b->meta.id, c->frame);
                 break;
             }
             r->frame_no = c->frame;
@@ -862,14 +862,19 @@ int km_block_verify(struct km_block *b, uint64_t *samples_seen)
         pthread_mutex_lock(&b->symmu);
         rc = load_sympage(b, p);
         pthread_mutex_unlock(&b->symmu);
+        if (rc == KM_ECORRUPT)
+            km_err_wrap(rc, "block %s: index, symbol page %u", b->meta.id, p);
     }
     for (uint32_t i = 1; i < b->nsyms && rc == 0; i++) {
         if (strcmp(sym(b, i - 1), sym(b, i)) >= 0)
             rc = km_err_set(KM_ECORRUPT, "block %s: symbols not sorted", b->meta.id);
     }
     km_buf_init(&page, 0);
-    for (uint32_t i = 0; i < b->npairs && rc == 0; i++)
+    for (uint32_t i = 0; i < b->npairs && rc == 0; i++) {
         rc = read_list(b, &b->ptab[i], &page, &page_no, &list);
+        if (rc == KM_ECORRUPT)
+            km_err_wrap(rc, "block %s: index, postings list %u", b->meta.id, i);
+    }
     km_buf_fini(&page);
     km_postings_fini(&list);
     km_block_reader_init(&r, b);

@@ -43,16 +43,16 @@ long km_blk_section_get(const uint8_t *file, size_t file_len, uint64_t off, stru
     int rc;
 
     if (off > file_len || file_len - off < KM_BLK_SECTION_HDR)
-        return km_err_set(KM_ECORRUPT, "section header at %llu is out of the file",
+        return km_err_set(KM_ECORRUPT, "the section header at byte %llu is out of the file",
                           (unsigned long long)off);
     raw = km_get_le32(file + off);
     stored = km_get_le32(file + off + 4);
     sum = km_get_le32(file + off + 8);
     if (raw > KM_BLK_MAX_SECTION || stored > file_len - off - KM_BLK_SECTION_HDR)
-        return km_err_set(KM_ECORRUPT, "section at %llu has impossible lengths",
+        return km_err_set(KM_ECORRUPT, "the section at byte %llu has impossible lengths",
                           (unsigned long long)off);
     if (km_blk_checksum(file + off + KM_BLK_SECTION_HDR, stored) != sum)
-        return km_err_set(KM_ECORRUPT, "section at %llu fails its checksum",
+        return km_err_set(KM_ECORRUPT, "the section at byte %llu fails its checksum",
                           (unsigned long long)off);
     km_buf_reset(out);
     rc = km_buf_reserve(out, raw);
@@ -60,7 +60,7 @@ long km_blk_section_get(const uint8_t *file, size_t file_len, uint64_t off, stru
         return rc;
     got = ZSTD_decompress(out->data, raw + 1, file + off + KM_BLK_SECTION_HDR, stored);
     if (ZSTD_isError(got) || got != raw)
-        return km_err_set(KM_ECORRUPT, "section at %llu does not decompress",
+        return km_err_set(KM_ECORRUPT, "the section at byte %llu does not decompress",
                           (unsigned long long)off);
     out->len = raw;
     out->data[raw] = '\0';

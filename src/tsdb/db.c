@@ -114,6 +114,26 @@ static void remove_leftover(const char *path)
     rmdir(path);
 }
 
+/* Remember a block directory that did not load, for inspect. */
+static int note_bad_block(struct km_tsdb *db, const char *name, const char *why)
+{
+    struct km_tsdb_bad_block *v =
+        realloc(db->bad_blocks, (db->nbad_blocks + 1) * sizeof(*db->bad_blocks));
+
+    if (!v)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    db->bad_blocks = v;
+    v[db->nbad_blocks].name = strdup(name);
+    v[db->nbad_blocks].error = strdup(why);
+    if (!v[db->nbad_blocks].name || !v[db->nbad_blocks].error) {
+        free(v[db->nbad_blocks].name);
+        free(v[db->nbad_blocks].error);
+        return km_err_set(KM_ENOMEM, "out of memory");
+    }
+    db->nbad_blocks++;
+    return 0;
+}
+
 static int load_blocks(struct km_tsdb *db)
 {
     DIR *d = opendir(db->blocks_dir);
@@ -136,13 +156,18 @@ static int load_blocks(struct km_tsdb *db)
                 remove_leftover(path); /* an unfinished write or delete */
             continue;
         }
-        if (l > 8 && strcmp(de->d_name + l - 8, ".corrupt") == 0)
+        if (l > 8 && strcmp(de->d_name + l - 8, ".corrupt") == 0) {
+            rc = note_bad_block(db, de->d_name,
+                                "set aside as unreadable when the database was opened before; "
+                                "its data is not queried (restore it or delete it)");
             continue;
+        }
         if (km_block_open(&b, path) != 0) {
             char to[PATH_MAX + 80];
 
             km_log_error(KM_TSDB_LOG, "block %s cannot be read and is skipped: %s", path,
                          km_err_msg());
+            rc = note_bad_block(db, de->d_name, km_err_msg());
             if (!db->o.read_only) {
                 snprintf(to, sizeof(to), "%s.corrupt", path);
                 rename(path, to);
@@ -336,6 +361,10 @@ static int replay(struct km_tsdb *db)
     free(c.alias);
     if (rc)
         return km_err_wrap(rc, "replaying the WAL");
+    db->replayed = st;
+    db->replayed_series = c.series;
+    db->replayed_samples = c.samples;
+    db->replayed_skipped_old = c.skipped_old;
     atomic_store(&db->wal_corruptions, st.corruptions);
     atomic_store(&db->wal_torn_tails, st.torn_tails);
     atomic_store(&db->replay_unknown_series, c.unknown);
@@ -345,7 +374,10 @@ static int replay(struct km_tsdb *db)
                     "%s%s",
                     (double)(km_time_mono_ns() - t0) / 1e9, (unsigned long long)st.segments,
                     (double)st.bytes / 1048576.0, (unsigned long long)c.series,
-                    (unsigned long long)c.samples, st.torn_tails ? ", a torn tail cut" : "",
+                    (unsigned long long)c.samples,
+                    !st.torn_tails    ? ""
+                    : db->o.read_only ? ", a torn tail (left as is: read-only)"
+                                      : ", a torn tail cut",
                     st.corruptions ? ", CORRUPTION found (see above)" : "");
     if (c.unknown)
         km_log_error(KM_TSDB_LOG,
@@ -512,6 +544,11 @@ void km_tsdb_close(struct km_tsdb *db)
     for (size_t i = 0; i < db->nblocks; i++)
         km_block_release(db->blocks[i]);
     free(db->blocks);
+    for (size_t i = 0; i < db->nbad_blocks; i++) {
+        free(db->bad_blocks[i].name);
+        free(db->bad_blocks[i].error);
+    }
+    free(db->bad_blocks);
     km_head_destroy(db->head);
     if (db->lock_fd >= 0)
         close(db->lock_fd);

@@ -19,6 +19,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* A block directory that did not load at open. */
+struct km_tsdb_bad_block {
+    char *name;  /* directory name under blocks/ */
+    char *error; /* why */
+};
+
 struct km_tsdb {
     struct km_tsdb_opts o;
     char *dir, *wal_dir, *blocks_dir;
@@ -28,6 +34,8 @@ struct km_tsdb {
     pthread_rwlock_t blocks_lock;
     struct km_block **blocks; /* sorted by mint */
     size_t nblocks, capblocks;
+    struct km_tsdb_bad_block *bad_blocks; /* found at open (read by inspect) */
+    size_t nbad_blocks;
     pthread_mutex_t maint_mu;
     int64_t last_sync_ns;
     /* Background maintenance. */
@@ -39,6 +47,9 @@ struct km_tsdb {
     atomic_uint_fast64_t appended, duplicates, too_old, conflicting, invalid, created;
     atomic_uint_fast64_t removed, cuts, compactions, retention_deletions;
     atomic_uint_fast64_t wal_corruptions, wal_torn_tails, replay_unknown_series;
+    /* What the WAL replay at open found (read by inspect). */
+    struct km_wal_replay_stats replayed;
+    uint64_t replayed_series, replayed_samples, replayed_skipped_old;
 };
 
 /* compact.c */

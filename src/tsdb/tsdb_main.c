@@ -1,0 +1,400 @@
+/*
+ * tsdb_main — the `kmon tsdb` command: tools over a data directory. `kmon tsdb inspect
+ * DIR` prints the blocks, their series, samples and bytes per sample, the head the WAL
+ * holds, and verifies every checksum (inspect.h builds the report; this file prints it
+ * as a table or as JSON).
+ */
+#include "tsdb/tsdb_main.h"
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/err.h"
+#include "common/jsonw.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "tsdb/inspect.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- formatting helpers ------------------------------------------------------------------- */
+
+/* A millisecond timestamp as RFC 3339 (milliseconds shown only when not whole seconds);
+ * times too far out for nanoseconds print as raw milliseconds. */
+static const char *fmt_time(char *out, size_t size, int64_t ms)
+{
+    if (ms < -9000000000000ll || ms > 9000000000000ll)
+        snprintf(out, size, "%" PRId64 "ms", ms);
+    else
+        km_time_format_rfc3339(out, size, ms * 1000000, ms % 1000 ? 3 : 0);
+    return out;
+}
+
+static const char *fmt_bytes(char *out, size_t size, uint64_t n)
+{
+    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+    double v = (double)n;
+    size_t u = 0;
+
+    while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, size, "%" PRIu64 " B", n);
+    else
+        snprintf(out, size, "%.1f %s", v, unit[u]);
+    return out;
+}
+
+/* a / b with three decimals, or "-" when b is 0. */
+static const char *fmt_ratio(char *out, size_t size, uint64_t a, uint64_t b)
+{
+    if (b == 0)
+        snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%.3f", (double)a / (double)b);
+    return out;
+}
+
+static void json_ratio(struct km_jsonw *w, const char *key, uint64_t a, uint64_t b)
+{
+    km_jsonw_key(w, key);
+    if (b == 0)
+        km_jsonw_null(w);
+    else
+        km_jsonw_double(w, (double)a / (double)b);
+}
+
+static void json_time(struct km_jsonw *w, const char *key, int64_t ms, bool present)
+{
+    char buf[48];
+
+    km_jsonw_key(w, key);
+    if (!present) {
+        km_jsonw_null(w);
+        return;
+    }
+    km_jsonw_str(w, fmt_time(buf, sizeof(buf), ms));
+}
+
+static void json_u64(struct km_jsonw *w, const char *key, uint64_t v)
+{
+    km_jsonw_key(w, key);
+    km_jsonw_u64(w, v);
+}
+
+/* ---- text ------------------------------------------------------------------------------ */
+
+static void print_text(const struct km_tsdb_report *r, bool verify, FILE *out)
+{
+    char a[48], b[48], c[24], d[24], e[24], f[24], g[24];
+    size_t readable = 0;
+
+    fprintf(out, "Data directory %s\n\n", r->dir);
+    for (size_t i = 0; i < r->nblocks; i++)
+        readable += r->blocks[i].readable;
+    if (r->nblocks == 0) {
+        fprintf(out, "Blocks: none yet (the head is cut into a block once it spans the block "
+                     "range).\n");
+    } else {
+        fprintf(out, "%-28s  %-24s  %-24s  %3s  %9s  %12s  %10s  %10s  %7s  %7s  %7s  %s\n",
+                "BLOCK", "FROM", "TO", "LVL", "SERIES", "SAMPLES", "INDEX", "DATA", "B/SMPL",
+                "DATA/S", "IDX/SER", "CHECK");
+        for (size_t i = 0; i < r->nblocks; i++) {
+            const struct km_tsdb_block_report *k = &r->blocks[i];
+
+            if (!k->readable) {
+                fprintf(out, "%-28s  UNREADABLE: %s\n", k->id, k->error ? k->error : "?");
+                continue;
+            }
+            fprintf(out,
+                    "%-28s  %-24s  %-24s  %3d  %9" PRIu64 "  %12" PRIu64
+                    "  %10s  %10s  %7s  %7s  %7s  %s\n",
+                    k->id, fmt_time(a, sizeof(a), k->mint), fmt_time(b, sizeof(b), k->maxt),
+                    k->level, k->series, k->samples, fmt_bytes(c, sizeof(c), k->index_bytes),
+                    fmt_bytes(d, sizeof(d), k->chunk_bytes),
+                    fmt_ratio(e, sizeof(e), k->bytes, k->samples),
+                    fmt_ratio(f, sizeof(f), k->chunk_bytes, k->samples),
+                    fmt_ratio(g, sizeof(g), k->index_bytes, k->series),
+                    k->error      ? "FAILED"
+                    : k->verified ? "ok"
+                                  : "-");
+            if (k->error)
+                fprintf(out, "    %s\n", k->error);
+        }
+        fprintf(out, "\n");
+    }
+    if (readable) {
+        fprintf(out, "Blocks:   %zu, %s to %s\n", readable, fmt_time(a, sizeof(a), r->mint),
+                fmt_time(b, sizeof(b), r->maxt));
+        fprintf(out,
+                "Series:   %" PRIu64 " (each counted once)\nSamples:  %" PRIu64 " in %" PRIu64
+                " chunks\n",
+                r->series, r->samples, r->chunks);
+        fprintf(out, "Bytes:    %s (index %s, data %s)\n", fmt_bytes(a, sizeof(a), r->bytes),
+                fmt_bytes(b, sizeof(b), r->index_bytes), fmt_bytes(c, sizeof(c), r->chunk_bytes));
+        fprintf(out, "Per sample: %s bytes in total, %s bytes of data; index %s bytes per series\n",
+                fmt_ratio(a, sizeof(a), r->bytes, r->samples),
+                fmt_ratio(b, sizeof(b), r->chunk_bytes, r->samples),
+                fmt_ratio(c, sizeof(c), r->index_bytes, r->series));
+    }
+    fprintf(out,
+            "\nHead (rebuilt from the WAL): %" PRIu64 " series, %" PRIu64 " samples in %" PRIu64
+            " chunks",
+            r->head_series, r->head_samples, r->head_chunks);
+    if (r->head_samples)
+        fprintf(out, ", %s to %s", fmt_time(a, sizeof(a), r->head_mint),
+                fmt_time(b, sizeof(b), r->head_maxt));
+    fprintf(out, "\nWAL: %" PRIu64 " segments, %s, %" PRIu64 " records", r->wal_segments,
+            fmt_bytes(a, sizeof(a), r->wal_bytes), r->wal_records);
+    if (r->wal_checkpoint)
+        fprintf(out, ", checkpoint %08" PRIu32, r->wal_checkpoint);
+    if (r->wal_skipped_old)
+        fprintf(out, ", %" PRIu64 " samples already in blocks", r->wal_skipped_old);
+    if (r->wal_torn_tails)
+        fprintf(out, ", %" PRIu64 " torn tail(s) (the server cuts them on start)",
+                r->wal_torn_tails);
+    if (r->wal_corruptions)
+        fprintf(out, ", CORRUPTION in %" PRIu64 " lane(s): replay stops there (see the log above)",
+                r->wal_corruptions);
+    fprintf(out, "\n\n");
+    if (r->problems)
+        fprintf(out, "PROBLEMS: %zu (unreadable or failed blocks, WAL corruption): see above.\n",
+                r->problems);
+    else if (verify)
+        fprintf(out, "Verified: every block checksum and chunk is good.\n");
+    else
+        fprintf(out, "Not verified (--no-verify): blocks were opened, not read in full.\n");
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static void json_sizes(struct km_jsonw *w, uint64_t series, uint64_t samples, uint64_t chunks,
+                       uint64_t bytes, uint64_t index_bytes, uint64_t chunk_bytes)
+{
+    json_u64(w, "series", series);
+    json_u64(w, "samples", samples);
+    json_u64(w, "chunks", chunks);
+    json_u64(w, "bytes", bytes);
+    json_u64(w, "index_bytes", index_bytes);
+    json_u64(w, "data_bytes", chunk_bytes);
+    json_ratio(w, "bytes_per_sample", bytes, samples);
+    json_ratio(w, "data_bytes_per_sample", chunk_bytes, samples);
+    json_ratio(w, "index_bytes_per_series", index_bytes, series);
+}
+
+static int print_json(const struct km_tsdb_report *r, bool verify, FILE *out)
+{
+    struct km_buf buf;
+    struct km_jsonw w;
+    int rc = 0;
+
+    km_buf_init(&buf, 0);
+    km_jsonw_init(&w, &buf);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "dir");
+    km_jsonw_str(&w, r->dir);
+    json_sizes(&w, r->series, r->samples, r->chunks, r->bytes, r->index_bytes, r->chunk_bytes);
+    json_time(&w, "min_time", r->mint, r->mint <= r->maxt);
+    json_time(&w, "max_time", r->maxt, r->mint <= r->maxt);
+    km_jsonw_key(&w, "blocks");
+    km_jsonw_arr_begin(&w);
+    for (size_t i = 0; i < r->nblocks; i++) {
+        const struct km_tsdb_block_report *k = &r->blocks[i];
+
+        km_jsonw_obj_begin(&w);
+        km_jsonw_key(&w, "id");
+        km_jsonw_str(&w, k->id);
+        km_jsonw_key(&w, "dir");
+        km_jsonw_str(&w, k->dir);
+        km_jsonw_key(&w, "readable");
+        km_jsonw_bool(&w, k->readable);
+        km_jsonw_key(&w, "verified");
+        km_jsonw_bool(&w, k->verified);
+        km_jsonw_key(&w, "error");
+        if (k->error)
+            km_jsonw_str(&w, k->error);
+        else
+            km_jsonw_null(&w);
+        if (k->readable) {
+            km_jsonw_key(&w, "level");
+            km_jsonw_i64(&w, k->level);
+            km_jsonw_key(&w, "min_time_ms");
+            km_jsonw_i64(&w, k->mint);
+            km_jsonw_key(&w, "max_time_ms");
+            km_jsonw_i64(&w, k->maxt);
+            json_time(&w, "min_time", k->mint, true);
+            json_time(&w, "max_time", k->maxt, true);
+            json_sizes(&w, k->series, k->samples, k->chunks, k->bytes, k->index_bytes,
+                       k->chunk_bytes);
+        }
+        km_jsonw_obj_end(&w);
+    }
+    km_jsonw_arr_end(&w);
+    km_jsonw_key(&w, "head");
+    km_jsonw_obj_begin(&w);
+    json_u64(&w, "series", r->head_series);
+    json_u64(&w, "samples", r->head_samples);
+    json_u64(&w, "chunks", r->head_chunks);
+    json_time(&w, "min_time", r->head_mint, r->head_samples > 0);
+    json_time(&w, "max_time", r->head_maxt, r->head_samples > 0);
+    km_jsonw_obj_end(&w);
+    km_jsonw_key(&w, "wal");
+    km_jsonw_obj_begin(&w);
+    json_u64(&w, "segments", r->wal_segments);
+    json_u64(&w, "bytes", r->wal_bytes);
+    json_u64(&w, "records", r->wal_records);
+    json_u64(&w, "checkpoint", r->wal_checkpoint);
+    json_u64(&w, "samples_already_in_blocks", r->wal_skipped_old);
+    json_u64(&w, "torn_tails", r->wal_torn_tails);
+    json_u64(&w, "corruptions", r->wal_corruptions);
+    km_jsonw_obj_end(&w);
+    km_jsonw_key(&w, "verified");
+    km_jsonw_bool(&w, verify && r->problems == 0);
+    json_u64(&w, "problems", r->problems);
+    km_jsonw_key(&w, "ok");
+    km_jsonw_bool(&w, r->problems == 0);
+    km_jsonw_obj_end(&w);
+    km_buf_putc(&buf, '\n');
+    if (km_buf_error(&buf))
+        rc = km_err_set(KM_ENOMEM, "out of memory formatting the report");
+    else if (fwrite(buf.data, 1, buf.len, out) != buf.len || fflush(out) != 0)
+        rc = km_err_set(KM_EIO, "cannot write the report");
+    km_buf_fini(&buf);
+    return rc;
+}
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+struct inspect_opts {
+    int format; /* 0 text, 1 json */
+    bool verify;
+};
+
+static const char *const format_choices[] = { "text", "json", NULL };
+static const char *const other_commands[] = { "agent", "server", "demo", NULL };
+
+static const struct km_cfg_field inspect_fields[] = {
+    { .name = "format",
+      .type = KM_CFG_ENUM,
+      .offset = offsetof(struct inspect_opts, format),
+      .def = "text",
+      .help = "text (a table for people) or json (the same, for scripts)",
+      .choices = format_choices },
+    { .name = "verify",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct inspect_opts, verify),
+      .def = "true",
+      .help = "read every block in full: checksums, chunk decoding, sample counts "
+              "(--no-verify only opens them)" },
+    KM_CFG_FIELDS_END,
+};
+
+static int inspect_main(int argc, char **argv)
+{
+    struct inspect_opts o = { 0 };
+    struct km_cfg_common common = { 0 };
+    struct km_cfg_cmd cmd = {
+        .name = "tsdb",
+        .usage = "kmon tsdb inspect [flags] DIR",
+        .summary = "Report on the data directory DIR (the server's --data-dir): every block with\n"
+                   "its time range, series, samples and bytes per sample (total, data only,\n"
+                   "index per series), the totals (series counted once), the head that\n"
+                   "replaying the WAL rebuilds, and a check of every checksum. Read-only: safe\n"
+                   "beside a running server.\n\n"
+                   "Exit status: 0 when all is well, 1 when a block is unreadable or fails\n"
+                   "verification, the WAL is corrupt, or DIR cannot be inspected; 2 for a\n"
+                   "usage error.",
+        .other_commands = other_commands,
+        .positional_ok = true,
+    };
+    struct km_tsdb_report r;
+    char *rest[4];
+    size_t nrest = 0;
+    int rc, status = 1;
+
+    cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Inspect", inspect_fields, &o };
+    cmd.sections[cmd.nsections++] =
+        (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
+    rc = km_cfg_parse(&cmd, argc, argv, rest, 4, &nrest);
+    if (rc == KM_CFG_HELP) {
+        km_cfg_help(&cmd, stdout);
+        status = 0;
+        goto out_free_config;
+    }
+    if (rc == 0 && nrest == 0)
+        rc = km_err_set(KM_EINVAL, "give the data directory to inspect");
+    else if (rc == 0 && nrest > 1)
+        rc = km_err_set(KM_EINVAL, "give one data directory, not %zu", nrest);
+    if (rc) {
+        fprintf(stderr, "kmon tsdb inspect: %s\nRun 'kmon tsdb inspect --help' for the flags.\n",
+                km_err_msg());
+        status = 2;
+        goto out_free_config;
+    }
+    km_log_set_level((enum km_log_level)common.log_level);
+    km_log_set_format((enum km_log_format)common.log_format);
+
+    rc = km_tsdb_inspect(rest[0], o.verify, &r);
+    if (rc) {
+        fprintf(stderr, "kmon tsdb inspect: %s\n", km_err_msg());
+        goto out_free_config;
+    }
+    if (o.format == 1) {
+        if (print_json(&r, o.verify, stdout) != 0)
+            fprintf(stderr, "kmon tsdb inspect: %s\n", km_err_msg());
+        else
+            status = r.problems ? 1 : 0;
+    } else {
+        print_text(&r, o.verify, stdout);
+        status = fflush(stdout) == 0 && r.problems == 0 ? 0 : 1;
+    }
+    km_tsdb_report_fini(&r);
+
+out_free_config:
+    km_cfg_free(&cmd);
+    return status;
+}
+
+static const struct {
+    const char *name;
+    const char *summary;
+    int (*main)(int argc, char **argv);
+} subcommands[] = {
+    { "inspect", "blocks, series, samples, bytes per sample, WAL; verify every checksum",
+      inspect_main },
+};
+
+#define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: kmon tsdb <command> [flags] DIR\n\nTools over a kmon data directory "
+                 "(the server's time-series database).\n\nCommands:\n");
+    for (size_t i = 0; i < NSUB; i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\nRun 'kmon tsdb <command> --help' for a command's flags.\n");
+}
+
+int km_tsdb_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < NSUB; i++) {
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].main(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "kmon tsdb: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
