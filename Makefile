@@ -51,6 +51,7 @@ format:
 
 bench: build deps-test
 	./bench/agent-vs-node-exporter.sh $(BUILD)/kmon
+	./bench/tsdb-bench.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

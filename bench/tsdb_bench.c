@@ -2,7 +2,8 @@
  * tsdb_bench — the embedded TSDB on the benchmark harness's dataset, in process (no
  * HTTP): reads the OpenMetrics text that ../shared/bench/rwgen writes, appends every
  * sample in time order (as remote_write delivers them) from several threads in batches,
- * cuts the head into a block, then queries. Prints one JSON line:
+ * cuts the head into a block, then queries. Prints two JSON lines (the label path with
+ * sizes and queries, then the reference path):
  *
  *   append_samples_per_cpu_s     samples appended per CPU-second, each sample with its
  *                                full label set (as remote_write delivers them)
@@ -10,11 +11,14 @@
  *                                reference (labels resolved once per series first)
  *   head_bytes_per_series        the head's own accounting after ingest / series
  *   rss_per_series               RSS growth during ingest / series
+ *   heap_used_per_series         malloc'ed bytes growth (glibc mallinfo2) / series
+ *   heap_free_per_series         free bytes left inside the heap (holes) / series
  *   bytes_per_sample             the block on disk (index + chunks + meta) / samples
  *   data_bytes_per_sample        the chunks file / samples
  *   index_bytes_per_series       the index file / series
- *   query_*                      select series by a regex over the whole range and
- *                                decode all their samples
+ *   query_head_*, query_block_*  select series by a regex over the whole hour and
+ *                                decode all their samples: from the head after ingest,
+ *                                then from the block
  *
  *   build/bench/tsdb_bench FILE.om DIR [THREADS] [BATCH]
  */
@@ -23,6 +27,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -238,6 +243,38 @@ static long long file_size(const char *dir, const char *name, const char *what)
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+/* A regex selecting the container series (~10 000 of them) over the whole hour, every
+ * sample decoded; prints query_<where>_* fields. */
+static void query(struct km_tsdb *db, const char *where)
+{
+    struct km_tsdb_query *q;
+    struct km_tsdb_series_set *ss;
+    struct km_matcher *m;
+    size_t ns = 0, nv = 0;
+    double c0 = cpu_now(), t0 = wall_now(), wall;
+    int64_t t;
+    double v, sum = 0;
+
+    km_matcher_create(&m, KM_MATCH_RE, "__name__", "container_.*");
+    km_tsdb_query_open(db, INT64_MIN, INT64_MAX, &q);
+    km_tsdb_select(q, &m, 1, &ss);
+    while (km_tsdb_series_next(ss)) {
+        ns++;
+        while (km_tsdb_series_sample(ss, &t, &v)) {
+            nv++;
+            sum += v;
+        }
+    }
+    km_tsdb_series_set_destroy(ss);
+    km_tsdb_query_close(q);
+    km_matcher_destroy(m);
+    wall = wall_now() - t0;
+    printf("\"query_%s_series\":%zu,\"query_%s_samples\":%zu,\"query_%s_wall_s\":%.3f,"
+           "\"query_%s_cpu_s\":%.3f,\"query_%s_samples_per_s\":%.0f,\"query_%s_checksum\":%g,",
+           where, ns, where, nv, where, wall, where, cpu_now() - c0, where, (double)nv / wall,
+           where, sum);
+}
+
 int main(int argc, char **argv)
 {
     struct km_tsdb_opts o;
@@ -249,6 +286,7 @@ int main(int argc, char **argv)
     size_t batch = argc > 4 ? (size_t)atoi(argv[4]) : 5000;
     double c0, c1, t0, t1;
     long rss0, rss1;
+    struct mallinfo2 mi0, mi1;
     char blocks[4096], id[256] = "";
     long long idx = 0, chk = 0, meta = 0;
 
@@ -266,6 +304,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "open: %s\n", km_err_msg());
         return 1;
     }
+    mi0 = mallinfo2();
     rss0 = rss_kb();
     c0 = cpu_now();
     t0 = wall_now();
@@ -280,6 +319,7 @@ int main(int argc, char **argv)
     c1 = cpu_now();
     t1 = wall_now();
     rss1 = rss_kb();
+    mi1 = mallinfo2();
     km_tsdb_stats(db, &st);
     {
         uint64_t appended = 0, rejected = 0;
@@ -291,12 +331,16 @@ int main(int argc, char **argv)
         printf("{\"series\":%zu,\"samples\":%zu,\"appended\":%llu,\"rejected\":%llu,"
                "\"threads\":%u,\"batch\":%zu,\"append_cpu_s\":%.3f,\"append_wall_s\":%.3f,"
                "\"append_samples_per_cpu_s\":%.0f,\"head_bytes_per_series\":%.0f,"
-               "\"rss_per_series\":%.0f,",
+               "\"rss_per_series\":%.0f,\"heap_used_per_series\":%.0f,"
+               "\"heap_free_per_series\":%.0f,",
                nseries, nsamples, (unsigned long long)appended, (unsigned long long)rejected,
                threads, batch, c1 - c0, t1 - t0, (double)appended / (c1 - c0),
                (double)st.head_bytes / (double)st.series,
-               (double)(rss1 - rss0) * 1024.0 / (double)nseries);
+               (double)(rss1 - rss0) * 1024.0 / (double)nseries,
+               ((double)mi1.uordblks - (double)mi0.uordblks) / (double)nseries,
+               ((double)mi1.fordblks - (double)mi0.fordblks) / (double)nseries);
     }
+    query(db, "head");
     /* Cut everything into one block and measure it. */
     if (km_tsdb_flush(db) != 0) {
         fprintf(stderr, "flush: %s\n", km_err_msg());
@@ -321,33 +365,8 @@ int main(int argc, char **argv)
            "\"index_bytes_per_series\":%.1f,",
            idx + chk + meta, (double)(idx + chk + meta) / (double)nsamples,
            (double)chk / (double)nsamples, (double)idx / (double)nseries);
-    /* Query: a regex selecting the container series (~10 000 of them) over the range. */
-    {
-        struct km_tsdb_query *q;
-        struct km_tsdb_series_set *ss;
-        struct km_matcher *m;
-        size_t ns = 0, nv = 0;
-        double qc0 = cpu_now(), qt0 = wall_now();
-        int64_t t;
-        double v, sum = 0;
-
-        km_matcher_create(&m, KM_MATCH_RE, "__name__", "container_.*");
-        km_tsdb_query_open(db, INT64_MIN, INT64_MAX, &q);
-        km_tsdb_select(q, &m, 1, &ss);
-        while (km_tsdb_series_next(ss)) {
-            ns++;
-            while (km_tsdb_series_sample(ss, &t, &v)) {
-                nv++;
-                sum += v;
-            }
-        }
-        km_tsdb_series_set_destroy(ss);
-        km_tsdb_query_close(q);
-        km_matcher_destroy(m);
-        printf("\"query_series\":%zu,\"query_samples\":%zu,\"query_wall_s\":%.3f,"
-               "\"query_cpu_s\":%.3f,\"query_samples_per_s\":%.0f,\"checksum\":%g}\n",
-               ns, nv, wall_now() - qt0, cpu_now() - qc0, (double)nv / (wall_now() - qt0), sum);
-    }
+    query(db, "block");
+    printf("\"block\":\"%s\"}\n", id);
     km_tsdb_close(db);
     /* The reference path, into a fresh database. */
     {

@@ -10,7 +10,7 @@ libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev libzstd-dev libjansson-
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest bindfs fuse3 util-linux procps
-prometheus-node-exporter curl"
+prometheus-node-exporter curl libcurl4-gnutls-dev libsnappy-dev"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;

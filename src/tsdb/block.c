@@ -546,17 +546,25 @@ static int all_series(struct km_block *b, struct km_postings *out)
     return 0;
 }
 
+/* The series one matcher selects. The lists of the matching values are OR-ed into a
+ * bitmap over the block's series (a regex can match thousands of values: merging list
+ * by list would be quadratic), which is then read out in order. */
 static int matcher_list(struct km_block *b, const struct km_matcher *m, struct km_buf *page,
                         int64_t *page_no, struct km_postings *out)
 {
-    struct km_postings acc = { 0 }, one = { 0 }, tmp = { 0 }, all = { 0 };
+    struct km_postings one = { 0 };
     int64_t name = sym_find(b, m->name);
+    size_t nwords = ((size_t)b->nseries + 63) / 64;
+    uint64_t *bits;
     uint32_t lo, hi;
     int rc = 0;
 
     out->n = 0;
     if (name < 0)
         return m->matches_empty ? all_series(b, out) : 0;
+    bits = calloc(nwords ? nwords : 1, sizeof(*bits));
+    if (!bits)
+        return km_err_set(KM_ENOMEM, "out of memory");
     name_range(b, (uint32_t)name, &lo, &hi);
     for (uint32_t i = lo; i < hi && rc == 0; i++) {
         const char *v = sym(b, b->ptab[i].value);
@@ -569,31 +577,22 @@ static int matcher_list(struct km_block *b, const struct km_matcher *m, struct k
             continue;
         /* A value that matches (or, when "" matches, one that does not). */
         rc = read_list(b, &b->ptab[i], page, page_no, &one);
-        if (rc == 0) {
-            const struct km_postings *two[2] = { &acc, &one };
+        for (size_t k = 0; rc == 0 && k < one.n; k++)
+            bits[one.v[k] / 64] |= 1ull << (one.v[k] % 64);
+    }
+    /* When "" matches, the series without a non-matching value are the answer. */
+    for (size_t w = 0; rc == 0 && w < nwords; w++) {
+        uint64_t word = m->matches_empty ? ~bits[w] : bits[w];
 
-            rc = km_postings_union(&tmp, two, 2);
-            if (rc == 0) {
-                struct km_postings s = acc;
-
-                acc = tmp;
-                tmp = s;
-            }
+        if (w == nwords - 1 && b->nseries % 64)
+            word &= (1ull << (b->nseries % 64)) - 1;
+        while (word && rc == 0) {
+            rc = km_postings_push(out, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(word)));
+            word &= word - 1;
         }
     }
-    if (rc == 0) {
-        if (!m->matches_empty) {
-            rc = km_postings_copy(out, &acc);
-        } else {
-            rc = all_series(b, &all);
-            if (rc == 0)
-                rc = km_postings_subtract(out, &all, &acc);
-        }
-    }
-    km_postings_fini(&acc);
     km_postings_fini(&one);
-    km_postings_fini(&tmp);
-    km_postings_fini(&all);
+    free(bits);
     return rc;
 }
 

@@ -62,6 +62,18 @@ static struct km_hchunk *reserve(struct km_hchunk *c, unsigned extra_bits)
         return c;
     /* Grow by a quarter: the open chunk's slack is what the head pays per series. */
     ncap = c->cap ? (size_t)c->cap + c->cap / 4 + 8 : 32;
+    /* Once the chunk has shown its bits per sample, grow once to what a full chunk
+     * will need (an eighth to spare): every move leaves a hole in the heap, which
+     * costs as much as slack. */
+    if (c->n >= 16) {
+        size_t first_bits = (size_t)c->first * 8;
+        size_t rest = c->nbits > first_bits ? c->nbits - first_bits : 0;
+        size_t full = c->first + rest * (KM_HCHUNK_MAX - 1) / (c->n - 1) / 8;
+
+        full += full / 16 + 8;
+        if (full > ncap)
+            ncap = full;
+    }
     while (ncap < need)
         ncap += ncap / 4 + 8;
     nc = realloc(c, sizeof(*c) + ncap);
@@ -252,6 +264,8 @@ static struct km_hchunk *encode_all(const int64_t *t, const double *v, int n)
         }
         c = nc;
         put_sample(c, t[i], v[i], m);
+        if (i == 0)
+            c->first = (uint8_t)(c->nbits / 8 < 255 ? (c->nbits + 7) / 8 : 255);
     }
     return c;
 }

@@ -55,6 +55,7 @@ struct km_hchunk {
     uint16_t n;
     uint8_t enc, exp, shift;
     uint8_t lead, trail; /* XOR: the current leading/trailing zero window */
+    uint8_t first;       /* bytes the first sample took (at most 255): sizing growth */
     uint8_t data[];
 };
 
