@@ -9,12 +9,14 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/timefmt.h"
 #include "wal_records.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define PROGRESS_NS             (10 * 1000000000ll) /* log long compactions' progress */
 #define CKPT_SERIES_PER_RECORD  1000
 #define CKPT_SAMPLES_PER_RECORD 100000
 
@@ -213,6 +215,8 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
     struct km_samples all = { 0 }, one = { 0 }, tmp = { 0 };
     struct km_block_writer *w = NULL;
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    int64_t t0 = km_time_mono_ns(), next_report = t0 + PROGRESS_NS;
+    uint64_t samples = 0, series = 0, done = 0;
     int level = 0, rc = 0;
     char id[41];
 
@@ -227,12 +231,16 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
         mint = m->mint < mint ? m->mint : mint;
         maxt = m->maxt > maxt ? m->maxt : maxt;
         level = m->level > level ? m->level : level;
+        samples += m->samples;
+        series = m->series > series ? m->series : series;
         cur[i].b = v[i];
         km_block_reader_init(&cur[i].rd, v[i]);
         if (rc == 0)
             rc = cursor_advance(&cur[i]);
     }
     parents[n] = NULL;
+    km_log_info(KM_TSDB_LOG, "compacting %zu blocks: %llu samples, at least %llu series", n,
+                (unsigned long long)samples, (unsigned long long)series);
     if (rc == 0)
         rc = km_block_writer_begin(&w, db->blocks_dir, mint, maxt, level + 1, parents);
     while (rc == 0) {
@@ -258,6 +266,11 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
         }
         if (rc == 0)
             rc = km_block_writer_add(w, min->v, min->n, all.t, all.v, all.n);
+        if (++done % 1024 == 0 && km_time_mono_ns() >= next_report) {
+            km_log_info(KM_TSDB_LOG, "compacting: %llu series written (at least %llu in all)",
+                        (unsigned long long)done, (unsigned long long)series);
+            next_report = km_time_mono_ns() + PROGRESS_NS;
+        }
         /* `min` belongs to one of these cursors: advance only after using it. */
         for (size_t i = 0; i < n && rc == 0; i++) {
             if (cur[i].same)
@@ -292,8 +305,9 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
                 km_block_release(v[i]); /* the list's reference */
             }
             atomic_fetch_add(&db->compactions, 1);
-            km_log_info(KM_TSDB_LOG, "compacted %zu blocks into %s (level %d, %.1f KiB)", n, id,
-                        level + 1, (double)km_block_meta(b)->bytes / 1024.0);
+            km_log_info(KM_TSDB_LOG, "compacted %zu blocks into %s in %.1f s (level %d, %.1f KiB)",
+                        n, id, (double)(km_time_mono_ns() - t0) / 1e9, level + 1,
+                        (double)km_block_meta(b)->bytes / 1024.0);
         }
     } else if (rc == KM_ENOTFOUND) {
         rc = 0;
