@@ -6,11 +6,12 @@
 set -eu
 
 build_pkgs="build-essential cmake pkg-config
-libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev libzstd-dev libjansson-dev"
+libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev libzstd-dev libjansson-dev
+libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev"
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest bindfs fuse3 util-linux procps
-prometheus-node-exporter curl libcurl4-gnutls-dev libsnappy-dev"
+prometheus-node-exporter curl"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
