@@ -3,6 +3,7 @@
  * Every command answers --help; `kmon help <command>` is the same.
  */
 #include "agent/agent_main.h"
+#include "server/server_main.h"
 #include "tsdb/tsdb_main.h"
 #include "version.h"
 
@@ -18,6 +19,8 @@ struct command {
 static const struct command commands[] = {
     { "agent", "measure this node (/proc, /sys) and serve /metrics, or print one snapshot",
       km_agent_main },
+    { "server", "store metrics (remote_write, JSON) and serve the REST API and /metrics",
+      km_server_main },
     { "tsdb", "tools over a data directory: inspect blocks, bytes per sample, verify checksums",
       km_tsdb_main },
 };

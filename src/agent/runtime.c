@@ -9,10 +9,10 @@
  */
 #include "agent/runtime.h"
 
-#include "agent/self_metrics.h"
 #include "common/err.h"
 #include "common/jsonw.h"
 #include "common/log.h"
+#include "common/self_metrics.h"
 #include "common/timefmt.h"
 
 #define XXH_INLINE_ALL

@@ -15,6 +15,8 @@
 #include "jsonw.h"
 #include "limits.h"
 #include "log.h"
+#include "mset.h"
+#include "timefmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,9 @@ struct route {
     size_t nsegs;
     km_http_handler fn;
     void *ud;
+    /* Requests answered, by status class (1xx … 5xx), and their handling time. */
+    atomic_uint_fast64_t answered[5];
+    atomic_uint_fast64_t handling_ns;
 };
 
 struct km_http_server {
@@ -53,6 +59,7 @@ struct km_http_server {
     char name[32];
     struct route routes[KM_HTTP_MAX_ROUTES];
     size_t nroutes;
+    atomic_uint_fast64_t unrouted[5]; /* 404, 405, 413, OPTIONS answered without a handler */
 };
 
 struct km_http_req {
@@ -63,6 +70,8 @@ struct km_http_req {
     struct km_buf body;
     bool too_large;
     bool responded;
+    bool routed; /* a route's handler ran (and counted the answer) */
+    unsigned status;
     size_t nparams;
     const char *param_names[KM_HTTP_MAX_PARAMS];
     char *param_values[KM_HTTP_MAX_PARAMS];
@@ -249,6 +258,7 @@ static enum MHD_Result queue(struct km_http_req *r, unsigned status, const char 
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     r->responded = true;
+    r->status = status;
     return ret;
 }
 
@@ -406,12 +416,22 @@ static enum MHD_Result dispatch(struct km_http_req *r)
             r->param_values[r->nparams] = segs[k];
             r->nparams++;
         }
-        rt->fn(r, rt->ud);
-        if (!r->responded) {
-            km_log_error(s->name, "handler for %s %s gave no response", r->method, rt->pattern);
-            return km_http_respond_error(r, 500, "internal error: no response") ? MHD_NO : MHD_YES;
+        {
+            int64_t t0 = km_time_mono_ns();
+            enum MHD_Result ret = MHD_YES;
+
+            r->routed = true;
+            rt->fn(r, rt->ud);
+            if (!r->responded) {
+                km_log_error(s->name, "handler for %s %s gave no response", r->method, rt->pattern);
+                ret =
+                    km_http_respond_error(r, 500, "internal error: no response") ? MHD_NO : MHD_YES;
+            }
+            atomic_fetch_add(&rt->handling_ns, (uint_fast64_t)(km_time_mono_ns() - t0));
+            if (r->status >= 100 && r->status < 600)
+                atomic_fetch_add(&rt->answered[r->status / 100 - 1], 1);
+            return ret;
         }
-        return MHD_YES;
     }
     if (path_known && strcmp(r->method, "OPTIONS") == 0 && s->opts.cors) {
         char methods[200];
@@ -498,9 +518,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct km_http_server *s = cls;
+    struct km_http_req *r = *con_cls;
+
     (void)conn;
     (void)toe;
+    if (r && r->responded && !r->routed && r->status >= 100 && r->status < 600)
+        atomic_fetch_add(&s->unrouted[r->status / 100 - 1], 1);
     req_free(*con_cls);
     *con_cls = NULL;
 }
@@ -614,4 +638,48 @@ void km_http_server_destroy(struct km_http_server *s)
         free(s->routes[i].segstore);
     }
     free(s);
+}
+
+/* ---- metrics ----------------------------------------------------------------------- */
+
+void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
+{
+    static const char *const classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+    int req, sum, cnt;
+
+    req = km_mset_family(m, "kmon_http_requests_total",
+                         "HTTP requests answered, by route pattern and status class.",
+                         KM_MT_COUNTER, 0);
+    sum = km_mset_family(m, "kmon_http_request_duration_seconds_sum",
+                         "Time spent in handlers, by route pattern.", KM_MT_COUNTER, 0);
+    cnt = km_mset_family(m, "kmon_http_request_duration_seconds_count",
+                         "Requests handled, by route pattern.", KM_MT_COUNTER, 0);
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const struct route *rt = &s->routes[i];
+        uint64_t n = 0;
+
+        for (int c = 0; c < 5; c++) {
+            uint64_t k = atomic_load(&rt->answered[c]);
+            struct km_label l[3] = { { "code", classes[c] },
+                                     { "handler", rt->pattern },
+                                     { "method", rt->method } };
+
+            n += k;
+            if (k)
+                km_mset_add(m, req, l, 3, (double)k);
+        }
+        {
+            struct km_label l[2] = { { "handler", rt->pattern }, { "method", rt->method } };
+
+            km_mset_add(m, sum, l, 2, (double)atomic_load(&rt->handling_ns) / 1e9);
+            km_mset_add(m, cnt, l, 2, (double)n);
+        }
+    }
+    for (int c = 0; c < 5; c++) {
+        uint64_t k = atomic_load(&s->unrouted[c]);
+        struct km_label l[3] = { { "code", classes[c] }, { "handler", "none" }, { "method", "" } };
+
+        if (k)
+            km_mset_add(m, req, l, 3, (double)k);
+    }
 }

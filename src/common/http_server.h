@@ -57,6 +57,11 @@ void km_http_server_stop(struct km_http_server *s, int64_t grace_ms);
 /* Stop (without grace) and free. Accepts NULL. */
 void km_http_server_destroy(struct km_http_server *s);
 
+struct km_mset;
+
+/* kmon_http_requests_total{code,handler,method} and handler time, per route. */
+void km_http_server_metrics(struct km_http_server *s, struct km_mset *m);
+
 /* ---- inside a handler ---------------------------------------------------------------- */
 
 const char *km_http_req_method(const struct km_http_req *r);

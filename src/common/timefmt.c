@@ -202,3 +202,80 @@ int km_size_parse(const char *s, uint64_t *out)
                       "bad size \"%s\": unknown unit \"%s\" (want B, KiB, MiB, GiB, KB, MB, GB)", s,
                       end);
 }
+
+/* Exactly n decimal digits at s; -1 if not. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int km_time_parse_rfc3339(const char *s, int64_t *out_ns)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    struct tm tm = { 0 };
+    int year, mon, day, hh, mm, ss, off = 0;
+    int64_t frac = 0, secs;
+    const char *p = s;
+
+    if (strlen(s) < 20)
+        goto bad;
+    year = digits(p, 4);
+    mon = digits(p + 5, 2);
+    day = digits(p + 8, 2);
+    hh = digits(p + 11, 2);
+    mm = digits(p + 14, 2);
+    ss = digits(p + 17, 2);
+    if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hh < 0 || hh > 23 ||
+        mm < 0 || mm > 59 || ss < 0 || ss > 60 || p[4] != '-' || p[7] != '-' ||
+        (p[10] != 'T' && p[10] != 't' && p[10] != ' ') || p[13] != ':' || p[16] != ':')
+        goto bad;
+    p += 19;
+    if (*p == '.') {
+        int n = 0;
+
+        for (p++; *p >= '0' && *p <= '9'; p++, n++) {
+            if (n < 9)
+                frac = frac * 10 + (*p - '0');
+        }
+        if (n == 0)
+            goto bad;
+        for (; n < 9; n++)
+            frac *= 10;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh = digits(p + 1, 2), om = p[1] && p[2] && p[3] == ':' ? digits(p + 4, 2) : -1;
+
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            goto bad;
+        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        goto bad;
+    }
+    if (*p != '\0')
+        goto bad;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    secs = (int64_t)timegm(&tm) - off;
+    if (secs < -9000000000ll || secs > 9000000000ll)
+        goto bad;
+    *out_ns = secs * 1000000000 + frac;
+    return 0;
+
+bad:
+    return km_err_set(KM_EINVAL,
+                      "\"%.64s\" is not an RFC 3339 timestamp (like 2025-06-12T10:25:19Z)", s);
+}

@@ -18,6 +18,11 @@ int64_t km_time_mono_ns(void);
  * or 9): "2025-06-12T10:25:19.273139Z". Returns the length written (always < size). */
 size_t km_time_format_rfc3339(char *out, size_t size, int64_t ns, int digits);
 
+/* Parse an RFC 3339 timestamp ("2025-06-12T10:25:19.273139Z", "…+09:00"; 't', 'z' and
+ * a space for 'T' accepted; up to 9 fractional digits). Stores nanoseconds since the
+ * epoch. KM_EINVAL with a message when malformed or out of range. */
+int km_time_parse_rfc3339(const char *s, int64_t *out_ns);
+
 /* Parse a duration: "500ms", "5s", "1m30s", "2h", "15d", "1w", "1y", or a plain number of
  * seconds ("30", "0.5"). Stores milliseconds. KM_EINVAL with a message when malformed,
  * negative or overflowing. */

@@ -6,8 +6,8 @@
  * /proc/self (never the host's) through kept-open descriptors. One owner; not
  * thread-safe.
  */
-#ifndef KMON_AGENT_SELF_METRICS_H
-#define KMON_AGENT_SELF_METRICS_H
+#ifndef KMON_COMMON_SELF_METRICS_H
+#define KMON_COMMON_SELF_METRICS_H
 
 #include "common/mset.h"
 #include "common/procfile.h"

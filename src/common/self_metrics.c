@@ -3,7 +3,7 @@
  * Open descriptors are counted by re-reading the kept-open /proc/self/fd directory with
  * getdents64(), so the count costs no allocation.
  */
-#include "agent/self_metrics.h"
+#include "common/self_metrics.h"
 
 #include "agent/procfs/procfs.h"
 #include "common/err.h"

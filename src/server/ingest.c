@@ -1,0 +1,189 @@
+/*
+ * ingest — the parts every ingest path shares (see ingest.h): the object, the rate
+ * budget, value checks, outcome counters and the kmon_ingest_* metrics.
+ */
+#include "ingest_internal.h"
+
+#include "common/err.h"
+#include "common/mset.h"
+#include "common/numfmt.h"
+#include "common/timefmt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int km_ingest_create(struct km_ingest **out, struct km_tsdb *db, const struct km_ingest_opts *o)
+{
+    struct km_ingest *in = calloc(1, sizeof(*in));
+    int rc;
+
+    if (!in)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    in->db = db;
+    in->o = *o;
+    rc = km_series_cache_create(&in->cache, o->series_cache_bytes);
+    if (rc) {
+        free(in);
+        return rc;
+    }
+    if (pthread_key_create(&in->scratch_key, km_ingest_rw_scratch_free) != 0) {
+        km_series_cache_destroy(in->cache);
+        free(in);
+        return km_err_set(KM_ENOMEM, "out of thread-specific keys");
+    }
+    pthread_mutex_init(&in->rate_mu, NULL);
+    in->tokens = o->max_samples_per_s * 2;
+    in->refill_ns = km_time_mono_ns();
+    *out = in;
+    return 0;
+}
+
+void km_ingest_destroy(struct km_ingest *in)
+{
+    if (!in)
+        return;
+    /* The HTTP threads are gone by now; their scratch went with them (key destructor).
+     * This thread's, if it ever handled a request, goes here. */
+    km_ingest_rw_scratch_free(pthread_getspecific(in->scratch_key));
+    pthread_key_delete(in->scratch_key);
+    pthread_mutex_destroy(&in->rate_mu);
+    km_series_cache_destroy(in->cache);
+    free(in);
+}
+
+bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s)
+{
+    double rate = in->o.max_samples_per_s;
+    int64_t now;
+    bool ok;
+
+    if (rate <= 0)
+        return true;
+    pthread_mutex_lock(&in->rate_mu);
+    now = km_time_mono_ns();
+    in->tokens += rate * (double)(now - in->refill_ns) / 1e9;
+    if (in->tokens > rate * 2)
+        in->tokens = rate * 2; /* two seconds of burst */
+    in->refill_ns = now;
+    ok = in->tokens > 0;
+    if (ok)
+        in->tokens -= (double)n; /* a request larger than the budget still passes, once */
+    else
+        *retry_s = (int64_t)ceil(-in->tokens / rate) + 1;
+    pthread_mutex_unlock(&in->rate_mu);
+    return ok;
+}
+
+void km_ingest_count(struct km_ingest *in, const struct km_tsdb_append_result *res)
+{
+    atomic_fetch_add(&in->appended, res->appended);
+    atomic_fetch_add(&in->duplicate, res->duplicate);
+    atomic_fetch_add(&in->too_old, res->too_old);
+    atomic_fetch_add(&in->conflicting, res->conflicting);
+    atomic_fetch_add(&in->series_created, res->series_created);
+    if (res->appended || res->duplicate)
+        atomic_store(&in->last_ms, km_time_now_ns() / 1000000);
+}
+
+int km_ingest_check_value(const struct km_ingest *in, const char *what, const char *s, size_t n)
+{
+    size_t i = 0;
+
+    if (n > in->o.max_label_value_bytes)
+        return km_err_set(KM_EINVAL, "%s is %zu bytes long (at most %zu)", what, n,
+                          in->o.max_label_value_bytes);
+    while (i < n) {
+        size_t k;
+
+        if (s[i] == '\0')
+            return km_err_set(KM_EINVAL, "%s contains a NUL byte", what);
+        k = km_utf8_seq_len((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            return km_err_set(KM_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, i);
+        i += k;
+    }
+    return 0;
+}
+
+int64_t km_ingest_last_ms(const struct km_ingest *in)
+{
+    return atomic_load(&in->last_ms);
+}
+
+void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
+{
+    static const char *const src[] = { "remote_write", "json" };
+    struct km_series_cache_stats cs;
+    int f;
+
+    f = km_mset_family(m, "kmon_ingest_requests_total", "Ingest requests received, by protocol.",
+                       KM_MT_COUNTER, 0);
+    for (int i = 0; i < KM_SRC_COUNT; i++)
+        km_mset_add(m, f, &(struct km_label){ "protocol", src[i] }, 1,
+                    (double)atomic_load(&in->requests[i]));
+    f = km_mset_family(m, "kmon_ingest_requests_refused_total",
+                       "Ingest requests refused as malformed or invalid (4xx), by protocol.",
+                       KM_MT_COUNTER, 0);
+    for (int i = 0; i < KM_SRC_COUNT; i++)
+        km_mset_add(m, f, &(struct km_label){ "protocol", src[i] }, 1,
+                    (double)atomic_load(&in->refused[i]));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_ingest_requests_limited_total",
+                               "Ingest requests answered 429 (rate or series limit).",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&in->limited));
+    f = km_mset_family(m, "kmon_ingest_samples_received_total",
+                       "Samples in accepted ingest requests, by protocol.", KM_MT_COUNTER, 0);
+    for (int i = 0; i < KM_SRC_COUNT; i++)
+        km_mset_add(m, f, &(struct km_label){ "protocol", src[i] }, 1,
+                    (double)atomic_load(&in->samples[i]));
+    f = km_mset_family(m, "kmon_ingest_samples_total",
+                       "What became of received samples: stored, duplicate (already stored), "
+                       "too_old, conflicting.",
+                       KM_MT_COUNTER, 0);
+    km_mset_add(m, f, &(struct km_label){ "outcome", "stored" }, 1,
+                (double)atomic_load(&in->appended));
+    km_mset_add(m, f, &(struct km_label){ "outcome", "duplicate" }, 1,
+                (double)atomic_load(&in->duplicate));
+    km_mset_add(m, f, &(struct km_label){ "outcome", "too_old" }, 1,
+                (double)atomic_load(&in->too_old));
+    km_mset_add(m, f, &(struct km_label){ "outcome", "conflicting" }, 1,
+                (double)atomic_load(&in->conflicting));
+    f = km_mset_family(m, "kmon_ingest_not_stored_total",
+                       "Remote-write content received but not stored: exemplars, native "
+                       "histograms, metadata.",
+                       KM_MT_COUNTER, 0);
+    km_mset_add(m, f, &(struct km_label){ "kind", "exemplar" }, 1,
+                (double)atomic_load(&in->exemplars));
+    km_mset_add(m, f, &(struct km_label){ "kind", "histogram" }, 1,
+                (double)atomic_load(&in->histograms));
+    km_mset_add(m, f, &(struct km_label){ "kind", "metadata" }, 1,
+                (double)atomic_load(&in->metadata));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_ingest_series_created_total", "Series created by ingest.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&in->series_created));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_ingest_body_bytes_total",
+                               "Remote-write request bytes received (compressed).", KM_MT_COUNTER,
+                               0),
+                NULL, 0, (double)atomic_load(&in->body_bytes));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_ingest_decoded_bytes_total",
+                               "Remote-write request bytes after snappy.", KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&in->decoded_bytes));
+    km_series_cache_stats(in->cache, &cs);
+    km_mset_gauge(m, "kmon_ingest_series_cache_entries",
+                  "Label sets the remote-write series cache remembers.", (double)cs.entries);
+    km_mset_gauge(m, "kmon_ingest_series_cache_bytes", "Memory of the remote-write series cache.",
+                  (double)cs.bytes);
+    f = km_mset_family(m, "kmon_ingest_series_cache_lookups_total",
+                       "Series cache lookups, by result.", KM_MT_COUNTER, 0);
+    km_mset_add(m, f, &(struct km_label){ "result", "hit" }, 1, (double)cs.hits);
+    km_mset_add(m, f, &(struct km_label){ "result", "miss" }, 1, (double)cs.misses);
+    if (atomic_load(&in->last_ms))
+        km_mset_gauge(m, "kmon_ingest_last_success_timestamp_seconds",
+                      "When an ingest request last stored something.",
+                      (double)atomic_load(&in->last_ms) / 1000.0);
+}

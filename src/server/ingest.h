@@ -1,0 +1,50 @@
+/*
+ * ingest — everything that writes into the server's database: Prometheus remote_write
+ * (POST /api/v1/write) and the prototype's JSON endpoints (POST
+ * /api/nodes/<node>/metrics, POST /api/namespaces/<ns>/pods/<pod>/metrics).
+ *
+ * A request is checked whole before anything is stored: a bad one answers 4xx with a
+ * message and changes nothing. Limits: the body size (the HTTP server's cap), what a
+ * body may expand to, labels per series, label value length, a cap on series in the
+ * database and on samples per second (429 with Retry-After). Samples the database
+ * refuses (too old, conflicting) are counted, not errors: the sender could do nothing
+ * else with them.
+ *
+ * Threads: the handlers run on the HTTP server's threads, concurrently.
+ */
+#ifndef KMON_SERVER_INGEST_H
+#define KMON_SERVER_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct km_tsdb;
+struct km_http_req;
+struct km_mset;
+
+struct km_ingest_opts {
+    size_t max_decoded_bytes;     /* a remote_write body may expand to this (snappy) */
+    uint64_t max_series;          /* series in the database's head (0: no cap) */
+    double max_samples_per_s;     /* sustained ingest rate (0: no cap) */
+    size_t series_cache_bytes;    /* remote_write label bytes → series cache */
+    size_t max_label_value_bytes; /* longer values are refused */
+};
+
+struct km_ingest;
+
+int km_ingest_create(struct km_ingest **out, struct km_tsdb *db, const struct km_ingest_opts *o);
+/* Accepts NULL. */
+void km_ingest_destroy(struct km_ingest *in);
+
+/* HTTP handlers; ud is the km_ingest. */
+void km_ingest_remote_write(struct km_http_req *req, void *ud);
+void km_ingest_node_json(struct km_http_req *req, void *ud);
+void km_ingest_pod_json(struct km_http_req *req, void *ud);
+
+/* Milliseconds since the epoch of the last request that stored something (0: none). */
+int64_t km_ingest_last_ms(const struct km_ingest *in);
+
+/* kmon_ingest_* families. */
+void km_ingest_metrics(struct km_ingest *in, struct km_mset *m);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * ingest_internal — the ingest object shared by ingest.c (common parts, limits,
+ * counters), ingest_rw.c (remote_write) and ingest_json.c (the prototype's JSON).
+ * Internal to the server.
+ */
+#ifndef KMON_SERVER_INGEST_INTERNAL_H
+#define KMON_SERVER_INGEST_INTERNAL_H
+
+#include "ingest.h"
+#include "series_cache.h"
+#include "tsdb/tsdb.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define KM_INGEST_LOG "ingest"
+
+enum km_ingest_source { KM_SRC_REMOTE_WRITE, KM_SRC_JSON, KM_SRC_COUNT };
+
+struct km_ingest {
+    struct km_tsdb *db;
+    struct km_ingest_opts o;
+    struct km_series_cache *cache;
+    pthread_key_t scratch_key; /* per-thread remote_write buffers */
+    /* Token bucket for max_samples_per_s; may go negative by one request. */
+    pthread_mutex_t rate_mu;
+    double tokens;
+    int64_t refill_ns;
+    /* Counters. */
+    atomic_uint_fast64_t requests[KM_SRC_COUNT], refused[KM_SRC_COUNT];
+    atomic_uint_fast64_t limited; /* 429 answers */
+    atomic_uint_fast64_t samples[KM_SRC_COUNT];
+    atomic_uint_fast64_t appended, duplicate, too_old, conflicting, series_created;
+    atomic_uint_fast64_t stale_refs;
+    atomic_uint_fast64_t exemplars, histograms, metadata; /* received, not stored */
+    atomic_uint_fast64_t body_bytes, decoded_bytes;
+    atomic_int_fast64_t last_ms;
+};
+
+/* Take n samples from the rate budget. False (and *retry_s, whole seconds ≥ 1) when the
+ * sender must slow down. */
+bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s);
+
+/* Count an append's outcome and note the time of the last stored data. */
+void km_ingest_count(struct km_ingest *in, const struct km_tsdb_append_result *res);
+
+/* A label value (or name) a client sent is stored only if it is valid UTF-8 without
+ * NUL and at most the configured length. 0, or KM_EINVAL with a sentence. */
+int km_ingest_check_value(const struct km_ingest *in, const char *what, const char *s, size_t n);
+
+/* Per-thread scratch of the remote_write handler (ingest_rw.c). */
+void km_ingest_rw_scratch_free(void *scratch);
+
+#endif

@@ -1,0 +1,467 @@
+/*
+ * ingest_rw — POST /api/v1/write, Prometheus remote_write 1.0 (see ingest.h).
+ *
+ * One request, on one HTTP thread, with that thread's reusable scratch:
+ *   1. check the headers (snappy, protobuf, version 0.1.0), decompress within the cap;
+ *   2. walk the WriteRequest in place (rw_decode): a series whose label bytes are in the
+ *      series cache is known-good and already resolved; any other is parsed and
+ *      validated (names, order, duplicates, metric name, UTF-8, lengths). Nothing is
+ *      stored yet, so a bad series anywhere refuses the whole request;
+ *   3. apply the limits (rate, series), resolve the new series, append every sample by
+ *      reference; a reference gone stale (its series left the head) is resolved again
+ *      from its labels and its samples appended once more.
+ */
+#include "ingest_internal.h"
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/http_server.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "remote/rw_codec.h"
+#include "remote/rw_decode.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct item {
+    struct km_rw_series s;
+    uint64_t hash; /* of the label bytes, when adjacent */
+    uint64_t ref;
+    size_t lab;  /* parsed labels: offset in scratch labels (new series) */
+    size_t nlab; /* 0 while not parsed */
+    bool known;  /* found in the cache */
+};
+
+struct scratch {
+    struct km_buf body;
+    struct item *items;
+    size_t nitems, capitems;
+    struct km_tsdb_ref_sample *smp;
+    uint32_t *smp_item;
+    enum km_tsdb_sample_status *status;
+    size_t nsmp, capsmp;
+    struct km_label *labels;
+    size_t nlabels, caplabels;
+    struct km_arena strs;
+    struct km_rw_label wire[KM_LIMIT_LABELS_PER_SERIES];
+};
+
+struct ctx {
+    struct km_ingest *in;
+    struct scratch *sc;
+    size_t npending;
+    char err[1024]; /* the first validation error */
+};
+
+void km_ingest_rw_scratch_free(void *p)
+{
+    struct scratch *sc = p;
+
+    if (!sc)
+        return;
+    km_buf_fini(&sc->body);
+    free(sc->items);
+    free(sc->smp);
+    free(sc->smp_item);
+    free(sc->status);
+    free(sc->labels);
+    km_arena_fini(&sc->strs);
+    free(sc);
+}
+
+static struct scratch *scratch_get(struct km_ingest *in)
+{
+    struct scratch *sc = pthread_getspecific(in->scratch_key);
+
+    if (sc)
+        return sc;
+    sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return NULL;
+    km_buf_init(&sc->body, in->o.max_decoded_bytes + 1);
+    km_arena_init(&sc->strs, 64 * 1024, (size_t)1 << 40);
+    if (pthread_setspecific(in->scratch_key, sc) != 0) {
+        km_ingest_rw_scratch_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t n = *cap ? *cap : 256;
+    void *q;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    q = realloc(*p, n * elem);
+    if (!q)
+        return km_err_set(KM_ENOMEM, "out of memory reading a remote_write request");
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int grow_samples(struct scratch *sc, size_t need)
+{
+    size_t cap = sc->capsmp;
+    int rc;
+
+    if (need <= cap)
+        return 0;
+    rc = grow((void **)&sc->smp, &cap, need, sizeof(*sc->smp));
+    if (rc == 0)
+        rc = grow((void **)&sc->smp_item, &sc->capsmp, need, sizeof(*sc->smp_item));
+    if (rc == 0) {
+        void *q = realloc(sc->status, sc->capsmp * sizeof(*sc->status));
+
+        if (!q)
+            return km_err_set(KM_ENOMEM, "out of memory reading a remote_write request");
+        sc->status = q;
+    }
+    return rc;
+}
+
+/* ---- validation ---------------------------------------------------------------------- */
+
+/* {name="value", …} for error messages, values cut short. */
+static void preview(char *out, size_t size, const struct km_rw_label *l, size_t n)
+{
+    size_t k = 0;
+
+    k += (size_t)snprintf(out + k, size - k, "{");
+    for (size_t i = 0; i < n && k < size - 8; i++)
+        k += (size_t)snprintf(out + k, size - k, "%s%.*s=\"%.*s%s\"", i ? ", " : "",
+                              (int)(l[i].name_len < 64 ? l[i].name_len : 64), l[i].name,
+                              (int)(l[i].value_len < 40 ? l[i].value_len : 40), l[i].value,
+                              l[i].value_len > 40 ? "…" : "");
+    if (k < size - 2)
+        snprintf(out + k, size - k, "}");
+}
+
+static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* The rules remote_write 1.0 sets for a label set, plus kmon's bounds. */
+static int validate(const struct km_ingest *in, const struct km_rw_label *l, size_t n)
+{
+    bool has_name = false;
+
+    for (size_t i = 0; i < n; i++) {
+        char what[96];
+        int rc;
+
+        if (!km_label_name_valid(l[i].name, l[i].name_len))
+            return km_err_set(KM_EINVAL, "invalid label name \"%.*s\"",
+                              (int)(l[i].name_len < 64 ? l[i].name_len : 64), l[i].name);
+        if (i && cmp_bytes(l[i].name, l[i].name_len, l[i - 1].name, l[i - 1].name_len) == 0)
+            return km_err_set(KM_EINVAL, "duplicate label name \"%.*s\"", (int)l[i].name_len,
+                              l[i].name);
+        if (i && cmp_bytes(l[i].name, l[i].name_len, l[i - 1].name, l[i - 1].name_len) < 0)
+            return km_err_set(KM_EINVAL, "labels are not sorted by name (\"%.*s\" after \"%.*s\")",
+                              (int)l[i].name_len, l[i].name, (int)l[i - 1].name_len, l[i - 1].name);
+        snprintf(what, sizeof(what), "the value of label \"%.*s\"", (int)l[i].name_len, l[i].name);
+        rc = km_ingest_check_value(in, what, l[i].value, l[i].value_len);
+        if (rc)
+            return rc;
+        if (l[i].name_len == 8 && memcmp(l[i].name, "__name__", 8) == 0) {
+            if (l[i].value_len == 0)
+                return km_err_set(KM_EINVAL, "empty metric name");
+            if (!km_metric_name_valid(l[i].value, l[i].value_len))
+                return km_err_set(KM_EINVAL, "invalid metric name \"%.*s\"",
+                                  (int)(l[i].value_len < 64 ? l[i].value_len : 64), l[i].value);
+            has_name = true;
+        }
+    }
+    if (!has_name)
+        return km_err_set(KM_EINVAL, "no metric name (label __name__)");
+    return 0;
+}
+
+/* Parse and validate the labels of it->s into the scratch label array (NUL-terminated
+ * copies, empty values dropped as Prometheus does). On error ctx->err says why. */
+static int parse_labels(struct ctx *c, struct item *it, size_t index)
+{
+    struct scratch *sc = c->sc;
+    size_t n;
+    int rc;
+
+    rc = km_rw_series_labels(&it->s, sc->wire, KM_LIMIT_LABELS_PER_SERIES, &n);
+    if (rc == 0)
+        rc = validate(c->in, sc->wire, n);
+    if (rc) {
+        char pv[384];
+
+        preview(pv, sizeof(pv), sc->wire, n < 16 ? n : 16);
+        if (rc == KM_ELIMIT)
+            snprintf(c->err, sizeof(c->err), "time series %zu has %u labels (at most %d)",
+                     index + 1, it->s.nlabels, KM_LIMIT_LABELS_PER_SERIES);
+        else
+            snprintf(c->err, sizeof(c->err), "time series %zu %s: %s", index + 1, pv, km_err_msg());
+        return KM_EINVAL;
+    }
+    rc = grow((void **)&sc->labels, &sc->caplabels, sc->nlabels + n, sizeof(*sc->labels));
+    if (rc)
+        return rc;
+    it->lab = sc->nlabels;
+    it->nlab = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct km_label *l = &sc->labels[sc->nlabels];
+
+        if (sc->wire[i].value_len == 0)
+            continue;
+        l->name = km_arena_strndup(&sc->strs, sc->wire[i].name, sc->wire[i].name_len);
+        l->value = km_arena_strndup(&sc->strs, sc->wire[i].value, sc->wire[i].value_len);
+        if (!l->name || !l->value)
+            return km_err_set(KM_ENOMEM, "out of memory reading a remote_write request");
+        sc->nlabels++;
+        it->nlab++;
+    }
+    return 0;
+}
+
+/* ---- the walk ------------------------------------------------------------------------- */
+
+static int collect(void *ud, const struct km_rw_series *s)
+{
+    struct ctx *c = ud;
+    struct scratch *sc = c->sc;
+    struct km_rw_sample_it si;
+    struct item *it;
+    size_t index = sc->nitems;
+    int64_t t;
+    double v;
+    int rc;
+
+    rc = grow((void **)&sc->items, &sc->capitems, sc->nitems + 1, sizeof(*sc->items));
+    if (rc == 0)
+        rc = grow_samples(sc, sc->nsmp + s->nsamples);
+    if (rc)
+        return rc;
+    it = &sc->items[sc->nitems++];
+    memset(it, 0, sizeof(*it));
+    it->s = *s;
+    if (s->nlabels == 0) {
+        snprintf(c->err, sizeof(c->err), "time series %zu has no labels", index + 1);
+        return KM_EINVAL;
+    }
+    if (s->labels_adjacent) {
+        it->hash = XXH3_64bits(s->labels, s->labels_len);
+        it->known = km_series_cache_get(c->in->cache, it->hash, s->labels, s->labels_len, &it->ref);
+    }
+    if (!it->known) {
+        rc = parse_labels(c, it, index);
+        if (rc)
+            return rc;
+        c->npending++;
+    }
+    km_rw_samples_init(&si, s);
+    while (km_rw_samples_next(&si, &t, &v)) {
+        sc->smp[sc->nsmp] = (struct km_tsdb_ref_sample){ 0, t, v };
+        sc->smp_item[sc->nsmp] = (uint32_t)index;
+        sc->nsmp++;
+    }
+    return 0;
+}
+
+/* Resolve an item's labels (parsing them first if only the cache knew them) to a
+ * reference, and remember it. */
+static int resolve(struct ctx *c, struct item *it, size_t index)
+{
+    int rc;
+
+    if (it->nlab == 0 && (rc = parse_labels(c, it, index)) != 0)
+        return rc;
+    rc = km_tsdb_series_ref(c->in->db, &c->sc->labels[it->lab], it->nlab, &it->ref);
+    if (rc)
+        return rc;
+    it->known = true;
+    if (it->s.labels_adjacent)
+        km_series_cache_put(c->in->cache, it->hash, it->s.labels, it->s.labels_len, it->ref);
+    return 0;
+}
+
+/* ---- the handler ------------------------------------------------------------------------ */
+
+static bool header_is(const char *v, const char *want)
+{
+    size_t n = strlen(want);
+
+    return v && strncasecmp(v, want, n) == 0 && (v[n] == '\0' || v[n] == ';' || v[n] == ' ');
+}
+
+static void refuse(struct km_ingest *in, struct km_http_req *req, unsigned status, const char *msg)
+{
+    atomic_fetch_add(&in->refused[KM_SRC_REMOTE_WRITE], 1);
+    km_log_debug(KM_INGEST_LOG, "remote_write refused (%u): %s", status, msg);
+    km_http_respond_error(req, status, "%s", msg);
+}
+
+/* Append the samples of the given indices again after re-resolving their series. */
+static int retry_stale(struct ctx *c, struct km_tsdb_append_result *total)
+{
+    struct scratch *sc = c->sc;
+    struct km_tsdb_append_result res;
+    size_t n = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < sc->nsmp; i++) {
+        struct item *it = &sc->items[sc->smp_item[i]];
+
+        if (sc->status[i] != KM_TSDB_STALE_REF)
+            continue;
+        if (it->ref == sc->smp[i].ref) { /* not re-resolved yet in this round */
+            if (it->s.labels_adjacent)
+                km_series_cache_drop(c->in->cache, it->hash, it->s.labels, it->s.labels_len);
+            it->nlab = 0;
+            rc = resolve(c, it, sc->smp_item[i]);
+            if (rc)
+                return rc;
+        }
+        sc->smp[n] = (struct km_tsdb_ref_sample){ it->ref, sc->smp[i].t, sc->smp[i].v };
+        n++;
+    }
+    atomic_fetch_add(&c->in->stale_refs, n);
+    if (n == 0)
+        return 0;
+    rc = km_tsdb_append_refs(c->in->db, sc->smp, n, NULL, &res);
+    total->appended += res.appended;
+    total->duplicate += res.duplicate;
+    total->too_old += res.too_old;
+    total->conflicting += res.conflicting;
+    total->series_created += res.series_created;
+    return rc;
+}
+
+void km_ingest_remote_write(struct km_http_req *req, void *ud)
+{
+    struct km_ingest *in = ud;
+    struct ctx c = { .in = in };
+    struct km_tsdb_append_result res = { 0 };
+    struct km_rw_stats st;
+    const char *body;
+    size_t len;
+    int64_t retry_s = 1;
+    int rc;
+
+    atomic_fetch_add(&in->requests[KM_SRC_REMOTE_WRITE], 1);
+    if (!header_is(km_http_req_header(req, "Content-Encoding"), "snappy")) {
+        refuse(in, req, 415, "Content-Encoding must be snappy (Prometheus remote_write 1.0)");
+        return;
+    }
+    if (km_http_req_header(req, "Content-Type") &&
+        !header_is(km_http_req_header(req, "Content-Type"), "application/x-protobuf")) {
+        refuse(in, req, 415, "Content-Type must be application/x-protobuf");
+        return;
+    }
+    if (km_http_req_header(req, "X-Prometheus-Remote-Write-Version") &&
+        km_http_req_header(req, "X-Prometheus-Remote-Write-Version")[0] == '2') {
+        refuse(in, req, 415, "remote_write 2.0 is not supported: send 1.0 (version 0.1.0)");
+        return;
+    }
+    body = km_http_req_body(req, &len);
+    if (len == 0) {
+        refuse(in, req, 400, "empty body: expected a snappy-compressed WriteRequest");
+        return;
+    }
+    c.sc = scratch_get(in);
+    if (!c.sc) {
+        km_http_respond_error(req, 503, "out of memory");
+        return;
+    }
+    c.sc->nitems = c.sc->nsmp = c.sc->nlabels = 0;
+    km_arena_reset(&c.sc->strs);
+    atomic_fetch_add(&in->body_bytes, len);
+    rc = km_rw_uncompress(&c.sc->body, body, len, in->o.max_decoded_bytes);
+    if (rc) {
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", km_err_msg());
+        refuse(in, req, rc == KM_ELIMIT ? 413 : 400, msg);
+        return;
+    }
+    atomic_fetch_add(&in->decoded_bytes, c.sc->body.len);
+    rc = km_rw_decode((const uint8_t *)c.sc->body.data, c.sc->body.len, collect, &c, &st);
+    if (rc == KM_ENOMEM) {
+        km_http_respond_error(req, 503, "out of memory reading the request");
+        return;
+    }
+    if (rc) {
+        char msg[1100];
+
+        if (c.err[0])
+            snprintf(msg, sizeof(msg), "%s", c.err);
+        else
+            snprintf(msg, sizeof(msg), "malformed WriteRequest: %s", km_err_msg());
+        refuse(in, req, 400, msg);
+        return;
+    }
+    atomic_fetch_add(&in->exemplars, st.exemplars);
+    atomic_fetch_add(&in->histograms, st.histograms);
+    atomic_fetch_add(&in->metadata, st.metadata);
+    /* Limits, before anything is stored. */
+    if (!km_ingest_rate_take(in, c.sc->nsmp, &retry_s)) {
+        char ra[24];
+
+        snprintf(ra, sizeof(ra), "%lld", (long long)retry_s);
+        km_http_req_add_header(req, "Retry-After", ra);
+        atomic_fetch_add(&in->limited, 1);
+        km_http_respond_error(req, 429, "over the ingest rate limit of %.0f samples/s",
+                              in->o.max_samples_per_s);
+        return;
+    }
+    if (in->o.max_series && c.npending) {
+        struct km_tsdb_stats ts;
+
+        km_tsdb_stats(in->db, &ts);
+        if (ts.series + c.npending > in->o.max_series) {
+            km_http_req_add_header(req, "Retry-After", "60");
+            atomic_fetch_add(&in->limited, 1);
+            km_http_respond_error(req, 429,
+                                  "the database holds %llu series and the limit is %llu: "
+                                  "%zu new series refused",
+                                  (unsigned long long)ts.series,
+                                  (unsigned long long)in->o.max_series, c.npending);
+            return;
+        }
+    }
+    /* Resolve new series, then append. */
+    for (size_t i = 0; i < c.sc->nitems; i++) {
+        struct item *it = &c.sc->items[i];
+
+        if (!it->known && (rc = resolve(&c, it, i)) != 0)
+            break;
+    }
+    if (rc) {
+        km_http_respond_error(req, rc == KM_ENOMEM ? 503 : 500, "storing series: %s", km_err_msg());
+        return;
+    }
+    for (size_t i = 0; i < c.sc->nsmp; i++)
+        c.sc->smp[i].ref = c.sc->items[c.sc->smp_item[i]].ref;
+    atomic_fetch_add(&in->samples[KM_SRC_REMOTE_WRITE], c.sc->nsmp);
+    rc = c.sc->nsmp ? km_tsdb_append_refs(in->db, c.sc->smp, c.sc->nsmp, c.sc->status, &res) : 0;
+    if (rc == 0 && res.stale_refs)
+        rc = retry_stale(&c, &res);
+    km_ingest_count(in, &res);
+    if (rc) {
+        /* The WAL could not be written: nothing of this request may be durable. */
+        km_log_error(KM_INGEST_LOG, "remote_write: %s", km_err_msg());
+        km_http_respond_error(req, 503, "the write-ahead log could not be written: %s",
+                              km_err_msg());
+        return;
+    }
+    km_http_respond(req, 204, NULL, "", 0);
+}

@@ -1,0 +1,385 @@
+/*
+ * server — the server's life cycle and its own endpoints (see server.h): health (GET /,
+ * /healthz, /readyz), /metrics about itself, the admin flush, and the routes of ingest
+ * and the REST API, wrapped so that they answer 503 until the database is open.
+ */
+#include "server_internal.h"
+
+#include "common/err.h"
+#include "common/http_server.h"
+#include "common/jsonw.h"
+#include "common/log.h"
+#include "common/mset.h"
+#include "common/timefmt.h"
+#include "ingest.h"
+#include "tsdb/tsdb.h"
+#include "version.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct km_cfg_field km_server_fields[] = {
+    { .name = "listen",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, listen),
+      .def = ":5000",
+      .metavar = "ADDR:PORT",
+      .help = "where to serve the API, remote_write and /metrics" },
+    { .name = "data",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, data_dir),
+      .def = "./data",
+      .metavar = "DIR",
+      .help = "the database directory (created if missing)" },
+    { .name = "retention",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, retention_ms),
+      .def = "15d",
+      .help = "delete data older than this",
+      .min = 3600000,
+      .max = 100ll * 365 * 86400000 },
+    { .name = "retention-size",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, retention_bytes),
+      .def = "0",
+      .help = "also delete the oldest blocks while the database is larger than this (0: no "
+              "cap)" },
+    { .name = "block-range",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, block_range_ms),
+      .def = "2h",
+      .help = "span of data cut from memory into each on-disk block",
+      .min = 60000,
+      .max = 86400000 },
+    { .name = "out-of-order-window",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, ooo_window_ms),
+      .def = "1h",
+      .help = "samples this much older than a series' newest are still accepted",
+      .min = 0,
+      .max = 86400000 },
+    { .name = "wal-fsync-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, fsync_interval_ms),
+      .def = "1s",
+      .help = "how often the write-ahead log is fsynced (0: on every write; a sample is "
+              "safe from a crash of the process as soon as it is acknowledged)",
+      .min = 0,
+      .max = 600000 },
+    { .name = "max-request-bytes",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, max_request_bytes),
+      .def = "32MiB",
+      .help = "larger request bodies are refused (413)" },
+    { .name = "max-decoded-bytes",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, max_decoded_bytes),
+      .def = "256MiB",
+      .help = "a remote_write body may not expand past this (413)" },
+    { .name = "max-series",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, max_series),
+      .def = "0",
+      .help = "refuse new series (429) once the database's head holds this many (0: no cap)",
+      .min = 0,
+      .max = INT64_MAX },
+    { .name = "max-samples-per-second",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, max_samples_per_s),
+      .def = "0",
+      .help = "ingest rate above which requests are answered 429 with Retry-After (0: no "
+              "cap)",
+      .min = 0,
+      .max = INT64_MAX },
+    { .name = "max-label-value-bytes",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, max_label_value_bytes),
+      .def = "16KiB",
+      .help = "longer label values are refused (400)" },
+    { .name = "series-cache-size",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, series_cache_bytes),
+      .def = "64MiB",
+      .help = "memory for recognising remote_write series by their label bytes" },
+    { .name = "http-threads",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, http_threads),
+      .def = "0",
+      .help = "threads serving HTTP (0: one per CPU)",
+      .min = 0,
+      .max = 256 },
+    { .name = "stale-after",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, stale_ms),
+      .def = "5m",
+      .help = "the API lists a node or pod until its newest sample is this old",
+      .min = 1000,
+      .max = 86400000 },
+    { .name = "enable-admin-api",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct km_server_opts, admin_api),
+      .def = "false",
+      .help = "serve POST /api/v1/admin/flush (cut the memory into a block now)" },
+    KM_CFG_FIELDS_END,
+};
+
+bool km_server_ready_or_503(struct km_server *s, struct km_http_req *req)
+{
+    if (atomic_load(&s->ready))
+        return true;
+    km_http_req_add_header(req, "Retry-After", "5");
+    km_http_respond_error(req, 503, "starting: the database is replaying its write-ahead log");
+    return false;
+}
+
+/* ---- health --------------------------------------------------------------------------- */
+
+static void on_root(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+    struct km_buf b;
+    struct km_jsonw w;
+    char ts[48];
+    bool ready = atomic_load(&s->ready);
+
+    km_buf_init(&b, 0);
+    km_jsonw_init(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "status");
+    km_jsonw_str(&w, ready ? "ok" : "starting");
+    km_jsonw_key(&w, "service");
+    km_jsonw_str(&w, "kmon");
+    km_jsonw_key(&w, "version");
+    km_jsonw_str(&w, KMON_VERSION);
+    km_jsonw_key(&w, "revision");
+    km_jsonw_str(&w, KMON_REVISION);
+    km_time_format_rfc3339(ts, sizeof(ts), s->start_ns, 3);
+    km_jsonw_key(&w, "started");
+    km_jsonw_str(&w, ts);
+    km_jsonw_key(&w, "uptime_seconds");
+    km_jsonw_double(&w, (double)(km_time_mono_ns() - s->start_mono_ns) / 1e9);
+    if (ready) {
+        struct km_tsdb_stats st;
+        int64_t last = km_ingest_last_ms(s->ingest);
+
+        km_tsdb_stats(s->db, &st);
+        km_jsonw_key(&w, "series");
+        km_jsonw_u64(&w, st.series);
+        km_jsonw_key(&w, "samples_appended");
+        km_jsonw_u64(&w, st.samples_appended);
+        km_jsonw_key(&w, "blocks");
+        km_jsonw_u64(&w, st.blocks);
+        km_jsonw_key(&w, "last_ingest");
+        if (last) {
+            km_time_format_rfc3339(ts, sizeof(ts), last * 1000000, 3);
+            km_jsonw_str(&w, ts);
+        } else {
+            km_jsonw_null(&w);
+        }
+    }
+    km_jsonw_key(&w, "data_dir");
+    km_jsonw_str(&w, s->o.data_dir);
+    km_jsonw_obj_end(&w);
+    km_buf_putc(&b, '\n');
+    km_http_respond_buf(req, ready ? 200 : 503, "application/json", &b);
+    km_buf_fini(&b);
+}
+
+static void on_healthz(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    km_http_respond_text(req, 200, "ok\n");
+}
+
+static void on_readyz(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+
+    if (km_server_ready_or_503(s, req))
+        km_http_respond_text(req, 200, "ready\n");
+}
+
+/* ---- /metrics ----------------------------------------------------------------------- */
+
+static void on_metrics(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+    struct km_mset m;
+    struct km_buf b;
+
+    km_mset_init(&m);
+    km_mset_reset(&m, 0);
+    pthread_mutex_lock(&s->self_mu);
+    if (s->self_ok)
+        km_self_metrics_collect(&s->self, &m);
+    pthread_mutex_unlock(&s->self_mu);
+    km_mset_gauge(&m, "kmon_server_start_time_seconds", "When the server started.",
+                  (double)s->start_ns / 1e9);
+    km_mset_gauge(&m, "kmon_server_ready", "1 once the database is open.",
+                  atomic_load(&s->ready) ? 1 : 0);
+    km_http_server_metrics(s->http, &m);
+    if (atomic_load(&s->ready)) {
+        km_ingest_metrics(s->ingest, &m);
+        km_tsdb_metrics(s->db, &m);
+    }
+    km_buf_init(&b, 0);
+    km_mset_render_prom(&m, &b);
+    km_mset_fini(&m);
+    if (km_buf_error(&b))
+        km_http_respond_error(req, 500, "rendering /metrics failed");
+    else
+        km_http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+    km_buf_fini(&b);
+}
+
+/* ---- admin and ingest wrappers --------------------------------------------------------- */
+
+static void on_flush(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+
+    if (!km_server_ready_or_503(s, req))
+        return;
+    if (km_tsdb_flush(s->db) != 0)
+        km_http_respond_error(req, 500, "flush failed: %s", km_err_msg());
+    else
+        km_http_respond(req, 204, NULL, "", 0);
+}
+
+static void on_write(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+
+    if (km_server_ready_or_503(s, req))
+        km_ingest_remote_write(req, s->ingest);
+}
+
+static void on_node_json(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+
+    if (km_server_ready_or_503(s, req))
+        km_ingest_node_json(req, s->ingest);
+}
+
+static void on_pod_json(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+
+    if (km_server_ready_or_503(s, req))
+        km_ingest_pod_json(req, s->ingest);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+static int add_routes(struct km_server *s)
+{
+    static const struct {
+        const char *method, *pattern;
+        km_http_handler fn;
+    } routes[] = {
+        { "GET", "/", on_root },
+        { "GET", "/healthz", on_healthz },
+        { "GET", "/readyz", on_readyz },
+        { "GET", "/-/healthy", on_healthz },
+        { "GET", "/-/ready", on_readyz },
+        { "GET", "/metrics", on_metrics },
+        { "POST", "/api/v1/write", on_write },
+        { "POST", "/api/nodes/<node>/metrics", on_node_json },
+        { "POST", "/api/namespaces/<namespace>/pods/<pod>/metrics", on_pod_json },
+    };
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
+        rc = km_http_server_route(s->http, routes[i].method, routes[i].pattern, routes[i].fn, s);
+    if (rc == 0 && s->o.admin_api)
+        rc = km_http_server_route(s->http, "POST", "/api/v1/admin/flush", on_flush, s);
+    if (rc == 0)
+        rc = km_api_seed_register(s->http, s);
+    return rc;
+}
+
+static int open_db(struct km_server *s)
+{
+    struct km_tsdb_opts to;
+    struct km_ingest_opts io = {
+        .max_decoded_bytes = s->o.max_decoded_bytes,
+        .max_series = (uint64_t)s->o.max_series,
+        .max_samples_per_s = (double)s->o.max_samples_per_s,
+        .series_cache_bytes = s->o.series_cache_bytes,
+        .max_label_value_bytes = s->o.max_label_value_bytes,
+    };
+    int rc;
+
+    km_tsdb_opts_default(&to);
+    to.dir = s->o.data_dir;
+    to.retention_ms = s->o.retention_ms;
+    to.max_bytes = s->o.retention_bytes;
+    to.block_range_ms = s->o.block_range_ms;
+    to.ooo_window_ms = s->o.ooo_window_ms;
+    to.fsync_interval_ms = s->o.fsync_interval_ms;
+    rc = km_tsdb_open(&s->db, &to);
+    if (rc)
+        return km_err_wrap(rc, "opening the database in %s", s->o.data_dir);
+    rc = km_ingest_create(&s->ingest, s->db, &io);
+    if (rc)
+        return rc;
+    atomic_store(&s->ready, true);
+    return 0;
+}
+
+int km_server_start(struct km_server **out, const struct km_server_opts *o)
+{
+    struct km_server *s = calloc(1, sizeof(*s));
+    struct km_http_opts ho = { 0 };
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int rc;
+
+    if (!s)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    s->o = *o;
+    s->start_ns = km_time_now_ns();
+    s->start_mono_ns = km_time_mono_ns();
+    pthread_mutex_init(&s->self_mu, NULL);
+    s->self_ok = km_self_metrics_init(&s->self) == 0;
+    ho.listen = o->listen;
+    ho.name = KM_SERVER_LOG;
+    ho.max_body = o->max_request_bytes;
+    ho.threads = o->http_threads > 0 ? (unsigned)o->http_threads : ncpu > 0 ? (unsigned)ncpu : 1;
+    ho.cors = true;
+    rc = km_http_server_create(&s->http, &ho);
+    if (rc == 0)
+        rc = add_routes(s);
+    if (rc == 0)
+        rc = km_http_server_start(s->http);
+    if (rc == 0)
+        rc = open_db(s);
+    if (rc) {
+        km_server_destroy(s, 0);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+uint16_t km_server_port(const struct km_server *s)
+{
+    return km_http_server_port(s->http);
+}
+
+void km_server_destroy(struct km_server *s, int64_t grace_ms)
+{
+    if (!s)
+        return;
+    km_http_server_stop(s->http, grace_ms);
+    km_http_server_destroy(s->http);
+    km_ingest_destroy(s->ingest);
+    km_tsdb_close(s->db);
+    if (s->self_ok)
+        km_self_metrics_fini(&s->self);
+    pthread_mutex_destroy(&s->self_mu);
+    free(s);
+}

@@ -1,0 +1,55 @@
+/*
+ * server — the kmon server as one object: its HTTP server (ingest, the prototype's REST
+ * API, health, /metrics) over the embedded database. `kmon server` runs one; `kmon
+ * demo` runs one beside an agent in the same process.
+ *
+ * The HTTP server starts first and answers /healthz at once; everything that needs the
+ * database answers 503 ("starting") until the WAL has been replayed, which /readyz
+ * reports. Threads: the HTTP server's pool; start/stop from one controlling thread.
+ */
+#ifndef KMON_SERVER_SERVER_H
+#define KMON_SERVER_SERVER_H
+
+#include "common/cfg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct km_server_opts {
+    char *listen;
+    char *data_dir;
+    int64_t retention_ms;
+    uint64_t retention_bytes;
+    int64_t block_range_ms;
+    int64_t ooo_window_ms;
+    int64_t fsync_interval_ms;
+    uint64_t max_request_bytes;
+    uint64_t max_decoded_bytes;
+    int64_t max_series;
+    int64_t max_samples_per_s;
+    uint64_t max_label_value_bytes;
+    uint64_t series_cache_bytes;
+    int64_t http_threads;
+    int64_t stale_ms;
+    bool admin_api;
+};
+
+/* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into
+ * struct km_server_opts. */
+extern const struct km_cfg_field km_server_fields[];
+
+struct km_server;
+
+/* Bind the listening socket, start serving, open (replay) the database. On success *out
+ * is running; stop it with km_server_destroy(). */
+int km_server_start(struct km_server **out, const struct km_server_opts *o);
+
+/* The port bound (useful with port 0). */
+uint16_t km_server_port(const struct km_server *s);
+
+/* Stop serving (requests in flight finish, up to grace_ms), close the database (its WAL
+ * fsynced) and free everything. Accepts NULL. */
+void km_server_destroy(struct km_server *s, int64_t grace_ms);
+
+#endif
