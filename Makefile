@@ -1,5 +1,5 @@
 # kmon — the two commands a newcomer needs (see README.md):
-#   make demo    install what is missing, build, and run kmon on this host
+#   make demo    install what is missing, build, and run kmon demo (server + agent)
 #   make test    install what is missing, build (gcc and clang+ASan+UBSan), run every test
 # Other targets: build, asan, fuzz, format, bench, clean.
 JOBS ?= $(shell nproc)
@@ -25,7 +25,7 @@ build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	./$(BUILD)/kmon agent
+	./$(BUILD)/kmon demo
 
 asan: deps-test
 	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKMON_SANITIZE=ON

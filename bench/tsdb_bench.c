@@ -384,7 +384,7 @@ int main(int argc, char **argv)
             return 1;
         }
         for (size_t i = 0; i < nseries; i++) {
-            if (km_tsdb_series_ref(db, series[i].l, series[i].n, &refs[i]) != 0) {
+            if (km_tsdb_series_ref(db, series[i].l, series[i].n, &refs[i], NULL) != 0) {
                 fprintf(stderr, "series_ref: %s\n", km_err_msg());
                 return 1;
             }

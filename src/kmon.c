@@ -3,6 +3,7 @@
  * Every command answers --help; `kmon help <command>` is the same.
  */
 #include "agent/agent_main.h"
+#include "demo/demo_main.h"
 #include "server/server_main.h"
 #include "tsdb/tsdb_main.h"
 #include "version.h"
@@ -21,6 +22,7 @@ static const struct command commands[] = {
       km_agent_main },
     { "server", "store metrics (remote_write, JSON) and serve the REST API and /metrics",
       km_server_main },
+    { "demo", "a server and an agent for this host in one process (try this first)", km_demo_main },
     { "tsdb", "tools over a data directory: inspect blocks, bytes per sample, verify checksums",
       km_tsdb_main },
 };

@@ -11,6 +11,7 @@
 
 #include "agent/collector.h"
 #include "agent/runtime.h"
+#include "agent/ship/ship_loop.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/expfmt.h"
@@ -32,6 +33,9 @@ struct agent_opts {
     char *listen;
     int64_t interval_ms;
     char *node_name;
+    char *server, *remote_write, *cluster, *spool_dir;
+    uint64_t spool_max;
+    int64_t ship_timeout_ms;
     char *host_proc, *host_sys, *host_root;
     bool once;
     int format; /* index into format_choices */
@@ -59,6 +63,43 @@ static const struct km_cfg_field agent_fields[] = {
       .help = "the node's name (default: the Kubernetes downward-API NODE_NAME, else the "
               "hostname)",
       .env_alias = "NODE_NAME" },
+    { .name = "server",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, server),
+      .metavar = "URL",
+      .help = "ship every collection to this kmon server (its base URL, e.g. "
+              "http://kmon:5000)" },
+    { .name = "remote-write",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, remote_write),
+      .metavar = "URL",
+      .help = "ship to any Prometheus remote_write endpoint instead (Prometheus, "
+              "VictoriaMetrics, …)" },
+    { .name = "cluster",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, cluster),
+      .def = "default",
+      .metavar = "NAME",
+      .help = "the cluster label on every shipped series (with node)" },
+    { .name = "spool-dir",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, spool_dir),
+      .metavar = "DIR",
+      .help = "where collections wait while the server cannot be reached (default "
+              "/var/lib/kmon/spool as root, else ./kmon-agent-spool; \"none\": memory "
+              "only)" },
+    { .name = "spool-max",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct agent_opts, spool_max),
+      .def = "256MiB",
+      .help = "bound of the spool: past it the oldest collections are dropped (and counted)" },
+    { .name = "ship-timeout",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct agent_opts, ship_timeout_ms),
+      .def = "30s",
+      .help = "time a delivery may take before it is retried",
+      .min = 100,
+      .max = 600000 },
     { .name = "host-proc",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct agent_opts, host_proc),
@@ -173,28 +214,35 @@ static int print_snapshot(struct km_agent *a, bool json)
     return rc;
 }
 
-/* Collect every interval until a shutdown signal. */
-static void run_loop(struct km_agent *a, int64_t interval_ms)
+/* The remote_write URL to ship to, or NULL; *err on a bad combination. */
+static const char *ship_url(const struct agent_opts *o, char *buf, size_t size, bool *err)
 {
-    int64_t next = km_time_mono_ns() / 1000000;
+    size_t n;
 
-    for (;;) {
-        int64_t now;
-        int sig;
-
-        km_agent_collect(a);
-        next += interval_ms;
-        now = km_time_mono_ns() / 1000000;
-        if (next <= now) /* collection overran: skip the missed ticks */
-            next = now + interval_ms - (now - next) % interval_ms;
-        sig = km_sig_wait(next - now);
-        while (sig == 0 && (now = km_time_mono_ns() / 1000000) < next)
-            sig = km_sig_wait(next - now);
-        if (sig) {
-            km_log_info("agent", "received %s, shutting down", strsignal(sig));
-            return;
-        }
+    *err = false;
+    if (o->server && *o->server && o->remote_write && *o->remote_write) {
+        *err = true;
+        return NULL;
     }
+    if (o->remote_write && *o->remote_write)
+        return o->remote_write;
+    if (!o->server || !*o->server)
+        return NULL;
+    n = strlen(o->server);
+    while (n && o->server[n - 1] == '/')
+        n--;
+    snprintf(buf, size, "%.*s/api/v1/write", (int)n, o->server);
+    return buf;
+}
+
+/* The spool directory: as given, the default for root or others, NULL for "none". */
+static const char *spool_dir(const struct agent_opts *o)
+{
+    if (o->spool_dir && strcmp(o->spool_dir, "none") == 0)
+        return NULL;
+    if (o->spool_dir && *o->spool_dir)
+        return o->spool_dir;
+    return geteuid() == 0 ? "/var/lib/kmon/spool" : "./kmon-agent-spool";
 }
 
 int km_agent_main(int argc, char **argv)
@@ -211,7 +259,10 @@ int km_agent_main(int argc, char **argv)
     struct km_http_server *http = NULL;
     struct km_agent *a = NULL;
     struct km_host host;
-    char hostname[256], node[256];
+    struct km_ship_loop *loop = NULL;
+    struct km_ship_setup ship = { 0 };
+    char node[256], url[2048];
+    bool bad_ship;
     int rc, status = 1;
 
     /* One malloc arena for all threads: the HTTP thread allocates little, and a second
@@ -238,25 +289,10 @@ int km_agent_main(int argc, char **argv)
     km_agent_cfg_sections(a, cmd.sections, &cmd.nsections, KM_CFG_MAX_SECTIONS - 1);
     cmd.sections[cmd.nsections++] =
         (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
-    rc = km_cfg_parse(&cmd, argc, argv, NULL, 0, NULL);
-    if (rc == KM_CFG_HELP) {
-        km_cfg_help(&cmd, stdout);
-        status = 0;
+    if (!km_cfg_start_command(&cmd, &common, argc, argv, "kmon agent", &status))
         goto out_free_config;
-    }
-    if (rc) {
-        fprintf(stderr, "kmon agent: %s\n\n", km_err_msg());
-        km_cfg_help(&cmd, stderr);
-        status = 2;
-        goto out_free_config;
-    }
-    km_log_set_level((enum km_log_level)common.log_level);
-    km_log_set_format((enum km_log_format)common.log_format);
 
-    if (gethostname(hostname, sizeof(hostname)) != 0)
-        snprintf(hostname, sizeof(hostname), "localhost");
-    hostname[sizeof(hostname) - 1] = '\0';
-    snprintf(node, sizeof(node), "%s", o.node_name && *o.node_name ? o.node_name : hostname);
+    km_agent_node_name(o.node_name, node, sizeof(node));
     host.proc = o.host_proc;
     host.sys = o.host_sys;
     host.root = o.host_root;
@@ -267,6 +303,19 @@ int km_agent_main(int argc, char **argv)
         status = 2;
         goto out_free_config;
     }
+    ship.url = ship_url(&o, url, sizeof(url), &bad_ship);
+    if (bad_ship) {
+        fprintf(stderr, "kmon agent: give --server or --remote-write, not both\n");
+        status = 2;
+        goto out_free_config;
+    }
+    ship.node = node;
+    ship.cluster = o.cluster;
+    ship.ship.spool_dir = spool_dir(&o);
+    ship.ship.spool_max = o.spool_max;
+    ship.ship.timeout_ms = o.ship_timeout_ms;
+    ship.ship.backoff_min_ms = 500;
+    ship.ship.backoff_max_ms = 5000;
 
     rc = km_sig_init();
     if (rc == 0)
@@ -288,6 +337,11 @@ int km_agent_main(int argc, char **argv)
         goto out_free_config;
     }
 
+    rc = km_ship_loop_create(&loop, a, &ship);
+    if (rc) {
+        fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+        goto out_free_config;
+    }
     hopts.listen = o.listen;
     hopts.name = "agent";
     hopts.max_body = 64 * 1024; /* the agent takes no uploads */
@@ -316,13 +370,18 @@ int km_agent_main(int argc, char **argv)
                     "http://%s%s/metrics, host /proc %s, /sys %s",
                     KMON_VERSION, KMON_REVISION, node, km_agent_ncollectors(a), iv,
                     o.listen[0] == ':' ? "localhost" : "", o.listen, host.proc, host.sys);
+        if (ship.url)
+            km_log_info("agent", "shipping to %s as cluster \"%s\", node \"%s\"; spool %s",
+                        ship.url, ship.cluster, node,
+                        ship.ship.spool_dir ? ship.ship.spool_dir : "none (memory only)");
     }
-    run_loop(a, o.interval_ms);
+    km_ship_loop_run(loop, o.interval_ms);
     status = 0;
 
 out_stop_http:
     km_http_server_stop(http, 5000);
     km_http_server_destroy(http);
+    km_ship_loop_destroy(loop, 5000);
 out_free_config:
     km_cfg_free(&cmd); /* before the agent: some settings live in its collector contexts */
     km_agent_destroy(a);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define KM_LOGGED_MAX 64
 
@@ -55,6 +56,9 @@ struct km_agent {
     struct km_node_summary summary, prev_summary;
     int64_t summary_ns, prev_summary_ns; /* wall clock of each; 0: none yet */
     uint64_t collections;
+    km_agent_health_fn health_hook;
+    void *health_ud;
+    const struct km_mset **sets; /* scratch for km_agent_with_sets() */
 };
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -107,7 +111,8 @@ int km_agent_create(struct km_agent **out, const struct km_collector_ops *const 
     if (!a)
         return km_err_set(KM_ENOMEM, "out of memory");
     a->cs = calloc(n, sizeof(*a->cs));
-    if (!a->cs) {
+    a->sets = calloc(n + 1, sizeof(*a->sets));
+    if (!a->cs || !a->sets) {
         rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out_free_agent;
     }
@@ -152,6 +157,7 @@ out_free_contexts:
     }
     free(a->cs);
 out_free_agent:
+    free(a->sets);
     free(a);
     return rc;
 }
@@ -237,6 +243,7 @@ void km_agent_destroy(struct km_agent *a)
         free(a->cs[i].ctx);
     }
     free(a->cs);
+    free(a->sets);
     if (a->host)
         km_self_metrics_fini(&a->self);
     km_mset_fini(&a->health[0]);
@@ -277,6 +284,29 @@ static void build_health(struct km_agent *a, struct km_mset *m)
                 NULL, 0, (double)a->collections);
     if (a->self_ok)
         km_self_metrics_collect(&a->self, m);
+    if (a->health_hook)
+        a->health_hook(a->health_ud, m);
+}
+
+void km_agent_set_health_hook(struct km_agent *a, km_agent_health_fn fn, void *ud)
+{
+    a->health_hook = fn;
+    a->health_ud = ud;
+}
+
+void km_agent_with_sets(struct km_agent *a, km_agent_sets_fn fn, void *ud)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; a->sets && i < a->ncs; i++) {
+        if (a->cs[i].ready)
+            a->sets[n++] = &a->cs[i].sets[a->cs[i].pub];
+    }
+    if (a->sets)
+        a->sets[n++] = &a->health[a->health_pub];
+    fn(ud, a->sets, n);
+    pthread_mutex_unlock(&a->mu);
 }
 
 void km_agent_collect(struct km_agent *a)
@@ -426,4 +456,18 @@ void km_agent_render_json(struct km_agent *a, struct km_buf *out)
     km_jsonw_obj_end(&w);
     km_buf_putc(out, '\n');
     pthread_mutex_unlock(&a->mu);
+}
+
+void km_agent_node_name(const char *given, char *out, size_t size)
+{
+    char host[256];
+
+    if (given && *given) {
+        snprintf(out, size, "%s", given);
+        return;
+    }
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, size, "%s", host);
 }

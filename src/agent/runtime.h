@@ -18,11 +18,15 @@
 #include "agent/collector.h"
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/mset.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct km_agent;
+
+/* The node's name: `given` when set (--node-name), else the host name. */
+void km_agent_node_name(const char *given, char *out, size_t size);
 
 int km_agent_create(struct km_agent **out, const struct km_collector_ops *const *collectors);
 
@@ -45,6 +49,17 @@ void km_agent_render_prom(struct km_agent *a, struct km_buf *out);
 /* The prototype's node snapshot (node_name, cpu_millicores, memory_bytes, disk_io,
  * network_io, timestamp) followed by "metrics": every family. */
 void km_agent_render_json(struct km_agent *a, struct km_buf *out);
+
+/* Add families to the agent's own health set at each collection (the shipper's
+ * counters); fn runs on the collection thread. */
+typedef void (*km_agent_health_fn)(void *ud, struct km_mset *m);
+void km_agent_set_health_hook(struct km_agent *a, km_agent_health_fn fn, void *ud);
+
+/* Call fn with every published set of the last collection (the collectors' and the
+ * agent's health), under the agent's lock: the sets and their strings are valid during
+ * the call only. */
+typedef void (*km_agent_sets_fn)(void *ud, const struct km_mset *const *sets, size_t n);
+void km_agent_with_sets(struct km_agent *a, km_agent_sets_fn fn, void *ud);
 
 /* The number of enabled, initialised collectors. */
 size_t km_agent_ncollectors(const struct km_agent *a);

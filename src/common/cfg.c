@@ -573,6 +573,27 @@ static void help_metavar(const struct km_cfg_field *f, char *out, size_t size)
     }
 }
 
+bool km_cfg_start_command(const struct km_cfg_cmd *c, const struct km_cfg_common *common, int argc,
+                          char **argv, const char *who, int *status)
+{
+    int rc = km_cfg_parse(c, argc, argv, NULL, 0, NULL);
+
+    if (rc == KM_CFG_HELP) {
+        km_cfg_help(c, stdout);
+        *status = 0;
+        return false;
+    }
+    if (rc) {
+        fprintf(stderr, "%s: %s\n\n", who, km_err_msg());
+        km_cfg_help(c, stderr);
+        *status = 2;
+        return false;
+    }
+    km_log_set_level((enum km_log_level)common->log_level);
+    km_log_set_format((enum km_log_format)common->log_format);
+    return true;
+}
+
 void km_cfg_help(const struct km_cfg_cmd *c, FILE *out)
 {
     fprintf(out, "Usage: %s\n\n", c->usage);

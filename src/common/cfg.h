@@ -83,6 +83,13 @@ extern const struct km_cfg_field km_cfg_common_fields[];
 int km_cfg_parse(const struct km_cfg_cmd *c, int argc, char **argv, char **rest, size_t rest_cap,
                  size_t *nrest);
 
+/* The start every long-running command shares: parse (no positional arguments); on
+ * --help print the help to stdout; on a usage error print "<who>: <sentence>" and the
+ * help to stderr; else apply common's log level and format. True to go on; false with
+ * the exit status in *status (0 after --help, 2 for a usage error). */
+bool km_cfg_start_command(const struct km_cfg_cmd *c, const struct km_cfg_common *common, int argc,
+                          char **argv, const char *who, int *status);
+
 /* Apply only the defaults of `fields` to the struct at `base` (for code that builds a
  * configured object without parsing a command line). Returns 0 or KM_EINVAL when a
  * default is malformed (a programming error). */

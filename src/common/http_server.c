@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -51,6 +52,15 @@ struct route {
     atomic_uint_fast64_t handling_ns;
 };
 
+/* A connection, watched so that a client sending a request slower than the request
+ * timeout (a byte now and then: the idle timeout never fires) is cut off. */
+struct conn {
+    struct conn *prev, *next;
+    int fd;
+    int64_t since_ns; /* when its current request began (or the last answer left) */
+    bool cut;
+};
+
 struct km_http_server {
     struct MHD_Daemon *daemon;
     int listen_fd;
@@ -60,6 +70,15 @@ struct km_http_server {
     struct route routes[KM_HTTP_MAX_ROUTES];
     size_t nroutes;
     atomic_uint_fast64_t unrouted[5]; /* 404, 405, 413, OPTIONS answered without a handler */
+    atomic_int inflight;              /* requests begun and not completed */
+    atomic_bool quiescing;            /* stopping: new requests get 503 and a close */
+    /* The watchdog and the connections it watches. */
+    pthread_mutex_t conns_mu;
+    pthread_cond_t conns_cv;
+    struct conn *conns;
+    pthread_t watchdog;
+    bool watchdog_started, watchdog_stop;
+    atomic_uint_fast64_t cut; /* connections cut for being too slow */
 };
 
 struct km_http_req {
@@ -259,6 +278,19 @@ static enum MHD_Result queue(struct km_http_req *r, unsigned status, const char 
     MHD_destroy_response(resp);
     r->responded = true;
     r->status = status;
+    {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn *c = ci ? ci->socket_context : NULL;
+
+        /* Answered: the next request's clock starts now (the idle timeout covers the
+         * wait for it). */
+        if (c) {
+            pthread_mutex_lock(&r->srv->conns_mu);
+            c->since_ns = km_time_mono_ns();
+            pthread_mutex_unlock(&r->srv->conns_mu);
+        }
+    }
     return ret;
 }
 
@@ -488,6 +520,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->path = url;
         km_buf_init(&r->body, s->opts.max_body);
         *con_cls = r;
+        atomic_fetch_add(&s->inflight, 1);
+        if (atomic_load(&s->quiescing)) {
+            /* Shutting down: answer at once and end the keep-alive connection. */
+            km_http_req_add_header(r, "Connection", "close");
+            km_http_req_add_header(r, "Retry-After", "5");
+            return km_http_respond_error(r, 503, "the server is shutting down") ? MHD_NO : MHD_YES;
+        }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) {
             r->too_large = true;
@@ -525,6 +564,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (r && r->responded && !r->routed && r->status >= 100 && r->status < 600)
         atomic_fetch_add(&s->unrouted[r->status / 100 - 1], 1);
+    if (r)
+        atomic_fetch_sub(&s->inflight, 1);
     req_free(*con_cls);
     *con_cls = NULL;
 }
@@ -540,6 +581,82 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     km_log_debug(s->name, "http: %s", msg);
+}
+
+/* ---- slow clients ---------------------------------------------------------------------- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct km_http_server *s = cls;
+    struct conn *c = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        c = calloc(1, sizeof(*c));
+        if (!c || !ci) {
+            free(c);
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->since_ns = km_time_mono_ns();
+        pthread_mutex_lock(&s->conns_mu);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conns_mu);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    /* MHD closes the socket after this returns: under the lock, the watchdog can no
+     * longer touch its descriptor. */
+    pthread_mutex_lock(&s->conns_mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->conns_mu);
+    free(c);
+    *socket_context = NULL;
+}
+
+static void *watchdog(void *arg)
+{
+    struct km_http_server *s = arg;
+    int64_t limit = (int64_t)s->opts.request_timeout_s * 1000000000;
+
+    pthread_mutex_lock(&s->conns_mu);
+    while (!s->watchdog_stop) {
+        struct timespec ts;
+        int64_t now = km_time_mono_ns();
+
+        for (struct conn *c = s->conns; c; c = c->next) {
+            if (c->cut || now - c->since_ns <= limit)
+                continue;
+            /* MHD sees the end of the stream and closes the connection itself. */
+            shutdown(c->fd, SHUT_RDWR);
+            c->cut = true;
+            atomic_fetch_add(&s->cut, 1);
+            km_log_debug(s->name, "http: cut a connection that spent over %u s on one request",
+                         s->opts.request_timeout_s);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 500 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->conns_cv, &s->conns_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    return NULL;
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -560,10 +677,23 @@ int km_http_server_create(struct km_http_server **out, const struct km_http_opts
         s->opts.timeout_s = 30;
     if (!s->opts.max_conns)
         s->opts.max_conns = 1024;
+    if (!s->opts.request_timeout_s)
+        s->opts.request_timeout_s = 30;
+    pthread_mutex_init(&s->conns_mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->conns_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     snprintf(s->name, sizeof(s->name), "%s", opts->name ? opts->name : "http");
     s->listen_fd = -1;
     rc = open_listener(opts->listen, &s->listen_fd, &s->port);
     if (rc) {
+        pthread_mutex_destroy(&s->conns_mu);
+        pthread_cond_destroy(&s->conns_cv);
         free(s);
         return rc;
     }
@@ -578,15 +708,18 @@ int km_http_server_start(struct km_http_server *s)
 
     fix_param_names(s);
     /* The pool option goes last so a single-threaded server can end the list before it. */
-    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-                                 on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_conns,
-                                 s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-                                 (unsigned)s->opts.threads, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->opts.timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_conns,
+        s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+        (unsigned)s->opts.threads, MHD_OPTION_END);
     if (!s->daemon)
         return km_err_set(KM_EIO, "could not start the HTTP server on port %u", s->port);
+    if (pthread_create(&s->watchdog, NULL, watchdog, s) != 0)
+        return km_err_set(KM_EIO, "cannot start the HTTP watchdog thread");
+    s->watchdog_started = true;
     return 0;
 }
 
@@ -609,18 +742,25 @@ void km_http_server_stop(struct km_http_server *s, int64_t grace_ms)
             s->listen_fd = -1;
         }
     }
-    while (waited < grace_ms) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    /* Requests being handled finish; new ones on kept-alive connections are turned
+     * away (503, Connection: close); idle connections are closed with the daemon. */
+    atomic_store(&s->quiescing, true);
+    while (waited < grace_ms && atomic_load(&s->inflight) > 0) {
         struct timespec ts = { 0, 20 * 1000000 };
 
-        if (!info || info->num_connections == 0)
-            break;
         nanosleep(&ts, NULL);
         waited += 20;
     }
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->conns_mu);
+        s->watchdog_stop = true;
+        pthread_cond_signal(&s->conns_cv);
+        pthread_mutex_unlock(&s->conns_mu);
+        pthread_join(s->watchdog, NULL);
+        s->watchdog_started = false;
+    }
 out_close_listener:
     if (s && s->listen_fd >= 0) {
         close(s->listen_fd);
@@ -637,6 +777,8 @@ void km_http_server_destroy(struct km_http_server *s)
         free(s->routes[i].pattern);
         free(s->routes[i].segstore);
     }
+    pthread_mutex_destroy(&s->conns_mu);
+    pthread_cond_destroy(&s->conns_cv);
     free(s);
 }
 
@@ -675,6 +817,12 @@ void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
             km_mset_add(m, cnt, l, 2, (double)n);
         }
     }
+    km_mset_add(m,
+                km_mset_family(m, "kmon_http_slow_connections_cut_total",
+                               "Connections closed for taking longer than the request timeout "
+                               "over one request (slow clients).",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&s->cut));
     for (int c = 0; c < 5; c++) {
         uint64_t k = atomic_load(&s->unrouted[c]);
         struct km_label l[3] = { { "code", classes[c] }, { "handler", "none" }, { "method", "" } };

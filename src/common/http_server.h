@@ -32,8 +32,9 @@ struct km_http_opts {
     size_t max_body;    /* request bodies past this answer 413 (0: KM_LIMIT_HTTP_BODY) */
     unsigned threads;   /* 0 or 1: one thread; more: a pool of that many */
     unsigned timeout_s; /* idle connections are closed after this (0: 30 s) */
-    unsigned max_conns; /* concurrent connections (0: 1024) */
-    bool cors;          /* Access-Control-Allow-Origin: * and OPTIONS preflight */
+    unsigned request_timeout_s; /* a request (headers and body) taking longer is cut (0: 30 s) */
+    unsigned max_conns;         /* concurrent connections (0: 1024) */
+    bool cors;                  /* Access-Control-Allow-Origin: * and OPTIONS preflight */
 };
 
 /* Bind the listening socket and prepare the server (not yet serving). On success *out

@@ -31,11 +31,12 @@
 
 /* ---- JSON pieces -------------------------------------------------------------------------- */
 
+/* A rate, to a thousandth (more digits would only be noise of the sample times). */
 static void num_or_null(struct km_jsonw *w, const char *key, bool has, double v)
 {
     km_jsonw_key(w, key);
     if (has)
-        km_jsonw_double(w, v);
+        km_jsonw_double(w, fabs(v) < 1e15 ? round(v * 1000) / 1000 : v);
     else
         km_jsonw_null(w);
 }
@@ -716,30 +717,72 @@ static bool seconds_param(struct km_http_req *req, const char *name, int64_t dfl
     return true;
 }
 
-static void timeseries(struct km_server *s, struct km_http_req *req, enum km_kind kind,
-                       const struct km_filter *f, const char *key, const char *name, const char *ns)
+/* One step's I/O pair: bytes in the step, rates, and the rates' companions. */
+static void write_step_io(struct km_jsonw *w, double *v[KM_FIG_COUNT], size_t k, double sec, int a,
+                          int b, const char *key, const char *const names[8])
+{
+    bool ha = !isnan(v[a][k]), hb = !isnan(v[b][k]);
+
+    km_jsonw_key(w, key);
+    km_jsonw_obj_begin(w);
+    int_or_null(w, names[0], ha, v[a][k] * sec);
+    int_or_null(w, names[1], hb, v[b][k] * sec);
+    num_or_null(w, names[2], ha, v[a][k]);
+    num_or_null(w, names[3], hb, v[b][k]);
+    human(w, names[6], ha, v[a][k], km_human_rate);
+    human(w, names[7], hb, v[b][k], km_human_rate);
+    km_jsonw_obj_end(w);
+}
+
+/* The figures of step k (a time-series point), named as the current figures are. */
+static void write_point(struct km_jsonw *w, double *v[KM_FIG_COUNT], size_t k, double sec)
+{
+    bool hc = !isnan(v[KM_FIG_CPU][k]), hm = !isnan(v[KM_FIG_MEM][k]);
+
+    int_or_null(w, "cpu_millicores", hc, v[KM_FIG_CPU][k]);
+    human(w, "cpu", hc, v[KM_FIG_CPU][k], km_human_cpu);
+    int_or_null(w, "memory_bytes", hm, v[KM_FIG_MEM][k]);
+    human(w, "memory", hm, v[KM_FIG_MEM][k], km_human_bytes);
+    write_step_io(w, v, k, sec, KM_FIG_DISK_R, KM_FIG_DISK_W, "disk_io", disk_names);
+    write_step_io(w, v, k, sec, KM_FIG_NET_R, KM_FIG_NET_S, "network_io", net_names);
+}
+
+/* A time-series request's window and step (0: choose), checked before anything is
+ * looked up so that a bad one is a 400 whatever it names. */
+struct ts_params {
+    int64_t window, step;
+};
+
+static bool parse_ts_params(struct km_server *s, struct km_http_req *req, struct ts_params *p)
+{
+    if (!seconds_param(req, "window", 3600000, s->o.retention_ms, &p->window) ||
+        !seconds_param(req, "step", 0, s->o.retention_ms, &p->step))
+        return false;
+    if (p->step > p->window) {
+        km_http_respond_error(req, 400, "step (%lld s) is longer than window (%lld s)",
+                              (long long)(p->step / 1000), (long long)(p->window / 1000));
+        return false;
+    }
+    if (p->step && p->window / p->step > MAX_POINTS) {
+        km_http_respond_error(req, 400, "window/step asks for %lld points (at most %d)",
+                              (long long)(p->window / p->step), MAX_POINTS);
+        return false;
+    }
+    return true;
+}
+
+static void timeseries(struct km_server *s, struct km_http_req *req, const struct ts_params *p,
+                       enum km_kind kind, const struct km_filter *f, const char *key,
+                       const char *name, const char *ns)
 {
     struct km_view_steps steps;
     double *v[KM_FIG_COUNT] = { 0 };
-    int64_t window, step, end = now_ms();
+    int64_t window = p->window, end = now_ms();
     struct out o;
     size_t points = 0;
     int rc;
 
-    if (!seconds_param(req, "window", 3600000, s->o.retention_ms, &window) ||
-        !seconds_param(req, "step", 0, s->o.retention_ms, &step))
-        return;
-    if (step > window) {
-        km_http_respond_error(req, 400, "step (%lld s) is longer than window (%lld s)",
-                              (long long)(step / 1000), (long long)(window / 1000));
-        return;
-    }
-    if (step && window / step > MAX_POINTS) {
-        km_http_respond_error(req, 400, "window/step asks for %lld points (at most %d)",
-                              (long long)(window / step), MAX_POINTS);
-        return;
-    }
-    rc = km_model_plan_steps(s->db, kind, f, end, window, step, &steps);
+    rc = km_model_plan_steps(s->db, kind, f, end, window, p->step, &steps);
     for (int g = 0; rc == 0 && g < KM_FIG_COUNT; g++) {
         v[g] = malloc(steps.n * sizeof(double));
         if (!v[g])
@@ -775,24 +818,7 @@ static void timeseries(struct km_server *s, struct km_http_req *req, enum km_kin
         points++;
         km_jsonw_obj_begin(&o.w);
         write_time(&o.w, "timestamp", steps.start + (int64_t)k * steps.step);
-        int_or_null(&o.w, "cpu_millicores", !isnan(v[KM_FIG_CPU][k]), v[KM_FIG_CPU][k]);
-        int_or_null(&o.w, "memory_bytes", !isnan(v[KM_FIG_MEM][k]), v[KM_FIG_MEM][k]);
-        km_jsonw_key(&o.w, "disk_io");
-        km_jsonw_obj_begin(&o.w);
-        int_or_null(&o.w, "read_bytes", !isnan(v[KM_FIG_DISK_R][k]), v[KM_FIG_DISK_R][k] * sec);
-        int_or_null(&o.w, "write_bytes", !isnan(v[KM_FIG_DISK_W][k]), v[KM_FIG_DISK_W][k] * sec);
-        num_or_null(&o.w, "read_bytes_per_second", !isnan(v[KM_FIG_DISK_R][k]),
-                    v[KM_FIG_DISK_R][k]);
-        num_or_null(&o.w, "write_bytes_per_second", !isnan(v[KM_FIG_DISK_W][k]),
-                    v[KM_FIG_DISK_W][k]);
-        km_jsonw_obj_end(&o.w);
-        km_jsonw_key(&o.w, "network_io");
-        km_jsonw_obj_begin(&o.w);
-        int_or_null(&o.w, "bytes_recv", !isnan(v[KM_FIG_NET_R][k]), v[KM_FIG_NET_R][k] * sec);
-        int_or_null(&o.w, "bytes_sent", !isnan(v[KM_FIG_NET_S][k]), v[KM_FIG_NET_S][k] * sec);
-        num_or_null(&o.w, "recv_bytes_per_second", !isnan(v[KM_FIG_NET_R][k]), v[KM_FIG_NET_R][k]);
-        num_or_null(&o.w, "sent_bytes_per_second", !isnan(v[KM_FIG_NET_S][k]), v[KM_FIG_NET_S][k]);
-        km_jsonw_obj_end(&o.w);
+        write_point(&o.w, v, k, sec);
         km_jsonw_obj_end(&o.w);
     }
     km_jsonw_arr_end(&o.w);
@@ -806,14 +832,9 @@ out_free:
 }
 
 /* The look-back for "does this exist" in a time-series request: its window. */
-static int64_t window_of(struct km_server *s, struct km_http_req *req)
+static int64_t lookback_of(struct km_server *s, const struct ts_params *p)
 {
-    int64_t w;
-    const char *v = km_http_req_query(req, "window");
-    double d = v ? strtod(v, NULL) : 3600;
-
-    w = isfinite(d) && d > 0 ? (int64_t)(d * 1000) : 3600000;
-    return w < s->o.stale_ms ? s->o.stale_ms : w;
+    return p->window < s->o.stale_ms ? s->o.stale_ms : p->window;
 }
 
 /* A time series of whatever f names, 404 when it had no data in the window. */
@@ -822,17 +843,18 @@ static void ts_if_found(struct km_server *s, struct km_http_req *req, enum km_ki
                         const char *name)
 {
     struct km_entities found;
+    struct ts_params p;
 
-    if (!km_server_ready_or_503(s, req))
+    if (!km_server_ready_or_503(s, req) || !parse_ts_params(s, req, &p))
         return;
-    if (km_model_current(s->db, kind, f, now_ms(), window_of(s, req), &found) != 0) {
+    if (km_model_current(s->db, kind, f, now_ms(), lookback_of(s, &p), &found) != 0) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         return;
     }
     if (found.n == 0)
         km_http_respond_error(req, 404, "%s \"%s\" not found", what, name);
     else
-        timeseries(s, req, kind, f, key, name, NULL);
+        timeseries(s, req, &p, kind, f, key, name, NULL);
     km_entities_fini(&found);
 }
 
@@ -842,12 +864,13 @@ static void ts_in_namespace(struct km_server *s, struct km_http_req *req, struct
                             const char *what, const char *key, const char *name)
 {
     struct km_entities pods;
+    struct ts_params p;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !find_in_one_namespace(s, req, what, name, f, window_of(s, req), &pods))
+    if (!km_server_ready_or_503(s, req) || !parse_ts_params(s, req, &p) ||
+        !find_in_one_namespace(s, req, what, name, f, lookback_of(s, &p), &pods))
         return;
     f->namespace = pods.v[0].namespace;
-    timeseries(s, req, KM_PODS, f, key, name, f->namespace);
+    timeseries(s, req, &p, KM_PODS, f, key, name, f->namespace);
     km_entities_fini(&pods);
 }
 

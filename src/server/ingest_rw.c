@@ -281,13 +281,16 @@ static int collect(void *ud, const struct km_rw_series *s)
  * reference, and remember it. */
 static int resolve(struct ctx *c, struct item *it, size_t index)
 {
+    bool created;
     int rc;
 
     if (it->nlab == 0 && (rc = parse_labels(c, it, index)) != 0)
         return rc;
-    rc = km_tsdb_series_ref(c->in->db, &c->sc->labels[it->lab], it->nlab, &it->ref);
+    rc = km_tsdb_series_ref(c->in->db, &c->sc->labels[it->lab], it->nlab, &it->ref, &created);
     if (rc)
         return rc;
+    if (created)
+        atomic_fetch_add(&c->in->series_created, 1);
     it->known = true;
     if (it->s.labels_adjacent)
         km_series_cache_put(c->in->cache, it->hash, it->s.labels, it->s.labels_len, it->ref);

@@ -97,6 +97,8 @@ struct ent {
     uint64_t hash;
     unsigned present[KM_FIG_COUNT][NPRIO][NCLASS];
     int prio[KM_FIG_COUNT], cls[KM_FIG_COUNT]; /* the chosen source, -1: none */
+    int dep_rank;  /* where e.deployment came from: 0 nothing, 1 the pod's name, 2 labels */
+    bool excluded; /* its deployment is not the filter's */
     /* Newest figures: parts seen, and the sums being built. */
     unsigned parts[KM_FIG_COUNT];
     double sum[KM_FIG_COUNT], rate[KM_FIG_COUNT], total[KM_FIG_COUNT];
@@ -161,16 +163,24 @@ static bool node_name(const struct km_labels *l, char *out, size_t size)
     return true;
 }
 
+/* The alphabet of Kubernetes' random name suffixes (rand.String). */
 static bool safe_char(char c)
 {
-    return strchr("bcdfghjklmnpqrstvwxz2456789", c) != NULL;
+    return c && strchr("bcdfghjklmnpqrstvwxz2456789", c) != NULL;
+}
+
+/* A pod-template-hash is rand.SafeEncodeString of a 32-bit FNV hash printed in decimal:
+ * each digit maps to one of these ten characters, so a CronJob's Job name (its schedule
+ * time in minutes, 2xxxxxxx for decades) never passes for one. */
+static bool hash_char(char c)
+{
+    return c && strchr("456789bcdf", c) != NULL;
 }
 
 bool km_model_deployment_from_pod(const char *pod, char *out, size_t size)
 {
     size_t n = strlen(pod), h = 0;
     const char *hash_end;
-    bool digits = true, safe = true;
 
     /* <deployment>-<hash>-<5 safe characters> */
     if (n < 9 || pod[n - 6] != '-')
@@ -185,13 +195,9 @@ bool km_model_deployment_from_pod(const char *pod, char *out, size_t size)
     if (hash_end - h - 1 <= pod || h < 6 || h > 10)
         return false; /* no dash before the hash, or nothing before that dash */
     for (size_t i = 0; i < h; i++) {
-        char c = hash_end[-(long)h + (long)i];
-
-        digits = digits && c >= '0' && c <= '9';
-        safe = safe && safe_char(c);
+        if (!hash_char(hash_end[-(long)h + (long)i]))
+            return false;
     }
-    if (!digits && !safe)
-        return false;
     snprintf(out, size, "%.*s", (int)(hash_end - h - 1 - pod), pod);
     return true;
 }
@@ -270,13 +276,56 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* The deployment a pod series names, and how surely (dep_rank): workload labels are
+ * certain (2: a workload_kind other than Deployment says "none"); the ReplicaSet naming
+ * convention is a guess (1) that a labelled series of the same pod overrides. */
+static int deployment_of(const struct km_labels *l, const char *pod, char *dep, size_t size,
+                         bool *has)
+{
+    const char *wk = get(l, "workload_kind");
+
+    *has = false;
+    if (wk) {
+        if (strcmp(wk, "Deployment") == 0 && get(l, "workload")) {
+            snprintf(dep, size, "%s", get(l, "workload"));
+            *has = true;
+        }
+        return 2;
+    }
+    *has = km_model_deployment_from_pod(pod, dep, size);
+    return *has ? 1 : 0;
+}
+
+/* Let a surer series of an existing pod correct what earlier ones said. */
+static int update_entity(struct ent *x, const struct km_labels *l, const char *node, int rank,
+                         bool has_dep, const char *dep)
+{
+    if (!x->e.node && node && !(x->e.node = strdup(node)))
+        return km_err_set(KM_ENOMEM, "out of memory");
+    if (!x->e.cluster && get(l, "cluster") && !(x->e.cluster = strdup(get(l, "cluster"))))
+        return km_err_set(KM_ENOMEM, "out of memory");
+    if (rank > x->dep_rank) {
+        char *d = has_dep ? strdup(dep) : NULL;
+
+        if (has_dep && !d)
+            return km_err_set(KM_ENOMEM, "out of memory");
+        free(x->e.deployment);
+        x->e.deployment = d;
+        x->dep_rank = rank;
+    }
+    return 0;
+}
+
 /* The entity a series belongs to (created on first sight), or NULL when the series
- * names none or the filter excludes it. *err is set when memory runs out. */
+ * names none or the filter excludes it (the deployment filter is applied to whole pods
+ * after the scan, since a pod's series may disagree on how sure they are). *err is set
+ * when memory runs out. */
 static struct ent *entity_of(struct model *m, const struct km_labels *l, int *err)
 {
     char name[512], key[1100], dep[512];
-    const char *ns = NULL, *wk, *node = NULL;
+    const char *ns = NULL, *node = NULL;
     bool has_dep = false;
+    int rank = 0;
     uint64_t hash;
     struct ent *x;
 
@@ -294,29 +343,18 @@ static struct ent *entity_of(struct model *m, const struct km_labels *l, int *er
             return NULL;
         snprintf(name, sizeof(name), "%s", pod);
         node = get(l, "node");
-        wk = get(l, "workload_kind");
-        if (wk && strcmp(wk, "Deployment") == 0 && get(l, "workload")) {
-            snprintf(dep, sizeof(dep), "%s", get(l, "workload"));
-            has_dep = true;
-        } else if (!wk) {
-            has_dep = km_model_deployment_from_pod(pod, dep, sizeof(dep));
-        }
+        rank = deployment_of(l, pod, dep, sizeof(dep), &has_dep);
         if ((m->f->namespace && strcmp(ns, m->f->namespace) != 0) ||
             (m->f->pod && strcmp(pod, m->f->pod) != 0) ||
-            (m->f->node && (!node || strcmp(node, m->f->node) != 0)) ||
-            (m->f->deployment && (!has_dep || strcmp(dep, m->f->deployment) != 0)))
+            (m->f->node && (!node || strcmp(node, m->f->node) != 0)))
             return NULL;
         snprintf(key, sizeof(key), "%s\001%s", ns, pod);
     }
     hash = XXH3_64bits(key, strlen(key));
     x = lookup(m, key, hash);
     if (x) {
-        /* A later series may know what an earlier one did not. */
-        if (!x->e.node && node)
-            x->e.node = strdup(node);
-        if (!x->e.cluster && get(l, "cluster"))
-            x->e.cluster = strdup(get(l, "cluster"));
-        return x;
+        *err = update_entity(x, l, node, rank, has_dep, dep);
+        return *err ? NULL : x;
     }
     if ((m->nents + 1) * 2 > m->nslots && rehash(m, m->nslots ? m->nslots * 2 : 64) != 0) {
         *err = KM_ENOMEM;
@@ -343,6 +381,7 @@ static struct ent *entity_of(struct model *m, const struct km_labels *l, int *er
         return NULL;
     }
     x->hash = hash;
+    x->dep_rank = rank;
     for (int f = 0; f < KM_FIG_COUNT; f++)
         x->prio[f] = x->cls[f] = -1;
     m->ents[m->nents++] = x;
@@ -430,6 +469,9 @@ static int scan(struct model *m, int64_t mint, int64_t maxt)
     for (size_t e = 0; e < m->nents; e++) {
         struct ent *x = m->ents[e];
 
+        x->excluded = m->f->deployment &&
+                      (!x->e.deployment || strcmp(x->e.deployment, m->f->deployment) != 0);
+
         for (size_t i = 0; i < m->nspecs; i++) {
             const struct spec *sp = &m->specs[i];
 
@@ -497,7 +539,7 @@ static int visit(struct model *m, int64_t mint, int64_t maxt, visit_fn fn, void 
             const struct km_labels *l = km_tsdb_series_labels(ss);
             struct ent *x = entity_of(m, l, &rc);
 
-            if (!x || x->prio[sp->fig] != sp->prio ||
+            if (!x || x->excluded || x->prio[sp->fig] != sp->prio ||
                 x->cls[sp->fig] != (sp->container ? container_class(l) : 0))
                 continue;
             rc = load_samples(m, ss, &n);
@@ -627,8 +669,8 @@ int km_model_current(struct km_tsdb *db, enum km_kind kind, const struct km_filt
             if (!fg->has[g])
                 fg->has_rate[g] = fg->has_total[g] = false;
         }
-        if (fg->t == 0)
-            continue; /* nothing newer than the staleness limit */
+        if (fg->t == 0 || x->excluded)
+            continue; /* nothing newer than the staleness limit, or not the deployment's */
         out->v[out->n++] = x->e;
         memset(&x->e, 0, sizeof(x->e)); /* the strings moved to out */
     }
@@ -763,6 +805,9 @@ int km_model_plan_steps(struct km_tsdb *db, enum km_kind kind, const struct km_f
         return rc;
     if (interval <= 0)
         interval = 15000;
+    /* Whole seconds, so that a collector's jitter (5.002 s) does not make the grid's
+     * timestamps odd; interpolation makes any step exact. */
+    interval = interval < 1500 ? 1000 : (interval + 500) / 1000 * 1000;
     coarse = (window_ms + 499) / 500;
     coarse = (coarse + 999) / 1000 * 1000;
     step = step_ms > 0 ? step_ms : (interval > coarse ? interval : coarse);

@@ -111,6 +111,14 @@ const struct km_cfg_field km_server_fields[] = {
       .help = "threads serving HTTP (0: one per CPU)",
       .min = 0,
       .max = 256 },
+    { .name = "http-request-timeout",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, http_request_timeout_ms),
+      .def = "30s",
+      .help = "a connection that takes longer to send one request (headers and body) is "
+              "closed; idle connections are closed after 30 s",
+      .min = 1000,
+      .max = 3600000 },
     { .name = "stale-after",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, stale_ms),
@@ -350,6 +358,7 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     ho.max_body = o->max_request_bytes;
     ho.threads = o->http_threads > 0 ? (unsigned)o->http_threads : ncpu > 0 ? (unsigned)ncpu : 1;
     ho.cors = true;
+    ho.request_timeout_s = (unsigned)((o->http_request_timeout_ms + 999) / 1000);
     rc = km_http_server_create(&s->http, &ho);
     if (rc == 0)
         rc = add_routes(s);

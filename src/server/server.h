@@ -31,6 +31,7 @@ struct km_server_opts {
     uint64_t max_label_value_bytes;
     uint64_t series_cache_bytes;
     int64_t http_threads;
+    int64_t http_request_timeout_ms;
     int64_t stale_ms;
     bool admin_api;
 };

@@ -42,20 +42,8 @@ int km_server_main(int argc, char **argv)
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Server", km_server_fields, &o };
     cmd.sections[cmd.nsections++] =
         (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
-    rc = km_cfg_parse(&cmd, argc, argv, NULL, 0, NULL);
-    if (rc == KM_CFG_HELP) {
-        km_cfg_help(&cmd, stdout);
-        status = 0;
+    if (!km_cfg_start_command(&cmd, &common, argc, argv, "kmon server", &status))
         goto out_free_config;
-    }
-    if (rc) {
-        fprintf(stderr, "kmon server: %s\n\n", km_err_msg());
-        km_cfg_help(&cmd, stderr);
-        status = 2;
-        goto out_free_config;
-    }
-    km_log_set_level((enum km_log_level)common.log_level);
-    km_log_set_format((enum km_log_format)common.log_format);
     rc = km_sig_init();
     if (rc == 0)
         rc = km_server_start(&s, &o);

@@ -27,11 +27,31 @@ void km_view_last(const int64_t *t, const double *v, size_t n, int64_t now, int6
     }
 }
 
+/* The counter's increase and the time it was measured over, inside [a, b]: the counter
+ * runs linearly between consecutive samples no more than `gap` apart, and is unknown
+ * across longer gaps. *seg is the first segment that may reach past a (callers move a
+ * forward only). */
+static void covered_increase(const int64_t *t, const double *adj, size_t n, int64_t gap, int64_t a,
+                             int64_t b, size_t *seg, double *inc, double *ms)
+{
+    *inc = *ms = 0;
+    while (*seg + 1 < n && t[*seg + 1] <= a)
+        (*seg)++;
+    for (size_t i = *seg; i + 1 < n && t[i] < b; i++) {
+        int64_t dt = t[i + 1] - t[i], lo = t[i] > a ? t[i] : a, hi = t[i + 1] < b ? t[i + 1] : b;
+
+        if (dt <= 0 || dt > gap || hi <= lo)
+            continue;
+        *inc += (adj[i + 1] - adj[i]) * (double)(hi - lo) / (double)dt;
+        *ms += (double)(hi - lo);
+    }
+}
+
 void km_view_eval_steps(const int64_t *t, const double *v, size_t n, bool counter,
                         const struct km_view_steps *steps, double *scratch, double *out)
 {
     double *adj = scratch, correction = 0;
-    size_t end = 0, before = 0; /* first index past T, first index past T - range */
+    size_t end = 0, seg = 0; /* first index past T; first segment reaching past T - step */
 
     /* The counter as if it had never been reset. */
     for (size_t i = 0; counter && i < n; i++) {
@@ -40,27 +60,22 @@ void km_view_eval_steps(const int64_t *t, const double *v, size_t n, bool counte
         adj[i] = v[i] + correction;
     }
     for (size_t k = 0; k < steps->n; k++) {
-        int64_t T = steps->start + (int64_t)k * steps->step, from = T - steps->range;
-        size_t last, first;
+        int64_t T = steps->start + (int64_t)k * steps->step;
+        double inc, ms;
 
         out[k] = NAN;
-        while (end < n && t[end] <= T)
-            end++;
-        while (before < n && t[before] <= from)
-            before++;
-        if (end == 0 || t[end - 1] <= from)
-            continue; /* nothing inside the window */
-        last = end - 1;
-        if (!counter) {
-            out[k] = v[last];
+        if (counter) {
+            covered_increase(t, adj, n, steps->range, T - steps->step, T, &seg, &inc, &ms);
+            if (ms > 0)
+                out[k] = inc / (ms / 1000.0);
             continue;
         }
-        /* Start from the sample just before the window when it is recent enough, so
-         * consecutive windows together cover every increase. */
-        first = before > 0 && t[before - 1] > from - steps->range ? before - 1 : before;
-        if (first >= last || t[last] <= t[first])
-            continue;
-        out[k] = (adj[last] - adj[first]) / ((double)(t[last] - t[first]) / 1000.0);
+        while (end < n && t[end] <= T)
+            end++;
+        /* A sample inside the step, or one before it that the next bridges past T. */
+        if (end > 0 &&
+            (t[end - 1] > T - steps->step || (end < n && t[end] - t[end - 1] <= steps->range)))
+            out[k] = v[end - 1];
     }
 }
 

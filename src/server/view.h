@@ -25,18 +25,21 @@ struct km_view_last {
 void km_view_last(const int64_t *t, const double *v, size_t n, int64_t now, int64_t stale_ms,
                   struct km_view_last *out);
 
-/* A grid of evaluation times: start + k * step for k in [0, n). Each value looks back
- * over `range` ms (at least one step). */
+/* A grid of evaluation times: start + k * step for k in [0, n). `range` is the longest
+ * gap between two samples that is still bridged. */
 struct km_view_steps {
     int64_t start, step, range;
     size_t n;
 };
 
-/* Per step, into out[0..steps->n): for a counter the per-second rate over (T - range, T]
- * (from the last sample at or before T - range when it is at most `range` older, else
- * from the first sample inside, to the last sample inside; at least two samples);
- * for a gauge the last sample inside. NaN where there is none. `scratch` has room for
- * n doubles. */
+/* Per step, into out[0..steps->n): for a counter the per-second rate over [T - step, T],
+ * with the counter taken to run linearly between samples (so consecutive steps split
+ * every increase between them exactly, whatever the alignment of samples and steps, and
+ * a step shorter than the sample spacing gets its interval's rate), averaged over the
+ * part of the step that samples cover; for a gauge the last sample at or before T, when
+ * it is inside the step or the next sample bridges past T (so nothing is carried beyond
+ * the step after a series' last sample). NaN where there is none. `scratch` has room for n doubles.
+ */
 void km_view_eval_steps(const int64_t *t, const double *v, size_t n, bool counter,
                         const struct km_view_steps *steps, double *scratch, double *out);
 

@@ -627,7 +627,7 @@ static bool valid(const struct km_label *l, size_t n)
 
 /* Create, log and publish one series (the rare path after a concurrent truncation). */
 static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *l, size_t n,
-                                     uint64_t hash, struct km_buf *rec, int *rc)
+                                     uint64_t hash, struct km_buf *rec, int *rc, bool *won)
 {
     struct km_hseries *s;
 
@@ -643,8 +643,16 @@ static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *
         km_head_series_put(db->head, s);
         return NULL;
     }
-    atomic_fetch_add(&db->created, 1);
-    return km_head_publish(db->head, s);
+    {
+        struct km_hseries *got = km_head_publish(db->head, s);
+
+        /* Another writer may have published the same label set first: its series won. */
+        if (got == s)
+            atomic_fetch_add(&db->created, 1);
+        if (won)
+            *won = got == s;
+        return got;
+    }
 }
 
 int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
@@ -733,7 +741,7 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
             ser[i] = km_head_lookup(db->head, l, nl, hash);
             if (!ser[i]) {
                 km_buf_init(&one, 0);
-                ser[i] = create_one(db, l, nl, hash, &one, &rc);
+                ser[i] = create_one(db, l, nl, hash, &one, &rc, NULL);
                 km_buf_fini(&one);
                 if (!ser[i])
                     goto out_free;
@@ -795,7 +803,7 @@ out_free:
 }
 
 int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t nlabels,
-                       uint64_t *ref)
+                       uint64_t *ref, bool *created)
 {
     struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
     struct km_tsdb_sample one = { labels, nlabels, 0, 0 };
@@ -810,12 +818,14 @@ int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t
     if (!canonical(&one, l, &nl))
         return KM_ELIMIT;
     hash = km_labels_hash(l, nl);
+    if (created)
+        *created = false;
     s = km_head_lookup(db->head, l, nl, hash);
     if (!s) {
         if (!valid(l, nl))
             return KM_EINVAL;
         km_buf_init(&rec, 0);
-        s = create_one(db, l, nl, hash, &rec, &rc);
+        s = create_one(db, l, nl, hash, &rec, &rc, created);
         km_buf_fini(&rec);
         if (!s)
             return rc ? rc : km_err_set(KM_ENOMEM, "out of memory creating a series");

@@ -89,9 +89,10 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
  * remote-write connection): resolve labels to a reference once, then append by
  * reference. The reference stays valid until the series leaves the head (all its
  * samples cut into blocks); appending to a stale one reports KM_TSDB_STALE_REF for that
- * sample, and the caller resolves the labels again. */
+ * sample, and the caller resolves the labels again. `created` (may be NULL) says
+ * whether this call created the series. */
 int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t nlabels,
-                       uint64_t *ref);
+                       uint64_t *ref, bool *created);
 
 struct km_tsdb_ref_sample {
     uint64_t ref;

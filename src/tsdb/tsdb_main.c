@@ -274,8 +274,36 @@ struct inspect_opts {
     bool verify;
 };
 
-static const char *const format_choices[] = { "text", "json", NULL };
-static const char *const other_commands[] = { "agent", "server", "demo", NULL };
+const char *const km_tsdb_format_choices[] = { "text", "json", NULL };
+const char *const km_tsdb_other_commands[] = { "agent", "server", "demo", NULL };
+
+bool km_tsdb_start_dir_command(const struct km_cfg_cmd *c, const struct km_cfg_common *common,
+                               int argc, char **argv, const char *who, const char **dir,
+                               int *status)
+{
+    char *rest[4];
+    size_t nrest = 0;
+    int rc = km_cfg_parse(c, argc, argv, rest, 4, &nrest);
+
+    if (rc == KM_CFG_HELP) {
+        km_cfg_help(c, stdout);
+        *status = 0;
+        return false;
+    }
+    if (rc == 0 && nrest == 0)
+        rc = km_err_set(KM_EINVAL, "give the data directory");
+    else if (rc == 0 && nrest > 1)
+        rc = km_err_set(KM_EINVAL, "give one data directory, not %zu", nrest);
+    if (rc) {
+        fprintf(stderr, "%s: %s\nRun '%s --help' for the flags.\n", who, km_err_msg(), who);
+        *status = 2;
+        return false;
+    }
+    km_log_set_level((enum km_log_level)common->log_level);
+    km_log_set_format((enum km_log_format)common->log_format);
+    *dir = rest[0];
+    return true;
+}
 
 static const struct km_cfg_field inspect_fields[] = {
     { .name = "format",
@@ -283,7 +311,7 @@ static const struct km_cfg_field inspect_fields[] = {
       .offset = offsetof(struct inspect_opts, format),
       .def = "text",
       .help = "text (a table for people) or json (the same, for scripts)",
-      .choices = format_choices },
+      .choices = km_tsdb_format_choices },
     { .name = "verify",
       .type = KM_CFG_BOOL,
       .offset = offsetof(struct inspect_opts, verify),
@@ -308,37 +336,19 @@ static int inspect_main(int argc, char **argv)
                    "Exit status: 0 when all is well, 1 when a block is unreadable or fails\n"
                    "verification, the WAL is corrupt, or DIR cannot be inspected; 2 for a\n"
                    "usage error.",
-        .other_commands = other_commands,
+        .other_commands = km_tsdb_other_commands,
         .positional_ok = true,
     };
     struct km_tsdb_report r;
-    char *rest[4];
-    size_t nrest = 0;
+    const char *dir = NULL;
     int rc, status = 1;
 
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Inspect", inspect_fields, &o };
     cmd.sections[cmd.nsections++] =
         (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
-    rc = km_cfg_parse(&cmd, argc, argv, rest, 4, &nrest);
-    if (rc == KM_CFG_HELP) {
-        km_cfg_help(&cmd, stdout);
-        status = 0;
+    if (!km_tsdb_start_dir_command(&cmd, &common, argc, argv, "kmon tsdb inspect", &dir, &status))
         goto out_free_config;
-    }
-    if (rc == 0 && nrest == 0)
-        rc = km_err_set(KM_EINVAL, "give the data directory to inspect");
-    else if (rc == 0 && nrest > 1)
-        rc = km_err_set(KM_EINVAL, "give one data directory, not %zu", nrest);
-    if (rc) {
-        fprintf(stderr, "kmon tsdb inspect: %s\nRun 'kmon tsdb inspect --help' for the flags.\n",
-                km_err_msg());
-        status = 2;
-        goto out_free_config;
-    }
-    km_log_set_level((enum km_log_level)common.log_level);
-    km_log_set_format((enum km_log_format)common.log_format);
-
-    rc = km_tsdb_inspect(rest[0], o.verify, &r);
+    rc = km_tsdb_inspect(dir, o.verify, &r);
     if (rc) {
         fprintf(stderr, "kmon tsdb inspect: %s\n", km_err_msg());
         goto out_free_config;
@@ -366,6 +376,7 @@ static const struct {
 } subcommands[] = {
     { "inspect", "blocks, series, samples, bytes per sample, WAL; verify every checksum",
       inspect_main },
+    { "dump", "print the samples of matching series", km_tsdb_dump_main },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -102,6 +103,55 @@ def agent_factory():
     yield start
     for p in procs:
         p.close()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """server_factory(*extra_args, data=None) starts `kmon server` on a free port with
+    its data under tmp_path (or `data`) and returns (proc, base_url, data_dir) once
+    /readyz answers."""
+    procs = []
+
+    def start(*extra, data=None, env=None, port=None):
+        port = port or free_port()
+        data = str(data or tmp_path / f"data-{len(procs)}")
+        proc = Proc(["server", "--listen", f"127.0.0.1:{port}", "--data", data, *extra],
+                    env=env)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.p.poll() is not None:
+                raise AssertionError(f"kmon server exited with {proc.p.returncode}:\n"
+                                     f"{proc.log()}")
+            try:
+                if http_get(base + "/readyz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, proc.log()
+            time.sleep(0.05)
+        return proc, base, data
+
+    yield start
+    for p in procs:
+        p.close()
+
+
+def http_request(url, method="GET", body=None, headers=None, timeout=30):
+    """(status, headers, body bytes) of any request; HTTP errors are returned, not
+    raised."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def scrape(url):
+    """Parsed /metrics of a kmon process: {(name, labels): value}."""
+    return parse_exposition(http_get(url + "/metrics")[2])[0]
 
 
 # ---- strict Prometheus text format 0.0.4 parser ---------------------------------------
