@@ -1,14 +1,17 @@
 """The agent shipping to a real server: this machine appears in every endpoint with
 plausible figures, a busy process moves cpu_millicores, time series have their points;
 and delivery survives the server's outages: stopped for 30 s (the agent's spool fills
-and drains) and killed with SIGKILL (nothing it acknowledged is lost). Continuity is
+and drains), killed with SIGKILL (nothing it acknowledged is lost), down across a
+restart of the agent itself (the spool survives it); a 400 is dropped, not retried. Continuity is
 checked on the stored samples themselves (`kmon tsdb dump`): the agent's
 kmon_agent_collections_total counts 1, 2, 3, … one per collection, so a lost or
 duplicated delivery shows as a hole or a repeat."""
+import http.server
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -197,3 +200,83 @@ def test_kill_9_loses_nothing_acknowledged(server_factory, tmp_path):
         assert len(values) >= delivered
     finally:
         agent.close()
+
+
+def test_agent_restart_keeps_its_spool(server_factory, tmp_path):
+    """The server is down while the agent runs, the agent is stopped and started again
+    (SIGTERM, same spool), then the server comes back: what both agent runs collected
+    arrives, in order, the first run's before the second's."""
+    srv, base, data = server_factory()
+    port = int(base.rsplit(":", 1)[1])
+    agent, abase = start_agent(tmp_path, base)
+    try:
+        wait_for(lambda: node_seen(base, "test-node"), 20, "the node", [srv, agent])
+        srv.stop()
+        time.sleep(6)
+        spooled = value(scrape(abase), "kmon_agent_spool_requests")
+        assert spooled >= 3, spooled
+        agent.stop()
+        assert list((tmp_path / "spool").glob("*.spool")), "no spool segment on disk"
+    finally:
+        agent.close()
+    agent, abase = start_agent(tmp_path, base)
+    try:
+        time.sleep(4)
+        assert value(scrape(abase), "kmon_agent_spool_requests") >= spooled
+        srv2, base2, _ = server_factory(data=data, port=port)
+        wait_for(lambda: value(scrape(abase), "kmon_agent_spool_requests") == 0
+                 and value(scrape(abase), "kmon_agent_ship_up") == 1, 30,
+                 "the spool to drain", [srv2, agent])
+        time.sleep(2)
+        agent.stop()
+        values, stamps = collections(data)
+        assert stamps == sorted(stamps)
+        # The counter restarts with the agent: the first run's collections continue
+        # from 1, then the second run's from 1 again, each without holes.
+        restart = next(i for i in range(1, len(values)) if values[i] < values[i - 1])
+        assert_continuous(values[:restart])
+        assert_continuous(values[restart:])
+        assert values[0] == 1 and values[restart] == 1
+        assert value(scrape(base2), "kmon_ingest_samples_total", outcome="conflicting") == 0
+    finally:
+        agent.close()
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """A remote_write endpoint that refuses everything with 400 and a message."""
+    posts = 0
+
+    def do_POST(self):
+        type(self).posts += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"error":"label name \\"0bad\\" is not valid"}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_other_4xx_is_not_retried_and_logged(tmp_path):
+    """A 400 is the sender's fault: the batch is dropped (counted as rejected), never
+    retried nor spooled, and the server's message is in the agent's log."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    agent, abase = start_agent(tmp_path, base)
+    try:
+        wait_for(lambda: value(scrape(abase), "kmon_agent_ship_requests_total",
+                               result="rejected") >= 3, 20, "three rejections", [agent])
+        m = scrape(abase)
+        rejected = value(m, "kmon_agent_ship_requests_total", result="rejected")
+        # One POST per rejected batch: none was sent twice.
+        assert _Refusing.posts <= rejected + 1, (_Refusing.posts, rejected)
+        assert value(m, "kmon_agent_spool_requests") == 0
+        agent.stop()
+        assert "0bad" in agent.log() and "refused" in agent.log(), agent.log()
+    finally:
+        agent.close()
+        srv.shutdown()
