@@ -15,10 +15,20 @@ extern const struct km_collector_ops km_collector_netclass;
 extern const struct km_collector_ops km_collector_filefd;
 extern const struct km_collector_ops km_collector_time;
 extern const struct km_collector_ops km_collector_uname;
+extern const struct km_collector_ops km_collector_pods;
 
 const struct km_collector_ops *const km_node_collectors[] = {
-    &km_collector_stat,     &km_collector_meminfo,   &km_collector_loadavg,
-    &km_collector_pressure, &km_collector_diskstats, &km_collector_filesystem,
-    &km_collector_netdev,   &km_collector_netclass,  &km_collector_filefd,
-    &km_collector_time,     &km_collector_uname,     NULL,
+    &km_collector_stat,
+    &km_collector_meminfo,
+    &km_collector_loadavg,
+    &km_collector_pressure,
+    &km_collector_diskstats,
+    &km_collector_filesystem,
+    &km_collector_netdev,
+    &km_collector_netclass,
+    &km_collector_filefd,
+    &km_collector_time,
+    &km_collector_uname,
+    &km_collector_pods,
+    NULL,
 };

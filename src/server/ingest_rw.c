@@ -14,6 +14,7 @@
 #include "ingest_internal.h"
 
 #include "common/arena.h"
+#include "common/array.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/http_server.h"
@@ -94,21 +95,9 @@ static struct scratch *scratch_get(struct km_ingest *in)
     return sc;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+static int grow(void **v, size_t *cap, size_t need, size_t elem)
 {
-    size_t n = *cap ? *cap : 256;
-    void *q;
-
-    if (need <= *cap)
-        return 0;
-    while (n < need)
-        n *= 2;
-    q = realloc(*p, n * elem);
-    if (!q)
-        return km_err_set(KM_ENOMEM, "out of memory reading a remote_write request");
-    *p = q;
-    *cap = n;
-    return 0;
+    return km_array_grow(v, cap, need, elem, 256, "reading a remote_write request");
 }
 
 static int grow_samples(struct scratch *sc, size_t need)

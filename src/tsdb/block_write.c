@@ -10,6 +10,7 @@
 #include "block.h"
 
 #include "block_format.h"
+#include "common/array.h"
 #include "common/err.h"
 #include "common/jsonw.h"
 #include "common/limits.h"
@@ -68,22 +69,9 @@ struct km_block_writer {
     uint64_t nsamples;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+static int grow(void **v, size_t *cap, size_t need, size_t elem)
 {
-    size_t ncap;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 64;
-    while (ncap < need)
-        ncap *= 2;
-    np = realloc(*p, ncap * elem);
-    if (!np)
-        return km_err_set(KM_ENOMEM, "out of memory writing a block");
-    *p = np;
-    *cap = ncap;
-    return 0;
+    return km_array_grow(v, cap, need, elem, 64, "writing a block");
 }
 
 static const char *str_of(const struct km_block_writer *w, uint32_t id)

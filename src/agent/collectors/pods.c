@@ -1,0 +1,536 @@
+/*
+ * pods — every pod and container on this node, measured from the kernel's cgroup
+ * accounting with cAdvisor's metric names and semantics (so kubelet dashboards work):
+ * container_cpu_*, container_memory_* (working set = usage − inactive_file, clamped at
+ * 0, as the kubelet computes it), container_spec_*, container_fs_* per device,
+ * container_processes, container_pressure_* (v2), container_start_time_seconds, and the
+ * pod's network from a pod process's /proc/<pid>/net/dev. Pod totals carry
+ * container="" and come from the pod's own cgroup (so the sandbox and CRI-O's conmon are
+ * in them); the sandbox (pause) container has no series of its own.
+ *
+ * kmon_container_memory_nonreclaimable_bytes is the working set minus the active file
+ * cache, which the kernel also reclaims before it OOM-kills: the kubelet's working set
+ * overstates OOM risk for file-heavy workloads.
+ *
+ * Names come from the kubelet's log layout (kube/logmeta.h) until the Kubernetes API
+ * metadata is available; a pod the layout does not name yet is counted in
+ * kmon_agent_pods_unnamed and left out rather than reported under a made-up name.
+ */
+#include "agent/cgroup/cgfs.h"
+#include "agent/cgroup/kubepods.h"
+#include "agent/collector.h"
+#include "agent/kube/logmeta.h"
+#include "agent/procfs/procfs.h"
+#include "common/cfg.h"
+#include "common/err.h"
+#include "common/procfile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUF_CAP      (64 * 1024)
+#define DEV_CACHE    64
+#define MAX_EXCLUDED 64
+
+enum {
+    F_CPU,
+    F_USER,
+    F_SYS,
+    F_PERIODS,
+    F_THROTTLED,
+    F_THROTTLED_S,
+    F_MEM,
+    F_WS,
+    F_NONRECLAIM,
+    F_RSS,
+    F_CACHE,
+    F_MAPPED,
+    F_SWAP,
+    F_FAILCNT,
+    F_OOM,
+    F_QUOTA,
+    F_PERIOD,
+    F_SHARES,
+    F_LIMIT,
+    F_FS_RB,
+    F_FS_WB,
+    F_FS_R,
+    F_FS_W,
+    F_PROCS,
+    F_PSI, /* 6: cpu, memory, io × waiting, stalled */
+    F_START = F_PSI + 6,
+    F_NET, /* 8 */
+    F_HOSTNET = F_NET + 8,
+    F_PODS,
+    F_CONTAINERS,
+    F_UNNAMED,
+    F_COUNT
+};
+
+struct family {
+    const char *name, *help;
+    enum km_mtype type;
+};
+
+static const struct family families[F_COUNT] = {
+    [F_CPU] = { "container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
+                KM_MT_COUNTER },
+    [F_USER] = { "container_cpu_user_seconds_total",
+                 "Cumulative user cpu time consumed in seconds.", KM_MT_COUNTER },
+    [F_SYS] = { "container_cpu_system_seconds_total",
+                "Cumulative system cpu time consumed in seconds.", KM_MT_COUNTER },
+    [F_PERIODS] = { "container_cpu_cfs_periods_total",
+                    "Number of elapsed enforcement period intervals.", KM_MT_COUNTER },
+    [F_THROTTLED] = { "container_cpu_cfs_throttled_periods_total",
+                      "Number of throttled period intervals.", KM_MT_COUNTER },
+    [F_THROTTLED_S] = { "container_cpu_cfs_throttled_seconds_total",
+                        "Total time duration the container has been throttled.", KM_MT_COUNTER },
+    [F_MEM] = { "container_memory_usage_bytes",
+                "Current memory usage in bytes, including all memory regardless of when it was "
+                "accessed.",
+                KM_MT_GAUGE },
+    [F_WS] = { "container_memory_working_set_bytes",
+               "Current working set in bytes (usage minus inactive file cache).", KM_MT_GAUGE },
+    [F_NONRECLAIM] = { "kmon_container_memory_nonreclaimable_bytes",
+                       "Working set minus the active file cache the kernel reclaims before an "
+                       "OOM kill: the memory that really counts towards OOM risk.",
+                       KM_MT_GAUGE },
+    [F_RSS] = { "container_memory_rss", "Size of RSS in bytes.", KM_MT_GAUGE },
+    [F_CACHE] = { "container_memory_cache", "Number of bytes of page cache memory.", KM_MT_GAUGE },
+    [F_MAPPED] = { "container_memory_mapped_file", "Size of memory mapped files in bytes.",
+                   KM_MT_GAUGE },
+    [F_SWAP] = { "container_memory_swap", "Container swap usage in bytes.", KM_MT_GAUGE },
+    [F_FAILCNT] = { "container_memory_failcnt",
+                    "Number of memory usage hits limits (v2: memory.events max).", KM_MT_COUNTER },
+    [F_OOM] = { "container_oom_events_total",
+                "Count of out of memory events observed for the container (v2: oom_kill).",
+                KM_MT_COUNTER },
+    [F_QUOTA] = { "container_spec_cpu_quota", "CPU quota of the container.", KM_MT_GAUGE },
+    [F_PERIOD] = { "container_spec_cpu_period", "CPU period of the container.", KM_MT_GAUGE },
+    [F_SHARES] = { "container_spec_cpu_shares", "CPU share of the container.", KM_MT_GAUGE },
+    [F_LIMIT] = { "container_spec_memory_limit_bytes", "Memory limit for the container (0: none).",
+                  KM_MT_GAUGE },
+    [F_FS_RB] = { "container_fs_reads_bytes_total", "Cumulative count of bytes read.",
+                  KM_MT_COUNTER },
+    [F_FS_WB] = { "container_fs_writes_bytes_total", "Cumulative count of bytes written.",
+                  KM_MT_COUNTER },
+    [F_FS_R] = { "container_fs_reads_total", "Cumulative count of reads completed.",
+                 KM_MT_COUNTER },
+    [F_FS_W] = { "container_fs_writes_total", "Cumulative count of writes completed.",
+                 KM_MT_COUNTER },
+    [F_PROCS] = { "container_processes", "Number of processes running inside the container.",
+                  KM_MT_GAUGE },
+    [F_PSI + 0] = { "container_pressure_cpu_waiting_seconds_total",
+                    "Total time duration tasks in the container have waited due to CPU "
+                    "congestion.",
+                    KM_MT_COUNTER },
+    [F_PSI + 1] = { "container_pressure_cpu_stalled_seconds_total",
+                    "Total time duration no tasks in the container could make progress due to "
+                    "CPU congestion.",
+                    KM_MT_COUNTER },
+    [F_PSI + 2] = { "container_pressure_memory_waiting_seconds_total",
+                    "Total time duration tasks in the container have waited due to memory "
+                    "congestion.",
+                    KM_MT_COUNTER },
+    [F_PSI + 3] = { "container_pressure_memory_stalled_seconds_total",
+                    "Total time duration no tasks in the container could make progress due to "
+                    "memory congestion.",
+                    KM_MT_COUNTER },
+    [F_PSI + 4] = { "container_pressure_io_waiting_seconds_total",
+                    "Total time duration tasks in the container have waited due to IO "
+                    "congestion.",
+                    KM_MT_COUNTER },
+    [F_PSI + 5] = { "container_pressure_io_stalled_seconds_total",
+                    "Total time duration no tasks in the container could make progress due to "
+                    "IO congestion.",
+                    KM_MT_COUNTER },
+    [F_START] = { "container_start_time_seconds",
+                  "Start time of the container since unix epoch in seconds.", KM_MT_GAUGE },
+    [F_NET + 0] = { "container_network_receive_bytes_total", "Cumulative count of bytes received.",
+                    KM_MT_COUNTER },
+    [F_NET + 1] = { "container_network_receive_packets_total",
+                    "Cumulative count of packets received.", KM_MT_COUNTER },
+    [F_NET + 2] = { "container_network_receive_errors_total",
+                    "Cumulative count of errors encountered while receiving.", KM_MT_COUNTER },
+    [F_NET + 3] = { "container_network_receive_packets_dropped_total",
+                    "Cumulative count of packets dropped while receiving.", KM_MT_COUNTER },
+    [F_NET + 4] = { "container_network_transmit_bytes_total",
+                    "Cumulative count of bytes transmitted.", KM_MT_COUNTER },
+    [F_NET + 5] = { "container_network_transmit_packets_total",
+                    "Cumulative count of packets transmitted.", KM_MT_COUNTER },
+    [F_NET + 6] = { "container_network_transmit_errors_total",
+                    "Cumulative count of errors encountered while transmitting.", KM_MT_COUNTER },
+    [F_NET + 7] = { "container_network_transmit_packets_dropped_total",
+                    "Cumulative count of packets dropped while transmitting.", KM_MT_COUNTER },
+    [F_HOSTNET] = { "kmon_pod_host_network",
+                    "1 when the pod uses the node's network namespace (its traffic is the "
+                    "node's, in node_network_*).",
+                    KM_MT_GAUGE },
+    [F_PODS] = { "kmon_agent_pods", "Pods found in the kubelet's cgroup tree.", KM_MT_GAUGE },
+    [F_CONTAINERS] = { "kmon_agent_containers",
+                       "Application containers reported (sandboxes and unnamed ones excluded).",
+                       KM_MT_GAUGE },
+    [F_UNNAMED] = { "kmon_agent_pods_unnamed",
+                    "Pods or containers left out because nothing names them yet.", KM_MT_GAUGE },
+};
+
+struct devname {
+    unsigned major, minor;
+    char name[64];
+};
+
+struct netcache {
+    char uid[KM_POD_UID_MAX];
+    long pid;
+};
+
+struct pods_ctx {
+    char *exclude_namespaces; /* cfg: comma-separated */
+    char *excl[MAX_EXCLUDED];
+    size_t nexcl;
+    char proc[PATH_MAX], sys[PATH_MAX], host_netns[64];
+    struct km_cg_fs fs;
+    bool fs_ok;
+    struct km_kpods kp;
+    struct km_logmeta logs;
+    char *buf;
+    struct devname dev[DEV_CACHE];
+    size_t ndev;
+    struct netcache *net, *net_next;
+    size_t nnet, nnet_next, capnet;
+    struct km_collect *c;
+    int fam[F_COUNT];
+    unsigned unnamed, containers;
+    /* Per-call label scratch. */
+    struct km_label l[5];
+};
+
+static const struct km_cfg_field pods_cfg[] = {
+    { .name = "exclude-namespaces",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct pods_ctx, exclude_namespaces),
+      .metavar = "NS,...",
+      .help = "namespaces whose pods are not reported (the prototype left out kube-system "
+              "and kube-public; default: none)" },
+    KM_CFG_FIELDS_END,
+};
+
+static int pods_init(void *vctx, const struct km_host *host)
+{
+    struct pods_ctx *ctx = vctx;
+    char path[PATH_MAX + 32];
+    ssize_t n;
+    int rc;
+
+    snprintf(ctx->proc, sizeof(ctx->proc), "%s", host->proc);
+    snprintf(ctx->sys, sizeof(ctx->sys), "%s", host->sys);
+    if (ctx->exclude_namespaces)
+        ctx->nexcl = km_cfg_split_list(ctx->exclude_namespaces, ctx->excl, MAX_EXCLUDED);
+    ctx->buf = malloc(BUF_CAP);
+    if (!ctx->buf)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    rc = km_cg_detect(host->sys, &ctx->fs);
+    if (rc)
+        return rc;
+    ctx->fs_ok = true;
+    km_logmeta_init(&ctx->logs, host->root);
+    snprintf(path, sizeof(path), "%s/%s/ns/net", host->proc, host->host_pid);
+    n = readlink(path, ctx->host_netns, sizeof(ctx->host_netns) - 1);
+    ctx->host_netns[n > 0 ? n : 0] = '\0';
+    return 0;
+}
+
+static bool excluded(const struct pods_ctx *ctx, const char *ns)
+{
+    for (size_t i = 0; i < ctx->nexcl; i++) {
+        if (strcmp(ctx->excl[i], ns) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "/dev/<name>" of a block device number, from /sys/dev/block/MAJ:MIN/uevent. */
+static const char *dev_name(struct pods_ctx *ctx, unsigned major, unsigned minor)
+{
+    char path[PATH_MAX + 64], buf[1024], *p;
+    struct devname *d;
+
+    for (size_t i = 0; i < ctx->ndev; i++) {
+        if (ctx->dev[i].major == major && ctx->dev[i].minor == minor)
+            return ctx->dev[i].name;
+    }
+    if (ctx->ndev == DEV_CACHE)
+        ctx->ndev = 0;
+    d = &ctx->dev[ctx->ndev++];
+    d->major = major;
+    d->minor = minor;
+    snprintf(d->name, sizeof(d->name), "%u:%u", major, minor);
+    snprintf(path, sizeof(path), "%s/dev/block/%u:%u/uevent", ctx->sys, major, minor);
+    if (km_read_small_file(path, buf, sizeof(buf)) > 0 && (p = strstr(buf, "DEVNAME=")) &&
+        (p == buf || p[-1] == '\n')) {
+        p += 8;
+        p[strcspn(p, "\n")] = '\0';
+        if (*p && strlen(p) < sizeof(d->name) - 5)
+            snprintf(d->name, sizeof(d->name), "/dev/%s", p);
+    }
+    return d->name;
+}
+
+static void add(struct pods_ctx *ctx, int f, size_t nl, double v)
+{
+    km_mset_add(ctx->c->out, ctx->fam[f], ctx->l, nl, v);
+}
+
+/* Every series of one cgroup's statistics, with the identity labels in ctx->l[0..4). */
+static void emit_stats(struct pods_ctx *ctx, const struct km_cg_stats *st)
+{
+    unsigned h = st->have;
+
+    if (h & KM_CGS_CPU)
+        add(ctx, F_CPU, 4, st->cpu_s);
+    if (h & KM_CGS_CPU_SPLIT) {
+        add(ctx, F_USER, 4, st->user_s);
+        add(ctx, F_SYS, 4, st->system_s);
+    }
+    if (h & KM_CGS_CFS) {
+        add(ctx, F_PERIODS, 4, (double)st->periods);
+        add(ctx, F_THROTTLED, 4, (double)st->throttled);
+        add(ctx, F_THROTTLED_S, 4, st->throttled_s);
+    }
+    if (h & KM_CGS_MEM)
+        add(ctx, F_MEM, 4, (double)st->mem_usage);
+    if (h & KM_CGS_MEM_STAT) {
+        add(ctx, F_WS, 4, (double)st->working_set);
+        add(ctx, F_NONRECLAIM, 4, (double)st->nonreclaimable);
+        add(ctx, F_RSS, 4, (double)st->rss);
+        add(ctx, F_CACHE, 4, (double)st->cache);
+        add(ctx, F_MAPPED, 4, (double)st->mapped_file);
+    }
+    if (h & KM_CGS_SWAP)
+        add(ctx, F_SWAP, 4, (double)st->swap);
+    if (h & KM_CGS_FAILCNT)
+        add(ctx, F_FAILCNT, 4, (double)st->failcnt);
+    if (h & KM_CGS_OOM)
+        add(ctx, F_OOM, 4, (double)st->oom_kill);
+    if (h & KM_CGS_QUOTA)
+        add(ctx, F_QUOTA, 4, (double)st->quota_us);
+    if (h & KM_CGS_PERIOD)
+        add(ctx, F_PERIOD, 4, (double)st->period_us);
+    if (h & KM_CGS_SHARES)
+        add(ctx, F_SHARES, 4, (double)st->shares);
+    if (h & KM_CGS_MEM_LIMIT)
+        add(ctx, F_LIMIT, 4, (double)st->mem_limit);
+    for (unsigned i = 0; (h & KM_CGS_IO) && i < st->nio; i++) {
+        const struct km_cg_io *io = &st->io[i];
+
+        ctx->l[4] = (struct km_label){ "device", dev_name(ctx, io->major, io->minor) };
+        add(ctx, F_FS_RB, 5, (double)io->rbytes);
+        add(ctx, F_FS_WB, 5, (double)io->wbytes);
+        add(ctx, F_FS_R, 5, (double)io->rios);
+        add(ctx, F_FS_W, 5, (double)io->wios);
+    }
+    if (h & KM_CGS_PIDS)
+        add(ctx, F_PROCS, 4, (double)st->pids);
+    for (int i = 0; (h & KM_CGS_PSI) && i < KM_PSI_N; i++) {
+        if (st->psi[i].some.present)
+            add(ctx, F_PSI + 2 * i, 4, (double)st->psi[i].some.total_us / 1e6);
+        if (st->psi[i].full.present)
+            add(ctx, F_PSI + 2 * i + 1, 4, (double)st->psi[i].full.total_us / 1e6);
+    }
+    if (st->created_s > 0)
+        add(ctx, F_START, 4, (double)st->created_s);
+}
+
+/* The process's command name is "pause": the pod's sandbox. */
+static bool is_pause(struct pods_ctx *ctx, long pid)
+{
+    char path[PATH_MAX + 32], comm[64];
+
+    snprintf(path, sizeof(path), "%s/%ld/comm", ctx->proc, pid);
+    return km_read_small_file(path, comm, sizeof(comm)) > 0 && strcmp(comm, "pause") == 0;
+}
+
+static void on_netdev(void *ud, const struct km_netdev *d)
+{
+    struct pods_ctx *ctx = ud;
+
+    if (strcmp(d->name, "lo") == 0)
+        return;
+    ctx->l[4] = (struct km_label){ "interface", d->name };
+    /* bytes, packets, errs, drop for receive (0..3) and transmit (8..11) */
+    for (int k = 0; k < 4; k++) {
+        add(ctx, F_NET + k, 5, (double)d->v[k]);
+        add(ctx, F_NET + 4 + k, 5, (double)d->v[8 + k]);
+    }
+}
+
+/* The pod's network: /proc/<pid>/net/dev of one of its processes, unless it shares
+ * the node's network namespace. The process is remembered from collection to
+ * collection and chosen again when it is gone. */
+static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
+{
+    char path[PATH_MAX + 64], ns[64];
+    long pid = 0;
+    ssize_t n;
+
+    for (size_t i = 0; i < ctx->nnet; i++) {
+        if (strcmp(ctx->net[i].uid, p->uid) == 0) {
+            pid = ctx->net[i].pid;
+            break;
+        }
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        long len;
+
+        if (pid == 0) {
+            for (size_t k = 0; k < p->n && pid == 0; k++)
+                pid = km_cg_first_pid(&ctx->fs, ctx->kp.c[p->first + k].rel, ctx->buf, BUF_CAP);
+            if (pid == 0)
+                return; /* no process (yet): nothing to read */
+        }
+        snprintf(path, sizeof(path), "%s/%ld/ns/net", ctx->proc, pid);
+        n = readlink(path, ns, sizeof(ns) - 1);
+        if (n <= 0) {
+            pid = 0;
+            continue;
+        }
+        ns[n] = '\0';
+        if (ctx->host_netns[0] && strcmp(ns, ctx->host_netns) == 0) {
+            add(ctx, F_HOSTNET, 4, 1);
+            break;
+        }
+        snprintf(path, sizeof(path), "%s/%ld/net/dev", ctx->proc, pid);
+        len = km_read_small_file(path, ctx->buf, BUF_CAP);
+        if (len < 0) {
+            pid = 0;
+            continue;
+        }
+        add(ctx, F_HOSTNET, 4, 0);
+        km_collect_malformed(ctx->c, km_parse_netdev(ctx->buf, (size_t)len, on_netdev, ctx),
+                             "a pod's net/dev");
+        break;
+    }
+    if (pid && ctx->nnet_next < ctx->capnet) {
+        struct netcache *e = &ctx->net_next[ctx->nnet_next++];
+
+        memcpy(e->uid, p->uid, sizeof(e->uid));
+        e->pid = pid;
+    }
+}
+
+static int reserve_net(struct pods_ctx *ctx, size_t n)
+{
+    struct netcache *a, *b;
+
+    if (n <= ctx->capnet)
+        return 0;
+    a = realloc(ctx->net, n * sizeof(*a));
+    if (a)
+        ctx->net = a;
+    b = a ? realloc(ctx->net_next, n * sizeof(*b)) : NULL;
+    if (!b)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    ctx->net_next = b;
+    ctx->capnet = n;
+    return 0;
+}
+
+static void collect_pod(struct pods_ctx *ctx, const struct km_kpod *p)
+{
+    const struct km_log_pod *named = km_logmeta_pod(&ctx->logs, p->uid);
+    struct km_cg_stats st;
+
+    if (!named) {
+        ctx->unnamed++;
+        return;
+    }
+    if (excluded(ctx, named->ns))
+        return;
+    ctx->l[0] = (struct km_label){ "container", "" };
+    ctx->l[1] = (struct km_label){ "namespace", named->ns };
+    ctx->l[2] = (struct km_label){ "pod", named->name };
+    ctx->l[3] = (struct km_label){ "pod_uid", p->uid };
+    km_collect_malformed(ctx->c, km_cg_read(&ctx->fs, p->rel, ctx->buf, BUF_CAP, &st),
+                         "a pod's cgroup files");
+    if (st.have)
+        emit_stats(ctx, &st);
+    pod_network(ctx, p);
+    for (size_t k = 0; k < p->n; k++) {
+        const struct km_kcontainer *c = &ctx->kp.c[p->first + k];
+        const char *name = km_logmeta_container(&ctx->logs, c->id);
+        long pid;
+
+        if (!name) {
+            pid = km_cg_first_pid(&ctx->fs, c->rel, ctx->buf, BUF_CAP);
+            if (pid == 0 || !is_pause(ctx, pid))
+                ctx->unnamed++;
+            continue; /* the sandbox, or a container too new to have its log link */
+        }
+        km_collect_malformed(ctx->c, km_cg_read(&ctx->fs, c->rel, ctx->buf, BUF_CAP, &st),
+                             "a container's cgroup files");
+        if (!st.have)
+            continue; /* gone since the scan */
+        ctx->l[0] = (struct km_label){ "container", name };
+        emit_stats(ctx, &st);
+        ctx->containers++;
+    }
+}
+
+static void pods_collect(void *vctx, struct km_collect *c)
+{
+    struct pods_ctx *ctx = vctx;
+    struct netcache *t;
+    int rc;
+
+    if (!ctx->fs_ok)
+        return;
+    ctx->c = c;
+    ctx->unnamed = ctx->containers = 0;
+    for (int f = 0; f < F_COUNT; f++)
+        ctx->fam[f] =
+            km_mset_family(c->out, families[f].name, families[f].help, families[f].type, 0);
+    rc = km_kpods_scan(km_cg_walk_root(&ctx->fs), &ctx->kp);
+    if (rc == 0)
+        rc = km_logmeta_refresh(&ctx->logs);
+    if (rc == 0)
+        rc = reserve_net(ctx, ctx->kp.npod);
+    if (rc) {
+        km_collect_error(c, "%s", km_err_msg());
+        return;
+    }
+    ctx->nnet_next = 0;
+    for (size_t i = 0; i < ctx->kp.npod; i++)
+        collect_pod(ctx, &ctx->kp.pod[i]);
+    /* The processes of pods still there, for the next collection. */
+    t = ctx->net;
+    ctx->net = ctx->net_next;
+    ctx->net_next = t;
+    ctx->nnet = ctx->nnet_next;
+    km_mset_add(c->out, ctx->fam[F_PODS], NULL, 0, (double)ctx->kp.npod);
+    km_mset_add(c->out, ctx->fam[F_CONTAINERS], NULL, 0, (double)ctx->containers);
+    km_mset_add(c->out, ctx->fam[F_UNNAMED], NULL, 0, (double)ctx->unnamed);
+}
+
+static void pods_fini(void *vctx)
+{
+    struct pods_ctx *ctx = vctx;
+
+    km_kpods_fini(&ctx->kp);
+    km_logmeta_fini(&ctx->logs);
+    free(ctx->net);
+    free(ctx->net_next);
+    free(ctx->buf);
+}
+
+const struct km_collector_ops km_collector_pods = {
+    .version = KM_COLLECTOR_OPS_V1,
+    .name = "pods",
+    .help = "pods and containers from cgroups v1/v2 (cAdvisor names), pod network",
+    .cfg = pods_cfg,
+    .ctx_size = sizeof(struct pods_ctx),
+    .init = pods_init,
+    .collect = pods_collect,
+    .fini = pods_fini,
+};
