@@ -11,7 +11,7 @@ libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev"
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest bindfs fuse3 util-linux procps
-prometheus-node-exporter curl prometheus"
+prometheus-node-exporter curl prometheus iproute2 openssl"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
