@@ -88,17 +88,56 @@ const char *km_cg_walk_root(const struct km_cg_fs *fs)
     return fs->v1[KM_CG_CPU][0] ? fs->v1[KM_CG_CPU] : fs->v1[KM_CG_CPUACCT];
 }
 
-/* Read root/rel/file into buf; its length, or -1 when absent or unreadable. */
-static long read_file(const char *root, const char *rel, const char *file, char *buf, size_t cap)
+/* One cgroup being read: its path under each hierarchy root, and a directory
+ * descriptor per root opened on first use, so each file is one openat() of a short name
+ * rather than a walk down the whole path. */
+#define CGDIR_ROOTS 8
+
+struct cgdir {
+    const char *path;
+    const char *root[CGDIR_ROOTS];
+    int fd[CGDIR_ROOTS];
+    int n;
+};
+
+static int dir_fd(struct cgdir *d, const char *root)
 {
     char path[PATH_MAX];
-    ssize_t n;
-    size_t len = 0;
     int fd;
 
-    if (!root[0] || snprintf(path, sizeof(path), "%s/%s/%s", root, rel, file) >= (int)sizeof(path))
+    for (int i = 0; i < d->n; i++) {
+        if (d->root[i] == root)
+            return d->fd[i];
+    }
+    if (snprintf(path, sizeof(path), "%s/%s", root, d->path) >= (int)sizeof(path))
         return -1;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d->n < CGDIR_ROOTS) {
+        d->root[d->n] = root;
+        d->fd[d->n++] = fd; /* a missing directory is remembered too (-1) */
+    }
+    return fd;
+}
+
+static void cgdir_close(struct cgdir *d)
+{
+    for (int i = 0; i < d->n; i++) {
+        if (d->fd[i] >= 0)
+            close(d->fd[i]);
+    }
+    d->n = 0;
+}
+
+/* Read <root>/<cgroup>/<file> into buf; its length, or -1 when absent or unreadable. */
+static long read_file(const char *root, struct cgdir *rel, const char *file, char *buf, size_t cap)
+{
+    ssize_t n;
+    size_t len = 0;
+    int dfd, fd;
+
+    if (!root[0] || (dfd = dir_fd(rel, root)) < 0)
+        return -1;
+    fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     while (len + 1 < cap) {
@@ -116,7 +155,7 @@ static long read_file(const char *root, const char *rel, const char *file, char 
 
 /* A single-number file into *v: true when it was there and valid ("max" is not); a
  * malformed one counts in *bad. */
-static bool read_u64(const char *root, const char *rel, const char *file, char *buf, size_t cap,
+static bool read_u64(const char *root, struct cgdir *rel, const char *file, char *buf, size_t cap,
                      uint64_t *v, int *bad)
 {
     long n = read_file(root, rel, file, buf, cap);
@@ -163,7 +202,7 @@ static uint64_t sub0(uint64_t a, uint64_t b)
 }
 
 /* Pressure files: v2 always; v1 hosts from the hybrid unified hierarchy. */
-static int read_psi(const char *root, const char *rel, char *buf, size_t cap,
+static int read_psi(const char *root, struct cgdir *rel, char *buf, size_t cap,
                     struct km_cg_stats *st)
 {
     static const char *const files[KM_PSI_N] = { "cpu.pressure", "memory.pressure", "io.pressure" };
@@ -180,7 +219,7 @@ static int read_psi(const char *root, const char *rel, char *buf, size_t cap,
     return bad;
 }
 
-static int read_v2(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
+static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
                    struct km_cg_stats *st)
 {
     uint64_t v[8], found, x;
@@ -276,7 +315,7 @@ static const char *const mem_keys_v1[] = {
     "total_cache",         "total_mapped_file", "total_swap"
 };
 
-static int read_v1_cpu(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
+static int read_v1_cpu(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
                        struct km_cg_stats *st)
 {
     const char *cpu = fs->v1[KM_CG_CPU], *acct = fs->v1[KM_CG_CPUACCT];
@@ -330,7 +369,7 @@ static int read_v1_cpu(const struct km_cg_fs *fs, const char *rel, char *buf, si
     return bad;
 }
 
-static int read_v1_mem(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
+static int read_v1_mem(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
                        struct km_cg_stats *st)
 {
     const char *mem = fs->v1[KM_CG_MEMORY];
@@ -370,7 +409,7 @@ static int read_v1_mem(const struct km_cg_fs *fs, const char *rel, char *buf, si
     return bad;
 }
 
-static int read_v1(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
+static int read_v1(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
                    struct km_cg_stats *st)
 {
     static const char *const bytes_files[] = { "blkio.throttle.io_service_bytes_recursive",
@@ -407,26 +446,32 @@ static int read_v1(const struct km_cg_fs *fs, const char *rel, char *buf, size_t
 int km_cg_read(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
                struct km_cg_stats *out)
 {
-    char path[PATH_MAX];
+    struct cgdir d = { .path = rel };
     struct stat sb;
+    int bad = 0, dfd;
 
     memset(out, 0, sizeof(*out));
-    if (snprintf(path, sizeof(path), "%s/%s", km_cg_walk_root(fs), rel) < (int)sizeof(path) &&
-        stat(path, &sb) == 0)
+    dfd = dir_fd(&d, km_cg_walk_root(fs));
+    if (dfd < 0)
+        return 0; /* gone */
+    if (fstat(dfd, &sb) == 0)
         out->created_s = (int64_t)sb.st_mtime;
     if (fs->mode == KM_CG_V2)
-        return read_v2(fs, rel, buf, cap, out);
-    if (fs->mode == KM_CG_V1)
-        return read_v1(fs, rel, buf, cap, out);
-    return 0;
+        bad = read_v2(fs, &d, buf, cap, out);
+    else if (fs->mode == KM_CG_V1)
+        bad = read_v1(fs, &d, buf, cap, out);
+    cgdir_close(&d);
+    return bad;
 }
 
 long km_cg_first_pid(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap)
 {
-    long n = read_file(km_cg_walk_root(fs), rel, "cgroup.procs", buf, cap);
+    struct cgdir d = { .path = rel };
+    long n = read_file(km_cg_walk_root(fs), &d, "cgroup.procs", buf, cap);
     const char *p = buf;
     uint64_t pid;
 
+    cgdir_close(&d);
     if (n <= 0 || !km_scan_u64(&p, buf + n, &pid) || pid == 0 || pid > 0x7fffffff)
         return 0;
     return (long)pid;

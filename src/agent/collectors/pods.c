@@ -12,17 +12,21 @@
  * cache, which the kernel also reclaims before it OOM-kills: the kubelet's working set
  * overstates OOM risk for file-heavy workloads.
  *
- * Names come from the kubelet's log layout (kube/logmeta.h) until the Kubernetes API
- * metadata is available; a pod the layout does not name yet is counted in
+ * Names, the controlling workload (workload_kind, workload), the QoS class and the
+ * allowlisted pod labels (label_<key>) come from the Kubernetes API (kube/meta.h); a pod
+ * the API does not know (yet), or every pod when the API cannot be reached, is named from
+ * the kubelet's log layout (kube/logmeta.h). A pod nothing names is counted in
  * kmon_agent_pods_unnamed and left out rather than reported under a made-up name.
  */
 #include "agent/cgroup/cgfs.h"
 #include "agent/cgroup/kubepods.h"
 #include "agent/collector.h"
 #include "agent/kube/logmeta.h"
+#include "agent/kube/meta.h"
 #include "agent/procfs/procfs.h"
 #include "common/cfg.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/procfile.h"
 
 #include <stdio.h>
@@ -66,6 +70,11 @@ enum {
     F_PODS,
     F_CONTAINERS,
     F_UNNAMED,
+    F_API_UP,
+    F_API_PODS,
+    F_API_EVENTS,
+    F_API_FAILURES,
+    F_API_RELISTS,
     F_COUNT
 };
 
@@ -174,6 +183,21 @@ static const struct family families[F_COUNT] = {
                        KM_MT_GAUGE },
     [F_UNNAMED] = { "kmon_agent_pods_unnamed",
                     "Pods or containers left out because nothing names them yet.", KM_MT_GAUGE },
+    [F_API_UP] = { "kmon_agent_kubernetes_api_up",
+                   "1 when the Kubernetes API answered the last list or watch; 0 while pods are "
+                   "named from the kubelet's log layout.",
+                   KM_MT_GAUGE },
+    [F_API_PODS] = { "kmon_agent_kubernetes_pods",
+                     "Pods of this node known from the API (deleted ones in their grace period "
+                     "included).",
+                     KM_MT_GAUGE },
+    [F_API_EVENTS] = { "kmon_agent_kubernetes_watch_events_total", "Watch events received.",
+                       KM_MT_COUNTER },
+    [F_API_FAILURES] = { "kmon_agent_kubernetes_request_failures_total",
+                         "List or watch requests that failed (each followed by a backoff).",
+                         KM_MT_COUNTER },
+    [F_API_RELISTS] = { "kmon_agent_kubernetes_relists_total",
+                        "Relists because a resourceVersion expired (410 Gone).", KM_MT_COUNTER },
 };
 
 struct devname {
@@ -186,8 +210,19 @@ struct netcache {
     long pid;
 };
 
+#define MAX_POD_LABELS 32
+#define MAX_LABELS     (6 + MAX_POD_LABELS + 1)
+
 struct pods_ctx {
-    char *exclude_namespaces; /* cfg: comma-separated */
+    /* Settings. */
+    char *exclude_namespaces; /* comma-separated */
+    bool kubernetes;
+    char *kubeconfig, *sa_dir, *pod_labels;
+    int64_t grace_ms, watch_timeout_ms;
+    char *allow[MAX_POD_LABELS];
+    char allow_names[MAX_POD_LABELS][160]; /* label_<key>, sanitised */
+    size_t nallow;
+    struct km_kube_meta *meta;
     char *excl[MAX_EXCLUDED];
     size_t nexcl;
     char proc[PATH_MAX], sys[PATH_MAX], host_netns[64];
@@ -203,8 +238,11 @@ struct pods_ctx {
     struct km_collect *c;
     int fam[F_COUNT];
     unsigned unnamed, containers;
-    /* Per-call label scratch. */
-    struct km_label l[5];
+    /* The series labels of the pod being reported: l[0] container, then its identity;
+     * nl of them, and one more slot for device or interface. */
+    struct km_label l[MAX_LABELS];
+    size_t nl;
+    const struct km_kube_pod *kpod; /* the API's pod being reported, or NULL */
 };
 
 static const struct km_cfg_field pods_cfg[] = {
@@ -214,8 +252,84 @@ static const struct km_cfg_field pods_cfg[] = {
       .metavar = "NS,...",
       .help = "namespaces whose pods are not reported (the prototype left out kube-system "
               "and kube-public; default: none)" },
+    { .name = "kubernetes",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct pods_ctx, kubernetes),
+      .def = "true",
+      .help = "name pods from the Kubernetes API (in-cluster, or --kubeconfig); "
+              "--no-kubernetes uses the kubelet's log layout only" },
+    { .name = "kubeconfig",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct pods_ctx, kubeconfig),
+      .metavar = "FILE",
+      .help = "reach the API with this kubeconfig's current context (default: in-cluster)" },
+    { .name = "kubernetes-serviceaccount-dir",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct pods_ctx, sa_dir),
+      .def = "/var/run/secrets/kubernetes.io/serviceaccount",
+      .metavar = "DIR",
+      .help = "the in-cluster token and ca.crt (the token is re-read when it rotates)" },
+    { .name = "pod-labels",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct pods_ctx, pod_labels),
+      .metavar = "KEY,...",
+      .help = "pod labels to copy onto pod and container series, as label_<key> "
+              "(e.g. app,team)" },
+    { .name = "pod-metadata-grace",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct pods_ctx, grace_ms),
+      .def = "5m",
+      .help = "how long a deleted pod's metadata is kept, so its last samples are named",
+      .min = 0,
+      .max = 86400000 },
+    { .name = "kubernetes-watch-timeout",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct pods_ctx, watch_timeout_ms),
+      .def = "5m",
+      .help = "timeoutSeconds of each watch request (the watch resumes from its last version)",
+      .min = 1000,
+      .max = 3600000 },
     KM_CFG_FIELDS_END,
 };
+
+/* A Kubernetes label key as a Prometheus label name: label_<key> with every character
+ * outside [a-zA-Z0-9_] made '_' (as kube-state-metrics does). */
+static void label_name(const char *key, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "label_%s", key);
+
+    for (size_t i = 6; i < n && i < size; i++) {
+        char c = out[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            out[i] = '_';
+    }
+}
+
+/* The API's metadata, when there is a way to reach it; without, the log layout names. */
+static void start_meta(struct pods_ctx *ctx, const struct km_host *host)
+{
+    struct km_kube_meta_opts o = {
+        .node = host->node_name,
+        .kubeconfig = ctx->kubeconfig,
+        .sa_dir = ctx->sa_dir,
+        .labels = (const char *const *)ctx->allow,
+        .nlabels = ctx->nallow,
+        .grace_ms = ctx->grace_ms,
+        .watch_timeout_s = (long)(ctx->watch_timeout_ms / 1000),
+    };
+    int rc = km_kube_meta_start(&ctx->meta, &o);
+
+    /* The first collection names pods from the API when it answers soon. */
+    if (rc == 0)
+        km_kube_meta_wait_listed(ctx->meta, 3000);
+    if (rc == KM_ENOTFOUND && !ctx->kubeconfig)
+        km_log_info("kubernetes",
+                    "no Kubernetes API access (%s): naming pods from the kubelet's log layout",
+                    km_err_msg());
+    else if (rc)
+        km_log_warn("kubernetes", "%s: naming pods from the kubelet's log layout", km_err_msg());
+}
 
 static int pods_init(void *vctx, const struct km_host *host)
 {
@@ -228,6 +342,10 @@ static int pods_init(void *vctx, const struct km_host *host)
     snprintf(ctx->sys, sizeof(ctx->sys), "%s", host->sys);
     if (ctx->exclude_namespaces)
         ctx->nexcl = km_cfg_split_list(ctx->exclude_namespaces, ctx->excl, MAX_EXCLUDED);
+    if (ctx->pod_labels)
+        ctx->nallow = km_cfg_split_list(ctx->pod_labels, ctx->allow, MAX_POD_LABELS);
+    for (size_t i = 0; i < ctx->nallow; i++)
+        label_name(ctx->allow[i], ctx->allow_names[i], sizeof(ctx->allow_names[i]));
     ctx->buf = malloc(BUF_CAP);
     if (!ctx->buf)
         return km_err_set(KM_ENOMEM, "out of memory");
@@ -239,6 +357,8 @@ static int pods_init(void *vctx, const struct km_host *host)
     snprintf(path, sizeof(path), "%s/%s/ns/net", host->proc, host->host_pid);
     n = readlink(path, ctx->host_netns, sizeof(ctx->host_netns) - 1);
     ctx->host_netns[n > 0 ? n : 0] = '\0';
+    if (ctx->kubernetes)
+        start_meta(ctx, host);
     return 0;
 }
 
@@ -278,69 +398,70 @@ static const char *dev_name(struct pods_ctx *ctx, unsigned major, unsigned minor
     return d->name;
 }
 
-static void add(struct pods_ctx *ctx, int f, size_t nl, double v)
+/* A sample with the current labels (and, with `extra`, the device or interface). */
+static void add(struct pods_ctx *ctx, int f, bool extra, double v)
 {
-    km_mset_add(ctx->c->out, ctx->fam[f], ctx->l, nl, v);
+    km_mset_add(ctx->c->out, ctx->fam[f], ctx->l, ctx->nl + extra, v);
 }
 
-/* Every series of one cgroup's statistics, with the identity labels in ctx->l[0..4). */
+/* Every series of one cgroup's statistics, with the labels in ctx->l[0..nl). */
 static void emit_stats(struct pods_ctx *ctx, const struct km_cg_stats *st)
 {
     unsigned h = st->have;
 
     if (h & KM_CGS_CPU)
-        add(ctx, F_CPU, 4, st->cpu_s);
+        add(ctx, F_CPU, false, st->cpu_s);
     if (h & KM_CGS_CPU_SPLIT) {
-        add(ctx, F_USER, 4, st->user_s);
-        add(ctx, F_SYS, 4, st->system_s);
+        add(ctx, F_USER, false, st->user_s);
+        add(ctx, F_SYS, false, st->system_s);
     }
     if (h & KM_CGS_CFS) {
-        add(ctx, F_PERIODS, 4, (double)st->periods);
-        add(ctx, F_THROTTLED, 4, (double)st->throttled);
-        add(ctx, F_THROTTLED_S, 4, st->throttled_s);
+        add(ctx, F_PERIODS, false, (double)st->periods);
+        add(ctx, F_THROTTLED, false, (double)st->throttled);
+        add(ctx, F_THROTTLED_S, false, st->throttled_s);
     }
     if (h & KM_CGS_MEM)
-        add(ctx, F_MEM, 4, (double)st->mem_usage);
+        add(ctx, F_MEM, false, (double)st->mem_usage);
     if (h & KM_CGS_MEM_STAT) {
-        add(ctx, F_WS, 4, (double)st->working_set);
-        add(ctx, F_NONRECLAIM, 4, (double)st->nonreclaimable);
-        add(ctx, F_RSS, 4, (double)st->rss);
-        add(ctx, F_CACHE, 4, (double)st->cache);
-        add(ctx, F_MAPPED, 4, (double)st->mapped_file);
+        add(ctx, F_WS, false, (double)st->working_set);
+        add(ctx, F_NONRECLAIM, false, (double)st->nonreclaimable);
+        add(ctx, F_RSS, false, (double)st->rss);
+        add(ctx, F_CACHE, false, (double)st->cache);
+        add(ctx, F_MAPPED, false, (double)st->mapped_file);
     }
     if (h & KM_CGS_SWAP)
-        add(ctx, F_SWAP, 4, (double)st->swap);
+        add(ctx, F_SWAP, false, (double)st->swap);
     if (h & KM_CGS_FAILCNT)
-        add(ctx, F_FAILCNT, 4, (double)st->failcnt);
+        add(ctx, F_FAILCNT, false, (double)st->failcnt);
     if (h & KM_CGS_OOM)
-        add(ctx, F_OOM, 4, (double)st->oom_kill);
+        add(ctx, F_OOM, false, (double)st->oom_kill);
     if (h & KM_CGS_QUOTA)
-        add(ctx, F_QUOTA, 4, (double)st->quota_us);
+        add(ctx, F_QUOTA, false, (double)st->quota_us);
     if (h & KM_CGS_PERIOD)
-        add(ctx, F_PERIOD, 4, (double)st->period_us);
+        add(ctx, F_PERIOD, false, (double)st->period_us);
     if (h & KM_CGS_SHARES)
-        add(ctx, F_SHARES, 4, (double)st->shares);
+        add(ctx, F_SHARES, false, (double)st->shares);
     if (h & KM_CGS_MEM_LIMIT)
-        add(ctx, F_LIMIT, 4, (double)st->mem_limit);
+        add(ctx, F_LIMIT, false, (double)st->mem_limit);
     for (unsigned i = 0; (h & KM_CGS_IO) && i < st->nio; i++) {
         const struct km_cg_io *io = &st->io[i];
 
-        ctx->l[4] = (struct km_label){ "device", dev_name(ctx, io->major, io->minor) };
-        add(ctx, F_FS_RB, 5, (double)io->rbytes);
-        add(ctx, F_FS_WB, 5, (double)io->wbytes);
-        add(ctx, F_FS_R, 5, (double)io->rios);
-        add(ctx, F_FS_W, 5, (double)io->wios);
+        ctx->l[ctx->nl] = (struct km_label){ "device", dev_name(ctx, io->major, io->minor) };
+        add(ctx, F_FS_RB, true, (double)io->rbytes);
+        add(ctx, F_FS_WB, true, (double)io->wbytes);
+        add(ctx, F_FS_R, true, (double)io->rios);
+        add(ctx, F_FS_W, true, (double)io->wios);
     }
     if (h & KM_CGS_PIDS)
-        add(ctx, F_PROCS, 4, (double)st->pids);
+        add(ctx, F_PROCS, false, (double)st->pids);
     for (int i = 0; (h & KM_CGS_PSI) && i < KM_PSI_N; i++) {
         if (st->psi[i].some.present)
-            add(ctx, F_PSI + 2 * i, 4, (double)st->psi[i].some.total_us / 1e6);
+            add(ctx, F_PSI + 2 * i, false, (double)st->psi[i].some.total_us / 1e6);
         if (st->psi[i].full.present)
-            add(ctx, F_PSI + 2 * i + 1, 4, (double)st->psi[i].full.total_us / 1e6);
+            add(ctx, F_PSI + 2 * i + 1, false, (double)st->psi[i].full.total_us / 1e6);
     }
     if (st->created_s > 0)
-        add(ctx, F_START, 4, (double)st->created_s);
+        add(ctx, F_START, false, (double)st->created_s);
 }
 
 /* The process's command name is "pause": the pod's sandbox. */
@@ -358,11 +479,11 @@ static void on_netdev(void *ud, const struct km_netdev *d)
 
     if (strcmp(d->name, "lo") == 0)
         return;
-    ctx->l[4] = (struct km_label){ "interface", d->name };
+    ctx->l[ctx->nl] = (struct km_label){ "interface", d->name };
     /* bytes, packets, errs, drop for receive (0..3) and transmit (8..11) */
     for (int k = 0; k < 4; k++) {
-        add(ctx, F_NET + k, 5, (double)d->v[k]);
-        add(ctx, F_NET + 4 + k, 5, (double)d->v[8 + k]);
+        add(ctx, F_NET + k, true, (double)d->v[k]);
+        add(ctx, F_NET + 4 + k, true, (double)d->v[8 + k]);
     }
 }
 
@@ -375,6 +496,10 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
     long pid = 0;
     ssize_t n;
 
+    if (ctx->kpod && ctx->kpod->m->host_network) {
+        add(ctx, F_HOSTNET, false, 1);
+        return;
+    }
     for (size_t i = 0; i < ctx->nnet; i++) {
         if (strcmp(ctx->net[i].uid, p->uid) == 0) {
             pid = ctx->net[i].pid;
@@ -398,7 +523,7 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
         }
         ns[n] = '\0';
         if (ctx->host_netns[0] && strcmp(ns, ctx->host_netns) == 0) {
-            add(ctx, F_HOSTNET, 4, 1);
+            add(ctx, F_HOSTNET, false, 1);
             break;
         }
         snprintf(path, sizeof(path), "%s/%ld/net/dev", ctx->proc, pid);
@@ -407,7 +532,7 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
             pid = 0;
             continue;
         }
-        add(ctx, F_HOSTNET, 4, 0);
+        add(ctx, F_HOSTNET, false, 0);
         km_collect_malformed(ctx->c, km_parse_netdev(ctx->buf, (size_t)len, on_netdev, ctx),
                              "a pod's net/dev");
         break;
@@ -437,21 +562,40 @@ static int reserve_net(struct pods_ctx *ctx, size_t n)
     return 0;
 }
 
-static void collect_pod(struct pods_ctx *ctx, const struct km_kpod *p)
+/* The labels every series of a pod carries, after l[0] (container). */
+static void set_pod_labels(struct pods_ctx *ctx, const struct km_kpod *p, const char *ns,
+                           const char *name)
 {
-    const struct km_log_pod *named = km_logmeta_pod(&ctx->logs, p->uid);
+    const struct km_kube_pod *kp = ctx->kpod;
+    size_t n = 1;
+
+    ctx->l[n++] = (struct km_label){ "namespace", ns };
+    ctx->l[n++] = (struct km_label){ "pod", name };
+    ctx->l[n++] = (struct km_label){ "pod_uid", p->uid };
+    if (p->qos != KM_QOS_NONE)
+        ctx->l[n++] = (struct km_label){ "qos_class", km_qos_name(p->qos) };
+    if (kp && kp->workload_kind && kp->workload) {
+        ctx->l[n++] = (struct km_label){ "workload_kind", kp->workload_kind };
+        ctx->l[n++] = (struct km_label){ "workload", kp->workload };
+    }
+    for (size_t i = 0; kp && i < kp->m->nlabels; i++) {
+        for (size_t k = 0; k < ctx->nallow; k++) {
+            if (strcmp(kp->m->labels[i].name, ctx->allow[k]) == 0 && n < MAX_LABELS - 1)
+                ctx->l[n++] = (struct km_label){ ctx->allow_names[k], kp->m->labels[i].value };
+        }
+    }
+    ctx->nl = n;
+}
+
+static void report_pod(struct pods_ctx *ctx, const struct km_kpod *p, const char *ns,
+                       const char *name)
+{
     struct km_cg_stats st;
 
-    if (!named) {
-        ctx->unnamed++;
-        return;
-    }
-    if (excluded(ctx, named->ns))
+    if (excluded(ctx, ns))
         return;
     ctx->l[0] = (struct km_label){ "container", "" };
-    ctx->l[1] = (struct km_label){ "namespace", named->ns };
-    ctx->l[2] = (struct km_label){ "pod", named->name };
-    ctx->l[3] = (struct km_label){ "pod_uid", p->uid };
+    set_pod_labels(ctx, p, ns, name);
     km_collect_malformed(ctx->c, km_cg_read(&ctx->fs, p->rel, ctx->buf, BUF_CAP, &st),
                          "a pod's cgroup files");
     if (st.have)
@@ -459,23 +603,53 @@ static void collect_pod(struct pods_ctx *ctx, const struct km_kpod *p)
     pod_network(ctx, p);
     for (size_t k = 0; k < p->n; k++) {
         const struct km_kcontainer *c = &ctx->kp.c[p->first + k];
-        const char *name = km_logmeta_container(&ctx->logs, c->id);
+        const char *cname = ctx->kpod ? km_pod_meta_container(ctx->kpod->m, c->id) : NULL;
         long pid;
 
-        if (!name) {
+        if (!cname)
+            cname = km_logmeta_container(&ctx->logs, c->id);
+        if (!cname) {
             pid = km_cg_first_pid(&ctx->fs, c->rel, ctx->buf, BUF_CAP);
             if (pid == 0 || !is_pause(ctx, pid))
                 ctx->unnamed++;
-            continue; /* the sandbox, or a container too new to have its log link */
+            continue; /* the sandbox, or a container too new to be named */
         }
         km_collect_malformed(ctx->c, km_cg_read(&ctx->fs, c->rel, ctx->buf, BUF_CAP, &st),
                              "a container's cgroup files");
         if (!st.have)
             continue; /* gone since the scan */
-        ctx->l[0] = (struct km_label){ "container", name };
+        ctx->l[0] = (struct km_label){ "container", cname };
         emit_stats(ctx, &st);
         ctx->containers++;
     }
+}
+
+struct api_report {
+    struct pods_ctx *ctx;
+    const struct km_kpod *p;
+};
+
+static void report_api_pod(void *ud, const struct km_kube_pod *kp)
+{
+    struct api_report *r = ud;
+
+    r->ctx->kpod = kp;
+    report_pod(r->ctx, r->p, kp->m->ns, kp->m->name);
+    r->ctx->kpod = NULL;
+}
+
+static void collect_pod(struct pods_ctx *ctx, const struct km_kpod *p)
+{
+    struct api_report r = { ctx, p };
+    const struct km_log_pod *named;
+
+    if (ctx->meta && km_kube_meta_with_pod(ctx->meta, p->uid, report_api_pod, &r))
+        return;
+    named = km_logmeta_pod(&ctx->logs, p->uid);
+    if (named)
+        report_pod(ctx, p, named->ns, named->name);
+    else
+        ctx->unnamed++;
 }
 
 static void pods_collect(void *vctx, struct km_collect *c)
@@ -511,12 +685,24 @@ static void pods_collect(void *vctx, struct km_collect *c)
     km_mset_add(c->out, ctx->fam[F_PODS], NULL, 0, (double)ctx->kp.npod);
     km_mset_add(c->out, ctx->fam[F_CONTAINERS], NULL, 0, (double)ctx->containers);
     km_mset_add(c->out, ctx->fam[F_UNNAMED], NULL, 0, (double)ctx->unnamed);
+    if (ctx->kubernetes) {
+        struct km_kube_meta_stats ks = { 0 };
+
+        if (ctx->meta)
+            km_kube_meta_stats(ctx->meta, &ks);
+        km_mset_add(c->out, ctx->fam[F_API_UP], NULL, 0, ks.up ? 1 : 0);
+        km_mset_add(c->out, ctx->fam[F_API_PODS], NULL, 0, (double)ks.pods);
+        km_mset_add(c->out, ctx->fam[F_API_EVENTS], NULL, 0, (double)ks.events);
+        km_mset_add(c->out, ctx->fam[F_API_FAILURES], NULL, 0, (double)ks.failures);
+        km_mset_add(c->out, ctx->fam[F_API_RELISTS], NULL, 0, (double)ks.relists_gone);
+    }
 }
 
 static void pods_fini(void *vctx)
 {
     struct pods_ctx *ctx = vctx;
 
+    km_kube_meta_stop(ctx->meta);
     km_kpods_fini(&ctx->kp);
     km_logmeta_fini(&ctx->logs);
     free(ctx->net);

@@ -1,0 +1,282 @@
+/*
+ * podmeta — Pod objects and the watch-event stream (see podmeta.h).
+ */
+#include "podmeta.h"
+
+#include "common/array.h"
+#include "common/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *str_at(const json_t *o, const char *key)
+{
+    const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int dup_into(char **dst, const char *s)
+{
+    if (!s) {
+        *dst = NULL;
+        return 0;
+    }
+    *dst = strdup(s);
+    return *dst ? 0 : km_err_set(KM_ENOMEM, "out of memory");
+}
+
+void km_pod_meta_fini(struct km_pod_meta *m)
+{
+    free(m->uid);
+    free(m->ns);
+    free(m->name);
+    free(m->node);
+    free(m->qos);
+    free(m->owner_kind);
+    free(m->owner_name);
+    free(m->template_hash);
+    free(m->rv);
+    for (size_t i = 0; i < m->nc; i++) {
+        free(m->c[i].id);
+        free(m->c[i].name);
+    }
+    free(m->c);
+    for (size_t i = 0; i < m->nlabels; i++) {
+        free(m->labels[i].name);
+        free(m->labels[i].value);
+    }
+    free(m->labels);
+    memset(m, 0, sizeof(*m));
+}
+
+/* The controlling owner: the ownerReference with controller: true. */
+static int parse_owner(const json_t *meta, struct km_pod_meta *out)
+{
+    const json_t *refs = json_object_get(meta, "ownerReferences"), *r;
+    size_t i;
+
+    if (refs && !json_is_array(refs))
+        return km_err_set(KM_EINVAL, "metadata.ownerReferences is not a list");
+    json_array_foreach(refs, i, r)
+    {
+        if (json_is_true(json_object_get(r, "controller")) && str_at(r, "kind") &&
+            str_at(r, "name")) {
+            int rc = dup_into(&out->owner_kind, str_at(r, "kind"));
+
+            return rc ? rc : dup_into(&out->owner_name, str_at(r, "name"));
+        }
+    }
+    return 0;
+}
+
+static int parse_labels(const json_t *meta, const char *const *allow, size_t nallow,
+                        struct km_pod_meta *out)
+{
+    const json_t *labels = json_object_get(meta, "labels");
+    size_t cap = 0;
+    int rc = 0;
+
+    if (!labels)
+        return 0;
+    if (!json_is_object(labels))
+        return km_err_set(KM_EINVAL, "metadata.labels is not a map");
+    rc = dup_into(&out->template_hash, str_at(labels, "pod-template-hash"));
+    for (size_t i = 0; rc == 0 && i < nallow; i++) {
+        const char *v = str_at(labels, allow[i]);
+        struct km_pod_label *l;
+
+        if (!v)
+            continue;
+        rc = km_array_grow((void **)&out->labels, &cap, out->nlabels + 1, sizeof(*l), 8,
+                           "keeping pod labels");
+        if (rc)
+            break;
+        l = &out->labels[out->nlabels];
+        memset(l, 0, sizeof(*l));
+        out->nlabels++;
+        rc = dup_into(&l->name, allow[i]);
+        if (rc == 0)
+            rc = dup_into(&l->value, v);
+    }
+    return rc;
+}
+
+/* status.containerStatuses, initContainerStatuses and ephemeralContainerStatuses:
+ * "containerd://<id>" → name. Containers not started yet have no containerID. */
+static int parse_containers(const json_t *status, struct km_pod_meta *out)
+{
+    static const char *const lists[] = { "containerStatuses", "initContainerStatuses",
+                                         "ephemeralContainerStatuses" };
+    size_t cap = 0;
+    int rc = 0;
+
+    for (size_t k = 0; rc == 0 && k < sizeof(lists) / sizeof(lists[0]); k++) {
+        const json_t *arr = json_object_get(status, lists[k]), *cs;
+        size_t i;
+
+        if (arr && !json_is_array(arr))
+            return km_err_set(KM_EINVAL, "status.%s is not a list", lists[k]);
+        json_array_foreach(arr, i, cs)
+        {
+            const char *id = str_at(cs, "containerID"), *name = str_at(cs, "name"), *sep;
+            struct km_pod_container *c;
+
+            if (!id || !name)
+                continue;
+            sep = strstr(id, "://");
+            id = sep ? sep + 3 : id;
+            if (!*id)
+                continue;
+            rc = km_array_grow((void **)&out->c, &cap, out->nc + 1, sizeof(*c), 4,
+                               "keeping container names");
+            if (rc)
+                break;
+            c = &out->c[out->nc];
+            memset(c, 0, sizeof(*c));
+            out->nc++;
+            rc = dup_into(&c->id, id);
+            if (rc == 0)
+                rc = dup_into(&c->name, name);
+            if (rc)
+                break;
+        }
+    }
+    return rc;
+}
+
+int km_pod_meta_parse(const json_t *pod, const char *const *allow, size_t nallow,
+                      struct km_pod_meta *out)
+{
+    const json_t *meta = json_object_get(pod, "metadata"), *spec = json_object_get(pod, "spec"),
+                 *status = json_object_get(pod, "status");
+    const char *uid = str_at(meta, "uid"), *ns = str_at(meta, "namespace"),
+               *name = str_at(meta, "name");
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(pod) || !json_is_object(meta))
+        return km_err_set(KM_EINVAL, "a Pod without metadata");
+    if (!uid || !*uid || !ns || !*ns || !name || !*name)
+        return km_err_set(KM_EINVAL, "a Pod without metadata.uid, .namespace or .name");
+    rc = dup_into(&out->uid, uid);
+    if (rc == 0)
+        rc = dup_into(&out->ns, ns);
+    if (rc == 0)
+        rc = dup_into(&out->name, name);
+    if (rc == 0)
+        rc = dup_into(&out->rv, str_at(meta, "resourceVersion"));
+    if (rc == 0)
+        rc = dup_into(&out->node, str_at(spec, "nodeName"));
+    if (rc == 0)
+        rc = dup_into(&out->qos, str_at(status, "qosClass") ? str_at(status, "qosClass") : "");
+    out->host_network = json_is_true(json_object_get(spec, "hostNetwork"));
+    if (rc == 0)
+        rc = parse_owner(meta, out);
+    if (rc == 0)
+        rc = parse_labels(meta, allow, nallow, out);
+    if (rc == 0 && json_is_object(status))
+        rc = parse_containers(status, out);
+    if (rc)
+        km_pod_meta_fini(out);
+    return rc;
+}
+
+const char *km_pod_meta_container(const struct km_pod_meta *m, const char *id)
+{
+    for (size_t i = 0; i < m->nc; i++) {
+        if (strcmp(m->c[i].id, id) == 0)
+            return m->c[i].name;
+    }
+    return NULL;
+}
+
+/* ---- the watch stream -------------------------------------------------------------- */
+
+void km_watch_stream_init(struct km_watch_stream *s, size_t max_event)
+{
+    memset(s, 0, sizeof(*s));
+    s->max = max_event;
+}
+
+void km_watch_stream_reset(struct km_watch_stream *s)
+{
+    s->len = 0;
+}
+
+void km_watch_stream_fini(struct km_watch_stream *s)
+{
+    free(s->buf);
+    memset(s, 0, sizeof(*s));
+}
+
+static int event(struct km_watch_stream *s, const char *line, size_t n, km_watch_fn fn, void *ud)
+{
+    static const char *const types[] = { "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR" };
+    json_error_t je;
+    json_t *ev;
+    const char *type;
+    const json_t *obj;
+    int rc = KM_EINVAL;
+
+    while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
+        n--;
+    if (n == 0)
+        return 0; /* a keep-alive blank line */
+    ev = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+    if (!ev) {
+        s->bad_events++;
+        return km_err_set(KM_EINVAL, "a watch event that is not JSON: %s", je.text);
+    }
+    type = str_at(ev, "type");
+    obj = json_object_get(ev, "object");
+    for (int t = 0; type && json_is_object(obj) && t < 5; t++) {
+        if (strcmp(type, types[t]) == 0) {
+            s->events++;
+            rc = fn(ud, (enum km_watch_type)t, obj);
+            break;
+        }
+    }
+    if (rc == KM_EINVAL) {
+        s->bad_events++;
+        km_err_set(KM_EINVAL, "a watch event without a known type and an object");
+    }
+    json_decref(ev);
+    return rc;
+}
+
+int km_watch_stream_feed(struct km_watch_stream *s, const char *data, size_t n, km_watch_fn fn,
+                         void *ud)
+{
+    while (n) {
+        const char *nl = memchr(data, '\n', n);
+        size_t take = nl ? (size_t)(nl - data) : n;
+        int rc;
+
+        if (s->len + take > s->max)
+            return km_err_set(KM_ELIMIT, "a watch event longer than %zu bytes", s->max);
+        if (nl && s->len == 0) {
+            /* The whole line is in this chunk: no copy. */
+            rc = event(s, data, take, fn, ud);
+        } else {
+            rc = km_array_grow((void **)&s->buf, &s->cap, s->len + take + 1, 1, 4096,
+                               "reading a watch stream");
+            if (rc)
+                return rc;
+            memcpy(s->buf + s->len, data, take);
+            s->len += take;
+            rc = 0;
+            if (nl) {
+                rc = event(s, s->buf, s->len, fn, ud);
+                s->len = 0;
+            }
+        }
+        if (rc)
+            return rc;
+        if (!nl)
+            break;
+        data = nl + 1;
+        n -= take + 1;
+    }
+    return 0;
+}
