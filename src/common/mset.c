@@ -10,6 +10,7 @@
 #include "jsonw.h"
 #include "limits.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ void km_mset_fini(struct km_mset *m)
 void km_mset_reset(struct km_mset *m, int64_t ts_ms)
 {
     km_arena_reset(&m->strings);
+    memset(m->str_cache, 0, sizeof(m->str_cache));
     m->nfam = 0;
     m->nsmp = 0;
     m->nlab = 0;
@@ -96,6 +98,21 @@ int km_mset_family(struct km_mset *m, const char *name, const char *help, enum k
     return (int)m->nfam++;
 }
 
+/* A label string's arena copy, shared with the previous copy of the same caller string
+ * when its content is still the same (the caller may reuse a buffer). */
+static const char *label_str(struct km_mset *m, const char *s)
+{
+    size_t k = ((uintptr_t)s >> 3) % KM_MSET_STR_CACHE;
+
+    if (m->str_cache[k].src == s && strcmp(m->str_cache[k].copy, s) == 0)
+        return m->str_cache[k].copy;
+    m->str_cache[k].src = s;
+    m->str_cache[k].copy = copy_str(m, s);
+    if (!m->str_cache[k].copy)
+        m->str_cache[k].src = NULL;
+    return m->str_cache[k].copy;
+}
+
 int km_mset_add(struct km_mset *m, int fam, const struct km_label *labels, size_t nlabels,
                 double value)
 {
@@ -121,8 +138,8 @@ int km_mset_add(struct km_mset *m, int fam, const struct km_label *labels, size_
     s->value = value;
     s->ts_ms = m->ts_ms;
     for (size_t i = 0; i < nlabels; i++) {
-        m->lab[m->nlab + i].name = copy_str(m, labels[i].name);
-        m->lab[m->nlab + i].value = copy_str(m, labels[i].value);
+        m->lab[m->nlab + i].name = label_str(m, labels[i].name);
+        m->lab[m->nlab + i].value = label_str(m, labels[i].value);
     }
     if (m->err)
         return m->err;

@@ -50,8 +50,15 @@ struct km_msample {
     int64_t ts_ms;
 };
 
+#define KM_MSET_STR_CACHE 256
+
 struct km_mset {
     struct km_arena strings;
+    /* Label strings copied into the arena, by the caller's pointer: collectors pass the
+     * same names and identity values for many samples, which are then stored once. */
+    struct {
+        const char *src, *copy;
+    } str_cache[KM_MSET_STR_CACHE];
     struct km_mfamily *fam;
     size_t nfam, capfam;
     struct km_msample *smp;

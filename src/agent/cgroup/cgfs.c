@@ -222,8 +222,7 @@ static int read_psi(const char *root, struct cgdir *rel, char *buf, size_t cap,
 static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
                    struct km_cg_stats *st)
 {
-    uint64_t v[8], found, x;
-    bool is_max;
+    uint64_t v[8], found;
     long n;
     int bad = 0;
 
@@ -245,24 +244,6 @@ static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size
             st->throttled_s = (double)v[5] / 1e6;
         }
     }
-    if ((n = read_file(fs->v2, rel, "cpu.max", buf, cap)) >= 0) {
-        bool q;
-
-        if (km_cg_parse_cpu_max(buf, (size_t)n, &q, &st->quota_us, &st->period_us) == 0)
-            st->have |= KM_CGS_PERIOD | (q ? KM_CGS_QUOTA : 0);
-        else
-            bad++;
-    }
-    if ((n = read_file(fs->v2, rel, "cpu.weight", buf, cap)) >= 0) {
-        if (km_cg_parse_value(buf, (size_t)n, &x, &is_max) == 0 && !is_max && x >= 1 &&
-            x <= 10000) {
-            /* The kubelet's inverse: weight = 1 + ((shares - 2) * 9999) / 262142. */
-            st->shares = 2 + ((x - 1) * 262142) / 9999;
-            st->have |= KM_CGS_SHARES;
-        } else {
-            bad++;
-        }
-    }
     if (read_u64(fs->v2, rel, "memory.current", buf, cap, &st->mem_usage, &bad))
         st->have |= KM_CGS_MEM;
     if ((n = read_file(fs->v2, rel, "memory.stat", buf, cap)) >= 0) {
@@ -278,14 +259,6 @@ static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size
     }
     if (read_u64(fs->v2, rel, "memory.swap.current", buf, cap, &st->swap, &bad))
         st->have |= KM_CGS_SWAP;
-    if ((n = read_file(fs->v2, rel, "memory.max", buf, cap)) >= 0) {
-        if (km_cg_parse_value(buf, (size_t)n, &st->mem_limit, &is_max) == 0) {
-            st->mem_limit = is_max ? 0 : st->mem_limit;
-            st->have |= KM_CGS_MEM_LIMIT;
-        } else {
-            bad++;
-        }
-    }
     if ((n = read_file(fs->v2, rel, "memory.events", buf, cap)) >= 0) {
         bad += km_cg_parse_flat(buf, (size_t)n, events_keys, 2, v, &found) > 0;
         if (found & 1) {
@@ -320,7 +293,6 @@ static int read_v1_cpu(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, 
 {
     const char *cpu = fs->v1[KM_CG_CPU], *acct = fs->v1[KM_CG_CPUACCT];
     uint64_t v[6], found, x;
-    int64_t q;
     long n;
     int bad = 0;
 
@@ -352,20 +324,6 @@ static int read_v1_cpu(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, 
             st->throttled_s = (double)v[2] / 1e9;
         }
     }
-    if ((n = read_file(cpu, rel, "cpu.cfs_quota_us", buf, cap)) >= 0) {
-        if (km_cg_parse_signed(buf, (size_t)n, &q) == 0) {
-            if (q > 0) {
-                st->quota_us = (uint64_t)q;
-                st->have |= KM_CGS_QUOTA;
-            }
-        } else {
-            bad++;
-        }
-    }
-    if (read_u64(cpu, rel, "cpu.cfs_period_us", buf, cap, &st->period_us, &bad))
-        st->have |= KM_CGS_PERIOD;
-    if (read_u64(cpu, rel, "cpu.shares", buf, cap, &st->shares, &bad))
-        st->have |= KM_CGS_SHARES;
     return bad;
 }
 
@@ -373,8 +331,7 @@ static int read_v1_mem(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, 
                        struct km_cg_stats *st)
 {
     const char *mem = fs->v1[KM_CG_MEMORY];
-    uint64_t v[6], found, x;
-    bool is_max;
+    uint64_t v[6], found;
     long n;
     int bad = 0;
 
@@ -393,15 +350,6 @@ static int read_v1_mem(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, 
         if (found & 32) {
             st->have |= KM_CGS_SWAP;
             st->swap = v[5];
-        }
-    }
-    if ((n = read_file(mem, rel, "memory.limit_in_bytes", buf, cap)) >= 0) {
-        if (km_cg_parse_value(buf, (size_t)n, &x, &is_max) == 0) {
-            /* Unlimited is PAGE_COUNTER_MAX pages, just under 2^63 bytes. */
-            st->mem_limit = is_max || x >= (UINT64_C(1) << 62) ? 0 : x;
-            st->have |= KM_CGS_MEM_LIMIT;
-        } else {
-            bad++;
         }
     }
     if (read_u64(mem, rel, "memory.failcnt", buf, cap, &st->failcnt, &bad))
@@ -443,7 +391,81 @@ static int read_v1(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size
     return bad;
 }
 
-int km_cg_read(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
+/* The limits the kubelet set (they change only when a pod is resized). */
+static int read_v2_spec(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
+                        struct km_cg_stats *st)
+{
+    uint64_t x;
+    bool is_max;
+    long n;
+    int bad = 0;
+
+    if ((n = read_file(fs->v2, rel, "cpu.max", buf, cap)) >= 0) {
+        bool q;
+
+        if (km_cg_parse_cpu_max(buf, (size_t)n, &q, &st->quota_us, &st->period_us) == 0)
+            st->have |= KM_CGS_PERIOD | (q ? KM_CGS_QUOTA : 0);
+        else
+            bad++;
+    }
+    if ((n = read_file(fs->v2, rel, "cpu.weight", buf, cap)) >= 0) {
+        if (km_cg_parse_value(buf, (size_t)n, &x, &is_max) == 0 && !is_max && x >= 1 &&
+            x <= 10000) {
+            /* The kubelet's inverse: weight = 1 + ((shares - 2) * 9999) / 262142. */
+            st->shares = 2 + ((x - 1) * 262142) / 9999;
+            st->have |= KM_CGS_SHARES;
+        } else {
+            bad++;
+        }
+    }
+    if ((n = read_file(fs->v2, rel, "memory.max", buf, cap)) >= 0) {
+        if (km_cg_parse_value(buf, (size_t)n, &st->mem_limit, &is_max) == 0) {
+            st->mem_limit = is_max ? 0 : st->mem_limit;
+            st->have |= KM_CGS_MEM_LIMIT;
+        } else {
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static int read_v1_spec(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
+                        struct km_cg_stats *st)
+{
+    const char *cpu = fs->v1[KM_CG_CPU], *mem = fs->v1[KM_CG_MEMORY];
+    uint64_t x;
+    int64_t q;
+    bool is_max;
+    long n;
+    int bad = 0;
+
+    if ((n = read_file(cpu, rel, "cpu.cfs_quota_us", buf, cap)) >= 0) {
+        if (km_cg_parse_signed(buf, (size_t)n, &q) == 0) {
+            if (q > 0) {
+                st->quota_us = (uint64_t)q;
+                st->have |= KM_CGS_QUOTA;
+            }
+        } else {
+            bad++;
+        }
+    }
+    if (read_u64(cpu, rel, "cpu.cfs_period_us", buf, cap, &st->period_us, &bad))
+        st->have |= KM_CGS_PERIOD;
+    if (read_u64(cpu, rel, "cpu.shares", buf, cap, &st->shares, &bad))
+        st->have |= KM_CGS_SHARES;
+    if ((n = read_file(mem, rel, "memory.limit_in_bytes", buf, cap)) >= 0) {
+        if (km_cg_parse_value(buf, (size_t)n, &x, &is_max) == 0) {
+            /* Unlimited is PAGE_COUNTER_MAX pages, just under 2^63 bytes. */
+            st->mem_limit = is_max || x >= (UINT64_C(1) << 62) ? 0 : x;
+            st->have |= KM_CGS_MEM_LIMIT;
+        } else {
+            bad++;
+        }
+    }
+    return bad;
+}
+
+int km_cg_read(const struct km_cg_fs *fs, const char *rel, unsigned flags, char *buf, size_t cap,
                struct km_cg_stats *out)
 {
     struct cgdir d = { .path = rel };
@@ -456,10 +478,15 @@ int km_cg_read(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap
         return 0; /* gone */
     if (fstat(dfd, &sb) == 0)
         out->created_s = (int64_t)sb.st_mtime;
-    if (fs->mode == KM_CG_V2)
+    if (fs->mode == KM_CG_V2) {
         bad = read_v2(fs, &d, buf, cap, out);
-    else if (fs->mode == KM_CG_V1)
+        if (!(flags & KM_CG_SKIP_SPEC))
+            bad += read_v2_spec(fs, &d, buf, cap, out);
+    } else if (fs->mode == KM_CG_V1) {
         bad = read_v1(fs, &d, buf, cap, out);
+        if (!(flags & KM_CG_SKIP_SPEC))
+            bad += read_v1_spec(fs, &d, buf, cap, out);
+    }
     cgdir_close(&d);
     return bad;
 }

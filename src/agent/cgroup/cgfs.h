@@ -76,10 +76,16 @@ struct km_cg_stats {
     int64_t created_s; /* the cgroup directory's mtime, seconds since the epoch; 0 unknown */
 };
 
+/* Flags of km_cg_read. */
+#define KM_CG_SKIP_SPEC 1u /* leave out the limits (quota, period, shares, memory limit) */
+
+/* The bits of km_cg_stats.have that the limits fill. */
+#define KM_CGS_SPEC (KM_CGS_QUOTA | KM_CGS_PERIOD | KM_CGS_SHARES | KM_CGS_MEM_LIMIT)
+
 /* Read everything the files of cgroup `rel` offer into *out. `buf` is scratch of `cap`
  * bytes. Returns the number of files that were present but malformed (the caller counts
  * them); a missing cgroup gives out->have == 0. */
-int km_cg_read(const struct km_cg_fs *fs, const char *rel, char *buf, size_t cap,
+int km_cg_read(const struct km_cg_fs *fs, const char *rel, unsigned flags, char *buf, size_t cap,
                struct km_cg_stats *out);
 
 /* The first process of cgroup `rel` (from cgroup.procs), or 0. */

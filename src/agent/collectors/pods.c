@@ -210,6 +210,16 @@ struct netcache {
     long pid;
 };
 
+/* A cgroup's limits, re-read every SPEC_REFRESH collections (they change only when a
+ * pod is resized): a third of the files of a collection on cgroup v2. */
+#define SPEC_REFRESH 12
+
+struct spec {
+    char rel[KM_KUBE_REL_MAX];
+    unsigned have, age;
+    uint64_t quota_us, period_us, shares, mem_limit;
+};
+
 #define MAX_POD_LABELS 32
 #define MAX_LABELS     (6 + MAX_POD_LABELS + 1)
 
@@ -235,6 +245,8 @@ struct pods_ctx {
     size_t ndev;
     struct netcache *net, *net_next;
     size_t nnet, nnet_next, capnet;
+    struct spec *spec, *spec_next;
+    size_t nspec, nspec_next, capspec;
     struct km_collect *c;
     int fam[F_COUNT];
     unsigned unnamed, containers;
@@ -545,6 +557,23 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
     }
 }
 
+static int reserve_spec(struct pods_ctx *ctx, size_t n)
+{
+    struct spec *a, *b;
+
+    if (n <= ctx->capspec)
+        return 0;
+    a = realloc(ctx->spec, n * sizeof(*a));
+    if (a)
+        ctx->spec = a;
+    b = a ? realloc(ctx->spec_next, n * sizeof(*b)) : NULL;
+    if (!b)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    ctx->spec_next = b;
+    ctx->capspec = n;
+    return 0;
+}
+
 static int reserve_net(struct pods_ctx *ctx, size_t n)
 {
     struct netcache *a, *b;
@@ -560,6 +589,51 @@ static int reserve_net(struct pods_ctx *ctx, size_t n)
     ctx->net_next = b;
     ctx->capnet = n;
     return 0;
+}
+
+static const struct spec *find_spec(const struct pods_ctx *ctx, const char *rel)
+{
+    size_t hint = ctx->nspec_next; /* cgroups come in the same order scan after scan */
+
+    if (hint < ctx->nspec && strcmp(ctx->spec[hint].rel, rel) == 0)
+        return &ctx->spec[hint];
+    for (size_t i = 0; i < ctx->nspec; i++) {
+        if (strcmp(ctx->spec[i].rel, rel) == 0)
+            return &ctx->spec[i];
+    }
+    return NULL;
+}
+
+/* Read a cgroup, its limits from the cache while they are fresh enough. */
+static void read_cgroup(struct pods_ctx *ctx, const char *rel, struct km_cg_stats *st,
+                        const char *what)
+{
+    const struct spec *old = find_spec(ctx, rel);
+    bool fresh = !old || old->age >= SPEC_REFRESH;
+    struct spec *e;
+
+    km_collect_malformed(
+        ctx->c, km_cg_read(&ctx->fs, rel, fresh ? 0 : KM_CG_SKIP_SPEC, ctx->buf, BUF_CAP, st),
+        what);
+    if (!st->have)
+        return; /* gone */
+    if (!fresh) {
+        st->have |= old->have;
+        st->quota_us = old->quota_us;
+        st->period_us = old->period_us;
+        st->shares = old->shares;
+        st->mem_limit = old->mem_limit;
+    }
+    if (ctx->nspec_next == ctx->capspec)
+        return;
+    e = &ctx->spec_next[ctx->nspec_next++];
+    snprintf(e->rel, sizeof(e->rel), "%s", rel);
+    e->have = st->have & KM_CGS_SPEC;
+    e->age = fresh ? 1 : old->age + 1;
+    e->quota_us = st->quota_us;
+    e->period_us = st->period_us;
+    e->shares = st->shares;
+    e->mem_limit = st->mem_limit;
 }
 
 /* The labels every series of a pod carries, after l[0] (container). */
@@ -596,8 +670,7 @@ static void report_pod(struct pods_ctx *ctx, const struct km_kpod *p, const char
         return;
     ctx->l[0] = (struct km_label){ "container", "" };
     set_pod_labels(ctx, p, ns, name);
-    km_collect_malformed(ctx->c, km_cg_read(&ctx->fs, p->rel, ctx->buf, BUF_CAP, &st),
-                         "a pod's cgroup files");
+    read_cgroup(ctx, p->rel, &st, "a pod's cgroup files");
     if (st.have)
         emit_stats(ctx, &st);
     pod_network(ctx, p);
@@ -614,8 +687,7 @@ static void report_pod(struct pods_ctx *ctx, const struct km_kpod *p, const char
                 ctx->unnamed++;
             continue; /* the sandbox, or a container too new to be named */
         }
-        km_collect_malformed(ctx->c, km_cg_read(&ctx->fs, c->rel, ctx->buf, BUF_CAP, &st),
-                             "a container's cgroup files");
+        read_cgroup(ctx, c->rel, &st, "a container's cgroup files");
         if (!st.have)
             continue; /* gone since the scan */
         ctx->l[0] = (struct km_label){ "container", cname };
@@ -670,13 +742,22 @@ static void pods_collect(void *vctx, struct km_collect *c)
         rc = km_logmeta_refresh(&ctx->logs);
     if (rc == 0)
         rc = reserve_net(ctx, ctx->kp.npod);
+    if (rc == 0)
+        rc = reserve_spec(ctx, ctx->kp.npod + ctx->kp.nc);
     if (rc) {
         km_collect_error(c, "%s", km_err_msg());
         return;
     }
-    ctx->nnet_next = 0;
+    ctx->nnet_next = ctx->nspec_next = 0;
     for (size_t i = 0; i < ctx->kp.npod; i++)
         collect_pod(ctx, &ctx->kp.pod[i]);
+    {
+        struct spec *sp = ctx->spec;
+
+        ctx->spec = ctx->spec_next;
+        ctx->spec_next = sp;
+        ctx->nspec = ctx->nspec_next;
+    }
     /* The processes of pods still there, for the next collection. */
     t = ctx->net;
     ctx->net = ctx->net_next;
@@ -707,6 +788,8 @@ static void pods_fini(void *vctx)
     km_logmeta_fini(&ctx->logs);
     free(ctx->net);
     free(ctx->net_next);
+    free(ctx->spec);
+    free(ctx->spec_next);
     free(ctx->buf);
 }
 

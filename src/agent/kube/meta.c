@@ -12,6 +12,7 @@
 #include "kclient.h"
 #include "kconfig.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -384,6 +385,8 @@ static int64_t next_backoff(struct km_kube_meta *m, int64_t *b)
 
 static void set_up(struct km_kube_meta *m, bool up, const char *why)
 {
+    if (atomic_load(&m->stop))
+        return; /* a request cut short by the shutdown says nothing about the API */
     pthread_mutex_lock(&m->mu);
     m->st.up = up;
     if (!up)
@@ -517,6 +520,11 @@ static void *run(void *arg)
 
         if (need_list) {
             rc = list(m);
+            /* A list of a full node is megabytes of JSON read once: give the memory
+             * back rather than keep it for the next relist. */
+            km_buf_fini(&m->body);
+            km_buf_init(&m->body, MAX_LIST_BYTES);
+            malloc_trim(0);
             pthread_mutex_lock(&m->mu);
             m->attempted = true;
             pthread_cond_broadcast(&m->wake);
