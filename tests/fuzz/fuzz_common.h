@@ -6,11 +6,14 @@
 #ifndef KMON_TESTS_FUZZ_COMMON_H
 #define KMON_TESTS_FUZZ_COMMON_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,6 +45,37 @@ static inline size_t fuzz_count_lines(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         lines += s[i] == '\n';
     return lines + (n > 0 && s[n - 1] != '\n');
+}
+
+/* A scratch directory of plain files for targets that need files (made once per process,
+ * removed with its files at exit so replays leave nothing behind in /tmp). */
+static char fuzz_dir_path[64];
+
+static inline void fuzz_dir_remove(void)
+{
+    char path[sizeof(fuzz_dir_path) + 300];
+    struct dirent *e;
+    DIR *d = opendir(fuzz_dir_path);
+
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", fuzz_dir_path, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(fuzz_dir_path);
+}
+
+static inline const char *fuzz_dir(const char *name)
+{
+    if (!fuzz_dir_path[0]) {
+        snprintf(fuzz_dir_path, sizeof(fuzz_dir_path), "/tmp/kmon-fuzz-%s-%d", name, (int)getpid());
+        mkdir(fuzz_dir_path, 0755);
+        atexit(fuzz_dir_remove);
+    }
+    return fuzz_dir_path;
 }
 
 #endif

@@ -48,10 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 4)
         return 0;
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/kmon-fuzz-block-%d", (int)getpid());
-        mkdir(dir, 0755);
-    }
+    if (!dir[0])
+        snprintf(dir, sizeof(dir), "%s", fuzz_dir("block"));
     ilen = km_get_le32(data);
     if (ilen > size - 4)
         ilen = (uint32_t)(size - 4);

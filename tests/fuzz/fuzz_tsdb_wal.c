@@ -65,10 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[128];
     int fd;
 
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/kmon-fuzz-wal-%d", (int)getpid());
-        mkdir(dir, 0755);
-    }
+    if (!dir[0])
+        snprintf(dir, sizeof(dir), "%s", fuzz_dir("wal"));
     snprintf(path, sizeof(path), "%s/00000001", dir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
