@@ -56,6 +56,11 @@ def main():
         subprocess.run([sys.executable, os.path.join(ROOT, "tests/tools/make_kubepods_tree.py"),
                         tree, "--pods", str(a.pods), "--layout", a.layout, "--seed", "1"],
                        check=True, stdout=subprocess.DEVNULL)
+        # A kubelet node runs without swap (the kubelet's default): say so, as the host's
+        # /proc/meminfo would.
+        with open(os.path.join(tree, "proc", "meminfo"), "w") as f:
+            f.write("MemTotal:       32768000 kB\nMemFree:         8192000 kB\n"
+                    "SwapTotal:             0 kB\nSwapFree:              0 kB\n")
         r = subprocess.run([os.path.join(a.build, "bench/agent_bench"), "300", "--root", tree,
                             "--only", "pods"], check=True, capture_output=True, text=True)
         print(json.dumps(dict(json.loads(r.stdout), what="agent_bench --only pods",

@@ -68,3 +68,24 @@ def test_fixture_trees_agree_with_their_rules():
     r = subprocess.run([sys.executable, os.path.join(NODES, "check_expected.py")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_node_without_swap_reports_zero_swap_without_reading(tmp_path):
+    """With SwapTotal 0 in the host's meminfo no cgroup can use swap: the agent reports 0
+    without reading memory.swap.current (one file fewer per cgroup), everything else as
+    before."""
+    import shutil
+    tree = tmp_path / "node"
+    shutil.copytree(os.path.join(NODES, "systemd-v2-containerd"), tree, symlinks=True)
+    (tree / "proc" / "meminfo").write_text("MemTotal:       16384000 kB\nSwapTotal:"
+                                           "             0 kB\nSwapFree:              0 kB\n")
+    with open(tree / "expected.json") as f:
+        want = json.load(f)
+    samples, _ = collect(str(tree))
+    for s in want["series"]:
+        got = samples[(s["name"], tuple(sorted(s["labels"].items())))] \
+            if (s["name"], tuple(sorted(s["labels"].items()))) in samples else None
+        if got is None:
+            got = next(v for (n, l), v in samples.items()
+                       if key(n, dict(l)) == key(s["name"], s["labels"]))
+        assert got == (0 if s["name"] == "container_memory_swap" else s["value"]), s

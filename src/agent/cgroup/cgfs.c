@@ -219,8 +219,8 @@ static int read_psi(const char *root, struct cgdir *rel, char *buf, size_t cap,
     return bad;
 }
 
-static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size_t cap,
-                   struct km_cg_stats *st)
+static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, unsigned flags, char *buf,
+                   size_t cap, struct km_cg_stats *st)
 {
     uint64_t v[8], found;
     long n;
@@ -257,8 +257,12 @@ static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, size
             st->mapped_file = v[4];
         }
     }
-    if (read_u64(fs->v2, rel, "memory.swap.current", buf, cap, &st->swap, &bad))
+    if (flags & KM_CG_NO_SWAP) {
+        st->swap = 0;
         st->have |= KM_CGS_SWAP;
+    } else if (read_u64(fs->v2, rel, "memory.swap.current", buf, cap, &st->swap, &bad)) {
+        st->have |= KM_CGS_SWAP;
+    }
     if ((n = read_file(fs->v2, rel, "memory.events", buf, cap)) >= 0) {
         bad += km_cg_parse_flat(buf, (size_t)n, events_keys, 2, v, &found) > 0;
         if (found & 1) {
@@ -479,7 +483,7 @@ int km_cg_read(const struct km_cg_fs *fs, const char *rel, unsigned flags, char 
     if (fstat(dfd, &sb) == 0)
         out->created_s = (int64_t)sb.st_mtime;
     if (fs->mode == KM_CG_V2) {
-        bad = read_v2(fs, &d, buf, cap, out);
+        bad = read_v2(fs, &d, flags, buf, cap, out);
         if (!(flags & KM_CG_SKIP_SPEC))
             bad += read_v2_spec(fs, &d, buf, cap, out);
     } else if (fs->mode == KM_CG_V1) {

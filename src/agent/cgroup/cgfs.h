@@ -78,6 +78,7 @@ struct km_cg_stats {
 
 /* Flags of km_cg_read. */
 #define KM_CG_SKIP_SPEC 1u /* leave out the limits (quota, period, shares, memory limit) */
+#define KM_CG_NO_SWAP   2u /* the node has no swap: v2 swap usage is 0 without reading it */
 
 /* The bits of km_cg_stats.have that the limits fill. */
 #define KM_CGS_SPEC (KM_CGS_QUOTA | KM_CGS_PERIOD | KM_CGS_SHARES | KM_CGS_MEM_LIMIT)

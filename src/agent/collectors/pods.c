@@ -249,6 +249,8 @@ struct pods_ctx {
     size_t nspec, nspec_next, capspec;
     struct km_collect *c;
     int fam[F_COUNT];
+    struct km_procfile meminfo;
+    unsigned read_flags; /* KM_CG_NO_SWAP when the node has no swap */
     unsigned unnamed, containers;
     /* The series labels of the pod being reported: l[0] container, then its identity;
      * nl of them, and one more slot for device or interface. */
@@ -366,6 +368,9 @@ static int pods_init(void *vctx, const struct km_host *host)
         return rc;
     ctx->fs_ok = true;
     km_logmeta_init(&ctx->logs, host->root);
+    rc = km_procfile_init(&ctx->meminfo, host->proc, "meminfo");
+    if (rc)
+        return rc;
     snprintf(path, sizeof(path), "%s/%s/ns/net", host->proc, host->host_pid);
     n = readlink(path, ctx->host_netns, sizeof(ctx->host_netns) - 1);
     ctx->host_netns[n > 0 ? n : 0] = '\0';
@@ -612,9 +617,10 @@ static void read_cgroup(struct pods_ctx *ctx, const char *rel, struct km_cg_stat
     bool fresh = !old || old->age >= SPEC_REFRESH;
     struct spec *e;
 
-    km_collect_malformed(
-        ctx->c, km_cg_read(&ctx->fs, rel, fresh ? 0 : KM_CG_SKIP_SPEC, ctx->buf, BUF_CAP, st),
-        what);
+    km_collect_malformed(ctx->c,
+                         km_cg_read(&ctx->fs, rel, ctx->read_flags | (fresh ? 0 : KM_CG_SKIP_SPEC),
+                                    ctx->buf, BUF_CAP, st),
+                         what);
     if (!st->have)
         return; /* gone */
     if (!fresh) {
@@ -724,6 +730,28 @@ static void collect_pod(struct pods_ctx *ctx, const struct km_kpod *p)
         ctx->unnamed++;
 }
 
+static void on_meminfo(void *ud, const char *key, size_t keylen, uint64_t value, bool has_unit)
+{
+    bool *no_swap = ud;
+
+    (void)has_unit;
+    if (keylen == 9 && memcmp(key, "SwapTotal", 9) == 0)
+        *no_swap = value == 0;
+}
+
+/* A node without swap (the kubelet's usual setting) has no swap usage in any cgroup:
+ * one read of /proc/meminfo saves one file per cgroup. */
+static void check_swap(struct pods_ctx *ctx)
+{
+    const char *data;
+    size_t len;
+    bool no_swap = false;
+
+    if (km_procfile_read(&ctx->meminfo, &data, &len) == 0)
+        km_parse_meminfo(data, len, on_meminfo, &no_swap);
+    ctx->read_flags = no_swap ? KM_CG_NO_SWAP : 0;
+}
+
 static void pods_collect(void *vctx, struct km_collect *c)
 {
     struct pods_ctx *ctx = vctx;
@@ -737,6 +765,7 @@ static void pods_collect(void *vctx, struct km_collect *c)
     for (int f = 0; f < F_COUNT; f++)
         ctx->fam[f] =
             km_mset_family(c->out, families[f].name, families[f].help, families[f].type, 0);
+    check_swap(ctx);
     rc = km_kpods_scan(km_cg_walk_root(&ctx->fs), &ctx->kp);
     if (rc == 0)
         rc = km_logmeta_refresh(&ctx->logs);
@@ -785,6 +814,7 @@ static void pods_fini(void *vctx)
 
     km_kube_meta_stop(ctx->meta);
     km_kpods_fini(&ctx->kp);
+    km_procfile_fini(&ctx->meminfo);
     km_logmeta_fini(&ctx->logs);
     free(ctx->net);
     free(ctx->net_next);
