@@ -296,3 +296,24 @@ def test_bad_kubeconfig_is_said_once_and_the_agent_runs(tmp_path):
         assert "no current-context" in agent.log()
     finally:
         agent.close()
+
+
+def test_forbidden_replicasets_fall_back_to_the_naming_and_are_asked_once(api, tmp_path):
+    """RBAC without replicasets: the Deployment comes from the pod-template-hash naming,
+    and pod updates do not turn into a request each."""
+    api.deny("get", "replicasets")
+    load(api)
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    agent, base = start_agent(tmp_path, "--kubeconfig", kc)
+    try:
+        wait(lambda: named_by_api(base, "web-7c9f8d6b5-h2kxq", "Deployment"), 15, "names",
+             agent)
+        assert pod_labels(scrape(base), "web-7c9f8d6b5-h2kxq")["workload"] == "web"
+        for i in range(5):
+            api.modify_pod("shop", "web-7c9f8d6b5-h2kxq",
+                           lambda p: p["metadata"]["labels"].update(n=str(i)))
+        time.sleep(1.5)
+        asked = [r for r in api.requests() if "/replicasets/web-7c9f8d6b5" in r.path]
+        assert len(asked) == 1, [(r.path, r.status) for r in asked]
+    finally:
+        agent.close()

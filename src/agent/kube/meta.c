@@ -38,10 +38,17 @@ struct entry {
     bool seen;          /* in the current list */
 };
 
-/* An owner's workload, asked once: (ns, kind, name) → (wkind, wname). */
+/* An owner's workload, asked once: (ns, kind, name) → (wkind, wname). When the API
+ * could not say (forbidden, unreachable), the naming convention's answer is kept until
+ * `retry_ms`, so pod updates do not turn into a request each. */
 struct owner {
     char *ns, *kind, *name, *wkind, *wname;
+    int64_t retry_ms; /* 0: final */
 };
+
+#define OWNER_RETRY_MS (10 * 60 * 1000)
+
+static int64_t now_ms(void);
 
 struct km_kube_meta {
     struct km_kube_meta_opts o;
@@ -192,6 +199,16 @@ static void workload_of(struct km_kube_meta *m, const struct km_pod_meta *p, cha
     for (size_t i = 0; i < m->nown; i++) {
         o = &m->own[i];
         if (strcmp(o->ns, p->ns) == 0 && strcmp(o->kind, kind) == 0 && strcmp(o->name, name) == 0) {
+            if (o->retry_ms && now_ms() >= o->retry_ms) {
+                /* Ask again: forget the guess. */
+                free(o->ns);
+                free(o->kind);
+                free(o->name);
+                free(o->wkind);
+                free(o->wname);
+                m->own[i] = m->own[--m->nown];
+                break;
+            }
             snprintf(wkind, size, "%s", o->wkind);
             snprintf(wname, size, "%s", o->wname);
             return;
@@ -226,8 +243,6 @@ static void workload_of(struct km_kube_meta *m, const struct km_pod_meta *p, cha
     } else {
         r = 0; /* StatefulSet, DaemonSet, …: the owner is the workload */
     }
-    if (r < 0)
-        return; /* not remembered: asked again for the next pod */
     if (km_array_grow((void **)&m->own, &m->capown, m->nown + 1, sizeof(*o), 16,
                       "keeping workloads") != 0)
         return;
@@ -237,6 +252,7 @@ static void workload_of(struct km_kube_meta *m, const struct km_pod_meta *p, cha
     o->name = strdup(name);
     o->wkind = strdup(wkind);
     o->wname = strdup(wname);
+    o->retry_ms = r < 0 ? now_ms() + OWNER_RETRY_MS : 0;
     if (o->ns && o->kind && o->name && o->wkind && o->wname) {
         m->nown++;
     } else {
