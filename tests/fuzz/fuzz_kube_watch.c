@@ -29,6 +29,7 @@ static int on_event(void *ud, enum km_watch_type type, const json_t *obj)
         for (size_t i = 0; i < m.nc; i++) {
             CHECK(m.c[i].id[0] && m.c[i].name[0]);
             CHECK(km_pod_meta_container(&m, m.c[i].id) != NULL);
+            sink += (size_t)m.c[i].started_s;
         }
         for (size_t i = 0; i < m.nlabels; i++)
             sink += strlen(m.labels[i].value);

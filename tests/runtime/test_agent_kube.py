@@ -7,6 +7,7 @@ selector, resourceVersion, bookmarks, relist on 410, resume after a dropped stre
 backoff without a busy loop, token rotation in-cluster, client certificates, the grace
 period of deleted pods, and the fallback to the log layout when the API is unreachable."""
 import collections
+import datetime
 import json
 import os
 import socket
@@ -146,6 +147,16 @@ def test_workloads_labels_and_protocol(api, tmp_path):
                    for (n, l) in s if n == "container_memory_working_set_bytes")
         assert gauge(s, "kmon_agent_kubernetes_api_up") == 1
         assert gauge(s, "kmon_agent_kubernetes_pods") == 5
+        # Start times are the API's (the pod's startTime, each container's startedAt).
+        obj = api.get("Pod", "shop", "web-7c9f8d6b5-h2kxq")
+        stamp = lambda t: datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        starts = {dict(l)["container"]: v for (n, l), v in s.items()
+                  if n == "container_start_time_seconds"
+                  and dict(l).get("pod") == "web-7c9f8d6b5-h2kxq"}
+        assert starts[""] == stamp(obj["status"]["startTime"])
+        for cs in obj["status"]["containerStatuses"]:
+            assert starts[cs["name"]] == stamp(cs["state"]["running"]["startedAt"])
         lists = api.requests("/api/v1/pods", watch=False)
         assert lists and all(r.query.get("fieldSelector") == f"spec.nodeName={NODE}"
                              for r in lists)

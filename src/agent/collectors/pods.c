@@ -677,12 +677,16 @@ static void report_pod(struct pods_ctx *ctx, const struct km_kpod *p, const char
     ctx->l[0] = (struct km_label){ "container", "" };
     set_pod_labels(ctx, p, ns, name);
     read_cgroup(ctx, p->rel, &st, "a pod's cgroup files");
+    if (ctx->kpod && ctx->kpod->m->started_s)
+        st.created_s = ctx->kpod->m->started_s;
     if (st.have)
         emit_stats(ctx, &st);
     pod_network(ctx, p);
     for (size_t k = 0; k < p->n; k++) {
         const struct km_kcontainer *c = &ctx->kp.c[p->first + k];
-        const char *cname = ctx->kpod ? km_pod_meta_container(ctx->kpod->m, c->id) : NULL;
+        const struct km_pod_container *kc =
+            ctx->kpod ? km_pod_meta_container(ctx->kpod->m, c->id) : NULL;
+        const char *cname = kc ? kc->name : NULL;
         long pid;
 
         if (!cname)
@@ -697,6 +701,8 @@ static void report_pod(struct pods_ctx *ctx, const struct km_kpod *p, const char
         if (!st.have)
             continue; /* gone since the scan */
         ctx->l[0] = (struct km_label){ "container", cname };
+        if (kc && kc->started_s)
+            st.created_s = kc->started_s; /* the runtime's start, not the cgroup's */
         emit_stats(ctx, &st);
         ctx->containers++;
     }

@@ -5,6 +5,7 @@
 
 #include "common/array.h"
 #include "common/err.h"
+#include "common/timefmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,15 @@ static int parse_owner(const json_t *meta, struct km_pod_meta *out)
         }
     }
     return 0;
+}
+
+/* An RFC 3339 time as seconds since the epoch; 0 when absent or malformed. */
+static int64_t time_at(const json_t *o, const char *key)
+{
+    const char *v = str_at(o, key);
+    int64_t ns;
+
+    return v && km_time_parse_rfc3339(v, &ns) == 0 && ns > 0 ? ns / 1000000000 : 0;
 }
 
 static int parse_labels(const json_t *meta, const char *const *allow, size_t nallow,
@@ -134,6 +144,8 @@ static int parse_containers(const json_t *status, struct km_pod_meta *out)
                 break;
             c = &out->c[out->nc];
             memset(c, 0, sizeof(*c));
+            c->started_s =
+                time_at(json_object_get(json_object_get(cs, "state"), "running"), "startedAt");
             out->nc++;
             rc = dup_into(&c->id, id);
             if (rc == 0)
@@ -171,6 +183,7 @@ int km_pod_meta_parse(const json_t *pod, const char *const *allow, size_t nallow
     if (rc == 0)
         rc = dup_into(&out->qos, str_at(status, "qosClass") ? str_at(status, "qosClass") : "");
     out->host_network = json_is_true(json_object_get(spec, "hostNetwork"));
+    out->started_s = time_at(status, "startTime");
     if (rc == 0)
         rc = parse_owner(meta, out);
     if (rc == 0)
@@ -182,11 +195,11 @@ int km_pod_meta_parse(const json_t *pod, const char *const *allow, size_t nallow
     return rc;
 }
 
-const char *km_pod_meta_container(const struct km_pod_meta *m, const char *id)
+const struct km_pod_container *km_pod_meta_container(const struct km_pod_meta *m, const char *id)
 {
     for (size_t i = 0; i < m->nc; i++) {
         if (strcmp(m->c[i].id, id) == 0)
-            return m->c[i].name;
+            return &m->c[i];
     }
     return NULL;
 }

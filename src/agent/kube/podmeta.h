@@ -19,6 +19,7 @@
 struct km_pod_container {
     char *id; /* without the runtime prefix ("containerd://") */
     char *name;
+    int64_t started_s; /* state.running.startedAt, seconds since the epoch; 0 unknown */
 };
 
 struct km_pod_label {
@@ -32,6 +33,7 @@ struct km_pod_meta {
     char *owner_kind, *owner_name; /* the controller ownerReference, or NULL */
     char *template_hash;           /* the pod-template-hash label, or NULL */
     char *rv;                      /* metadata.resourceVersion */
+    int64_t started_s;             /* status.startTime, seconds since the epoch; 0 unknown */
     struct km_pod_container *c;    /* containers, init and ephemeral ones included */
     size_t nc;
     struct km_pod_label *labels; /* allowlisted labels present on the pod */
@@ -46,8 +48,8 @@ int km_pod_meta_parse(const json_t *pod, const char *const *allow, size_t nallow
 
 void km_pod_meta_fini(struct km_pod_meta *m);
 
-/* The container name for a runtime id, or NULL. */
-const char *km_pod_meta_container(const struct km_pod_meta *m, const char *id);
+/* The container with a runtime id, or NULL. */
+const struct km_pod_container *km_pod_meta_container(const struct km_pod_meta *m, const char *id);
 
 /* ---- the watch stream -------------------------------------------------------------- */
 
