@@ -208,6 +208,7 @@ struct devname {
 struct netcache {
     char uid[KM_POD_UID_MAX];
     long pid;
+    char ns[64]; /* its network namespace ("net:[4026532…]"): a pod's never changes */
 };
 
 /* A cgroup's limits, re-read every SPEC_REFRESH collections (they change only when a
@@ -509,7 +510,8 @@ static void on_netdev(void *ud, const struct km_netdev *d)
  * collection and chosen again when it is gone. */
 static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
 {
-    char path[PATH_MAX + 64], ns[64];
+    char path[PATH_MAX + 64], ns[64] = "";
+    const char *known_ns = NULL;
     long pid = 0;
     ssize_t n;
 
@@ -520,6 +522,7 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
     for (size_t i = 0; i < ctx->nnet; i++) {
         if (strcmp(ctx->net[i].uid, p->uid) == 0) {
             pid = ctx->net[i].pid;
+            known_ns = ctx->net[i].ns;
             break;
         }
     }
@@ -539,6 +542,12 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
             continue;
         }
         ns[n] = '\0';
+        if (known_ns && strcmp(ns, known_ns) != 0) {
+            /* The remembered process is gone and its pid now names another. */
+            pid = 0;
+            known_ns = NULL;
+            continue;
+        }
         if (ctx->host_netns[0] && strcmp(ns, ctx->host_netns) == 0) {
             add(ctx, F_HOSTNET, false, 1);
             break;
@@ -559,6 +568,7 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
 
         memcpy(e->uid, p->uid, sizeof(e->uid));
         e->pid = pid;
+        memcpy(e->ns, ns, sizeof(e->ns));
     }
 }
 
