@@ -340,7 +340,8 @@ static void start_meta(struct pods_ctx *ctx, const struct km_host *host)
         km_kube_meta_wait_listed(ctx->meta, 3000);
     if (rc == KM_ENOTFOUND && !ctx->kubeconfig)
         km_log_info("kubernetes",
-                    "no Kubernetes API access (%s): naming pods from the kubelet's log layout",
+                    "no Kubernetes API access: %s and no --kubeconfig; naming pods from the "
+                    "kubelet's log layout",
                     km_err_msg());
     else if (rc)
         km_log_warn("kubernetes", "%s: naming pods from the kubelet's log layout", km_err_msg());
