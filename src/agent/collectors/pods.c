@@ -311,9 +311,12 @@ static const struct km_cfg_field pods_cfg[] = {
  * outside [a-zA-Z0-9_] made '_' (as kube-state-metrics does). */
 static void label_name(const char *key, char *out, size_t size)
 {
-    size_t n = (size_t)snprintf(out, size, "label_%s", key);
+    size_t n = strlen(key) + 6;
 
-    for (size_t i = 6; i < n && i < size; i++) {
+    snprintf(out, size, "label_%s", key);
+    if (n >= size)
+        n = size - 1; /* truncated */
+    for (size_t i = 6; i < n; i++) {
         char c = out[i];
 
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
