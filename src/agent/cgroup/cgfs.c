@@ -169,6 +169,25 @@ static bool read_u64(const char *root, struct cgdir *rel, const char *file, char
     return false;
 }
 
+static uint64_t sub0(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* The figures memory.stat gives (v: inactive file, active file, anon/rss, file/cache,
+ * mapped file, in that order, both versions), with the kubelet's working set. */
+static void mem_stat(const uint64_t *v, uint64_t found, struct km_cg_stats *st)
+{
+    if ((found & 31) != 31 || !(st->have & KM_CGS_MEM))
+        return;
+    st->have |= KM_CGS_MEM_STAT;
+    st->working_set = sub0(st->mem_usage, v[0]);
+    st->nonreclaimable = sub0(st->working_set, v[1]);
+    st->rss = v[2];
+    st->cache = v[3];
+    st->mapped_file = v[4];
+}
+
 /* ---- v2 ------------------------------------------------------------------------------ */
 
 static const char *const cpu_keys[] = { "usage_usec", "user_usec",    "system_usec",
@@ -194,11 +213,6 @@ static void add_io(void *ud, const struct km_cg_io *io)
     }
     if (st->nio < KM_CG_MAX_DEVICES)
         st->io[st->nio++] = *io;
-}
-
-static uint64_t sub0(uint64_t a, uint64_t b)
-{
-    return a > b ? a - b : 0;
 }
 
 /* Pressure files: v2 always; v1 hosts from the hybrid unified hierarchy. */
@@ -248,14 +262,7 @@ static int read_v2(const struct km_cg_fs *fs, struct cgdir *rel, unsigned flags,
         st->have |= KM_CGS_MEM;
     if ((n = read_file(fs->v2, rel, "memory.stat", buf, cap)) >= 0) {
         bad += km_cg_parse_flat(buf, (size_t)n, mem_keys_v2, 5, v, &found) > 0;
-        if ((found & 31) == 31 && (st->have & KM_CGS_MEM)) {
-            st->have |= KM_CGS_MEM_STAT;
-            st->working_set = sub0(st->mem_usage, v[0]);
-            st->nonreclaimable = sub0(st->working_set, v[1]);
-            st->rss = v[2];
-            st->cache = v[3];
-            st->mapped_file = v[4];
-        }
+        mem_stat(v, found, st);
     }
     if (flags & KM_CG_NO_SWAP) {
         st->swap = 0;
@@ -343,14 +350,7 @@ static int read_v1_mem(const struct km_cg_fs *fs, struct cgdir *rel, char *buf, 
         st->have |= KM_CGS_MEM;
     if ((n = read_file(mem, rel, "memory.stat", buf, cap)) >= 0) {
         bad += km_cg_parse_flat(buf, (size_t)n, mem_keys_v1, 6, v, &found) > 0;
-        if ((found & 31) == 31 && (st->have & KM_CGS_MEM)) {
-            st->have |= KM_CGS_MEM_STAT;
-            st->working_set = sub0(st->mem_usage, v[0]);
-            st->nonreclaimable = sub0(st->working_set, v[1]);
-            st->rss = v[2];
-            st->cache = v[3];
-            st->mapped_file = v[4];
-        }
+        mem_stat(v, found, st);
         if (found & 32) {
             st->have |= KM_CGS_SWAP;
             st->swap = v[5];
