@@ -10,6 +10,7 @@
  */
 #include "model.h"
 
+#include "common/array.h"
 #include "common/err.h"
 #include "common/labels.h"
 #include "tsdb/tsdb.h"
@@ -105,6 +106,18 @@ struct ent {
     /* Steps of a figure made of parts (node memory): sums and parts per step. */
     double *part_sum;
     unsigned char *part_mask;
+    /* What each series added to the newest figures, by its identity without the labels
+     * that may change under it (a pod named first without, then with its workload):
+     * of two such series only the newest counts. */
+    struct contrib *contrib;
+    size_t ncontrib, capcontrib;
+};
+
+struct contrib {
+    uint64_t key;
+    int64_t t;
+    int fig;
+    double sum, rate, total, mem_total;
 };
 
 struct model {
@@ -225,6 +238,7 @@ static void ent_free(struct ent *x)
     free(x->e.cluster);
     free(x->part_sum);
     free(x->part_mask);
+    free(x->contrib);
     free(x);
 }
 
@@ -519,7 +533,8 @@ static int load_samples(struct model *m, struct km_tsdb_series_set *ss, size_t *
 }
 
 /* Call fn for every series of every chosen source. */
-typedef int (*visit_fn)(struct model *m, const struct spec *sp, struct ent *x, size_t n, void *ud);
+typedef int (*visit_fn)(struct model *m, const struct spec *sp, const struct km_labels *l,
+                        struct ent *x, size_t n, void *ud);
 
 static int visit(struct model *m, int64_t mint, int64_t maxt, visit_fn fn, void *ud)
 {
@@ -544,7 +559,7 @@ static int visit(struct model *m, int64_t mint, int64_t maxt, visit_fn fn, void 
                 continue;
             rc = load_samples(m, ss, &n);
             if (rc == 0 && n)
-                rc = fn(m, sp, x, n, ud);
+                rc = fn(m, sp, l, x, n, ud);
         }
         if (rc == 0)
             rc = km_tsdb_series_error(ss);
@@ -559,46 +574,110 @@ struct now_ctx {
     int64_t now, stale_ms;
 };
 
-static int add_last(struct model *m, const struct spec *sp, struct ent *x, size_t n, void *ud)
+/* Labels that can change while a series goes on being the same thing: the names the
+ * agent adds once the Kubernetes API answers. */
+static bool volatile_label(const char *name)
+{
+    return strcmp(name, "workload_kind") == 0 || strcmp(name, "workload") == 0 ||
+           strcmp(name, "qos_class") == 0 || strncmp(name, "label_", 6) == 0;
+}
+
+static uint64_t identity_of(const struct km_labels *l, const struct spec *sp, const struct model *m)
+{
+    XXH3_state_t st;
+
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, &(size_t){ (size_t)(sp - m->specs) }, sizeof(size_t));
+    for (size_t i = 0; i < l->n; i++) {
+        if (volatile_label(l->v[i].name))
+            continue;
+        XXH3_64bits_update(&st, l->v[i].name, strlen(l->v[i].name) + 1);
+        XXH3_64bits_update(&st, l->v[i].value, strlen(l->v[i].value) + 1);
+    }
+    return XXH3_64bits_digest(&st);
+}
+
+static void apply(struct ent *x, const struct contrib *c, double sign)
+{
+    x->sum[c->fig] += sign * c->sum;
+    x->rate[c->fig] += sign * c->rate;
+    x->total[c->fig] += sign * c->total;
+    x->e.f.mem_total += sign * c->mem_total;
+}
+
+/* Count c unless a newer series of the same identity already did; replace an older. */
+static int contribute(struct ent *x, const struct contrib *c)
+{
+    struct contrib *old = NULL;
+    int rc;
+
+    for (size_t i = 0; i < x->ncontrib; i++) {
+        if (x->contrib[i].key == c->key) {
+            old = &x->contrib[i];
+            break;
+        }
+    }
+    if (old) {
+        if (old->t >= c->t)
+            return 0;
+        apply(x, old, -1);
+        *old = *c;
+        apply(x, c, 1);
+        return 0;
+    }
+    rc = km_array_grow((void **)&x->contrib, &x->capcontrib, x->ncontrib + 1, sizeof(*x->contrib),
+                       16, "adding up figures");
+    if (rc)
+        return rc;
+    x->contrib[x->ncontrib++] = *c;
+    apply(x, c, 1);
+    return 0;
+}
+
+static int add_last(struct model *m, const struct spec *sp, const struct km_labels *l,
+                    struct ent *x, size_t n, void *ud)
 {
     struct now_ctx *c = ud;
     struct km_figs *f = &x->e.f;
     struct km_view_last last;
     int g = sp->fig;
+    struct contrib k = { .fig = g };
 
     km_view_last(m->t, m->v, n, c->now, c->stale_ms, &last);
     if (!last.has)
         return 0;
     if (last.t > f->t)
         f->t = last.t;
+    k.t = last.t;
     switch (sp->kind) {
     case SRC_COUNTER:
         if (!last.has_rate)
-            break;
+            return 0;
         x->parts[g] |= sp->part;
-        x->sum[g] += g == KM_FIG_CPU ? last.delta / last.interval * sp->scale : last.delta;
-        x->rate[g] += last.delta / last.interval;
-        x->total[g] += last.value;
+        k.sum = g == KM_FIG_CPU ? last.delta / last.interval * sp->scale : last.delta;
+        k.rate = last.delta / last.interval;
+        k.total = last.value;
         f->has_rate[g] = f->has_total[g] = g != KM_FIG_CPU;
         break;
     case SRC_GAUGE:
         x->parts[g] |= sp->part;
-        x->sum[g] += sp->sign * last.value * sp->scale;
+        k.sum = sp->sign * last.value * sp->scale;
         if (g == KM_FIG_MEM && sp->part == 1 && sp->need == 3) {
             f->has_mem_total = true;
-            f->mem_total += last.value;
+            k.mem_total = last.value;
         }
         break;
     case SRC_INTERVAL:
         x->parts[g] |= sp->part;
-        x->sum[g] += last.value;
+        k.sum = last.value;
         if (last.has_rate) {
-            x->rate[g] += last.value / last.interval;
+            k.rate = last.value / last.interval;
             f->has_rate[g] = true;
         }
         break;
     }
-    return 0;
+    k.key = identity_of(l, sp, m);
+    return contribute(x, &k);
 }
 
 static int cmp_entity(const void *a, const void *b)
@@ -698,8 +777,10 @@ static void add_into(double *dst, const double *src, size_t n)
     }
 }
 
-static int add_steps(struct model *m, const struct spec *sp, struct ent *x, size_t n, void *ud)
+static int add_steps(struct model *m, const struct spec *sp, const struct km_labels *l,
+                     struct ent *x, size_t n, void *ud)
 {
+    (void)l;
     struct steps_ctx *c = ud;
     size_t ns = c->steps->n;
     bool counter = sp->kind != SRC_GAUGE;
@@ -774,8 +855,10 @@ int km_model_steps(struct km_tsdb *db, enum km_kind kind, const struct km_filter
 
 /* ---- choosing steps ----------------------------------------------------------------------- */
 
-static int probe(struct model *m, const struct spec *sp, struct ent *x, size_t n, void *ud)
+static int probe(struct model *m, const struct spec *sp, const struct km_labels *l, struct ent *x,
+                 size_t n, void *ud)
 {
+    (void)l;
     int64_t *interval = ud;
     int64_t d = km_view_interval(m->t, n);
 

@@ -771,3 +771,29 @@ def test_timeseries_points_have_human_readable_companions(server_factory):
     assert p["disk_io"].get("read") == "205 B/s"
     assert p["network_io"].get("recv") == "1.0 KB/s"
 
+
+
+def test_series_renamed_by_the_api_count_once(server_factory):
+    """A pod first named from the kubelet's log layout, then by the API (the same series
+    gaining workload_kind, workload, qos_class, label_*): its current figures are the
+    newest series', not the sum of both while the old one is not yet stale."""
+    _, base, _ = server_factory()
+    t1 = (now_ms() - 40000) // 1000 * 1000
+    ident = dict(namespace="m", pod="api-5f6d7c8b9-nprst", container="", node="n1",
+                 pod_uid="1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+    old = [(t1 - 2 * G, 0), (t1 - G, 1)]                         # 200m, until 45 s ago
+    new = [(t1 + 30000, 10), (t1 + 30000 + G, 12)]                # 400m, 5 s ago
+    named = dict(ident, workload_kind="Deployment", workload="api", qos_class="Burstable",
+                 label_app="api")
+    write(base, [ser("container_cpu_usage_seconds_total", old, **ident),
+                 ser("container_memory_working_set_bytes", [(t, 100e6) for t, _ in old],
+                     **ident),
+                 ser("container_cpu_usage_seconds_total", new, **named),
+                 ser("container_memory_working_set_bytes", [(t, 300e6) for t, _ in new],
+                     **named)])
+    pod = get(base, "/api/pods/api-5f6d7c8b9-nprst")
+    assert pod["cpu_millicores"] == 400
+    assert pod["memory_bytes"] == 300000000
+    assert pod["deployment"] == "api"
+    ns = get(base, "/api/namespaces/m")
+    assert ns["memory_bytes"] == 300000000
