@@ -605,7 +605,8 @@ static void apply(struct ent *x, const struct contrib *c, double sign)
     x->e.f.mem_total += sign * c->mem_total;
 }
 
-/* Count c unless a newer series of the same identity already did; replace an older. */
+/* Count c unless a newer series of the same identity already did; replace an older.
+ * (A pod has a few series per source, so a linear search.) */
 static int contribute(struct ent *x, const struct contrib *c)
 {
     struct contrib *old = NULL;
@@ -675,6 +676,10 @@ static int add_last(struct model *m, const struct spec *sp, const struct km_labe
             f->has_rate[g] = true;
         }
         break;
+    }
+    if (m->kind == KM_NODES) {
+        apply(x, &k, 1); /* node series carry no labels that change: no pairing needed */
+        return 0;
     }
     k.key = identity_of(l, sp, m);
     return contribute(x, &k);
