@@ -655,6 +655,30 @@ static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *
     }
 }
 
+/* Log the accepted samples of one append call (record `rec`) to the WAL and count the
+ * outcomes; a WAL failure leaves them unacknowledged. Returns rc, or the WAL's error. */
+static int finish_append(struct km_tsdb *db, struct km_buf *rec, size_t naccepted,
+                         struct km_tsdb_append_result *res, int rc)
+{
+    if (naccepted) {
+        int lrc;
+
+        km_walrec_finish(rec, naccepted);
+        lrc = km_buf_error(rec) ? km_buf_error(rec)
+                                : km_wal_log(db->wal, KM_WAL_SAMPLES, rec->data, rec->len);
+        if (lrc && rc == 0)
+            rc = lrc;
+        if (lrc == 0)
+            res->appended = naccepted;
+    }
+    atomic_fetch_add(&db->appended, res->appended);
+    atomic_fetch_add(&db->duplicates, res->duplicate);
+    atomic_fetch_add(&db->too_old, res->too_old);
+    atomic_fetch_add(&db->conflicting, res->conflicting);
+    atomic_fetch_add(&db->invalid, res->invalid);
+    return rc;
+}
+
 int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
                    enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res)
 {
@@ -777,22 +801,7 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
         }
     }
 out_log:
-    if (naccepted) {
-        int lrc;
-
-        km_walrec_finish(&rec, naccepted);
-        lrc = km_buf_error(&rec) ? km_buf_error(&rec)
-                                 : km_wal_log(db->wal, KM_WAL_SAMPLES, rec.data, rec.len);
-        if (lrc && rc == 0)
-            rc = lrc;
-        if (lrc == 0)
-            res->appended = naccepted;
-    }
-    atomic_fetch_add(&db->appended, res->appended);
-    atomic_fetch_add(&db->duplicates, res->duplicate);
-    atomic_fetch_add(&db->too_old, res->too_old);
-    atomic_fetch_add(&db->conflicting, res->conflicting);
-    atomic_fetch_add(&db->invalid, res->invalid);
+    rc = finish_append(db, &rec, naccepted, res, rc);
 out_free:
     for (size_t i = 0; ser && i < n; i++)
         km_head_series_put(db->head, ser[i]);
@@ -888,21 +897,7 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
             break;
     }
     km_head_read_end(db->head);
-    if (naccepted) {
-        int lrc;
-
-        km_walrec_finish(&rec, naccepted);
-        lrc = km_buf_error(&rec) ? km_buf_error(&rec)
-                                 : km_wal_log(db->wal, KM_WAL_SAMPLES, rec.data, rec.len);
-        if (lrc && rc == 0)
-            rc = lrc;
-        if (lrc == 0)
-            res->appended = naccepted;
-    }
-    atomic_fetch_add(&db->appended, res->appended);
-    atomic_fetch_add(&db->duplicates, res->duplicate);
-    atomic_fetch_add(&db->too_old, res->too_old);
-    atomic_fetch_add(&db->conflicting, res->conflicting);
+    rc = finish_append(db, &rec, naccepted, res, rc);
     km_buf_fini(&rec);
     return rc;
 }
