@@ -396,105 +396,111 @@ static int cmp_triple(const void *a, const void *b)
     return x->series < y->series ? -1 : x->series > y->series;
 }
 
+/* Write `count` items in pages of `per_page` (each page one section, filled by fill()),
+ * then a table: the page count and each page's offset. */
+typedef void (*page_fill_fn)(void *ud, struct km_buf *page, size_t i);
+
+static int write_paged(struct index_out *o, size_t count, size_t per_page, page_fill_fn fill,
+                       void *ud, uint64_t *table_at)
+{
+    struct km_buf page, table;
+    uint32_t npages = (uint32_t)((count + per_page - 1) / per_page);
+    int rc = 0;
+
+    km_buf_init(&page, 0);
+    km_buf_init(&table, 0);
+    km_buf_append(&table, &(uint8_t[4]){ 0 }, 4);
+    km_le32((uint8_t *)table.data, npages);
+    for (uint32_t p = 0; p < npages && rc == 0; p++) {
+        uint64_t at = 0;
+        uint8_t le[8];
+
+        km_buf_reset(&page);
+        for (size_t i = (size_t)p * per_page; i < count && i < (size_t)(p + 1) * per_page; i++)
+            fill(ud, &page, i);
+        rc = km_buf_error(&page);
+        if (rc == 0)
+            rc = index_section(o, page.data, page.len, &at);
+        km_le64(le, at);
+        km_buf_append(&table, le, 8);
+    }
+    if (rc == 0)
+        rc = km_buf_error(&table);
+    if (rc == 0)
+        rc = index_section(o, table.data, table.len, table_at);
+    km_buf_fini(&page);
+    km_buf_fini(&table);
+    return rc;
+}
+
+struct sym_fill {
+    const struct km_block_writer *w;
+    const uint32_t *order;
+};
+
+static void fill_symbol(void *ud, struct km_buf *page, size_t i)
+{
+    const struct sym_fill *f = ud;
+    const char *s = str_of(f->w, f->order[i]);
+    size_t n = strlen(s);
+
+    put_uv(page, n);
+    km_buf_append(page, s, n);
+}
+
 /* Write pages of symbols (sorted) and a table of their offsets; fill final[] with each
  * string's final id. */
 static int write_symbols(struct km_block_writer *w, struct index_out *o, uint32_t *final,
                          uint64_t *table_at)
 {
     uint32_t *order = malloc((w->nstr ? w->nstr : 1) * sizeof(*order));
-    struct km_buf page, table;
-    uint32_t npages = (uint32_t)((w->nstr + KM_BLK_SYMS_PER_PAGE - 1) / KM_BLK_SYMS_PER_PAGE);
-    int rc = 0;
+    int rc;
 
     if (!order)
         return km_err_set(KM_ENOMEM, "out of memory writing a block");
-    km_buf_init(&page, 0);
-    km_buf_init(&table, 0);
     for (size_t i = 0; i < w->nstr; i++)
         order[i] = (uint32_t)i;
     qsort_r(order, w->nstr, sizeof(*order), cmp_str_ids, w);
     for (size_t i = 0; i < w->nstr; i++)
         final[order[i]] = (uint32_t)i;
-    km_buf_append(&table, &(uint8_t[4]){ 0 }, 4);
-    km_le32((uint8_t *)table.data, npages);
-    for (uint32_t p = 0; p < npages && rc == 0; p++) {
-        uint64_t at = 0;
-        uint8_t le[8];
-
-        km_buf_reset(&page);
-        for (size_t i = (size_t)p * KM_BLK_SYMS_PER_PAGE;
-             i < w->nstr && i < (size_t)(p + 1) * KM_BLK_SYMS_PER_PAGE; i++) {
-            const char *s = str_of(w, order[i]);
-            size_t n = strlen(s);
-
-            put_uv(&page, n);
-            km_buf_append(&page, s, n);
-        }
-        rc = km_buf_error(&page);
-        if (rc == 0)
-            rc = index_section(o, page.data, page.len, &at);
-        km_le64(le, at);
-        km_buf_append(&table, le, 8);
-    }
-    if (rc == 0)
-        rc = km_buf_error(&table);
-    if (rc == 0)
-        rc = index_section(o, table.data, table.len, table_at);
-    km_buf_fini(&page);
-    km_buf_fini(&table);
+    rc = write_paged(o, w->nstr, KM_BLK_SYMS_PER_PAGE, fill_symbol, &(struct sym_fill){ w, order },
+                     table_at);
     free(order);
     return rc;
+}
+
+struct series_fill {
+    const struct km_block_writer *w;
+    const uint32_t *final;
+};
+
+static void fill_series(void *ud, struct km_buf *page, size_t i)
+{
+    const struct series_fill *f = ud;
+    const struct km_block_writer *w = f->w;
+    const struct wseries *s = &w->series[i];
+    int64_t prev = w->mint;
+
+    put_uv(page, s->nl);
+    for (uint32_t k = 0; k < 2 * s->nl; k++)
+        put_uv(page, f->final[w->labs[s->lab + k]]);
+    put_uv(page, s->nchunks);
+    for (uint32_t k = 0; k < s->nchunks; k++) {
+        const struct wchunk *c = &w->chunks[s->chunk + k];
+
+        put_uv(page, km_zigzag((int64_t)((uint64_t)c->mint - (uint64_t)prev)));
+        put_uv(page, (uint64_t)c->maxt - (uint64_t)c->mint);
+        put_uv(page, c->frame);
+        put_uv(page, c->off);
+        prev = c->maxt;
+    }
 }
 
 static int write_series(struct km_block_writer *w, struct index_out *o, const uint32_t *final,
                         uint64_t *table_at)
 {
-    struct km_buf page, table;
-    uint32_t npages =
-        (uint32_t)((w->nseries + KM_BLK_SERIES_PER_PAGE - 1) / KM_BLK_SERIES_PER_PAGE);
-    int rc = 0;
-
-    km_buf_init(&page, 0);
-    km_buf_init(&table, 0);
-    km_buf_append(&table, &(uint8_t[4]){ 0 }, 4);
-    km_le32((uint8_t *)table.data, npages);
-    for (uint32_t p = 0; p < npages && rc == 0; p++) {
-        uint64_t at = 0;
-        uint8_t le[8];
-
-        km_buf_reset(&page);
-        for (size_t i = (size_t)p * KM_BLK_SERIES_PER_PAGE;
-             i < w->nseries && i < (size_t)(p + 1) * KM_BLK_SERIES_PER_PAGE; i++) {
-            const struct wseries *s = &w->series[i];
-            int64_t prev = w->mint;
-
-            put_uv(&page, s->nl);
-            for (uint32_t k = 0; k < 2 * s->nl; k++)
-                put_uv(&page, final[w->labs[s->lab + k]]);
-            put_uv(&page, s->nchunks);
-            for (uint32_t k = 0; k < s->nchunks; k++) {
-                const struct wchunk *c = &w->chunks[s->chunk + k];
-
-                put_uv(&page, km_zigzag((int64_t)((uint64_t)c->mint - (uint64_t)prev)));
-                put_uv(&page, (uint64_t)c->maxt - (uint64_t)c->mint);
-                put_uv(&page, c->frame);
-                put_uv(&page, c->off);
-                prev = c->maxt;
-            }
-        }
-        rc = km_buf_error(&page);
-        if (rc == 0)
-            rc = index_section(o, page.data, page.len, &at);
-        km_le64(le, at);
-        km_buf_append(&table, le, 8);
-    }
-    if (rc == 0)
-        rc = km_buf_error(&table);
-    if (rc == 0)
-        rc = index_section(o, table.data, table.len, table_at);
-    km_buf_fini(&page);
-    km_buf_fini(&table);
-    return rc;
+    return write_paged(o, w->nseries, KM_BLK_SERIES_PER_PAGE, fill_series,
+                       &(struct series_fill){ w, final }, table_at);
 }
 
 static int write_postings(struct km_block_writer *w, struct index_out *o, const uint32_t *final,
