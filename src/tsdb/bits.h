@@ -1,6 +1,7 @@
 /*
  * bits — the byte- and bit-level coding every tsdb format uses: unsigned LEB128 varints,
- * zigzag for signed values, little-endian fixed-width integers, and a bounded reader.
+ * zigzag for signed values, little-endian fixed-width integers, a bounded reader, and the
+ * decimal mantissas both chunk codecs store values as.
  *
  * Readers never trust their input: every get reports failure instead of reading past
  * the end, so a corrupted chunk or index yields KM_ECORRUPT, never a crash. Pure
@@ -9,6 +10,7 @@
 #ifndef KMON_TSDB_BITS_H
 #define KMON_TSDB_BITS_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -161,6 +163,31 @@ static inline double km_bits_double(uint64_t u)
 
     memcpy(&d, &u, sizeof(d));
     return d;
+}
+
+/* A value stored as an integer mantissa m and a power of ten: v = m / 10^exp. */
+#define KM_DEC_MAX_EXP 9
+
+static const double km_pow10[KM_DEC_MAX_EXP + 1] = { 1e0, 1e1, 1e2, 1e3, 1e4,
+                                                     1e5, 1e6, 1e7, 1e8, 1e9 };
+
+/* The mantissa of v at 10^exp, if v reads back from it bit for bit. */
+static inline bool km_dec_mantissa(double v, unsigned exp, int64_t *m)
+{
+    double s, back;
+    int64_t r;
+
+    if (!isfinite(v))
+        return false;
+    s = v * km_pow10[exp];
+    if (!(fabs(s) <= 9007199254740992.0))
+        return false;
+    r = (int64_t)llround(s);
+    back = (double)r / km_pow10[exp];
+    if (km_double_bits(back) != km_double_bits(v))
+        return false;
+    *m = r;
+    return true;
 }
 
 #endif

@@ -13,15 +13,13 @@
  */
 #include "chunk_block.h"
 
+#include "bits.h"
+
 #include "common/err.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_EXP 9
-
-static const double pow10_tab[MAX_EXP + 1] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
 
 static void put_uv(struct km_buf *b, uint64_t v)
 {
@@ -46,24 +44,6 @@ static size_t uv_len(uint64_t v)
     return n;
 }
 
-static bool mantissa(double v, unsigned exp, int64_t *m)
-{
-    double s, back;
-    int64_t r;
-
-    if (!isfinite(v))
-        return false;
-    s = v * pow10_tab[exp];
-    if (!(fabs(s) <= 9007199254740992.0))
-        return false;
-    r = (int64_t)llround(s);
-    back = (double)r / pow10_tab[exp];
-    if (km_double_bits(back) != km_double_bits(v))
-        return false;
-    *m = r;
-    return true;
-}
-
 static uint64_t gcd64(uint64_t a, uint64_t b)
 {
     while (b) {
@@ -78,10 +58,10 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 /* Mantissas of every value at the smallest exponent that fits them all; false if none. */
 static bool mantissas(const double *v, size_t n, int64_t *m, uint8_t *exp)
 {
-    for (unsigned e = 0; e <= MAX_EXP; e++) {
+    for (unsigned e = 0; e <= KM_DEC_MAX_EXP; e++) {
         size_t i;
 
-        for (i = 0; i < n && mantissa(v[i], e, &m[i]); i++)
+        for (i = 0; i < n && km_dec_mantissa(v[i], e, &m[i]); i++)
             ;
         if (i == n) {
             *exp = (uint8_t)e;
@@ -274,15 +254,15 @@ long km_bchunk_decode(const uint8_t *p, size_t len, struct km_samples *out, size
         uint8_t exp = km_rd_u8(&r);
         uint64_t g = km_rd_uvarint(&r), m = (uint64_t)km_rd_varint(&r), q = 0;
 
-        if (exp > MAX_EXP || g == 0)
+        if (exp > KM_DEC_MAX_EXP || g == 0)
             return km_err_set(KM_ECORRUPT, "chunk: bad value header");
-        out->v[0] = (double)(int64_t)m / pow10_tab[exp];
+        out->v[0] = (double)(int64_t)m / km_pow10[exp];
         for (uint64_t i = 1; i < n; i++) {
             uint64_t x = (uint64_t)km_rd_varint(&r);
 
             q = (venc == KM_BC_INT_DOD && i > 1) ? q + x : x;
             m += q * g;
-            out->v[i] = (double)(int64_t)m / pow10_tab[exp];
+            out->v[i] = (double)(int64_t)m / km_pow10[exp];
         }
     } else {
         return km_err_set(KM_ECORRUPT, "chunk: unknown value encoding %u", venc);

@@ -22,29 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_EXP         9
 #define BITS_PER_SAMPLE 160 /* an upper bound: 68 for the time, 77 for an XOR value */
-
-static const double pow10_tab[MAX_EXP + 1] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
-
-/* The mantissa of v at 10^exp, if v reads back from it bit for bit. */
-static bool mantissa(double v, unsigned exp, int64_t *m)
-{
-    double s, back;
-    int64_t r;
-
-    if (!isfinite(v))
-        return false;
-    s = v * pow10_tab[exp];
-    if (!(fabs(s) <= 9007199254740992.0))
-        return false;
-    r = (int64_t)llround(s);
-    back = (double)r / pow10_tab[exp];
-    if (km_double_bits(back) != km_double_bits(v))
-        return false;
-    *m = r;
-    return true;
-}
 
 static unsigned ctz64(uint64_t x)
 {
@@ -213,13 +191,13 @@ static struct km_hchunk *alloc_chunk(uint8_t enc, uint8_t exp, uint8_t shift, si
  * mantissa for, with the largest shift every delta allows; else XOR. */
 static void choose(const double *v, int n, uint8_t *enc, uint8_t *exp, uint8_t *shift)
 {
-    for (unsigned e = 0; e <= MAX_EXP; e++) {
+    for (unsigned e = 0; e <= KM_DEC_MAX_EXP; e++) {
         int64_t prev = 0, m;
         unsigned s = 64;
         int i;
 
         for (i = 0; i < n; i++) {
-            if (!mantissa(v[i], e, &m))
+            if (!km_dec_mantissa(v[i], e, &m))
                 break;
             if (i > 0 && m != prev) {
                 unsigned tz = ctz64((uint64_t)m - (uint64_t)prev);
@@ -256,7 +234,7 @@ static struct km_hchunk *encode_all(const int64_t *t, const double *v, int n)
         struct km_hchunk *nc;
 
         if (enc == KM_HC_INT)
-            mantissa(v[i], exp, &m);
+            km_dec_mantissa(v[i], exp, &m);
         nc = reserve(c, BITS_PER_SAMPLE);
         if (!nc) {
             free(c);
@@ -281,7 +259,7 @@ struct km_hchunk *km_hchunk_append(struct km_hchunk *c, int64_t t, double v)
     bool fits = true;
 
     if (c->enc == KM_HC_INT) {
-        fits = mantissa(v, c->exp, &m);
+        fits = km_dec_mantissa(v, c->exp, &m);
         if (fits && m != c->last.m) {
             unsigned tz = ctz64((uint64_t)m - (uint64_t)c->last.m);
 
@@ -442,11 +420,11 @@ bool km_hchunk_it_next(struct km_hchunk_it *it, int64_t *t, double *v)
     if (it->err)
         return false;
     if (it->h.enc == KM_HC_INT) {
-        if (it->h.exp > MAX_EXP) {
+        if (it->h.exp > KM_DEC_MAX_EXP) {
             it->err = true;
             return false;
         }
-        *v = (double)it->m / pow10_tab[it->h.exp];
+        *v = (double)it->m / km_pow10[it->h.exp];
     } else {
         *v = km_bits_double(it->bits);
     }
