@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="build-essential cmake pkg-config
 libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev libzstd-dev libjansson-dev
-libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev"
+libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev libgnutls28-dev"
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest bindfs fuse3 util-linux procps

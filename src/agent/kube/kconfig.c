@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,77 +119,33 @@ static yaml_node_t *named(yaml_document_t *d, yaml_node_t *root, const char *lis
     return NULL;
 }
 
-static int b64val(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    return ch == '+' ? 62 : ch == '/' ? 63 : -1;
-}
-
-/* Decode base64 (white space ignored, '=' padding optional) into a new buffer. */
-static unsigned char *b64decode(const char *s, size_t *n)
-{
-    size_t len = strlen(s), o = 0;
-    unsigned char *out = malloc(len / 4 * 3 + 3);
-    unsigned acc = 0;
-    int bits = 0;
-
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        int v;
-
-        if (s[i] == '=' || s[i] == '\n' || s[i] == '\r' || s[i] == ' ' || s[i] == '\t')
-            continue;
-        v = b64val((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    *n = o;
-    return out;
-}
-
 /* Write inline base64 data to <tmpdir>/<file> (0600) and return the path. */
 static int write_data(struct km_kube_config *c, const char *b64, const char *file, char **path,
                       const char *what)
 {
+    gnutls_datum_t in = { (unsigned char *)b64, (unsigned)strlen(b64) }, data = { 0 };
     char p[4200];
-    unsigned char *data;
-    size_t n;
     ssize_t w;
     int fd;
 
-    data = b64decode(b64, &n);
-    if (!data)
+    if (gnutls_base64_decode2(&in, &data) != GNUTLS_E_SUCCESS)
         return km_err_set(KM_EINVAL, "kubeconfig: %s is not valid base64", what);
     if (!c->tmpdir) {
         char tmpl[] = "/tmp/kmon-kube-XXXXXX";
 
         if (!mkdtemp(tmpl) || !(c->tmpdir = strdup(tmpl))) {
-            free(data);
+            gnutls_free(data.data);
             return km_err_set(KM_EIO, "kubeconfig: cannot make a private directory: %s",
                               strerror(errno));
         }
     }
     snprintf(p, sizeof(p), "%s/%s", c->tmpdir, file);
     fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    w = fd >= 0 ? write(fd, data, n) : -1;
+    w = fd >= 0 ? write(fd, data.data, data.size) : -1;
     if (fd >= 0)
         close(fd);
-    free(data);
-    if (w != (ssize_t)n)
+    gnutls_free(data.data);
+    if (w != (ssize_t)data.size)
         return km_err_set(KM_EIO, "kubeconfig: cannot write %s", p);
     *path = strdup(p);
     return *path ? 0 : km_err_set(KM_ENOMEM, "out of memory");
