@@ -184,7 +184,8 @@ static bool safe_char(char c)
 
 /* A pod-template-hash is rand.SafeEncodeString of a 32-bit FNV hash printed in decimal:
  * each digit maps to one of these ten characters, so a CronJob's Job name (its schedule
- * time in minutes, 2xxxxxxx for decades) never passes for one. */
+ * time in minutes, an eight-digit number starting with 2 for decades) never passes for
+ * one. */
 static bool hash_char(char c)
 {
     return c && strchr("456789bcdf", c) != NULL;

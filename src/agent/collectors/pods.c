@@ -24,6 +24,7 @@
 #include "agent/kube/logmeta.h"
 #include "agent/kube/meta.h"
 #include "agent/procfs/procfs.h"
+#include "common/array.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -576,38 +577,19 @@ static void pod_network(struct pods_ctx *ctx, const struct km_kpod *p)
     }
 }
 
-static int reserve_spec(struct pods_ctx *ctx, size_t n)
+/* Room for n entries in both halves of a double-buffered array (this collection's and
+ * the next's), which share one capacity. */
+static int reserve_pair(void **cur, void **next, size_t *cap, size_t n, size_t elem)
 {
-    struct spec *a, *b;
+    size_t c = *cap;
+    int rc = km_array_grow(cur, &c, n, elem, 64, "keeping pod state");
 
-    if (n <= ctx->capspec)
-        return 0;
-    a = realloc(ctx->spec, n * sizeof(*a));
-    if (a)
-        ctx->spec = a;
-    b = a ? realloc(ctx->spec_next, n * sizeof(*b)) : NULL;
-    if (!b)
-        return km_err_set(KM_ENOMEM, "out of memory");
-    ctx->spec_next = b;
-    ctx->capspec = n;
-    return 0;
-}
-
-static int reserve_net(struct pods_ctx *ctx, size_t n)
-{
-    struct netcache *a, *b;
-
-    if (n <= ctx->capnet)
-        return 0;
-    a = realloc(ctx->net, n * sizeof(*a));
-    if (a)
-        ctx->net = a;
-    b = a ? realloc(ctx->net_next, n * sizeof(*b)) : NULL;
-    if (!b)
-        return km_err_set(KM_ENOMEM, "out of memory");
-    ctx->net_next = b;
-    ctx->capnet = n;
-    return 0;
+    c = *cap;
+    if (rc == 0)
+        rc = km_array_grow(next, &c, n, elem, 64, "keeping pod state");
+    if (rc == 0)
+        *cap = c;
+    return rc;
 }
 
 static const struct spec *find_spec(const struct pods_ctx *ctx, const char *rel)
@@ -790,9 +772,11 @@ static void pods_collect(void *vctx, struct km_collect *c)
     if (rc == 0)
         rc = km_logmeta_refresh(&ctx->logs);
     if (rc == 0)
-        rc = reserve_net(ctx, ctx->kp.npod);
+        rc = reserve_pair((void **)&ctx->net, (void **)&ctx->net_next, &ctx->capnet, ctx->kp.npod,
+                          sizeof(*ctx->net));
     if (rc == 0)
-        rc = reserve_spec(ctx, ctx->kp.npod + ctx->kp.nc);
+        rc = reserve_pair((void **)&ctx->spec, (void **)&ctx->spec_next, &ctx->capspec,
+                          ctx->kp.npod + ctx->kp.nc, sizeof(*ctx->spec));
     if (rc) {
         km_collect_error(c, "%s", km_err_msg());
         return;
