@@ -368,8 +368,8 @@ static int on_stream(void *ud, const char *data, size_t n)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-/* Sleep up to ms, waking early when stopped. */
-static void pause_ms(struct km_kube_meta *m, int64_t ms)
+/* The wall-clock time ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(int64_t ms)
 {
     struct timespec ts;
 
@@ -380,6 +380,15 @@ static void pause_ms(struct km_kube_meta *m, int64_t ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
+    return ts;
+}
+
+/* Sleep up to ms, waking early when stopped. */
+static void pause_ms(struct km_kube_meta *m, int64_t ms)
+{
+    struct timespec ts;
+
+    ts = deadline_in(ms);
     pthread_mutex_lock(&m->mu);
     while (!atomic_load(&m->stop) && pthread_cond_timedwait(&m->wake, &m->mu, &ts) == 0)
         ;
@@ -681,13 +690,7 @@ bool km_kube_meta_wait_listed(struct km_kube_meta *m, int64_t timeout_ms)
     struct timespec ts;
     bool done;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ts = deadline_in(timeout_ms);
     pthread_mutex_lock(&m->mu);
     while (!m->attempted && pthread_cond_timedwait(&m->wake, &m->mu, &ts) == 0)
         ;
