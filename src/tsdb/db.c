@@ -655,6 +655,23 @@ static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *
     }
 }
 
+/* Count a sample the head did not take (duplicate, too old, conflicting); its status. */
+static enum km_tsdb_sample_status count_refusal(struct km_tsdb_append_result *res,
+                                                enum km_append_status st)
+{
+    switch (st) {
+    case KM_APPEND_DUPLICATE:
+        res->duplicate++;
+        return KM_TSDB_DUPLICATE;
+    case KM_APPEND_TOO_OLD:
+        res->too_old++;
+        return KM_TSDB_TOO_OLD;
+    default:
+        res->conflicting++;
+        return KM_TSDB_CONFLICTING;
+    }
+}
+
 /* Log the accepted samples of one append call (record `rec`) to the WAL and count the
  * outcomes; a WAL failure leaves them unacknowledged. Returns rc, or the WAL's error. */
 static int finish_append(struct km_tsdb *db, struct km_buf *rec, size_t naccepted,
@@ -780,20 +797,14 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
                 status[i] = KM_TSDB_APPENDED;
             break;
         case KM_APPEND_DUPLICATE:
-            res->duplicate++;
-            if (status)
-                status[i] = KM_TSDB_DUPLICATE;
-            break;
         case KM_APPEND_TOO_OLD:
-            res->too_old++;
+        case KM_APPEND_CONFLICT: {
+            enum km_tsdb_sample_status out = count_refusal(res, st);
+
             if (status)
-                status[i] = KM_TSDB_TOO_OLD;
+                status[i] = out;
             break;
-        case KM_APPEND_CONFLICT:
-            res->conflicting++;
-            if (status)
-                status[i] = KM_TSDB_CONFLICTING;
-            break;
+        }
         case KM_APPEND_NOMEM:
         case KM_APPEND_REMOVED:
             rc = km_err_set(KM_ENOMEM, "out of memory appending");
@@ -862,25 +873,20 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
     for (size_t i = 0; i < n; i++) {
         struct km_hseries *hs = km_head_by_ref_locked(db->head, s[i].ref);
         enum km_tsdb_sample_status out = KM_TSDB_STALE_REF;
+        enum km_append_status st;
 
         if (hs) {
-            switch (km_head_append(db->head, hs, s[i].t, s[i].v, false)) {
+            st = km_head_append(db->head, hs, s[i].t, s[i].v, false);
+            switch (st) {
             case KM_APPEND_OK:
                 km_walrec_samples_add(&rec, s[i].ref, s[0].t, s[i].t, s[i].v);
                 naccepted++;
                 out = KM_TSDB_APPENDED;
                 break;
             case KM_APPEND_DUPLICATE:
-                out = KM_TSDB_DUPLICATE;
-                res->duplicate++;
-                break;
             case KM_APPEND_TOO_OLD:
-                out = KM_TSDB_TOO_OLD;
-                res->too_old++;
-                break;
             case KM_APPEND_CONFLICT:
-                out = KM_TSDB_CONFLICTING;
-                res->conflicting++;
+                out = count_refusal(res, st);
                 break;
             case KM_APPEND_REMOVED:
                 break;
