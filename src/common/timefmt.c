@@ -216,7 +216,8 @@ static int digits(const char *s, int n)
     return v;
 }
 
-int km_time_parse_rfc3339(const char *s, int64_t *out_ns)
+/* The seconds since the epoch and the nanoseconds of an RFC 3339 timestamp. */
+static int parse_rfc3339(const char *s, int64_t *out_secs, int64_t *out_frac)
 {
     static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     struct tm tm = { 0 };
@@ -270,12 +271,57 @@ int km_time_parse_rfc3339(const char *s, int64_t *out_ns)
     tm.tm_min = mm;
     tm.tm_sec = ss;
     secs = (int64_t)timegm(&tm) - off;
-    if (secs < -9000000000ll || secs > 9000000000ll)
-        goto bad;
-    *out_ns = secs * 1000000000 + frac;
+    *out_secs = secs;
+    *out_frac = frac;
     return 0;
 
 bad:
     return km_err_set(KM_EINVAL,
                       "\"%.64s\" is not an RFC 3339 timestamp (like 2025-06-12T10:25:19Z)", s);
+}
+
+int km_time_parse_rfc3339(const char *s, int64_t *out_ns)
+{
+    int64_t secs, frac;
+    int rc = parse_rfc3339(s, &secs, &frac);
+
+    if (rc)
+        return rc;
+    if (secs < -9000000000ll || secs > 9000000000ll)
+        return km_err_set(
+            KM_EINVAL, "\"%.64s\" is outside the years a nanosecond clock holds (1678 to 2262)", s);
+    *out_ns = secs * 1000000000 + frac;
+    return 0;
+}
+
+int km_time_parse_rfc3339_ms(const char *s, int64_t *out_ms)
+{
+    int64_t secs, frac;
+    int rc = parse_rfc3339(s, &secs, &frac);
+
+    if (rc == 0)
+        *out_ms = secs * 1000 + frac / 1000000;
+    return rc;
+}
+
+const char *km_time_format_ms(char *out, size_t size, int64_t ms)
+{
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    struct tm tm;
+    size_t n;
+
+    if (size == 0)
+        return out;
+    if (frac < 0) {
+        frac += 1000;
+        sec -= 1;
+    }
+    /* Years 0 to 9999: beyond them a timestamp is surely a unit mix-up; say it raw. */
+    if (sec < -62167219200ll || sec > 253402300799ll || !gmtime_r(&(time_t){ (time_t)sec }, &tm)) {
+        snprintf(out, size, "%lld ms since the epoch", (long long)ms);
+        return out;
+    }
+    n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, size - n, ".%03lldZ", (long long)frac);
+    return out;
 }

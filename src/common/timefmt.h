@@ -23,6 +23,14 @@ size_t km_time_format_rfc3339(char *out, size_t size, int64_t ns, int digits);
  * epoch. KM_EINVAL with a message when malformed or out of range. */
 int km_time_parse_rfc3339(const char *s, int64_t *out_ns);
 
+/* The same in milliseconds since the epoch, for every year from 0000 to 9999. */
+int km_time_parse_rfc3339_ms(const char *s, int64_t *out_ms);
+
+/* Format milliseconds since the epoch as RFC 3339 in UTC with milliseconds
+ * ("2099-01-01T00:00:00.000Z"); a time outside years 0 to 9999 as "<n> ms since the
+ * epoch". Returns out, for use in a format's arguments. */
+const char *km_time_format_ms(char *out, size_t size, int64_t ms);
+
 /* Parse a duration: "500ms", "5s", "1m30s", "2h", "15d", "1w", "1y", or a plain number of
  * seconds ("30", "0.5"). Stores milliseconds. KM_EINVAL with a message when malformed,
  * negative or overflowing. */

@@ -110,6 +110,10 @@ static int read_meta(struct km_block *b)
         goto out_free;
     }
     snprintf(b->meta.id, sizeof(b->meta.id), "%s", json_string_value(json_object_get(root, "id")));
+    snprintf(b->meta.origin, sizeof(b->meta.origin), "%s",
+             comp && json_is_string(json_object_get(comp, "origin"))
+                 ? json_string_value(json_object_get(comp, "origin"))
+                 : b->meta.id);
     b->meta.mint = json_integer_value(json_object_get(root, "mint"));
     b->meta.maxt = json_integer_value(json_object_get(root, "maxt"));
     b->meta.series = (uint64_t)json_integer_value(json_object_get(stats, "series"));
@@ -130,6 +134,15 @@ static int read_meta(struct km_block *b)
 out_free:
     json_decref(root);
     return rc;
+}
+
+int km_block_cmp_age(const void *a, const void *b)
+{
+    const struct km_block_meta *x = km_block_meta(*(struct km_block *const *)a);
+    const struct km_block_meta *y = km_block_meta(*(struct km_block *const *)b);
+    int c = strcmp(x->origin, y->origin);
+
+    return c ? c : strcmp(x->id, y->id);
 }
 
 /* Read a table section of u32 count + count u64 offsets into *offs. */

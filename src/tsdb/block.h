@@ -23,11 +23,15 @@
 
 struct km_block_writer;
 
-/* Start a block covering [mint, maxt] in blocks_dir (in a temporary directory). `level`
+/* Start a block covering [mint, maxt] in blocks_dir (in a temporary directory; the
+ * range grows to cover any sample added outside it). `level`
  * counts compactions (1 for a block cut from the head); `parents` names the blocks it
  * replaces (NULL-terminated, may be NULL). */
 int km_block_writer_begin(struct km_block_writer **out, const char *blocks_dir, int64_t mint,
                           int64_t maxt, int level, const char *const *parents);
+
+/* The origin of a compacted block: its oldest parent's (see km_block_meta). */
+void km_block_writer_set_origin(struct km_block_writer *w, const char *origin);
 
 /* Add a series: labels sorted by name, and greater than the previous series' labels;
  * samples in time order within [mint, maxt]. A series without samples is skipped. */
@@ -48,12 +52,18 @@ struct km_block;
 
 struct km_block_meta {
     char id[41];
+    char origin[41]; /* the oldest data's block: its own id, or its oldest parent's origin */
     int64_t mint, maxt;
     uint64_t series, samples, chunks;
     uint64_t bytes; /* index + chunks + meta.json */
     int level;
     char **parents; /* NULL-terminated */
 };
+
+/* Orders blocks by the age of what they hold (origin, then id) for qsort of
+ * struct km_block *: where two blocks hold the same timestamp of a series with other
+ * values (a late sample conflicting with a stored one), the older one's is kept. */
+int km_block_cmp_age(const void *a, const void *b);
 
 /* Open the block in dir (which holds meta.json, index, chunks), checking every header,
  * footer and table. On success *out has one reference. */

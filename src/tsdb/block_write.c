@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct km_block_writer {
     int64_t mint, maxt;
     int level;
     char **parents;
+    char origin[41];
     int chunks_fd;
     uint64_t chunks_off;
     struct km_buf frame, out, enc;
@@ -165,17 +167,30 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* A new block id: the creation time in ms, then a random part; ids made by this process
+ * increase strictly (the same millisecond counts on from the last random part), so they
+ * order blocks by creation. */
 static void make_id(char id[41])
 {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint64_t last_ms, last_rnd;
     struct timespec ts;
-    uint64_t rnd = 0;
+    uint64_t rnd = 0, ms;
 
     clock_gettime(CLOCK_REALTIME, &ts);
+    ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull;
-    snprintf(id, 41, "%012llx%016llx",
-             (unsigned long long)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000),
-             (unsigned long long)rnd);
+    rnd >>= 1; /* room to count on */
+    pthread_mutex_lock(&mu);
+    if (ms <= last_ms) {
+        ms = last_ms;
+        rnd = last_rnd + 1;
+    }
+    last_ms = ms;
+    last_rnd = rnd;
+    pthread_mutex_unlock(&mu);
+    snprintf(id, 41, "%012llx%016llx", (unsigned long long)ms, (unsigned long long)rnd);
 }
 
 int km_block_writer_begin(struct km_block_writer **out, const char *blocks_dir, int64_t mint,
@@ -204,6 +219,7 @@ int km_block_writer_begin(struct km_block_writer **out, const char *blocks_dir, 
         w->parents[i] = strdup(parents[i]);
     snprintf(w->blocks_dir, sizeof(w->blocks_dir), "%s", blocks_dir);
     make_id(w->id);
+    memcpy(w->origin, w->id, sizeof(w->origin));
     snprintf(w->tmp, sizeof(w->tmp), "%s/%s.tmp", blocks_dir, w->id);
     snprintf(w->final, sizeof(w->final), "%s/%s", blocks_dir, w->id);
     if (!w->parents) {
@@ -613,6 +629,8 @@ static int write_meta(struct km_block_writer *w)
     for (size_t i = 0; w->parents[i]; i++)
         km_jsonw_str(&j, w->parents[i]);
     km_jsonw_arr_end(&j);
+    km_jsonw_key(&j, "origin");
+    km_jsonw_str(&j, w->origin);
     km_jsonw_obj_end(&j);
     km_jsonw_obj_end(&j);
     km_buf_putc(&b, '\n');
@@ -636,6 +654,11 @@ static int write_meta(struct km_block_writer *w)
     return rc;
 }
 
+void km_block_writer_set_origin(struct km_block_writer *w, const char *origin)
+{
+    snprintf(w->origin, sizeof(w->origin), "%s", origin);
+}
+
 int km_block_writer_commit(struct km_block_writer *w, char id[41])
 {
     struct index_out o = { .fd = -1 };
@@ -650,6 +673,13 @@ int km_block_writer_commit(struct km_block_writer *w, char id[41])
         km_block_writer_abort(w);
         km_buf_fini(&o.buf);
         return km_err_set(KM_ENOTFOUND, "no samples: no block written");
+    }
+    /* The block's range covers its data, also a sample outside the range asked for. */
+    for (size_t i = 0; i < w->nchunks; i++) {
+        if (w->chunks[i].mint < w->mint)
+            w->mint = w->chunks[i].mint;
+        if (w->chunks[i].maxt > w->maxt)
+            w->maxt = w->chunks[i].maxt;
     }
     /* Chunks: last frame, frame table, footer. */
     rc = flush_frame(w);

@@ -97,7 +97,9 @@ int km_tsdb_checkpoint(struct km_tsdb *db)
 
 /* ---- cutting ------------------------------------------------------------------------------ */
 
-int km_tsdb_cut(struct km_tsdb *db, int64_t mint, int64_t b)
+/* Write the head's samples of the window [a, b) into a block, then drop them from the
+ * head (see head.c for why nothing that arrives meanwhile is lost). No checkpoint. */
+static int cut_window(struct km_tsdb *db, int64_t a, int64_t b)
 {
     struct km_block_writer *w;
     struct km_hseries **v;
@@ -107,17 +109,17 @@ int km_tsdb_cut(struct km_tsdb *db, int64_t mint, int64_t b)
     size_t n, removed = 0;
     int rc;
 
-    /* Refuse samples below b before reading the head: see km_head_append. */
+    /* Samples below b go to the late buffers before any series is read. */
     km_head_set_min_valid(db->head, b);
     rc = km_head_all_sorted(db->head, &v, &n);
     if (rc)
         return rc;
-    rc = km_block_writer_begin(&w, db->blocks_dir, mint, b - 1, 1, NULL);
+    rc = km_block_writer_begin(&w, db->blocks_dir, a, b - 1, 1, NULL);
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
         size_t nl;
 
-        rc = km_head_series_samples(db->head, v[i], mint, b - 1, &smp);
+        rc = km_head_series_cut_samples(db->head, v[i], a, b, &smp);
         if (rc == 0 && smp.n) {
             km_head_series_label_view(db->head, v[i], l, &nl);
             rc = km_block_writer_add(w, l, nl, smp.t, smp.v, smp.n);
@@ -153,37 +155,66 @@ int km_tsdb_cut(struct km_tsdb *db, int64_t mint, int64_t b)
     }
     if (rc)
         return km_err_wrap(rc, "cutting a block");
-    /* The block is durable: drop its data from the head, then from the WAL. */
-    rc = km_head_truncate(db->head, b, &removed);
+    /* The block is durable: drop its data from the head (the caller then checkpoints
+     * the WAL). */
+    rc = km_head_truncate(db->head, a, b, &removed);
     atomic_fetch_add(&db->removed, removed);
-    if (rc == 0)
-        rc = km_tsdb_checkpoint(db);
     return rc;
 }
+
+int km_tsdb_cut(struct km_tsdb *db, int64_t a, int64_t b)
+{
+    int rc = cut_window(db, a, b);
+
+    return rc ? rc : km_tsdb_checkpoint(db);
+}
+
+/* Late samples wait in memory for the next regular cut, at most this long, or until
+ * there are this many: a lagging sender then costs a small block now and then, not one
+ * per maintenance round. */
+#define LATE_CUT_EVERY_NS  (5 * 60 * 1000000000ll)
+#define LATE_CUT_SAMPLES   (1u << 20)
+#define LATE_CUT_MAX_ROUND 64 /* windows per round, so a flood of old data cannot stall it */
 
 int km_tsdb_cut_due(struct km_tsdb *db)
 {
     int64_t range = db->o.block_range_ms;
     int64_t keep = db->o.ooo_window_ms > range / 2 ? db->o.ooo_window_ms : range / 2;
+    int64_t now = km_time_mono_ns();
+    int cuts = 0, late_cuts = 0, rc = 0;
 
-    for (int rounds = 0; rounds < 1000; rounds++) {
-        struct km_head_stats hs;
-        int64_t a, b;
-        int rc;
+    while (cuts < 1000 && rc == 0) {
+        struct km_head_times ht;
+        int64_t a = INT64_MAX, b;
+        bool in_order_due, late_due;
 
-        km_head_stats(db->head, &hs);
-        if (hs.samples == 0 || hs.mint == INT64_MAX || hs.maxt == INT64_MIN)
-            return 0;
-        a = floor_div(hs.mint, range) * range;
+        km_head_times(db->head, &ht);
+        if (ht.maxt == INT64_MIN)
+            break;
+        if (ht.mint != INT64_MAX)
+            a = floor_div(ht.mint, range) * range;
+        /* Cut only what no sample within the out-of-order window can reach any more. */
+        in_order_due = a != INT64_MAX && a + range <= ht.maxt - keep;
+        late_due = ht.late_samples > 0 && ht.late_mint != INT64_MAX &&
+                   late_cuts < LATE_CUT_MAX_ROUND &&
+                   (in_order_due || late_cuts > 0 || ht.late_samples >= LATE_CUT_SAMPLES ||
+                    now - db->last_late_cut_ns >= LATE_CUT_EVERY_NS);
+        if (late_due && floor_div(ht.late_mint, range) * range < a)
+            a = floor_div(ht.late_mint, range) * range;
+        else if (!in_order_due)
+            break;
         b = a + range;
-        /* Cut only what the out-of-order window can no longer reach. */
-        if (b > hs.maxt - keep)
-            return 0;
-        rc = km_tsdb_cut(db, a, b);
-        if (rc)
-            return rc;
+        if (b > ht.maxt - keep)
+            break;
+        late_cuts += a < ht.min_valid;
+        rc = cut_window(db, a, b);
+        cuts++;
     }
-    return 0;
+    if (late_cuts)
+        db->last_late_cut_ns = now;
+    if (cuts && rc == 0)
+        rc = km_tsdb_checkpoint(db);
+    return rc;
 }
 
 /* ---- compaction --------------------------------------------------------------------------- */
@@ -207,7 +238,10 @@ static int cursor_advance(struct cursor *c)
     return km_block_read_series(&c->rd, c->next++, &c->cur);
 }
 
-/* Merge blocks v[0..n) into one. */
+/* Merge blocks v[0..n) (oldest data first, km_block_cmp_age) into one. Where two hold
+ * the same timestamp of a series, the older block's value wins: what was stored first
+ * is never replaced by a later, conflicting late sample. The new block's origin is the
+ * oldest parent's. */
 static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
 {
     struct cursor *cur = calloc(n, sizeof(*cur));
@@ -243,6 +277,8 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
                 (unsigned long long)samples, (unsigned long long)series);
     if (rc == 0)
         rc = km_block_writer_begin(&w, db->blocks_dir, mint, maxt, level + 1, parents);
+    if (rc == 0)
+        km_block_writer_set_origin(w, km_block_meta(v[0])->origin);
     while (rc == 0) {
         const struct km_labels *min = NULL;
 
@@ -318,20 +354,29 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
 int km_tsdb_compact(struct km_tsdb *db)
 {
     int64_t range = db->o.block_range_ms, max_range = db->o.retention_ms / 10;
+    int64_t future = km_tsdb_now_ms(db) + db->o.max_future_ms;
     struct km_block *group[64];
     size_t ng = 0;
     int64_t newest;
     int rc;
 
     pthread_rwlock_rdlock(&db->blocks_lock);
+    /* A block reaching beyond the future bound (written by an older version that took
+     * such samples) is left alone: it must not make every window look complete, nor be
+     * merged with everything it overlaps. */
     newest = INT64_MIN;
     for (size_t i = 0; i < db->nblocks; i++) {
-        if (km_block_meta(db->blocks[i])->maxt > newest)
-            newest = km_block_meta(db->blocks[i])->maxt;
+        int64_t maxt = km_block_meta(db->blocks[i])->maxt;
+
+        if (maxt > newest && maxt <= future)
+            newest = maxt;
     }
-    /* Overlapping blocks (after a forced flush) are merged first. */
+    /* Overlapping blocks (late samples' blocks, a forced flush) are merged first. */
     for (size_t i = 1; i < db->nblocks && ng == 0; i++) {
-        if (km_block_meta(db->blocks[i])->mint <= km_block_meta(db->blocks[i - 1])->maxt) {
+        const struct km_block_meta *p = km_block_meta(db->blocks[i - 1]);
+        const struct km_block_meta *m = km_block_meta(db->blocks[i]);
+
+        if (m->mint <= p->maxt && m->maxt <= future && p->maxt <= future) {
             group[ng++] = db->blocks[i - 1];
             group[ng++] = db->blocks[i];
         }
@@ -358,6 +403,7 @@ int km_tsdb_compact(struct km_tsdb *db)
     pthread_rwlock_unlock(&db->blocks_lock);
     if (ng == 0)
         return 0;
+    qsort(group, ng, sizeof(group[0]), km_block_cmp_age);
     rc = merge_blocks(db, group, ng);
     for (size_t i = 0; i < ng; i++)
         km_block_release(group[i]);
@@ -371,26 +417,19 @@ int km_tsdb_apply_retention(struct km_tsdb *db)
     struct km_block *drop[256];
     size_t ndrop = 0;
     uint64_t total = 0, wal_bytes = 0, wal_segs = 0;
-    struct km_head_stats hs;
-    int64_t newest;
+    /* By the clock, never by the newest sample: no sample can make old data expire. */
+    int64_t expired = km_tsdb_now_ms(db) - db->o.retention_ms;
 
-    km_head_stats(db->head, &hs);
-    newest = hs.maxt;
     if (db->wal)
         km_wal_size(db->wal, &wal_bytes, &wal_segs);
     pthread_rwlock_rdlock(&db->blocks_lock);
-    for (size_t i = 0; i < db->nblocks; i++) {
-        const struct km_block_meta *m = km_block_meta(db->blocks[i]);
-
-        if (m->maxt > newest)
-            newest = m->maxt;
-        total += m->bytes;
-    }
+    for (size_t i = 0; i < db->nblocks; i++)
+        total += km_block_meta(db->blocks[i])->bytes;
     total += wal_bytes;
     /* Oldest first: blocks past the retention time, then as many as the size cap needs. */
     for (size_t i = 0; i < db->nblocks && ndrop < 256; i++) {
         const struct km_block_meta *m = km_block_meta(db->blocks[i]);
-        bool old = newest != INT64_MIN && m->maxt < newest - db->o.retention_ms;
+        bool old = m->maxt < expired;
         bool over = db->o.max_bytes && total > db->o.max_bytes;
 
         if (!old && !over)

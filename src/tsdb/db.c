@@ -39,9 +39,64 @@ void km_tsdb_opts_default(struct km_tsdb_opts *o)
     o->retention_ms = 15LL * 24 * 3600 * 1000;
     o->block_range_ms = 2LL * 3600 * 1000;
     o->ooo_window_ms = 3600LL * 1000;
+    o->max_future_ms = 10LL * 60 * 1000;
     o->fsync_interval_ms = 1000;
     o->wal_lanes = (unsigned)(ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu);
     o->wal_segment_bytes = 64u * 1024 * 1024;
+}
+
+/* ---- the clock ------------------------------------------------------------------------- */
+
+int64_t km_tsdb_now_ms(const struct km_tsdb *db)
+{
+    return db->o.clock_ms ? db->o.clock_ms() : km_time_now_ns() / 1000000;
+}
+
+const struct km_tsdb_opts *km_tsdb_options(const struct km_tsdb *db)
+{
+    return &db->o;
+}
+
+void km_tsdb_time_window(struct km_tsdb *db, int64_t *lo, int64_t *hi)
+{
+    int64_t now = km_tsdb_now_ms(db);
+
+    /* Options are bounded at open, so neither end can overflow. */
+    *lo = now - db->o.retention_ms;
+    *hi = now + db->o.max_future_ms;
+}
+
+enum km_tsdb_sample_status km_tsdb_check_time(int64_t t, int64_t lo, int64_t hi)
+{
+    if (t > hi)
+        return KM_TSDB_TOO_NEW;
+    if (t < lo)
+        return KM_TSDB_OUT_OF_RETENTION;
+    return KM_TSDB_APPENDED;
+}
+
+const char *km_tsdb_status_str(enum km_tsdb_sample_status st)
+{
+    switch (st) {
+    case KM_TSDB_APPENDED:
+        return "stored";
+    case KM_TSDB_DUPLICATE:
+        return "duplicate";
+    case KM_TSDB_TOO_OLD:
+        return "too old for its series (behind its newest sample by more than the "
+               "out-of-order window)";
+    case KM_TSDB_TOO_NEW:
+        return "too far in the future";
+    case KM_TSDB_OUT_OF_RETENTION:
+        return "older than the retention";
+    case KM_TSDB_CONFLICTING:
+        return "conflicting with a stored value at the same timestamp";
+    case KM_TSDB_INVALID:
+        return "invalid";
+    case KM_TSDB_STALE_REF:
+        return "stale series reference";
+    }
+    return "unknown";
 }
 
 /* ---- block list ------------------------------------------------------------------------ */
@@ -88,17 +143,43 @@ void km_tsdb_blocks_remove(struct km_tsdb *db, struct km_block *const *v, size_t
     pthread_rwlock_unlock(&db->blocks_lock);
 }
 
-int64_t km_tsdb_blocks_maxt(struct km_tsdb *db)
+int64_t km_tsdb_blocks_maxt(struct km_tsdb *db, int64_t bound)
 {
     int64_t m = INT64_MIN;
 
     pthread_rwlock_rdlock(&db->blocks_lock);
     for (size_t i = 0; i < db->nblocks; i++) {
-        if (km_block_meta(db->blocks[i])->maxt > m)
-            m = km_block_meta(db->blocks[i])->maxt;
+        int64_t t = km_block_meta(db->blocks[i])->maxt;
+
+        if (t > m && t <= bound)
+            m = t;
     }
     pthread_rwlock_unlock(&db->blocks_lock);
     return m;
+}
+
+/* Blocks reaching beyond the future bound: an older version took samples from the
+ * future and cut them. They are kept and queried, but set no time bound. */
+static void warn_future_blocks(struct km_tsdb *db, int64_t bound)
+{
+    uint64_t n = 0;
+
+    pthread_rwlock_rdlock(&db->blocks_lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct km_block_meta *m = km_block_meta(db->blocks[i]);
+        char a[40], b[40];
+
+        if (m->maxt <= bound)
+            continue;
+        n++;
+        km_log_warn(KM_TSDB_LOG,
+                    "block %s holds samples up to %s, beyond the future bound (%s): kept and "
+                    "queried, but it sets no time bound; delete it if its data is wrong",
+                    m->id, km_time_format_ms(b, sizeof(b), m->maxt),
+                    km_time_format_ms(a, sizeof(a), bound));
+    }
+    pthread_rwlock_unlock(&db->blocks_lock);
+    atomic_store(&db->future_blocks, n);
 }
 
 static void remove_leftover(const char *path)
@@ -218,7 +299,10 @@ struct replay_ctx {
     struct km_tsdb *db;
     struct alias *alias; /* open addressing, from == 0 is empty */
     size_t nalias, capalias;
-    uint64_t series, samples, skipped_old, unknown;
+    uint64_t series, samples, unknown;
+    int64_t lo, hi; /* the clock's window at open */
+    uint64_t dropped_future, dropped_old;
+    int64_t future_min, future_max;
 };
 
 static uint64_t mix64(uint64_t k)
@@ -315,12 +399,25 @@ static int replay_sample(void *ud, uint64_t ref, int64_t t, double v)
         c->unknown++;
         return 0;
     }
+    /* Samples an older version took from the future (or that retention has passed while
+     * the server was down) heal away here: they would poison the head's time bounds. */
+    switch (km_tsdb_check_time(t, c->lo, c->hi)) {
+    case KM_TSDB_TOO_NEW:
+        c->dropped_future++;
+        c->future_min = t < c->future_min ? t : c->future_min;
+        c->future_max = t > c->future_max ? t : c->future_max;
+        km_head_series_put(c->db->head, s);
+        return 0;
+    case KM_TSDB_OUT_OF_RETENTION:
+        c->dropped_old++;
+        km_head_series_put(c->db->head, s);
+        return 0;
+    default:
+        break;
+    }
     switch (km_head_append(c->db->head, s, t, v, true)) {
     case KM_APPEND_OK:
         c->samples++;
-        break;
-    case KM_APPEND_TOO_OLD:
-        c->skipped_old++; /* already in a block */
         break;
     case KM_APPEND_NOMEM:
         km_head_series_put(c->db->head, s);
@@ -350,21 +447,50 @@ static int replay_record(void *ud, uint8_t type, const uint8_t *p, size_t len)
     return rc;
 }
 
+/* Say what the replay dropped as beyond the clock's window. */
+static void report_dropped(const struct km_tsdb *db, const struct replay_ctx *c)
+{
+    char a[48], b[48], h[48];
+
+    if (c->dropped_future)
+        km_log_warn(
+            KM_TSDB_LOG,
+            "WAL replay: dropped %llu samples from the future (%s to %s, beyond the "
+            "bound %s): a sender's clock or unit was wrong when an older version took "
+            "them%s",
+            (unsigned long long)c->dropped_future, km_time_format_ms(a, sizeof(a), c->future_min),
+            km_time_format_ms(b, sizeof(b), c->future_max), km_time_format_ms(h, sizeof(h), c->hi),
+            db->o.read_only ? " (read-only: the WAL is left as it is)" : "");
+    if (c->dropped_old)
+        km_log_info(KM_TSDB_LOG, "WAL replay: dropped %llu samples older than the retention",
+                    (unsigned long long)c->dropped_old);
+}
+
 static int replay(struct km_tsdb *db)
 {
-    struct replay_ctx c = { .db = db };
+    struct replay_ctx c = { .db = db, .future_min = INT64_MAX, .future_max = INT64_MIN };
     struct km_wal_replay_stats st;
     int64_t t0 = km_time_mono_ns();
+    size_t pruned = 0;
     int rc;
 
+    km_tsdb_time_window(db, &c.lo, &c.hi);
     rc = km_wal_replay(db->wal_dir, db->o.read_only, replay_record, &c, &st);
     free(c.alias);
     if (rc)
         return km_err_wrap(rc, "replaying the WAL");
+    /* Series whose every sample was dropped (or never came) leave the head. */
+    rc = km_head_truncate(db->head, INT64_MIN, INT64_MIN, &pruned);
+    if (rc)
+        return km_err_wrap(rc, "replaying the WAL");
     db->replayed = st;
-    db->replayed_series = c.series;
+    db->replayed_series = c.series > pruned ? c.series - pruned : 0;
     db->replayed_samples = c.samples;
-    db->replayed_skipped_old = c.skipped_old;
+    db->replayed_dropped_future = c.dropped_future;
+    db->replayed_dropped_old = c.dropped_old;
+    db->replayed_future_min = c.future_min;
+    db->replayed_future_max = c.future_max;
+    report_dropped(db, &c);
     atomic_store(&db->wal_corruptions, st.corruptions);
     atomic_store(&db->wal_torn_tails, st.torn_tails);
     atomic_store(&db->replay_unknown_series, c.unknown);
@@ -455,8 +581,11 @@ int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
 
     if (!o->dir || !*o->dir)
         return km_err_set(KM_EINVAL, "no data directory");
-    if (o->block_range_ms <= 0 || o->ooo_window_ms < 0 || o->retention_ms <= 0 ||
-        o->wal_segment_bytes < 4096)
+    /* Bounded so that no time arithmetic (clock ± these) can overflow. */
+    if (o->block_range_ms <= 0 || o->block_range_ms > KM_TSDB_MAX_SPAN_MS || o->ooo_window_ms < 0 ||
+        o->ooo_window_ms > KM_TSDB_MAX_SPAN_MS || o->retention_ms <= 0 ||
+        o->retention_ms > KM_TSDB_MAX_SPAN_MS || o->max_future_ms < 0 ||
+        o->max_future_ms > KM_TSDB_MAX_SPAN_MS || o->wal_segment_bytes < 4096)
         return km_err_set(KM_EINVAL, "bad tsdb options");
     db = calloc(1, sizeof(*db));
     if (!db)
@@ -505,8 +634,11 @@ int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
     if (rc)
         goto out_close;
     {
-        int64_t bmax = km_tsdb_blocks_maxt(db);
+        int64_t lo, hi, bmax;
 
+        km_tsdb_time_window(db, &lo, &hi);
+        warn_future_blocks(db, hi);
+        bmax = km_tsdb_blocks_maxt(db, hi);
         if (bmax != INT64_MIN)
             km_head_set_min_valid(db->head, bmax + 1);
     }
@@ -655,6 +787,19 @@ static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *
     }
 }
 
+/* Count a sample outside the clock's window; its status (KM_TSDB_APPENDED if inside). */
+static enum km_tsdb_sample_status check_time(struct km_tsdb_append_result *res, int64_t t,
+                                             int64_t lo, int64_t hi)
+{
+    enum km_tsdb_sample_status st = km_tsdb_check_time(t, lo, hi);
+
+    if (st == KM_TSDB_TOO_NEW)
+        res->too_new++;
+    else if (st == KM_TSDB_OUT_OF_RETENTION)
+        res->out_of_retention++;
+    return st;
+}
+
 /* Count a sample the head did not take (duplicate, too old, conflicting); its status. */
 static enum km_tsdb_sample_status count_refusal(struct km_tsdb_append_result *res,
                                                 enum km_append_status st)
@@ -691,6 +836,8 @@ static int finish_append(struct km_tsdb *db, struct km_buf *rec, size_t naccepte
     atomic_fetch_add(&db->appended, res->appended);
     atomic_fetch_add(&db->duplicates, res->duplicate);
     atomic_fetch_add(&db->too_old, res->too_old);
+    atomic_fetch_add(&db->too_new, res->too_new);
+    atomic_fetch_add(&db->out_of_retention, res->out_of_retention);
     atomic_fetch_add(&db->conflicting, res->conflicting);
     atomic_fetch_add(&db->invalid, res->invalid);
     return rc;
@@ -702,6 +849,7 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
     struct km_hseries **ser = NULL;
     size_t *pending = NULL, npending = 0, naccepted = 0;
     struct km_buf rec;
+    int64_t lo, hi;
     int rc = 0;
 
     memset(res, 0, sizeof(*res));
@@ -709,6 +857,7 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
         return km_err_set(KM_EINVAL, "the database is open read-only");
     if (n == 0)
         return 0;
+    km_tsdb_time_window(db, &lo, &hi);
     km_buf_init(&rec, KM_WAL_MAX_RECORD);
     ser = calloc(n, sizeof(*ser));
     pending = malloc(n * sizeof(*pending));
@@ -716,15 +865,19 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
         rc = km_err_set(KM_ENOMEM, "out of memory appending");
         goto out_free;
     }
-    /* 1. Resolve; create what is missing, unpublished, and log it. */
+    /* 1. Resolve; create what is missing, unpublished, and log it. A sample outside the
+     * clock's window creates nothing. */
     km_walrec_series_begin(&rec);
     for (size_t i = 0; i < n; i++) {
         struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
+        enum km_tsdb_sample_status ts = check_time(res, s[i].t, lo, hi);
         size_t nl;
         uint64_t hash;
 
         if (status)
-            status[i] = KM_TSDB_INVALID;
+            status[i] = ts == KM_TSDB_APPENDED ? KM_TSDB_INVALID : ts;
+        if (ts != KM_TSDB_APPENDED)
+            continue;
         if (!canonical(&s[i], l, &nl)) {
             res->invalid++;
             continue;
@@ -860,6 +1013,7 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
 {
     struct km_buf rec;
     size_t naccepted = 0;
+    int64_t lo, hi;
     int rc = 0;
 
     memset(res, 0, sizeof(*res));
@@ -867,14 +1021,22 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
         return km_err_set(KM_EINVAL, "the database is open read-only");
     if (n == 0)
         return 0;
+    km_tsdb_time_window(db, &lo, &hi);
     km_buf_init(&rec, KM_WAL_MAX_RECORD);
     km_walrec_samples_begin(&rec, s[0].t);
     km_head_read_begin(db->head);
     for (size_t i = 0; i < n; i++) {
-        struct km_hseries *hs = km_head_by_ref_locked(db->head, s[i].ref);
-        enum km_tsdb_sample_status out = KM_TSDB_STALE_REF;
+        enum km_tsdb_sample_status out = check_time(res, s[i].t, lo, hi);
+        struct km_hseries *hs;
         enum km_append_status st;
 
+        if (out != KM_TSDB_APPENDED) {
+            if (status)
+                status[i] = out;
+            continue;
+        }
+        out = KM_TSDB_STALE_REF;
+        hs = km_head_by_ref_locked(db->head, s[i].ref);
         if (hs) {
             st = km_head_append(db->head, hs, s[i].t, s[i].v, false);
             switch (st) {
@@ -947,8 +1109,11 @@ int km_tsdb_flush(struct km_tsdb *db)
         return km_err_set(KM_EINVAL, "the database is open read-only");
     pthread_mutex_lock(&db->maint_mu);
     km_head_stats(db->head, &hs);
-    if (hs.samples > 0 && hs.maxt != INT64_MIN)
-        rc = km_tsdb_cut(db, hs.mint, hs.maxt + 1);
+    if (hs.samples > 0 && hs.times.maxt != INT64_MIN) {
+        int64_t mint = hs.times.mint < hs.times.late_mint ? hs.times.mint : hs.times.late_mint;
+
+        rc = km_tsdb_cut(db, mint, hs.times.maxt + 1);
+    }
     if (rc == 0)
         rc = km_wal_sync(db->wal);
     pthread_mutex_unlock(&db->maint_mu);
@@ -965,12 +1130,16 @@ void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out)
     out->head_chunks = hs.chunks;
     out->head_samples = hs.samples;
     out->head_bytes = hs.bytes;
-    out->head_mint = hs.mint;
-    out->head_maxt = hs.maxt;
-    out->min_valid_time = hs.min_valid;
+    out->head_mint = hs.times.mint < hs.times.late_mint ? hs.times.mint : hs.times.late_mint;
+    out->head_maxt = hs.times.maxt;
+    out->min_valid_time = hs.times.min_valid;
+    out->head_late_samples = hs.times.late_samples;
     out->samples_appended = atomic_load(&db->appended);
     out->duplicates = atomic_load(&db->duplicates);
     out->rejected_too_old = atomic_load(&db->too_old);
+    out->rejected_too_new = atomic_load(&db->too_new);
+    out->rejected_out_of_retention = atomic_load(&db->out_of_retention);
+    out->future_blocks = atomic_load(&db->future_blocks);
     out->rejected_conflicting = atomic_load(&db->conflicting);
     out->rejected_invalid = atomic_load(&db->invalid);
     out->series_created = atomic_load(&db->created);
@@ -1001,6 +1170,10 @@ void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m)
     km_mset_gauge(m, "kmon_tsdb_head_series", "Series in the head (memory).", (double)st.series);
     km_mset_gauge(m, "kmon_tsdb_head_chunks", "Chunks in the head.", (double)st.head_chunks);
     km_mset_gauge(m, "kmon_tsdb_head_samples", "Samples in the head.", (double)st.head_samples);
+    km_mset_gauge(m, "kmon_tsdb_head_late_samples",
+                  "Samples in the head older than the last cut, waiting for a block of their "
+                  "own.",
+                  (double)st.head_late_samples);
     km_mset_gauge(m, "kmon_tsdb_head_bytes",
                   "Memory the head accounts for: chunks, series, labels and index.",
                   (double)st.head_bytes);
@@ -1019,6 +1192,9 @@ void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m)
     f = km_mset_family(m, "kmon_tsdb_samples_rejected_total", "Samples refused, by reason.",
                        KM_MT_COUNTER, 0);
     km_mset_add(m, f, &(struct km_label){ "reason", "too_old" }, 1, (double)st.rejected_too_old);
+    km_mset_add(m, f, &(struct km_label){ "reason", "too_new" }, 1, (double)st.rejected_too_new);
+    km_mset_add(m, f, &(struct km_label){ "reason", "out_of_retention" }, 1,
+                (double)st.rejected_out_of_retention);
     km_mset_add(m, f, &(struct km_label){ "reason", "conflicting" }, 1,
                 (double)st.rejected_conflicting);
     km_mset_add(m, f, &(struct km_label){ "reason", "invalid" }, 1, (double)st.rejected_invalid);
@@ -1033,6 +1209,10 @@ void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m)
                                KM_MT_COUNTER, 0),
                 NULL, 0, (double)st.series_removed);
     km_mset_gauge(m, "kmon_tsdb_blocks", "Blocks on disk.", (double)st.blocks);
+    km_mset_gauge(m, "kmon_tsdb_future_blocks",
+                  "Blocks reaching beyond the future bound (taken by an older version): kept "
+                  "and queried, setting no time bound.",
+                  (double)st.future_blocks);
     km_mset_gauge(m, "kmon_tsdb_blocks_bytes", "Bytes of all blocks on disk.",
                   (double)st.block_bytes);
     f = km_mset_family(m, "kmon_tsdb_block_bytes", "Bytes on disk of each block.", KM_MT_GAUGE, 0);

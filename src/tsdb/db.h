@@ -38,19 +38,27 @@ struct km_tsdb {
     size_t nbad_blocks;
     pthread_mutex_t maint_mu;
     int64_t last_sync_ns;
+    int64_t last_late_cut_ns; /* when late samples were last cut (monotonic) */
     /* Background maintenance. */
     pthread_t bg;
     bool bg_started, stopping;
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     /* Counters since open. */
-    atomic_uint_fast64_t appended, duplicates, too_old, conflicting, invalid, created;
+    atomic_uint_fast64_t appended, duplicates, too_old, too_new, out_of_retention;
+    atomic_uint_fast64_t conflicting, invalid, created;
     atomic_uint_fast64_t removed, cuts, compactions, retention_deletions;
     atomic_uint_fast64_t wal_corruptions, wal_torn_tails, replay_unknown_series;
+    atomic_uint_fast64_t future_blocks;
     /* What the WAL replay at open found (read by inspect). */
     struct km_wal_replay_stats replayed;
-    uint64_t replayed_series, replayed_samples, replayed_skipped_old;
+    uint64_t replayed_series, replayed_samples;
+    uint64_t replayed_dropped_future, replayed_dropped_old; /* beyond the clock's window */
+    int64_t replayed_future_min, replayed_future_max;       /* the dropped future samples */
 };
+
+/* The wall clock (opts.clock_ms or the system's), ms since the epoch. */
+int64_t km_tsdb_now_ms(const struct km_tsdb *db);
 
 /* compact.c */
 int km_tsdb_cut_due(struct km_tsdb *db);
@@ -63,7 +71,7 @@ int km_tsdb_checkpoint(struct km_tsdb *db);
 int km_tsdb_blocks_add(struct km_tsdb *db, struct km_block *b);
 /* Remove and return blocks (by pointer) from the list; the caller releases them. */
 void km_tsdb_blocks_remove(struct km_tsdb *db, struct km_block *const *v, size_t n);
-/* The newest maxt among blocks, or INT64_MIN. */
-int64_t km_tsdb_blocks_maxt(struct km_tsdb *db);
+/* The newest maxt among blocks not reaching beyond `bound`, or INT64_MIN. */
+int64_t km_tsdb_blocks_maxt(struct km_tsdb *db, int64_t bound);
 
 #endif

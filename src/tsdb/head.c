@@ -4,6 +4,20 @@
  * Lock order, outermost first: stripe lock → index lock → series lock. Appends to an
  * existing series take only its series lock (after a lookup under its stripe's read
  * lock), so they never wait for other series, for the index or for queries.
+ *
+ * Where a sample goes, under its series' lock:
+ *   - t >= min_valid (newer than every cut so far): into the chunks when it is the
+ *     series' newest, else into the out-of-order buffer (`ooo`);
+ *   - t <  min_valid (a window already cut, or being cut: a lagging sender, a backfill,
+ *     an agent's spool after an outage): into the `late` buffer. Cuts write late
+ *     samples window by window into blocks of their own, which compaction merges with
+ *     the block already there.
+ * A cut raises min_valid to its boundary b before it reads any series, so from then on
+ * nothing below b enters chunks or `ooo`: reading a series takes everything below b
+ * from them, and its `late` buffer as a whole (`late_cut`); samples arriving meanwhile
+ * go to a fresh `late`. Truncation then drops from chunks and `ooo` what is below b and
+ * from `late_cut` what the cut wrote, and returns the rest of `late_cut` to `late`. So
+ * a sample is dropped from the head only after a block holding it is durable.
  */
 #include "head.h"
 
@@ -40,7 +54,10 @@ struct km_hseries {
     uint16_t nlabels;
     struct km_hchunk *first, *last; /* oldest and newest chunk */
     struct ooo *ooo;                /* out-of-order samples, sorted, or NULL */
-    uint32_t lab[];                 /* name id, value id, … sorted by name */
+    struct ooo *late;     /* samples older than min_valid (behind a cut), sorted, or NULL */
+    struct ooo *late_cut; /* late samples the cut in progress has taken, or NULL */
+    int64_t maxt;         /* newest sample ever stored: the out-of-order window's end */
+    uint32_t lab[];       /* name id, value id, … sorted by name */
 };
 
 #define NCOUNTERS 64
@@ -96,8 +113,12 @@ struct km_head {
     struct name *names;
     size_t nnames_slots, nnames;
     struct km_postings all;
-    /* Read by every append: on a cache line of their own, away from counters. */
+    /* Read by every append: on a cache line of their own, away from counters. `mint` is
+     * the oldest sample in chunks and out-of-order buffers, `late_mint` the oldest late
+     * one (both lowered by appends, recomputed by truncation). */
     _Alignas(64) atomic_int_fast64_t mint, maxt, min_valid;
+    _Alignas(64) atomic_int_fast64_t late_mint;
+    atomic_uint_fast64_t late_samples;
     _Alignas(64) atomic_uint_fast64_t nseries, series_bytes;
 };
 
@@ -251,6 +272,17 @@ static void free_ooo(struct ooo *o)
     free(o);
 }
 
+/* Free a late buffer, counting its samples out of the head. */
+static void late_free(struct km_head *h, const struct km_hseries *s, struct ooo **o)
+{
+    if (!*o)
+        return;
+    atomic_fetch_sub(samples_of(h, s), (*o)->n);
+    atomic_fetch_sub(&h->late_samples, (*o)->n);
+    free_ooo(*o);
+    *o = NULL;
+}
+
 static void series_free(struct km_head *h, struct km_hseries *s)
 {
     for (unsigned i = 0; i < 2u * s->nlabels; i++)
@@ -259,6 +291,8 @@ static void series_free(struct km_head *h, struct km_hseries *s)
     if (s->ooo)
         atomic_fetch_sub(samples_of(h, s), s->ooo->n);
     free_ooo(s->ooo);
+    late_free(h, s, &s->late);
+    late_free(h, s, &s->late_cut);
     atomic_fetch_sub(&h->series_bytes, sizeof(*s) + 2u * s->nlabels * sizeof(uint32_t));
     free(s);
 }
@@ -369,6 +403,7 @@ int km_head_series_new(struct km_head *h, const struct km_label *l, size_t n, ui
     }
     s->ref = ref;
     s->hash = hash;
+    s->maxt = INT64_MIN;
     s->nlabels = (uint16_t)n;
     atomic_init(&s->refs, 1);
     atomic_flag_clear(&s->lock);
@@ -681,6 +716,29 @@ static uint64_t last_value_bits(const struct km_hchunk *c)
     return km_double_bits(v);
 }
 
+/* A sorted buffer's sample at t, if any: its value bits in *bits. */
+static bool ooo_find(const struct ooo *o, int64_t t, uint64_t *bits)
+{
+    size_t lo = 0, hi;
+
+    if (!o)
+        return false;
+    hi = o->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (o->t[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < o->n && o->t[lo] == t) {
+        *bits = km_double_bits(o->v[lo]);
+        return true;
+    }
+    return false;
+}
+
 /* Under the series lock: is there a stored sample at t? Its value bits in *bits. */
 static bool find_sample(const struct km_hseries *s, int64_t t, uint64_t *bits)
 {
@@ -698,37 +756,23 @@ static bool find_sample(const struct km_hseries *s, int64_t t, uint64_t *bits)
                 return true;
             }
         }
-        break; /* chunks do not overlap: only the out-of-order buffer is left */
+        break; /* chunks do not overlap: only the buffers are left */
     }
-    if (s->ooo) {
-        size_t lo = 0, hi = s->ooo->n;
-
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-
-            if (s->ooo->t[mid] < t)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < s->ooo->n && s->ooo->t[lo] == t) {
-            *bits = km_double_bits(s->ooo->v[lo]);
-            return true;
-        }
-    }
-    return false;
+    return ooo_find(s->ooo, t, bits) || ooo_find(s->late, t, bits) ||
+           ooo_find(s->late_cut, t, bits);
 }
 
-static bool ooo_insert(struct km_hseries *s, int64_t t, double v)
+/* Insert (t, v) into the sorted buffer *po (created if NULL); t is not in it. */
+static bool ooo_insert(struct ooo **po, int64_t t, double v)
 {
-    struct ooo *o = s->ooo;
+    struct ooo *o = *po;
     size_t lo = 0, hi;
 
     if (!o) {
         o = calloc(1, sizeof(*o));
         if (!o)
             return false;
-        s->ooo = o;
+        *po = o;
     }
     if (o->n == o->cap) {
         uint32_t ncap = o->cap ? o->cap * 2 : 4;
@@ -745,13 +789,17 @@ static bool ooo_insert(struct km_hseries *s, int64_t t, double v)
         o->cap = ncap;
     }
     hi = o->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
+    if (hi && o->t[hi - 1] < t) {
+        lo = hi; /* appending in order: the common case of a backfill */
+    } else {
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
 
-        if (o->t[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
+            if (o->t[mid] < t)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
     }
     memmove(o->t + lo + 1, o->t + lo, (o->n - lo) * sizeof(*o->t));
     memmove(o->v + lo + 1, o->v + lo, (o->n - lo) * sizeof(*o->v));
@@ -759,6 +807,56 @@ static bool ooo_insert(struct km_hseries *s, int64_t t, double v)
     o->v[lo] = v;
     o->n++;
     return true;
+}
+
+/* Under the series lock: merge the sorted buffer *from into *into (their timestamps are
+ * disjoint) and free it. */
+static bool ooo_merge(struct ooo **into, struct ooo **from)
+{
+    struct ooo *a = *into, *b = *from;
+    int64_t *t;
+    double *v;
+    size_t i = 0, j = 0, k = 0;
+
+    if (!b)
+        return true;
+    if (!a || a->n == 0) {
+        free_ooo(a);
+        *into = b;
+        *from = NULL;
+        return true;
+    }
+    t = malloc((a->n + b->n) * sizeof(*t));
+    v = malloc((a->n + b->n) * sizeof(*v));
+    if (!t || !v) {
+        free(t);
+        free(v);
+        return false;
+    }
+    while (i < a->n || j < b->n) {
+        if (j >= b->n || (i < a->n && a->t[i] < b->t[j])) {
+            t[k] = a->t[i];
+            v[k++] = a->v[i++];
+        } else {
+            t[k] = b->t[j];
+            v[k++] = b->v[j++];
+        }
+    }
+    free(a->t);
+    free(a->v);
+    a->t = t;
+    a->v = v;
+    a->n = a->cap = (uint32_t)k;
+    free_ooo(b);
+    *from = NULL;
+    return true;
+}
+
+/* Under the series lock: put what an earlier cut took and did not finish back into
+ * `late`. False when out of memory (both buffers are left as they were). */
+static bool late_restore(struct km_hseries *s)
+{
+    return ooo_merge(&s->late, &s->late_cut);
 }
 
 /* Under the series lock: replace chunk `old` (the last one) by `c` in the list. */
@@ -776,104 +874,180 @@ static void replace_last(struct km_hseries *s, struct km_hchunk *old, struct km_
     s->last = c;
 }
 
+/* Under the series lock: t is newer than every sample of the series (or it has none):
+ * into the last chunk, or a new one at a chunk or block-range boundary. */
+static enum km_append_status append_newest(struct km_head *h, struct km_hseries *s, int64_t t,
+                                           double v)
+{
+    struct km_hchunk *last = s->last, *c;
+    int64_t boundary =
+        last ? (floor_div(last->mint, h->o.block_range_ms) + 1) * h->o.block_range_ms : 0;
+
+    if (!last || km_hchunk_full(last) || t >= boundary) {
+        c = km_hchunk_new(t, v);
+        if (!c)
+            return KM_APPEND_NOMEM;
+        if (last) {
+            /* The old chunk is closed: give back its unused capacity. */
+            size_t before = chunk_alloc_bytes(last);
+            struct km_hchunk *closed = km_hchunk_shrink(last);
+
+            if (closed != last)
+                replace_last(s, last, closed);
+            atomic_fetch_sub(&my_counters(h)->chunk_bytes, before - chunk_alloc_bytes(closed));
+            closed->next = c;
+        } else {
+            s->first = c;
+        }
+        s->last = c;
+        atomic_fetch_add(&my_counters(h)->chunks, 1);
+        atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c));
+    } else {
+        size_t before = chunk_alloc_bytes(last);
+
+        c = km_hchunk_append(last, t, v);
+        if (!c)
+            return KM_APPEND_NOMEM;
+        if (c != last)
+            replace_last(s, last, c);
+        atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c) - before);
+    }
+    return KM_APPEND_OK;
+}
+
+/* Under the series lock: a sample older than what it has: a duplicate, a conflict, or
+ * one more for `ooo` (t >= min_valid) or `late` (behind a cut). */
+static enum km_append_status append_older(struct km_head *h, struct km_hseries *s, int64_t t,
+                                          double v, bool late)
+{
+    uint64_t bits;
+
+    if (s->last && t == s->last->maxt) {
+        bits = last_value_bits(s->last);
+        return bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
+    }
+    if (find_sample(s, t, &bits))
+        return bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
+    if (!ooo_insert(late ? &s->late : &s->ooo, t, v))
+        return KM_APPEND_NOMEM;
+    if (late) {
+        atomic_fetch_add(&h->late_samples, 1);
+        atomic_min64(&h->late_mint, t);
+    }
+    return KM_APPEND_OK;
+}
+
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    return a < INT64_MIN + b ? INT64_MIN : a - b;
+}
+
 enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, int64_t t, double v,
                                      bool replay)
 {
-    enum km_append_status st = KM_APPEND_OK;
-    struct km_hchunk *last;
+    enum km_append_status st;
+    bool late;
 
-    if (!replay) {
-        int64_t maxt = atomic_load_explicit(&h->maxt, memory_order_relaxed);
-
-        if (maxt != INT64_MIN && t < maxt - h->o.ooo_window_ms)
-            return KM_APPEND_TOO_OLD;
-    }
     series_lock(s);
     if (s->removed) {
         series_unlock(s);
         return KM_APPEND_REMOVED;
     }
-    /* Checked under the series lock: a cut raises min_valid before it reads a series
-     * under this lock, so a sample below the cut is either read by it or refused. */
-    if (t < atomic_load_explicit(&h->min_valid, memory_order_acquire)) {
-        series_unlock(s);
-        return KM_APPEND_TOO_OLD;
-    }
-    last = s->last;
-    if (!last || t > last->maxt) {
-        int64_t boundary =
-            last ? (floor_div(last->mint, h->o.block_range_ms) + 1) * h->o.block_range_ms : 0;
-        struct km_hchunk *c;
-
-        if (!last || km_hchunk_full(last) || t >= boundary) {
-            c = km_hchunk_new(t, v);
-            if (!c) {
-                st = KM_APPEND_NOMEM;
-                goto out_unlock;
-            }
-            if (last) {
-                /* The old chunk is closed: give back its unused capacity. */
-                size_t before = chunk_alloc_bytes(last);
-                struct km_hchunk *closed = km_hchunk_shrink(last);
-
-                if (closed != last)
-                    replace_last(s, last, closed);
-                atomic_fetch_sub(&my_counters(h)->chunk_bytes, before - chunk_alloc_bytes(closed));
-                closed->next = c;
-            } else {
-                s->first = c;
-            }
-            s->last = c;
-            atomic_fetch_add(&my_counters(h)->chunks, 1);
-            atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c));
-        } else {
-            size_t before = chunk_alloc_bytes(last);
-
-            c = km_hchunk_append(last, t, v);
-            if (!c) {
-                st = KM_APPEND_NOMEM;
-                goto out_unlock;
-            }
-            if (c != last)
-                replace_last(s, last, c);
-            atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c) - before);
-        }
-    } else {
+    /* Too old is judged against this series' own newest sample, never another's; a
+     * stored sample sent again is a duplicate however old (retries stay harmless). */
+    if (!replay && s->maxt != INT64_MIN && t < sat_sub(s->maxt, h->o.ooo_window_ms)) {
         uint64_t bits;
 
-        if (t == last->maxt) {
-            bits = last_value_bits(last);
-            st = bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
-            goto out_unlock;
-        }
-        if (find_sample(s, t, &bits)) {
-            st = bits == km_double_bits(v) ? KM_APPEND_DUPLICATE : KM_APPEND_CONFLICT;
-            goto out_unlock;
-        }
-        if (!ooo_insert(s, t, v)) {
-            st = KM_APPEND_NOMEM;
-            goto out_unlock;
-        }
+        st = find_sample(s, t, &bits) && bits == km_double_bits(v) ? KM_APPEND_DUPLICATE
+                                                                   : KM_APPEND_TOO_OLD;
+        series_unlock(s);
+        return st;
     }
-    atomic_fetch_add_explicit(samples_of(h, s), 1, memory_order_relaxed);
-    atomic_max64(&h->maxt, t);
-    atomic_min64(&h->mint, t);
-out_unlock:
+    /* Read under the series lock: a cut raises min_valid before it reads a series under
+     * this lock, so a sample below the cut is either read by it or lands in `late`. */
+    late = t < atomic_load_explicit(&h->min_valid, memory_order_acquire);
+    if (!late && (!s->last || t > s->last->maxt))
+        st = append_newest(h, s, t, v);
+    else
+        st = append_older(h, s, t, v, late);
+    if (st == KM_APPEND_OK) {
+        atomic_fetch_add_explicit(samples_of(h, s), 1, memory_order_relaxed);
+        if (t > s->maxt)
+            s->maxt = t;
+        atomic_max64(&h->maxt, t);
+        if (!late)
+            atomic_min64(&h->mint, t);
+    }
     series_unlock(s);
     return st;
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
 
-int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
-                           struct km_samples *out)
+/* Append the samples of a sorted buffer within [mint, maxt] to out. */
+static int push_buffer(const struct ooo *o, int64_t mint, int64_t maxt, struct km_samples *out)
 {
-    size_t nin = 0, oi = 0;
     int rc = 0;
 
-    (void)h;
+    for (uint32_t i = 0; o && i < o->n && rc == 0; i++) {
+        if (o->t[i] >= mint && o->t[i] <= maxt)
+            rc = km_samples_push(out, o->t[i], o->v[i]);
+    }
+    return rc;
+}
+
+/* out[0..k) and out[k..n) are each sorted (and share no timestamp): merge them in
+ * place, from the back. */
+static int merge_runs(struct km_samples *out, size_t k)
+{
+    size_t m = out->n - k, i = k, j = m, w = out->n;
+    int64_t *tt;
+    double *vv;
+
+    if (m == 0 || k == 0 || out->t[k - 1] < out->t[k])
+        return 0;
+    tt = malloc(m * sizeof(*tt));
+    vv = malloc(m * sizeof(*vv));
+    if (!tt || !vv) {
+        free(tt);
+        free(vv);
+        return km_err_set(KM_ENOMEM, "out of memory merging samples");
+    }
+    memcpy(tt, out->t + k, m * sizeof(*tt));
+    memcpy(vv, out->v + k, m * sizeof(*vv));
+    while (j > 0) {
+        if (i > 0 && out->t[i - 1] > tt[j - 1]) {
+            out->t[--w] = out->t[--i];
+            out->v[w] = out->v[i];
+        } else {
+            out->t[--w] = tt[--j];
+            out->v[w] = vv[j];
+        }
+    }
+    free(tt);
+    free(vv);
+    return 0;
+}
+
+/* The series' samples in chunks and `ooo` within [mint, maxt], and in the late buffers
+ * within [late_mint, maxt], in time order. Takes the series lock. With `take`, the
+ * series' `late` buffer becomes `late_cut` first (a cut reading it). */
+static int series_read(struct km_hseries *s, int64_t mint, int64_t maxt, int64_t late_mint,
+                       bool take, struct km_samples *out)
+{
+    size_t runs[4], nruns = 0;
+    int rc = 0;
+
     out->n = 0;
     series_lock(s);
+    if (take) {
+        if (!late_restore(s)) {
+            series_unlock(s);
+            return km_err_set(KM_ENOMEM, "out of memory reading a series for a cut");
+        }
+        s->late_cut = s->late;
+        s->late = NULL;
+    }
     for (const struct km_hchunk *c = s->first; c && rc == 0; c = c->next) {
         int64_t ts[KM_HCHUNK_MAX];
         double vs[KM_HCHUNK_MAX];
@@ -892,55 +1066,56 @@ int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint
                 rc = km_samples_push(out, ts[i], vs[i]);
         }
     }
-    nin = out->n;
-    /* Merge the out-of-order samples in: append those in range, then merge in place
-     * from the back. */
-    if (rc == 0 && s->ooo) {
-        for (uint32_t i = 0; i < s->ooo->n && rc == 0; i++) {
-            if (s->ooo->t[i] >= mint && s->ooo->t[i] <= maxt)
-                rc = km_samples_push(out, s->ooo->t[i], s->ooo->v[i]);
-        }
-        oi = out->n - nin;
-    }
+    /* Each buffer is a sorted run of its own, merged in below (outside the lock). */
+    runs[nruns++] = out->n;
+    if (rc == 0)
+        rc = push_buffer(s->ooo, mint, maxt, out);
+    runs[nruns++] = out->n;
+    if (rc == 0)
+        rc = push_buffer(s->late, late_mint, maxt, out);
+    runs[nruns++] = out->n;
+    if (rc == 0)
+        rc = push_buffer(s->late_cut, late_mint, maxt, out);
+    runs[nruns++] = out->n;
     series_unlock(s);
-    if (rc == 0 && oi) {
-        /* out[0..nin) and out[nin..nin+oi) are each sorted; merge them. */
-        int64_t *tt = malloc(oi * sizeof(*tt));
-        double *vv = malloc(oi * sizeof(*vv));
-        size_t i = nin, j = oi, k = nin + oi;
+    for (size_t r = 0; r + 1 < nruns && rc == 0; r++) {
+        size_t n = out->n;
 
-        if (!tt || !vv) {
-            free(tt);
-            free(vv);
-            return km_err_set(KM_ENOMEM, "out of memory merging samples");
-        }
-        memcpy(tt, out->t + nin, oi * sizeof(*tt));
-        memcpy(vv, out->v + nin, oi * sizeof(*vv));
-        while (j > 0) {
-            if (i > 0 && out->t[i - 1] > tt[j - 1]) {
-                out->t[--k] = out->t[--i];
-                out->v[k] = out->v[i];
-            } else {
-                out->t[--k] = tt[--j];
-                out->v[k] = vv[j];
-            }
-        }
-        free(tt);
-        free(vv);
+        out->n = runs[r + 1];
+        rc = merge_runs(out, runs[r]);
+        out->n = n;
     }
     return rc;
 }
 
-/* Under the series lock or not: whether it holds samples within [mint, maxt]. */
+int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
+                           struct km_samples *out)
+{
+    (void)h;
+    return series_read(s, mint, maxt, mint, false, out);
+}
+
+int km_head_series_cut_samples(struct km_head *h, struct km_hseries *s, int64_t a, int64_t b,
+                               struct km_samples *out)
+{
+    (void)h;
+    return series_read(s, INT64_MIN, b - 1, a, true, out);
+}
+
+static bool buffer_overlaps(const struct ooo *o, int64_t mint, int64_t maxt)
+{
+    return o && o->n && o->t[0] <= maxt && o->t[o->n - 1] >= mint;
+}
+
+/* Whether the series holds samples within [mint, maxt]. Takes the series lock. */
 static bool series_overlaps(struct km_hseries *s, int64_t mint, int64_t maxt)
 {
-    bool yes = false;
+    bool yes;
 
     series_lock(s);
-    if (s->first && s->first->mint <= maxt && s->last->maxt >= mint)
-        yes = true;
-    if (!yes && s->ooo && s->ooo->n && s->ooo->t[0] <= maxt && s->ooo->t[s->ooo->n - 1] >= mint)
-        yes = true;
+    yes = (s->first && s->first->mint <= maxt && s->last->maxt >= mint) ||
+          buffer_overlaps(s->ooo, mint, maxt) || buffer_overlaps(s->late, mint, maxt) ||
+          buffer_overlaps(s->late_cut, mint, maxt);
     series_unlock(s);
     return yes;
 }
@@ -1187,8 +1362,34 @@ int km_head_label_values(struct km_head *h, const char *name, struct km_matcher 
 
 /* ---- truncation ----------------------------------------------------------------------- */
 
-/* Under the series lock: drop samples before b. Returns true if the series is empty. */
-static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t b)
+/* Drop the samples within [a, b) from a sorted buffer (freed when emptied); how many. */
+static uint32_t buffer_drop(struct ooo **po, int64_t a, int64_t b)
+{
+    struct ooo *o = *po;
+    uint32_t lo = 0, hi;
+
+    if (!o)
+        return 0;
+    while (lo < o->n && o->t[lo] < a)
+        lo++;
+    hi = lo;
+    while (hi < o->n && o->t[hi] < b)
+        hi++;
+    if (hi > lo) {
+        memmove(o->t + lo, o->t + hi, (o->n - hi) * sizeof(int64_t));
+        memmove(o->v + lo, o->v + hi, (o->n - hi) * sizeof(double));
+        o->n -= hi - lo;
+    }
+    if (o->n == 0) {
+        free_ooo(o);
+        *po = NULL;
+    }
+    return hi - lo;
+}
+
+/* Under the series lock: drop what a cut of [a, b) wrote: everything before b in chunks
+ * and `ooo`, the late samples it took within [a, b). True if the series is empty. */
+static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t a, int64_t b)
 {
     while (s->first && s->first->maxt < b) {
         struct km_hchunk *c = s->first;
@@ -1233,39 +1434,36 @@ static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t b)
                 s->last = c;
         }
     }
-    if (s->ooo) {
-        uint32_t k = 0;
+    atomic_fetch_sub(samples_of(h, s), buffer_drop(&s->ooo, INT64_MIN, b));
+    if (s->late_cut) {
+        uint32_t k = buffer_drop(&s->late_cut, a, b);
 
-        while (k < s->ooo->n && s->ooo->t[k] < b)
-            k++;
-        if (k) {
-            memmove(s->ooo->t, s->ooo->t + k, (s->ooo->n - k) * sizeof(int64_t));
-            memmove(s->ooo->v, s->ooo->v + k, (s->ooo->n - k) * sizeof(double));
-            s->ooo->n -= k;
-            atomic_fetch_sub(samples_of(h, s), k);
-        }
-        if (s->ooo->n == 0) {
-            free_ooo(s->ooo);
-            s->ooo = NULL;
-        }
+        atomic_fetch_sub(samples_of(h, s), k);
+        atomic_fetch_sub(&h->late_samples, k);
     }
-    return !s->first && !s->ooo;
+    /* What the cut did not write (other windows) waits in `late` for the next one. If
+     * memory is short it stays in `late_cut`, which the next cut reads first. */
+    late_restore(s);
+    return !s->first && !s->ooo && !s->late && !s->late_cut;
 }
 
 void km_head_set_min_valid(struct km_head *h, int64_t b)
 {
+    if (b == INT64_MIN)
+        return;
     atomic_max64(&h->min_valid, b);
     atomic_max64(&h->maxt, b - 1);
 }
 
-int km_head_truncate(struct km_head *h, int64_t b, size_t *removed_out)
+int km_head_truncate(struct km_head *h, int64_t a, int64_t b, size_t *removed_out)
 {
     struct km_hseries **v, **removed = NULL;
     size_t n, nrem = 0;
-    int64_t mint = INT64_MAX;
+    int64_t mint = INT64_MAX, late_mint = INT64_MAX;
     int rc;
 
-    /* From now on nothing older than b is accepted; then drop what is older. */
+    /* From now on nothing older than b enters chunks or `ooo`; then drop what the cut
+     * wrote. The time bounds are recomputed from what is left. */
     km_head_set_min_valid(h, b);
     rc = km_head_all_sorted(h, &v, &n);
     if (rc)
@@ -1277,18 +1475,24 @@ int km_head_truncate(struct km_head *h, int64_t b, size_t *removed_out)
         free(v);
         return km_err_set(KM_ENOMEM, "out of memory truncating the head");
     }
+    atomic_store(&h->mint, INT64_MAX);
+    atomic_store(&h->late_mint, INT64_MAX);
     for (size_t i = 0; i < n; i++) {
         struct km_hseries *s = v[i];
         bool empty;
 
         series_lock(s);
-        empty = series_truncate(h, s, b);
+        empty = series_truncate(h, s, a, b);
         if (empty)
             s->removed = true;
-        else if (s->first && s->first->mint < mint)
+        if (s->first && s->first->mint < mint)
             mint = s->first->mint;
-        if (!empty && s->ooo && s->ooo->t[0] < mint)
+        if (s->ooo && s->ooo->t[0] < mint)
             mint = s->ooo->t[0];
+        if (s->late && s->late->t[0] < late_mint)
+            late_mint = s->late->t[0];
+        if (s->late_cut && s->late_cut->t[0] < late_mint)
+            late_mint = s->late_cut->t[0];
         series_unlock(s);
         if (empty)
             removed[nrem++] = s;
@@ -1342,7 +1546,9 @@ int km_head_truncate(struct km_head *h, int64_t b, size_t *removed_out)
         km_head_series_put(h, removed[i]); /* the head's own */
     }
     free(removed);
-    atomic_store(&h->mint, mint);
+    /* Appends racing with the pass lowered them from INT64_MAX themselves. */
+    atomic_min64(&h->mint, mint);
+    atomic_min64(&h->late_mint, late_mint);
     if (removed_out)
         *removed_out = nrem;
     return rc;
@@ -1383,6 +1589,7 @@ int km_head_create(struct km_head **out, const struct km_head_opts *o)
     atomic_init(&h->mint, INT64_MAX);
     atomic_init(&h->maxt, INT64_MIN);
     atomic_init(&h->min_valid, INT64_MIN);
+    atomic_init(&h->late_mint, INT64_MAX);
     *out = h;
     return 0;
 
@@ -1472,7 +1679,14 @@ void km_head_stats(struct km_head *h, struct km_head_stats *out)
         out->bytes = chunk_bytes;
     }
     out->bytes += atomic_load(&h->series_bytes) + index_bytes + km_symtab_bytes(h->syms);
+    km_head_times(h, &out->times);
+}
+
+void km_head_times(struct km_head *h, struct km_head_times *out)
+{
     out->mint = atomic_load(&h->mint);
+    out->late_mint = atomic_load(&h->late_mint);
     out->maxt = atomic_load(&h->maxt);
     out->min_valid = atomic_load(&h->min_valid);
+    out->late_samples = atomic_load(&h->late_samples);
 }

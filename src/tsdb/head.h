@@ -80,14 +80,23 @@ enum km_append_status {
     KM_APPEND_NOMEM,
 };
 
-/* Append one sample. In `replay` mode the out-of-order window is not applied (the
- * sample was accepted once), only the boundary of data already in blocks. */
+/* Append one sample. Refused as too old when it is older than the series' newest
+ * sample by more than the out-of-order window (not in `replay` mode: the sample was
+ * accepted once). A sample older than min_valid (behind a cut) goes to the series'
+ * late buffer, which later cuts write to blocks of their own. The caller applies the
+ * clock bounds (future, retention). */
 enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, int64_t t, double v,
                                      bool replay);
 
 /* Samples of a series within [mint, maxt], in time order, into out. */
 int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
                            struct km_samples *out);
+
+/* For a cut of the window [a, b) (after min_valid was raised to b): every sample of the
+ * series before b in chunks and out-of-order buffer, and its late samples within
+ * [a, b), which the series sets aside until km_head_truncate(h, a, b) drops them. */
+int km_head_series_cut_samples(struct km_head *h, struct km_hseries *s, int64_t a, int64_t b,
+                               struct km_samples *out);
 
 /* The series' labels as an owned set. */
 int km_head_series_labels(struct km_head *h, const struct km_hseries *s, struct km_labels **out);
@@ -112,17 +121,29 @@ int km_head_label_names(struct km_head *h, struct km_matcher *const *m, size_t n
 int km_head_label_values(struct km_head *h, const char *name, struct km_matcher *const *m,
                          size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud);
 
-/* Drop every sample older than b (now stored in a block), remove series left empty
- * (counted in *removed), and refuse samples older than b from now on. */
-int km_head_truncate(struct km_head *h, int64_t b, size_t *removed);
+/* After a cut of [a, b) is durable: drop every sample before b from chunks and
+ * out-of-order buffers and the late samples the cut took within [a, b); remove series
+ * left empty (counted in *removed). min_valid is b from now on (if it was lower).
+ * km_head_truncate(h, INT64_MIN, INT64_MIN, …) only removes series without samples. */
+int km_head_truncate(struct km_head *h, int64_t a, int64_t b, size_t *removed);
 
-/* Refuse samples older than b (set at open from the newest block). */
+/* Send samples older than b to the late buffers (set at open from the newest block). */
 void km_head_set_min_valid(struct km_head *h, int64_t b);
+
+/* The head's time bounds, cheap to read (no walk of the index). */
+struct km_head_times {
+    int64_t mint;      /* oldest sample in chunks and out-of-order buffers (INT64_MAX: none) */
+    int64_t late_mint; /* oldest late sample (INT64_MAX: none) */
+    int64_t maxt;      /* newest sample, or the last cut's boundary − 1 (INT64_MIN: none) */
+    int64_t min_valid; /* older samples are late */
+    uint64_t late_samples;
+};
+
+void km_head_times(struct km_head *h, struct km_head_times *out);
 
 struct km_head_stats {
     uint64_t series, chunks, samples, bytes;
-    int64_t mint, maxt; /* INT64_MAX, INT64_MIN when empty */
-    int64_t min_valid;
+    struct km_head_times times;
 };
 
 void km_head_stats(struct km_head *h, struct km_head_stats *out);

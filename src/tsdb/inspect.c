@@ -42,16 +42,49 @@ static int cursor_advance(struct cursor *c)
     return rc;
 }
 
-/* Series in a block are stored in label order, so merging the blocks' series lists
- * counts each label set once with one series per block in memory. */
-static int count_distinct(struct km_block *const *b, size_t nb, uint64_t *out)
+/* The labels of the head's series, in label order (owned, freed with free_labels). */
+static int head_labels(struct km_tsdb *db, struct km_labels ***out, size_t *nout)
+{
+    struct km_hseries **v;
+    struct km_labels **l;
+    size_t n;
+    int rc = km_head_all_sorted(db->head, &v, &n);
+
+    if (rc)
+        return rc;
+    l = calloc(n ? n : 1, sizeof(*l));
+    if (!l)
+        rc = km_err_set(KM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = km_head_series_labels(db->head, v[i], &l[i]);
+    for (size_t i = 0; i < n; i++)
+        km_head_series_put(db->head, v[i]);
+    free(v);
+    *out = l;
+    *nout = n;
+    return rc;
+}
+
+static void free_labels(struct km_labels **l, size_t n)
+{
+    for (size_t i = 0; l && i < n; i++)
+        km_labels_destroy(l[i]);
+    free(l);
+}
+
+/* Series in a block are stored in label order, so merging the blocks' series lists (and
+ * the head's, sorted the same way) counts each label set once with one series per block
+ * in memory. */
+static int count_distinct(struct km_block *const *b, size_t nb, struct km_labels *const *head,
+                          size_t nhead, uint64_t *out)
 {
     struct cursor *c;
+    size_t hi = 0;
     uint64_t n = 0;
     int rc = 0;
 
     *out = 0;
-    if (nb == 1) {
+    if (nb == 1 && nhead == 0) {
         *out = km_block_meta(b[0])->series;
         return 0;
     }
@@ -65,22 +98,29 @@ static int count_distinct(struct km_block *const *b, size_t nb, uint64_t *out)
             rc = cursor_advance(&c[i]);
     }
     while (rc == 0) {
-        size_t min = nb;
+        const struct km_labels *min = hi < nhead ? head[hi] : NULL;
 
         for (size_t i = 0; i < nb; i++) {
-            if (c[i].valid && (min == nb || km_labels_cmp(c[i].cur.labels, c[min].cur.labels) < 0))
-                min = i;
+            if (c[i].valid && (!min || km_labels_cmp(c[i].cur.labels, min) < 0))
+                min = c[i].cur.labels;
         }
-        if (min == nb)
+        if (!min)
             break;
         n++;
-        /* Move every other cursor off this label set, then the one holding it. */
+        /* Move every cursor off this label set: the head's, then the blocks' (`min` may be
+         * one of theirs: compare before advancing). */
+        if (hi < nhead && km_labels_cmp(head[hi], min) == 0)
+            hi++;
         for (size_t i = 0; i < nb && rc == 0; i++) {
-            if (i != min && c[i].valid && km_labels_cmp(c[i].cur.labels, c[min].cur.labels) == 0)
+            if (c[i].valid && c[i].cur.labels != min && km_labels_cmp(c[i].cur.labels, min) == 0)
                 rc = cursor_advance(&c[i]);
         }
-        if (rc == 0)
-            rc = cursor_advance(&c[min]);
+        for (size_t i = 0; i < nb && rc == 0; i++) {
+            if (c[i].valid && c[i].cur.labels == min) {
+                rc = cursor_advance(&c[i]);
+                break;
+            }
+        }
     }
     for (size_t i = 0; i < nb; i++) {
         if (c[i].valid)
@@ -209,11 +249,50 @@ static int check_dir(const char *dir)
                       dir);
 }
 
+/* The head, the WAL, the clock's window and the totals over everything. */
+static void report_head(struct km_tsdb_report *r, struct km_tsdb *db)
+{
+    struct km_tsdb_stats st;
+    int64_t lo;
+
+    km_tsdb_stats(db, &st);
+    r->head_series = st.series;
+    r->head_samples = st.head_samples;
+    r->head_late_samples = st.head_late_samples;
+    r->head_chunks = st.head_chunks;
+    r->head_mint = st.head_mint;
+    r->head_maxt = st.head_maxt;
+    r->wal_segments = db->replayed.segments;
+    r->wal_bytes = db->replayed.bytes;
+    r->wal_records = db->replayed.records;
+    r->wal_torn_tails = db->replayed.torn_tails;
+    r->wal_corruptions = db->replayed.corruptions;
+    r->wal_checkpoint = db->replayed.checkpoint;
+    r->wal_future_samples = db->replayed_dropped_future;
+    r->wal_future_min = db->replayed_future_min;
+    r->wal_future_max = db->replayed_future_max;
+    r->now = km_tsdb_now_ms(db);
+    km_tsdb_time_window(db, &lo, &r->future_bound);
+    r->future_blocks = st.future_blocks;
+    r->problems += r->wal_corruptions;
+    /* Totals: the blocks' and the head's samples, the blocks' and the WAL's bytes. */
+    r->total.samples = r->samples + r->head_samples;
+    r->total.chunks = r->chunks + r->head_chunks;
+    r->total.bytes = r->bytes + r->wal_bytes;
+    r->total.mint = r->mint;
+    r->total.maxt = r->maxt;
+    if (r->head_samples && r->head_mint < r->total.mint)
+        r->total.mint = r->head_mint;
+    if (r->head_samples && r->head_maxt > r->total.maxt)
+        r->total.maxt = r->head_maxt;
+}
+
 int km_tsdb_inspect(const char *dir, bool verify, struct km_tsdb_report *out)
 {
     struct km_tsdb_opts o;
-    struct km_tsdb_stats st;
     struct km_tsdb *db = NULL;
+    struct km_labels **head = NULL;
+    size_t nhead = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -229,6 +308,9 @@ int km_tsdb_inspect(const char *dir, bool verify, struct km_tsdb_report *out)
     o.dir = dir;
     o.read_only = true;
     o.no_background = true;
+    /* Show every old sample there is (the server's retention is not known here); the
+     * future bound is the server's default. */
+    o.retention_ms = KM_TSDB_MAX_SPAN_MS;
     rc = km_tsdb_open(&db, &o);
     if (rc)
         goto out_fini;
@@ -237,26 +319,17 @@ int km_tsdb_inspect(const char *dir, bool verify, struct km_tsdb_report *out)
     for (size_t i = 0; i < db->nblocks && rc == 0; i++)
         rc = report_block(out, db->blocks[i], verify, i, db->nblocks);
     if (rc == 0)
-        rc = count_distinct(db->blocks, db->nblocks, &out->series);
+        rc = count_distinct(db->blocks, db->nblocks, NULL, 0, &out->series);
+    if (rc == 0)
+        rc = head_labels(db, &head, &nhead);
+    if (rc == 0)
+        rc = count_distinct(db->blocks, db->nblocks, head, nhead, &out->total.series);
+    free_labels(head, nhead);
     if (rc == 0)
         rc = report_unreadable(out, db);
     if (rc)
         goto out_close;
-
-    km_tsdb_stats(db, &st);
-    out->head_series = st.series;
-    out->head_samples = st.head_samples;
-    out->head_chunks = st.head_chunks;
-    out->head_mint = st.head_mint;
-    out->head_maxt = st.head_maxt;
-    out->wal_segments = db->replayed.segments;
-    out->wal_bytes = db->replayed.bytes;
-    out->wal_records = db->replayed.records;
-    out->wal_torn_tails = db->replayed.torn_tails;
-    out->wal_corruptions = db->replayed.corruptions;
-    out->wal_checkpoint = db->replayed.checkpoint;
-    out->wal_skipped_old = db->replayed_skipped_old;
-    out->problems += out->wal_corruptions;
+    report_head(out, db);
     km_tsdb_close(db);
     return 0;
 

@@ -1,7 +1,9 @@
 /*
  * query — reading the database: a query pins the blocks overlapping its range; a series
  * set merges, in label order, the head's matching series with every pinned block's, and
- * a series found in several places gets one time-ordered, de-duplicated sample stream.
+ * a series found in several places gets one time-ordered, de-duplicated sample stream
+ * (where two places disagree on a timestamp, the older block wins, and blocks win over
+ * the head: what was stored first stays).
  */
 #include "db.h"
 
@@ -42,6 +44,9 @@ int km_tsdb_query_open(struct km_tsdb *db, int64_t mint, int64_t maxt, struct km
         q->blocks[q->nblocks++] = db->blocks[i];
     }
     pthread_rwlock_unlock(&db->blocks_lock);
+    /* Oldest data first: where blocks disagree on a sample (a late one that conflicted
+     * with a stored value), the first one wins. */
+    qsort(q->blocks, q->nblocks, sizeof(*q->blocks), km_block_cmp_age);
     *out = q;
     return 0;
 }

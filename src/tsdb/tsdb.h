@@ -29,10 +29,12 @@ struct km_mset;
 
 struct km_tsdb_opts {
     const char *dir;            /* data directory (created if missing) */
-    int64_t retention_ms;       /* blocks older than this are deleted (15d) */
+    int64_t retention_ms;       /* blocks older than this (by the clock) are deleted (15d) */
     uint64_t max_bytes;         /* and the oldest beyond this size (0: no cap) */
     int64_t block_range_ms;     /* head data is cut into blocks of this span (2h) */
-    int64_t ooo_window_ms;      /* out-of-order samples accepted this far back (1h) */
+    int64_t ooo_window_ms;      /* a series takes samples this far behind its newest (1h) */
+    int64_t max_future_ms;      /* samples further ahead of the clock are refused (10m) */
+    int64_t (*clock_ms)(void);  /* the wall clock, ms since the epoch (NULL: the system's) */
     int64_t fsync_interval_ms;  /* WAL fsync period (1s); 0 fsyncs on every append */
     unsigned wal_lanes;         /* parallel WAL files (0: one per CPU, at most 8) */
     uint64_t wal_segment_bytes; /* WAL segment size (64 MiB) */
@@ -40,11 +42,17 @@ struct km_tsdb_opts {
     bool no_background;         /* no maintenance thread: call km_tsdb_maintain() */
 };
 
+/* The longest retention, out-of-order window, future bound or block range (100 years). */
+#define KM_TSDB_MAX_SPAN_MS (100LL * 366 * 86400 * 1000)
+
 void km_tsdb_opts_default(struct km_tsdb_opts *o);
 
 /* Open (or create) the database in o->dir, replaying its WAL. On success *out is new;
  * close it with km_tsdb_close(). */
 int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o);
+
+/* The options the database runs with (its own copy). */
+const struct km_tsdb_opts *km_tsdb_options(const struct km_tsdb *db);
 
 /* Sync the WAL, stop the background thread and free everything. Accepts NULL. */
 void km_tsdb_close(struct km_tsdb *db);
@@ -60,12 +68,14 @@ struct km_tsdb_sample {
 
 /* What became of the samples of one append call. */
 struct km_tsdb_append_result {
-    uint64_t appended;    /* stored (in order or within the out-of-order window) */
-    uint64_t duplicate;   /* same timestamp and value as a stored sample: accepted, no-op */
-    uint64_t too_old;     /* older than the out-of-order window: rejected */
-    uint64_t conflicting; /* same timestamp as a stored sample, other value: rejected */
-    uint64_t invalid;     /* bad label set: rejected (km_err_msg() says why) */
-    uint64_t stale_refs;  /* km_tsdb_append_refs(): references that name no series */
+    uint64_t appended;         /* stored (in order, out of order, or behind a cut) */
+    uint64_t duplicate;        /* same timestamp and value as a stored sample: a no-op */
+    uint64_t too_old;          /* older than its series' newest by more than the window */
+    uint64_t too_new;          /* further ahead of the clock than max_future_ms */
+    uint64_t out_of_retention; /* older than the retention, by the clock */
+    uint64_t conflicting;      /* same timestamp as a stored sample, other value */
+    uint64_t invalid;          /* bad label set: rejected (km_err_msg() says why) */
+    uint64_t stale_refs;       /* km_tsdb_append_refs(): references that name no series */
     uint64_t series_created;
 };
 
@@ -76,14 +86,35 @@ enum km_tsdb_sample_status {
     KM_TSDB_CONFLICTING,
     KM_TSDB_INVALID,   /* km_tsdb_append(): a label set that cannot be stored */
     KM_TSDB_STALE_REF, /* km_tsdb_append_refs(): the reference no longer names a series */
+    KM_TSDB_TOO_NEW,
+    KM_TSDB_OUT_OF_RETENTION,
 };
 
 /* Append n samples. When this returns 0 every sample counted in appended or duplicate
  * is durable against a crash of this process. Rejections are counted, not errors; the
  * return is negative only when the WAL cannot be written (then nothing of this call may
- * be assumed durable). `status` (may be NULL) receives each sample's outcome. */
+ * be assumed durable). `status` (may be NULL) receives each sample's outcome.
+ *
+ * What is refused never changes what is stored and creates no series: a sample beyond
+ * the clock's window (km_tsdb_time_window), one older than its series' newest sample by
+ * more than the out-of-order window (judged per series: one series' timestamps never
+ * change what another may append), one conflicting with a stored value. A sample older
+ * than data already cut into blocks is stored all the same (a lagging sender loses
+ * nothing); it reaches a block of its own at a later cut, merged by compaction with the
+ * block already there, whose values win where both have the same timestamp. */
 int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
                    enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res);
+
+/* The timestamps the database takes now: [*lo, *hi] = [clock − retention, clock +
+ * max_future]. Callers that create series before appending (km_tsdb_series_ref) check
+ * with it first, so that refused samples create nothing. */
+void km_tsdb_time_window(struct km_tsdb *db, int64_t *lo, int64_t *hi);
+
+/* KM_TSDB_APPENDED when lo <= t <= hi, else KM_TSDB_TOO_NEW or KM_TSDB_OUT_OF_RETENTION. */
+enum km_tsdb_sample_status km_tsdb_check_time(int64_t t, int64_t lo, int64_t hi);
+
+/* A sentence-sized name of a refusal ("too far in the future", …) for messages. */
+const char *km_tsdb_status_str(enum km_tsdb_sample_status st);
 
 /* The fast path for callers that see the same series again and again (a scrape loop, a
  * remote-write connection): resolve labels to a reference once, then append by
@@ -167,9 +198,11 @@ struct km_tsdb_stats {
     uint64_t head_samples;
     uint64_t head_bytes; /* memory the head accounts for (chunks, series, index) */
     int64_t head_mint, head_maxt;
-    int64_t min_valid_time;    /* samples older than this are refused (data already in blocks) */
+    int64_t min_valid_time; /* older samples are late: behind a cut, bound for a block */
+    uint64_t head_late_samples;
     uint64_t samples_appended; /* since open */
-    uint64_t rejected_too_old, rejected_conflicting, rejected_invalid, duplicates;
+    uint64_t rejected_too_old, rejected_too_new, rejected_out_of_retention;
+    uint64_t rejected_conflicting, rejected_invalid, duplicates;
     uint64_t series_created, series_removed;
     uint64_t blocks;
     uint64_t block_bytes;
@@ -177,6 +210,7 @@ struct km_tsdb_stats {
     uint64_t wal_bytes;
     uint64_t wal_segments;
     uint64_t compactions, block_cuts, retention_deletions;
+    uint64_t future_blocks; /* blocks reaching beyond the future bound (an old version's) */
 };
 
 void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out);

@@ -26,7 +26,7 @@
 static const char *fmt_time(char *out, size_t size, int64_t ms)
 {
     if (ms < -9000000000000ll || ms > 9000000000000ll)
-        snprintf(out, size, "%" PRId64 "ms", ms);
+        km_time_format_ms(out, size, ms);
     else
         km_time_format_rfc3339(out, size, ms * 1000000, ms % 1000 ? 3 : 0);
     return out;
@@ -127,9 +127,22 @@ static void print_text(const struct km_tsdb_report *r, bool verify, FILE *out)
         }
         fprintf(out, "\n");
     }
+    fprintf(out, "Total:    %" PRIu64 " series, %" PRIu64 " samples, %s (blocks and WAL)",
+            r->total.series, r->total.samples, fmt_bytes(a, sizeof(a), r->total.bytes));
+    if (r->total.samples)
+        fprintf(out, ", %s bytes per sample, %s to %s",
+                fmt_ratio(a, sizeof(a), r->total.bytes, r->total.samples),
+                fmt_time(b, sizeof(b), r->total.mint), fmt_time(c, sizeof(c), r->total.maxt));
+    fprintf(out, "\nClock:    %s; samples up to %s are taken\n\n", fmt_time(a, sizeof(a), r->now),
+            fmt_time(b, sizeof(b), r->future_bound));
     if (readable) {
         fprintf(out, "Blocks:   %zu, %s to %s\n", readable, fmt_time(a, sizeof(a), r->mint),
                 fmt_time(b, sizeof(b), r->maxt));
+        if (r->future_blocks)
+            fprintf(out,
+                    "FUTURE:   %" PRIu64 " block(s) reach beyond the future bound (an older "
+                    "version took samples from the future): kept and queried\n",
+                    r->future_blocks);
         fprintf(out,
                 "Series:   %" PRIu64 " (each counted once)\nSamples:  %" PRIu64 " in %" PRIu64
                 " chunks\n",
@@ -148,12 +161,19 @@ static void print_text(const struct km_tsdb_report *r, bool verify, FILE *out)
     if (r->head_samples)
         fprintf(out, ", %s to %s", fmt_time(a, sizeof(a), r->head_mint),
                 fmt_time(b, sizeof(b), r->head_maxt));
+    if (r->head_late_samples)
+        fprintf(out, ", %" PRIu64 " behind the newest block (waiting for a block of their own)",
+                r->head_late_samples);
     fprintf(out, "\nWAL: %" PRIu64 " segments, %s, %" PRIu64 " records", r->wal_segments,
             fmt_bytes(a, sizeof(a), r->wal_bytes), r->wal_records);
     if (r->wal_checkpoint)
         fprintf(out, ", checkpoint %08" PRIu32, r->wal_checkpoint);
-    if (r->wal_skipped_old)
-        fprintf(out, ", %" PRIu64 " samples already in blocks", r->wal_skipped_old);
+    if (r->wal_future_samples)
+        fprintf(out,
+                ", FUTURE: %" PRIu64 " samples from %s to %s beyond the bound (a server "
+                "drops them when it starts)",
+                r->wal_future_samples, fmt_time(a, sizeof(a), r->wal_future_min),
+                fmt_time(b, sizeof(b), r->wal_future_max));
     if (r->wal_torn_tails)
         fprintf(out, ", %" PRIu64 " torn tail(s) (the server cuts them on start)",
                 r->wal_torn_tails);
@@ -197,9 +217,23 @@ static int print_json(const struct km_tsdb_report *r, bool verify, FILE *out)
     km_jsonw_obj_begin(&w);
     km_jsonw_key(&w, "dir");
     km_jsonw_str(&w, r->dir);
+    /* Totals over everything the directory holds, then the parts. */
+    json_u64(&w, "series", r->total.series);
+    json_u64(&w, "samples", r->total.samples);
+    json_u64(&w, "chunks", r->total.chunks);
+    json_u64(&w, "bytes", r->total.bytes);
+    json_ratio(&w, "bytes_per_sample", r->total.bytes, r->total.samples);
+    json_time(&w, "min_time", r->total.mint, r->total.mint <= r->total.maxt);
+    json_time(&w, "max_time", r->total.maxt, r->total.mint <= r->total.maxt);
+    json_time(&w, "now", r->now, true);
+    json_time(&w, "future_bound", r->future_bound, true);
+    json_u64(&w, "future_blocks", r->future_blocks);
+    km_jsonw_key(&w, "blocks_total");
+    km_jsonw_obj_begin(&w);
     json_sizes(&w, r->series, r->samples, r->chunks, r->bytes, r->index_bytes, r->chunk_bytes);
     json_time(&w, "min_time", r->mint, r->mint <= r->maxt);
     json_time(&w, "max_time", r->maxt, r->mint <= r->maxt);
+    km_jsonw_obj_end(&w);
     km_jsonw_key(&w, "blocks");
     km_jsonw_arr_begin(&w);
     for (size_t i = 0; i < r->nblocks; i++) {
@@ -239,6 +273,7 @@ static int print_json(const struct km_tsdb_report *r, bool verify, FILE *out)
     json_u64(&w, "series", r->head_series);
     json_u64(&w, "samples", r->head_samples);
     json_u64(&w, "chunks", r->head_chunks);
+    json_u64(&w, "late_samples", r->head_late_samples);
     json_time(&w, "min_time", r->head_mint, r->head_samples > 0);
     json_time(&w, "max_time", r->head_maxt, r->head_samples > 0);
     km_jsonw_obj_end(&w);
@@ -248,7 +283,9 @@ static int print_json(const struct km_tsdb_report *r, bool verify, FILE *out)
     json_u64(&w, "bytes", r->wal_bytes);
     json_u64(&w, "records", r->wal_records);
     json_u64(&w, "checkpoint", r->wal_checkpoint);
-    json_u64(&w, "samples_already_in_blocks", r->wal_skipped_old);
+    json_u64(&w, "future_samples", r->wal_future_samples);
+    json_time(&w, "future_min_time", r->wal_future_min, r->wal_future_samples > 0);
+    json_time(&w, "future_max_time", r->wal_future_max, r->wal_future_samples > 0);
     json_u64(&w, "torn_tails", r->wal_torn_tails);
     json_u64(&w, "corruptions", r->wal_corruptions);
     km_jsonw_obj_end(&w);

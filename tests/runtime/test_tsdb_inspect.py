@@ -57,21 +57,33 @@ def test_json_report_counts_everything_once(db):
     assert p.returncode == 0, p.stderr
     assert r["ok"] is True and r["verified"] is True and r["problems"] == 0
     assert len(r["blocks"]) == 2
-    # Series held by both blocks count once; samples add up.
+    # Totals count everything the directory holds: series in blocks and head once (the
+    # head's 150 are among the blocks' 200), samples of both, bytes of blocks and WAL.
     assert r["series"] == 200
-    assert r["samples"] == 2 * 200 * 240
-    assert sum(b["samples"] for b in r["blocks"]) == r["samples"]
-    # Bytes are what the blocks take on disk.
+    assert r["samples"] == 2 * 200 * 240 + 150 * 20
     on_disk = sum(os.path.getsize(os.path.join(b, f)) for b in block_dirs(db)
                   for f in os.listdir(b))
-    assert r["bytes"] == on_disk
-    assert r["bytes"] == sum(b["bytes"] for b in r["blocks"])
-    assert r["index_bytes"] + r["data_bytes"] < r["bytes"]
+    assert r["bytes"] == on_disk + r["wal"]["bytes"]
     assert r["bytes_per_sample"] == pytest.approx(r["bytes"] / r["samples"])
-    assert r["data_bytes_per_sample"] == pytest.approx(r["data_bytes"] / r["samples"])
-    assert r["index_bytes_per_series"] == pytest.approx(r["index_bytes"] / r["series"])
     assert r["min_time"] == "2025-11-22T00:00:00Z"
-    assert r["max_time"] == "2025-11-22T01:59:45Z"
+    assert r["max_time"] == "2025-11-22T02:04:45Z"
+    # The blocks' part: series held by both blocks count once; samples add up; bytes
+    # are what the blocks take on disk.
+    bt = r["blocks_total"]
+    assert bt["series"] == 200
+    assert bt["samples"] == 2 * 200 * 240
+    assert sum(b["samples"] for b in r["blocks"]) == bt["samples"]
+    assert bt["bytes"] == on_disk
+    assert bt["bytes"] == sum(b["bytes"] for b in r["blocks"])
+    assert bt["index_bytes"] + bt["data_bytes"] < bt["bytes"]
+    assert bt["bytes_per_sample"] == pytest.approx(bt["bytes"] / bt["samples"])
+    assert bt["data_bytes_per_sample"] == pytest.approx(bt["data_bytes"] / bt["samples"])
+    assert bt["index_bytes_per_series"] == pytest.approx(bt["index_bytes"] / bt["series"])
+    assert bt["min_time"] == "2025-11-22T00:00:00Z"
+    assert bt["max_time"] == "2025-11-22T01:59:45Z"
+    # Nothing from the future here.
+    assert r["future_blocks"] == 0 and r["wal"]["future_samples"] == 0
+    assert r["future_bound"] > r["now"]
     first, second = r["blocks"]
     assert first["min_time_ms"] == T0 and first["max_time_ms"] == T0 + HOUR - STEP
     assert second["min_time_ms"] == T0 + HOUR
@@ -107,6 +119,7 @@ def test_text_report(db):
     out = p.stdout
     for b in block_dirs(db):
         assert os.path.basename(b) in out
+    assert "Total:    200 series, 99000 samples" in out
     assert "Series:   200 (each counted once)" in out
     assert "Samples:  96000" in out
     assert "Per sample:" in out and "bytes per series" in out
@@ -166,8 +179,9 @@ def test_truncated_index_is_listed_unreadable(db):
     assert p.returncode == 1
     bad = [x for x in r["blocks"] if not x["readable"]]
     assert len(bad) == 1 and bad[0]["id"] == os.path.basename(b) and bad[0]["error"]
-    # Totals cover the readable block only.
-    assert r["samples"] == 48000 and r["series"] == 200
+    # Block totals cover the readable block only.
+    assert r["blocks_total"]["samples"] == 48000 and r["blocks_total"]["series"] == 200
+    assert r["samples"] == 48000 + 3000
     assert r["problems"] == 1 and r["ok"] is False
     assert "UNREADABLE" in run("tsdb", "inspect", str(db)).stdout
     # Read-only: the server would set the block aside as .corrupt; inspect does not.
@@ -195,6 +209,42 @@ def test_corrupt_wal_is_a_problem(db):
     assert p.returncode == 1
     assert r["wal"]["corruptions"] >= 1 and r["ok"] is False
     assert "CORRUPTION" in run("tsdb", "inspect", str(db)).stdout
+
+
+def test_head_only_counts_in_totals(tmp_path):
+    # After a graceful stop everything may still be in the head and the WAL: the totals
+    # count it, and bytes per sample are the WAL's.
+    d = tmp_path / "data"
+    fill(d, 50, 40, T0, "head")
+    p, r = inspect_json(d)
+    assert p.returncode == 0, p.stderr
+    assert r["blocks"] == [] and r["blocks_total"]["samples"] == 0
+    assert r["series"] == 50 and r["samples"] == 2000
+    assert r["bytes"] == r["wal"]["bytes"] > 0
+    assert r["bytes_per_sample"] == pytest.approx(r["bytes"] / 2000)
+    assert r["min_time"] == "2025-11-22T00:00:00Z"
+    assert "Total:    50 series, 2000 samples" in run("tsdb", "inspect", str(d)).stdout
+
+
+def test_future_samples_and_blocks_are_reported(tmp_path):
+    # A directory as an older version left it after taking samples dated 2099: a block
+    # and WAL samples beyond the future bound. Inspect says so and changes nothing.
+    d = tmp_path / "data"
+    t2099 = 4070908800000  # 2099-01-01T00:00:00Z
+    fill(d, 20, 10, T0, "flush")
+    fill(d, 5, 4, t2099, "flush")
+    fill(d, 3, 2, t2099 + HOUR, "head")
+    before = tree(d)
+    p, r = inspect_json(d)
+    assert p.returncode == 0, p.stderr
+    assert r["future_blocks"] == 1
+    assert r["wal"]["future_samples"] == 6
+    assert r["wal"]["future_min_time"] == "2099-01-01T01:00:00Z"
+    assert r["wal"]["future_max_time"] == "2099-01-01T01:00:15Z"
+    assert r["head"]["samples"] == 0
+    out = run("tsdb", "inspect", str(d)).stdout
+    assert "FUTURE:   1 block(s)" in out and "FUTURE: 6 samples" in out
+    assert tree(d) == before
 
 
 def test_empty_database(tmp_path):

@@ -58,6 +58,10 @@ int main(int argc, char **argv)
     km_tsdb_opts_default(&o);
     o.dir = argv[1];
     o.no_background = true;
+    /* Any date the caller gives: history, or a directory as an older version that took
+     * samples from the future left it. */
+    o.retention_ms = KM_TSDB_MAX_SPAN_MS;
+    o.max_future_ms = KM_TSDB_MAX_SPAN_MS;
     if (km_tsdb_open(&db, &o) != 0) {
         fprintf(stderr, "tsdb_fill: %s\n", km_err_msg());
         goto out_free;

@@ -223,16 +223,15 @@ static void test_truncate(void **state)
     struct km_samples out = { 0 };
 
     (void)state;
-    /* The out-of-order window is the head's: write the older series first. */
     for (int i = 0; i < 100; i++)
         assert_int_equal(km_head_append(h, old, i * 60000LL, i, false), KM_APPEND_OK);
     for (int i = 0; i < 100; i++)
         assert_int_equal(km_head_append(h, live, i * 60000LL + 7200000, i, false), KM_APPEND_OK);
-    assert_int_equal(km_head_truncate(h, 7200000, NULL), 0);
+    assert_int_equal(km_head_truncate(h, INT64_MIN, 7200000, NULL), 0);
     km_head_stats(h, &st);
     assert_int_equal(st.series, 1);
     assert_int_equal(st.samples, 100);
-    assert_int_equal(st.min_valid, 7200000);
+    assert_int_equal(st.times.min_valid, 7200000);
     /* The removed series refuses appends; a lookup by its labels finds nothing. */
     assert_int_equal(km_head_append(h, old, 13000000, 1, false), KM_APPEND_REMOVED);
     {
@@ -245,12 +244,74 @@ static void test_truncate(void **state)
     assert_int_equal(out.n, 100);
     km_head_series_put(h, old); /* the last reference frees it */
     /* A forced cut inside a chunk keeps the newer samples of that chunk. */
-    assert_int_equal(km_head_truncate(h, 7200000 + 50 * 60000, NULL), 0);
+    assert_int_equal(km_head_truncate(h, INT64_MIN, 7200000 + 50 * 60000, NULL), 0);
     assert_int_equal(km_head_series_samples(h, live, INT64_MIN, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 50);
     assert_int_equal(out.t[0], 7200000 + 50 * 60000);
     km_samples_fini(&out);
     km_head_series_put(h, live);
+    km_head_destroy(h);
+}
+
+/* Samples behind a cut go to the late buffer; a cut takes them window by window, and a
+ * sample arriving while a cut runs is kept for the next one. */
+static void test_late_samples(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *x = metric(h, "x", "j", NULL), *y = metric(h, "y", "j", NULL);
+    struct km_head_stats st;
+    struct km_samples out = { 0 };
+    size_t removed = 0;
+
+    (void)state;
+    km_head_set_min_valid(h, 7200000);
+    /* y is written in order; x lags two hours behind: nothing of it is too old. */
+    assert_int_equal(km_head_append(h, y, 9000000, 1, false), KM_APPEND_OK);
+    assert_int_equal(km_head_append(h, x, 1000, 1, false), KM_APPEND_OK);
+    assert_int_equal(km_head_append(h, x, 1000, 1, false), KM_APPEND_DUPLICATE);
+    assert_int_equal(km_head_append(h, x, 1000, 9, false), KM_APPEND_CONFLICT);
+    assert_int_equal(km_head_append(h, x, 8000000, 2, false), KM_APPEND_OK); /* in order */
+    assert_int_equal(km_head_append(h, x, 7100000, 3, false), KM_APPEND_OK); /* late */
+    /* Too old is judged against x's own newest sample (8000 s), not y's; a stored
+     * sample sent again is a duplicate however old (a retry must not fail). */
+    assert_int_equal(km_head_append(h, x, 8000000 - 3600001, 4, false), KM_APPEND_TOO_OLD);
+    assert_int_equal(km_head_append(h, x, 1000, 1, false), KM_APPEND_DUPLICATE);
+    assert_int_equal(km_head_append(h, x, 1000, 9, false), KM_APPEND_TOO_OLD);
+    km_head_stats(h, &st);
+    assert_int_equal(st.samples, 4);
+    assert_int_equal(st.times.late_samples, 2);
+    assert_int_equal(st.times.late_mint, 1000);
+    assert_int_equal(st.times.mint, 8000000);
+    assert_int_equal(km_head_series_samples(h, x, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 3);
+    assert_true(out.t[0] == 1000 && out.t[1] == 7100000 && out.t[2] == 8000000);
+    /* A cut of [0, 2 h): x gives what it has there, and a sample arriving meanwhile (in
+     * the same window) waits for the next cut. */
+    assert_int_equal(km_head_series_cut_samples(h, x, 0, 7200000, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_true(out.t[0] == 1000 && out.t[1] == 7100000);
+    assert_int_equal(km_head_append(h, x, 7150000, 5, false), KM_APPEND_OK);
+    assert_int_equal(km_head_append(h, x, 7100000, 3, false), KM_APPEND_DUPLICATE); /* late_cut */
+    assert_int_equal(km_head_series_samples(h, x, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 4);
+    assert_int_equal(km_head_truncate(h, 0, 7200000, &removed), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(km_head_series_samples(h, x, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_true(out.t[0] == 7150000 && out.t[1] == 8000000);
+    km_head_stats(h, &st);
+    assert_int_equal(st.times.late_samples, 1);
+    assert_int_equal(st.times.late_mint, 7150000);
+    /* A cut of another window leaves late samples outside it alone. */
+    assert_int_equal(km_head_series_cut_samples(h, x, 7200000, 14400000, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(km_head_truncate(h, 7200000, 14400000, &removed), 0);
+    assert_int_equal(km_head_series_samples(h, x, INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.t[0], 7150000);
+    km_samples_fini(&out);
+    km_head_series_put(h, x);
+    km_head_series_put(h, y);
     km_head_destroy(h);
 }
 
@@ -299,11 +360,9 @@ static void test_concurrent_writers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_outcomes),
-        cmocka_unit_test(test_chunks_cut_at_boundaries),
-        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_truncate),
-        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_append_outcomes), cmocka_unit_test(test_chunks_cut_at_boundaries),
+        cmocka_unit_test(test_select),          cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_late_samples),    cmocka_unit_test(test_concurrent_writers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

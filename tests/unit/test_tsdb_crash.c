@@ -33,6 +33,13 @@
 
 static char dir[256];
 
+/* A clock 11.6 days after the epoch: every batch (t = b seconds) is in its past and
+ * within the retention. */
+static int64_t test_clock(void)
+{
+    return 1000000000;
+}
+
 static struct km_tsdb *open_db(bool background)
 {
     struct km_tsdb_opts o;
@@ -41,6 +48,7 @@ static struct km_tsdb *open_db(bool background)
     km_tsdb_opts_default(&o);
     o.dir = dir;
     o.no_background = !background;
+    o.clock_ms = test_clock;
     o.block_range_ms = 10000;
     o.ooo_window_ms = 2000;
     o.wal_segment_bytes = 8192;
