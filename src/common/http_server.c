@@ -402,6 +402,31 @@ const char *km_http_req_body(const struct km_http_req *r, size_t *len)
     return km_buf_cstr(&r->body);
 }
 
+const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ci->client_addr;
+
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+        snprintf(out, size, "%s:%u", host, port);
+    } else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)ci->client_addr;
+
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+        snprintf(out, size, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, size, "?");
+    }
+    return out;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
 static void req_free(struct km_http_req *r)

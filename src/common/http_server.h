@@ -76,6 +76,9 @@ const char *km_http_req_header(const struct km_http_req *r, const char *name);
 /* The request body (empty for GET). */
 const char *km_http_req_body(const struct km_http_req *r, size_t *len);
 
+/* The client's address as "ip:port" ("[ip6]:port") in out; returns out. */
+const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size);
+
 /* Add a response header to the answer that follows. At most 8 per request. */
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value);
 

@@ -116,3 +116,16 @@ void km_log_write(enum km_log_level level, const char *module, const char *fmt, 
     }
     errno = saved_errno;
 }
+
+bool km_log_limit_take(struct km_log_limit *l, uint64_t *held_back)
+{
+    int64_t now = km_time_mono_ns();
+    int64_t next = atomic_load(&l->next_ns);
+
+    if (now < next || !atomic_compare_exchange_strong(&l->next_ns, &next, now + l->period_ns)) {
+        atomic_fetch_add(&l->held, 1);
+        return false;
+    }
+    *held_back = atomic_exchange(&l->held, 0);
+    return true;
+}

@@ -11,7 +11,9 @@
 #ifndef KMON_COMMON_LOG_H
 #define KMON_COMMON_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum km_log_level {
     KM_LOG_ERROR = 0,
@@ -48,5 +50,22 @@ void km_log_write(enum km_log_level level, const char *module, const char *fmt, 
     (km_log_enabled(KM_LOG_INFO) ? km_log_write(KM_LOG_INFO, module, __VA_ARGS__) : (void)0)
 #define km_log_debug(module, ...)                                                                  \
     (km_log_enabled(KM_LOG_DEBUG) ? km_log_write(KM_LOG_DEBUG, module, __VA_ARGS__) : (void)0)
+
+/* At most one message per period from one place (a flood of bad requests must not
+ * flood the log): km_log_limit_take() says whether to log now, and how many messages it
+ * held back since the last one it let through. Thread-safe; zero-initialise with the
+ * period: struct km_log_limit l = KM_LOG_LIMIT_INIT(10). */
+struct km_log_limit {
+    atomic_int_fast64_t next_ns;
+    atomic_uint_fast64_t held;
+    int64_t period_ns;
+};
+
+#define KM_LOG_LIMIT_INIT(seconds)                                                                 \
+    {                                                                                              \
+        0, 0, (int64_t)(seconds)*1000000000                                                        \
+    }
+
+bool km_log_limit_take(struct km_log_limit *l, uint64_t *held_back);
 
 #endif

@@ -5,11 +5,14 @@
 #include "ingest_internal.h"
 
 #include "common/err.h"
+#include "common/http_server.h"
+#include "common/log.h"
 #include "common/mset.h"
 #include "common/numfmt.h"
 #include "common/timefmt.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +36,7 @@ int km_ingest_create(struct km_ingest **out, struct km_tsdb *db, const struct km
         return km_err_set(KM_ENOMEM, "out of thread-specific keys");
     }
     pthread_mutex_init(&in->rate_mu, NULL);
+    in->refusal_log.period_ns = 10 * 1000000000ll;
     in->tokens = o->max_samples_per_s * 2;
     in->refill_ns = km_time_mono_ns();
     *out = in;
@@ -80,11 +84,111 @@ void km_ingest_count(struct km_ingest *in, const struct km_tsdb_append_result *r
     atomic_fetch_add(&in->appended, res->appended);
     atomic_fetch_add(&in->duplicate, res->duplicate);
     atomic_fetch_add(&in->too_old, res->too_old);
+    atomic_fetch_add(&in->too_new, res->too_new);
+    atomic_fetch_add(&in->out_of_retention, res->out_of_retention);
     atomic_fetch_add(&in->conflicting, res->conflicting);
     atomic_fetch_add(&in->series_created, res->series_created);
     if (res->appended || res->duplicate)
         atomic_store(&in->last_ms, km_time_now_ns() / 1000000);
 }
+
+/* ---- refused samples --------------------------------------------------------------------- */
+
+bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_tsdb_sample_status st, int64_t t)
+{
+    if (st == KM_TSDB_APPENDED || st == KM_TSDB_DUPLICATE || st > KM_TSDB_OUT_OF_RETENTION)
+        return false;
+    r->n[st]++;
+    if (r->total++)
+        return false;
+    r->example_status = st;
+    r->example_t = t;
+    r->example_series[0] = '\0';
+    return true;
+}
+
+/* Why a reason refuses, with the bound it applies. */
+static void describe(struct km_ingest *in, enum km_tsdb_sample_status st, char *out, size_t size)
+{
+    const struct km_tsdb_opts *o = km_tsdb_options(in->db);
+    char d[32];
+
+    switch (st) {
+    case KM_TSDB_TOO_NEW:
+        km_duration_format(d, sizeof(d), o->max_future_ms);
+        snprintf(out, size, "too far in the future (more than %s ahead of the server's clock)", d);
+        break;
+    case KM_TSDB_OUT_OF_RETENTION:
+        km_duration_format(d, sizeof(d), o->retention_ms);
+        snprintf(out, size, "older than the retention (%s)", d);
+        break;
+    case KM_TSDB_TOO_OLD:
+        km_duration_format(d, sizeof(d), o->ooo_window_ms);
+        snprintf(out, size, "too old for their series (more than %s behind its newest sample)", d);
+        break;
+    default:
+        snprintf(out, size, "%s", km_tsdb_status_str(st));
+        break;
+    }
+}
+
+/* The sentence: how many of how many, by reason, and the example. */
+static void refusal_sentence(struct km_ingest *in, const struct km_ingest_refusals *r, char *out,
+                             size_t size)
+{
+    static const enum km_tsdb_sample_status order[] = { KM_TSDB_TOO_NEW, KM_TSDB_OUT_OF_RETENTION,
+                                                        KM_TSDB_TOO_OLD, KM_TSDB_CONFLICTING,
+                                                        KM_TSDB_INVALID };
+    char why[160], when[48];
+    size_t k = 0;
+    bool first = true;
+
+    if (r->total == r->received)
+        k += (size_t)snprintf(out + k, size - k, "%llu of %llu samples refused, none stored:",
+                              (unsigned long long)r->total, (unsigned long long)r->received);
+    else
+        k += (size_t)snprintf(out + k, size - k,
+                              "%llu of %llu samples refused (the other %llu were stored):",
+                              (unsigned long long)r->total, (unsigned long long)r->received,
+                              (unsigned long long)(r->received - r->total));
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && k < size; i++) {
+        if (!r->n[order[i]])
+            continue;
+        describe(in, order[i], why, sizeof(why));
+        k += (size_t)snprintf(out + k, size - k, "%s %llu %s", first ? "" : ",",
+                              (unsigned long long)r->n[order[i]], why);
+        first = false;
+    }
+    if (k < size)
+        snprintf(out + k, size - k, ". For example %s at %s (%lld ms): %s.", r->example_series,
+                 km_time_format_ms(when, sizeof(when), r->example_t), (long long)r->example_t,
+                 km_tsdb_status_str(r->example_status));
+}
+
+void km_ingest_answer(struct km_ingest *in, struct km_http_req *req,
+                      const struct km_ingest_refusals *r, const char *what)
+{
+    char msg[1400], peer[80];
+    uint64_t held;
+
+    if (r->total == 0) {
+        km_http_respond(req, 204, NULL, "", 0);
+        return;
+    }
+    refusal_sentence(in, r, msg, sizeof(msg));
+    atomic_fetch_add(&in->partial, 1);
+    if (km_log_limit_take(&in->refusal_log, &held)) {
+        if (held)
+            km_log_warn(KM_INGEST_LOG, "%s from %s: %s (and %llu more such requests)", what,
+                        km_http_req_peer(req, peer, sizeof(peer)), msg, (unsigned long long)held);
+        else
+            km_log_warn(KM_INGEST_LOG, "%s from %s: %s", what,
+                        km_http_req_peer(req, peer, sizeof(peer)), msg);
+    }
+    km_http_respond_error(req, 400, "%s", msg);
+}
+
+/* ---- values -------------------------------------------------------------------------------- */
 
 int km_ingest_check_value(const struct km_ingest *in, const char *what, const char *s, size_t n)
 {
@@ -129,6 +233,12 @@ void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
         km_mset_add(m, f, &(struct km_label){ "protocol", src[i] }, 1,
                     (double)atomic_load(&in->refused[i]));
     km_mset_add(m,
+                km_mset_family(m, "kmon_ingest_requests_partial_total",
+                               "Ingest requests answered 400 because some of their samples were "
+                               "refused (the others were stored).",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&in->partial));
+    km_mset_add(m,
                 km_mset_family(m, "kmon_ingest_requests_limited_total",
                                "Ingest requests answered 429 (rate or series limit).",
                                KM_MT_COUNTER, 0),
@@ -140,7 +250,9 @@ void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
                     (double)atomic_load(&in->samples[i]));
     f = km_mset_family(m, "kmon_ingest_samples_total",
                        "What became of received samples: stored, duplicate (already stored), "
-                       "too_old, conflicting.",
+                       "or refused: too_old (behind its series' newest by more than the "
+                       "out-of-order window), too_new (beyond the future bound), "
+                       "out_of_retention, conflicting.",
                        KM_MT_COUNTER, 0);
     km_mset_add(m, f, &(struct km_label){ "outcome", "stored" }, 1,
                 (double)atomic_load(&in->appended));
@@ -148,6 +260,10 @@ void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
                 (double)atomic_load(&in->duplicate));
     km_mset_add(m, f, &(struct km_label){ "outcome", "too_old" }, 1,
                 (double)atomic_load(&in->too_old));
+    km_mset_add(m, f, &(struct km_label){ "outcome", "too_new" }, 1,
+                (double)atomic_load(&in->too_new));
+    km_mset_add(m, f, &(struct km_label){ "outcome", "out_of_retention" }, 1,
+                (double)atomic_load(&in->out_of_retention));
     km_mset_add(m, f, &(struct km_label){ "outcome", "conflicting" }, 1,
                 (double)atomic_load(&in->conflicting));
     f = km_mset_family(m, "kmon_ingest_not_stored_total",

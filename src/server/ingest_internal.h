@@ -6,6 +6,7 @@
 #ifndef KMON_SERVER_INGEST_INTERNAL_H
 #define KMON_SERVER_INGEST_INTERNAL_H
 
+#include "common/log.h"
 #include "ingest.h"
 #include "series_cache.h"
 #include "tsdb/tsdb.h"
@@ -31,12 +32,37 @@ struct km_ingest {
     atomic_uint_fast64_t requests[KM_SRC_COUNT], refused[KM_SRC_COUNT];
     atomic_uint_fast64_t limited; /* 429 answers */
     atomic_uint_fast64_t samples[KM_SRC_COUNT];
-    atomic_uint_fast64_t appended, duplicate, too_old, conflicting, series_created;
+    atomic_uint_fast64_t appended, duplicate, too_old, too_new, out_of_retention, conflicting;
+    atomic_uint_fast64_t series_created;
+    atomic_uint_fast64_t partial; /* requests answered 400 for refused samples */
+    struct km_log_limit refusal_log;
     atomic_uint_fast64_t stale_refs;
     atomic_uint_fast64_t exemplars, histograms, metadata; /* received, not stored */
     atomic_uint_fast64_t body_bytes, decoded_bytes;
     atomic_int_fast64_t last_ms;
 };
+
+/* The samples of one request the database refused, by reason, with the first one as
+ * an example for the answer. */
+struct km_ingest_refusals {
+    uint64_t received;                        /* samples in the request */
+    uint64_t n[KM_TSDB_OUT_OF_RETENTION + 1]; /* by km_tsdb_sample_status */
+    uint64_t total;
+    enum km_tsdb_sample_status example_status;
+    int64_t example_t;
+    char example_series[400];
+};
+
+/* Count one sample's outcome; true when it is a refusal and the first one (the caller
+ * then fills example_series). */
+bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_tsdb_sample_status st, int64_t t);
+
+/* Answer a request whose samples were all appended (204), or, when some were refused,
+ * 400 with a sentence that counts them by reason and shows the example (the accepted
+ * ones stay stored); refusals are logged at warn, at most once per 10 s, with the
+ * sender's address. `what` names the protocol in the log. */
+void km_ingest_answer(struct km_ingest *in, struct km_http_req *req,
+                      const struct km_ingest_refusals *r, const char *what);
 
 /* Take n samples from the rate budget. False (and *retry_s, whole seconds ≥ 1) when the
  * sender must slow down. */

@@ -57,6 +57,18 @@ static int check_identity(struct km_ingest *in, const struct km_json_metrics *m)
     return 0;
 }
 
+/* {name="value", …} of a series for the answer's example. */
+static void labels_preview(char *out, size_t size, const struct km_label *l, size_t n)
+{
+    size_t k = (size_t)snprintf(out, size, "{");
+
+    for (size_t i = 0; i < n && k + 8 < size; i++)
+        k += (size_t)snprintf(out + k, size - k, "%s%s=\"%.60s\"", i ? ", " : "", l[i].name,
+                              l[i].value);
+    if (k + 2 < size)
+        snprintf(out + k, size - k, "}");
+}
+
 static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_metrics *m,
                   bool pod)
 {
@@ -72,7 +84,9 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
     };
     struct km_label l[KM_JM_COUNT][8];
     struct km_tsdb_sample s[KM_JM_COUNT];
+    enum km_tsdb_sample_status st[KM_JM_COUNT];
     struct km_tsdb_append_result res;
+    struct km_ingest_refusals refused = { 0 };
     size_t n = 0;
     int rc;
 
@@ -111,7 +125,7 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
         return;
     }
     atomic_fetch_add(&in->samples[KM_SRC_JSON], n);
-    rc = km_tsdb_append(in->db, s, n, NULL, &res);
+    rc = km_tsdb_append(in->db, s, n, st, &res);
     km_ingest_count(in, &res);
     if (rc) {
         km_http_respond_error(req, 503, "the write-ahead log could not be written: %s",
@@ -122,7 +136,13 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
         km_http_respond_error(req, 400, "%s", km_err_msg());
         return;
     }
-    km_http_respond(req, 204, NULL, "", 0);
+    refused.received = n;
+    for (size_t i = 0; i < n; i++) {
+        if (km_ingest_refusals_add(&refused, st[i], s[i].t))
+            labels_preview(refused.example_series, sizeof(refused.example_series), s[i].labels,
+                           s[i].nlabels);
+    }
+    km_ingest_answer(in, req, &refused, "JSON metrics");
 }
 
 static bool parse(struct km_ingest *in, struct km_http_req *req, struct km_json_metrics *m)

@@ -37,6 +37,7 @@ struct item {
     uint64_t ref;
     size_t lab;  /* parsed labels: offset in scratch labels (new series) */
     size_t nlab; /* 0 while not parsed */
+    size_t live; /* samples within the clock's window: none, and the series is not created */
     bool known;  /* found in the cache */
 };
 
@@ -58,6 +59,8 @@ struct ctx {
     struct km_ingest *in;
     struct scratch *sc;
     size_t npending;
+    int64_t lo, hi; /* the database's time window for this request */
+    struct km_ingest_refusals refused;
     char err[1024]; /* the first validation error */
 };
 
@@ -222,6 +225,20 @@ static int parse_labels(struct ctx *c, struct item *it, size_t index)
     return 0;
 }
 
+/* Note a refused sample of item `it`; the first one becomes the answer's example. */
+static void note_refusal(struct ctx *c, const struct item *it, enum km_tsdb_sample_status st,
+                         int64_t t)
+{
+    size_t n;
+
+    if (!km_ingest_refusals_add(&c->refused, st, t))
+        return;
+    if (km_rw_series_labels(&it->s, c->sc->wire, KM_LIMIT_LABELS_PER_SERIES, &n) != 0)
+        n = 0;
+    preview(c->refused.example_series, sizeof(c->refused.example_series), c->sc->wire,
+            n < 16 ? n : 16);
+}
+
 /* ---- the walk ------------------------------------------------------------------------- */
 
 static int collect(void *ud, const struct km_rw_series *s)
@@ -255,14 +272,25 @@ static int collect(void *ud, const struct km_rw_series *s)
         rc = parse_labels(c, it, index);
         if (rc)
             return rc;
-        c->npending++;
     }
+    /* Samples outside the clock's window never reach the database, and a series with
+     * none inside it is never created. */
     km_rw_samples_init(&si, s);
     while (km_rw_samples_next(&si, &t, &v)) {
+        enum km_tsdb_sample_status st = km_tsdb_check_time(t, c->lo, c->hi);
+
+        c->refused.received++;
+        if (st != KM_TSDB_APPENDED) {
+            note_refusal(c, it, st, t);
+            continue;
+        }
         sc->smp[sc->nsmp] = (struct km_tsdb_ref_sample){ 0, t, v };
         sc->smp_item[sc->nsmp] = (uint32_t)index;
         sc->nsmp++;
+        it->live++;
     }
+    if (!it->known && it->live)
+        c->npending++;
     return 0;
 }
 
@@ -302,7 +330,17 @@ static void refuse(struct km_ingest *in, struct km_http_req *req, unsigned statu
     km_http_respond_error(req, status, "%s", msg);
 }
 
-/* Append the samples of the given indices again after re-resolving their series. */
+/* Tally the outcomes of sc->smp[0..n) (their statuses in sc->status). */
+static void note_outcomes(struct ctx *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c->sc->status[i] != KM_TSDB_STALE_REF)
+            note_refusal(c, &c->sc->items[c->sc->smp_item[i]], c->sc->status[i], c->sc->smp[i].t);
+    }
+}
+
+/* Append the samples whose reference went stale again after re-resolving their series
+ * (compacting sc->smp and sc->smp_item to them), and tally the outcomes. */
 static int retry_stale(struct ctx *c, struct km_tsdb_append_result *total)
 {
     struct scratch *sc = c->sc;
@@ -324,15 +362,20 @@ static int retry_stale(struct ctx *c, struct km_tsdb_append_result *total)
                 return rc;
         }
         sc->smp[n] = (struct km_tsdb_ref_sample){ it->ref, sc->smp[i].t, sc->smp[i].v };
+        sc->smp_item[n] = sc->smp_item[i];
         n++;
     }
     atomic_fetch_add(&c->in->stale_refs, n);
     if (n == 0)
         return 0;
-    rc = km_tsdb_append_refs(c->in->db, sc->smp, n, NULL, &res);
+    rc = km_tsdb_append_refs(c->in->db, sc->smp, n, sc->status, &res);
+    if (rc == 0)
+        note_outcomes(c, n);
     total->appended += res.appended;
     total->duplicate += res.duplicate;
     total->too_old += res.too_old;
+    total->too_new += res.too_new;
+    total->out_of_retention += res.out_of_retention;
     total->conflicting += res.conflicting;
     total->series_created += res.series_created;
     return rc;
@@ -386,6 +429,7 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
         return;
     }
     atomic_fetch_add(&in->decoded_bytes, c.sc->body.len);
+    km_tsdb_time_window(in->db, &c.lo, &c.hi);
     rc = km_rw_decode((const uint8_t *)c.sc->body.data, c.sc->body.len, collect, &c, &st);
     if (rc == KM_ENOMEM) {
         km_http_respond_error(req, 503, "out of memory reading the request");
@@ -430,11 +474,11 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
             return;
         }
     }
-    /* Resolve new series, then append. */
+    /* Resolve new series (those with samples to store), then append. */
     for (size_t i = 0; i < c.sc->nitems; i++) {
         struct item *it = &c.sc->items[i];
 
-        if (!it->known && (rc = resolve(&c, it, i)) != 0)
+        if (!it->known && it->live && (rc = resolve(&c, it, i)) != 0)
             break;
     }
     if (rc) {
@@ -443,10 +487,15 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
     }
     for (size_t i = 0; i < c.sc->nsmp; i++)
         c.sc->smp[i].ref = c.sc->items[c.sc->smp_item[i]].ref;
-    atomic_fetch_add(&in->samples[KM_SRC_REMOTE_WRITE], c.sc->nsmp);
+    atomic_fetch_add(&in->samples[KM_SRC_REMOTE_WRITE], c.refused.received);
     rc = c.sc->nsmp ? km_tsdb_append_refs(in->db, c.sc->smp, c.sc->nsmp, c.sc->status, &res) : 0;
+    if (rc == 0)
+        note_outcomes(&c, c.sc->nsmp);
     if (rc == 0 && res.stale_refs)
         rc = retry_stale(&c, &res);
+    /* The tally holds these refusals from both the window check here and the database. */
+    res.too_new = c.refused.n[KM_TSDB_TOO_NEW];
+    res.out_of_retention = c.refused.n[KM_TSDB_OUT_OF_RETENTION];
     km_ingest_count(in, &res);
     if (rc) {
         /* The WAL could not be written: nothing of this request may be durable. */
@@ -455,5 +504,5 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
                               km_err_msg());
         return;
     }
-    km_http_respond(req, 204, NULL, "", 0);
+    km_ingest_answer(in, req, &c.refused, "remote_write");
 }

@@ -58,9 +58,18 @@ const struct km_cfg_field km_server_fields[] = {
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, ooo_window_ms),
       .def = "1h",
-      .help = "samples this much older than a series' newest are still accepted",
+      .help = "samples this much older than their series' newest are still accepted (judged "
+              "per series; older data of a series never seen that far back is kept too)",
       .min = 0,
       .max = 86400000 },
+    { .name = "max-future",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, max_future_ms),
+      .def = "10m",
+      .help = "samples further ahead of the server's clock are refused (400), on every "
+              "ingest path: a wrong clock or a unit mix-up cannot reach the store",
+      .min = 0,
+      .max = 366ll * 86400000 },
     { .name = "wal-fsync-interval",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, fsync_interval_ms),
@@ -328,6 +337,7 @@ static int open_db(struct km_server *s)
     to.max_bytes = s->o.retention_bytes;
     to.block_range_ms = s->o.block_range_ms;
     to.ooo_window_ms = s->o.ooo_window_ms;
+    to.max_future_ms = s->o.max_future_ms;
     to.fsync_interval_ms = s->o.fsync_interval_ms;
     rc = km_tsdb_open(&s->db, &to);
     if (rc)

@@ -180,12 +180,12 @@ int km_tsdb_cut_due(struct km_tsdb *db)
 {
     int64_t range = db->o.block_range_ms;
     int64_t keep = db->o.ooo_window_ms > range / 2 ? db->o.ooo_window_ms : range / 2;
-    int64_t now = km_time_mono_ns();
+    int64_t now = km_time_mono_ns(), late_done = INT64_MIN;
     int cuts = 0, late_cuts = 0, rc = 0;
 
     while (cuts < 1000 && rc == 0) {
         struct km_head_times ht;
-        int64_t a = INT64_MAX, b;
+        int64_t a = INT64_MAX, late_a, b;
         bool in_order_due, late_due;
 
         km_head_times(db->head, &ht);
@@ -195,18 +195,24 @@ int km_tsdb_cut_due(struct km_tsdb *db)
             a = floor_div(ht.mint, range) * range;
         /* Cut only what no sample within the out-of-order window can reach any more. */
         in_order_due = a != INT64_MAX && a + range <= ht.maxt - keep;
-        late_due = ht.late_samples > 0 && ht.late_mint != INT64_MAX &&
+        /* Late windows oldest first, each at most once a round: samples still arriving
+         * for a window just cut wait for the next round that is due. */
+        late_a = ht.late_mint != INT64_MAX ? floor_div(ht.late_mint, range) * range : INT64_MAX;
+        late_due = ht.late_samples > 0 && late_a != INT64_MAX && late_a >= late_done &&
                    late_cuts < LATE_CUT_MAX_ROUND &&
                    (in_order_due || late_cuts > 0 || ht.late_samples >= LATE_CUT_SAMPLES ||
                     now - db->last_late_cut_ns >= LATE_CUT_EVERY_NS);
-        if (late_due && floor_div(ht.late_mint, range) * range < a)
-            a = floor_div(ht.late_mint, range) * range;
+        if (late_due && late_a < a)
+            a = late_a;
         else if (!in_order_due)
             break;
         b = a + range;
         if (b > ht.maxt - keep)
             break;
-        late_cuts += a < ht.min_valid;
+        if (a < ht.min_valid) {
+            late_cuts++;
+            late_done = b;
+        }
         rc = cut_window(db, a, b);
         cuts++;
     }

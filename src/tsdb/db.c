@@ -517,6 +517,9 @@ static int replay(struct km_tsdb *db)
                                   .fsync_each = db->o.fsync_interval_ms == 0 };
 
         rc = km_wal_open(&db->wal, &wo, st.next_seq);
+        /* What was dropped leaves the log too: the next open has nothing to heal. */
+        if (rc == 0 && (c.dropped_future || c.dropped_old))
+            rc = km_tsdb_checkpoint(db);
     }
     return rc;
 }
@@ -1134,6 +1137,7 @@ void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out)
     out->head_maxt = hs.times.maxt;
     out->min_valid_time = hs.times.min_valid;
     out->head_late_samples = hs.times.late_samples;
+    out->late_appended = hs.times.late_total;
     out->samples_appended = atomic_load(&db->appended);
     out->duplicates = atomic_load(&db->duplicates);
     out->rejected_too_old = atomic_load(&db->too_old);
@@ -1184,6 +1188,12 @@ void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m)
                 km_mset_family(m, "kmon_tsdb_samples_appended_total",
                                "Samples stored since the database was opened.", KM_MT_COUNTER, 0),
                 NULL, 0, (double)st.samples_appended);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_samples_late_total",
+                               "Samples stored behind a cut (a lagging sender or a backfill): "
+                               "they reach blocks of their own, merged by compaction.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)st.late_appended);
     km_mset_add(m,
                 km_mset_family(m, "kmon_tsdb_samples_duplicate_total",
                                "Samples accepted as exact duplicates of stored ones (no-ops).",

@@ -118,7 +118,7 @@ struct km_head {
      * one (both lowered by appends, recomputed by truncation). */
     _Alignas(64) atomic_int_fast64_t mint, maxt, min_valid;
     _Alignas(64) atomic_int_fast64_t late_mint;
-    atomic_uint_fast64_t late_samples;
+    atomic_uint_fast64_t late_samples, late_total;
     _Alignas(64) atomic_uint_fast64_t nseries, series_bytes;
 };
 
@@ -932,6 +932,7 @@ static enum km_append_status append_older(struct km_head *h, struct km_hseries *
         return KM_APPEND_NOMEM;
     if (late) {
         atomic_fetch_add(&h->late_samples, 1);
+        atomic_fetch_add(&h->late_total, 1);
         atomic_min64(&h->late_mint, t);
     }
     return KM_APPEND_OK;
@@ -1689,4 +1690,5 @@ void km_head_times(struct km_head *h, struct km_head_times *out)
     out->maxt = atomic_load(&h->maxt);
     out->min_valid = atomic_load(&h->min_valid);
     out->late_samples = atomic_load(&h->late_samples);
+    out->late_total = atomic_load(&h->late_total);
 }

@@ -137,6 +137,7 @@ struct km_head_times {
     int64_t maxt;      /* newest sample, or the last cut's boundary − 1 (INT64_MIN: none) */
     int64_t min_valid; /* older samples are late */
     uint64_t late_samples;
+    uint64_t late_total; /* late samples taken since the head was created */
 };
 
 void km_head_times(struct km_head *h, struct km_head_times *out);

@@ -200,6 +200,7 @@ struct km_tsdb_stats {
     int64_t head_mint, head_maxt;
     int64_t min_valid_time; /* older samples are late: behind a cut, bound for a block */
     uint64_t head_late_samples;
+    uint64_t late_appended;    /* samples taken behind a cut since open (replay included) */
     uint64_t samples_appended; /* since open */
     uint64_t rejected_too_old, rejected_too_new, rejected_out_of_retention;
     uint64_t rejected_conflicting, rejected_invalid, duplicates;

@@ -192,6 +192,7 @@ int km_tsdb_dump_main(int argc, char **argv)
     km_tsdb_opts_default(&to);
     to.dir = dir;
     to.read_only = true;
+    to.retention_ms = KM_TSDB_MAX_SPAN_MS; /* every old sample there is */
     to.no_background = true;
     rc = km_tsdb_open(&db, &to);
     if (rc == 0)
