@@ -11,6 +11,21 @@
 
 static _Thread_local char err_msg[KM_ERR_MSG_MAX];
 
+/* Append ": " and `cause` to the message, whose text is `len` bytes long; what does not
+ * fit is cut (a message is at most KM_ERR_MSG_MAX - 1 bytes, by design). */
+static void append_cause(size_t len, const char *cause)
+{
+    char *p = err_msg + len, *end = err_msg + sizeof(err_msg) - 1;
+
+    if (len >= sizeof(err_msg) - 1)
+        return;
+    for (const char *s = ": "; *s && p < end; s++)
+        *p++ = *s;
+    for (; *cause && p < end; cause++)
+        *p++ = *cause;
+    *p = '\0';
+}
+
 int km_err_set(int code, const char *fmt, ...)
 {
     va_list ap;
@@ -29,8 +44,8 @@ int km_err_set_errno(int code, int errnum, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(err_msg))
-        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", strerror(errnum));
+    if (n >= 0)
+        append_cause((size_t)n, strerror(errnum));
     return code;
 }
 
@@ -44,8 +59,8 @@ int km_err_wrap(int code, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(err_msg) && old[0] != '\0')
-        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", old);
+    if (n >= 0 && old[0] != '\0')
+        append_cause((size_t)n, old);
     return code;
 }
 
