@@ -27,7 +27,9 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, listen),
       .def = ":5000",
       .metavar = "ADDR:PORT",
-      .help = "where to serve the API, remote_write and /metrics" },
+      .help = "where to serve the API, remote_write and /metrics (no authentication yet: "
+              "anyone who reaches it can write and read)",
+      .per_command = true },
     { .name = "data",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, data_dir),
