@@ -568,6 +568,17 @@ int km_cfg_parse(const struct km_cfg_cmd *c, int argc, char **argv, char **rest,
     return apply_flags(c, argc, argv, rest, rest_cap, nrest);
 }
 
+void km_cfg_env_of(const struct km_cfg_cmd *c, const char *name, char *out, size_t size)
+{
+    void *base;
+    const struct km_cfg_field *f = find_field(c, name, strlen(name), &base);
+
+    if (f)
+        km_cfg_field_env(c, f, out, size);
+    else if (size)
+        out[0] = '\0';
+}
+
 /* ---- help ---------------------------------------------------------------------------- */
 
 static void help_metavar(const struct km_cfg_field *f, char *out, size_t size)

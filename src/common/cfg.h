@@ -118,6 +118,10 @@ void km_cfg_env_name(const char *name, char *out, size_t size);
 void km_cfg_field_env(const struct km_cfg_cmd *c, const struct km_cfg_field *f, char *out,
                       size_t size);
 
+/* The environment variable of the setting called `name` in command `c` (for messages
+ * that tell a user what to set); "" when the command has no such setting. */
+void km_cfg_env_of(const struct km_cfg_cmd *c, const char *name, char *out, size_t size);
+
 /* Split a comma-separated list in place into at most `max` trimmed, non-empty items.
  * Returns how many were stored. `s` is modified. */
 size_t km_cfg_split_list(char *s, char **items, size_t max);

@@ -10,6 +10,7 @@
 #define KM_ERR_MSG_MAX 512
 
 static _Thread_local char err_msg[KM_ERR_MSG_MAX];
+static _Thread_local int err_errno;
 
 /* Append ": " and `cause` to the message, whose text is `len` bytes long; what does not
  * fit is cut (a message is at most KM_ERR_MSG_MAX - 1 bytes, by design). */
@@ -33,6 +34,7 @@ int km_err_set(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
+    err_errno = 0;
     return code;
 }
 
@@ -46,6 +48,7 @@ int km_err_set_errno(int code, int errnum, const char *fmt, ...)
     va_end(ap);
     if (n >= 0)
         append_cause((size_t)n, strerror(errnum));
+    err_errno = errnum;
     return code;
 }
 
@@ -67,6 +70,11 @@ int km_err_wrap(int code, const char *fmt, ...)
 const char *km_err_msg(void)
 {
     return err_msg;
+}
+
+int km_err_errno(void)
+{
+    return err_errno;
 }
 
 const char *km_err_name(int code)
