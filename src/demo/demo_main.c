@@ -12,6 +12,7 @@
 #include "agent/ship/ship_loop.h"
 #include "common/cfg.h"
 #include "common/err.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/sig.h"
 #include "server/server.h"
@@ -151,6 +152,8 @@ int km_demo_main(int argc, char **argv)
         rc = km_server_start(&srv, &so);
     if (rc) {
         fprintf(stderr, "kmon demo: %s\n", km_err_msg());
+        /* make exports MAKELEVEL: `make demo` then needs the make command line. */
+        km_listen_explain_failure(stderr, &cmd, o.listen, getenv("MAKELEVEL") ? "demo" : NULL);
         goto out_free_server_opts;
     }
     /* The agent, shipping to it over loopback. */
