@@ -201,21 +201,17 @@ def test_agent_and_server_on_a_fresh_node(node, tmp_path):
     assert node.stop(server) == 0, node.log(server)
 
 
-def test_agent_that_cannot_make_its_spool_says_what_to_do(read_only_node):
-    agent = read_only_node.start("agent", "--server", "http://127.0.0.1:5000")
-    assert agent.wait(timeout=PROMPT) != 0
-    err = read_only_node.log(agent)
-    for words in ("cannot create the spool directory /var/lib/kmon/spool",
-                  "creating /var/lib/kmon: Read-only file system", "--spool-dir"):
-        assert words in err, err
-    assert "Sanitizer" not in err
-
-
-def test_server_that_cannot_make_its_data_directory_says_what_to_do(read_only_node):
-    server = read_only_node.start("server", "--data", "/var/lib/kmon/data")
-    assert server.wait(timeout=PROMPT) != 0
-    err = read_only_node.log(server)
-    for words in ("cannot create the data directory /var/lib/kmon/data",
-                  "creating /var/lib/kmon: Read-only file system", "--data DIR"):
+@pytest.mark.parametrize("args,sentence", [
+    (("agent", "--server", "http://127.0.0.1:5000"),
+     ("cannot create the spool directory /var/lib/kmon/spool", "--spool-dir DIR",
+      "--spool-dir none")),
+    (("server", "--data", "/var/lib/kmon/data"),
+     ("cannot create the data directory /var/lib/kmon/data", "--data DIR")),
+])
+def test_a_directory_that_cannot_be_made_is_named_with_its_flag(read_only_node, args, sentence):
+    p = read_only_node.start(*args)
+    assert p.wait(timeout=PROMPT) != 0
+    err = read_only_node.log(p)
+    for words in (*sentence, "creating /var/lib/kmon: Read-only file system"):
         assert words in err, err
     assert "Sanitizer" not in err
