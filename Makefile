@@ -1,46 +1,54 @@
 # kmon — the two commands a newcomer needs (see README.md):
 #   make demo    install what is missing, build, and run kmon demo (server + agent)
-#   make test    install what is missing, build (gcc and clang+ASan+UBSan), run every test
+#                (flags through ARGS: make demo ARGS='--listen 127.0.0.1:5001')
+#   make test    install what is missing, build (gcc Release, gcc Debug, clang+ASan+UBSan)
+#                and run every test in the Release and the sanitizer builds
 # Other targets: build, asan, fuzz, format, bench, clean.
+#
+# build/ is the optimised build users get (make build, make demo) and the one make test
+# tests; build-debug/ is built by make test only so that a warning at -O0 fails too.
 JOBS ?= $(shell nproc)
 BUILD ?= build
+DEBUG_BUILD ?= build-debug
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+ARGS ?=
+export JOBS
 
-.PHONY: all demo test build asan fuzz fuzz-run format bench clean deps deps-test
+.PHONY: all demo test build build-debug asan fuzz fuzz-run format bench clean deps deps-test
 
 all: build
 
 deps:
-	./scripts/install-deps.sh build
+	@./scripts/install-deps.sh build
 
 deps-test:
-	./scripts/install-deps.sh test
+	@./scripts/install-deps.sh test
 
-$(BUILD)/Makefile:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build: deps
+	@./scripts/build.sh $(BUILD) Release
 
-build: deps $(BUILD)/Makefile
-	cmake --build $(BUILD) -j $(JOBS)
+# Only the binary: a newcomer waits for nothing else.
+demo: deps
+	@./scripts/build.sh $(BUILD) Release --target kmon
+	@exec ./$(BUILD)/kmon demo $(ARGS)
 
-demo: build
-	./$(BUILD)/kmon demo
+build-debug: deps-test
+	@CC=gcc ./scripts/build.sh $(DEBUG_BUILD) Debug
 
 asan: deps-test
-	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKMON_SANITIZE=ON
-	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@CC=clang ./scripts/build.sh $(ASAN_BUILD) Debug -DKMON_SANITIZE=ON
 
 test: deps-test
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(BUILD) -j $(JOBS)
+	@./scripts/build.sh $(BUILD) Release
+	@CC=gcc ./scripts/build.sh $(DEBUG_BUILD) Debug
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	$(MAKE) asan
+	@CC=clang ./scripts/build.sh $(ASAN_BUILD) Debug -DKMON_SANITIZE=ON
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
 fuzz: deps-test
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKMON_FUZZ=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@CC=clang ./scripts/build.sh $(FUZZ_BUILD) Debug -DKMON_FUZZ=ON
 
 # Run every fuzz target for FUZZ_SECONDS each, growing its corpus in tests/fuzz/corpus/.
 fuzz-run: fuzz
@@ -54,4 +62,4 @@ bench: build deps-test
 	./bench/tsdb-bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(DEBUG_BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

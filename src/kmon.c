@@ -32,8 +32,9 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "kmon %s — Kubernetes monitoring: node agent, time-series store, PromQL, "
-            "alerts, dashboard\n\n"
+            "kmon %s — Kubernetes monitoring: a node agent (node-exporter and cAdvisor "
+            "metrics)\nand a server that stores them (remote_write, JSON) in its own "
+            "time-series database\nand answers the prototype's REST API\n\n"
             "Usage: kmon <command> [flags]\n\nCommands:\n",
             KMON_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)

@@ -15,7 +15,9 @@
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/expfmt.h"
+#include "common/fsutil.h"
 #include "common/http_server.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/sig.h"
 #include "common/timefmt.h"
@@ -48,7 +50,8 @@ static const struct km_cfg_field agent_fields[] = {
       .offset = offsetof(struct agent_opts, listen),
       .def = ":9105",
       .metavar = "ADDR:PORT",
-      .help = "where to serve /metrics (Prometheus text format)" },
+      .help = "where to serve /metrics (Prometheus text format)",
+      .per_command = true },
     { .name = "interval",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct agent_opts, interval_ms),
@@ -337,6 +340,16 @@ int km_agent_main(int argc, char **argv)
         goto out_free_config;
     }
 
+    if (ship.url && ship.ship.spool_dir) {
+        rc = km_mkdir_setting(ship.ship.spool_dir, 0750, "spool directory", "spool-dir");
+        if (rc) {
+            fprintf(stderr,
+                    "kmon agent: %s (or --spool-dir none to keep undelivered collections in "
+                    "memory only)\n",
+                    km_err_msg());
+            goto out_free_config;
+        }
+    }
     rc = km_ship_loop_create(&loop, a, &ship);
     if (rc) {
         fprintf(stderr, "kmon agent: %s\n", km_err_msg());
@@ -358,6 +371,7 @@ int km_agent_main(int argc, char **argv)
         rc = km_http_server_start(http);
     if (rc) {
         fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+        km_listen_explain_failure(stderr, &cmd, o.listen, NULL);
         goto out_stop_http;
     }
     {

@@ -59,6 +59,19 @@ void km_cfg_env_name(const char *name, char *out, size_t size)
     out[n] = '\0';
 }
 
+void km_cfg_field_env(const struct km_cfg_cmd *c, const struct km_cfg_field *f, char *out,
+                      size_t size)
+{
+    char scoped[256];
+
+    if (!f->per_command || !c->name) {
+        km_cfg_env_name(f->name, out, size);
+        return;
+    }
+    snprintf(scoped, sizeof(scoped), "%s.%s", c->name, f->name);
+    km_cfg_env_name(scoped, out, size);
+}
+
 /* Names match when equal up to '-' vs '_'. */
 static bool name_eq(const char *a, const char *b, size_t blen)
 {
@@ -224,6 +237,24 @@ static int apply_defaults(const struct km_cfg_cmd *c)
     return 0;
 }
 
+/* A per-command field's shared variable (KMON_LISTEN) is refused: read by every command,
+ * it would give two of them the same value. */
+static int refuse_shared_env(const struct km_cfg_cmd *c, const struct km_cfg_field *f)
+{
+    char shared[256], own[256];
+
+    if (!f->per_command || !c->name)
+        return 0;
+    km_cfg_env_name(f->name, shared, sizeof(shared));
+    if (!getenv(shared))
+        return 0;
+    km_cfg_field_env(c, f, own, sizeof(own));
+    return km_err_set(KM_EINVAL,
+                      "environment variable %s would give every kmon command the same --%s: "
+                      "set %s for kmon %s instead (and unset %s)",
+                      shared, f->name, own, c->name, shared);
+}
+
 static int apply_env(const struct km_cfg_cmd *c)
 {
     char env[256], origin[300];
@@ -231,9 +262,11 @@ static int apply_env(const struct km_cfg_cmd *c)
     for (size_t s = 0; s < c->nsections; s++) {
         for (const struct km_cfg_field *f = c->sections[s].fields; f->name; f++) {
             const char *v;
-            int rc;
+            int rc = refuse_shared_env(c, f);
 
-            km_cfg_env_name(f->name, env, sizeof(env));
+            if (rc)
+                return rc;
+            km_cfg_field_env(c, f, env, sizeof(env));
             v = getenv(env);
             if (!v && f->env_alias) {
                 v = getenv(f->env_alias);
@@ -270,7 +303,7 @@ static bool is_other_command(const struct km_cfg_cmd *c, const char *key)
 }
 
 static int yaml_apply_scalar(struct yaml_walk *w, const char *key, const char *value,
-                             const yaml_node_t *at)
+                             const yaml_node_t *at, bool in_cmd)
 {
     char origin[600];
     const struct km_cfg_field *f;
@@ -280,6 +313,11 @@ static int yaml_apply_scalar(struct yaml_walk *w, const char *key, const char *v
     if (!f)
         return km_err_set(KM_EINVAL, "%s line %zu: unknown setting \"%s\"", w->path,
                           (size_t)at->start_mark.line + 1, key);
+    if (f->per_command && !in_cmd)
+        return km_err_set(KM_EINVAL,
+                          "%s line %zu: \"%s\" is set per command (the agent, the server and "
+                          "the demo must not share it): put it under \"%s:\"",
+                          w->path, (size_t)at->start_mark.line + 1, key, w->cmd->name);
     snprintf(origin, sizeof(origin), "%s line %zu", w->path, (size_t)at->start_mark.line + 1);
     return apply_from(f, base, value, origin);
 }
@@ -353,14 +391,14 @@ static int yaml_walk_mapping(struct yaml_walk *w, const yaml_node_t *map, const 
             rc = yaml_walk_mapping(w, v, key, pass, in_cmd);
             break;
         case YAML_SCALAR_NODE:
-            rc = yaml_apply_scalar(w, key, (const char *)v->data.scalar.value, v);
+            rc = yaml_apply_scalar(w, key, (const char *)v->data.scalar.value, v, in_cmd);
             break;
         case YAML_SEQUENCE_NODE: {
             char *joined = NULL;
 
             rc = yaml_join_sequence(w, v, &joined);
             if (rc == 0)
-                rc = yaml_apply_scalar(w, key, joined, v);
+                rc = yaml_apply_scalar(w, key, joined, v, in_cmd);
             free(joined);
             break;
         }
@@ -530,6 +568,17 @@ int km_cfg_parse(const struct km_cfg_cmd *c, int argc, char **argv, char **rest,
     return apply_flags(c, argc, argv, rest, rest_cap, nrest);
 }
 
+void km_cfg_env_of(const struct km_cfg_cmd *c, const char *name, char *out, size_t size)
+{
+    void *base;
+    const struct km_cfg_field *f = find_field(c, name, strlen(name), &base);
+
+    if (f)
+        km_cfg_field_env(c, f, out, size);
+    else if (size)
+        out[0] = '\0';
+}
+
 /* ---- help ---------------------------------------------------------------------------- */
 
 static void help_metavar(const struct km_cfg_field *f, char *out, size_t size)
@@ -605,7 +654,7 @@ void km_cfg_help(const struct km_cfg_cmd *c, FILE *out)
             char mv[128], env[256];
 
             help_metavar(f, mv, sizeof(mv));
-            km_cfg_env_name(f->name, env, sizeof(env));
+            km_cfg_field_env(c, f, env, sizeof(env));
             fprintf(out, "  --%s%s\n        %s", f->name, mv, f->help);
             if (f->def && *f->def)
                 fprintf(out, " (default %s)", f->def);

@@ -8,6 +8,12 @@
  * mapping named after the command holds settings for that command only), then the
  * default. A bad value or an unknown flag or key is an error naming where it came from.
  *
+ * A field marked per_command belongs to each command on its own (a listen address: the
+ * agent, the server and the demo must never share one): its variable is
+ * KMON_<COMMAND>_<NAME> (KMON_AGENT_LISTEN), the shared KMON_<NAME> is refused with a
+ * sentence naming the command's own, and in the YAML file it may appear only in the
+ * command's mapping.
+ *
  * Fields point into caller-owned structs (one per section) by offset. Strings and lists
  * are malloc'ed into those structs and freed by km_cfg_free(). Not thread-safe: parse
  * once at start-up.
@@ -40,6 +46,7 @@ struct km_cfg_field {
     const char *env_alias;      /* another environment variable read after KMON_* */
     const char *const *choices; /* KM_CFG_ENUM: NULL-terminated */
     int64_t min, max;           /* KM_CFG_INT / DURATION bounds when min < max */
+    bool per_command;           /* KMON_<COMMAND>_<NAME>; YAML only under the command */
 };
 
 #define KM_CFG_FIELDS_END                                                                          \
@@ -105,6 +112,15 @@ void km_cfg_free_fields(const struct km_cfg_field *fields, void *base);
 
 /* The environment variable of a field name: "host-proc" → "KMON_HOST_PROC". */
 void km_cfg_env_name(const char *name, char *out, size_t size);
+
+/* The environment variable of field `f` in command `c`: km_cfg_env_name()'s, or
+ * KMON_<COMMAND>_<NAME> for a per_command field ("KMON_AGENT_LISTEN"). */
+void km_cfg_field_env(const struct km_cfg_cmd *c, const struct km_cfg_field *f, char *out,
+                      size_t size);
+
+/* The environment variable of the setting called `name` in command `c` (for messages
+ * that tell a user what to set); "" when the command has no such setting. */
+void km_cfg_env_of(const struct km_cfg_cmd *c, const char *name, char *out, size_t size);
 
 /* Split a comma-separated list in place into at most `max` trimmed, non-empty items.
  * Returns how many were stored. `s` is modified. */

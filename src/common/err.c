@@ -10,6 +10,22 @@
 #define KM_ERR_MSG_MAX 512
 
 static _Thread_local char err_msg[KM_ERR_MSG_MAX];
+static _Thread_local int err_errno;
+
+/* Append ": " and `cause` to the message, whose text is `len` bytes long; what does not
+ * fit is cut (a message is at most KM_ERR_MSG_MAX - 1 bytes, by design). */
+static void append_cause(size_t len, const char *cause)
+{
+    char *p = err_msg + len, *end = err_msg + sizeof(err_msg) - 1;
+
+    if (len >= sizeof(err_msg) - 1)
+        return;
+    for (const char *s = ": "; *s && p < end; s++)
+        *p++ = *s;
+    for (; *cause && p < end; cause++)
+        *p++ = *cause;
+    *p = '\0';
+}
 
 int km_err_set(int code, const char *fmt, ...)
 {
@@ -18,6 +34,7 @@ int km_err_set(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
+    err_errno = 0;
     return code;
 }
 
@@ -29,8 +46,9 @@ int km_err_set_errno(int code, int errnum, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(err_msg))
-        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", strerror(errnum));
+    if (n >= 0)
+        append_cause((size_t)n, strerror(errnum));
+    err_errno = errnum;
     return code;
 }
 
@@ -44,14 +62,19 @@ int km_err_wrap(int code, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(err_msg) && old[0] != '\0')
-        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", old);
+    if (n >= 0 && old[0] != '\0')
+        append_cause((size_t)n, old);
     return code;
 }
 
 const char *km_err_msg(void)
 {
     return err_msg;
+}
+
+int km_err_errno(void)
+{
+    return err_errno;
 }
 
 const char *km_err_name(int code)

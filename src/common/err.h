@@ -35,6 +35,10 @@ int km_err_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2,
 /* The calling thread's last message; never NULL. */
 const char *km_err_msg(void);
 
+/* The errno given to the last km_err_set_errno() (kept by km_err_wrap(), 0 after
+ * km_err_set()), so the top level can explain a cause: EADDRINUSE, EACCES, … */
+int km_err_errno(void);
+
 /* A short name for a code ("ENOMEM"). */
 const char *km_err_name(int code);
 

@@ -1,7 +1,8 @@
 /*
  * regex — pcre2 (8-bit, UTF, JIT) behind a small interface (see regex.h). Anchoring is
  * done by wrapping the pattern in ^(?:…)$ so alternations anchor as a whole. Match data
- * is one small block per thread, made on first use and reused.
+ * is one small block per thread, made on first use, reused, and freed when the thread
+ * exits (an HTTP pool thread that matched must not leak it).
  */
 #include "regex.h"
 
@@ -10,6 +11,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,35 @@ struct km_regex {
 };
 
 static _Thread_local pcre2_match_data *thread_md;
+static pthread_once_t md_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t md_key; /* its destructor frees a thread's match data */
+static bool md_key_ok;
+
+static void md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void md_key_create(void)
+{
+    md_key_ok = pthread_key_create(&md_key, md_free) == 0;
+}
+
+/* This thread's match data, made on first use. */
+static pcre2_match_data *match_data(void)
+{
+    if (thread_md)
+        return thread_md;
+    pthread_once(&md_key_once, md_key_create);
+    if (!md_key_ok)
+        return NULL;
+    thread_md = pcre2_match_data_create(1, NULL);
+    if (thread_md && pthread_setspecific(md_key, thread_md) != 0) {
+        pcre2_match_data_free(thread_md);
+        thread_md = NULL;
+    }
+    return thread_md;
+}
 
 int km_regex_compile(struct km_regex **out, const char *pattern, unsigned flags)
 {
@@ -64,15 +95,9 @@ out_nomem:
 
 bool km_regex_match(const struct km_regex *re, const char *s, size_t n)
 {
-    int rc;
+    pcre2_match_data *md = match_data();
 
-    if (!thread_md) {
-        thread_md = pcre2_match_data_create(1, NULL);
-        if (!thread_md)
-            return false;
-    }
-    rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, thread_md, NULL);
-    return rc >= 0;
+    return md && pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, NULL) >= 0;
 }
 
 const char *km_regex_pattern(const struct km_regex *re)

@@ -12,6 +12,7 @@
 #include "agent/ship/ship_loop.h"
 #include "common/cfg.h"
 #include "common/err.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/sig.h"
 #include "server/server.h"
@@ -38,7 +39,8 @@ static const struct km_cfg_field demo_fields[] = {
       .offset = offsetof(struct demo_opts, listen),
       .def = "127.0.0.1:5000",
       .metavar = "ADDR:PORT",
-      .help = "where the server answers (the API; the dashboard will be here too)" },
+      .help = "where the server answers (the API, remote_write and /metrics)",
+      .per_command = true },
     { .name = "data",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct demo_opts, data),
@@ -150,6 +152,8 @@ int km_demo_main(int argc, char **argv)
         rc = km_server_start(&srv, &so);
     if (rc) {
         fprintf(stderr, "kmon demo: %s\n", km_err_msg());
+        /* make exports MAKELEVEL: `make demo` then needs the make command line. */
+        km_listen_explain_failure(stderr, &cmd, o.listen, getenv("MAKELEVEL") ? "demo" : NULL);
         goto out_free_server_opts;
     }
     /* The agent, shipping to it over loopback. */

@@ -6,8 +6,10 @@
 #include "server_internal.h"
 
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/http_server.h"
 #include "common/jsonw.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/mset.h"
 #include "common/timefmt.h"
@@ -27,7 +29,9 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, listen),
       .def = ":5000",
       .metavar = "ADDR:PORT",
-      .help = "where to serve the API, remote_write and /metrics" },
+      .help = "where to serve the API, remote_write and /metrics (no authentication yet: "
+              "anyone who reaches it can write and read)",
+      .per_command = true },
     { .name = "data",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, data_dir),
@@ -349,6 +353,18 @@ static int open_db(struct km_server *s)
     return 0;
 }
 
+/* There is no authentication yet: say so when more than this machine can reach us. */
+static void warn_if_reachable(const struct km_server *s)
+{
+    if (km_listen_is_loopback(s->o.listen))
+        return;
+    km_log_warn(KM_SERVER_LOG,
+                "listening on %s without authentication: anyone who can reach this port can "
+                "write and read metrics; bind to loopback (--listen 127.0.0.1:%u) or put the "
+                "server behind an authenticating proxy or a NetworkPolicy",
+                s->o.listen, km_http_server_port(s->http));
+}
+
 int km_server_start(struct km_server **out, const struct km_server_opts *o)
 {
     struct km_server *s = calloc(1, sizeof(*s));
@@ -369,13 +385,17 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     ho.threads = o->http_threads > 0 ? (unsigned)o->http_threads : ncpu > 0 ? (unsigned)ncpu : 1;
     ho.cors = true;
     ho.request_timeout_s = (unsigned)((o->http_request_timeout_ms + 999) / 1000);
-    rc = km_http_server_create(&s->http, &ho);
+    rc = km_mkdir_setting(o->data_dir, 0750, "data directory", "data"); /* and parents */
+    if (rc == 0)
+        rc = km_http_server_create(&s->http, &ho);
     if (rc == 0)
         rc = add_routes(s);
     if (rc == 0)
         rc = km_http_server_start(s->http);
-    if (rc == 0)
+    if (rc == 0) {
+        warn_if_reachable(s);
         rc = open_db(s);
+    }
     if (rc) {
         km_server_destroy(s, 0);
         return rc;

@@ -6,6 +6,7 @@
 
 #include "common/cfg.h"
 #include "common/err.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/sig.h"
 #include "server/server.h"
@@ -49,6 +50,7 @@ int km_server_main(int argc, char **argv)
         rc = km_server_start(&s, &o);
     if (rc) {
         fprintf(stderr, "kmon server: %s\n", km_err_msg());
+        km_listen_explain_failure(stderr, &cmd, o.listen, NULL);
         goto out_free_config;
     }
     km_log_info("server",

@@ -139,8 +139,11 @@ static int add_block(struct km_tsdb_report *r, struct km_tsdb_block_report **out
 {
     struct km_tsdb_block_report *v = realloc(r->blocks, (r->nblocks + 1) * sizeof(*v));
 
-    if (!v)
-        return km_err_set(KM_ENOMEM, "out of memory");
+    /* KM_ENOMEM as a constant: gcc sees that *out is set whenever 0 is returned. */
+    if (!v) {
+        km_err_set(KM_ENOMEM, "out of memory");
+        return KM_ENOMEM;
+    }
     r->blocks = v;
     *out = memset(&v[r->nblocks++], 0, sizeof(*v));
     return 0;

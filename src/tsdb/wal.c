@@ -406,13 +406,11 @@ static void remove_dir(const char *path)
     DIR *d = opendir(path);
     struct dirent *de;
 
+    /* unlinkat() by name: no joined path that could be truncated into another file's. */
     while (d && (de = readdir(d)) != NULL) {
-        char p[PATH_MAX];
-
         if (de->d_name[0] == '.')
             continue;
-        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        unlink(p);
+        unlinkat(dirfd(d), de->d_name, 0);
     }
     if (d)
         closedir(d);
@@ -684,7 +682,7 @@ static int list_dir(struct replay *r, uint32_t *ckpt)
 
             if (strlen(de->d_name) != 8 || strspn(de->d_name, "0123456789") != 8)
                 continue;
-            snprintf(path, sizeof(path), "%s/%s", cdir, de->d_name);
+            snprintf(path, sizeof(path), "%s/%.8s", cdir, de->d_name); /* 8 digits: fits */
             rc = add_seg(r, path, (uint32_t)strtoul(de->d_name, NULL, 10), true);
         }
         if (d)

@@ -95,7 +95,7 @@ def test_config_file_env_and_flags(tmp_path):
     finally:
         proc.stop()
         proc.close()
-    env["KMON_LISTEN"] = f"127.0.0.1:{p_env}"
+    env["KMON_AGENT_LISTEN"] = f"127.0.0.1:{p_env}"
     proc = Proc(["agent"], env=env)
     try:
         wait_http(f"http://127.0.0.1:{p_env}/healthz", proc)

@@ -101,6 +101,8 @@ static void clear_env(void)
     unsetenv("TEST_NODE_NAME");
     unsetenv("KMON_CONFIG");
     unsetenv("KMON_COLLECTOR_DISK_EXCLUDE");
+    unsetenv("KMON_AGENT_LISTEN");
+    unsetenv("KMON_SERVER_LISTEN");
 }
 
 static int setup(void **state)
@@ -300,6 +302,97 @@ static void test_help_and_positional(void **state)
     free(text);
 }
 
+/* ---- a setting each command has on its own ------------------------------------------ */
+
+struct listener {
+    char *listen;
+};
+
+static const struct km_cfg_field own_fields[] = {
+    { .name = "listen",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct listener, listen),
+      .def = ":9105",
+      .help = "address",
+      .per_command = true },
+    KM_CFG_FIELDS_END,
+};
+
+/* Parse command `name` (agent or server) with one per-command --listen. */
+static int parse_own(const char *name, struct listener *l, int argc, char **argv)
+{
+    static const char *const all[] = { "agent", "server", "demo", NULL };
+    struct km_cfg_cmd c = { .name = name, .usage = "kmon x", .other_commands = all };
+    struct km_cfg_common common = { 0 };
+    int rc;
+
+    c.sections[c.nsections++] = (struct km_cfg_section){ "X", own_fields, l };
+    c.sections[c.nsections++] = (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
+    rc = km_cfg_parse(&c, argc, argv, NULL, 0, NULL);
+    km_cfg_free_fields(km_cfg_common_fields, &common);
+    return rc;
+}
+
+static void test_per_command_env(void **state)
+{
+    struct fixture *f = *state;
+    struct listener agent = { 0 }, server = { 0 };
+    char *argv[] = { "x" };
+    char *flag[] = { "x", "--listen", "127.0.0.1:3" };
+
+    (void)f;
+    setenv("KMON_AGENT_LISTEN", ":1", 1);
+    setenv("KMON_SERVER_LISTEN", ":2", 1);
+    assert_int_equal(parse_own("agent", &agent, 1, argv), 0);
+    assert_int_equal(parse_own("server", &server, 1, argv), 0);
+    assert_string_equal(agent.listen, ":1"); /* each reads only its own */
+    assert_string_equal(server.listen, ":2");
+    assert_int_equal(parse_own("agent", &agent, 3, flag), 0);
+    assert_string_equal(agent.listen, "127.0.0.1:3"); /* the flag still wins */
+
+    /* The shared name would give both the same address: refused, naming the right one. */
+    setenv("KMON_LISTEN", ":4", 1);
+    assert_true(parse_own("agent", &agent, 1, argv) < 0);
+    assert_non_null(strstr(km_err_msg(), "KMON_LISTEN"));
+    assert_non_null(strstr(km_err_msg(), "set KMON_AGENT_LISTEN for kmon agent"));
+    assert_true(parse_own("server", &server, 1, argv) < 0);
+    assert_non_null(strstr(km_err_msg(), "set KMON_SERVER_LISTEN for kmon server"));
+    km_cfg_free_fields(own_fields, &agent);
+    km_cfg_free_fields(own_fields, &server);
+}
+
+static void test_per_command_yaml_and_help(void **state)
+{
+    struct fixture *f = *state;
+    struct listener agent = { 0 }, server = { 0 };
+    struct km_cfg_cmd c = { .name = "agent", .usage = "kmon agent" };
+    char cfgflag[128];
+    char *argv[] = { "x", cfgflag };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem;
+
+    snprintf(cfgflag, sizeof(cfgflag), "--config=%s", f->yaml);
+    write_yaml(f, "listen: \":1\"\n");
+    assert_true(parse_own("agent", &agent, 2, argv) < 0);
+    assert_non_null(strstr(km_err_msg(), "line 1: \"listen\" is set per command"));
+    assert_non_null(strstr(km_err_msg(), "put it under \"agent:\""));
+    write_yaml(f, "agent:\n  listen: \":1\"\nserver:\n  listen: \":2\"\n");
+    assert_int_equal(parse_own("agent", &agent, 2, argv), 0);
+    assert_int_equal(parse_own("server", &server, 2, argv), 0);
+    assert_string_equal(agent.listen, ":1");
+    assert_string_equal(server.listen, ":2");
+
+    c.sections[c.nsections++] = (struct km_cfg_section){ "X", own_fields, &agent };
+    mem = open_memstream(&text, &len);
+    km_cfg_help(&c, mem);
+    fclose(mem);
+    assert_non_null(strstr(text, "[env KMON_AGENT_LISTEN]"));
+    free(text);
+    km_cfg_free_fields(own_fields, &agent);
+    km_cfg_free_fields(own_fields, &server);
+}
+
 static void test_split_list(void **state)
 {
     char s[] = " a, b ,,c ,";
@@ -323,6 +416,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yaml_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_and_positional, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_command_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_command_yaml_and_help, setup, teardown),
         cmocka_unit_test(test_split_list),
     };
 
