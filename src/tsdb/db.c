@@ -13,6 +13,7 @@
 #include "db.h"
 
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/mset.h"
@@ -617,11 +618,11 @@ int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
     sprintf(db->blocks_dir, "%s/blocks", o->dir);
     db->o.dir = db->dir;
     if (!o->read_only) {
-        if ((mkdir(db->dir, 0755) != 0 && errno != EEXIST) ||
-            (mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST)) {
-            rc = km_err_set_errno(KM_EIO, errno, "creating %s", db->dir);
+        rc = km_mkdir_p(db->dir, 0750);
+        if (rc == 0 && mkdir(db->blocks_dir, 0750) != 0 && errno != EEXIST)
+            rc = km_err_set_errno(KM_EIO, errno, "creating %s", db->blocks_dir);
+        if (rc)
             goto out_close;
-        }
         rc = lock_dir(db);
         if (rc)
             goto out_close;

@@ -25,6 +25,7 @@
 #include "agent/ship/spool.h"
 
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 
 #define XXH_INLINE_ALL
@@ -329,8 +330,9 @@ int km_spool_open(struct km_spool **out, const char *dir, uint64_t max_bytes)
         rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out_close;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        rc = km_err_set_errno(KM_EIO, errno, "creating the spool directory %s", dir);
+    rc = km_mkdir_p(dir, 0750);
+    if (rc) {
+        km_err_wrap(rc, "creating the spool directory %s", dir);
         goto out_close;
     }
     rc = list_segments(s);
