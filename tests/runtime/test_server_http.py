@@ -5,12 +5,13 @@ other (414, 431, 413), and a refused body drained so that a client that sends it
 before reading gets its 413 instead of a broken pipe (with Content-Length and chunked)."""
 import http.client
 import json
-import os
 import resource
 import socket
 import subprocess
 import threading
 import time
+
+import pytest
 
 import rwlib
 from conftest import KMON, SANITIZED, free_port, http_request, parse_exposition, scrape, value
@@ -167,7 +168,8 @@ def test_open_files_limit_raised_for_connections(tmp_path):
         return p, base, log
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    assert hard == resource.RLIM_INFINITY or hard >= 6000, hard
+    if hard != resource.RLIM_INFINITY and hard < 6000:
+        pytest.skip(f"the hard limit on open files here is {hard}")
     p, base, log = start(1024, hard)
     try:
         with open(f"/proc/{p.pid}/limits") as f:
