@@ -358,6 +358,9 @@ int km_agent_main(int argc, char **argv)
     hopts.listen = o.listen;
     hopts.name = "agent";
     hopts.max_body = 64 * 1024; /* the agent takes no uploads */
+    /* Scrapers are a few Prometheus replicas: one address cannot take every connection
+     * (handlers run on the one polling thread; rendering /metrics takes a millisecond). */
+    hopts.max_conns_per_ip = 64;
     rc = km_http_server_create(&http, &hopts);
     if (rc == 0)
         rc = km_http_server_route(http, "GET", "/metrics", on_metrics, a);

@@ -1,13 +1,23 @@
 /*
  * http_server — libmicrohttpd wrapper with routing (see http_server.h).
  *
- * Request life cycle inside MHD's access handler:
- *   1st call   allocate a km_http_req (owned by the connection until MHD's completion
- *              callback frees it); a Content-Length past the cap answers 413 at once;
- *   next calls append upload data to the body, discarding it once past the cap;
- *   last call  (no more upload data) route and run the handler, or answer 413.
- * We bind the listening socket ourselves (clear errors, dual-stack for ":PORT") and pass
- * it to MHD; MHD_quiesce_daemon() hands it back at shutdown.
+ * Request life cycle, all of it on MHD's polling thread but the handler:
+ *   URI logged  allocate a km_http_req with the target's length (owned by the connection
+ *               until MHD's completion callback frees it, even when MHD answers an
+ *               unparsable head itself and the access handler never runs);
+ *   1st call    check the head (414, 431) and Content-Length (413: answered now only
+ *               when the client waits for 100-continue or announces more than we would
+ *               drain; otherwise the body is drained first, see below);
+ *   next calls  append upload data to the body; past the cap, drop it (no buffering)
+ *               up to KM_LIMIT_HTTP_DISCARD, so the 413 that follows can be read;
+ *   last call   route; an inline route (or a server without workers) runs its handler
+ *               here; any other suspends the connection and queues the request for a
+ *               worker, which runs the handler and resumes the connection; MHD then
+ *               calls once more and the answer the handler built is queued.
+ * Handlers build their answer (km_http_respond*) into the request; deliver() hands it
+ * to MHD on the polling thread. We bind the listening socket ourselves (clear errors,
+ * dual-stack for ":PORT", a deep accept queue) and pass it to MHD;
+ * MHD_quiesce_daemon() hands it back at shutdown.
  */
 #include "http_server.h"
 
@@ -29,6 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +50,10 @@
 #define KM_HTTP_MAX_PARAMS   8
 #define KM_HTTP_MAX_HEADERS  8
 #define KM_HTTP_PATH_MAX     2048
+/* Descriptors left for the rest of the process when sizing RLIMIT_NOFILE. */
+#define KM_HTTP_FD_RESERVE 1024
+/* At a stop, how long answers given after the grace period may take to leave. */
+#define KM_HTTP_FLUSH_MS 1000
 
 struct route {
     char method[16];
@@ -47,6 +63,7 @@ struct route {
     size_t nsegs;
     km_http_handler fn;
     void *ud;
+    bool inline_; /* runs on the polling thread, never queued */
     /* Requests answered, by status class (1xx … 5xx), and their handling time. */
     atomic_uint_fast64_t answered[5];
     atomic_uint_fast64_t handling_ns;
@@ -57,7 +74,8 @@ struct route {
 struct conn {
     struct conn *prev, *next;
     int fd;
-    int64_t since_ns; /* when its current request began (or the last answer left) */
+    int64_t since_ns;  /* when its current request began (or the last answer left) */
+    bool headers_done; /* its first request's headers have arrived */
     bool cut;
 };
 
@@ -76,9 +94,18 @@ struct km_http_server {
     pthread_mutex_t conns_mu;
     pthread_cond_t conns_cv;
     struct conn *conns;
+    size_t nconns;
     pthread_t watchdog;
     bool watchdog_started, watchdog_stop;
     atomic_uint_fast64_t cut; /* connections cut for being too slow */
+    /* Handler workers and the requests waiting for one (suspended connections). */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    struct km_http_req *queue_head, *queue_tail;
+    size_t queued;
+    pthread_t *workers;
+    unsigned nworkers; /* started */
+    bool pool_stop;
 };
 
 struct km_http_req {
@@ -86,11 +113,18 @@ struct km_http_req {
     struct MHD_Connection *conn;
     const char *method;
     const char *path;
+    size_t target_len; /* the request target as sent (path and query) */
     struct km_buf body;
+    uint64_t discarded; /* body bytes dropped past the cap */
+    bool begun;         /* the access handler has seen it */
     bool too_large;
-    bool responded;
-    bool routed; /* a route's handler ran (and counted the answer) */
+    bool suspended; /* queued for or held by a worker; answered once resumed */
+    bool responded; /* a response was built (and then delivered) */
+    bool routed;    /* a route's handler ran (and counted the answer) */
     unsigned status;
+    struct MHD_Response *resp; /* built by km_http_respond*(), not yet delivered */
+    struct route *route;       /* for a worker */
+    struct km_http_req *qnext;
     size_t nparams;
     const char *param_names[KM_HTTP_MAX_PARAMS];
     char *param_values[KM_HTTP_MAX_PARAMS];
@@ -135,7 +169,9 @@ static int bind_one(const struct sockaddr *sa, socklen_t len, bool dual)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (dual)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, sa, len) < 0 || listen(fd, 128) < 0) {
+    /* A deep accept queue: under a burst of connections a probe's SYN must not be
+     * dropped (its retry comes a second later). The kernel caps it at somaxconn. */
+    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
         int e = errno;
 
         close(fd);
@@ -211,8 +247,8 @@ static size_t split_path(char *p, char **segs, size_t max)
     return n;
 }
 
-int km_http_server_route(struct km_http_server *s, const char *method, const char *pattern,
-                         km_http_handler fn, void *ud)
+static int add_route(struct km_http_server *s, const char *method, const char *pattern,
+                     km_http_handler fn, void *ud, bool inline_)
 {
     struct route *r;
 
@@ -236,8 +272,21 @@ int km_http_server_route(struct km_http_server *s, const char *method, const cha
     }
     r->fn = fn;
     r->ud = ud;
+    r->inline_ = inline_;
     s->nroutes++;
     return 0;
+}
+
+int km_http_server_route(struct km_http_server *s, const char *method, const char *pattern,
+                         km_http_handler fn, void *ud)
+{
+    return add_route(s, method, pattern, fn, ud, false);
+}
+
+int km_http_server_route_inline(struct km_http_server *s, const char *method, const char *pattern,
+                                km_http_handler fn, void *ud)
+{
+    return add_route(s, method, pattern, fn, ud, true);
 }
 
 static bool route_matches(const struct route *r, char **segs, size_t nsegs)
@@ -261,35 +310,54 @@ static bool method_matches(const char *route_method, const char *method)
 
 /* ---- responses ----------------------------------------------------------------------- */
 
-static enum MHD_Result queue(struct km_http_req *r, unsigned status, const char *ctype,
-                             struct MHD_Response *resp)
+/* Keep `resp` as the request's answer, with the headers every answer carries. The
+ * polling thread hands it to MHD (deliver()). */
+static int keep_response(struct km_http_req *r, unsigned status, const char *ctype,
+                         struct MHD_Response *resp)
 {
-    enum MHD_Result ret;
-
     if (!resp)
-        return MHD_NO;
+        return KM_ENOMEM;
+    if (r->resp) {
+        MHD_destroy_response(resp);
+        return KM_EINVAL; /* a second answer to one request */
+    }
     if (ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (r->srv->opts.cors)
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     for (size_t i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
-    ret = MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
+    r->resp = resp;
     r->responded = true;
     r->status = status;
-    {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        struct conn *c = ci ? ci->socket_context : NULL;
+    return 0;
+}
 
-        /* Answered: the next request's clock starts now (the idle timeout covers the
-         * wait for it). */
-        if (c) {
-            pthread_mutex_lock(&r->srv->conns_mu);
-            c->since_ns = km_time_mono_ns();
-            pthread_mutex_unlock(&r->srv->conns_mu);
-        }
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Queue the answer the request holds; on the polling thread. */
+static enum MHD_Result deliver(struct km_http_req *r)
+{
+    struct conn *c = conn_of(r->conn);
+    enum MHD_Result ret;
+
+    if (!r->resp)
+        return MHD_NO;
+    ret = MHD_queue_response(r->conn, r->status, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    /* Answered: the next request's clock starts now (the idle timeout covers the wait
+     * for it). */
+    if (c) {
+        pthread_mutex_lock(&r->srv->conns_mu);
+        c->since_ns = km_time_mono_ns();
+        pthread_mutex_unlock(&r->srv->conns_mu);
     }
     return ret;
 }
@@ -300,7 +368,7 @@ int km_http_respond(struct km_http_req *r, unsigned status, const char *content_
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
 
-    return queue(r, status, content_type, resp) == MHD_YES ? 0 : KM_EIO;
+    return keep_response(r, status, content_type, resp);
 }
 
 int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *content_type,
@@ -315,7 +383,7 @@ int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *cont
         free(data);
         return KM_ENOMEM;
     }
-    return queue(r, status, content_type, resp) == MHD_YES ? 0 : KM_EIO;
+    return keep_response(r, status, content_type, resp);
 }
 
 int km_http_respond_text(struct km_http_req *r, unsigned status, const char *text)
@@ -323,17 +391,14 @@ int km_http_respond_text(struct km_http_req *r, unsigned status, const char *tex
     return km_http_respond(r, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-int km_http_respond_error(struct km_http_req *r, unsigned status, const char *fmt, ...)
+static int respond_errorv(struct km_http_req *r, unsigned status, const char *fmt, va_list ap)
 {
     char msg[1024];
     struct km_buf b;
     struct km_jsonw w;
-    va_list ap;
     int rc;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     km_buf_init(&b, 0);
     km_jsonw_init(&w, &b);
     km_jsonw_obj_begin(&w);
@@ -344,6 +409,32 @@ int km_http_respond_error(struct km_http_req *r, unsigned status, const char *fm
     rc = km_http_respond(r, status, "application/json", km_buf_cstr(&b), b.len);
     km_buf_fini(&b);
     return rc;
+}
+
+int km_http_respond_error(struct km_http_req *r, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = respond_errorv(r, status, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Answer with a JSON error now, from the polling thread. */
+static enum MHD_Result refuse(struct km_http_req *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result refuse(struct km_http_req *r, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = respond_errorv(r, status, fmt, ap);
+    va_end(ap);
+    return rc ? MHD_NO : deliver(r);
 }
 
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value)
@@ -427,18 +518,176 @@ const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size
     return out;
 }
 
-/* ---- dispatch ------------------------------------------------------------------------ */
+/* ---- handlers -------------------------------------------------------------------------- */
+
+static struct km_http_req *req_new(struct km_http_server *s, struct MHD_Connection *conn)
+{
+    struct km_http_req *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->conn = conn;
+    km_buf_init(&r->body, s->opts.max_body);
+    return r;
+}
 
 static void req_free(struct km_http_req *r)
 {
     if (!r)
         return;
+    if (r->resp)
+        MHD_destroy_response(r->resp);
     km_buf_fini(&r->body);
     for (size_t i = 0; i < r->nheaders; i++) {
         free(r->headers[i][0]);
         free(r->headers[i][1]);
     }
     free(r);
+}
+
+/* Run the route's handler and count its answer (a 500 if it gave none). */
+static void run_handler(struct km_http_req *r, struct route *rt)
+{
+    int64_t t0 = km_time_mono_ns();
+
+    r->routed = true;
+    rt->fn(r, rt->ud);
+    if (!r->responded) {
+        km_log_error(r->srv->name, "handler for %s %s gave no response", r->method, rt->pattern);
+        km_http_respond_error(r, 500, "internal error: no response");
+    }
+    atomic_fetch_add(&rt->handling_ns, (uint_fast64_t)(km_time_mono_ns() - t0));
+    if (r->status >= 100 && r->status < 600)
+        atomic_fetch_add(&rt->answered[r->status / 100 - 1], 1);
+}
+
+static void *worker_main(void *arg)
+{
+    struct km_http_server *s = arg;
+
+    pthread_mutex_lock(&s->pool_mu);
+    for (;;) {
+        struct km_http_req *r;
+
+        while (!s->queue_head && !s->pool_stop)
+            pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+        if (s->pool_stop)
+            break;
+        r = s->queue_head;
+        s->queue_head = r->qnext;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        s->queued--;
+        pthread_mutex_unlock(&s->pool_mu);
+        run_handler(r, r->route);
+        /* From here on the request is MHD's again (and may be freed at any moment). */
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&s->pool_mu);
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    return NULL;
+}
+
+/* Suspend the connection and queue the request for a worker; once the pool is stopping,
+ * answer 503 at once instead. */
+static enum MHD_Result hand_to_worker(struct km_http_req *r, struct route *rt)
+{
+    struct km_http_server *s = r->srv;
+
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_stop) {
+        pthread_mutex_unlock(&s->pool_mu);
+        km_http_req_add_header(r, "Connection", "close");
+        return refuse(r, 503, "the server is shutting down");
+    }
+    r->route = rt;
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    if (s->queue_tail)
+        s->queue_tail->qnext = r;
+    else
+        s->queue_head = r;
+    s->queue_tail = r;
+    s->queued++;
+    pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+    return MHD_YES;
+}
+
+static int pool_start(struct km_http_server *s)
+{
+    if (!s->opts.workers)
+        return 0;
+    s->workers = calloc(s->opts.workers, sizeof(*s->workers));
+    if (!s->workers)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    for (; s->nworkers < s->opts.workers; s->nworkers++) {
+        if (pthread_create(&s->workers[s->nworkers], NULL, worker_main, s) != 0)
+            return km_err_set(KM_EIO, "cannot start the HTTP worker threads");
+    }
+    return 0;
+}
+
+/* Let the workers finish what they run, then answer what still waits with 503, so that
+ * no connection stays suspended when MHD stops (it would abort). */
+static void pool_stop(struct km_http_server *s)
+{
+    struct km_http_req *waiting;
+
+    pthread_mutex_lock(&s->pool_mu);
+    s->pool_stop = true;
+    pthread_cond_broadcast(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    s->nworkers = 0;
+    free(s->workers);
+    s->workers = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    waiting = s->queue_head;
+    s->queue_head = s->queue_tail = NULL;
+    s->queued = 0;
+    pthread_mutex_unlock(&s->pool_mu);
+    while (waiting) {
+        struct km_http_req *r = waiting;
+
+        waiting = r->qnext;
+        km_http_req_add_header(r, "Connection", "close");
+        km_http_respond_error(r, 503, "the server is shutting down");
+        MHD_resume_connection(r->conn);
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+static enum MHD_Result run_route(struct km_http_req *r, struct route *rt, char **segs, size_t nsegs)
+{
+    r->nparams = 0;
+    for (size_t k = 0; k < nsegs && r->nparams < KM_HTTP_MAX_PARAMS; k++) {
+        if (rt->segs[k][0] != '<')
+            continue;
+        r->param_names[r->nparams] = rt->segs[k] + 1; /* "name>" compared below */
+        r->param_values[r->nparams] = segs[k];
+        r->nparams++;
+    }
+    if (!rt->inline_ && r->srv->opts.workers)
+        return hand_to_worker(r, rt);
+    run_handler(r, rt);
+    return deliver(r);
+}
+
+static enum MHD_Result answer_preflight(struct km_http_req *r, const char *allow)
+{
+    char methods[200];
+
+    snprintf(methods, sizeof(methods), "%s, OPTIONS", allow);
+    km_http_req_add_header(r, "Access-Control-Allow-Methods", methods);
+    km_http_req_add_header(r, "Access-Control-Allow-Headers",
+                           "Content-Type, Authorization, Content-Encoding, "
+                           "X-Prometheus-Remote-Write-Version");
+    km_http_req_add_header(r, "Access-Control-Max-Age", "86400");
+    return km_http_respond(r, 204, NULL, "", 0) ? MHD_NO : deliver(r);
 }
 
 static enum MHD_Result dispatch(struct km_http_req *r)
@@ -450,7 +699,7 @@ static enum MHD_Result dispatch(struct km_http_req *r)
     bool path_known = false;
 
     if (strlen(r->path) >= sizeof(r->pathcopy))
-        return km_http_respond_error(r, 414, "request path too long") ? MHD_NO : MHD_YES;
+        return refuse(r, 414, "request path longer than %zu bytes", sizeof(r->pathcopy) - 1);
     memcpy(r->pathcopy, r->path, strlen(r->path) + 1);
     nsegs = split_path(r->pathcopy, segs, KM_HTTP_MAX_SEGMENTS);
     for (size_t i = 0; nsegs <= KM_HTTP_MAX_SEGMENTS && i < s->nroutes; i++) {
@@ -459,56 +708,20 @@ static enum MHD_Result dispatch(struct km_http_req *r)
         if (!route_matches(rt, segs, nsegs))
             continue;
         path_known = true;
-        if (!method_matches(rt->method, r->method)) {
-            if (!strstr(allow, rt->method) && alen + strlen(rt->method) + 3 < sizeof(allow))
-                alen += (size_t)snprintf(allow + alen, sizeof(allow) - alen, "%s%s",
-                                         alen ? ", " : "", rt->method);
-            continue;
-        }
-        r->nparams = 0;
-        for (size_t k = 0; k < nsegs && r->nparams < KM_HTTP_MAX_PARAMS; k++) {
-            if (rt->segs[k][0] != '<')
-                continue;
-            r->param_names[r->nparams] = rt->segs[k] + 1; /* "name>" compared below */
-            r->param_values[r->nparams] = segs[k];
-            r->nparams++;
-        }
-        {
-            int64_t t0 = km_time_mono_ns();
-            enum MHD_Result ret = MHD_YES;
-
-            r->routed = true;
-            rt->fn(r, rt->ud);
-            if (!r->responded) {
-                km_log_error(s->name, "handler for %s %s gave no response", r->method, rt->pattern);
-                ret =
-                    km_http_respond_error(r, 500, "internal error: no response") ? MHD_NO : MHD_YES;
-            }
-            atomic_fetch_add(&rt->handling_ns, (uint_fast64_t)(km_time_mono_ns() - t0));
-            if (r->status >= 100 && r->status < 600)
-                atomic_fetch_add(&rt->answered[r->status / 100 - 1], 1);
-            return ret;
-        }
+        if (method_matches(rt->method, r->method))
+            return run_route(r, rt, segs, nsegs);
+        if (!strstr(allow, rt->method) && alen + strlen(rt->method) + 3 < sizeof(allow))
+            alen += (size_t)snprintf(allow + alen, sizeof(allow) - alen, "%s%s", alen ? ", " : "",
+                                     rt->method);
     }
-    if (path_known && strcmp(r->method, "OPTIONS") == 0 && s->opts.cors) {
-        char methods[200];
-
-        snprintf(methods, sizeof(methods), "%s, OPTIONS", allow);
-        km_http_req_add_header(r, "Access-Control-Allow-Methods", methods);
-        km_http_req_add_header(r, "Access-Control-Allow-Headers",
-                               "Content-Type, Authorization, Content-Encoding, "
-                               "X-Prometheus-Remote-Write-Version");
-        km_http_req_add_header(r, "Access-Control-Max-Age", "86400");
-        return km_http_respond(r, 204, NULL, "", 0) ? MHD_NO : MHD_YES;
-    }
+    if (path_known && strcmp(r->method, "OPTIONS") == 0 && s->opts.cors)
+        return answer_preflight(r, allow);
     if (path_known) {
         km_http_req_add_header(r, "Allow", allow);
-        return km_http_respond_error(r, 405, "method %s not allowed on %s (allowed: %s)", r->method,
-                                     r->path, allow)
-                   ? MHD_NO
-                   : MHD_YES;
+        return refuse(r, 405, "method %s not allowed on %s (allowed: %s)", r->method, r->path,
+                      allow);
     }
-    return km_http_respond_error(r, 404, "no such endpoint: %s", r->path) ? MHD_NO : MHD_YES;
+    return refuse(r, 404, "no such endpoint: %s", r->path);
 }
 
 /* Route parameter names were stored as "name>"; compare without the '>'. */
@@ -525,6 +738,102 @@ static void fix_param_names(struct km_http_server *s)
     }
 }
 
+/* ---- requests as MHD hands them over ------------------------------------------------- */
+
+/* MHD's first word about a request: its target, as sent, once the request line is in. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct km_http_req *r = req_new(cls, conn);
+
+    if (r)
+        r->target_len = strlen(uri);
+    return r;
+}
+
+static void mark_headers_done(struct km_http_req *r)
+{
+    struct conn *c = conn_of(r->conn);
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&r->srv->conns_mu);
+    c->headers_done = true;
+    pthread_mutex_unlock(&r->srv->conns_mu);
+}
+
+static bool expects_continue(struct MHD_Connection *conn)
+{
+    const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+
+    return e && strcasecmp(e, "100-continue") == 0;
+}
+
+/* The most of a refused body read and dropped before the 413 (then the connection is
+ * closed, and a client still sending sees a reset). */
+static uint64_t drain_cap(const struct km_http_server *s)
+{
+    return (uint64_t)s->opts.max_body + KM_LIMIT_HTTP_DISCARD;
+}
+
+/* The head has arrived: refuse what is too big, or get ready for the body. */
+static enum MHD_Result begin(struct km_http_req *r, const char *url, const char *method)
+{
+    struct km_http_server *s = r->srv;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    int fields = MHD_get_connection_values(
+        r->conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
+
+    r->begun = true;
+    r->method = method;
+    r->path = url;
+    atomic_fetch_add(&s->inflight, 1);
+    mark_headers_done(r);
+    if (atomic_load(&s->quiescing)) {
+        /* Shutting down: answer at once and end the keep-alive connection. */
+        km_http_req_add_header(r, "Connection", "close");
+        km_http_req_add_header(r, "Retry-After", "5");
+        return refuse(r, 503, "the server is shutting down");
+    }
+    if (r->target_len > KM_LIMIT_HTTP_URI)
+        return refuse(r, 414, "request target (path and query) longer than %u bytes",
+                      KM_LIMIT_HTTP_URI);
+    if ((ci && ci->header_size > KM_LIMIT_HTTP_HEAD) || fields > KM_LIMIT_HTTP_HEAD_FIELDS)
+        return refuse(r, 431,
+                      "request head larger than %u bytes or %u header fields and query "
+                      "arguments",
+                      KM_LIMIT_HTTP_HEAD, KM_LIMIT_HTTP_HEAD_FIELDS);
+    if (announced <= s->opts.max_body)
+        return MHD_YES;
+    r->too_large = true;
+    /* A client waiting for 100-continue sends nothing more; a body past what we drain
+     * would only waste the link: answer now (MHD closes the connection after). */
+    if (expects_continue(r->conn) || announced > drain_cap(s))
+        return refuse(r, 413, "request body larger than %zu bytes", s->opts.max_body);
+    return MHD_YES;
+}
+
+/* A piece of the body: kept, or dropped once past the cap. */
+static enum MHD_Result take_body(struct km_http_req *r, const char *data, size_t *len)
+{
+    size_t n = *len;
+
+    *len = 0;
+    if (!r->too_large && km_buf_append(&r->body, data, n) == 0)
+        return MHD_YES;
+    if (!r->too_large) {
+        r->too_large = true;
+        r->discarded = r->body.len;
+        km_buf_fini(&r->body);
+    }
+    r->discarded += n;
+    /* Past the drain bound MHD cannot answer mid-body: drop the connection. */
+    return r->discarded > drain_cap(r->srv) ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -534,49 +843,46 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     (void)version;
     if (!r) {
-        const char *cl;
-
-        r = calloc(1, sizeof(*r));
+        r = req_new(s, conn);
         if (!r)
             return MHD_NO;
-        r->srv = s;
-        r->conn = conn;
-        r->method = method;
-        r->path = url;
-        km_buf_init(&r->body, s->opts.max_body);
         *con_cls = r;
-        atomic_fetch_add(&s->inflight, 1);
-        if (atomic_load(&s->quiescing)) {
-            /* Shutting down: answer at once and end the keep-alive connection. */
-            km_http_req_add_header(r, "Connection", "close");
-            km_http_req_add_header(r, "Retry-After", "5");
-            return km_http_respond_error(r, 503, "the server is shutting down") ? MHD_NO : MHD_YES;
-        }
-        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->opts.max_body) {
-            r->too_large = true;
-            return km_http_respond_error(r, 413, "request body larger than %zu bytes",
-                                         s->opts.max_body)
-                       ? MHD_NO
-                       : MHD_YES;
-        }
-        return MHD_YES;
+    }
+    if (!r->begun)
+        return begin(r, url, method);
+    if (r->suspended) {
+        /* Resumed by the worker that ran the handler: its answer goes out. */
+        r->suspended = false;
+        return deliver(r);
     }
     if (r->responded) {
-        *upload_data_size = 0; /* already answered (413): discard the rest */
+        *upload_data_size = 0; /* already answered: discard the rest */
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        if (!r->too_large && km_buf_append(&r->body, upload_data, *upload_data_size) != 0)
-            r->too_large = true;
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    if (*upload_data_size)
+        return take_body(r, upload_data, upload_data_size);
     if (r->too_large)
-        return km_http_respond_error(r, 413, "request body larger than %zu bytes", s->opts.max_body)
-                   ? MHD_NO
-                   : MHD_YES;
+        return refuse(r, 413, "request body larger than %zu bytes", s->opts.max_body);
     return dispatch(r);
+}
+
+/* Count an answer no route gave: kmon's own (404, 405, 413, …) and those MHD gave by
+ * itself to a head it could not parse. */
+static void count_unrouted(struct km_http_server *s, struct km_http_req *r,
+                           struct MHD_Connection *conn)
+{
+    unsigned status = r->status;
+
+    if (r->routed)
+        return;
+    if (!r->begun) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+        status = ci ? ci->http_status : 0;
+    }
+    if (status >= 100 && status < 600)
+        atomic_fetch_add(&s->unrouted[status / 100 - 1], 1);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -585,13 +891,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct km_http_server *s = cls;
     struct km_http_req *r = *con_cls;
 
-    (void)conn;
     (void)toe;
-    if (r && r->responded && !r->routed && r->status >= 100 && r->status < 600)
-        atomic_fetch_add(&s->unrouted[r->status / 100 - 1], 1);
-    if (r)
+    if (!r)
+        return;
+    count_unrouted(s, r, conn);
+    if (r->begun)
         atomic_fetch_sub(&s->inflight, 1);
-    req_free(*con_cls);
+    req_free(r);
     *con_cls = NULL;
 }
 
@@ -632,6 +938,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (s->conns)
             s->conns->prev = c;
         s->conns = c;
+        s->nconns++;
         pthread_mutex_unlock(&s->conns_mu);
         *socket_context = c;
         return;
@@ -647,31 +954,40 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    s->nconns--;
     pthread_mutex_unlock(&s->conns_mu);
     free(c);
     *socket_context = NULL;
 }
 
+/* Cut connections whose first request headers or current request take too long; the
+ * idle timeout alone never fires for a client that sends a byte now and then. */
+static void cut_slow(struct km_http_server *s, int64_t now)
+{
+    int64_t req_limit = (int64_t)s->opts.request_timeout_s * 1000000000;
+    int64_t head_limit = (int64_t)s->opts.header_timeout_s * 1000000000;
+
+    if (head_limit > req_limit)
+        head_limit = req_limit;
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (c->cut || now - c->since_ns <= (c->headers_done ? req_limit : head_limit))
+            continue;
+        /* MHD sees the end of the stream and closes the connection itself. */
+        shutdown(c->fd, SHUT_RDWR);
+        c->cut = true;
+        atomic_fetch_add(&s->cut, 1);
+    }
+}
+
 static void *watchdog(void *arg)
 {
     struct km_http_server *s = arg;
-    int64_t limit = (int64_t)s->opts.request_timeout_s * 1000000000;
 
     pthread_mutex_lock(&s->conns_mu);
     while (!s->watchdog_stop) {
         struct timespec ts;
-        int64_t now = km_time_mono_ns();
 
-        for (struct conn *c = s->conns; c; c = c->next) {
-            if (c->cut || now - c->since_ns <= limit)
-                continue;
-            /* MHD sees the end of the stream and closes the connection itself. */
-            shutdown(c->fd, SHUT_RDWR);
-            c->cut = true;
-            atomic_fetch_add(&s->cut, 1);
-            km_log_debug(s->name, "http: cut a connection that spent over %u s on one request",
-                         s->opts.request_timeout_s);
-        }
+        cut_slow(s, km_time_mono_ns());
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 500 * 1000000;
         if (ts.tv_nsec >= 1000000000) {
@@ -685,6 +1001,53 @@ static void *watchdog(void *arg)
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
+
+/* Make room for max_conns descriptors besides KM_HTTP_FD_RESERVE for the rest of the
+ * process: raise the soft RLIMIT_NOFILE towards the hard one, or take fewer connections. */
+static void fit_descriptors(struct km_http_server *s)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)s->opts.max_conns + KM_HTTP_FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need)
+        rl.rlim_cur = need;
+    else
+        rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur >= need)
+        return;
+    s->opts.max_conns = rl.rlim_cur > 2 * KM_HTTP_FD_RESERVE
+                            ? (unsigned)(rl.rlim_cur - KM_HTTP_FD_RESERVE)
+                            : (unsigned)(rl.rlim_cur / 2);
+    km_log_warn(s->name,
+                "open files limited to %llu (ulimit -n): serving at most %u connections "
+                "at once",
+                (unsigned long long)rl.rlim_cur, s->opts.max_conns);
+}
+
+static void init_sync(struct km_http_server *s)
+{
+    pthread_condattr_t ca;
+
+    pthread_mutex_init(&s->conns_mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->conns_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_cv, NULL);
+}
+
+static void fini_sync(struct km_http_server *s)
+{
+    pthread_mutex_destroy(&s->conns_mu);
+    pthread_cond_destroy(&s->conns_cv);
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_cond_destroy(&s->pool_cv);
+}
 
 int km_http_server_create(struct km_http_server **out, const struct km_http_opts *opts)
 {
@@ -704,48 +1067,63 @@ int km_http_server_create(struct km_http_server **out, const struct km_http_opts
         s->opts.max_conns = 1024;
     if (!s->opts.request_timeout_s)
         s->opts.request_timeout_s = 30;
-    pthread_mutex_init(&s->conns_mu, NULL);
-    {
-        pthread_condattr_t ca;
-
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&s->conns_cv, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    if (!s->opts.header_timeout_s)
+        s->opts.header_timeout_s = 10;
     snprintf(s->name, sizeof(s->name), "%s", opts->name ? opts->name : "http");
+    init_sync(s);
     s->listen_fd = -1;
     rc = open_listener(opts->listen, &s->listen_fd, &s->port);
     if (rc) {
-        pthread_mutex_destroy(&s->conns_mu);
-        pthread_cond_destroy(&s->conns_cv);
+        fini_sync(s);
         free(s);
         return rc;
     }
+    fit_descriptors(s);
     *out = s;
     return 0;
 }
 
-int km_http_server_start(struct km_http_server *s)
+static struct MHD_Daemon *start_daemon(struct km_http_server *s)
 {
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
-    fix_param_names(s);
+    if (s->opts.workers)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     /* The pool option goes last so a single-threaded server can end the list before it. */
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->opts.timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_conns,
-        s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-        (unsigned)s->opts.threads, MHD_OPTION_END);
-    if (!s->daemon)
-        return km_err_set(KM_EIO, "could not start the HTTP server on port %u", s->port);
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_conns,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->opts.max_conns_per_ip,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KM_LIMIT_HTTP_CONN_MEMORY,
+                            s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+                            (unsigned)s->opts.threads, MHD_OPTION_END);
+}
+
+int km_http_server_start(struct km_http_server *s)
+{
+    int rc;
+
+    fix_param_names(s);
+    rc = pool_start(s);
+    if (rc)
+        goto out_stop_pool;
+    s->daemon = start_daemon(s);
+    if (!s->daemon) {
+        rc = km_err_set(KM_EIO, "could not start the HTTP server on port %u", s->port);
+        goto out_stop_pool;
+    }
     if (pthread_create(&s->watchdog, NULL, watchdog, s) != 0)
         return km_err_set(KM_EIO, "cannot start the HTTP watchdog thread");
     s->watchdog_started = true;
     return 0;
+
+out_stop_pool:
+    pool_stop(s);
+    return rc;
 }
 
 uint16_t km_http_server_port(const struct km_http_server *s)
@@ -753,39 +1131,53 @@ uint16_t km_http_server_port(const struct km_http_server *s)
     return s->port;
 }
 
-void km_http_server_stop(struct km_http_server *s, int64_t grace_ms)
+static void wait_inflight(struct km_http_server *s, int64_t ms)
 {
-    int64_t waited = 0;
-
-    if (!s || !s->daemon)
-        goto out_close_listener;
-    {
-        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-
-        if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
-            close(fd);
-            s->listen_fd = -1;
-        }
-    }
-    /* Requests being handled finish; new ones on kept-alive connections are turned
-     * away (503, Connection: close); idle connections are closed with the daemon. */
-    atomic_store(&s->quiescing, true);
-    while (waited < grace_ms && atomic_load(&s->inflight) > 0) {
+    for (int64_t waited = 0; waited < ms && atomic_load(&s->inflight) > 0; waited += 20) {
         struct timespec ts = { 0, 20 * 1000000 };
 
         nanosleep(&ts, NULL);
-        waited += 20;
     }
+}
+
+/* Stop accepting; requests being handled finish; new ones on kept-alive connections are
+ * turned away (503, Connection: close). */
+static void drain(struct km_http_server *s, int64_t grace_ms)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+
+    if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
+        close(fd);
+        s->listen_fd = -1;
+    }
+    atomic_store(&s->quiescing, true);
+    wait_inflight(s, grace_ms);
+}
+
+static void stop_watchdog(struct km_http_server *s)
+{
+    if (!s->watchdog_started)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    s->watchdog_stop = true;
+    pthread_cond_signal(&s->conns_cv);
+    pthread_mutex_unlock(&s->conns_mu);
+    pthread_join(s->watchdog, NULL);
+    s->watchdog_started = false;
+}
+
+void km_http_server_stop(struct km_http_server *s, int64_t grace_ms)
+{
+    if (!s || !s->daemon)
+        goto out_close_listener;
+    drain(s, grace_ms);
+    /* No connection may stay suspended past this point: MHD would abort. */
+    pool_stop(s);
+    /* The answers the workers just gave, and the 503s of what still waited, go out. */
+    wait_inflight(s, KM_HTTP_FLUSH_MS);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
-    if (s->watchdog_started) {
-        pthread_mutex_lock(&s->conns_mu);
-        s->watchdog_stop = true;
-        pthread_cond_signal(&s->conns_cv);
-        pthread_mutex_unlock(&s->conns_mu);
-        pthread_join(s->watchdog, NULL);
-        s->watchdog_started = false;
-    }
+    stop_watchdog(s);
 out_close_listener:
     if (s && s->listen_fd >= 0) {
         close(s->listen_fd);
@@ -802,8 +1194,7 @@ void km_http_server_destroy(struct km_http_server *s)
         free(s->routes[i].pattern);
         free(s->routes[i].segstore);
     }
-    pthread_mutex_destroy(&s->conns_mu);
-    pthread_cond_destroy(&s->conns_cv);
+    fini_sync(s);
     free(s);
 }
 
@@ -812,6 +1203,7 @@ void km_http_server_destroy(struct km_http_server *s)
 void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
 {
     static const char *const classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+    size_t open, waiting;
     int req, sum, cnt;
 
     req = km_mset_family(m, "kmon_http_requests_total",
@@ -842,10 +1234,22 @@ void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
             km_mset_add(m, cnt, l, 2, (double)n);
         }
     }
+    pthread_mutex_lock(&s->conns_mu);
+    open = s->nconns;
+    pthread_mutex_unlock(&s->conns_mu);
+    pthread_mutex_lock(&s->pool_mu);
+    waiting = s->queued;
+    pthread_mutex_unlock(&s->pool_mu);
+    km_mset_gauge(m, "kmon_http_connections", "HTTP connections open now.", (double)open);
+    km_mset_gauge(m, "kmon_http_connections_limit",
+                  "HTTP connections served at once; more wait in the accept queue.",
+                  (double)s->opts.max_conns);
+    km_mset_gauge(m, "kmon_http_requests_waiting",
+                  "Requests whose handler waits for a free worker thread.", (double)waiting);
     km_mset_add(m,
                 km_mset_family(m, "kmon_http_slow_connections_cut_total",
-                               "Connections closed for taking longer than the request timeout "
-                               "over one request (slow clients).",
+                               "Connections closed for taking longer than the header or "
+                               "request timeout over one request (slow clients).",
                                KM_MT_COUNTER, 0),
                 NULL, 0, (double)atomic_load(&s->cut));
     for (int c = 0; c < 5; c++) {

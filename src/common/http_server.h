@@ -3,10 +3,27 @@
  * pattern, request bodies collected up to a cap, JSON and text responses, CORS, and a
  * graceful stop that lets in-flight requests finish.
  *
- * Threads: libmicrohttpd runs the handlers on its own thread(s) — one polling thread, or
- * a pool when opts.threads > 1 — so handlers must be thread-safe with respect to the
- * data they read. A handler runs once the whole body has arrived and must answer with
- * exactly one km_http_respond*() call before it returns.
+ * Threads: libmicrohttpd's polling thread(s) (opts.threads, epoll) read requests and write
+ * answers and never wait on a handler: with opts.workers > 0 a handler runs on one of
+ * that many worker threads while its connection is suspended, so a slow handler (a big
+ * ingest, a long query) holds a worker, never the polling thread that serves every other
+ * connection. Handlers registered with km_http_server_route_inline() (health probes) run
+ * on the polling thread itself and are answered at once whatever the workers are doing.
+ * Handlers must be thread-safe with respect to the data they read. A handler runs once
+ * the whole body has arrived and must answer with exactly one km_http_respond*() call
+ * before it returns.
+ *
+ * Floods: at most opts.max_conns connections at once (RLIMIT_NOFILE's soft limit is
+ * raised towards the hard one to fit them) and opts.max_conns_per_ip from one client
+ * address, so one client cannot take the capacity others (the kubelet's probes) need; a
+ * new connection must complete its request headers within opts.header_timeout_s.
+ *
+ * Errors: every answer kmon gives is JSON, including those about the request itself:
+ * 413 (body past the cap; the body is read and dropped, up to KM_LIMIT_HTTP_DISCARD, so
+ * that a client that sends it all before reading can read the answer), 414 (target past
+ * KM_LIMIT_HTTP_URI), 431 (head past KM_LIMIT_HTTP_HEAD). libmicrohttpd answers by
+ * itself, with its own HTML, only what it cannot parse (a malformed request line, header
+ * or chunk, an unsupported HTTP version) and heads past KM_LIMIT_HTTP_CONN_MEMORY.
  *
  * Patterns are paths whose segments are literals or <name> parameters:
  * "/api/nodes/<node>/timeseries". A path that matches a pattern with another method
@@ -30,21 +47,29 @@ struct km_http_opts {
     const char *listen; /* "ADDR:PORT", ":PORT" (all addresses), "[::1]:PORT"; port 0 picks one */
     const char *name;   /* module name in logs, "agent" */
     size_t max_body;    /* request bodies past this answer 413 (0: KM_LIMIT_HTTP_BODY) */
-    unsigned threads;   /* 0 or 1: one thread; more: a pool of that many */
+    unsigned threads;   /* polling threads: 0 or 1: one; more: a pool of that many */
+    unsigned workers;   /* handler threads (0: handlers run on the polling threads) */
     unsigned timeout_s; /* idle connections are closed after this (0: 30 s) */
     unsigned request_timeout_s; /* a request (headers and body) taking longer is cut (0: 30 s) */
+    unsigned header_timeout_s;  /* a new connection's first request headers (0: 10 s) */
     unsigned max_conns;         /* concurrent connections (0: 1024) */
+    unsigned max_conns_per_ip;  /* concurrent connections from one address (0: no limit) */
     bool cors;                  /* Access-Control-Allow-Origin: * and OPTIONS preflight */
 };
 
 /* Bind the listening socket and prepare the server (not yet serving). On success *out
- * is new; free it with km_http_server_destroy(). */
+ * is new; free it with km_http_server_destroy(). When RLIMIT_NOFILE cannot be raised to
+ * fit opts.max_conns, the server takes fewer and says so at warn. */
 int km_http_server_create(struct km_http_server **out, const struct km_http_opts *opts);
 
 /* Register a route before km_http_server_start(). `method` is "GET", "POST", … ; GET
  * routes answer HEAD too. */
 int km_http_server_route(struct km_http_server *s, const char *method, const char *pattern,
                          km_http_handler fn, void *ud);
+/* The same for a handler that answers in microseconds and waits on no lock a slow
+ * handler may hold (health probes): it runs on the polling thread, ahead of any queue. */
+int km_http_server_route_inline(struct km_http_server *s, const char *method, const char *pattern,
+                                km_http_handler fn, void *ud);
 
 int km_http_server_start(struct km_http_server *s);
 
@@ -60,7 +85,8 @@ void km_http_server_destroy(struct km_http_server *s);
 
 struct km_mset;
 
-/* kmon_http_requests_total{code,handler,method} and handler time, per route. */
+/* kmon_http_requests_total{code,handler,method} and handler time, per route; open
+ * connections, requests waiting for a worker, slow connections cut. */
 void km_http_server_metrics(struct km_http_server *s, struct km_mset *m);
 
 /* ---- inside a handler ---------------------------------------------------------------- */

@@ -31,6 +31,20 @@
 /* Default HTTP request body cap. */
 #define KM_LIMIT_HTTP_BODY (16u * 1024 * 1024)
 
+/* An HTTP request's target (path and query, as sent) and head (request line and
+ * headers; header fields and query arguments counted together): past these kmon
+ * answers 414 and 431 in JSON. libmicrohttpd keeps a head in one pool per connection of
+ * KM_LIMIT_HTTP_CONN_MEMORY (its parsed fields cost ~56 bytes each there), twice the
+ * head cap so that it never refuses on its own, in HTML, a head kmon would accept. */
+#define KM_LIMIT_HTTP_URI         (16u * 1024)
+#define KM_LIMIT_HTTP_HEAD        (32u * 1024)
+#define KM_LIMIT_HTTP_HEAD_FIELDS 256
+#define KM_LIMIT_HTTP_CONN_MEMORY (64u * 1024)
+
+/* Bytes of a refused (413) body read and dropped, unbuffered, so that a client that
+ * sends its whole body before reading gets the answer instead of a reset. */
+#define KM_LIMIT_HTTP_DISCARD (256u * 1024 * 1024)
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 

@@ -121,7 +121,8 @@ const struct km_cfg_field km_server_fields[] = {
       .type = KM_CFG_INT,
       .offset = offsetof(struct km_server_opts, http_threads),
       .def = "0",
-      .help = "threads serving HTTP (0: one per CPU)",
+      .help = "threads running request handlers (0: one per CPU); the threads that read "
+              "and write connections and answer /healthz and /readyz are apart",
       .min = 0,
       .max = 256 },
     { .name = "http-request-timeout",
@@ -132,6 +133,29 @@ const struct km_cfg_field km_server_fields[] = {
               "closed; idle connections are closed after 30 s",
       .min = 1000,
       .max = 3600000 },
+    { .name = "http-header-timeout",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, http_header_timeout_ms),
+      .def = "10s",
+      .help = "a new connection that has not sent its request headers by then is closed",
+      .min = 1000,
+      .max = 3600000 },
+    { .name = "http-max-connections",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, http_max_conns),
+      .def = "4096",
+      .help = "connections served at once (the open-files limit is raised to fit)",
+      .min = 16,
+      .max = 1000000 },
+    { .name = "http-max-connections-per-ip",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, http_max_conns_per_ip),
+      .def = "256",
+      .help = "connections from one client address at once, so that no client takes the "
+              "capacity probes and others need; raise it behind a proxy or NAT that "
+              "sends many clients from one address (0: no limit)",
+      .min = 0,
+      .max = 1000000 },
     { .name = "stale-after",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, stale_ms),
@@ -298,24 +322,28 @@ static void on_pod_json(struct km_http_req *req, void *ud)
 
 static int add_routes(struct km_server *s)
 {
+    /* Probes are answered by the polling threads themselves: no queue of slow requests
+     * stands before them. */
     static const struct {
         const char *method, *pattern;
         km_http_handler fn;
+        bool probe;
     } routes[] = {
-        { "GET", "/", on_root },
-        { "GET", "/healthz", on_healthz },
-        { "GET", "/readyz", on_readyz },
-        { "GET", "/-/healthy", on_healthz },
-        { "GET", "/-/ready", on_readyz },
-        { "GET", "/metrics", on_metrics },
-        { "POST", "/api/v1/write", on_write },
-        { "POST", "/api/nodes/<node>/metrics", on_node_json },
-        { "POST", "/api/namespaces/<namespace>/pods/<pod>/metrics", on_pod_json },
+        { "GET", "/", on_root, false },
+        { "GET", "/healthz", on_healthz, true },
+        { "GET", "/readyz", on_readyz, true },
+        { "GET", "/-/healthy", on_healthz, true },
+        { "GET", "/-/ready", on_readyz, true },
+        { "GET", "/metrics", on_metrics, false },
+        { "POST", "/api/v1/write", on_write, false },
+        { "POST", "/api/nodes/<node>/metrics", on_node_json, false },
+        { "POST", "/api/namespaces/<namespace>/pods/<pod>/metrics", on_pod_json, false },
     };
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
-        rc = km_http_server_route(s->http, routes[i].method, routes[i].pattern, routes[i].fn, s);
+        rc = (routes[i].probe ? km_http_server_route_inline : km_http_server_route)(
+            s->http, routes[i].method, routes[i].pattern, routes[i].fn, s);
     if (rc == 0 && s->o.admin_api)
         rc = km_http_server_route(s->http, "POST", "/api/v1/admin/flush", on_flush, s);
     if (rc == 0)
@@ -382,9 +410,16 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     ho.listen = o->listen;
     ho.name = KM_SERVER_LOG;
     ho.max_body = o->max_request_bytes;
-    ho.threads = o->http_threads > 0 ? (unsigned)o->http_threads : ncpu > 0 ? (unsigned)ncpu : 1;
+    if (ncpu < 1)
+        ncpu = 1;
+    /* Two polling threads share reading and writing; handlers run on the workers. */
+    ho.threads = ncpu > 1 ? 2 : 1;
+    ho.workers = o->http_threads > 0 ? (unsigned)o->http_threads : (unsigned)ncpu;
     ho.cors = true;
     ho.request_timeout_s = (unsigned)((o->http_request_timeout_ms + 999) / 1000);
+    ho.header_timeout_s = (unsigned)((o->http_header_timeout_ms + 999) / 1000);
+    ho.max_conns = (unsigned)o->http_max_conns;
+    ho.max_conns_per_ip = (unsigned)o->http_max_conns_per_ip;
     rc = km_mkdir_setting(o->data_dir, 0750, "data directory", "data"); /* and parents */
     if (rc == 0)
         rc = km_http_server_create(&s->http, &ho);

@@ -5,7 +5,8 @@
  *
  * The HTTP server starts first and answers /healthz at once; everything that needs the
  * database answers 503 ("starting") until the WAL has been replayed, which /readyz
- * reports. Threads: the HTTP server's pool; start/stop from one controlling thread.
+ * reports. Threads: the HTTP server's polling threads (which answer the health probes
+ * themselves) and its handler workers; start/stop from one controlling thread.
  */
 #ifndef KMON_SERVER_SERVER_H
 #define KMON_SERVER_SERVER_H
@@ -33,6 +34,9 @@ struct km_server_opts {
     uint64_t series_cache_bytes;
     int64_t http_threads;
     int64_t http_request_timeout_ms;
+    int64_t http_header_timeout_ms;
+    int64_t http_max_conns;
+    int64_t http_max_conns_per_ip;
     int64_t stale_ms;
     bool admin_api;
 };
