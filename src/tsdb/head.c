@@ -1460,24 +1460,30 @@ int km_head_truncate(struct km_head *h, int64_t a, int64_t b, size_t *removed_ou
 {
     struct km_hseries **v, **removed = NULL;
     size_t n, nrem = 0;
-    int64_t mint = INT64_MAX, late_mint = INT64_MAX;
+    int64_t mint = INT64_MAX, late_mint = INT64_MAX, old_mint, old_late_mint;
     int rc;
 
     /* From now on nothing older than b enters chunks or `ooo`; then drop what the cut
-     * wrote. The time bounds are recomputed from what is left. */
+     * wrote. The time bounds are recomputed from what is left: reset before the series
+     * are listed, so that appends to series the list misses lower them themselves. */
     km_head_set_min_valid(h, b);
+    old_mint = atomic_exchange(&h->mint, INT64_MAX);
+    old_late_mint = atomic_exchange(&h->late_mint, INT64_MAX);
     rc = km_head_all_sorted(h, &v, &n);
-    if (rc)
-        return rc;
-    removed = malloc((n ? n : 1) * sizeof(*removed));
-    if (!removed) {
-        for (size_t i = 0; i < n; i++)
-            km_head_series_put(h, v[i]);
-        free(v);
-        return km_err_set(KM_ENOMEM, "out of memory truncating the head");
+    if (rc == 0) {
+        removed = malloc((n ? n : 1) * sizeof(*removed));
+        if (!removed) {
+            for (size_t i = 0; i < n; i++)
+                km_head_series_put(h, v[i]);
+            free(v);
+            rc = km_err_set(KM_ENOMEM, "out of memory truncating the head");
+        }
     }
-    atomic_store(&h->mint, INT64_MAX);
-    atomic_store(&h->late_mint, INT64_MAX);
+    if (rc) {
+        atomic_min64(&h->mint, old_mint);
+        atomic_min64(&h->late_mint, old_late_mint);
+        return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         struct km_hseries *s = v[i];
         bool empty;
@@ -1547,7 +1553,7 @@ int km_head_truncate(struct km_head *h, int64_t a, int64_t b, size_t *removed_ou
         km_head_series_put(h, removed[i]); /* the head's own */
     }
     free(removed);
-    /* Appends racing with the pass lowered them from INT64_MAX themselves. */
+    /* Appends racing with the pass lowered them themselves. */
     atomic_min64(&h->mint, mint);
     atomic_min64(&h->late_mint, late_mint);
     if (removed_out)
