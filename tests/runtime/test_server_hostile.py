@@ -69,26 +69,40 @@ def stored_times(data, metric):
     return {k: [t for t, _ in v] for k, v in dump(data, "--metric", metric).items()}
 
 
-def history(base, t_end, minutes=10, step=15000, n=4, name="kmon_test_history"):
-    """n series with a sample every `step` over `minutes` ending at t_end, acknowledged."""
+def history(base, t_end, minutes=10, step=15000, n=4, name="kmon_node_memory_bytes",
+            prefix="hist"):
+    """n nodes' memory gauge (what the prototype's API shows as memory_bytes) with a
+    sample every `step` over `minutes` ending at t_end, acknowledged: {node: [t]}."""
     sent = {}
     t0 = t_end - minutes * 60000
     for t in range(t0, t_end + 1, step):
-        batch = [(labels(name, instance=f"i{i}"), [(t, float(t // 1000 + i))]) for i in range(n)]
+        batch = [(labels(name, node=f"{prefix}{i}"), [(t, float(t // 1000 + i))])
+                 for i in range(n)]
         st = post_rw(base, batch)
         assert st[0] == 204, st
         for i in range(n):
-            sent.setdefault(f"i{i}", []).append(t)
+            sent.setdefault(f"{prefix}{i}", []).append(t)
     return sent
 
 
-def assert_all_stored(data, name, sent):
+def assert_all_stored(data, name, sent, base=None):
+    """Every acknowledged sample is in the store; with `base`, the API answers each."""
     got = stored_times(data, name)
-    for inst, times in sent.items():
-        key = (name, frozenset({("instance", inst)}))
-        assert key in got, f"series {inst} missing; have {list(got)[:5]}"
+    for node, times in sent.items():
+        key = (name, frozenset({("node", node)}))
+        assert key in got, f"series {node} missing; have {list(got)[:5]}"
         missing = sorted(set(times) - set(got[key]))
-        assert not missing, f"{inst}: {len(missing)} acknowledged samples lost, first {missing[:3]}"
+        assert not missing, f"{node}: {len(missing)} acknowledged samples lost, first {missing[:3]}"
+        if base is None:
+            continue
+        window = (now_ms() - times[0]) // 1000 + 60
+        status, _, body = http_request(f"{base}/api/nodes/{node}/timeseries?window={window}"
+                                       "&step=15")
+        assert status == 200, body
+        # A point per 15 s step: every sample shows (the first may fall just before the
+        # grid's first step).
+        shown = [p for p in json.loads(body)["points"] if p["memory_bytes"] is not None]
+        assert len(shown) >= len(times) - 1, (node, len(shown), len(times))
 
 
 def wait_metric(base, name, pred, timeout=30, **lab):
@@ -131,21 +145,22 @@ def test_bad_timestamp_over_remote_write_costs_nothing(server_factory, bad):
     assert value(s, "kmon_tsdb_head_series") == series0
     assert value(s, "kmon_tsdb_head_max_time_seconds") <= now_ms() / 1000 + 600
     # Later samples are taken as before, and cuts and retention delete nothing.
-    sent2 = history(base, now_ms(), minutes=1, name="kmon_test_after")
+    sent2 = history(base, now_ms(), minutes=1, prefix="after")
     cuts = value(scrape(base), "kmon_tsdb_block_cuts_total")
     time.sleep(3)  # maintenance rounds: cut, compact, retention
     s = scrape(base)
     assert value(s, "kmon_tsdb_retention_deletions_total") == 0
     assert value(s, "kmon_tsdb_block_cuts_total") >= cuts
-    assert_all_stored(data, "kmon_test_history", sent)
-    assert_all_stored(data, "kmon_test_after", sent2)
+    assert_all_stored(data, "kmon_node_memory_bytes", sent, base)
+    assert_all_stored(data, "kmon_node_memory_bytes", sent2, base)
     assert stored_times(data, "kmon_test_poison") == {}
     # A restart heals nothing because nothing needs healing: all of it still there.
     assert proc.stop() == 0
     proc2, base2, _ = server_factory(*FAST_BLOCKS, data=data)
     assert "from the future" not in proc2.log()
-    assert_all_stored(data, "kmon_test_history", sent)
-    assert post_rw(base2, [(labels("kmon_test_after", instance="i0"), [(now_ms(), 1.0)])])[0] == 204
+    assert_all_stored(data, "kmon_node_memory_bytes", sent, base2)
+    assert post_rw(base2, [(labels("kmon_node_memory_bytes", node="after0"),
+                            [(now_ms(), 1.0)])])[0] == 204
 
 
 @pytest.mark.parametrize("stamp,why", [
