@@ -181,17 +181,17 @@ struct worker {
 
 static void *append_refs(struct worker *w)
 {
-    struct km_tsdb_ref_sample *b = malloc(w->batch * sizeof(*b));
+    struct km_ref_sample *b = malloc(w->batch * sizeof(*b));
 
     for (size_t i = 0; i < nsamples;) {
         size_t n = 0;
-        struct km_tsdb_append_result r;
+        struct km_append_result r;
 
         while (i < nsamples && n < w->batch) {
             const struct sample *s = &samples[i++];
 
             if (s->series % w->nshards == w->shard)
-                b[n++] = (struct km_tsdb_ref_sample){ w->refs[s->series], s->t, s->v };
+                b[n++] = (struct km_ref_sample){ w->refs[s->series], s->t, s->v };
         }
         if (km_tsdb_append_refs(w->db, b, n, NULL, &r) != 0) {
             fprintf(stderr, "append: %s\n", km_err_msg());
@@ -207,21 +207,20 @@ static void *append_refs(struct worker *w)
 static void *append_range(void *arg)
 {
     struct worker *w = arg;
-    struct km_tsdb_sample *b;
+    struct km_sample *b;
 
     if (w->refs)
         return append_refs(w);
     b = malloc(w->batch * sizeof(*b));
     for (size_t i = 0; i < nsamples;) {
         size_t n = 0;
-        struct km_tsdb_append_result r;
+        struct km_append_result r;
 
         while (i < nsamples && n < w->batch) {
             const struct sample *s = &samples[i++];
 
             if (s->series % w->nshards == w->shard)
-                b[n++] =
-                    (struct km_tsdb_sample){ series[s->series].l, series[s->series].n, s->t, s->v };
+                b[n++] = (struct km_sample){ series[s->series].l, series[s->series].n, s->t, s->v };
         }
         if (km_tsdb_append(w->db, b, n, NULL, &r) != 0) {
             fprintf(stderr, "append: %s\n", km_err_msg());

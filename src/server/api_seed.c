@@ -255,7 +255,7 @@ static int64_t now_ms(void)
 static bool current(struct km_server *s, struct km_http_req *req, enum km_kind kind,
                     const struct km_filter *f, struct km_entities *out)
 {
-    if (km_model_current(s->db, kind, f, now_ms(), s->o.stale_ms, out) == 0)
+    if (km_model_current(s->store, kind, f, now_ms(), s->o.stale_ms, out) == 0)
         return true;
     km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
     return false;
@@ -425,7 +425,7 @@ static bool find_in_one_namespace(struct km_server *s, struct km_http_req *req, 
                                   const char *name, struct km_filter *f, int64_t stale_ms,
                                   struct km_entities *out)
 {
-    if (km_model_current(s->db, KM_PODS, f, now_ms(), stale_ms, out) != 0) {
+    if (km_model_current(s->store, KM_PODS, f, now_ms(), stale_ms, out) != 0) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         return false;
     }
@@ -782,14 +782,14 @@ static void timeseries(struct km_server *s, struct km_http_req *req, const struc
     size_t points = 0;
     int rc;
 
-    rc = km_model_plan_steps(s->db, kind, f, end, window, p->step, &steps);
+    rc = km_model_plan_steps(s->store, kind, f, end, window, p->step, &steps);
     for (int g = 0; rc == 0 && g < KM_FIG_COUNT; g++) {
         v[g] = malloc(steps.n * sizeof(double));
         if (!v[g])
             rc = km_err_set(KM_ENOMEM, "out of memory");
     }
     if (rc == 0)
-        rc = km_model_steps(s->db, kind, f, &steps, v);
+        rc = km_model_steps(s->store, kind, f, &steps, v);
     if (rc) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         goto out_free;
@@ -847,7 +847,7 @@ static void ts_if_found(struct km_server *s, struct km_http_req *req, enum km_ki
 
     if (!km_server_ready_or_503(s, req) || !parse_ts_params(s, req, &p))
         return;
-    if (km_model_current(s->db, kind, f, now_ms(), lookback_of(s, &p), &found) != 0) {
+    if (km_model_current(s->store, kind, f, now_ms(), lookback_of(s, &p), &found) != 0) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         return;
     }

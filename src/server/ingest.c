@@ -16,14 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int km_ingest_create(struct km_ingest **out, struct km_tsdb *db, const struct km_ingest_opts *o)
+int km_ingest_create(struct km_ingest **out, struct km_storage *store,
+                     const struct km_ingest_opts *o)
 {
     struct km_ingest *in = calloc(1, sizeof(*in));
     int rc;
 
     if (!in)
         return km_err_set(KM_ENOMEM, "out of memory");
-    in->db = db;
+    in->store = store;
     in->o = *o;
     rc = km_series_cache_create(&in->cache, o->series_cache_bytes);
     if (rc) {
@@ -79,7 +80,7 @@ bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s)
     return ok;
 }
 
-void km_ingest_count(struct km_ingest *in, const struct km_tsdb_append_result *res)
+void km_ingest_count(struct km_ingest *in, const struct km_append_result *res)
 {
     atomic_fetch_add(&in->appended, res->appended);
     atomic_fetch_add(&in->duplicate, res->duplicate);
@@ -94,9 +95,9 @@ void km_ingest_count(struct km_ingest *in, const struct km_tsdb_append_result *r
 
 /* ---- refused samples --------------------------------------------------------------------- */
 
-bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_tsdb_sample_status st, int64_t t)
+bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_sample_status st, int64_t t)
 {
-    if (st == KM_TSDB_APPENDED || st == KM_TSDB_DUPLICATE || st > KM_TSDB_OUT_OF_RETENTION)
+    if (st == KM_SAMPLE_APPENDED || st == KM_SAMPLE_DUPLICATE || st > KM_SAMPLE_OUT_OF_RETENTION)
         return false;
     r->n[st]++;
     if (r->total++)
@@ -108,26 +109,27 @@ bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_tsdb_sample_st
 }
 
 /* Why a reason refuses, with the bound it applies. */
-static void describe(struct km_ingest *in, enum km_tsdb_sample_status st, char *out, size_t size)
+static void describe(struct km_ingest *in, enum km_sample_status st, char *out, size_t size)
 {
-    const struct km_tsdb_opts *o = km_tsdb_options(in->db);
+    struct km_storage_info info;
     char d[32];
 
+    km_storage_info(in->store, &info);
     switch (st) {
-    case KM_TSDB_TOO_NEW:
-        km_duration_format(d, sizeof(d), o->max_future_ms);
+    case KM_SAMPLE_TOO_NEW:
+        km_duration_format(d, sizeof(d), info.max_future_ms);
         snprintf(out, size, "too far in the future (more than %s ahead of the server's clock)", d);
         break;
-    case KM_TSDB_OUT_OF_RETENTION:
-        km_duration_format(d, sizeof(d), o->retention_ms);
+    case KM_SAMPLE_OUT_OF_RETENTION:
+        km_duration_format(d, sizeof(d), info.retention_ms);
         snprintf(out, size, "older than the retention (%s)", d);
         break;
-    case KM_TSDB_TOO_OLD:
-        km_duration_format(d, sizeof(d), o->ooo_window_ms);
+    case KM_SAMPLE_TOO_OLD:
+        km_duration_format(d, sizeof(d), info.ooo_window_ms);
         snprintf(out, size, "too old for their series (more than %s behind its newest sample)", d);
         break;
     default:
-        snprintf(out, size, "%s", km_tsdb_status_str(st));
+        snprintf(out, size, "%s", km_sample_status_str(st));
         break;
     }
 }
@@ -136,9 +138,9 @@ static void describe(struct km_ingest *in, enum km_tsdb_sample_status st, char *
 static void refusal_sentence(struct km_ingest *in, const struct km_ingest_refusals *r, char *out,
                              size_t size)
 {
-    static const enum km_tsdb_sample_status order[] = { KM_TSDB_TOO_NEW, KM_TSDB_OUT_OF_RETENTION,
-                                                        KM_TSDB_TOO_OLD, KM_TSDB_CONFLICTING,
-                                                        KM_TSDB_INVALID };
+    static const enum km_sample_status order[] = { KM_SAMPLE_TOO_NEW, KM_SAMPLE_OUT_OF_RETENTION,
+                                                   KM_SAMPLE_TOO_OLD, KM_SAMPLE_CONFLICTING,
+                                                   KM_SAMPLE_INVALID };
     char why[160], when[48];
     size_t k = 0;
     bool first = true;
@@ -162,7 +164,7 @@ static void refusal_sentence(struct km_ingest *in, const struct km_ingest_refusa
     if (k < size)
         snprintf(out + k, size - k, ". For example %s at %s (%lld ms): %s.", r->example_series,
                  km_time_format_ms(when, sizeof(when), r->example_t), (long long)r->example_t,
-                 km_tsdb_status_str(r->example_status));
+                 km_sample_status_str(r->example_status));
 }
 
 void km_ingest_answer(struct km_ingest *in, struct km_http_req *req,

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct km_tsdb;
+struct km_storage;
 struct km_http_req;
 struct km_mset;
 
@@ -32,7 +32,8 @@ struct km_ingest_opts {
 
 struct km_ingest;
 
-int km_ingest_create(struct km_ingest **out, struct km_tsdb *db, const struct km_ingest_opts *o);
+int km_ingest_create(struct km_ingest **out, struct km_storage *store,
+                     const struct km_ingest_opts *o);
 /* Accepts NULL. */
 void km_ingest_destroy(struct km_ingest *in);
 

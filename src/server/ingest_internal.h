@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "ingest.h"
 #include "series_cache.h"
-#include "tsdb/tsdb.h"
+#include "storage/storage.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,7 +20,7 @@
 enum km_ingest_source { KM_SRC_REMOTE_WRITE, KM_SRC_JSON, KM_SRC_COUNT };
 
 struct km_ingest {
-    struct km_tsdb *db;
+    struct km_storage *store;
     struct km_ingest_opts o;
     struct km_series_cache *cache;
     pthread_key_t scratch_key; /* per-thread remote_write buffers */
@@ -45,17 +45,17 @@ struct km_ingest {
 /* The samples of one request the database refused, by reason, with the first one as
  * an example for the answer. */
 struct km_ingest_refusals {
-    uint64_t received;                        /* samples in the request */
-    uint64_t n[KM_TSDB_OUT_OF_RETENTION + 1]; /* by km_tsdb_sample_status */
+    uint64_t received;             /* samples in the request */
+    uint64_t n[KM_SAMPLE_NSTATUS]; /* by km_sample_status */
     uint64_t total;
-    enum km_tsdb_sample_status example_status;
+    enum km_sample_status example_status;
     int64_t example_t;
     char example_series[400];
 };
 
 /* Count one sample's outcome; true when it is a refusal and the first one (the caller
  * then fills example_series). */
-bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_tsdb_sample_status st, int64_t t);
+bool km_ingest_refusals_add(struct km_ingest_refusals *r, enum km_sample_status st, int64_t t);
 
 /* Answer a request whose samples were all appended (204), or, when some were refused,
  * 400 with a sentence that counts them by reason and shows the example (the accepted
@@ -69,7 +69,7 @@ void km_ingest_answer(struct km_ingest *in, struct km_http_req *req,
 bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s);
 
 /* Count an append's outcome and note the time of the last stored data. */
-void km_ingest_count(struct km_ingest *in, const struct km_tsdb_append_result *res);
+void km_ingest_count(struct km_ingest *in, const struct km_append_result *res);
 
 /* A label value (or name) a client sent is stored only if it is valid UTF-8 without
  * NUL and at most the configured length. 0, or KM_EINVAL with a sentence. */

@@ -83,9 +83,9 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
         "kmon_pod_network_receive_bytes", "kmon_pod_network_transmit_bytes",
     };
     struct km_label l[KM_JM_COUNT][8];
-    struct km_tsdb_sample s[KM_JM_COUNT];
-    enum km_tsdb_sample_status st[KM_JM_COUNT];
-    struct km_tsdb_append_result res;
+    struct km_sample s[KM_JM_COUNT];
+    enum km_sample_status st[KM_JM_COUNT];
+    struct km_append_result res;
     struct km_ingest_refusals refused = { 0 };
     size_t n = 0;
     int rc;
@@ -114,7 +114,7 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
                 l[n][k++] = (struct km_label){ "workload_kind", "Deployment" };
             }
         }
-        s[n] = (struct km_tsdb_sample){ l[n], k, m->t_ms, m->v[f] };
+        s[n] = (struct km_sample){ l[n], k, m->t_ms, m->v[f] };
         n++;
     }
     if (!km_ingest_rate_take(in, n, &(int64_t){ 1 })) {
@@ -125,7 +125,7 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
         return;
     }
     atomic_fetch_add(&in->samples[KM_SRC_JSON], n);
-    rc = km_tsdb_append(in->db, s, n, st, &res);
+    rc = km_storage_append(in->store, s, n, st, &res);
     km_ingest_count(in, &res);
     if (rc) {
         km_http_respond_error(req, 503, "the write-ahead log could not be written: %s",

@@ -45,9 +45,9 @@ struct scratch {
     struct km_buf body;
     struct item *items;
     size_t nitems, capitems;
-    struct km_tsdb_ref_sample *smp;
+    struct km_ref_sample *smp;
     uint32_t *smp_item;
-    enum km_tsdb_sample_status *status;
+    enum km_sample_status *status;
     size_t nsmp, capsmp;
     struct km_label *labels;
     size_t nlabels, caplabels;
@@ -226,8 +226,7 @@ static int parse_labels(struct ctx *c, struct item *it, size_t index)
 }
 
 /* Note a refused sample of item `it`; the first one becomes the answer's example. */
-static void note_refusal(struct ctx *c, const struct item *it, enum km_tsdb_sample_status st,
-                         int64_t t)
+static void note_refusal(struct ctx *c, const struct item *it, enum km_sample_status st, int64_t t)
 {
     size_t n;
 
@@ -277,14 +276,14 @@ static int collect(void *ud, const struct km_rw_series *s)
      * none inside it is never created. */
     km_rw_samples_init(&si, s);
     while (km_rw_samples_next(&si, &t, &v)) {
-        enum km_tsdb_sample_status st = km_tsdb_check_time(t, c->lo, c->hi);
+        enum km_sample_status st = km_sample_check_time(t, c->lo, c->hi);
 
         c->refused.received++;
-        if (st != KM_TSDB_APPENDED) {
+        if (st != KM_SAMPLE_APPENDED) {
             note_refusal(c, it, st, t);
             continue;
         }
-        sc->smp[sc->nsmp] = (struct km_tsdb_ref_sample){ 0, t, v };
+        sc->smp[sc->nsmp] = (struct km_ref_sample){ 0, t, v };
         sc->smp_item[sc->nsmp] = (uint32_t)index;
         sc->nsmp++;
         it->live++;
@@ -303,7 +302,7 @@ static int resolve(struct ctx *c, struct item *it, size_t index)
 
     if (it->nlab == 0 && (rc = parse_labels(c, it, index)) != 0)
         return rc;
-    rc = km_tsdb_series_ref(c->in->db, &c->sc->labels[it->lab], it->nlab, &it->ref, &created);
+    rc = km_storage_series_ref(c->in->store, &c->sc->labels[it->lab], it->nlab, &it->ref, &created);
     if (rc)
         return rc;
     if (created)
@@ -334,24 +333,24 @@ static void refuse(struct km_ingest *in, struct km_http_req *req, unsigned statu
 static void note_outcomes(struct ctx *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (c->sc->status[i] != KM_TSDB_STALE_REF)
+        if (c->sc->status[i] != KM_SAMPLE_STALE_REF)
             note_refusal(c, &c->sc->items[c->sc->smp_item[i]], c->sc->status[i], c->sc->smp[i].t);
     }
 }
 
 /* Append the samples whose reference went stale again after re-resolving their series
  * (compacting sc->smp and sc->smp_item to them), and tally the outcomes. */
-static int retry_stale(struct ctx *c, struct km_tsdb_append_result *total)
+static int retry_stale(struct ctx *c, struct km_append_result *total)
 {
     struct scratch *sc = c->sc;
-    struct km_tsdb_append_result res;
+    struct km_append_result res;
     size_t n = 0;
     int rc = 0;
 
     for (size_t i = 0; i < sc->nsmp; i++) {
         struct item *it = &sc->items[sc->smp_item[i]];
 
-        if (sc->status[i] != KM_TSDB_STALE_REF)
+        if (sc->status[i] != KM_SAMPLE_STALE_REF)
             continue;
         if (it->ref == sc->smp[i].ref) { /* not re-resolved yet in this round */
             if (it->s.labels_adjacent)
@@ -361,14 +360,14 @@ static int retry_stale(struct ctx *c, struct km_tsdb_append_result *total)
             if (rc)
                 return rc;
         }
-        sc->smp[n] = (struct km_tsdb_ref_sample){ it->ref, sc->smp[i].t, sc->smp[i].v };
+        sc->smp[n] = (struct km_ref_sample){ it->ref, sc->smp[i].t, sc->smp[i].v };
         sc->smp_item[n] = sc->smp_item[i];
         n++;
     }
     atomic_fetch_add(&c->in->stale_refs, n);
     if (n == 0)
         return 0;
-    rc = km_tsdb_append_refs(c->in->db, sc->smp, n, sc->status, &res);
+    rc = km_storage_append_refs(c->in->store, sc->smp, n, sc->status, &res);
     if (rc == 0)
         note_outcomes(c, n);
     total->appended += res.appended;
@@ -385,7 +384,7 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
 {
     struct km_ingest *in = ud;
     struct ctx c = { .in = in };
-    struct km_tsdb_append_result res = { 0 };
+    struct km_append_result res = { 0 };
     struct km_rw_stats st;
     const char *body;
     size_t len;
@@ -429,7 +428,7 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
         return;
     }
     atomic_fetch_add(&in->decoded_bytes, c.sc->body.len);
-    km_tsdb_time_window(in->db, &c.lo, &c.hi);
+    km_storage_time_window(in->store, &c.lo, &c.hi);
     rc = km_rw_decode((const uint8_t *)c.sc->body.data, c.sc->body.len, collect, &c, &st);
     if (rc == KM_ENOMEM) {
         km_http_respond_error(req, 503, "out of memory reading the request");
@@ -460,9 +459,9 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
         return;
     }
     if (in->o.max_series && c.npending) {
-        struct km_tsdb_stats ts;
+        struct km_storage_info ts;
 
-        km_tsdb_stats(in->db, &ts);
+        km_storage_info(in->store, &ts);
         if (ts.series + c.npending > in->o.max_series) {
             km_http_req_add_header(req, "Retry-After", "60");
             atomic_fetch_add(&in->limited, 1);
@@ -488,14 +487,15 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
     for (size_t i = 0; i < c.sc->nsmp; i++)
         c.sc->smp[i].ref = c.sc->items[c.sc->smp_item[i]].ref;
     atomic_fetch_add(&in->samples[KM_SRC_REMOTE_WRITE], c.refused.received);
-    rc = c.sc->nsmp ? km_tsdb_append_refs(in->db, c.sc->smp, c.sc->nsmp, c.sc->status, &res) : 0;
+    rc = c.sc->nsmp ? km_storage_append_refs(in->store, c.sc->smp, c.sc->nsmp, c.sc->status, &res)
+                    : 0;
     if (rc == 0)
         note_outcomes(&c, c.sc->nsmp);
     if (rc == 0 && res.stale_refs)
         rc = retry_stale(&c, &res);
     /* The tally holds these refusals from both the window check here and the database. */
-    res.too_new = c.refused.n[KM_TSDB_TOO_NEW];
-    res.out_of_retention = c.refused.n[KM_TSDB_OUT_OF_RETENTION];
+    res.too_new = c.refused.n[KM_SAMPLE_TOO_NEW];
+    res.out_of_retention = c.refused.n[KM_SAMPLE_OUT_OF_RETENTION];
     km_ingest_count(in, &res);
     if (rc) {
         /* The WAL could not be written: nothing of this request may be durable. */

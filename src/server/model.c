@@ -13,7 +13,7 @@
 #include "common/array.h"
 #include "common/err.h"
 #include "common/labels.h"
-#include "tsdb/tsdb.h"
+#include "storage/storage.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -121,7 +121,7 @@ struct contrib {
 };
 
 struct model {
-    struct km_tsdb *db;
+    struct km_storage *store;
     enum km_kind kind;
     const struct spec *specs;
     size_t nspecs;
@@ -414,9 +414,10 @@ static struct ent *entity_of(struct model *m, const struct km_labels *l, int *er
 
 /* Select the series of one source in [mint, maxt]. */
 static int select_spec(struct model *m, const struct spec *sp, int64_t mint, int64_t maxt,
-                       struct km_tsdb_query **q, struct km_tsdb_series_set **ss,
+                       bool labels_only, struct km_querier **q, struct km_series_set **ss,
                        struct km_matcher *mv[8], size_t *nm)
 {
+    struct km_select_hints hints = { .mint = mint, .maxt = maxt, .labels_only = labels_only };
     int rc;
 
     *nm = 0;
@@ -430,11 +431,11 @@ static int select_spec(struct model *m, const struct spec *sp, int64_t mint, int
     if (rc == 0 && m->kind == KM_PODS && m->f->node)
         rc = km_matcher_create(&mv[(*nm)++], KM_MATCH_EQ, "node", m->f->node);
     if (rc == 0)
-        rc = km_tsdb_query_open(m->db, mint, maxt, q);
+        rc = km_querier_open(m->store, mint, maxt, q);
     if (rc == 0) {
-        rc = km_tsdb_select(*q, mv, *nm, ss);
+        rc = km_querier_select(*q, mv, *nm, &hints, ss);
         if (rc) {
-            km_tsdb_query_close(*q);
+            km_querier_close(*q);
             *q = NULL;
         }
     }
@@ -446,11 +447,11 @@ static int select_spec(struct model *m, const struct spec *sp, int64_t mint, int
     return rc;
 }
 
-static void close_spec(struct km_tsdb_query *q, struct km_tsdb_series_set *ss,
-                       struct km_matcher *mv[8], size_t nm)
+static void close_spec(struct km_querier *q, struct km_series_set *ss, struct km_matcher *mv[8],
+                       size_t nm)
 {
-    km_tsdb_series_set_destroy(ss);
-    km_tsdb_query_close(q);
+    km_series_set_close(ss);
+    km_querier_close(q);
     for (size_t i = 0; i < nm; i++)
         km_matcher_destroy(mv[i]);
 }
@@ -461,23 +462,23 @@ static int scan(struct model *m, int64_t mint, int64_t maxt)
 
     for (size_t i = 0; rc == 0 && i < m->nspecs; i++) {
         const struct spec *sp = &m->specs[i];
-        struct km_tsdb_query *q;
-        struct km_tsdb_series_set *ss;
+        struct km_querier *q;
+        struct km_series_set *ss;
         struct km_matcher *mv[8];
         size_t nm;
 
-        rc = select_spec(m, sp, mint, maxt, &q, &ss, mv, &nm);
+        rc = select_spec(m, sp, mint, maxt, true, &q, &ss, mv, &nm);
         if (rc)
             break;
-        while (rc == 0 && km_tsdb_series_next(ss)) {
-            const struct km_labels *l = km_tsdb_series_labels(ss);
+        while (rc == 0 && km_series_next(ss)) {
+            const struct km_labels *l = km_series_labels(ss);
             struct ent *x = entity_of(m, l, &rc);
 
             if (x)
                 x->present[sp->fig][sp->prio][sp->container ? container_class(l) : 0] |= sp->part;
         }
         if (rc == 0)
-            rc = km_tsdb_series_error(ss);
+            rc = km_series_error(ss);
         close_spec(q, ss, mv, nm);
     }
     /* Choose each figure's source: the first priority, then class, that is complete. */
@@ -503,14 +504,13 @@ static int scan(struct model *m, int64_t mint, int64_t maxt)
     return rc;
 }
 
-static int load_samples(struct model *m, struct km_tsdb_series_set *ss, size_t *n)
+static int load_samples(struct model *m, struct km_series_set *ss, size_t *n)
 {
-    int64_t t;
-    double v;
+    struct km_sample_batch b;
 
     *n = 0;
-    while (km_tsdb_series_sample(ss, &t, &v)) {
-        if (*n == m->cap) {
+    while (km_series_batch(ss, &b)) {
+        while (*n + b.n > m->cap) {
             size_t c = m->cap ? m->cap * 2 : 1024;
             int64_t *nt = realloc(m->t, c * sizeof(*nt));
             double *nv = nt ? realloc(m->v, c * sizeof(*nv)) : NULL;
@@ -526,11 +526,11 @@ static int load_samples(struct model *m, struct km_tsdb_series_set *ss, size_t *
                 return km_err_set(KM_ENOMEM, "out of memory reading samples");
             m->cap = c;
         }
-        m->t[*n] = t;
-        m->v[*n] = v;
-        (*n)++;
+        memcpy(m->t + *n, b.t, b.n * sizeof(*b.t));
+        memcpy(m->v + *n, b.v, b.n * sizeof(*b.v));
+        *n += b.n;
     }
-    return km_tsdb_series_error(ss);
+    return km_series_error(ss);
 }
 
 /* Call fn for every series of every chosen source. */
@@ -543,16 +543,16 @@ static int visit(struct model *m, int64_t mint, int64_t maxt, visit_fn fn, void 
 
     for (size_t i = 0; rc == 0 && i < m->nspecs; i++) {
         const struct spec *sp = &m->specs[i];
-        struct km_tsdb_query *q;
-        struct km_tsdb_series_set *ss;
+        struct km_querier *q;
+        struct km_series_set *ss;
         struct km_matcher *mv[8];
         size_t nm, n;
 
-        rc = select_spec(m, sp, mint, maxt, &q, &ss, mv, &nm);
+        rc = select_spec(m, sp, mint, maxt, false, &q, &ss, mv, &nm);
         if (rc)
             break;
-        while (rc == 0 && km_tsdb_series_next(ss)) {
-            const struct km_labels *l = km_tsdb_series_labels(ss);
+        while (rc == 0 && km_series_next(ss)) {
+            const struct km_labels *l = km_series_labels(ss);
             struct ent *x = entity_of(m, l, &rc);
 
             if (!x || x->excluded || x->prio[sp->fig] != sp->prio ||
@@ -563,7 +563,7 @@ static int visit(struct model *m, int64_t mint, int64_t maxt, visit_fn fn, void 
                 rc = fn(m, sp, l, x, n, ud);
         }
         if (rc == 0)
-            rc = km_tsdb_series_error(ss);
+            rc = km_series_error(ss);
         close_spec(q, ss, mv, nm);
     }
     return rc;
@@ -707,11 +707,11 @@ void km_entities_fini(struct km_entities *e)
     memset(e, 0, sizeof(*e));
 }
 
-static void model_init(struct model *m, struct km_tsdb *db, enum km_kind kind,
+static void model_init(struct model *m, struct km_storage *store, enum km_kind kind,
                        const struct km_filter *f)
 {
     memset(m, 0, sizeof(*m));
-    m->db = db;
+    m->store = store;
     m->kind = kind;
     m->f = f;
     m->specs = kind == KM_NODES ? node_specs : pod_specs;
@@ -719,15 +719,15 @@ static void model_init(struct model *m, struct km_tsdb *db, enum km_kind kind,
                                  : sizeof(pod_specs) / sizeof(pod_specs[0]);
 }
 
-int km_model_current(struct km_tsdb *db, enum km_kind kind, const struct km_filter *f, int64_t now,
-                     int64_t stale_ms, struct km_entities *out)
+int km_model_current(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
+                     int64_t now, int64_t stale_ms, struct km_entities *out)
 {
     struct model m;
     struct now_ctx c = { now, stale_ms };
     int rc;
 
     memset(out, 0, sizeof(*out));
-    model_init(&m, db, kind, f);
+    model_init(&m, store, kind, f);
     rc = scan(&m, now - stale_ms, now);
     if (rc == 0)
         rc = visit(&m, now - stale_ms, now, add_last, &c);
@@ -826,7 +826,7 @@ static int add_steps(struct model *m, const struct spec *sp, const struct km_lab
     return 0;
 }
 
-int km_model_steps(struct km_tsdb *db, enum km_kind kind, const struct km_filter *f,
+int km_model_steps(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
                    const struct km_view_steps *steps, double *out[KM_FIG_COUNT])
 {
     struct model m;
@@ -839,7 +839,7 @@ int km_model_steps(struct km_tsdb *db, enum km_kind kind, const struct km_filter
         for (size_t k = 0; k < steps->n; k++)
             out[g][k] = NAN;
     }
-    model_init(&m, db, kind, f);
+    model_init(&m, store, kind, f);
     rc = scan(&m, mint, maxt);
     if (rc == 0)
         rc = visit(&m, mint, maxt, add_steps, &c);
@@ -875,7 +875,7 @@ static int probe(struct model *m, const struct spec *sp, const struct km_labels 
     return 0;
 }
 
-int km_model_plan_steps(struct km_tsdb *db, enum km_kind kind, const struct km_filter *f,
+int km_model_plan_steps(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
                         int64_t end, int64_t window_ms, int64_t step_ms,
                         struct km_view_steps *steps)
 {
@@ -884,7 +884,7 @@ int km_model_plan_steps(struct km_tsdb *db, enum km_kind kind, const struct km_f
     int rc;
 
     /* The spacing of the newest ten minutes of the entity's series. */
-    model_init(&m, db, kind, f);
+    model_init(&m, store, kind, f);
     m.nspecs = 2; /* the CPU sources say it as well as any */
     rc = scan(&m, end - 600000, end);
     if (rc == 0)

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct km_tsdb;
+struct km_storage;
 
 enum km_fig {
     KM_FIG_CPU,    /* millicores */
@@ -84,18 +84,18 @@ struct km_filter {
 
 /* Every node (or pod) matching f with a sample newer than now - stale_ms, with its
  * newest figures. */
-int km_model_current(struct km_tsdb *db, enum km_kind kind, const struct km_filter *f, int64_t now,
-                     int64_t stale_ms, struct km_entities *out);
+int km_model_current(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
+                     int64_t now, int64_t stale_ms, struct km_entities *out);
 
 /* Figures summed over every node (or pod) matching f, at steps ending at `end`:
  * cpu millicores, memory bytes, I/O bytes per second. `steps` must be filled in
  * (km_model_plan_steps()). out[fig] has steps->n values each, NaN where nothing. */
-int km_model_steps(struct km_tsdb *db, enum km_kind kind, const struct km_filter *f,
+int km_model_steps(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
                    const struct km_view_steps *steps, double *out[KM_FIG_COUNT]);
 
 /* Choose the steps of a window ending at `end` (ms): `step_ms` 0 picks the series'
  * spacing or window/500 if coarser; the look-back covers two samples. */
-int km_model_plan_steps(struct km_tsdb *db, enum km_kind kind, const struct km_filter *f,
+int km_model_plan_steps(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
                         int64_t end, int64_t window_ms, int64_t step_ms,
                         struct km_view_steps *steps);
 

@@ -14,7 +14,8 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "ingest.h"
-#include "tsdb/tsdb.h"
+#include "storage/storage.h"
+#include "tsdb/tsdb_storage.h"
 #include "version.h"
 
 #include <stddef.h>
@@ -207,10 +208,10 @@ static void on_root(struct km_http_req *req, void *ud)
     km_jsonw_key(&w, "uptime_seconds");
     km_jsonw_double(&w, (double)(km_time_mono_ns() - s->start_mono_ns) / 1e9);
     if (ready) {
-        struct km_tsdb_stats st;
+        struct km_storage_info st;
         int64_t last = km_ingest_last_ms(s->ingest);
 
-        km_tsdb_stats(s->db, &st);
+        km_storage_info(s->store, &st);
         km_jsonw_key(&w, "series");
         km_jsonw_u64(&w, st.series);
         km_jsonw_key(&w, "samples_appended");
@@ -268,7 +269,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
     km_http_server_metrics(s->http, &m);
     if (atomic_load(&s->ready)) {
         km_ingest_metrics(s->ingest, &m);
-        km_tsdb_metrics(s->db, &m);
+        km_storage_metrics(s->store, &m);
     }
     km_buf_init(&b, 0);
     km_mset_render_prom(&m, &b);
@@ -288,7 +289,7 @@ static void on_flush(struct km_http_req *req, void *ud)
 
     if (!km_server_ready_or_503(s, req))
         return;
-    if (km_tsdb_flush(s->db) != 0)
+    if (km_storage_flush(s->store) != 0)
         km_http_respond_error(req, 500, "flush failed: %s", km_err_msg());
     else
         km_http_respond(req, 204, NULL, "", 0);
@@ -353,7 +354,15 @@ static int add_routes(struct km_server *s)
 
 static int open_db(struct km_server *s)
 {
-    struct km_tsdb_opts to;
+    struct km_storage_config sc = {
+        .dir = s->o.data_dir,
+        .retention_ms = s->o.retention_ms,
+        .max_bytes = s->o.retention_bytes,
+        .block_range_ms = s->o.block_range_ms,
+        .ooo_window_ms = s->o.ooo_window_ms,
+        .max_future_ms = s->o.max_future_ms,
+        .fsync_interval_ms = s->o.fsync_interval_ms,
+    };
     struct km_ingest_opts io = {
         .max_decoded_bytes = s->o.max_decoded_bytes,
         .max_series = (uint64_t)s->o.max_series,
@@ -363,18 +372,10 @@ static int open_db(struct km_server *s)
     };
     int rc;
 
-    km_tsdb_opts_default(&to);
-    to.dir = s->o.data_dir;
-    to.retention_ms = s->o.retention_ms;
-    to.max_bytes = s->o.retention_bytes;
-    to.block_range_ms = s->o.block_range_ms;
-    to.ooo_window_ms = s->o.ooo_window_ms;
-    to.max_future_ms = s->o.max_future_ms;
-    to.fsync_interval_ms = s->o.fsync_interval_ms;
-    rc = km_tsdb_open(&s->db, &to);
+    rc = km_storage_open_tsdb(&s->store, &sc);
     if (rc)
         return km_err_wrap(rc, "opening the database in %s", s->o.data_dir);
-    rc = km_ingest_create(&s->ingest, s->db, &io);
+    rc = km_ingest_create(&s->ingest, s->store, &io);
     if (rc)
         return rc;
     atomic_store(&s->ready, true);
@@ -451,7 +452,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     km_http_server_stop(s->http, grace_ms);
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->ingest);
-    km_tsdb_close(s->db);
+    km_storage_close(s->store);
     if (s->self_ok)
         km_self_metrics_fini(&s->self);
     pthread_mutex_destroy(&s->self_mu);

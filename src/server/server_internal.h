@@ -16,12 +16,12 @@
 struct km_http_server;
 struct km_http_req;
 struct km_ingest;
-struct km_tsdb;
+struct km_storage;
 
 struct km_server {
     struct km_server_opts o;
     struct km_http_server *http;
-    struct km_tsdb *db;       /* set once replay is done (then `ready`) */
+    struct km_storage *store; /* set once replay is done (then `ready`) */
     struct km_ingest *ingest; /* likewise */
     atomic_bool ready;
     int64_t start_ns; /* wall clock */

@@ -785,7 +785,7 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int report_sorted(const char **v, size_t n, km_tsdb_str_fn fn, void *ud)
+static int report_sorted(const char **v, size_t n, km_str_fn fn, void *ud)
 {
     if (n > 1)
         qsort(v, n, sizeof(*v), cmp_cstr);
@@ -799,7 +799,7 @@ static int report_sorted(const char **v, size_t n, km_tsdb_str_fn fn, void *ud)
 }
 
 static int collect(struct km_block *b, const char *name, const struct km_postings *ids,
-                   km_tsdb_str_fn fn, void *ud)
+                   km_str_fn fn, void *ud)
 {
     struct km_block_reader r;
     const char **v = NULL;
@@ -846,14 +846,13 @@ static int collect(struct km_block *b, const char *name, const struct km_posting
     return rc;
 }
 
-int km_block_label_names(struct km_block *b, const struct km_postings *ids, km_tsdb_str_fn fn,
-                         void *ud)
+int km_block_label_names(struct km_block *b, const struct km_postings *ids, km_str_fn fn, void *ud)
 {
     return collect(b, NULL, ids, fn, ud);
 }
 
 int km_block_label_values(struct km_block *b, const char *name, const struct km_postings *ids,
-                          km_tsdb_str_fn fn, void *ud)
+                          km_str_fn fn, void *ud)
 {
     return collect(b, name, ids, fn, ud);
 }

@@ -123,9 +123,8 @@ int km_block_read_samples(struct km_block_reader *r, const struct km_block_serie
                           int64_t maxt, struct km_samples *out);
 
 /* Label names, and values of a name, of the given series ids (sorted, unique). */
-int km_block_label_names(struct km_block *b, const struct km_postings *ids, km_tsdb_str_fn fn,
-                         void *ud);
+int km_block_label_names(struct km_block *b, const struct km_postings *ids, km_str_fn fn, void *ud);
 int km_block_label_values(struct km_block *b, const char *name, const struct km_postings *ids,
-                          km_tsdb_str_fn fn, void *ud);
+                          km_str_fn fn, void *ud);
 
 #endif

@@ -67,39 +67,6 @@ void km_tsdb_time_window(struct km_tsdb *db, int64_t *lo, int64_t *hi)
     *hi = now + db->o.max_future_ms;
 }
 
-enum km_tsdb_sample_status km_tsdb_check_time(int64_t t, int64_t lo, int64_t hi)
-{
-    if (t > hi)
-        return KM_TSDB_TOO_NEW;
-    if (t < lo)
-        return KM_TSDB_OUT_OF_RETENTION;
-    return KM_TSDB_APPENDED;
-}
-
-const char *km_tsdb_status_str(enum km_tsdb_sample_status st)
-{
-    switch (st) {
-    case KM_TSDB_APPENDED:
-        return "stored";
-    case KM_TSDB_DUPLICATE:
-        return "duplicate";
-    case KM_TSDB_TOO_OLD:
-        return "too old for its series (behind its newest sample by more than the "
-               "out-of-order window)";
-    case KM_TSDB_TOO_NEW:
-        return "too far in the future";
-    case KM_TSDB_OUT_OF_RETENTION:
-        return "older than the retention";
-    case KM_TSDB_CONFLICTING:
-        return "conflicting with a stored value at the same timestamp";
-    case KM_TSDB_INVALID:
-        return "invalid";
-    case KM_TSDB_STALE_REF:
-        return "stale series reference";
-    }
-    return "unknown";
-}
-
 /* ---- block list ------------------------------------------------------------------------ */
 
 int km_tsdb_blocks_add(struct km_tsdb *db, struct km_block *b)
@@ -402,14 +369,14 @@ static int replay_sample(void *ud, uint64_t ref, int64_t t, double v)
     }
     /* Samples an older version took from the future (or that retention has passed while
      * the server was down) heal away here: they would poison the head's time bounds. */
-    switch (km_tsdb_check_time(t, c->lo, c->hi)) {
-    case KM_TSDB_TOO_NEW:
+    switch (km_sample_check_time(t, c->lo, c->hi)) {
+    case KM_SAMPLE_TOO_NEW:
         c->dropped_future++;
         c->future_min = t < c->future_min ? t : c->future_min;
         c->future_max = t > c->future_max ? t : c->future_max;
         km_head_series_put(c->db->head, s);
         return 0;
-    case KM_TSDB_OUT_OF_RETENTION:
+    case KM_SAMPLE_OUT_OF_RETENTION:
         c->dropped_old++;
         km_head_series_put(c->db->head, s);
         return 0;
@@ -704,7 +671,7 @@ void km_tsdb_close(struct km_tsdb *db)
  * and sorted by name (usually they already are: checked in one pass). Strings are
  * borrowed from the input. Nothing is validated here: a set equal to an existing
  * series is valid by construction, and new ones go through valid() first. */
-static bool canonical(const struct km_tsdb_sample *s, struct km_label *l, size_t *n)
+static bool canonical(const struct km_sample *s, struct km_label *l, size_t *n)
 {
     size_t k = 0;
     bool sorted = true;
@@ -791,40 +758,39 @@ static struct km_hseries *create_one(struct km_tsdb *db, const struct km_label *
     }
 }
 
-/* Count a sample outside the clock's window; its status (KM_TSDB_APPENDED if inside). */
-static enum km_tsdb_sample_status check_time(struct km_tsdb_append_result *res, int64_t t,
-                                             int64_t lo, int64_t hi)
+/* Count a sample outside the clock's window; its status (KM_SAMPLE_APPENDED if inside). */
+static enum km_sample_status check_time(struct km_append_result *res, int64_t t, int64_t lo,
+                                        int64_t hi)
 {
-    enum km_tsdb_sample_status st = km_tsdb_check_time(t, lo, hi);
+    enum km_sample_status st = km_sample_check_time(t, lo, hi);
 
-    if (st == KM_TSDB_TOO_NEW)
+    if (st == KM_SAMPLE_TOO_NEW)
         res->too_new++;
-    else if (st == KM_TSDB_OUT_OF_RETENTION)
+    else if (st == KM_SAMPLE_OUT_OF_RETENTION)
         res->out_of_retention++;
     return st;
 }
 
 /* Count a sample the head did not take (duplicate, too old, conflicting); its status. */
-static enum km_tsdb_sample_status count_refusal(struct km_tsdb_append_result *res,
-                                                enum km_append_status st)
+static enum km_sample_status count_refusal(struct km_append_result *res, enum km_append_status st)
 {
     switch (st) {
     case KM_APPEND_DUPLICATE:
         res->duplicate++;
-        return KM_TSDB_DUPLICATE;
+        return KM_SAMPLE_DUPLICATE;
     case KM_APPEND_TOO_OLD:
         res->too_old++;
-        return KM_TSDB_TOO_OLD;
+        return KM_SAMPLE_TOO_OLD;
     default:
         res->conflicting++;
-        return KM_TSDB_CONFLICTING;
+        return KM_SAMPLE_CONFLICTING;
     }
 }
 
 /* Log the accepted samples of one append call (record `rec`) to the WAL and count the
  * outcomes; a WAL failure leaves them unacknowledged. Returns rc, or the WAL's error. */
 static int finish_append(struct km_tsdb *db, struct km_buf *rec, size_t naccepted,
-                         struct km_tsdb_append_result *res, int rc)
+                         struct km_append_result *res, int rc)
 {
     if (naccepted) {
         int lrc;
@@ -847,8 +813,8 @@ static int finish_append(struct km_tsdb *db, struct km_buf *rec, size_t naccepte
     return rc;
 }
 
-int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
-                   enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res)
+int km_tsdb_append(struct km_tsdb *db, const struct km_sample *s, size_t n,
+                   enum km_sample_status *status, struct km_append_result *res)
 {
     struct km_hseries **ser = NULL;
     size_t *pending = NULL, npending = 0, naccepted = 0;
@@ -874,13 +840,13 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
     km_walrec_series_begin(&rec);
     for (size_t i = 0; i < n; i++) {
         struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
-        enum km_tsdb_sample_status ts = check_time(res, s[i].t, lo, hi);
+        enum km_sample_status ts = check_time(res, s[i].t, lo, hi);
         size_t nl;
         uint64_t hash;
 
         if (status)
-            status[i] = ts == KM_TSDB_APPENDED ? KM_TSDB_INVALID : ts;
-        if (ts != KM_TSDB_APPENDED)
+            status[i] = ts == KM_SAMPLE_APPENDED ? KM_SAMPLE_INVALID : ts;
+        if (ts != KM_SAMPLE_APPENDED)
             continue;
         if (!canonical(&s[i], l, &nl)) {
             res->invalid++;
@@ -951,12 +917,12 @@ int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
             km_walrec_samples_add(&rec, km_head_series_ref(ser[i]), s[0].t, s[i].t, s[i].v);
             naccepted++;
             if (status)
-                status[i] = KM_TSDB_APPENDED;
+                status[i] = KM_SAMPLE_APPENDED;
             break;
         case KM_APPEND_DUPLICATE:
         case KM_APPEND_TOO_OLD:
         case KM_APPEND_CONFLICT: {
-            enum km_tsdb_sample_status out = count_refusal(res, st);
+            enum km_sample_status out = count_refusal(res, st);
 
             if (status)
                 status[i] = out;
@@ -983,7 +949,7 @@ int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t
                        uint64_t *ref, bool *created)
 {
     struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
-    struct km_tsdb_sample one = { labels, nlabels, 0, 0 };
+    struct km_sample one = { labels, nlabels, 0, 0 };
     struct km_hseries *s;
     struct km_buf rec;
     uint64_t hash;
@@ -1012,8 +978,8 @@ int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t
     return 0;
 }
 
-int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, size_t n,
-                        enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res)
+int km_tsdb_append_refs(struct km_tsdb *db, const struct km_ref_sample *s, size_t n,
+                        enum km_sample_status *status, struct km_append_result *res)
 {
     struct km_buf rec;
     size_t naccepted = 0;
@@ -1030,16 +996,16 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
     km_walrec_samples_begin(&rec, s[0].t);
     km_head_read_begin(db->head);
     for (size_t i = 0; i < n; i++) {
-        enum km_tsdb_sample_status out = check_time(res, s[i].t, lo, hi);
+        enum km_sample_status out = check_time(res, s[i].t, lo, hi);
         struct km_hseries *hs;
         enum km_append_status st;
 
-        if (out != KM_TSDB_APPENDED) {
+        if (out != KM_SAMPLE_APPENDED) {
             if (status)
                 status[i] = out;
             continue;
         }
-        out = KM_TSDB_STALE_REF;
+        out = KM_SAMPLE_STALE_REF;
         hs = km_head_by_ref_locked(db->head, s[i].ref);
         if (hs) {
             st = km_head_append(db->head, hs, s[i].t, s[i].v, false);
@@ -1047,7 +1013,7 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
             case KM_APPEND_OK:
                 km_walrec_samples_add(&rec, s[i].ref, s[0].t, s[i].t, s[i].v);
                 naccepted++;
-                out = KM_TSDB_APPENDED;
+                out = KM_SAMPLE_APPENDED;
                 break;
             case KM_APPEND_DUPLICATE:
             case KM_APPEND_TOO_OLD:
@@ -1061,7 +1027,7 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, 
                 break;
             }
         }
-        if (out == KM_TSDB_STALE_REF)
+        if (out == KM_SAMPLE_STALE_REF)
             res->stale_refs++;
         if (status)
             status[i] = out;

@@ -1298,7 +1298,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* Collect label names or values of selected series, sort, dedupe, report. */
 static int collect_strings(struct km_head *h, const char *name, struct km_matcher *const *m,
-                           size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud)
+                           size_t nm, int64_t mint, int64_t maxt, km_str_fn fn, void *ud)
 {
     struct km_hseries **v;
     const char **strs = NULL;
@@ -1350,13 +1350,13 @@ static int collect_strings(struct km_head *h, const char *name, struct km_matche
 }
 
 int km_head_label_names(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
-                        int64_t maxt, km_tsdb_str_fn fn, void *ud)
+                        int64_t maxt, km_str_fn fn, void *ud)
 {
     return collect_strings(h, NULL, m, nm, mint, maxt, fn, ud);
 }
 
 int km_head_label_values(struct km_head *h, const char *name, struct km_matcher *const *m,
-                         size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud)
+                         size_t nm, int64_t mint, int64_t maxt, km_str_fn fn, void *ud)
 {
     return collect_strings(h, name, m, nm, mint, maxt, fn, ud);
 }
@@ -1687,6 +1687,11 @@ void km_head_stats(struct km_head *h, struct km_head_stats *out)
     }
     out->bytes += atomic_load(&h->series_bytes) + index_bytes + km_symtab_bytes(h->syms);
     km_head_times(h, &out->times);
+}
+
+uint64_t km_head_nseries(struct km_head *h)
+{
+    return atomic_load(&h->nseries);
 }
 
 void km_head_times(struct km_head *h, struct km_head_times *out)

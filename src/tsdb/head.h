@@ -117,9 +117,9 @@ int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n);
 /* Label names, and values of one name, among series matching the matchers within
  * [mint, maxt] (nm == 0: all series in the index). Sorted, unique. */
 int km_head_label_names(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
-                        int64_t maxt, km_tsdb_str_fn fn, void *ud);
+                        int64_t maxt, km_str_fn fn, void *ud);
 int km_head_label_values(struct km_head *h, const char *name, struct km_matcher *const *m,
-                         size_t nm, int64_t mint, int64_t maxt, km_tsdb_str_fn fn, void *ud);
+                         size_t nm, int64_t mint, int64_t maxt, km_str_fn fn, void *ud);
 
 /* After a cut of [a, b) is durable: drop every sample before b from chunks and
  * out-of-order buffers and the late samples the cut took within [a, b); remove series
@@ -141,6 +141,9 @@ struct km_head_times {
 };
 
 void km_head_times(struct km_head *h, struct km_head_times *out);
+
+/* Series in the head (one atomic read). */
+uint64_t km_head_nseries(struct km_head *h);
 
 struct km_head_stats {
     uint64_t series, chunks, samples, bytes;

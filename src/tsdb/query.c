@@ -87,6 +87,7 @@ struct km_tsdb_series_set {
     struct km_samples buf, tmp;
     size_t pos;
     int err;
+    bool labels_only; /* no samples read */
 };
 
 /* Move a source to its next series with samples in range. */
@@ -130,6 +131,16 @@ static int source_advance(struct km_tsdb_series_set *ss, struct source *s)
             return 0;
         }
     }
+}
+
+int km_tsdb_select_labels(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
+                          struct km_tsdb_series_set **out)
+{
+    int rc = km_tsdb_select(q, m, nm, out);
+
+    if (rc == 0)
+        (*out)->labels_only = true;
+    return rc;
 }
 
 int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
@@ -213,6 +224,8 @@ bool km_tsdb_series_next(struct km_tsdb_series_set *ss)
             if (s->done || km_labels_cmp(s->labels, min) != 0)
                 continue;
             s->used = true;
+            if (ss->labels_only)
+                continue;
             if (first) {
                 ss->err = read_source(ss, s, &ss->buf);
                 first = false;
@@ -226,7 +239,7 @@ bool km_tsdb_series_next(struct km_tsdb_series_set *ss)
         }
         ss->labels = min;
         ss->pos = 0;
-        if (ss->buf.n > 0)
+        if (ss->buf.n > 0 || ss->labels_only)
             break;
     }
     km_samples_fini(&one);
@@ -248,6 +261,18 @@ bool km_tsdb_series_sample(struct km_tsdb_series_set *ss, int64_t *t, double *v)
         return false;
     *t = ss->buf.t[ss->pos];
     *v = ss->buf.v[ss->pos++];
+    return true;
+}
+
+bool km_tsdb_series_batch(struct km_tsdb_series_set *ss, const int64_t **t, const double **v,
+                          size_t *n)
+{
+    if (ss->pos >= ss->buf.n)
+        return false;
+    *t = ss->buf.t + ss->pos;
+    *v = ss->buf.v + ss->pos;
+    *n = ss->buf.n - ss->pos;
+    ss->pos = ss->buf.n;
     return true;
 }
 
@@ -318,7 +343,7 @@ static int cmp_strp(const void *a, const void *b)
 }
 
 static int collect(struct km_tsdb_query *q, const char *name, struct km_matcher *const *m,
-                   size_t nm, km_tsdb_str_fn fn, void *ud)
+                   size_t nm, km_str_fn fn, void *ud)
 {
     struct strset set = { 0 };
     int rc;
@@ -351,13 +376,13 @@ static int collect(struct km_tsdb_query *q, const char *name, struct km_matcher 
 }
 
 int km_tsdb_label_names(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
-                        km_tsdb_str_fn fn, void *ud)
+                        km_str_fn fn, void *ud)
 {
     return collect(q, NULL, m, nm, fn, ud);
 }
 
 int km_tsdb_label_values(struct km_tsdb_query *q, const char *name, struct km_matcher *const *m,
-                         size_t nm, km_tsdb_str_fn fn, void *ud)
+                         size_t nm, km_str_fn fn, void *ud)
 {
     return collect(q, name, m, nm, fn, ud);
 }

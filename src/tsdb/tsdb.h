@@ -19,6 +19,7 @@
 #define KMON_TSDB_TSDB_H
 
 #include "common/labels.h"
+#include "storage/sample.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,37 +60,6 @@ void km_tsdb_close(struct km_tsdb *db);
 
 /* ---- appending ---------------------------------------------------------------------- */
 
-struct km_tsdb_sample {
-    const struct km_label *labels; /* any order; must include __name__ */
-    size_t nlabels;
-    int64_t t;
-    double v;
-};
-
-/* What became of the samples of one append call. */
-struct km_tsdb_append_result {
-    uint64_t appended;         /* stored (in order, out of order, or behind a cut) */
-    uint64_t duplicate;        /* same timestamp and value as a stored sample: a no-op */
-    uint64_t too_old;          /* older than its series' newest by more than the window */
-    uint64_t too_new;          /* further ahead of the clock than max_future_ms */
-    uint64_t out_of_retention; /* older than the retention, by the clock */
-    uint64_t conflicting;      /* same timestamp as a stored sample, other value */
-    uint64_t invalid;          /* bad label set: rejected (km_err_msg() says why) */
-    uint64_t stale_refs;       /* km_tsdb_append_refs(): references that name no series */
-    uint64_t series_created;
-};
-
-enum km_tsdb_sample_status {
-    KM_TSDB_APPENDED = 0,
-    KM_TSDB_DUPLICATE,
-    KM_TSDB_TOO_OLD,
-    KM_TSDB_CONFLICTING,
-    KM_TSDB_INVALID,   /* km_tsdb_append(): a label set that cannot be stored */
-    KM_TSDB_STALE_REF, /* km_tsdb_append_refs(): the reference no longer names a series */
-    KM_TSDB_TOO_NEW,
-    KM_TSDB_OUT_OF_RETENTION,
-};
-
 /* Append n samples. When this returns 0 every sample counted in appended or duplicate
  * is durable against a crash of this process. Rejections are counted, not errors; the
  * return is negative only when the WAL cannot be written (then nothing of this call may
@@ -102,56 +72,29 @@ enum km_tsdb_sample_status {
  * than data already cut into blocks is stored all the same (a lagging sender loses
  * nothing); it reaches a block of its own at a later cut, merged by compaction with the
  * block already there, whose values win where both have the same timestamp. */
-int km_tsdb_append(struct km_tsdb *db, const struct km_tsdb_sample *s, size_t n,
-                   enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res);
+int km_tsdb_append(struct km_tsdb *db, const struct km_sample *s, size_t n,
+                   enum km_sample_status *status, struct km_append_result *res);
 
 /* The timestamps the database takes now: [*lo, *hi] = [clock − retention, clock +
  * max_future]. Callers that create series before appending (km_tsdb_series_ref) check
  * with it first, so that refused samples create nothing. */
 void km_tsdb_time_window(struct km_tsdb *db, int64_t *lo, int64_t *hi);
 
-/* KM_TSDB_APPENDED when lo <= t <= hi, else KM_TSDB_TOO_NEW or KM_TSDB_OUT_OF_RETENTION. */
-enum km_tsdb_sample_status km_tsdb_check_time(int64_t t, int64_t lo, int64_t hi);
-
-/* A sentence-sized name of a refusal ("too far in the future", …) for messages. */
-const char *km_tsdb_status_str(enum km_tsdb_sample_status st);
-
 /* The fast path for callers that see the same series again and again (a scrape loop, a
  * remote-write connection): resolve labels to a reference once, then append by
  * reference. The reference stays valid until the series leaves the head (all its
- * samples cut into blocks); appending to a stale one reports KM_TSDB_STALE_REF for that
+ * samples cut into blocks); appending to a stale one reports KM_SAMPLE_STALE_REF for that
  * sample, and the caller resolves the labels again. `created` (may be NULL) says
  * whether this call created the series. */
 int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t nlabels,
                        uint64_t *ref, bool *created);
 
-struct km_tsdb_ref_sample {
-    uint64_t ref;
-    int64_t t;
-    double v;
-};
-
 /* Append by reference; `status` (may be NULL) receives each sample's outcome.
  * Durability as km_tsdb_append(). */
-int km_tsdb_append_refs(struct km_tsdb *db, const struct km_tsdb_ref_sample *s, size_t n,
-                        enum km_tsdb_sample_status *status, struct km_tsdb_append_result *res);
+int km_tsdb_append_refs(struct km_tsdb *db, const struct km_ref_sample *s, size_t n,
+                        enum km_sample_status *status, struct km_append_result *res);
 
 /* ---- querying ----------------------------------------------------------------------- */
-
-enum km_match_type {
-    KM_MATCH_EQ,  /* =  */
-    KM_MATCH_NEQ, /* != */
-    KM_MATCH_RE,  /* =~ (fully anchored) */
-    KM_MATCH_NRE, /* !~ */
-};
-
-struct km_matcher;
-
-int km_matcher_create(struct km_matcher **out, enum km_match_type type, const char *name,
-                      const char *value);
-void km_matcher_destroy(struct km_matcher *m);
-bool km_matcher_matches(const struct km_matcher *m, const char *value);
-const char *km_matcher_name(const struct km_matcher *m);
 
 struct km_tsdb_query;
 struct km_tsdb_series_set;
@@ -169,16 +112,23 @@ bool km_tsdb_series_next(struct km_tsdb_series_set *ss);
 const struct km_labels *km_tsdb_series_labels(const struct km_tsdb_series_set *ss);
 /* The current series' samples in [mint, maxt], in time order, one per call. */
 bool km_tsdb_series_sample(struct km_tsdb_series_set *ss, int64_t *t, double *v);
+/* The current series' samples not read yet, as one borrowed batch (valid until the next
+ * km_tsdb_series_next()); false when none are left. */
+bool km_tsdb_series_batch(struct km_tsdb_series_set *ss, const int64_t **t, const double **v,
+                          size_t *n);
+/* Like km_tsdb_select(), for the labels only: no samples are read (a series whose blocks
+ * overlap the range may come back with no sample inside it, as in Prometheus). */
+int km_tsdb_select_labels(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
+                          struct km_tsdb_series_set **out);
 int km_tsdb_series_error(const struct km_tsdb_series_set *ss);
 void km_tsdb_series_set_destroy(struct km_tsdb_series_set *ss);
 
 /* Label names (sorted, unique) of the series matching the matchers (all series when
  * nm == 0), and values of one label name. The callback returns non-zero to stop. */
-typedef int (*km_tsdb_str_fn)(void *ud, const char *s);
 int km_tsdb_label_names(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
-                        km_tsdb_str_fn fn, void *ud);
+                        km_str_fn fn, void *ud);
 int km_tsdb_label_values(struct km_tsdb_query *q, const char *name, struct km_matcher *const *m,
-                         size_t nm, km_tsdb_str_fn fn, void *ud);
+                         size_t nm, km_str_fn fn, void *ud);
 
 /* ---- maintenance and state ---------------------------------------------------------- */
 

@@ -8,15 +8,6 @@
 
 #include <stdbool.h>
 
-struct km_regex;
-
-struct km_matcher {
-    enum km_match_type type;
-    char *name, *value;
-    struct km_regex *re;
-    bool matches_empty; /* true when a series without the label matches */
-};
-
 /* The subsystem name in log lines. */
 #define KM_TSDB_LOG "tsdb"
 

@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 {
     struct km_tsdb_opts o;
     struct km_tsdb *db;
-    struct km_tsdb_sample *batch;
+    struct km_sample *batch;
     struct km_label *labels;
     char(*names)[32], (*instances)[32];
     long nseries, nsamples;
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         goto out_free;
     }
     for (long k = 0; k < nsamples; k++) {
-        struct km_tsdb_append_result res = { 0 };
+        struct km_append_result res = { 0 };
 
         for (long i = 0; i < nseries; i++) {
             batch[i].t = start + k * step;

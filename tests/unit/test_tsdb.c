@@ -89,8 +89,8 @@ static struct km_tsdb *open_db(int64_t range, int64_t window)
 static void put(struct km_tsdb *db, const char *m, const char *inst, int64_t t, double v)
 {
     struct km_label l[3] = { { "__name__", m }, { "job", "j" }, { "i", inst } };
-    struct km_tsdb_sample s = { l, 3, t, v };
-    struct km_tsdb_append_result r;
+    struct km_sample s = { l, 3, t, v };
+    struct km_append_result r;
 
     if (t > clock_now)
         clock_now = t;
@@ -180,8 +180,8 @@ static void test_flush_to_block_and_reopen(void **state)
      * stored one wins, in queries and in compaction. */
     {
         struct km_label l[3] = { { "__name__", "m" }, { "job", "j" }, { "i", "x" } };
-        struct km_tsdb_sample s = { l, 3, 5000000, 1 };
-        struct km_tsdb_append_result r;
+        struct km_sample s = { l, 3, 5000000, 1 };
+        struct km_append_result r;
 
         assert_int_equal(km_tsdb_append(db, &s, 1, NULL, &r), 0);
         assert_int_equal(r.appended, 1);

@@ -75,16 +75,16 @@ static void child(int fd, int64_t first)
     if (!db)
         _exit(3);
     for (int64_t b = first;; b++) {
-        struct km_tsdb_sample s[NSERIES];
+        struct km_sample s[NSERIES];
         struct km_label l[NSERIES][2];
-        struct km_tsdb_append_result r;
+        struct km_append_result r;
         char line[32];
         int n;
 
         for (int i = 0; i < NSERIES; i++) {
             l[i][0] = (struct km_label){ "__name__", "crash_test" };
             l[i][1] = (struct km_label){ "s", series_name[i] };
-            s[i] = (struct km_tsdb_sample){ l[i], 2, b * 1000, value_of(i, b) };
+            s[i] = (struct km_sample){ l[i], 2, b * 1000, value_of(i, b) };
         }
         if (km_tsdb_append(db, s, NSERIES, NULL, &r) != 0)
             _exit(4);

@@ -138,22 +138,22 @@ static unsigned model_verdict(int id, int64_t t, double v, int64_t min_valid, bo
 
     *stores = false;
     if (t > clock_now + FUTURE)
-        return ALLOW(KM_TSDB_TOO_NEW);
+        return ALLOW(KM_SAMPLE_TOO_NEW);
     if (t < clock_now - RETENTION)
-        return ALLOW(KM_TSDB_OUT_OF_RETENTION);
+        return ALLOW(KM_SAMPLE_OUT_OF_RETENTION);
     if (k < m->n && m->t[k] == t) {
-        allow = ALLOW(m->v[k] == bits(v) ? KM_TSDB_DUPLICATE : KM_TSDB_CONFLICTING);
+        allow = ALLOW(m->v[k] == bits(v) ? KM_SAMPLE_DUPLICATE : KM_SAMPLE_CONFLICTING);
         /* Behind a cut the head may also hold a late value that conflicted with the
          * block's (the block's stays, in queries and compaction). */
         if (t < min_valid)
-            allow |=
-                ALLOW(KM_TSDB_APPENDED) | ALLOW(KM_TSDB_DUPLICATE) | ALLOW(KM_TSDB_CONFLICTING);
+            allow |= ALLOW(KM_SAMPLE_APPENDED) | ALLOW(KM_SAMPLE_DUPLICATE) |
+                     ALLOW(KM_SAMPLE_CONFLICTING);
         if (old)
-            allow |= ALLOW(KM_TSDB_TOO_OLD);
+            allow |= ALLOW(KM_SAMPLE_TOO_OLD);
         return allow;
     }
     *stores = true;
-    return ALLOW(KM_TSDB_APPENDED) | (old ? ALLOW(KM_TSDB_TOO_OLD) : 0);
+    return ALLOW(KM_SAMPLE_APPENDED) | (old ? ALLOW(KM_SAMPLE_TOO_OLD) : 0);
 }
 
 static void model_store(int id, int64_t t, double v)
@@ -343,12 +343,12 @@ static void run_sequential(uint64_t seed, int rounds, bool coverage)
     rng = seed;
     memset(model, 0, sizeof(model));
     for (int round = 0; round < rounds; round++) {
-        struct km_tsdb_sample s[64];
+        struct km_sample s[64];
         struct km_label l[64][3];
         int ids[64];
-        struct km_tsdb_append_result r = { 0 };
+        struct km_append_result r = { 0 };
         struct km_tsdb_stats st;
-        enum km_tsdb_sample_status got[64];
+        enum km_sample_status got[64];
         int n = 1 + (int)(rnd() % 64);
 
         for (int i = 0; i < n; i++) {
@@ -360,12 +360,12 @@ static void run_sequential(uint64_t seed, int rounds, bool coverage)
                 /* an exact repeat of a stored sample, or a conflicting one */
                 size_t k = rnd() % model[id].n;
 
-                s[i] = (struct km_tsdb_sample){ l[i], 3, model[id].t[k], 0 };
+                s[i] = (struct km_sample){ l[i], 3, model[id].t[k], 0 };
                 memcpy(&s[i].v, &model[id].v[k], sizeof(double));
                 if (rnd() % 3 == 0)
                     s[i].v = -1.5;
             } else {
-                s[i] = (struct km_tsdb_sample){ l[i], 3, random_time(id, &now), random_value() };
+                s[i] = (struct km_sample){ l[i], 3, random_time(id, &now), random_value() };
             }
         }
         km_tsdb_stats(db, &st);
@@ -380,7 +380,7 @@ static void run_sequential(uint64_t seed, int rounds, bool coverage)
                          "allows %#x, db says %d",
                          round, i, n, ids[i], (long long)s[i].t, (long long)clock_now, allow,
                          got[i]);
-            if (got[i] == KM_TSDB_APPENDED && stores)
+            if (got[i] == KM_SAMPLE_APPENDED && stores)
                 model_store(ids[i], s[i].t, s[i].v);
             seen[got[i]]++;
         }
@@ -389,12 +389,12 @@ static void run_sequential(uint64_t seed, int rounds, bool coverage)
 
             for (int i = 0; i < n; i++)
                 counted[got[i]]++;
-            assert_int_equal(r.appended, counted[KM_TSDB_APPENDED]);
-            assert_int_equal(r.duplicate, counted[KM_TSDB_DUPLICATE]);
-            assert_int_equal(r.too_old, counted[KM_TSDB_TOO_OLD]);
-            assert_int_equal(r.too_new, counted[KM_TSDB_TOO_NEW]);
-            assert_int_equal(r.out_of_retention, counted[KM_TSDB_OUT_OF_RETENTION]);
-            assert_int_equal(r.conflicting, counted[KM_TSDB_CONFLICTING]);
+            assert_int_equal(r.appended, counted[KM_SAMPLE_APPENDED]);
+            assert_int_equal(r.duplicate, counted[KM_SAMPLE_DUPLICATE]);
+            assert_int_equal(r.too_old, counted[KM_SAMPLE_TOO_OLD]);
+            assert_int_equal(r.too_new, counted[KM_SAMPLE_TOO_NEW]);
+            assert_int_equal(r.out_of_retention, counted[KM_SAMPLE_OUT_OF_RETENTION]);
+            assert_int_equal(r.conflicting, counted[KM_SAMPLE_CONFLICTING]);
         }
         /* Nothing refused may move a time bound: the head never reaches past the clock's
          * window. */
@@ -433,8 +433,8 @@ static void run_sequential(uint64_t seed, int rounds, bool coverage)
     /* Every kind of answer came up, and compaction and retention ran. */
     if (!coverage)
         return;
-    for (int st = KM_TSDB_APPENDED; st <= KM_TSDB_OUT_OF_RETENTION; st++) {
-        if (st != KM_TSDB_INVALID && st != KM_TSDB_STALE_REF && !seen[st])
+    for (int st = KM_SAMPLE_APPENDED; st <= KM_SAMPLE_OUT_OF_RETENTION; st++) {
+        if (st != KM_SAMPLE_INVALID && st != KM_SAMPLE_STALE_REF && !seen[st])
             fail_msg("no sample was answered %d in this run", st);
     }
     assert_true(end.compactions > 0 && end.retention_deletions > 0);
@@ -503,9 +503,9 @@ static void *write_series(void *arg)
     /* In-order samples (within the window from any other writer's), so every verdict is
      * known in advance whatever the interleaving. */
     for (int step = 0; step < 400; step++) {
-        struct km_tsdb_sample s[NSERIES];
+        struct km_sample s[NSERIES];
         struct km_label l[NSERIES][3];
-        struct km_tsdb_append_result r;
+        struct km_append_result r;
         int n = 0;
 
         for (int id = w->first; id < w->first + w->count; id++) {
@@ -516,7 +516,7 @@ static void *write_series(void *arg)
             x ^= x << 17;
             v = (double)(x % 1000);
             labels_of(id, l[n]);
-            s[n] = (struct km_tsdb_sample){ l[n], 3, 5000000 + step * 10LL, v };
+            s[n] = (struct km_sample){ l[n], 3, 5000000 + step * 10LL, v };
             model[id].t[model[id].n] = s[n].t;
             model[id].v[model[id].n++] = bits(v);
             n++;

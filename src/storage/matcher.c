@@ -1,12 +1,12 @@
 /*
- * matcher — label matchers (=, !=, =~, !~) as Prometheus defines them: regexes are fully
+ * matcher — label matchers (=, !=, =~, !~) as Prometheus defines them (storage/sample.h),
+ * shared by every store and by the query engine: regexes are fully
  * anchored, and a matcher is evaluated on the empty string for series that lack the
  * label (so `foo=""` selects series without foo, and `foo!="bar"` includes them).
  */
 #include "common/err.h"
 #include "common/regex.h"
-#include "tsdb.h"
-#include "tsdb_internal.h"
+#include "storage/sample.h"
 
 #include <stdlib.h>
 #include <string.h>
