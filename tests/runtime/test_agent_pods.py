@@ -127,16 +127,19 @@ def pause_bin(tmp_path):
     return str(path)
 
 
+NODE = "kmon-test-node"
+
+
 def collect(k, *extra):
     r = run("agent", "--once", "--interval", "100ms", "--format", "prom", "--host-root", str(k.root),
-            "--disable-collectors", "filesystem", *extra)
+            "--node-name", NODE, "--disable-collectors", "filesystem", *extra)
     assert r.returncode == 0, r.stderr
     samples, _, _ = parse_exposition(r.stdout)
     return samples
 
 
 def labels(k, container):
-    return dict(namespace=k.ns, pod=k.pod, pod_uid=k.uid, container=container)
+    return dict(namespace=k.ns, pod=k.pod, pod_uid=k.uid, container=container, node=NODE)
 
 
 def kernel_cpu_s(k, name):
