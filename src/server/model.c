@@ -653,13 +653,16 @@ static int add_last(struct model *m, const struct spec *sp, const struct km_labe
     k.t = last.t;
     switch (sp->kind) {
     case SRC_COUNTER:
+        /* The total is known from one reading; the interval's bytes and the rate need
+         * two. */
+        k.total = last.value;
+        f->has_total[g] = g != KM_FIG_CPU;
         if (!last.has_rate)
-            return 0;
+            break;
         x->parts[g] |= sp->part;
         k.sum = g == KM_FIG_CPU ? last.delta / last.interval * sp->scale : last.delta;
         k.rate = last.delta / last.interval;
-        k.total = last.value;
-        f->has_rate[g] = f->has_total[g] = g != KM_FIG_CPU;
+        f->has_rate[g] = g != KM_FIG_CPU;
         break;
     case SRC_GAUGE:
         x->parts[g] |= sp->part;
@@ -752,7 +755,7 @@ int km_model_current(struct km_tsdb *db, enum km_kind kind, const struct km_filt
             fg->rate[g] = x->rate[g];
             fg->total[g] = x->total[g];
             if (!fg->has[g])
-                fg->has_rate[g] = fg->has_total[g] = false;
+                fg->has_rate[g] = false; /* a total stands alone (one reading) */
         }
         if (fg->t == 0 || x->excluded)
             continue; /* nothing newer than the staleness limit, or not the deployment's */
