@@ -117,6 +117,7 @@ struct contrib {
     uint64_t key;
     int64_t t;
     int fig;
+    bool total_only; /* one reading of a counter: its total, no interval nor rate yet */
     double sum, rate, total, mem_total;
 };
 
@@ -607,6 +608,8 @@ static void apply(struct ent *x, const struct contrib *c, double sign)
 }
 
 /* Count c unless a newer series of the same identity already did; replace an older.
+ * A counter's first reading does not replace a series with a rate (the renamed series
+ * has no rate yet for one collection), and is replaced by one whatever their times.
  * (A pod has a few series per source, so a linear search.) */
 static int contribute(struct ent *x, const struct contrib *c)
 {
@@ -620,7 +623,9 @@ static int contribute(struct ent *x, const struct contrib *c)
         }
     }
     if (old) {
-        if (old->t >= c->t)
+        bool keep = old->total_only == c->total_only ? old->t >= c->t : c->total_only;
+
+        if (keep)
             return 0;
         apply(x, old, -1);
         *old = *c;
@@ -657,6 +662,7 @@ static int add_last(struct model *m, const struct spec *sp, const struct km_labe
          * two. */
         k.total = last.value;
         f->has_total[g] = g != KM_FIG_CPU;
+        k.total_only = !last.has_rate;
         if (!last.has_rate)
             break;
         x->parts[g] |= sp->part;

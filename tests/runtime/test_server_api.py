@@ -922,3 +922,26 @@ def test_docs_agree_with_the_code(server_factory):
     assert h.returncode == 0 and "kmon tsdb inspect [flags] DIR" in h.stdout
     assert "--data-dir" not in h.stdout
     assert "--data DIR" in run("server", "--help").stdout
+
+
+def test_renamed_series_first_reading_does_not_hide_the_rate(server_factory):
+    """The collection after the API names a pod has one reading of the renamed series:
+    the pod's rates stay the older series' (not 0, not null) until the new one has
+    two readings; the totals are either's."""
+    _, base, _ = server_factory()
+    t1 = (now_ms() - 20000) // 1000 * 1000
+    ident = dict(namespace="m", pod="api-5f6d7c8b9-nprst", container="", node="n1")
+    named = dict(ident, workload_kind="Deployment", workload="api")
+    write(base, [ser("container_cpu_usage_seconds_total", [(t1 - G, 0), (t1, 1)], **ident),
+                 ser("container_fs_reads_bytes_total", [(t1 - G, 0), (t1, 5000)], **ident),
+                 ser("container_cpu_usage_seconds_total", [(t1 + G, 1.5)], **named),
+                 ser("container_fs_reads_bytes_total", [(t1 + G, 6000)], **named)])
+    pod = get(base, "/api/pods/api-5f6d7c8b9-nprst")
+    assert pod["cpu_millicores"] == 200
+    assert (pod["disk_io"]["read_bytes"], pod["disk_io"]["read_bytes_per_second"]) == \
+        (5000, 1000.0)
+    assert pod["disk_io"]["read_bytes_total"] == 5000
+    write(base, [ser("container_cpu_usage_seconds_total", [(t1 + 2 * G, 2.5)], **named)])
+    assert get(base, "/api/pods/api-5f6d7c8b9-nprst")["cpu_millicores"] == 200
+    write(base, [ser("container_cpu_usage_seconds_total", [(t1 + 3 * G, 4.5)], **named)])
+    assert get(base, "/api/pods/api-5f6d7c8b9-nprst")["cpu_millicores"] == 400
