@@ -6,13 +6,14 @@
  *   GET /api/pods                           /api/pods/<pod>[?namespace=]
  *   GET /api/namespaces                     /api/namespaces/<ns>     /api/namespaces/<ns>/pods
  *   GET /api/namespaces/<ns>/deployments    …/deployments/<d>        …/deployments/<d>/pods
- *   GET /api/nodes/<node>/timeseries?window=<s>[&step=<s>]
+ *   GET /api/nodes/<node>/timeseries?window=<duration>[&step=<duration>]
  *   GET /api/pods/<pod>/timeseries?[namespace=&]window=   /api/namespaces/<ns>/timeseries?window=
  *   GET /api/deployments/<d>/timeseries?[namespace=&]window=
  *
  * Every raw number has a human-readable companion ("memory": "2.53 GB", "cpu": "150m").
  * Errors are JSON: 404 for an unknown object, 400 for a bad window or step, 409 for a
- * pod or deployment name found in several namespaces without ?namespace=.
+ * pod or deployment name found in several namespaces without ?namespace=. Durations
+ * are seconds ("300") or what the settings take ("5m", "1h30m", "15d").
  */
 #include "common/err.h"
 #include "common/http_server.h"
@@ -114,8 +115,8 @@ static const char *const disk_names[8] = { "read_bytes",
                                            "write" };
 static const char *const net_names[8] = { "bytes_recv",
                                           "bytes_sent",
-                                          "recv_bytes_per_second",
-                                          "sent_bytes_per_second",
+                                          "bytes_recv_per_second",
+                                          "bytes_sent_per_second",
                                           "bytes_recv_total",
                                           "bytes_sent_total",
                                           "recv",
@@ -339,6 +340,9 @@ static void on_node(struct km_http_req *req, void *ud)
     km_entities_fini(&pods);
 }
 
+/* A node's pods: a node is known by its own series or by its pods' node label (pods
+ * reported by JSON senders or cgroup series of a node whose node series are missing),
+ * so 404 only when neither names it. */
 static void on_node_pods(struct km_http_req *req, void *ud)
 {
     struct km_server *s = ud;
@@ -347,12 +351,14 @@ static void on_node_pods(struct km_http_req *req, void *ud)
     struct km_entities nodes, pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_NODES, &pf, "node", name, NULL, &nodes))
+    if (!km_server_ready_or_503(s, req) || !current(s, req, KM_PODS, &pf, &pods))
         return;
-    km_entities_fini(&nodes);
-    if (!current(s, req, KM_PODS, &pf, &pods))
-        return;
+    if (pods.n == 0) {
+        km_entities_fini(&pods);
+        if (!current_or_404(s, req, KM_NODES, &pf, "node", name, NULL, &nodes))
+            return;
+        km_entities_fini(&nodes);
+    }
     out_begin(&o);
     km_jsonw_key(&o.w, "node_name");
     km_jsonw_str(&o.w, name);
@@ -687,31 +693,29 @@ static void on_deployment_pods(struct km_http_req *req, void *ud)
 
 /* ---- time series --------------------------------------------------------------------------- */
 
-/* A positive number of seconds from the query string; *ms = dflt when absent. */
-static bool seconds_param(struct km_http_req *req, const char *name, int64_t dflt, int64_t max,
-                          int64_t *ms)
+/* A positive duration from the query string, as the settings take them: seconds
+ * ("300", "0.5") or with units ("5m", "1h30m", "15d"); *ms = dflt when absent. False
+ * after answering 400. */
+static bool duration_param(struct km_http_req *req, const char *name, int64_t dflt, int64_t max,
+                           int64_t *ms)
 {
     const char *v = km_http_req_query(req, name);
-    char *end;
-    double d;
+    char max_text[32];
 
     *ms = dflt;
     if (!v)
         return true;
-    d = strtod(v, &end);
-    if (!*v || *end || !isfinite(d) || d <= 0) {
-        km_http_respond_error(req, 400, "%s must be a positive number of seconds, not \"%.64s\"",
+    if (km_duration_parse(v, ms) != 0 || *ms <= 0) {
+        km_http_respond_error(req, 400,
+                              "%s must be a positive duration: seconds (300) or with units (5m, "
+                              "1h30m, 15d), not \"%.64s\"",
                               name, v);
         return false;
     }
-    if (d * 1000 > (double)max) {
-        km_http_respond_error(req, 400, "%s=%s is longer than the %lld s the server keeps", name, v,
-                              (long long)(max / 1000));
-        return false;
-    }
-    *ms = (int64_t)llround(d * 1000);
-    if (*ms < 1) {
-        km_http_respond_error(req, 400, "%s must be at least 1 ms", name);
+    if (*ms > max) {
+        km_duration_format(max_text, sizeof(max_text), max);
+        km_http_respond_error(req, 400, "%s=%.64s is longer than the %s the server keeps", name, v,
+                              max_text);
         return false;
     }
     return true;
@@ -755,12 +759,15 @@ struct ts_params {
 
 static bool parse_ts_params(struct km_server *s, struct km_http_req *req, struct ts_params *p)
 {
-    if (!seconds_param(req, "window", 3600000, s->o.retention_ms, &p->window) ||
-        !seconds_param(req, "step", 0, s->o.retention_ms, &p->step))
+    if (!duration_param(req, "window", 3600000, s->o.retention_ms, &p->window) ||
+        !duration_param(req, "step", 0, s->o.retention_ms, &p->step))
         return false;
     if (p->step > p->window) {
-        km_http_respond_error(req, 400, "step (%lld s) is longer than window (%lld s)",
-                              (long long)(p->step / 1000), (long long)(p->window / 1000));
+        char step[32], window[32];
+
+        km_duration_format(step, sizeof(step), p->step);
+        km_duration_format(window, sizeof(window), p->window);
+        km_http_respond_error(req, 400, "step (%s) is longer than window (%s)", step, window);
         return false;
     }
     if (p->step && p->window / p->step > MAX_POINTS) {

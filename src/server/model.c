@@ -117,6 +117,7 @@ struct contrib {
     uint64_t key;
     int64_t t;
     int fig;
+    bool total_only; /* one reading of a counter: its total, no interval nor rate yet */
     double sum, rate, total, mem_total;
 };
 
@@ -607,6 +608,8 @@ static void apply(struct ent *x, const struct contrib *c, double sign)
 }
 
 /* Count c unless a newer series of the same identity already did; replace an older.
+ * A counter's first reading does not replace a series with a rate (the renamed series
+ * has no rate yet for one collection), and is replaced by one whatever their times.
  * (A pod has a few series per source, so a linear search.) */
 static int contribute(struct ent *x, const struct contrib *c)
 {
@@ -620,7 +623,9 @@ static int contribute(struct ent *x, const struct contrib *c)
         }
     }
     if (old) {
-        if (old->t >= c->t)
+        bool keep = old->total_only == c->total_only ? old->t >= c->t : c->total_only;
+
+        if (keep)
             return 0;
         apply(x, old, -1);
         *old = *c;
@@ -653,13 +658,17 @@ static int add_last(struct model *m, const struct spec *sp, const struct km_labe
     k.t = last.t;
     switch (sp->kind) {
     case SRC_COUNTER:
+        /* The total is known from one reading; the interval's bytes and the rate need
+         * two. */
+        k.total = last.value;
+        f->has_total[g] = g != KM_FIG_CPU;
+        k.total_only = !last.has_rate;
         if (!last.has_rate)
-            return 0;
+            break;
         x->parts[g] |= sp->part;
         k.sum = g == KM_FIG_CPU ? last.delta / last.interval * sp->scale : last.delta;
         k.rate = last.delta / last.interval;
-        k.total = last.value;
-        f->has_rate[g] = f->has_total[g] = g != KM_FIG_CPU;
+        f->has_rate[g] = g != KM_FIG_CPU;
         break;
     case SRC_GAUGE:
         x->parts[g] |= sp->part;
@@ -752,7 +761,7 @@ int km_model_current(struct km_storage *store, enum km_kind kind, const struct k
             fg->rate[g] = x->rate[g];
             fg->total[g] = x->total[g];
             if (!fg->has[g])
-                fg->has_rate[g] = fg->has_total[g] = false;
+                fg->has_rate[g] = false; /* a total stands alone (one reading) */
         }
         if (fg->t == 0 || x->excluded)
             continue; /* nothing newer than the staleness limit, or not the deployment's */

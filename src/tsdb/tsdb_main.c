@@ -365,7 +365,7 @@ static int inspect_main(int argc, char **argv)
     struct km_cfg_cmd cmd = {
         .name = "tsdb",
         .usage = "kmon tsdb inspect [flags] DIR",
-        .summary = "Report on the data directory DIR (the server's --data-dir): every block with\n"
+        .summary = "Report on the data directory DIR (the server's --data): every block with\n"
                    "its time range, series, samples and bytes per sample (total, data only,\n"
                    "index per series), the totals (series counted once), the head that\n"
                    "replaying the WAL rebuilds, and a check of every checksum. Read-only: safe\n"

@@ -171,7 +171,7 @@ def test_node_figures_are_exact(cluster):
     }
     assert n["network_io"] == {  # lo excluded
         "bytes_recv": 512000, "bytes_sent": 25600,
-        "recv_bytes_per_second": 102400.0, "sent_bytes_per_second": 5120.0,
+        "bytes_recv_per_second": 102400.0, "bytes_sent_per_second": 5120.0,
         "bytes_recv_total": 5512000, "bytes_sent_total": 3025600,
         "recv": "100.0 KB/s", "sent": "5.0 KB/s",
     }
@@ -207,6 +207,20 @@ def test_node_pods(cluster):
                                                      "count": 0}
 
 
+def test_pods_of_a_node_known_only_through_its_pods(cluster):
+    """n2 has no node series, only pods whose series say node="n2" (cgroup series), or
+    JSON-posted pods naming it: its pods are answered; a node nothing names is 404."""
+    base, _ = cluster
+    doc = get(base, "/api/nodes/n2/pods")
+    assert doc["node_name"] == "n2" and doc["count"] == 2
+    assert {p["pod_name"] for p in doc["pods"]} == {"db-0", "multi-6f7b9d8c5-k2m4n"}
+    assert post_json(base, "/api/namespaces/j/pods/solo/metrics",
+                     {"node_name": "json-only", "cpu_millicores": 5})[0] == 204
+    doc = get(base, "/api/nodes/json-only/pods")
+    assert [(p["pod_name"], p["namespace"]) for p in doc["pods"]] == [("solo", "j")]
+    assert error_of(base, "/api/nodes/nobody/pods", 404) == {"error": 'node "nobody" not found'}
+
+
 # ---- pods ---------------------------------------------------------------------------
 
 def test_pod_figures_prefer_the_pod_cgroup(cluster):
@@ -224,7 +238,7 @@ def test_pod_figures_prefer_the_pod_cgroup(cluster):
     }
     assert p["network_io"] == {
         "bytes_recv": 102400, "bytes_sent": 51200,
-        "recv_bytes_per_second": 20480.0, "sent_bytes_per_second": 10240.0,
+        "bytes_recv_per_second": 20480.0, "bytes_sent_per_second": 10240.0,
         "bytes_recv_total": 102400, "bytes_sent_total": 51200,
         "recv": "20.0 KB/s", "sent": "10.0 KB/s",
     }
@@ -350,7 +364,7 @@ def test_namespaces_sum_their_pods(cluster):
     assert shop["disk_io"]["read_bytes_per_second"] == 10240.0
     assert shop["disk_io"]["read_bytes_total"] == 51200
     assert shop["disk_io"]["write_bytes"] == 20480
-    assert shop["network_io"]["recv_bytes_per_second"] == 20480.0
+    assert shop["network_io"]["bytes_recv_per_second"] == 20480.0
     assert shop["timestamp"] == rfc3339(t1)
     ops = get(base, "/api/namespaces/ops")
     assert (ops["pod_count"], ops["deployment_count"], ops["cpu_millicores"],
@@ -425,9 +439,30 @@ def test_bad_window_and_step_are_400(cluster):
                      "/api/nodes/nope/timeseries", "/api/pods/nope/timeseries",
                      "/api/deployments/nope/timeseries"):
             error_of(base, f"{path}?{q}", 400)
-    assert "1296000 s" in error_of(base, "/api/nodes/n1/timeseries?window=1296001",
+    assert "15d" in error_of(base, "/api/nodes/n1/timeseries?window=1296001",
                                    400)["error"]
     get(base, "/api/nodes/n1/timeseries?window=1296000")  # exactly the retention
+    for q in ("window=5x", "window=1m5h", "window=-5m", "window=15d1ms", "window=60&step=2m",
+              "window=1h&step=0s"):
+        err = error_of(base, f"/api/nodes/n1/timeseries?{q}", 400)["error"]
+        assert "window" in err or "step" in err, (q, err)
+    assert "5m, 1h30m, 15d" in error_of(base, "/api/nodes/n1/timeseries?window=5x", 400)["error"]
+
+
+def test_window_and_step_take_durations_like_the_flags(cluster):
+    """window and step are seconds or durations with units, as the settings take them
+    (the same parser): 300, 5m, 1h30m, 15d, 0.5, 500ms."""
+    base, _ = cluster
+    for q, window, step in (("window=300", 300, None), ("window=5m", 300, None),
+                            ("window=1h30m", 5400, None), ("window=15d", 1296000, None),
+                            ("window=2m&step=10s", 120, 10), ("window=90&step=1.5", 90, 1.5),
+                            ("window=1m&step=500ms", 60, 0.5)):
+        doc = get(base, f"/api/nodes/n1/timeseries?{q}")
+        assert doc["window"] == window, (q, doc["window"])
+        if step is not None:
+            assert doc["step"] == step, (q, doc["step"])
+    pts = get(base, "/api/nodes/n1/timeseries?window=5m&step=5s")["points"]
+    assert pts == get(base, "/api/nodes/n1/timeseries?window=300&step=5")["points"]
 
 
 def test_wrong_method_is_405_json(cluster):
@@ -531,8 +566,8 @@ def test_json_node_and_pod_posts(server_factory):
         "read": "10.0 KB/s", "write": "49.6 KB/s",
     }
     assert n["network_io"]["bytes_recv"] == 39274
-    assert n["network_io"]["recv_bytes_per_second"] == pytest.approx(7854.8)
-    assert n["network_io"]["sent_bytes_per_second"] == pytest.approx(32426.4)
+    assert n["network_io"]["bytes_recv_per_second"] == pytest.approx(7854.8)
+    assert n["network_io"]["bytes_sent_per_second"] == pytest.approx(32426.4)
     assert "memory_total_bytes" not in n
 
     pod = {"node_name": "jnode", "namespace": "jns", "pod_name": "jweb-1",
@@ -651,7 +686,7 @@ def test_node_timeseries_points_and_values(server_factory):
                                 "write_bytes_per_second": None,
                                 "read": "205 B/s", "write": None}
         assert p["network_io"]["bytes_recv"] == 5120
-        assert p["network_io"]["recv_bytes_per_second"] == 1024.0
+        assert p["network_io"]["bytes_recv_per_second"] == 1024.0
         assert p["network_io"]["bytes_sent"] is None
     assert [p["memory_bytes"] for p in pts[:37]] == [1000000000 + j * 1000000
                                                      for j in range(37)]
@@ -797,3 +832,116 @@ def test_series_renamed_by_the_api_count_once(server_factory):
     assert pod["deployment"] == "api"
     ns = get(base, "/api/namespaces/m")
     assert ns["memory_bytes"] == 300000000
+
+
+def test_first_reading_shows_totals_not_rates(server_factory):
+    """One reading of a counter gives its total; the interval's bytes, the rate and the
+    CPU need two. Gauges (memory) are there from the first reading."""
+    _, base, _ = server_factory()
+    t = (now_ms() - 20000) // 1000 * 1000
+    n = dict(node="fresh", cluster="c1")
+    p = dict(namespace="new", pod="first-0", container="", node="fresh", cluster="c1")
+    write(base, [
+        ser("node_cpu_seconds_total", [(t, 100)], cpu="0", mode="user", **n),
+        ser("node_memory_MemTotal_bytes", [(t, 8e9)], **n),
+        ser("node_memory_MemAvailable_bytes", [(t, 6e9)], **n),
+        ser("node_disk_read_bytes_total", [(t, 1000)], device="sda", **n),
+        ser("node_disk_read_bytes_total", [(t, 24)], device="sdb", **n),
+        ser("node_disk_written_bytes_total", [(t, 2000)], device="sda", **n),
+        ser("node_network_receive_bytes_total", [(t, 5000)], device="eth0", **n),
+        ser("node_network_receive_bytes_total", [(t, 99999)], device="lo", **n),
+        ser("node_network_transmit_bytes_total", [(t, 3000)], device="eth0", **n),
+        ser("container_cpu_usage_seconds_total", [(t, 3)], **p),
+        ser("container_memory_working_set_bytes", [(t, 1048576)], **p),
+        ser("container_fs_reads_bytes_total", [(t, 4096)], device="/dev/sda", **p),
+        ser("container_network_receive_bytes_total", [(t, 700)], interface="eth0", **p),
+        ser("container_network_transmit_bytes_total", [(t, 300)], interface="eth0", **p),
+    ])
+    node = get(base, "/api/nodes/fresh")
+    assert node["cpu_millicores"] is None and node["memory_bytes"] == 2e9
+    assert node["disk_io"] == {
+        "read_bytes": None, "write_bytes": None,
+        "read_bytes_per_second": None, "write_bytes_per_second": None,
+        "read_bytes_total": 1024, "write_bytes_total": 2000, "read": None, "write": None}
+    assert node["network_io"] == {
+        "bytes_recv": None, "bytes_sent": None,
+        "bytes_recv_per_second": None, "bytes_sent_per_second": None,
+        "bytes_recv_total": 5000, "bytes_sent_total": 3000, "recv": None, "sent": None}
+    assert get(base, "/api/nodes")["nodes"][0]["disk_io"]["read_bytes_total"] == 1024
+    pod = get(base, "/api/pods/first-0")
+    assert pod["cpu_millicores"] is None and pod["memory_bytes"] == 1048576
+    assert pod["disk_io"]["read_bytes_total"] == 4096 and pod["disk_io"]["read_bytes"] is None
+    assert pod["disk_io"]["write_bytes_total"] is None  # no series at all
+    assert (pod["network_io"]["bytes_recv_total"], pod["network_io"]["bytes_sent_total"]) == \
+        (700, 300)
+    ns = get(base, "/api/namespaces/new")
+    assert ns["network_io"]["bytes_recv_total"] == 700 and ns["network_io"]["bytes_recv"] is None
+    # The second reading brings the rates; the totals go on.
+    write(base, [ser("node_disk_read_bytes_total", [(t + G, 6000)], device="sda", **n),
+                 ser("node_disk_read_bytes_total", [(t + G, 24)], device="sdb", **n)])
+    d = get(base, "/api/nodes/fresh")["disk_io"]
+    assert (d["read_bytes"], d["read_bytes_per_second"], d["read_bytes_total"]) == \
+        (5000, 1000.0, 6024)
+
+
+def test_docs_agree_with_the_code(server_factory):
+    """What docs/api.md and the help texts say is what the code does: the probes' bodies,
+    compact JSON on one line (the examples are pretty-printed, and say so), the I/O
+    field names shared by the agent's snapshot and the server, `kmon tsdb inspect`
+    taking its directory as an argument."""
+    import os
+    import re
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "api.md")) as f:
+        doc = f.read()
+    _, base, _ = server_factory()
+    for path in ("healthz", "readyz"):
+        said = re.search(r"\$ curl -s 'http://127\.0\.0\.1:5000/%s'\n([^\n]*)\n" % path, doc)
+        assert said, path
+        assert http_request(base + "/" + path)[2] == (said.group(1) + "\n").encode()
+    assert "the server sends compact JSON" in doc
+    body = http_request(base + "/api/nodes")[2]
+    assert body.endswith(b"}\n") and body.count(b"\n") == 1 and b": " not in body
+
+    write(base, [ser("node_network_receive_bytes_total", [(now_ms() - 5000, 1)],
+                     device="eth0", node="d"),
+                 ser("node_disk_read_bytes_total", [(now_ms() - 5000, 1)], device="sda",
+                     node="d")])
+    server = get(base, "/api/nodes/d")
+    r = run("agent", "--once", "--interval", "100ms", "--format", "json", "--no-kubernetes",
+            "--disable-collectors", "filesystem,pods")
+    assert r.returncode == 0, r.stderr
+    agent = json.loads(r.stdout)
+    for key in ("disk_io", "network_io"):
+        # The server adds the human-readable companions.
+        human = {"read", "write", "recv", "sent"}
+        assert set(agent[key]) == set(server[key]) - human, (key, agent[key], server[key])
+        assert set(agent[key]) <= set(doc.split('"')), key
+    assert "bytes_recv_per_second" in agent["network_io"]
+
+    h = run("tsdb", "inspect", "--help")
+    assert h.returncode == 0 and "kmon tsdb inspect [flags] DIR" in h.stdout
+    assert "--data-dir" not in h.stdout
+    assert "--data DIR" in run("server", "--help").stdout
+
+
+def test_renamed_series_first_reading_does_not_hide_the_rate(server_factory):
+    """The collection after the API names a pod has one reading of the renamed series:
+    the pod's rates stay the older series' (not 0, not null) until the new one has
+    two readings; the totals are either's."""
+    _, base, _ = server_factory()
+    t1 = (now_ms() - 20000) // 1000 * 1000
+    ident = dict(namespace="m", pod="api-5f6d7c8b9-nprst", container="", node="n1")
+    named = dict(ident, workload_kind="Deployment", workload="api")
+    write(base, [ser("container_cpu_usage_seconds_total", [(t1 - G, 0), (t1, 1)], **ident),
+                 ser("container_fs_reads_bytes_total", [(t1 - G, 0), (t1, 5000)], **ident),
+                 ser("container_cpu_usage_seconds_total", [(t1 + G, 1.5)], **named),
+                 ser("container_fs_reads_bytes_total", [(t1 + G, 6000)], **named)])
+    pod = get(base, "/api/pods/api-5f6d7c8b9-nprst")
+    assert pod["cpu_millicores"] == 200
+    assert (pod["disk_io"]["read_bytes"], pod["disk_io"]["read_bytes_per_second"]) == \
+        (5000, 1000.0)
+    assert pod["disk_io"]["read_bytes_total"] == 5000
+    write(base, [ser("container_cpu_usage_seconds_total", [(t1 + 2 * G, 2.5)], **named)])
+    assert get(base, "/api/pods/api-5f6d7c8b9-nprst")["cpu_millicores"] == 200
+    write(base, [ser("container_cpu_usage_seconds_total", [(t1 + 3 * G, 4.5)], **named)])
+    assert get(base, "/api/pods/api-5f6d7c8b9-nprst")["cpu_millicores"] == 400

@@ -243,13 +243,17 @@ def test_agent_restart_keeps_its_spool(server_factory, tmp_path):
 
 
 class _Refusing(http.server.BaseHTTPRequestHandler):
-    """A remote_write endpoint that refuses everything with 400 and a message."""
+    """A remote_write endpoint that refuses every request with 400 and a long sentence
+    (as the server does when it stores a request's good samples and refuses others)."""
     posts = 0
+    MESSAGE = ("3 of 412 samples refused: 2 too far in the future (example "
+               "up{job=\"x\"} at 4102444800000), 1 with label name \"0bad\" not valid; "
+               + "the others are stored; " * 20 + "TAIL-NOT-LOGGED")
 
     def do_POST(self):
         type(self).posts += 1
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = b'{"error":"label name \\"0bad\\" is not valid"}'
+        body = json.dumps({"error": self.MESSAGE}).encode()
         self.send_response(400)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -262,7 +266,8 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
 
 def test_other_4xx_is_not_retried_and_logged(tmp_path):
     """A 400 is the sender's fault: the batch is dropped (counted as rejected), never
-    retried nor spooled, and the server's message is in the agent's log."""
+    retried nor spooled, and the server's message (its first 300 characters) is in the
+    agent's log at warn — once a minute, not once per request."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_address[1]}"
@@ -276,7 +281,11 @@ def test_other_4xx_is_not_retried_and_logged(tmp_path):
         assert _Refusing.posts <= rejected + 1, (_Refusing.posts, rejected)
         assert value(m, "kmon_agent_spool_requests") == 0
         agent.stop()
-        assert "0bad" in agent.log() and "refused" in agent.log(), agent.log()
+        lines = [l for l in agent.log().splitlines() if "HTTP 400" in l]
+        assert len(lines) == 1, agent.log()
+        assert " warn " in lines[0] and "not retried" in lines[0], lines[0]
+        assert _Refusing.MESSAGE[:250] in lines[0], lines[0]
+        assert "TAIL-NOT-LOGGED" not in lines[0] and lines[0].endswith("\u2026"), lines[0]
     finally:
         agent.close()
         srv.shutdown()

@@ -97,6 +97,7 @@ def main():
             time.sleep(5)
         show("/")
         show("/healthz")
+        show("/readyz")
         show("/api/nodes")
         show(f"/api/nodes/{node}")
         show(f"/api/nodes/{node}/pods", cut="pods")

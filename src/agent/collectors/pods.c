@@ -223,7 +223,7 @@ struct spec {
 };
 
 #define MAX_POD_LABELS 32
-#define MAX_LABELS     (6 + MAX_POD_LABELS + 1)
+#define MAX_LABELS     (8 + MAX_POD_LABELS + 1)
 
 struct pods_ctx {
     /* Settings. */
@@ -238,6 +238,7 @@ struct pods_ctx {
     char *excl[MAX_EXCLUDED];
     size_t nexcl;
     char proc[PATH_MAX], sys[PATH_MAX], host_netns[64];
+    char node[256]; /* the node label of every series (what shipping would add) */
     struct km_cg_fs fs;
     bool fs_ok;
     struct km_kpods kp;
@@ -360,6 +361,7 @@ static int pods_init(void *vctx, const struct km_host *host)
 
     snprintf(ctx->proc, sizeof(ctx->proc), "%s", host->proc);
     snprintf(ctx->sys, sizeof(ctx->sys), "%s", host->sys);
+    snprintf(ctx->node, sizeof(ctx->node), "%s", host->node_name ? host->node_name : "");
     if (ctx->exclude_namespaces)
         ctx->nexcl = km_cfg_split_list(ctx->exclude_namespaces, ctx->excl, MAX_EXCLUDED);
     if (ctx->pod_labels)
@@ -638,7 +640,9 @@ static void read_cgroup(struct pods_ctx *ctx, const char *rel, struct km_cg_stat
     e->mem_limit = st->mem_limit;
 }
 
-/* The labels every series of a pod carries, after l[0] (container). */
+/* The labels every series of a pod carries, after l[0] (container): node among them,
+ * so /metrics and --once show it as the shipped series have it (shipping adds node
+ * only to series without one). */
 static void set_pod_labels(struct pods_ctx *ctx, const struct km_kpod *p, const char *ns,
                            const char *name)
 {
@@ -648,6 +652,8 @@ static void set_pod_labels(struct pods_ctx *ctx, const struct km_kpod *p, const 
     ctx->l[n++] = (struct km_label){ "namespace", ns };
     ctx->l[n++] = (struct km_label){ "pod", name };
     ctx->l[n++] = (struct km_label){ "pod_uid", p->uid };
+    if (ctx->node[0])
+        ctx->l[n++] = (struct km_label){ "node", ctx->node };
     if (p->qos != KM_QOS_NONE)
         ctx->l[n++] = (struct km_label){ "qos_class", km_qos_name(p->qos) };
     if (kp && kp->workload_kind && kp->workload) {

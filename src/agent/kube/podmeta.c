@@ -113,7 +113,9 @@ static int parse_labels(const json_t *meta, const char *const *allow, size_t nal
 }
 
 /* status.containerStatuses, initContainerStatuses and ephemeralContainerStatuses:
- * "containerd://<id>" → name. Containers not started yet have no containerID. */
+ * "containerd://<id>" → name. Containers not started yet have no containerID. An entry
+ * without a name is skipped: its series would be the pod total's (container=""); the
+ * container is then named from the log layout or left out as unnamed. */
 static int parse_containers(const json_t *status, struct km_pod_meta *out)
 {
     static const char *const lists[] = { "containerStatuses", "initContainerStatuses",
@@ -132,7 +134,7 @@ static int parse_containers(const json_t *status, struct km_pod_meta *out)
             const char *id = str_at(cs, "containerID"), *name = str_at(cs, "name"), *sep;
             struct km_pod_container *c;
 
-            if (!id || !name)
+            if (!id || !name || !*name)
                 continue;
             sep = strstr(id, "://");
             id = sep ? sep + 3 : id;

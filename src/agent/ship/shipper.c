@@ -18,6 +18,8 @@
 #include "version.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #define LOG            "ship"
 #define QUEUE_MAX      720 /* requests in memory: an hour of 5 s collections */
 #define REPLY_MAX      2048
+#define MESSAGE_MAX    300 /* of a refusal's reply, in the log */
 #define LOG_EVERY_NS   (60 * 1000000000ll)
 #define MAX_RETRY_WAIT (300 * 1000ll)
 
@@ -63,6 +66,8 @@ struct km_shipper {
     unsigned seed;
     bool up;
     int64_t last_ok_ms, last_log_ns;
+    int64_t last_reject_log_ns; /* mono; refusals are logged once a minute */
+    uint64_t rejects_unlogged;  /* refusals since that line */
     uint64_t req_ok, req_retry, req_rejected, smp_ok, smp_rejected;
 };
 
@@ -247,6 +252,57 @@ static void note_failure(struct km_shipper *sh, const char *why, uint32_t sample
     sh->up = false;
 }
 
+/* The server's message in a reply: the "error" sentence of a JSON error body, else the
+ * body itself; at most MESSAGE_MAX bytes (cut before a UTF-8 continuation byte, "…"
+ * appended), control characters as spaces, so it stays one log line. */
+static void reply_message(const struct km_buf *reply, char *out, size_t size)
+{
+    const char *msg = reply->data ? reply->data : "";
+    size_t len = reply->len, n;
+    json_t *doc = json_loadb(msg, len, 0, NULL);
+    const json_t *err = json_object_get(doc, "error");
+
+    if (json_is_string(err)) {
+        msg = json_string_value(err);
+        len = json_string_length(err);
+    }
+    n = len < MESSAGE_MAX ? len : MESSAGE_MAX;
+    while (n < len && n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
+        n--;
+    if (n >= size)
+        n = size - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+    out[n] = '\0';
+    if (n < len && n + 4 <= size)
+        memcpy(out + n, "\xe2\x80\xa6", 4); /* … */
+    json_decref(doc);
+}
+
+/* A 4xx other than 429: the server will not take the request (or took only part of it,
+ * saying in its reply what it refused and why). Not retried; counted, and logged at
+ * most once a minute with the server's message. */
+static void note_rejection(struct km_shipper *sh, long status, uint32_t samples)
+{
+    int64_t now = km_time_mono_ns();
+    char msg[MESSAGE_MAX + 4], more[80] = "";
+
+    sh->req_rejected++;
+    sh->smp_rejected += samples;
+    if (sh->last_reject_log_ns && now - sh->last_reject_log_ns < LOG_EVERY_NS) {
+        sh->rejects_unlogged++;
+        return;
+    }
+    reply_message(&sh->reply, msg, sizeof(msg));
+    if (sh->rejects_unlogged)
+        snprintf(more, sizeof(more), " (%" PRIu64 " more rejected since the last such message)",
+                 sh->rejects_unlogged);
+    km_log_warn(LOG, "%s answered HTTP %ld to a request of %u samples, which is not retried%s: %s",
+                sh->url, status, samples, more, msg);
+    sh->last_reject_log_ns = now;
+    sh->rejects_unlogged = 0;
+}
+
 static void *sender(void *arg)
 {
     struct km_shipper *sh = arg;
@@ -300,10 +356,7 @@ static void *sender(void *arg)
                 sh->up = true;
                 sh->backoff_ms = 0;
             } else {
-                sh->req_rejected++;
-                sh->smp_rejected += samples;
-                km_log_error(LOG, "%s refused a request of %u samples, which is dropped: %s",
-                             sh->url, samples, why);
+                note_rejection(sh, status, samples);
             }
             if (from_spool)
                 km_spool_pop(sh->spool);
@@ -445,13 +498,16 @@ void km_shipper_metrics(struct km_shipper *sh, struct km_mset *m)
         km_spool_stats(sh->spool, &st);
     f = km_mset_family(m, "kmon_agent_ship_requests_total",
                        "Remote-write requests by outcome: delivered, retried (network error, "
-                       "5xx, 429), rejected (other 4xx: dropped).",
+                       "5xx, 429), rejected (other 4xx: not retried; the server may have "
+                       "stored part of it and says what it refused, logged once a minute).",
                        KM_MT_COUNTER, 0);
     km_mset_add(m, f, &(struct km_label){ "result", "delivered" }, 1, (double)sh->req_ok);
     km_mset_add(m, f, &(struct km_label){ "result", "retried" }, 1, (double)sh->req_retry);
     km_mset_add(m, f, &(struct km_label){ "result", "rejected" }, 1, (double)sh->req_rejected);
     f = km_mset_family(m, "kmon_agent_ship_samples_total",
-                       "Samples delivered, and refused by the server (dropped).", KM_MT_COUNTER, 0);
+                       "Samples in requests delivered, and in requests rejected (some or all of "
+                       "their samples refused by the server; not retried).",
+                       KM_MT_COUNTER, 0);
     km_mset_add(m, f, &(struct km_label){ "result", "delivered" }, 1, (double)sh->smp_ok);
     km_mset_add(m, f, &(struct km_label){ "result", "rejected" }, 1, (double)sh->smp_rejected);
     km_mset_add(m,
