@@ -5,7 +5,7 @@
 #include "agent/agent_main.h"
 #include "demo/demo_main.h"
 #include "server/server_main.h"
-#include "tsdb/tsdb_main.h"
+#include "tsdb/cmd/tsdb_main.h"
 #include "version.h"
 
 #include <stdio.h>

@@ -5,8 +5,8 @@
  */
 #include "common/self_metrics.h"
 
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
+#include "hostfs/procfs.h"
 #include "version.h"
 
 #include <dirent.h>

@@ -8,8 +8,8 @@
  * AddressSanitizer reports any read past the end. Invariants: counts of malformed lines
  * never exceed the lines; a parsed name is NUL-terminated within its buffer.
  */
-#include "agent/cgroup/cgparse.h"
 #include "fuzz_common.h"
+#include "hostfs/cgparse.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
  * AddressSanitizer reports any read past the end. The callback reads every field it is
  * given and checks what procfs.h promises about it.
  */
-#include "agent/procfs/procfs.h"
 #include "fuzz_common.h"
+#include "hostfs/procfs.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
  * AddressSanitizer reports any read past the end. The callback reads every byte of the
  * key it is given (which must lie inside the input) and the value.
  */
-#include "agent/procfs/procfs.h"
 #include "fuzz_common.h"
+#include "hostfs/procfs.h"
 
 #include <stdint.h>
 #include <stdio.h>

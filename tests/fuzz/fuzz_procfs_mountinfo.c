@@ -6,8 +6,8 @@
  * AddressSanitizer reports any read past the end. The callback checks that every string
  * is NUL-terminated within KM_MOUNT_FIELD_MAX and reads all of it.
  */
-#include "agent/procfs/procfs.h"
 #include "fuzz_common.h"
+#include "hostfs/procfs.h"
 
 #include <stdint.h>
 #include <stdio.h>

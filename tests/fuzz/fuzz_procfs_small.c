@@ -6,8 +6,8 @@
  * The input is copied into a heap buffer of exactly its size (no NUL after it), so
  * AddressSanitizer reports any read past the end. Every field each parser fills is read.
  */
-#include "agent/procfs/procfs.h"
 #include "fuzz_common.h"
+#include "hostfs/procfs.h"
 
 #include <stdint.h>
 #include <stdio.h>

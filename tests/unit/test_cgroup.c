@@ -3,7 +3,7 @@
  * v1 blkio) on the kernel's formats and on broken input, and the kubelet's names (QoS,
  * pod and container directories under both drivers and every runtime, log layout).
  */
-#include "agent/cgroup/cgparse.h"
+#include "hostfs/cgparse.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
  * Parsers are always given exactly the bytes of the input in a heap buffer of that size,
  * never a NUL-terminated string, so the sanitizer build catches any read past the end.
  */
-#include "agent/procfs/procfs.h"
+#include "hostfs/procfs.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

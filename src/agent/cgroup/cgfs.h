@@ -15,8 +15,8 @@
 #ifndef KMON_AGENT_CGROUP_CGFS_H
 #define KMON_AGENT_CGROUP_CGFS_H
 
-#include "agent/procfs/procfs.h"
-#include "cgparse.h"
+#include "hostfs/cgparse.h"
+#include "hostfs/procfs.h"
 
 #include <limits.h>
 #include <stdbool.h>

@@ -11,7 +11,7 @@
 #ifndef KMON_AGENT_CGROUP_KUBEPODS_H
 #define KMON_AGENT_CGROUP_KUBEPODS_H
 
-#include "cgparse.h"
+#include "hostfs/cgparse.h"
 
 #include <stddef.h>
 

@@ -9,10 +9,10 @@
  * double-counted with their disk. Sectors in /proc/diskstats are always 512 bytes.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
 #include "common/regex.h"
+#include "hostfs/procfs.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,9 +3,9 @@
  * node_filefd_allocated and node_filefd_maximum.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 struct filefd_ctx {
     struct km_procfile file;

@@ -12,13 +12,13 @@
  * is reported with node_filesystem_device_error 1, and is skipped until it answers.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "agent/statfs_pool.h"
 #include "common/arena.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/procfile.h"
 #include "common/regex.h"
+#include "hostfs/procfs.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -2,9 +2,9 @@
  * loadavg — node_load1, node_load5, node_load15 from /proc/loadavg.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 struct loadavg_ctx {
     struct km_procfile file;

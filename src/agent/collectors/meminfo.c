@@ -7,9 +7,9 @@
  * MemAvailable.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,10 +10,10 @@
  * and a bridge on its way out is not counted two or three times.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
 #include "common/regex.h"
+#include "hostfs/procfs.h"
 
 #include <limits.h>
 #include <stdio.h>

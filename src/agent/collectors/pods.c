@@ -23,12 +23,12 @@
 #include "agent/collector.h"
 #include "agent/kube/logmeta.h"
 #include "agent/kube/meta.h"
-#include "agent/procfs/procfs.h"
 #include "common/array.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 #include <stdio.h>
 #include <stdlib.h>

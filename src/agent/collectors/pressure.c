@@ -7,9 +7,9 @@
  * as a collection error, as any missing source is.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 #include <stdio.h>
 

@@ -11,9 +11,9 @@
  * of ticks instead of wall-clock time makes it immune to collection jitter.
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -5,9 +5,9 @@
  * carries the same information for queries).
  */
 #include "agent/collector.h"
-#include "agent/procfs/procfs.h"
 #include "common/err.h"
 #include "common/procfile.h"
+#include "hostfs/procfs.h"
 
 struct time_ctx {
     struct km_procfile file;

@@ -3,9 +3,9 @@
  */
 #include "logmeta.h"
 
-#include "agent/cgroup/cgparse.h"
 #include "common/array.h"
 #include "common/err.h"
+#include "hostfs/cgparse.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * holds, and verifies every checksum (inspect.h builds the report; this file prints it
  * as a table or as JSON).
  */
-#include "tsdb/tsdb_main.h"
+#include "tsdb/cmd/tsdb_main.h"
 
 #include "common/buf.h"
 #include "common/cfg.h"

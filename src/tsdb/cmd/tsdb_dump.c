@@ -11,8 +11,8 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/numfmt.h"
+#include "tsdb/cmd/tsdb_main.h"
 #include "tsdb/tsdb.h"
-#include "tsdb/tsdb_main.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  */
 #include "cgparse.h"
 
-#include "agent/procfs/procfs.h"
+#include "hostfs/procfs.h"
 
 #include <stdio.h>
 #include <string.h>
