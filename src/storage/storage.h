@@ -30,7 +30,7 @@ struct km_mset;
 /* What the reader will do with a selection, so a store can do less: read no samples
  * (labels only), or (a store that can) pre-aggregate per step. Zero means unknown. */
 struct km_select_hints {
-    int64_t mint, maxt; /* the samples that will be read (within the querier's range) */
+    int64_t mint, maxt; /* the samples to read, within the querier's (both 0: all of it) */
     int64_t step_ms;    /* evaluation step of a range query */
     int64_t range_ms;   /* the range of a range selector ([5m]) */
     const char *func;   /* the function that consumes it ("rate"), or NULL */

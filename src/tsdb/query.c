@@ -87,7 +87,8 @@ struct km_tsdb_series_set {
     struct km_samples buf, tmp;
     size_t pos;
     int err;
-    bool labels_only; /* no samples read */
+    int64_t mint, maxt; /* within the query's range */
+    bool labels_only;   /* no samples read */
 };
 
 /* Move a source to its next series with samples in range. */
@@ -125,7 +126,7 @@ static int source_advance(struct km_tsdb_series_set *ss, struct source *s)
         if (rc)
             return rc;
         for (uint32_t c = 0; c < s->cur.nchunks && !any; c++)
-            any = s->cur.chunks[c].maxt >= q->mint && s->cur.chunks[c].mint <= q->maxt;
+            any = s->cur.chunks[c].maxt >= ss->mint && s->cur.chunks[c].mint <= ss->maxt;
         if (any) {
             s->labels = s->cur.labels;
             return 0;
@@ -136,15 +137,18 @@ static int source_advance(struct km_tsdb_series_set *ss, struct source *s)
 int km_tsdb_select_labels(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
                           struct km_tsdb_series_set **out)
 {
-    int rc = km_tsdb_select(q, m, nm, out);
-
-    if (rc == 0)
-        (*out)->labels_only = true;
-    return rc;
+    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, true, out);
 }
 
 int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
                    struct km_tsdb_series_set **out)
+{
+    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, false, out);
+}
+
+int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
+                         int64_t mint, int64_t maxt, bool labels_only,
+                         struct km_tsdb_series_set **out)
 {
     struct km_tsdb_series_set *ss = calloc(1, sizeof(*ss));
     int rc = 0;
@@ -152,15 +156,22 @@ int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t 
     if (!ss)
         return km_err_set(KM_ENOMEM, "out of memory");
     ss->q = q;
+    ss->mint = mint > q->mint ? mint : q->mint;
+    ss->maxt = maxt < q->maxt ? maxt : q->maxt;
+    ss->labels_only = labels_only;
     ss->src = calloc(q->nblocks + 1, sizeof(*ss->src));
     if (!ss->src) {
         free(ss);
         return km_err_set(KM_ENOMEM, "out of memory");
     }
-    /* Blocks, oldest first, then the head. */
+    /* Blocks, oldest first, then the head; blocks outside the range are not read. */
     for (size_t i = 0; i < q->nblocks && rc == 0; i++) {
-        struct source *s = &ss->src[ss->nsrc++];
+        const struct km_block_meta *bm = km_block_meta(q->blocks[i]);
+        struct source *s;
 
+        if (bm->maxt < ss->mint || bm->mint > ss->maxt)
+            continue;
+        s = &ss->src[ss->nsrc++];
         s->b = q->blocks[i];
         km_block_reader_init(&s->rd, s->b);
         rc = km_block_postings(s->b, m, nm, &s->ids);
@@ -169,7 +180,7 @@ int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t 
         struct source *s = &ss->src[ss->nsrc++];
 
         s->is_head = true;
-        rc = km_head_select(q->db->head, m, nm, q->mint, q->maxt, &s->hs, &s->nhs);
+        rc = km_head_select(q->db->head, m, nm, ss->mint, ss->maxt, &s->hs, &s->nhs);
     }
     if (rc) {
         km_tsdb_series_set_destroy(ss);
@@ -183,9 +194,8 @@ static int read_source(struct km_tsdb_series_set *ss, struct source *s, struct k
 {
     out->n = 0;
     if (s->is_head)
-        return km_head_series_samples(ss->q->db->head, s->hs[s->hi - 1], ss->q->mint, ss->q->maxt,
-                                      out);
-    return km_block_read_samples(&s->rd, &s->cur, ss->q->mint, ss->q->maxt, out);
+        return km_head_series_samples(ss->q->db->head, s->hs[s->hi - 1], ss->mint, ss->maxt, out);
+    return km_block_read_samples(&s->rd, &s->cur, ss->mint, ss->maxt, out);
 }
 
 bool km_tsdb_series_next(struct km_tsdb_series_set *ss)

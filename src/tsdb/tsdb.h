@@ -116,6 +116,11 @@ bool km_tsdb_series_sample(struct km_tsdb_series_set *ss, int64_t *t, double *v)
  * km_tsdb_series_next()); false when none are left. */
 bool km_tsdb_series_batch(struct km_tsdb_series_set *ss, const int64_t **t, const double **v,
                           size_t *n);
+/* The series matching the matchers with samples in [mint, maxt] (within the query's
+ * range), their samples read within it; with labels_only none are read. */
+int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
+                         int64_t mint, int64_t maxt, bool labels_only,
+                         struct km_tsdb_series_set **out);
 /* Like km_tsdb_select(), for the labels only: no samples are read (a series whose blocks
  * overlap the range may come back with no sample inside it, as in Prometheus). */
 int km_tsdb_select_labels(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,

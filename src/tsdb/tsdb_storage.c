@@ -47,9 +47,15 @@ static void st_querier_close(void *q)
 static int st_select(void *q, struct km_matcher *const *m, size_t nm,
                      const struct km_select_hints *hints, void **set)
 {
-    if (hints->labels_only)
-        return km_tsdb_select_labels(q, m, nm, (struct km_tsdb_series_set **)set);
-    return km_tsdb_select(q, m, nm, (struct km_tsdb_series_set **)set);
+    int64_t mint = hints->mint, maxt = hints->maxt;
+
+    /* No range given: the querier's. */
+    if (mint == 0 && maxt == 0) {
+        mint = INT64_MIN;
+        maxt = INT64_MAX;
+    }
+    return km_tsdb_select_range(q, m, nm, mint, maxt, hints->labels_only,
+                                (struct km_tsdb_series_set **)set);
 }
 
 static bool st_set_next(void *set)
