@@ -137,6 +137,12 @@ void km_jsonw_key(struct km_jsonw *w, const char *key)
     w->after_key = true;
 }
 
+void km_jsonw_raw(struct km_jsonw *w, const char *s, size_t n)
+{
+    before_value(w);
+    km_buf_append(w->b, s, n);
+}
+
 void km_jsonw_strn(struct km_jsonw *w, const char *s, size_t n)
 {
     before_value(w);

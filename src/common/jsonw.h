@@ -39,6 +39,8 @@ void km_jsonw_i64(struct km_jsonw *w, int64_t v);
 void km_jsonw_u64(struct km_jsonw *w, uint64_t v);
 void km_jsonw_bool(struct km_jsonw *w, bool v);
 void km_jsonw_null(struct km_jsonw *w);
+/* A value already written as JSON text (a number in a chosen format), as is. */
+void km_jsonw_raw(struct km_jsonw *w, const char *s, size_t n);
 
 /* Append s[0..n) to b as the inside of a JSON string (no quotes). */
 void km_json_escape(struct km_buf *b, const char *s, size_t n);

@@ -100,6 +100,40 @@ bool km_regex_match(const struct km_regex *re, const char *s, size_t n)
     return md && pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, NULL) >= 0;
 }
 
+int km_regex_match_groups(const struct km_regex *re, const char *s, size_t n, size_t *ov, int max)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    PCRE2_SIZE *v;
+    int rc, k;
+
+    if (!md)
+        return 0;
+    rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+    if (rc < 0) {
+        pcre2_match_data_free(md);
+        return 0;
+    }
+    /* rc counts up to the highest group that took part; the pattern may have more. */
+    k = (int)pcre2_get_ovector_count(md);
+    k = k < max ? k : max;
+    v = pcre2_get_ovector_pointer(md);
+    for (int g = 0; g < k; g++) {
+        bool set = g < rc && v[2 * g] != PCRE2_UNSET;
+
+        ov[2 * g] = set ? (size_t)v[2 * g] : (size_t)-1;
+        ov[2 * g + 1] = set ? (size_t)v[2 * g + 1] : (size_t)-1;
+    }
+    pcre2_match_data_free(md);
+    return k;
+}
+
+int km_regex_group_number(const struct km_regex *re, const char *name)
+{
+    int n = pcre2_substring_number_from_name(re->code, (PCRE2_SPTR)name);
+
+    return n > 0 ? n : -1;
+}
+
 const char *km_regex_pattern(const struct km_regex *re)
 {
     return re->pattern;

@@ -24,6 +24,14 @@ int km_regex_compile(struct km_regex **out, const char *pattern, unsigned flags)
 
 bool km_regex_match(const struct km_regex *re, const char *s, size_t n);
 
+/* Match and report the groups: ov[2g], ov[2g+1] are the byte offsets of group g (0: the
+ * whole match), (size_t)-1 for a group that did not take part; at most `max` groups.
+ * Returns the number of groups reported (> 0), or 0 when it does not match. */
+int km_regex_match_groups(const struct km_regex *re, const char *s, size_t n, size_t *ov, int max);
+
+/* The number of the named group `name`, or -1. */
+int km_regex_group_number(const struct km_regex *re, const char *name);
+
 /* The pattern as given. */
 const char *km_regex_pattern(const struct km_regex *re);
 

@@ -7,6 +7,7 @@
 #include "common/err.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct km_querier {
     const struct km_storage_ops *ops;
@@ -90,6 +91,27 @@ int km_storage_append_refs(struct km_storage *s, const struct km_ref_sample *smp
 void km_storage_info(struct km_storage *s, struct km_storage_info *out)
 {
     s->ops->info(s->ctx, out);
+}
+
+int km_storage_cardinality(struct km_storage *s, size_t top, struct km_storage_cardinality *out)
+{
+    return s->ops->cardinality(s->ctx, top, out);
+}
+
+static void stats_free(struct km_storage_stat *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
+}
+
+void km_storage_cardinality_fini(struct km_storage_cardinality *c)
+{
+    stats_free(c->by_metric, c->n_by_metric);
+    stats_free(c->values_by_label, c->n_values_by_label);
+    stats_free(c->memory_by_label, c->n_memory_by_label);
+    stats_free(c->by_pair, c->n_by_pair);
+    memset(c, 0, sizeof(*c));
 }
 
 int km_storage_flush(struct km_storage *s)

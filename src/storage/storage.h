@@ -53,6 +53,23 @@ struct km_storage_info {
     uint64_t blocks;           /* units of data on disk (blocks, parts) */
 };
 
+/* What users hunt cardinality with (Prometheus' /api/v1/status/tsdb): the series in
+ * memory by metric name, distinct values by label name, bytes of values by label name,
+ * series by label pair — the top entries of each, largest first. */
+struct km_storage_stat {
+    char *name; /* owned */
+    uint64_t count;
+};
+
+struct km_storage_cardinality {
+    uint64_t series, label_pairs, chunks;
+    int64_t mint, maxt; /* of the samples in memory (INT64_MAX, INT64_MIN: none) */
+    struct km_storage_stat *by_metric, *values_by_label, *memory_by_label, *by_pair;
+    size_t n_by_metric, n_values_by_label, n_memory_by_label, n_by_pair;
+};
+
+void km_storage_cardinality_fini(struct km_storage_cardinality *c);
+
 struct km_storage_ops {
     unsigned version; /* KM_STORAGE_OPS_V1 */
     const char *name; /* "tsdb" */
@@ -86,6 +103,7 @@ struct km_storage_ops {
 
     /* ---- the store -------------------------------------------------------------- */
     void (*info)(void *ctx, struct km_storage_info *out);
+    int (*cardinality)(void *ctx, size_t top, struct km_storage_cardinality *out);
     int (*flush)(void *ctx);                       /* make the memory durable now */
     void (*metrics)(void *ctx, struct km_mset *m); /* its kmon_* families */
     void (*close)(void *ctx);                      /* accepts a half-opened context */
@@ -150,6 +168,8 @@ int km_querier_label_values(struct km_querier *q, const char *name, struct km_ma
 /* ---- the store -------------------------------------------------------------------- */
 
 void km_storage_info(struct km_storage *s, struct km_storage_info *out);
+/* The top `top` entries of each cardinality list; free with km_storage_cardinality_fini. */
+int km_storage_cardinality(struct km_storage *s, size_t top, struct km_storage_cardinality *out);
 int km_storage_flush(struct km_storage *s);
 void km_storage_metrics(struct km_storage *s, struct km_mset *m);
 

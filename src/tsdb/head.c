@@ -25,11 +25,13 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "postings.h"
+#include "storage/storage.h"
 #include "symtab.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1687,6 +1689,116 @@ void km_head_stats(struct km_head *h, struct km_head_stats *out)
     }
     out->bytes += atomic_load(&h->series_bytes) + index_bytes + km_symtab_bytes(h->syms);
     km_head_times(h, &out->times);
+}
+
+/* ---- cardinality ------------------------------------------------------------------------ */
+
+/* The top entries seen so far, kept sorted largest first (ties by name). */
+struct top {
+    struct km_storage_stat *v;
+    size_t n, cap;
+};
+
+static int stat_cmp(uint64_t ca, const char *na, uint64_t cb, const char *nb)
+{
+    if (ca != cb)
+        return ca > cb ? -1 : 1;
+    return strcmp(na, nb);
+}
+
+/* Offer (name a[=b], count); kept when among the top cap. */
+static int top_offer(struct top *t, const char *a, const char *b, uint64_t count)
+{
+    char buf[512];
+    size_t pos;
+
+    snprintf(buf, sizeof(buf), "%s%s%s", a, b ? "=" : "", b ? b : "");
+    if (t->n == t->cap && stat_cmp(count, buf, t->v[t->n - 1].count, t->v[t->n - 1].name) >= 0)
+        return 0;
+    pos = t->n < t->cap ? t->n : t->cap - 1;
+    if (t->n == t->cap)
+        free(t->v[pos].name);
+    else
+        t->n++;
+    while (pos > 0 && stat_cmp(count, buf, t->v[pos - 1].count, t->v[pos - 1].name) < 0) {
+        t->v[pos] = t->v[pos - 1];
+        pos--;
+    }
+    t->v[pos].count = count;
+    t->v[pos].name = strdup(buf);
+    return t->v[pos].name ? 0 : km_err_set(KM_ENOMEM, "out of memory");
+}
+
+int km_head_cardinality(struct km_head *h, size_t top, struct km_storage_cardinality *out)
+{
+    struct top metric = { 0 }, values = { 0 }, memory = { 0 }, pairs = { 0 };
+    struct km_head_stats st;
+    uint32_t name_label = UINT32_MAX;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (top == 0)
+        top = 1;
+    metric.cap = values.cap = memory.cap = pairs.cap = top;
+    metric.v = calloc(top, sizeof(*metric.v));
+    values.v = calloc(top, sizeof(*values.v));
+    memory.v = calloc(top, sizeof(*memory.v));
+    pairs.v = calloc(top, sizeof(*pairs.v));
+    if (!metric.v || !values.v || !memory.v || !pairs.v)
+        rc = km_err_set(KM_ENOMEM, "out of memory");
+    km_head_stats(h, &st);
+    pthread_rwlock_rdlock(&h->index_lock);
+    km_symtab_find(h->syms, KM_METRIC_NAME_LABEL, strlen(KM_METRIC_NAME_LABEL), &name_label);
+    for (size_t i = 0; i < h->npairs_slots && rc == 0; i++) {
+        const struct pair *p = &h->pairs[i];
+        const char *n, *v;
+
+        if (p->key == PAIR_EMPTY_KEY || p->p.n == 0)
+            continue;
+        n = km_symtab_str(h->syms, (uint32_t)(p->key >> 32));
+        v = km_symtab_str(h->syms, (uint32_t)p->key);
+        out->label_pairs++;
+        if ((uint32_t)(p->key >> 32) == name_label)
+            rc = top_offer(&metric, v, NULL, p->p.n);
+        if (rc == 0)
+            rc = top_offer(&pairs, n, v, p->p.n);
+    }
+    for (size_t i = 0; i < h->nnames_slots && rc == 0; i++) {
+        const struct name *nm = &h->names[i];
+        uint64_t bytes = 0, live = 0;
+
+        if (!nm->used)
+            continue;
+        for (size_t k = 0; k < nm->n; k++) {
+            const struct km_postings *p = pair_get(h, nm->name, nm->values[k], false);
+
+            if (!p || p->n == 0)
+                continue;
+            live++;
+            bytes += strlen(km_symtab_str(h->syms, nm->values[k]));
+        }
+        if (!live)
+            continue;
+        rc = top_offer(&values, km_symtab_str(h->syms, nm->name), NULL, live);
+        if (rc == 0)
+            rc = top_offer(&memory, km_symtab_str(h->syms, nm->name), NULL, bytes);
+    }
+    pthread_rwlock_unlock(&h->index_lock);
+    out->series = st.series;
+    out->chunks = st.chunks;
+    out->mint = st.times.mint < st.times.late_mint ? st.times.mint : st.times.late_mint;
+    out->maxt = st.samples ? st.times.maxt : INT64_MIN;
+    out->by_metric = metric.v;
+    out->n_by_metric = metric.n;
+    out->values_by_label = values.v;
+    out->n_values_by_label = values.n;
+    out->memory_by_label = memory.v;
+    out->n_memory_by_label = memory.n;
+    out->by_pair = pairs.v;
+    out->n_by_pair = pairs.n;
+    if (rc)
+        km_storage_cardinality_fini(out);
+    return rc;
 }
 
 uint64_t km_head_nseries(struct km_head *h)

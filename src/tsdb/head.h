@@ -142,6 +142,11 @@ struct km_head_times {
 
 void km_head_times(struct km_head *h, struct km_head_times *out);
 
+struct km_storage_cardinality;
+
+/* The head's cardinality lists (storage.h), the top `top` of each. */
+int km_head_cardinality(struct km_head *h, size_t top, struct km_storage_cardinality *out);
+
 /* Series in the head (one atomic read). */
 uint64_t km_head_nseries(struct km_head *h);
 

@@ -111,6 +111,11 @@ static void st_info(void *ctx, struct km_storage_info *out)
     pthread_rwlock_unlock(&db->blocks_lock);
 }
 
+static int st_cardinality(void *ctx, size_t top, struct km_storage_cardinality *out)
+{
+    return km_head_cardinality(((struct km_tsdb *)ctx)->head, top, out);
+}
+
 static int st_flush(void *ctx)
 {
     return km_tsdb_flush(ctx);
@@ -144,6 +149,7 @@ static const struct km_storage_ops tsdb_ops = {
     .label_names = st_label_names,
     .label_values = st_label_values,
     .info = st_info,
+    .cardinality = st_cardinality,
     .flush = st_flush,
     .metrics = st_metrics,
     .close = st_close,

@@ -153,6 +153,24 @@ static void test_append_and_read_back(void **state)
         }
         km_querier_close(q);
     }
+    /* Cardinality: "up" has two series, job two values. */
+    {
+        struct km_storage_cardinality card;
+
+        assert_int_equal(km_storage_cardinality(s, 10, &card), 0);
+        assert_int_equal(card.series, 2);
+        assert_int_equal(card.label_pairs, 3);
+        assert_int_equal(card.n_by_metric, 1);
+        assert_string_equal(card.by_metric[0].name, "up");
+        assert_int_equal(card.by_metric[0].count, 2);
+        assert_int_equal(card.n_values_by_label, 2);
+        assert_string_equal(card.values_by_label[0].name, "job");
+        assert_int_equal(card.values_by_label[0].count, 2);
+        assert_int_equal(card.n_by_pair, 3);
+        assert_string_equal(card.by_pair[0].name, "__name__=up");
+        assert_int_equal(card.mint, NOW - 2000);
+        km_storage_cardinality_fini(&card);
+    }
     /* Flush makes a block; the data reads the same. */
     assert_int_equal(km_storage_flush(s), 0);
     km_storage_info(s, &info);
