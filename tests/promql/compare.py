@@ -125,20 +125,32 @@ class _Diff(Exception):
     pass
 
 
-def _vector(ref, got, ordered):
-    rmap = _series_map(ref, "Prometheus")
-    gmap = _series_map(got, "kmon")
+def _show(s):
+    if "values" in s:
+        v = s["values"]
+        n = len(v) if isinstance(v, list) else "?"
+        return f"({n} samples{', first ' + str(list(v[0])) if isinstance(v, list) and v else ''})"
+    return f"= {list(s.get('value', []))}"
+
+
+def _membership(ref, got, rmap, gmap):
     missing = [k for k in rmap if k not in gmap]
     extra = [k for k in gmap if k not in rmap]
     if missing or extra:
         msg = [f"{len(ref)} series from Prometheus, {len(got)} from kmon"]
         if missing:
             msg.append(f"missing in kmon ({len(missing)}), first: "
-                       f"{labels_text(rmap[missing[0]]['metric'])} = {rmap[missing[0]].get('value')}")
+                       f"{labels_text(rmap[missing[0]]['metric'])} {_show(rmap[missing[0]])}")
         if extra:
             msg.append(f"extra in kmon ({len(extra)}), first: "
-                       f"{labels_text(gmap[extra[0]]['metric'])} = {gmap[extra[0]].get('value')}")
+                       f"{labels_text(gmap[extra[0]]['metric'])} {_show(gmap[extra[0]])}")
         raise _Diff("; ".join(msg))
+
+
+def _vector(ref, got, ordered):
+    rmap = _series_map(ref, "Prometheus")
+    gmap = _series_map(got, "kmon")
+    _membership(ref, got, rmap, gmap)
     for k, rs in rmap.items():
         gs = gmap[k]
         if "value" not in gs:
@@ -162,8 +174,7 @@ def _matrix(ref, got):
             i = next(i for i, (a, b) in enumerate(zip(rmap, gmap)) if a != b)
             raise _Diff(f"series order differs at position {i} (Prometheus sorts by labels): "
                         f"Prometheus {labels_text(ref[i]['metric'])}, kmon {labels_text(got[i]['metric'])}")
-        _vector([{"metric": s["metric"], "value": [Raw("0"), "0"]} for s in ref],
-                [{"metric": s["metric"], "value": [Raw("0"), "0"]} for s in got], False)
+        _membership(ref, got, rmap, gmap)
     for k, rs in rmap.items():
         gs = gmap[k]
         rv, gv = rs.get("values", []), gs.get("values")
@@ -175,9 +186,12 @@ def _matrix(ref, got):
             rset, gset = set(rt), set(gt)
             only_r = [t for t in rt if t not in gset]
             only_g = [t for t in gt if t not in rset]
-            first = f"first only in Prometheus: {only_r[0]} ({rv[rt.index(only_r[0])][1]})" \
-                if only_r else f"first only in kmon: {only_g[0]}" if only_g else \
-                "the same timestamps in another order"
+            parts = []
+            if only_r:
+                parts.append(f"first only in Prometheus: {only_r[0]} ({rv[rt.index(only_r[0])][1]})")
+            if only_g:
+                parts.append(f"first only in kmon: {only_g[0]}")
+            first = "; ".join(parts) or "the same timestamps in another order"
             raise _Diff(f"{labels_text(rs['metric'])}: {len(rv)} samples from Prometheus, "
                         f"{len(gv)} from kmon; {first}")
         for rp, gp in zip(rv, gv):

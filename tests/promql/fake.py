@@ -168,6 +168,7 @@ def _encode(o):
 
 class Fake:
     def __init__(self, upstream, every=5, port=0):
+        """every: perturb one request in `every` (0: none, a faithful relay)."""
         self.upstream = upstream
         self.every = every
         self.rec = Recorder()
@@ -181,17 +182,27 @@ class Fake:
 
             def _relay(self, method):
                 u = urllib.parse.urlsplit(self.path)
+                if u.path == "/readyz":  # as a kmon server answers it
+                    self.send_response(200)
+                    self.send_header("Content-Length", "3")
+                    self.end_headers()
+                    self.wfile.write(b"ok\n")
+                    return
                 body = b""
+                form = self.headers.get("Content-Type", "").startswith(
+                    "application/x-www-form-urlencoded")
+                params = urllib.parse.parse_qsl(u.query, keep_blank_values=True)
                 if method == "POST":
                     body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                    params = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
-                else:
-                    params = urllib.parse.parse_qsl(u.query, keep_blank_values=True)
+                    if form:
+                        params = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
                 req = urllib.request.Request(fake.upstream + self.path,
                                              data=body if method == "POST" else None,
                                              method=method)
-                if method == "POST":
-                    req.add_header("Content-Type", self.headers.get("Content-Type", ""))
+                for h in ("Content-Type", "Content-Encoding",
+                          "X-Prometheus-Remote-Write-Version"):
+                    if self.headers.get(h):
+                        req.add_header(h, self.headers[h])
                 try:
                     with urllib.request.urlopen(req, timeout=120) as r:
                         status, out = r.status, r.read()
@@ -200,7 +211,7 @@ class Fake:
                 ua = self.headers.get("User-Agent", "")
                 key = request_key(method, u.path, params)
                 h = zlib.crc32(repr(key).encode())
-                if ua.startswith("Python-urllib") and h % fake.every == 0:
+                if fake.every and ua.startswith("Python-urllib") and h % fake.every == 0:
                     status, out, kind, should_fail = perturb(status, out, params, u.path,
                                                              h // fake.every)
                     if kind:

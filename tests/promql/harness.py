@@ -67,6 +67,16 @@ def request(base, path, params=None, method="GET", body=None, headers=None, time
         return e.code, e.read()
 
 
+def _die_with_parent():
+    """In the child: SIGTERM when the runner dies, however it dies (a SIGKILL from a
+    ctest timeout included), so that no server outlives a run."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Server:
     """A background process with its log in a file; stop() ends it (only it)."""
 
@@ -77,7 +87,7 @@ class Server:
         self.log_path = os.path.join(workdir, f"{self.name}.log")
         self.log = open(self.log_path, "w+")
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
     def tail(self, n=40):
         self.log.flush()
@@ -168,8 +178,12 @@ def push(base, bodies, name):
         "X-Prometheus-Remote-Write-Version": "0.1.0",
     }
     for i, body in enumerate(bodies):
-        status, text = request(base, "/api/v1/write", method="POST", body=body,
-                               headers=headers, timeout=300)
+        try:
+            status, text = request(base, "/api/v1/write", method="POST", body=body,
+                                   headers=headers, timeout=300)
+        except OSError as e:
+            raise RuntimeError(f"{name} did not answer remote_write request "
+                               f"{i + 1}/{len(bodies)}: {e}")
         if status // 100 != 2:
             raise RuntimeError(f"{name} refused remote_write request {i + 1}/{len(bodies)}: "
                                f"{status} {text[:2000]!r}")

@@ -21,6 +21,7 @@ import argparse
 import concurrent.futures
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -389,6 +390,10 @@ def probe_engine(base):
     return status
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -408,6 +413,10 @@ def main(argv=None):
     ap.add_argument("--allow")
     args = ap.parse_args(argv)
     args.kmon_bin = os.path.abspath(args.kmon_bin)
+    # SIGTERM and SIGINT (even where a background shell ignores it) end the run through
+    # the cleanup below, which stops the servers.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupted)
 
     if args.list:
         entries = select(corpus.load(args.corpus), args.k)
@@ -463,7 +472,11 @@ def main(argv=None):
             except KeyboardInterrupt:
                 pass
             return 0
-        failed, _ = run_suite(prom.base, kmon.base, S, args)
+        try:
+            failed, _ = run_suite(prom.base, kmon.base, S, args)
+        except KeyboardInterrupt:
+            print("interrupted")
+            return 2
         if kmon.p.poll() is not None:
             print(f"kmon exited with {kmon.p.returncode} during the run:\n{kmon.tail()}")
             return 1
