@@ -697,12 +697,10 @@ def _test(ds):
         "inflast": [("0.1", 10), ("1", 10), ("+Inf", 100)],
     }
     for case, buckets in hists.items():
-        hr = _rng("hist", case)
-        st = {"k": 0}
         for le, share in buckets:
             ds.scrape(exact, {"__name__": "test_hist_bucket", **base, "case": case, "le": le},
-                      lambda t, rel, s=share, h=hr: float(s * (rel // 15000)
-                                                          + (s // 10) * (rel // 15000 % 3)))
+                      lambda t, rel, s=share: float(s * (rel // 15000)
+                                                    + (s // 10) * (rel // 15000 % 3)))
         ds.scrape(exact, {"__name__": "test_hist_sum", **base, "case": case},
                   lambda t, rel: round(0.42 * 100 * (rel // 15000), 3))
         ds.scrape(exact, {"__name__": "test_hist_count", **base, "case": case},

@@ -184,7 +184,6 @@ def ask(base, case):
 
 def _promtool_with_server(argv, base):
     # promtool query <cmd> [flags] <server> [<name>|<expr>]
-    cmd = argv[2]
     flags = [a for a in argv[3:] if a.startswith("--")]
     args = [a for a in argv[3:] if not a.startswith("--")]
     return argv[:3] + flags + [base] + args

@@ -10,7 +10,6 @@
 import time
 import urllib.parse
 
-import compare  # noqa: F401
 import corpus
 import fake
 import harness
