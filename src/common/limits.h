@@ -45,6 +45,14 @@
  * sends its whole body before reading gets the answer instead of a reset. */
 #define KM_LIMIT_HTTP_DISCARD (256u * 1024 * 1024)
 
+/* A PromQL query kmon parses: its length in bytes, the nesting depth of its syntax tree
+ * (parentheses, operands of operators, arguments; the parser, the printer and the
+ * evaluator recurse that deep) and the nodes in that tree. Prometheus has no such
+ * bounds; real queries stay far below them (the kube-prometheus mixin's deepest is ~15). */
+#define KM_LIMIT_PROMQL_QUERY (4u * 1024 * 1024)
+#define KM_LIMIT_PROMQL_DEPTH 1000
+#define KM_LIMIT_PROMQL_NODES 200000
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 
