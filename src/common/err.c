@@ -100,6 +100,8 @@ const char *km_err_name(int code)
         return "ETIMEDOUT";
     case KM_EEXIST:
         return "EEXIST";
+    case KM_ECANCELED:
+        return "ECANCELED";
     }
     return "EUNKNOWN";
 }

@@ -10,15 +10,16 @@
 
 enum km_err {
     KM_OK = 0,
-    KM_ENOMEM = -1,    /* out of memory */
-    KM_EINVAL = -2,    /* bad argument or input */
-    KM_ENOTFOUND = -3, /* no such file, key or object */
-    KM_EIO = -4,       /* an operating system call failed */
-    KM_ECORRUPT = -5,  /* data fails its own checks */
-    KM_ELIMIT = -6,    /* a configured bound was reached */
-    KM_EAGAIN = -7,    /* try again later */
-    KM_ETIMEDOUT = -8, /* an operation took longer than allowed */
-    KM_EEXIST = -9,    /* already exists */
+    KM_ENOMEM = -1,     /* out of memory */
+    KM_EINVAL = -2,     /* bad argument or input */
+    KM_ENOTFOUND = -3,  /* no such file, key or object */
+    KM_EIO = -4,        /* an operating system call failed */
+    KM_ECORRUPT = -5,   /* data fails its own checks */
+    KM_ELIMIT = -6,     /* a configured bound was reached */
+    KM_EAGAIN = -7,     /* try again later */
+    KM_ETIMEDOUT = -8,  /* an operation took longer than allowed */
+    KM_EEXIST = -9,     /* already exists */
+    KM_ECANCELED = -10, /* given up: the peer went away or the program stops */
 };
 
 /* Set the calling thread's message and return code, so callers can write
