@@ -195,6 +195,14 @@ static void on_healthz(struct km_http_req *req, void *ud)
     km_http_respond_text(req, 200, "ok\n");
 }
 
+/* Every handler gets the agent: they render its published collection. */
+static const struct km_http_route agent_routes[] = {
+    { "GET", "/metrics", on_metrics, 0 },
+    { "GET", "/snapshot", on_snapshot, 0 },
+    { "GET", "/healthz", on_healthz, 0 },
+    { "GET", "/", on_root, 0 },
+};
+
 /* Print one rendering to stdout. */
 static int print_snapshot(struct km_agent *a, bool json)
 {
@@ -363,13 +371,8 @@ int km_agent_main(int argc, char **argv)
     hopts.max_conns_per_ip = 64;
     rc = km_http_server_create(&http, &hopts);
     if (rc == 0)
-        rc = km_http_server_route(http, "GET", "/metrics", on_metrics, a);
-    if (rc == 0)
-        rc = km_http_server_route(http, "GET", "/snapshot", on_snapshot, a);
-    if (rc == 0)
-        rc = km_http_server_route(http, "GET", "/healthz", on_healthz, a);
-    if (rc == 0)
-        rc = km_http_server_route(http, "GET", "/", on_root, a);
+        rc = km_http_server_add_routes(http, agent_routes,
+                                       sizeof(agent_routes) / sizeof(agent_routes[0]), a);
     if (rc == 0)
         rc = km_http_server_start(http);
     if (rc) {

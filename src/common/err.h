@@ -19,7 +19,7 @@ enum km_err {
     KM_EAGAIN = -7,     /* try again later */
     KM_ETIMEDOUT = -8,  /* an operation took longer than allowed */
     KM_EEXIST = -9,     /* already exists */
-    KM_ECANCELED = -10, /* the caller gave up (a client went away) */
+    KM_ECANCELED = -10, /* given up: the peer went away or the program stops */
 };
 
 /* Set the calling thread's message and return code, so callers can write

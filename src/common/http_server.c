@@ -1,19 +1,25 @@
 /*
- * http_server — libmicrohttpd wrapper with routing (see http_server.h).
+ * http_server — libmicrohttpd wrapper with routing (see http_server.h): life cycle,
+ * listening socket, routes, requests and plain answers. Arguments are decoded in
+ * http_args.c, streamed answers live in http_stream.c, TLS material in http_tls.c.
  *
  * Request life cycle, all of it on MHD's polling thread but the handler:
- *   URI logged  allocate a km_http_req with the target's length (owned by the connection
- *               until MHD's completion callback frees it, even when MHD answers an
- *               unparsable head itself and the access handler never runs);
+ *   URI logged  allocate a km_http_req with the target's length and a copy of its raw
+ *               query string (owned by the connection until MHD's completion callback
+ *               frees it, even when MHD answers an unparsable head itself and the access
+ *               handler never runs);
  *   1st call    check the head (414, 431) and Content-Length (413: answered now only
  *               when the client waits for 100-continue or announces more than we would
  *               drain; otherwise the body is drained first, see below);
  *   next calls  append upload data to the body; past the cap, drop it (no buffering)
  *               up to KM_LIMIT_HTTP_DISCARD, so the 413 that follows can be read;
- *   last call   route; an inline route (or a server without workers) runs its handler
- *               here; any other suspends the connection and queues the request for a
- *               worker, which runs the handler and resumes the connection; MHD then
- *               calls once more and the answer the handler built is queued.
+ *   last call   route (404, 405, or 503 for a route that needs readiness); an inline
+ *               route (or a server without workers) runs its handler here; any other
+ *               suspends the connection and queues the request for a worker, which runs
+ *               the handler and resumes the connection; MHD then calls once more and the
+ *               answer the handler built is queued. Before the handler, the arguments
+ *               are decoded (400, 413). A streamed answer is produced by the worker
+ *               after the connection was resumed (http_stream.c).
  * Handlers build their answer (km_http_respond*) into the request; deliver() hands it
  * to MHD on the polling thread. We bind the listening socket ourselves (clear errors,
  * dual-stack for ":PORT", a deep accept queue) and pass it to MHD;
@@ -22,6 +28,7 @@
 #include "http_server.h"
 
 #include "err.h"
+#include "http_internal.h"
 #include "jsonw.h"
 #include "limits.h"
 #include "log.h"
@@ -33,7 +40,9 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,93 +54,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KM_HTTP_MAX_ROUTES   128
-#define KM_HTTP_MAX_SEGMENTS 16
-#define KM_HTTP_MAX_PARAMS   8
-#define KM_HTTP_MAX_HEADERS  8
-#define KM_HTTP_PATH_MAX     2048
 /* Descriptors left for the rest of the process when sizing RLIMIT_NOFILE. */
 #define KM_HTTP_FD_RESERVE 1024
 /* At a stop, how long answers given after the grace period may take to leave. */
 #define KM_HTTP_FLUSH_MS 1000
-
-struct route {
-    char method[16];
-    char *pattern;                    /* owned copy */
-    char *segs[KM_HTTP_MAX_SEGMENTS]; /* point into `segstore` */
-    char *segstore;
-    size_t nsegs;
-    km_http_handler fn;
-    void *ud;
-    bool inline_; /* runs on the polling thread, never queued */
-    /* Requests answered, by status class (1xx … 5xx), and their handling time. */
-    atomic_uint_fast64_t answered[5];
-    atomic_uint_fast64_t handling_ns;
-};
-
-/* A connection, watched so that a client sending a request slower than the request
- * timeout (a byte now and then: the idle timeout never fires) is cut off. */
-struct conn {
-    struct conn *prev, *next;
-    int fd;
-    int64_t since_ns;  /* when its current request began (or the last answer left) */
-    bool headers_done; /* its first request's headers have arrived */
-    bool cut;
-};
-
-struct km_http_server {
-    struct MHD_Daemon *daemon;
-    int listen_fd;
-    uint16_t port;
-    struct km_http_opts opts;
-    char name[32];
-    struct route routes[KM_HTTP_MAX_ROUTES];
-    size_t nroutes;
-    atomic_uint_fast64_t unrouted[5]; /* 404, 405, 413, OPTIONS answered without a handler */
-    atomic_int inflight;              /* requests begun and not completed */
-    atomic_bool quiescing;            /* stopping: new requests get 503 and a close */
-    /* The watchdog and the connections it watches. */
-    pthread_mutex_t conns_mu;
-    pthread_cond_t conns_cv;
-    struct conn *conns;
-    size_t nconns;
-    pthread_t watchdog;
-    bool watchdog_started, watchdog_stop;
-    atomic_uint_fast64_t cut; /* connections cut for being too slow */
-    /* Handler workers and the requests waiting for one (suspended connections). */
-    pthread_mutex_t pool_mu;
-    pthread_cond_t pool_cv;
-    struct km_http_req *queue_head, *queue_tail;
-    size_t queued;
-    pthread_t *workers;
-    unsigned nworkers; /* started */
-    bool pool_stop;
-};
-
-struct km_http_req {
-    struct km_http_server *srv;
-    struct MHD_Connection *conn;
-    const char *method;
-    const char *path;
-    size_t target_len; /* the request target as sent (path and query) */
-    struct km_buf body;
-    uint64_t discarded; /* body bytes dropped past the cap */
-    bool begun;         /* the access handler has seen it */
-    bool too_large;
-    bool suspended; /* queued for or held by a worker; answered once resumed */
-    bool responded; /* a response was built (and then delivered) */
-    bool routed;    /* a route's handler ran (and counted the answer) */
-    unsigned status;
-    struct MHD_Response *resp; /* built by km_http_respond*(), not yet delivered */
-    struct route *route;       /* for a worker */
-    struct km_http_req *qnext;
-    size_t nparams;
-    const char *param_names[KM_HTTP_MAX_PARAMS];
-    char *param_values[KM_HTTP_MAX_PARAMS];
-    char pathcopy[KM_HTTP_PATH_MAX];
-    size_t nheaders;
-    char *headers[KM_HTTP_MAX_HEADERS][2];
-};
+/* km_http_req_cancelled() looks at the socket at most this often. */
+#define KM_HTTP_PEER_CHECK_NS (5 * 1000000)
 
 /* ---- listening socket ---------------------------------------------------------------- */
 
@@ -226,9 +154,10 @@ static int open_listener(const char *listen, int *out_fd, uint16_t *out_port)
     return 0;
 }
 
-/* ---- routing ------------------------------------------------------------------------- */
+/* ---- routes -------------------------------------------------------------------------- */
 
-/* Split a path into segments in place; "/a/b/" gives "a", "b". */
+/* Split a path into segments in place ("/a/b/" gives "a", "b"), at most max + 1 of them:
+ * max + 1 means "more than max" (segs[max] is where the rest begins). */
 static size_t split_path(char *p, char **segs, size_t max)
 {
     size_t n = 0;
@@ -238,68 +167,117 @@ static size_t split_path(char *p, char **segs, size_t max)
             *p++ = '\0';
         if (!*p)
             break;
-        if (n == max)
-            return max + 1;
         segs[n++] = p;
+        if (n == max + 1)
+            return n;
         while (*p && *p != '/')
             p++;
     }
     return n;
 }
 
-static int add_route(struct km_http_server *s, const char *method, const char *pattern,
-                     km_http_handler fn, void *ud, bool inline_)
+/* Check a pattern's segments: "*" only last, <name> with a name; strip the '>' so that
+ * parameter names compare as given. */
+static int check_pattern(struct route *r, const char *pattern)
 {
-    struct route *r;
+    char *segs[KM_HTTP_MAX_SEGMENTS + 1];
+    size_t n = split_path(r->segstore, segs, KM_HTTP_MAX_SEGMENTS);
 
-    if (s->nroutes == KM_HTTP_MAX_ROUTES)
-        return km_err_set(KM_ELIMIT, "too many HTTP routes");
-    r = &s->routes[s->nroutes];
-    memset(r, 0, sizeof(*r));
-    snprintf(r->method, sizeof(r->method), "%s", method);
-    r->pattern = strdup(pattern);
-    r->segstore = strdup(pattern);
-    if (!r->pattern || !r->segstore) {
-        free(r->pattern);
-        free(r->segstore);
-        return km_err_set(KM_ENOMEM, "out of memory");
-    }
-    r->nsegs = split_path(r->segstore, r->segs, KM_HTTP_MAX_SEGMENTS);
-    if (r->nsegs > KM_HTTP_MAX_SEGMENTS) {
-        free(r->pattern);
-        free(r->segstore);
+    if (n > KM_HTTP_MAX_SEGMENTS)
         return km_err_set(KM_ELIMIT, "route %s has too many segments", pattern);
+    if (pattern[0] != '/')
+        return km_err_set(KM_EINVAL, "route %s does not begin with /", pattern);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(segs[i]);
+
+        if (strcmp(segs[i], "*") == 0) {
+            if (i != n - 1)
+                return km_err_set(KM_EINVAL, "route %s: \"*\" may only end a pattern", pattern);
+            r->prefix = true;
+            break;
+        }
+        if (strchr(segs[i], '*'))
+            return km_err_set(KM_EINVAL, "route %s: \"*\" must be a whole segment", pattern);
+        if (segs[i][0] == '<') {
+            if (l < 3 || segs[i][l - 1] != '>' || strpbrk(segs[i] + 1, "<>") != segs[i] + l - 1)
+                return km_err_set(KM_EINVAL, "route %s: bad parameter %s", pattern, segs[i]);
+            segs[i][l - 1] = '\0';
+        }
+        r->segs[r->nsegs++] = segs[i];
     }
-    r->fn = fn;
-    r->ud = ud;
-    r->inline_ = inline_;
-    s->nroutes++;
     return 0;
 }
 
-int km_http_server_route(struct km_http_server *s, const char *method, const char *pattern,
-                         km_http_handler fn, void *ud)
+static int add_route(struct km_http_server *s, const struct km_http_route *def, void *ctx)
 {
-    return add_route(s, method, pattern, fn, ud, false);
+    struct route *r;
+    int rc;
+
+    if (s->nroutes == KM_HTTP_MAX_ROUTES)
+        return km_err_set(KM_ELIMIT, "too many HTTP routes");
+    if (!def->method || !def->pattern || !def->fn || strlen(def->method) >= sizeof(r->method))
+        return km_err_set(KM_EINVAL, "a route needs a method, a pattern and a handler");
+    r = &s->routes[s->nroutes];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->method, sizeof(r->method), "%s", def->method);
+    r->pattern = strdup(def->pattern);
+    r->segstore = strdup(def->pattern);
+    if (!r->pattern || !r->segstore) {
+        rc = km_err_set(KM_ENOMEM, "out of memory");
+        goto out_free_copies;
+    }
+    rc = check_pattern(r, def->pattern);
+    if (rc)
+        goto out_free_copies;
+    r->fn = def->fn;
+    r->ctx = ctx;
+    r->flags = def->flags;
+    s->nroutes++;
+    return 0;
+
+out_free_copies:
+    free(r->pattern);
+    free(r->segstore);
+    memset(r, 0, sizeof(*r));
+    return rc;
 }
 
-int km_http_server_route_inline(struct km_http_server *s, const char *method, const char *pattern,
-                                km_http_handler fn, void *ud)
+int km_http_server_add_routes(struct km_http_server *s, const struct km_http_route *routes,
+                              size_t n, void *ctx)
 {
-    return add_route(s, method, pattern, fn, ud, true);
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_route(s, &routes[i], ctx);
+
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
-static bool route_matches(const struct route *r, char **segs, size_t nsegs)
+void km_http_server_set_ready(struct km_http_server *s, bool ready)
 {
-    if (r->nsegs != nsegs)
-        return false;
-    for (size_t i = 0; i < nsegs; i++) {
+    atomic_store_explicit(&s->ready, ready, memory_order_release);
+}
+
+bool km_http_server_ready(const struct km_http_server *s)
+{
+    return atomic_load_explicit(&s->ready, memory_order_acquire);
+}
+
+/* How well a route matches a path of nsegs segments (more than KM_HTTP_MAX_SEGMENTS:
+ * nsegs is one more): 0 not at all; higher wins. A pattern without "*" beats every
+ * prefix, and a longer prefix a shorter one. */
+static size_t route_score(const struct route *r, char **segs, size_t nsegs)
+{
+    if (r->prefix ? r->nsegs > nsegs : (r->nsegs != nsegs || nsegs > KM_HTTP_MAX_SEGMENTS))
+        return 0;
+    for (size_t i = 0; i < r->nsegs; i++) {
         if (r->segs[i][0] == '<')
             continue;
         if (strcmp(r->segs[i], segs[i]) != 0)
-            return false;
+            return 0;
     }
-    return true;
+    return r->prefix ? 1 + r->nsegs : 2 + KM_HTTP_MAX_SEGMENTS;
 }
 
 static bool method_matches(const char *route_method, const char *method)
@@ -310,16 +288,14 @@ static bool method_matches(const char *route_method, const char *method)
 
 /* ---- responses ----------------------------------------------------------------------- */
 
-/* Keep `resp` as the request's answer, with the headers every answer carries. The
- * polling thread hands it to MHD (deliver()). */
-static int keep_response(struct km_http_req *r, unsigned status, const char *ctype,
-                         struct MHD_Response *resp)
+int km_http_keep_response(struct km_http_req *r, unsigned status, const char *ctype,
+                          struct MHD_Response *resp)
 {
     if (!resp)
-        return KM_ENOMEM;
+        return km_err_set(KM_ENOMEM, "out of memory");
     if (r->resp) {
         MHD_destroy_response(resp);
-        return KM_EINVAL; /* a second answer to one request */
+        return km_err_set(KM_EINVAL, "a second answer to one request");
     }
     if (ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -333,7 +309,7 @@ static int keep_response(struct km_http_req *r, unsigned status, const char *cty
     return 0;
 }
 
-static struct conn *conn_of(struct MHD_Connection *c)
+struct conn *km_http_conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -341,10 +317,17 @@ static struct conn *conn_of(struct MHD_Connection *c)
     return ci ? ci->socket_context : NULL;
 }
 
+bool km_http_peer_hung_up(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /* Queue the answer the request holds; on the polling thread. */
 static enum MHD_Result deliver(struct km_http_req *r)
 {
-    struct conn *c = conn_of(r->conn);
+    struct conn *c = km_http_conn_of(r->conn);
     enum MHD_Result ret;
 
     if (!r->resp)
@@ -353,7 +336,7 @@ static enum MHD_Result deliver(struct km_http_req *r)
     MHD_destroy_response(r->resp);
     r->resp = NULL;
     /* Answered: the next request's clock starts now (the idle timeout covers the wait
-     * for it). */
+     * for it; a streamed answer moves it on as it goes). */
     if (c) {
         pthread_mutex_lock(&r->srv->conns_mu);
         c->since_ns = km_time_mono_ns();
@@ -368,7 +351,7 @@ int km_http_respond(struct km_http_req *r, unsigned status, const char *content_
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
 
-    return keep_response(r, status, content_type, resp);
+    return km_http_keep_response(r, status, content_type, resp);
 }
 
 int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *content_type,
@@ -381,9 +364,9 @@ int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *cont
     resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
     if (!resp) {
         free(data);
-        return KM_ENOMEM;
+        return km_err_set(KM_ENOMEM, "out of memory");
     }
-    return keep_response(r, status, content_type, resp);
+    return km_http_keep_response(r, status, content_type, resp);
 }
 
 int km_http_respond_text(struct km_http_req *r, unsigned status, const char *text)
@@ -477,14 +460,38 @@ const char *km_http_req_param(const struct km_http_req *r, const char *name)
     return NULL;
 }
 
-const char *km_http_req_query(const struct km_http_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
 const char *km_http_req_header(const struct km_http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+struct header_values {
+    const char *name;
+    const char **out;
+    size_t max, n;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct header_values *h = cls;
+
+    (void)kind;
+    if (strcasecmp(key, h->name) == 0) {
+        if (h->n < h->max)
+            h->out[h->n] = value;
+        h->n++;
+    }
+    return MHD_YES;
+}
+
+size_t km_http_req_headers(const struct km_http_req *r, const char *name, const char **out,
+                           size_t max)
+{
+    struct header_values h = { .name = name, .out = out, .max = max };
+
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &h);
+    return h.n;
 }
 
 const char *km_http_req_body(const struct km_http_req *r, size_t *len)
@@ -518,16 +525,46 @@ const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size
     return out;
 }
 
+bool km_http_req_cancelled(struct km_http_req *r)
+{
+    int64_t now;
+
+    if (atomic_load(&r->srv->cancel_all))
+        return true;
+    /* Only a suspended connection (a handler on a worker) is certainly open and ours to
+     * look at; MHD itself notices clients leaving otherwise. */
+    if (!r->suspended || r->peer_gone)
+        return r->peer_gone;
+    now = km_time_mono_ns();
+    if (now - r->peer_checked_ns >= KM_HTTP_PEER_CHECK_NS) {
+        r->peer_checked_ns = now;
+        r->peer_gone = km_http_peer_hung_up(r->fd);
+    }
+    return r->peer_gone;
+}
+
 /* ---- handlers -------------------------------------------------------------------------- */
 
-static struct km_http_req *req_new(struct km_http_server *s, struct MHD_Connection *conn)
+/* A request as its target arrives; the raw query string (after '?') is kept in it. */
+static struct km_http_req *req_new(struct km_http_server *s, struct MHD_Connection *conn,
+                                   const char *target)
 {
-    struct km_http_req *r = calloc(1, sizeof(*r));
+    const char *q = target ? strchr(target, '?') : NULL;
+    size_t qlen = q ? strlen(q + 1) : 0;
+    struct km_http_req *r;
 
+    if (qlen > KM_LIMIT_HTTP_URI)
+        qlen = 0; /* refused with 414 before anything reads it */
+    r = calloc(1, sizeof(*r) + qlen + 1);
     if (!r)
         return NULL;
     r->srv = s;
     r->conn = conn;
+    r->fd = -1;
+    r->target_len = target ? strlen(target) : 0;
+    r->query_len = qlen;
+    if (qlen)
+        memcpy(r->query, q + 1, qlen);
     km_buf_init(&r->body, s->opts.max_body);
     return r;
 }
@@ -539,6 +576,7 @@ static void req_free(struct km_http_req *r)
     if (r->resp)
         MHD_destroy_response(r->resp);
     km_buf_fini(&r->body);
+    km_http_args_fini(r);
     for (size_t i = 0; i < r->nheaders; i++) {
         free(r->headers[i][0]);
         free(r->headers[i][1]);
@@ -546,20 +584,34 @@ static void req_free(struct km_http_req *r)
     free(r);
 }
 
-/* Run the route's handler and count its answer (a 500 if it gave none). */
+static void count_answer(struct route *rt, unsigned status, int64_t t0)
+{
+    atomic_fetch_add(&rt->handling_ns, (uint_fast64_t)(km_time_mono_ns() - t0));
+    if (status >= 100 && status < 600)
+        atomic_fetch_add(&rt->answered[status / 100 - 1], 1);
+}
+
+/* Decode the arguments, run the route's handler and count its answer (a 500 if it gave
+ * none). */
 static void run_handler(struct km_http_req *r, struct route *rt)
 {
     int64_t t0 = km_time_mono_ns();
+    char msg[256];
+    unsigned status;
 
     r->routed = true;
-    rt->fn(r, rt->ud);
-    if (!r->responded) {
-        km_log_error(r->srv->name, "handler for %s %s gave no response", r->method, rt->pattern);
-        km_http_respond_error(r, 500, "internal error: no response");
+    status = km_http_args_parse(r, msg, sizeof(msg));
+    if (status) {
+        km_http_respond_error(r, status, "%s", msg);
+    } else {
+        rt->fn(r, rt->ctx);
+        if (!r->responded) {
+            km_log_error(r->srv->name, "handler for %s %s gave no response", r->method,
+                         rt->pattern);
+            km_http_respond_error(r, 500, "internal error: no response");
+        }
     }
-    atomic_fetch_add(&rt->handling_ns, (uint_fast64_t)(km_time_mono_ns() - t0));
-    if (r->status >= 100 && r->status < 600)
-        atomic_fetch_add(&rt->answered[r->status / 100 - 1], 1);
+    count_answer(rt, r->status, t0);
 }
 
 static void *worker_main(void *arg)
@@ -569,6 +621,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&s->pool_mu);
     for (;;) {
         struct km_http_req *r;
+        struct km_http_stream *st;
 
         while (!s->queue_head && !s->pool_stop)
             pthread_cond_wait(&s->pool_cv, &s->pool_mu);
@@ -581,8 +634,12 @@ static void *worker_main(void *arg)
         s->queued--;
         pthread_mutex_unlock(&s->pool_mu);
         run_handler(r, r->route);
+        st = r->stream;
+        r->stream = NULL;
         /* From here on the request is MHD's again (and may be freed at any moment). */
         MHD_resume_connection(r->conn);
+        if (st)
+            km_http_stream_produce(st);
         pthread_mutex_lock(&s->pool_mu);
     }
     pthread_mutex_unlock(&s->pool_mu);
@@ -661,17 +718,39 @@ static void pool_stop(struct km_http_server *s)
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
+/* A route flagged KM_ROUTE_NEEDS_READY before the server is ready: 503, counted as the
+ * route's answer. */
+static enum MHD_Result answer_not_ready(struct km_http_req *r, struct route *rt)
+{
+    int64_t t0 = km_time_mono_ns();
+
+    r->routed = true;
+    km_http_req_add_header(r, "Retry-After", "5");
+    km_http_respond_error(r, 503, "%s", r->srv->not_ready_msg);
+    count_answer(rt, r->status, t0);
+    return deliver(r);
+}
+
 static enum MHD_Result run_route(struct km_http_req *r, struct route *rt, char **segs, size_t nsegs)
 {
     r->nparams = 0;
-    for (size_t k = 0; k < nsegs && r->nparams < KM_HTTP_MAX_PARAMS; k++) {
+    for (size_t k = 0; k < rt->nsegs && r->nparams < KM_HTTP_MAX_PARAMS; k++) {
         if (rt->segs[k][0] != '<')
             continue;
-        r->param_names[r->nparams] = rt->segs[k] + 1; /* "name>" compared below */
+        r->param_names[r->nparams] = rt->segs[k] + 1;
         r->param_values[r->nparams] = segs[k];
         r->nparams++;
     }
-    if (!rt->inline_ && r->srv->opts.workers)
+    if (rt->prefix && r->nparams < KM_HTTP_MAX_PARAMS) {
+        /* The rest of the path as sent: the offset of its first segment in the copy. */
+        r->param_names[r->nparams] = "*";
+        r->param_values[r->nparams] =
+            rt->nsegs < nsegs ? r->path + (segs[rt->nsegs] - r->pathcopy) : "";
+        r->nparams++;
+    }
+    if ((rt->flags & KM_ROUTE_NEEDS_READY) && !km_http_server_ready(r->srv))
+        return answer_not_ready(r, rt);
+    if (!(rt->flags & KM_ROUTE_INLINE) && r->srv->opts.workers)
         return hand_to_worker(r, rt);
     run_handler(r, rt);
     return deliver(r);
@@ -693,27 +772,36 @@ static enum MHD_Result answer_preflight(struct km_http_req *r, const char *allow
 static enum MHD_Result dispatch(struct km_http_req *r)
 {
     struct km_http_server *s = r->srv;
-    char *segs[KM_HTTP_MAX_SEGMENTS];
+    char *segs[KM_HTTP_MAX_SEGMENTS + 1];
     char allow[160] = "";
-    size_t nsegs, alen = 0;
+    size_t nsegs, alen = 0, best_score = 0;
+    struct route *best = NULL;
     bool path_known = false;
 
     if (strlen(r->path) >= sizeof(r->pathcopy))
         return refuse(r, 414, "request path longer than %zu bytes", sizeof(r->pathcopy) - 1);
     memcpy(r->pathcopy, r->path, strlen(r->path) + 1);
     nsegs = split_path(r->pathcopy, segs, KM_HTTP_MAX_SEGMENTS);
-    for (size_t i = 0; nsegs <= KM_HTTP_MAX_SEGMENTS && i < s->nroutes; i++) {
+    for (size_t i = 0; i < s->nroutes; i++) {
         struct route *rt = &s->routes[i];
+        size_t score = route_score(rt, segs, nsegs);
 
-        if (!route_matches(rt, segs, nsegs))
+        if (!score)
             continue;
         path_known = true;
-        if (method_matches(rt->method, r->method))
-            return run_route(r, rt, segs, nsegs);
+        if (method_matches(rt->method, r->method)) {
+            if (score > best_score) {
+                best = rt;
+                best_score = score;
+            }
+            continue;
+        }
         if (!strstr(allow, rt->method) && alen + strlen(rt->method) + 3 < sizeof(allow))
             alen += (size_t)snprintf(allow + alen, sizeof(allow) - alen, "%s%s", alen ? ", " : "",
                                      rt->method);
     }
+    if (best)
+        return run_route(r, best, segs, nsegs);
     if (path_known && strcmp(r->method, "OPTIONS") == 0 && s->opts.cors)
         return answer_preflight(r, allow);
     if (path_known) {
@@ -724,41 +812,29 @@ static enum MHD_Result dispatch(struct km_http_req *r)
     return refuse(r, 404, "no such endpoint: %s", r->path);
 }
 
-/* Route parameter names were stored as "name>"; compare without the '>'. */
-static void fix_param_names(struct km_http_server *s)
-{
-    for (size_t i = 0; i < s->nroutes; i++) {
-        for (size_t k = 0; k < s->routes[i].nsegs; k++) {
-            char *seg = s->routes[i].segs[k];
-            size_t l = strlen(seg);
-
-            if (seg[0] == '<' && l > 2 && seg[l - 1] == '>')
-                seg[l - 1] = '\0';
-        }
-    }
-}
-
 /* ---- requests as MHD hands them over ------------------------------------------------- */
 
 /* MHD's first word about a request: its target, as sent, once the request line is in. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    struct km_http_req *r = req_new(cls, conn);
-
-    if (r)
-        r->target_len = strlen(uri);
-    return r;
+    return req_new(cls, conn, uri);
 }
 
-static void mark_headers_done(struct km_http_req *r)
+/* The headers are in; false when the connection must be refused (a client certificate
+ * was needed and could not be required). */
+static bool mark_headers_done(struct km_http_req *r)
 {
-    struct conn *c = conn_of(r->conn);
+    struct conn *c = km_http_conn_of(r->conn);
+    bool ok;
 
     if (!c)
-        return;
+        return !r->srv->tls_ca;
     pthread_mutex_lock(&r->srv->conns_mu);
     c->headers_done = true;
+    r->fd = c->fd;
+    ok = !c->unverified;
     pthread_mutex_unlock(&r->srv->conns_mu);
+    return ok;
 }
 
 static bool expects_continue(struct MHD_Connection *conn)
@@ -791,7 +867,10 @@ static enum MHD_Result begin(struct km_http_req *r, const char *url, const char 
     r->method = method;
     r->path = url;
     atomic_fetch_add(&s->inflight, 1);
-    mark_headers_done(r);
+    if (!mark_headers_done(r)) {
+        km_http_req_add_header(r, "Connection", "close");
+        return refuse(r, 403, "a client certificate is required");
+    }
     if (atomic_load(&s->quiescing)) {
         /* Shutting down: answer at once and end the keep-alive connection. */
         km_http_req_add_header(r, "Connection", "close");
@@ -843,7 +922,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     (void)version;
     if (!r) {
-        r = req_new(s, conn);
+        r = req_new(s, conn, NULL);
         if (!r)
             return MHD_NO;
         *con_cls = r;
@@ -890,8 +969,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct km_http_server *s = cls;
     struct km_http_req *r = *con_cls;
+    struct conn *c = km_http_conn_of(conn);
 
     (void)toe;
+    if (c) {
+        /* A long answer (a stream) has just left: the next request's clock starts. */
+        pthread_mutex_lock(&s->conns_mu);
+        c->since_ns = km_time_mono_ns();
+        c->server_idle = false;
+        pthread_mutex_unlock(&s->conns_mu);
+    }
     if (!r)
         return;
     count_unrouted(s, r, conn);
@@ -931,6 +1018,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             free(c);
             return;
         }
+        c->unverified = !km_http_tls_on_connection(s, conn);
         c->fd = ci->connect_fd;
         c->since_ns = km_time_mono_ns();
         pthread_mutex_lock(&s->conns_mu);
@@ -960,8 +1048,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
 }
 
-/* Cut connections whose first request headers or current request take too long; the
- * idle timeout alone never fires for a client that sends a byte now and then. */
+/* Cut connections whose first request headers or current request take too long, or
+ * whose client stopped taking a streamed answer; the idle timeout alone never fires for
+ * a client that sends (or reads) a byte now and then. A stream waiting for its own
+ * producer or writer is the server's delay, not the client's. */
 static void cut_slow(struct km_http_server *s, int64_t now)
 {
     int64_t req_limit = (int64_t)s->opts.request_timeout_s * 1000000000;
@@ -970,7 +1060,8 @@ static void cut_slow(struct km_http_server *s, int64_t now)
     if (head_limit > req_limit)
         head_limit = req_limit;
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->cut || now - c->since_ns <= (c->headers_done ? req_limit : head_limit))
+        if (c->cut || c->server_idle ||
+            now - c->since_ns <= (c->headers_done ? req_limit : head_limit))
             continue;
         /* MHD sees the end of the stream and closes the connection itself. */
         shutdown(c->fd, SHUT_RDWR);
@@ -1039,6 +1130,7 @@ static void init_sync(struct km_http_server *s)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
+    pthread_mutex_init(&s->streams_mu, NULL);
 }
 
 static void fini_sync(struct km_http_server *s)
@@ -1047,6 +1139,7 @@ static void fini_sync(struct km_http_server *s)
     pthread_cond_destroy(&s->conns_cv);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_cv);
+    pthread_mutex_destroy(&s->streams_mu);
 }
 
 int km_http_server_create(struct km_http_server **out, const struct km_http_opts *opts)
@@ -1058,7 +1151,9 @@ int km_http_server_create(struct km_http_server **out, const struct km_http_opts
     if (!s)
         return km_err_set(KM_ENOMEM, "out of memory");
     s->opts = *opts;
-    s->opts.listen = NULL; /* not kept */
+    /* Strings are not kept (the TLS files are read below). */
+    s->opts.listen = s->opts.name = s->opts.not_ready_msg = NULL;
+    s->opts.tls_cert_file = s->opts.tls_key_file = s->opts.tls_client_ca_file = NULL;
     if (!s->opts.max_body)
         s->opts.max_body = KM_LIMIT_HTTP_BODY;
     if (!s->opts.timeout_s)
@@ -1070,44 +1165,59 @@ int km_http_server_create(struct km_http_server **out, const struct km_http_opts
     if (!s->opts.header_timeout_s)
         s->opts.header_timeout_s = 10;
     snprintf(s->name, sizeof(s->name), "%s", opts->name ? opts->name : "http");
+    snprintf(s->not_ready_msg, sizeof(s->not_ready_msg), "%s",
+             opts->not_ready_msg ? opts->not_ready_msg : "not ready yet");
     init_sync(s);
     s->listen_fd = -1;
+    rc = km_http_tls_load(s, opts);
+    if (rc)
+        goto out_free_server;
     rc = open_listener(opts->listen, &s->listen_fd, &s->port);
-    if (rc) {
-        fini_sync(s);
-        free(s);
-        return rc;
-    }
+    if (rc)
+        goto out_free_tls;
     fit_descriptors(s);
     *out = s;
     return 0;
+
+out_free_tls:
+    km_http_tls_free(s);
+out_free_server:
+    fini_sync(s);
+    free(s);
+    return rc;
 }
 
 static struct MHD_Daemon *start_daemon(struct km_http_server *s)
 {
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    /* Suspend/resume always: handlers on workers, and streams waiting for data. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | km_http_tls_flags(s);
+    struct MHD_OptionItem o[24];
+    size_t n = 0;
 
-    if (s->opts.workers)
-        flags |= MHD_ALLOW_SUSPEND_RESUME;
-    /* The pool option goes last so a single-threaded server can end the list before it. */
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-                            on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout_s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_conns,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->opts.max_conns_per_ip,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KM_LIMIT_HTTP_CONN_MEMORY,
-                            s->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-                            (unsigned)s->opts.threads, MHD_OPTION_END);
+#define OPT(opt, val, ptr) (o[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(val), (ptr) })
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s);
+    OPT(MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL);
+    OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, s);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, s);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns, NULL);
+    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_conns_per_ip, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, KM_LIMIT_HTTP_CONN_MEMORY, NULL);
+    if (s->opts.threads > 1)
+        OPT(MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads, NULL);
+#undef OPT
+    km_http_tls_options(s, o, &n);
+    o[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, o,
+                            MHD_OPTION_END);
 }
 
 int km_http_server_start(struct km_http_server *s)
 {
     int rc;
 
-    fix_param_names(s);
     rc = pool_start(s);
     if (rc)
         goto out_stop_pool;
@@ -1140,8 +1250,9 @@ static void wait_inflight(struct km_http_server *s, int64_t ms)
     }
 }
 
-/* Stop accepting; requests being handled finish; new ones on kept-alive connections are
- * turned away (503, Connection: close). */
+/* Stop accepting; push streams end; requests being handled and streams being made
+ * finish; new requests on kept-alive connections are turned away (503, Connection:
+ * close). */
 static void drain(struct km_http_server *s, int64_t grace_ms)
 {
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
@@ -1151,6 +1262,7 @@ static void drain(struct km_http_server *s, int64_t grace_ms)
         s->listen_fd = -1;
     }
     atomic_store(&s->quiescing, true);
+    km_http_streams_end_push(s);
     wait_inflight(s, grace_ms);
 }
 
@@ -1171,10 +1283,16 @@ void km_http_server_stop(struct km_http_server *s, int64_t grace_ms)
     if (!s || !s->daemon)
         goto out_close_listener;
     drain(s, grace_ms);
-    /* No connection may stay suspended past this point: MHD would abort. */
+    /* Past the grace: long handlers and streams give up. No connection may stay
+     * suspended past this point: MHD would abort. */
+    atomic_store(&s->cancel_all, true);
+    km_http_streams_cancel(s);
     pool_stop(s);
-    /* The answers the workers just gave, and the 503s of what still waited, go out. */
+    /* The answers the workers just gave, and the 503s of what still waited, go out;
+     * a writer resuming a stream's reader right now finishes doing so. */
     wait_inflight(s, KM_HTTP_FLUSH_MS);
+    while (atomic_load(&s->resuming) > 0)
+        sched_yield();
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     stop_watchdog(s);
@@ -1194,6 +1312,7 @@ void km_http_server_destroy(struct km_http_server *s)
         free(s->routes[i].pattern);
         free(s->routes[i].segstore);
     }
+    km_http_tls_free(s);
     fini_sync(s);
     free(s);
 }
@@ -1246,10 +1365,13 @@ void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
                   (double)s->opts.max_conns);
     km_mset_gauge(m, "kmon_http_requests_waiting",
                   "Requests whose handler waits for a free worker thread.", (double)waiting);
+    km_mset_gauge(m, "kmon_http_streams", "Streamed answers being sent now.",
+                  (double)km_http_streams_open(s));
     km_mset_add(m,
                 km_mset_family(m, "kmon_http_slow_connections_cut_total",
                                "Connections closed for taking longer than the header or "
-                               "request timeout over one request (slow clients).",
+                               "request timeout over one request, or for not reading a "
+                               "streamed answer (slow clients).",
                                KM_MT_COUNTER, 0),
                 NULL, 0, (double)atomic_load(&s->cut));
     for (int c = 0; c < 5; c++) {

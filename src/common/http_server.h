@@ -1,17 +1,18 @@
 /*
- * http_server — kmon's HTTP server: libmicrohttpd underneath, routing by method and path
- * pattern, request bodies collected up to a cap, JSON and text responses, CORS, and a
- * graceful stop that lets in-flight requests finish.
+ * http_server — kmon's HTTP server: libmicrohttpd underneath, routes as data (method,
+ * path pattern, handler, flags), request arguments from the query string and form
+ * bodies, bodies collected up to a cap, JSON and text answers, streamed answers
+ * (chunked: produced on demand, or pushed from other threads as Server-Sent Events),
+ * CORS, optional TLS (and client certificates), and a graceful stop.
  *
  * Threads: libmicrohttpd's polling thread(s) (opts.threads, epoll) read requests and write
  * answers and never wait on a handler: with opts.workers > 0 a handler runs on one of
  * that many worker threads while its connection is suspended, so a slow handler (a big
  * ingest, a long query) holds a worker, never the polling thread that serves every other
- * connection. Handlers registered with km_http_server_route_inline() (health probes) run
- * on the polling thread itself and are answered at once whatever the workers are doing.
- * Handlers must be thread-safe with respect to the data they read. A handler runs once
- * the whole body has arrived and must answer with exactly one km_http_respond*() call
- * before it returns.
+ * connection. Routes flagged KM_ROUTE_INLINE (health probes) run on the polling thread
+ * itself and are answered at once whatever the workers are doing. Handlers must be
+ * thread-safe with respect to the data they read. A handler runs once the whole body
+ * has arrived and must answer with exactly one km_http_respond*() call before it returns.
  *
  * Floods: at most opts.max_conns connections at once (RLIMIT_NOFILE's soft limit is
  * raised towards the hard one to fit them) and opts.max_conns_per_ip from one client
@@ -19,15 +20,21 @@
  * new connection must complete its request headers within opts.header_timeout_s.
  *
  * Errors: every answer kmon gives is JSON, including those about the request itself:
- * 413 (body past the cap; the body is read and dropped, up to KM_LIMIT_HTTP_DISCARD, so
- * that a client that sends it all before reading can read the answer), 414 (target past
- * KM_LIMIT_HTTP_URI), 431 (head past KM_LIMIT_HTTP_HEAD). libmicrohttpd answers by
- * itself, with its own HTML, only what it cannot parse (a malformed request line, header
- * or chunk, an unsupported HTTP version) and heads past KM_LIMIT_HTTP_CONN_MEMORY.
+ * 400 (a malformed query string or form body), 413 (body past the cap; the body is read
+ * and dropped, up to KM_LIMIT_HTTP_DISCARD, so that a client that sends it all before
+ * reading can read the answer), 414 (target past KM_LIMIT_HTTP_URI), 431 (head past
+ * KM_LIMIT_HTTP_HEAD). libmicrohttpd answers by itself, with its own HTML, only what it
+ * cannot parse (a malformed request line, header or chunk, an unsupported HTTP version)
+ * and heads past KM_LIMIT_HTTP_CONN_MEMORY.
  *
- * Patterns are paths whose segments are literals or <name> parameters:
- * "/api/nodes/<node>/timeseries". A path that matches a pattern with another method
- * answers 405 with Allow; no match answers 404; both as JSON {"error": "..."}.
+ * Patterns are paths whose segments are literals or <name> parameters
+ * ("/api/nodes/<node>/timeseries"); a last segment "*" makes a prefix route, which
+ * matches every path under the prefix ("/ui/" + "*" matches "/ui", "/ui/", "/ui/app.js",
+ * "/ui/a/b"; the rest of the path is the parameter "*"). Among the routes whose pattern matches the
+ * path and whose method is the request's, one without "*" wins over prefixes, a longer prefix over
+ * a shorter one, and the first registered over later ones. A path that matches only patterns of
+ * other methods answers 405 with Allow (every method registered for a pattern matching the path);
+ * no match answers 404; both as JSON {"error": "..."}.
  */
 #ifndef KMON_COMMON_HTTP_SERVER_H
 #define KMON_COMMON_HTTP_SERVER_H
@@ -40,8 +47,9 @@
 
 struct km_http_server;
 struct km_http_req;
+struct km_http_stream;
 
-typedef void (*km_http_handler)(struct km_http_req *req, void *ud);
+typedef void (*km_http_handler)(struct km_http_req *req, void *ctx);
 
 struct km_http_opts {
     const char *listen; /* "ADDR:PORT", ":PORT" (all addresses), "[::1]:PORT"; port 0 picks one */
@@ -55,55 +63,115 @@ struct km_http_opts {
     unsigned max_conns;         /* concurrent connections (0: 1024) */
     unsigned max_conns_per_ip;  /* concurrent connections from one address (0: no limit) */
     bool cors;                  /* Access-Control-Allow-Origin: * and OPTIONS preflight */
+    /* What routes flagged KM_ROUTE_NEEDS_READY answer (503, Retry-After: 5) until
+     * km_http_server_set_ready() (NULL: "not ready yet"). */
+    const char *not_ready_msg;
+    /* HTTPS: PEM files read by km_http_server_create() (NULL: plain HTTP). The
+     * certificate file may hold the chain after the server's certificate. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    /* With TLS: PEM CA certificate(s); every client must then present a certificate
+     * they signed, or the TLS handshake fails (mutual TLS). NULL: none asked for. */
+    const char *tls_client_ca_file;
 };
 
-/* Bind the listening socket and prepare the server (not yet serving). On success *out
- * is new; free it with km_http_server_destroy(). When RLIMIT_NOFILE cannot be raised to
- * fit opts.max_conns, the server takes fewer and says so at warn. */
+/* Bind the listening socket, read the TLS files, prepare the server (not yet serving).
+ * On success *out is new; free it with km_http_server_destroy(). When RLIMIT_NOFILE
+ * cannot be raised to fit opts.max_conns, the server takes fewer and says so at warn.
+ * A TLS file that cannot be read or parsed is KM_EINVAL/KM_EIO with a message naming
+ * it. */
 int km_http_server_create(struct km_http_server **out, const struct km_http_opts *opts);
 
-/* Register a route before km_http_server_start(). `method` is "GET", "POST", … ; GET
- * routes answer HEAD too. */
-int km_http_server_route(struct km_http_server *s, const char *method, const char *pattern,
-                         km_http_handler fn, void *ud);
-/* The same for a handler that answers in microseconds and waits on no lock a slow
- * handler may hold (health probes): it runs on the polling thread, ahead of any queue. */
-int km_http_server_route_inline(struct km_http_server *s, const char *method, const char *pattern,
-                                km_http_handler fn, void *ud);
+/* ---- routes ------------------------------------------------------------------------ */
+
+enum {
+    /* Runs on the polling thread, ahead of any queue: for handlers that answer in
+     * microseconds and wait on no lock a slow handler may hold (health probes). */
+    KM_ROUTE_INLINE = 1u << 0,
+    /* Answers 503 (opts.not_ready_msg, Retry-After: 5) until km_http_server_set_ready():
+     * the handler never runs before, so it need not check. */
+    KM_ROUTE_NEEDS_READY = 1u << 1,
+};
+
+struct km_http_route {
+    const char *method;  /* "GET" (answers HEAD too), "POST", … */
+    const char *pattern; /* "/api/nodes/<node>"; a last segment "*" for a prefix */
+    km_http_handler fn;
+    unsigned flags; /* KM_ROUTE_* */
+};
+
+/* Register routes[0..n) before km_http_server_start(); each handler is called with
+ * `ctx` (what those handlers need, and nothing more). Patterns and methods are copied. */
+int km_http_server_add_routes(struct km_http_server *s, const struct km_http_route *routes,
+                              size_t n, void *ctx);
+
+/* Open (or close again) the routes flagged KM_ROUTE_NEEDS_READY. Whatever their
+ * handlers' context holds must be set before this is called with true; any thread. */
+void km_http_server_set_ready(struct km_http_server *s, bool ready);
+bool km_http_server_ready(const struct km_http_server *s);
 
 int km_http_server_start(struct km_http_server *s);
 
 /* The port actually bound (useful with port 0). */
 uint16_t km_http_server_port(const struct km_http_server *s);
 
-/* Stop accepting connections, wait up to `grace_ms` for requests in flight, then close
- * everything. Safe to call on a server that was never started. */
+/* Stop accepting connections; end push streams (their clients see a complete stream);
+ * wait up to `grace_ms` for requests and streams in flight; then cancel what is left
+ * (km_http_req_cancelled() and km_http_stream_cancelled() turn true, unfinished streams
+ * are cut) and close everything. Safe to call on a server that was never started. */
 void km_http_server_stop(struct km_http_server *s, int64_t grace_ms);
 
-/* Stop (without grace) and free. Accepts NULL. */
+/* Stop (without grace) and free. Accepts NULL. Push streams still referenced by their
+ * writers stay valid (cancelled) until km_http_stream_close(). */
 void km_http_server_destroy(struct km_http_server *s);
 
 struct km_mset;
 
 /* kmon_http_requests_total{code,handler,method} and handler time, per route; open
- * connections, requests waiting for a worker, slow connections cut. */
+ * connections, requests waiting for a worker, streams open, slow connections cut. */
 void km_http_server_metrics(struct km_http_server *s, struct km_mset *m);
 
 /* ---- inside a handler ---------------------------------------------------------------- */
 
 const char *km_http_req_method(const struct km_http_req *r);
 const char *km_http_req_path(const struct km_http_req *r);
-/* A <name> segment of the matched pattern, or NULL. */
+/* A <name> segment of the matched pattern, or for "*" the rest of the path after a
+ * prefix route's prefix, as sent ("" when nothing follows); NULL when there is none. */
 const char *km_http_req_param(const struct km_http_req *r, const char *name);
-/* A query-string argument (?name=value), or NULL. */
-const char *km_http_req_query(const struct km_http_req *r, const char *name);
-/* A request header, or NULL. */
+
+/* Arguments, as Go's net/http (Request.ParseForm) reads them: for POST, PUT and PATCH
+ * with Content-Type application/x-www-form-urlencoded, the body's first, then the query
+ * string's, each in the order sent. Both are decoded the same way ("+" is a space, %XX
+ * a byte; "a" alone is a = ""; empty pairs are skipped); a malformed one (a bad %
+ * escape, a ";" separator) was answered 400 before the handler ran, and a form body past
+ * KM_LIMIT_HTTP_FORM_BODY or more than KM_LIMIT_HTTP_FORM_FIELDS fields 413.
+ * km_http_req_arg(): the first value of `name` (so a body's wins, as FormValue), or NULL. */
+const char *km_http_req_arg(const struct km_http_req *r, const char *name);
+/* Every value of `name` ("match[]" sent many times), in the order above: up to `max`
+ * into out[]; returns how many there are (more than max: some were left out). */
+size_t km_http_req_args(const struct km_http_req *r, const char *name, const char **out,
+                        size_t max);
+/* The i-th argument of all (0-based, same order): false past the last. */
+bool km_http_req_arg_at(const struct km_http_req *r, size_t i, const char **name,
+                        const char **value);
+
+/* A request header (name case-insensitive), the first when sent several times, or NULL. */
 const char *km_http_req_header(const struct km_http_req *r, const char *name);
-/* The request body (empty for GET). */
+/* Every value of a header sent several times, like km_http_req_args(). */
+size_t km_http_req_headers(const struct km_http_req *r, const char *name, const char **out,
+                           size_t max);
+/* The request body (empty for GET; the raw bytes of a form body too). */
 const char *km_http_req_body(const struct km_http_req *r, size_t *len);
 
 /* The client's address as "ip:port" ("[ip6]:port") in out; returns out. */
 const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size);
+
+/* True once the client has gone away (closed or reset its connection) or the server is
+ * stopping past its grace: a long evaluation polls it and gives up (its answer is never
+ * read). Cheap to call often (it looks at the socket at most every few milliseconds).
+ * Always false for a handler running on a polling thread (KM_ROUTE_INLINE, or a server
+ * without workers): those must be short anyway. */
+bool km_http_req_cancelled(struct km_http_req *r);
 
 /* Add a response header to the answer that follows. At most 8 per request. */
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value);
@@ -118,5 +186,58 @@ int km_http_respond_text(struct km_http_req *r, unsigned status, const char *tex
 /* {"error": "<formatted message>"} with the given status. */
 int km_http_respond_error(struct km_http_req *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- streamed answers -----------------------------------------------------------------
+ *
+ * The body goes out with chunked transfer encoding as it is made, never whole in memory:
+ * at most KM_LIMIT_HTTP_STREAM_BUF bytes wait for a slow client (plus what one produce
+ * call adds). A stream ends complete (the terminating chunk) or cut (the connection is
+ * closed without it, so the client knows the answer is incomplete).
+ */
+
+/* Return value of a produce function that wants to be called again. */
+#define KM_HTTP_MORE 1
+
+/* Append the next part of the body to `out` (any amount up to KM_LIMIT_HTTP_STREAM_STEP;
+ * tens to hundreds of KiB at a time keep memory low) and return KM_HTTP_MORE to be
+ * called again, 0 when the body is complete, or a negative KM_E* code when it cannot be
+ * completed (the stream is cut). Called on the thread that ran the handler (a worker),
+ * only while the client takes what was made before (backpressure), and never again once
+ * the client has gone or the server stops; a long step may poll
+ * km_http_stream_cancelled(st) and return KM_ECANCELED. */
+typedef int (*km_http_produce_fn)(struct km_http_stream *st, struct km_buf *out, void *ud);
+
+/* Answer with a body made by `produce`, called after the handler returns until it is
+ * done, the client goes away or the server stops; then `free_ud(ud)` (if not NULL) runs
+ * once, on the same thread. `ud` belongs to the stream from this call on, even when it
+ * fails. The worker stays busy for the whole stream (a handler on a polling thread
+ * produces there, in steps as the socket takes them: keep those short). A HEAD request
+ * gets the head only (produce is never called). */
+int km_http_respond_stream(struct km_http_req *r, unsigned status, const char *content_type,
+                           km_http_produce_fn produce, void *ud, void (*free_ud)(void *ud));
+
+/* Answer with a long-lived body that other threads write (Server-Sent Events: give
+ * "text/event-stream"; a log tail): the handler returns at once and holds no worker. On
+ * success *out is the writer's reference: write with km_http_stream_write() or
+ * km_http_stream_event() from any thread, and end with km_http_stream_close(), which
+ * must be called once in every case (also after the client went away). */
+int km_http_respond_push(struct km_http_req *r, unsigned status, const char *content_type,
+                         struct km_http_stream **out);
+
+/* Queue data[0..len) for the client, all or nothing, without waiting: 0; KM_EAGAIN when
+ * KM_LIMIT_HTTP_STREAM_BUF bytes already wait (the client reads slower than data comes:
+ * drop this, or close); KM_ELIMIT when len alone is larger; KM_ECANCELED once the client
+ * has gone or the server stops (close the stream). */
+int km_http_stream_write(struct km_http_stream *st, const void *data, size_t len);
+/* One Server-Sent Event: "event: <event>\n" (when not NULL) and a "data: " line for each
+ * line of `data`, then a blank line; as km_http_stream_write(). */
+int km_http_stream_event(struct km_http_stream *st, const char *event, const char *data);
+
+/* True once the client has gone away or the server is stopping: stop producing. */
+bool km_http_stream_cancelled(struct km_http_stream *st);
+
+/* End a push stream (the client gets the rest of what was queued, then the end of the
+ * body) and release the writer's reference; st is invalid after. Accepts NULL. */
+void km_http_stream_close(struct km_http_stream *st);
 
 #endif

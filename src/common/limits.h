@@ -53,6 +53,19 @@
 #define KM_LIMIT_PROMQL_DEPTH 1000
 #define KM_LIMIT_PROMQL_NODES 200000
 
+/* Form bodies (application/x-www-form-urlencoded) decoded into request arguments: past
+ * either the request is answered 413. Go's net/http caps form bodies at 10 MB too. */
+#define KM_LIMIT_HTTP_FORM_BODY   (10u * 1024 * 1024)
+#define KM_LIMIT_HTTP_FORM_FIELDS 65536
+
+/* A streamed answer: bytes made and waiting for a slow client before the producer is
+ * held (or a push write refused), and what one produce step may add on top. */
+#define KM_LIMIT_HTTP_STREAM_BUF  (256u * 1024)
+#define KM_LIMIT_HTTP_STREAM_STEP (64u * 1024 * 1024)
+
+/* A TLS certificate, key or CA file. */
+#define KM_LIMIT_TLS_FILE (1024u * 1024)
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 

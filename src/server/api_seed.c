@@ -253,10 +253,10 @@ static int64_t now_ms(void)
     return km_time_now_ns() / 1000000;
 }
 
-static bool current(struct km_server *s, struct km_http_req *req, enum km_kind kind,
+static bool current(const struct km_api_ctx *api, struct km_http_req *req, enum km_kind kind,
                     const struct km_filter *f, struct km_entities *out)
 {
-    if (km_model_current(s->store, kind, f, now_ms(), s->o.stale_ms, out) == 0)
+    if (km_model_current(api->store, kind, f, now_ms(), api->stale_ms, out) == 0)
         return true;
     km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
     return false;
@@ -264,11 +264,11 @@ static bool current(struct km_server *s, struct km_http_req *req, enum km_kind k
 
 /* The nodes or pods f names, newest figures; false after answering 404 when there are
  * none (`what` "name" [in namespace "ns"] not found). */
-static bool current_or_404(struct km_server *s, struct km_http_req *req, enum km_kind kind,
+static bool current_or_404(const struct km_api_ctx *api, struct km_http_req *req, enum km_kind kind,
                            const struct km_filter *f, const char *what, const char *name,
                            const char *ns, struct km_entities *out)
 {
-    if (!current(s, req, kind, f, out))
+    if (!current(api, req, kind, f, out))
         return false;
     if (out->n)
         return true;
@@ -293,14 +293,14 @@ static size_t pods_on(const struct km_entities *pods, const char *node)
 
 static void on_nodes(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     struct km_filter f = { 0 };
     struct km_entities nodes, pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) || !current(s, req, KM_NODES, &f, &nodes))
+    if (!current(api, req, KM_NODES, &f, &nodes))
         return;
-    if (!current(s, req, KM_PODS, &f, &pods)) {
+    if (!current(api, req, KM_PODS, &f, &pods)) {
         km_entities_fini(&nodes);
         return;
     }
@@ -320,16 +320,15 @@ static void on_nodes(struct km_http_req *req, void *ud)
 
 static void on_node(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *name = km_http_req_param(req, "node");
     struct km_filter pf = { .node = name };
     struct km_entities nodes, pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_NODES, &pf, "node", name, NULL, &nodes))
+    if (!current_or_404(api, req, KM_NODES, &pf, "node", name, NULL, &nodes))
         return;
-    if (!current(s, req, KM_PODS, &pf, &pods)) {
+    if (!current(api, req, KM_PODS, &pf, &pods)) {
         km_entities_fini(&nodes);
         return;
     }
@@ -345,17 +344,17 @@ static void on_node(struct km_http_req *req, void *ud)
  * so 404 only when neither names it. */
 static void on_node_pods(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *name = km_http_req_param(req, "node");
     struct km_filter pf = { .node = name };
     struct km_entities nodes, pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) || !current(s, req, KM_PODS, &pf, &pods))
+    if (!current(api, req, KM_PODS, &pf, &pods))
         return;
     if (pods.n == 0) {
         km_entities_fini(&pods);
-        if (!current_or_404(s, req, KM_NODES, &pf, "node", name, NULL, &nodes))
+        if (!current_or_404(api, req, KM_NODES, &pf, "node", name, NULL, &nodes))
             return;
         km_entities_fini(&nodes);
     }
@@ -371,12 +370,12 @@ static void on_node_pods(struct km_http_req *req, void *ud)
 
 static void on_pods(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
-    struct km_filter f = { .namespace = km_http_req_query(req, "namespace") };
+    const struct km_api_ctx *api = ud;
+    struct km_filter f = { .namespace = km_http_req_arg(req, "namespace") };
     struct km_entities pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) || !current(s, req, KM_PODS, &f, &pods))
+    if (!current(api, req, KM_PODS, &f, &pods))
         return;
     out_begin(&o);
     write_pods(&o.w, &pods, NULL, NULL, NULL);
@@ -427,11 +426,11 @@ static void ambiguous(struct km_http_req *req, const char *what, const char *nam
 
 /* Pods named by f (one pod, or a deployment's) that answer within `stale_ms`; false
  * after answering 404 or 409 when there is not exactly one namespace. */
-static bool find_in_one_namespace(struct km_server *s, struct km_http_req *req, const char *what,
-                                  const char *name, struct km_filter *f, int64_t stale_ms,
-                                  struct km_entities *out)
+static bool find_in_one_namespace(const struct km_api_ctx *api, struct km_http_req *req,
+                                  const char *what, const char *name, struct km_filter *f,
+                                  int64_t stale_ms, struct km_entities *out)
 {
-    if (km_model_current(s->store, KM_PODS, f, now_ms(), stale_ms, out) != 0) {
+    if (km_model_current(api->store, KM_PODS, f, now_ms(), stale_ms, out) != 0) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         return false;
     }
@@ -456,14 +455,13 @@ static bool find_in_one_namespace(struct km_server *s, struct km_http_req *req, 
 
 static void on_pod(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *name = km_http_req_param(req, "pod");
-    struct km_filter f = { .pod = name, .namespace = km_http_req_query(req, "namespace") };
+    struct km_filter f = { .pod = name, .namespace = km_http_req_arg(req, "namespace") };
     struct km_entities pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !find_in_one_namespace(s, req, "pod", name, &f, s->o.stale_ms, &pods))
+    if (!find_in_one_namespace(api, req, "pod", name, &f, api->stale_ms, &pods))
         return;
     bare_begin(&o);
     write_pod(&o.w, &pods.v[0]);
@@ -540,14 +538,14 @@ static void write_group(struct km_jsonw *w, const char *key, const struct group 
 
 static void on_namespaces(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     struct km_filter f = { 0 };
     struct km_entities pods;
     struct group *g;
     struct out o;
     size_t n;
 
-    if (!km_server_ready_or_503(s, req) || !current(s, req, KM_PODS, &f, &pods))
+    if (!current(api, req, KM_PODS, &f, &pods))
         return;
     g = calloc(pods.n ? pods.n : 1, sizeof(*g));
     if (!g) {
@@ -571,14 +569,13 @@ static void on_namespaces(struct km_http_req *req, void *ud)
 
 static void on_namespace(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *ns = km_http_req_param(req, "namespace");
     struct km_entities pods;
     struct group *g;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_PODS, &(struct km_filter){ .namespace = ns }, "namespace", ns,
+    if (!current_or_404(api, req, KM_PODS, &(struct km_filter){ .namespace = ns }, "namespace", ns,
                         NULL, &pods))
         return;
     g = calloc(pods.n, sizeof(*g));
@@ -597,13 +594,12 @@ static void on_namespace(struct km_http_req *req, void *ud)
 
 static void on_namespace_pods(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *ns = km_http_req_param(req, "namespace");
     struct km_entities pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_PODS, &(struct km_filter){ .namespace = ns }, "namespace", ns,
+    if (!current_or_404(api, req, KM_PODS, &(struct km_filter){ .namespace = ns }, "namespace", ns,
                         NULL, &pods))
         return;
     out_begin(&o);
@@ -616,15 +612,14 @@ static void on_namespace_pods(struct km_http_req *req, void *ud)
 
 static void on_deployments(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *ns = km_http_req_param(req, "namespace");
     struct km_entities pods;
     struct group *g;
     struct out o;
     size_t n;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_PODS, &(struct km_filter){ .namespace = ns }, "namespace", ns,
+    if (!current_or_404(api, req, KM_PODS, &(struct km_filter){ .namespace = ns }, "namespace", ns,
                         NULL, &pods))
         return;
     g = calloc(pods.n, sizeof(*g));
@@ -651,16 +646,16 @@ static void on_deployments(struct km_http_req *req, void *ud)
 
 static void on_deployment(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *ns = km_http_req_param(req, "namespace");
     const char *dep = km_http_req_param(req, "deployment");
     struct km_entities pods;
     struct group g;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_PODS, &(struct km_filter){ .namespace = ns, .deployment = dep },
-                        "deployment", dep, ns, &pods))
+    if (!current_or_404(api, req, KM_PODS,
+                        &(struct km_filter){ .namespace = ns, .deployment = dep }, "deployment",
+                        dep, ns, &pods))
         return;
     group_pods(&pods, true, &g);
     bare_begin(&o);
@@ -671,15 +666,15 @@ static void on_deployment(struct km_http_req *req, void *ud)
 
 static void on_deployment_pods(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
     const char *ns = km_http_req_param(req, "namespace");
     const char *dep = km_http_req_param(req, "deployment");
     struct km_entities pods;
     struct out o;
 
-    if (!km_server_ready_or_503(s, req) ||
-        !current_or_404(s, req, KM_PODS, &(struct km_filter){ .namespace = ns, .deployment = dep },
-                        "deployment", dep, ns, &pods))
+    if (!current_or_404(api, req, KM_PODS,
+                        &(struct km_filter){ .namespace = ns, .deployment = dep }, "deployment",
+                        dep, ns, &pods))
         return;
     out_begin(&o);
     km_jsonw_key(&o.w, "namespace");
@@ -699,7 +694,7 @@ static void on_deployment_pods(struct km_http_req *req, void *ud)
 static bool duration_param(struct km_http_req *req, const char *name, int64_t dflt, int64_t max,
                            int64_t *ms)
 {
-    const char *v = km_http_req_query(req, name);
+    const char *v = km_http_req_arg(req, name);
     char max_text[32];
 
     *ms = dflt;
@@ -757,10 +752,11 @@ struct ts_params {
     int64_t window, step;
 };
 
-static bool parse_ts_params(struct km_server *s, struct km_http_req *req, struct ts_params *p)
+static bool parse_ts_params(const struct km_api_ctx *api, struct km_http_req *req,
+                            struct ts_params *p)
 {
-    if (!duration_param(req, "window", 3600000, s->o.retention_ms, &p->window) ||
-        !duration_param(req, "step", 0, s->o.retention_ms, &p->step))
+    if (!duration_param(req, "window", 3600000, api->retention_ms, &p->window) ||
+        !duration_param(req, "step", 0, api->retention_ms, &p->step))
         return false;
     if (p->step > p->window) {
         char step[32], window[32];
@@ -778,9 +774,9 @@ static bool parse_ts_params(struct km_server *s, struct km_http_req *req, struct
     return true;
 }
 
-static void timeseries(struct km_server *s, struct km_http_req *req, const struct ts_params *p,
-                       enum km_kind kind, const struct km_filter *f, const char *key,
-                       const char *name, const char *ns)
+static void timeseries(const struct km_api_ctx *api, struct km_http_req *req,
+                       const struct ts_params *p, enum km_kind kind, const struct km_filter *f,
+                       const char *key, const char *name, const char *ns)
 {
     struct km_view_steps steps;
     double *v[KM_FIG_COUNT] = { 0 };
@@ -789,14 +785,14 @@ static void timeseries(struct km_server *s, struct km_http_req *req, const struc
     size_t points = 0;
     int rc;
 
-    rc = km_model_plan_steps(s->store, kind, f, end, window, p->step, &steps);
+    rc = km_model_plan_steps(api->store, kind, f, end, window, p->step, &steps);
     for (int g = 0; rc == 0 && g < KM_FIG_COUNT; g++) {
         v[g] = malloc(steps.n * sizeof(double));
         if (!v[g])
             rc = km_err_set(KM_ENOMEM, "out of memory");
     }
     if (rc == 0)
-        rc = km_model_steps(s->store, kind, f, &steps, v);
+        rc = km_model_steps(api->store, kind, f, &steps, v);
     if (rc) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         goto out_free;
@@ -839,45 +835,46 @@ out_free:
 }
 
 /* The look-back for "does this exist" in a time-series request: its window. */
-static int64_t lookback_of(struct km_server *s, const struct ts_params *p)
+static int64_t lookback_of(const struct km_api_ctx *api, const struct ts_params *p)
 {
-    return p->window < s->o.stale_ms ? s->o.stale_ms : p->window;
+    return p->window < api->stale_ms ? api->stale_ms : p->window;
 }
 
 /* A time series of whatever f names, 404 when it had no data in the window. */
-static void ts_if_found(struct km_server *s, struct km_http_req *req, enum km_kind kind,
+static void ts_if_found(const struct km_api_ctx *api, struct km_http_req *req, enum km_kind kind,
                         const struct km_filter *f, const char *what, const char *key,
                         const char *name)
 {
     struct km_entities found;
     struct ts_params p;
 
-    if (!km_server_ready_or_503(s, req) || !parse_ts_params(s, req, &p))
+    if (!parse_ts_params(api, req, &p))
         return;
-    if (km_model_current(s->store, kind, f, now_ms(), lookback_of(s, &p), &found) != 0) {
+    if (km_model_current(api->store, kind, f, now_ms(), lookback_of(api, &p), &found) != 0) {
         km_http_respond_error(req, 500, "reading the database: %s", km_err_msg());
         return;
     }
     if (found.n == 0)
         km_http_respond_error(req, 404, "%s \"%s\" not found", what, name);
     else
-        timeseries(s, req, &p, kind, f, key, name, NULL);
+        timeseries(api, req, &p, kind, f, key, name, NULL);
     km_entities_fini(&found);
 }
 
 /* A time series of the pods f names (a pod, a deployment's), in the one namespace they
  * are found in (409 when several and no ?namespace=). */
-static void ts_in_namespace(struct km_server *s, struct km_http_req *req, struct km_filter *f,
-                            const char *what, const char *key, const char *name)
+static void ts_in_namespace(const struct km_api_ctx *api, struct km_http_req *req,
+                            struct km_filter *f, const char *what, const char *key,
+                            const char *name)
 {
     struct km_entities pods;
     struct ts_params p;
 
-    if (!km_server_ready_or_503(s, req) || !parse_ts_params(s, req, &p) ||
-        !find_in_one_namespace(s, req, what, name, f, lookback_of(s, &p), &pods))
+    if (!parse_ts_params(api, req, &p) ||
+        !find_in_one_namespace(api, req, what, name, f, lookback_of(api, &p), &pods))
         return;
     f->namespace = pods.v[0].namespace;
-    timeseries(s, req, &p, KM_PODS, f, key, name, f->namespace);
+    timeseries(api, req, &p, KM_PODS, f, key, name, f->namespace);
     km_entities_fini(&pods);
 }
 
@@ -900,7 +897,7 @@ static void on_namespace_ts(struct km_http_req *req, void *ud)
 static void on_pod_ts(struct km_http_req *req, void *ud)
 {
     const char *name = km_http_req_param(req, "pod");
-    struct km_filter f = { .pod = name, .namespace = km_http_req_query(req, "namespace") };
+    struct km_filter f = { .pod = name, .namespace = km_http_req_arg(req, "namespace") };
 
     ts_in_namespace(ud, req, &f, "pod", "pod_name", name);
 }
@@ -908,38 +905,30 @@ static void on_pod_ts(struct km_http_req *req, void *ud)
 static void on_deployment_ts(struct km_http_req *req, void *ud)
 {
     const char *dep = km_http_req_param(req, "deployment");
-    struct km_filter f = { .deployment = dep, .namespace = km_http_req_query(req, "namespace") };
+    struct km_filter f = { .deployment = dep, .namespace = km_http_req_arg(req, "namespace") };
 
     ts_in_namespace(ud, req, &f, "deployment", "deployment", dep);
 }
 
 /* ---- routes -------------------------------------------------------------------------------- */
 
-int km_api_seed_register(struct km_http_server *h, struct km_server *s)
-{
-    static const struct {
-        const char *pattern;
-        km_http_handler fn;
-    } routes[] = {
-        { "/api/nodes", on_nodes },
-        { "/api/nodes/<node>", on_node },
-        { "/api/nodes/<node>/pods", on_node_pods },
-        { "/api/nodes/<node>/timeseries", on_node_ts },
-        { "/api/pods", on_pods },
-        { "/api/pods/<pod>", on_pod },
-        { "/api/pods/<pod>/timeseries", on_pod_ts },
-        { "/api/namespaces", on_namespaces },
-        { "/api/namespaces/<namespace>", on_namespace },
-        { "/api/namespaces/<namespace>/pods", on_namespace_pods },
-        { "/api/namespaces/<namespace>/timeseries", on_namespace_ts },
-        { "/api/namespaces/<namespace>/deployments", on_deployments },
-        { "/api/namespaces/<namespace>/deployments/<deployment>", on_deployment },
-        { "/api/namespaces/<namespace>/deployments/<deployment>/pods", on_deployment_pods },
-        { "/api/deployments/<deployment>/timeseries", on_deployment_ts },
-    };
-    int rc = 0;
-
-    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
-        rc = km_http_server_route(h, "GET", routes[i].pattern, routes[i].fn, s);
-    return rc;
-}
+const struct km_http_route km_api_seed_routes[] = {
+    { "GET", "/api/nodes", on_nodes, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/nodes/<node>", on_node, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/nodes/<node>/pods", on_node_pods, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/nodes/<node>/timeseries", on_node_ts, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/pods", on_pods, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/pods/<pod>", on_pod, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/pods/<pod>/timeseries", on_pod_ts, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces", on_namespaces, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces/<namespace>", on_namespace, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces/<namespace>/pods", on_namespace_pods, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces/<namespace>/timeseries", on_namespace_ts, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces/<namespace>/deployments", on_deployments, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces/<namespace>/deployments/<deployment>", on_deployment,
+      KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/namespaces/<namespace>/deployments/<deployment>/pods", on_deployment_pods,
+      KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/deployments/<deployment>/timeseries", on_deployment_ts, KM_ROUTE_NEEDS_READY },
+};
+const size_t km_api_seed_nroutes = sizeof(km_api_seed_routes) / sizeof(km_api_seed_routes[0]);

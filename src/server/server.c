@@ -1,7 +1,9 @@
 /*
  * server — the server's life cycle and its own endpoints (see server.h): health (GET /,
- * /healthz, /readyz), /metrics about itself, the admin flush, and the routes of ingest
- * and the REST API, wrapped so that they answer 503 until the database is open.
+ * /healthz, /readyz), /metrics about itself, the admin flush, and the route tables of
+ * ingest and the REST API. Routes that need the database are flagged
+ * KM_ROUTE_NEEDS_READY: the HTTP server answers them 503 until the database is open
+ * and km_http_server_set_ready() is called, so no handler checks it.
  */
 #include "server_internal.h"
 
@@ -172,15 +174,6 @@ const struct km_cfg_field km_server_fields[] = {
     KM_CFG_FIELDS_END,
 };
 
-bool km_server_ready_or_503(struct km_server *s, struct km_http_req *req)
-{
-    if (atomic_load(&s->ready))
-        return true;
-    km_http_req_add_header(req, "Retry-After", "5");
-    km_http_respond_error(req, 503, "starting: the database is replaying its write-ahead log");
-    return false;
-}
-
 /* ---- health --------------------------------------------------------------------------- */
 
 static void on_root(struct km_http_req *req, void *ud)
@@ -189,7 +182,7 @@ static void on_root(struct km_http_req *req, void *ud)
     struct km_buf b;
     struct km_jsonw w;
     char ts[48];
-    bool ready = atomic_load(&s->ready);
+    bool ready = km_http_server_ready(s->http);
 
     km_buf_init(&b, 0);
     km_jsonw_init(&w, &b);
@@ -209,9 +202,9 @@ static void on_root(struct km_http_req *req, void *ud)
     km_jsonw_double(&w, (double)(km_time_mono_ns() - s->start_mono_ns) / 1e9);
     if (ready) {
         struct km_storage_info st;
-        int64_t last = km_ingest_last_ms(s->ingest);
+        int64_t last = km_ingest_last_ms(s->api.ingest);
 
-        km_storage_info(s->store, &st);
+        km_storage_info(s->api.store, &st);
         km_jsonw_key(&w, "series");
         km_jsonw_u64(&w, st.series);
         km_jsonw_key(&w, "samples_appended");
@@ -240,12 +233,11 @@ static void on_healthz(struct km_http_req *req, void *ud)
     km_http_respond_text(req, 200, "ok\n");
 }
 
+/* Flagged KM_ROUTE_NEEDS_READY: answered 503 until the database is open. */
 static void on_readyz(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
-
-    if (km_server_ready_or_503(s, req))
-        km_http_respond_text(req, 200, "ready\n");
+    (void)ud;
+    km_http_respond_text(req, 200, "ready\n");
 }
 
 /* ---- /metrics ----------------------------------------------------------------------- */
@@ -265,11 +257,11 @@ static void on_metrics(struct km_http_req *req, void *ud)
     km_mset_gauge(&m, "kmon_server_start_time_seconds", "When the server started.",
                   (double)s->start_ns / 1e9);
     km_mset_gauge(&m, "kmon_server_ready", "1 once the database is open.",
-                  atomic_load(&s->ready) ? 1 : 0);
+                  km_http_server_ready(s->http) ? 1 : 0);
     km_http_server_metrics(s->http, &m);
-    if (atomic_load(&s->ready)) {
-        km_ingest_metrics(s->ingest, &m);
-        km_storage_metrics(s->store, &m);
+    if (km_http_server_ready(s->http)) {
+        km_ingest_metrics(s->api.ingest, &m);
+        km_storage_metrics(s->api.store, &m);
     }
     km_buf_init(&b, 0);
     km_mset_render_prom(&m, &b);
@@ -281,15 +273,13 @@ static void on_metrics(struct km_http_req *req, void *ud)
     km_buf_fini(&b);
 }
 
-/* ---- admin and ingest wrappers --------------------------------------------------------- */
+/* ---- admin and ingest (their context: the API's) --------------------------------------- */
 
 static void on_flush(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
 
-    if (!km_server_ready_or_503(s, req))
-        return;
-    if (km_storage_flush(s->store) != 0)
+    if (km_storage_flush(api->store) != 0)
         km_http_respond_error(req, 500, "flush failed: %s", km_err_msg());
     else
         km_http_respond(req, 204, NULL, "", 0);
@@ -297,26 +287,23 @@ static void on_flush(struct km_http_req *req, void *ud)
 
 static void on_write(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
 
-    if (km_server_ready_or_503(s, req))
-        km_ingest_remote_write(req, s->ingest);
+    km_ingest_remote_write(req, api->ingest);
 }
 
 static void on_node_json(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
 
-    if (km_server_ready_or_503(s, req))
-        km_ingest_node_json(req, s->ingest);
+    km_ingest_node_json(req, api->ingest);
 }
 
 static void on_pod_json(struct km_http_req *req, void *ud)
 {
-    struct km_server *s = ud;
+    const struct km_api_ctx *api = ud;
 
-    if (km_server_ready_or_503(s, req))
-        km_ingest_pod_json(req, s->ingest);
+    km_ingest_pod_json(req, api->ingest);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */
@@ -325,30 +312,33 @@ static int add_routes(struct km_server *s)
 {
     /* Probes are answered by the polling threads themselves: no queue of slow requests
      * stands before them. */
-    static const struct {
-        const char *method, *pattern;
-        km_http_handler fn;
-        bool probe;
-    } routes[] = {
-        { "GET", "/", on_root, false },
-        { "GET", "/healthz", on_healthz, true },
-        { "GET", "/readyz", on_readyz, true },
-        { "GET", "/-/healthy", on_healthz, true },
-        { "GET", "/-/ready", on_readyz, true },
-        { "GET", "/metrics", on_metrics, false },
-        { "POST", "/api/v1/write", on_write, false },
-        { "POST", "/api/nodes/<node>/metrics", on_node_json, false },
-        { "POST", "/api/namespaces/<namespace>/pods/<pod>/metrics", on_pod_json, false },
+    static const struct km_http_route own[] = {
+        { "GET", "/", on_root, 0 },
+        { "GET", "/healthz", on_healthz, KM_ROUTE_INLINE },
+        { "GET", "/readyz", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
+        { "GET", "/-/healthy", on_healthz, KM_ROUTE_INLINE },
+        { "GET", "/-/ready", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
+        { "GET", "/metrics", on_metrics, 0 },
     };
-    int rc = 0;
+    static const struct km_http_route ingest[] = {
+        { "POST", "/api/v1/write", on_write, KM_ROUTE_NEEDS_READY },
+        { "POST", "/api/nodes/<node>/metrics", on_node_json, KM_ROUTE_NEEDS_READY },
+        { "POST", "/api/namespaces/<namespace>/pods/<pod>/metrics", on_pod_json,
+          KM_ROUTE_NEEDS_READY },
+    };
+    static const struct km_http_route admin[] = {
+        { "POST", "/api/v1/admin/flush", on_flush, KM_ROUTE_NEEDS_READY },
+    };
+    int rc;
 
-    for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
-        rc = (routes[i].probe ? km_http_server_route_inline : km_http_server_route)(
-            s->http, routes[i].method, routes[i].pattern, routes[i].fn, s);
-    if (rc == 0 && s->o.admin_api)
-        rc = km_http_server_route(s->http, "POST", "/api/v1/admin/flush", on_flush, s);
+    rc = km_http_server_add_routes(s->http, own, sizeof(own) / sizeof(own[0]), s);
     if (rc == 0)
-        rc = km_api_seed_register(s->http, s);
+        rc =
+            km_http_server_add_routes(s->http, ingest, sizeof(ingest) / sizeof(ingest[0]), &s->api);
+    if (rc == 0 && s->o.admin_api)
+        rc = km_http_server_add_routes(s->http, admin, 1, &s->api);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_api_seed_routes, km_api_seed_nroutes, &s->api);
     return rc;
 }
 
@@ -372,13 +362,13 @@ static int open_db(struct km_server *s)
     };
     int rc;
 
-    rc = km_storage_open_tsdb(&s->store, &sc);
+    rc = km_storage_open_tsdb(&s->api.store, &sc);
     if (rc)
         return km_err_wrap(rc, "opening the database in %s", s->o.data_dir);
-    rc = km_ingest_create(&s->ingest, s->store, &io);
+    rc = km_ingest_create(&s->api.ingest, s->api.store, &io);
     if (rc)
         return rc;
-    atomic_store(&s->ready, true);
+    km_http_server_set_ready(s->http, true);
     return 0;
 }
 
@@ -421,6 +411,9 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     ho.header_timeout_s = (unsigned)((o->http_header_timeout_ms + 999) / 1000);
     ho.max_conns = (unsigned)o->http_max_conns;
     ho.max_conns_per_ip = (unsigned)o->http_max_conns_per_ip;
+    ho.not_ready_msg = "starting: the database is replaying its write-ahead log";
+    s->api.stale_ms = o->stale_ms;
+    s->api.retention_ms = o->retention_ms;
     rc = km_mkdir_setting(o->data_dir, 0750, "data directory", "data"); /* and parents */
     if (rc == 0)
         rc = km_http_server_create(&s->http, &ho);
@@ -451,8 +444,8 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
         return;
     km_http_server_stop(s->http, grace_ms);
     km_http_server_destroy(s->http);
-    km_ingest_destroy(s->ingest);
-    km_storage_close(s->store);
+    km_ingest_destroy(s->api.ingest);
+    km_storage_close(s->api.store);
     if (s->self_ok)
         km_self_metrics_fini(&s->self);
     pthread_mutex_destroy(&s->self_mu);

@@ -5,25 +5,31 @@
 #ifndef KMON_SERVER_SERVER_INTERNAL_H
 #define KMON_SERVER_SERVER_INTERNAL_H
 
+#include "common/http_server.h"
 #include "common/self_metrics.h"
 #include "server.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 
 #define KM_SERVER_LOG "server"
 
-struct km_http_server;
-struct km_http_req;
 struct km_ingest;
 struct km_storage;
 
+/* What the REST API and ingest handlers are given, and nothing more. Filled once the
+ * database is open, before the HTTP server is marked ready: their routes are flagged
+ * KM_ROUTE_NEEDS_READY and never run before. */
+struct km_api_ctx {
+    struct km_storage *store; /* the database: queriers come from it */
+    struct km_ingest *ingest;
+    int64_t stale_ms;     /* the REST API lists what has data this recent */
+    int64_t retention_ms; /* no window or step longer than this */
+};
+
 struct km_server {
     struct km_server_opts o;
-    struct km_http_server *http;
-    struct km_storage *store; /* set once replay is done (then `ready`) */
-    struct km_ingest *ingest; /* likewise */
-    atomic_bool ready;
+    struct km_http_server *http; /* its readiness says the database is open */
+    struct km_api_ctx api;
     int64_t start_ns; /* wall clock */
     int64_t start_mono_ns;
     pthread_mutex_t self_mu; /* self metrics are read by one request at a time */
@@ -31,10 +37,8 @@ struct km_server {
     bool self_ok;
 };
 
-/* In a handler: true when the database is open; otherwise answer 503 and return false. */
-bool km_server_ready_or_503(struct km_server *s, struct km_http_req *req);
-
-/* The prototype's REST API (api_seed.c): register its routes. */
-int km_api_seed_register(struct km_http_server *h, struct km_server *s);
+/* The prototype's REST API (api_seed.c): its routes, for a struct km_api_ctx. */
+extern const struct km_http_route km_api_seed_routes[];
+extern const size_t km_api_seed_nroutes;
 
 #endif

@@ -1,7 +1,7 @@
 """The server's HTTP ground against a real `kmon server`: probes answered during a flood of
 slow connections (from one address, while ingest keeps the workers busy), the per-address
 limit and the open-files limit, errors found below the router answered in JSON like every
-other (414, 431, 413), and a refused body drained so that a client that sends it all
+other (414, 431, 413, 400 for a malformed query string), and a refused body drained so that a client that sends it all
 before reading gets its 413 instead of a broken pipe (with Content-Length and chunked)."""
 import http.client
 import json
@@ -211,6 +211,10 @@ def test_errors_about_the_request_itself_are_json(server_factory):
         (b"PUT /api/nodes HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405,
          "not allowed"),
         (b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404, "no such endpoint"),
+        (b"GET /api/pods?namespace=%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+         'invalid URL escape "%zz" in the query string'),
+        (b"GET /api/pods?namespace=a;b HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+         "invalid semicolon separator"),
     ]
     for req, status, words in cases:
         r = raw(port, req.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n", 1))
