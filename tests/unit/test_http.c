@@ -1160,9 +1160,20 @@ static void check_stream(struct km_http_server *s)
     free(body);
     free(r);
     assert_true(wait_freed(freed, 2));
-    /* The connection is fine for the next answer. */
-    r = get(p, "GET", "/hello");
-    assert_non_null(strstr(r, "HTTP/1.1 200"));
+    /* A kept-alive connection serves the next request after a streamed answer. */
+    {
+        const char *two = "GET /stream?n=5000&step=999 HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        int fd = dial(p);
+
+        write_all(fd, two, strlen(two));
+        r = read_everything(fd, &len);
+        close(fd);
+        assert_non_null(strstr(r, "Transfer-Encoding: chunked"));
+        assert_non_null(strstr(r, "\r\n0\r\n\r\nHTTP/1.1 200"));
+        assert_non_null(strstr(r, "hello world"));
+        free(r);
+    }
 }
 
 static void test_stream(void **state)
