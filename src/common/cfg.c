@@ -703,3 +703,38 @@ size_t km_cfg_split_list(char *s, char **items, size_t max)
     }
     return n;
 }
+
+const char *km_cfg_format_value(const struct km_cfg_field *f, const void *base, char *out,
+                                size_t size)
+{
+    const char *p = (const char *)base + f->offset;
+
+    switch (f->type) {
+    case KM_CFG_STRING:
+    case KM_CFG_LIST: {
+        const char *v = *(const char *const *)(const void *)p;
+
+        snprintf(out, size, "%s", v ? v : "");
+        break;
+    }
+    case KM_CFG_BOOL:
+        snprintf(out, size, "%s", *(const bool *)(const void *)p ? "true" : "false");
+        break;
+    case KM_CFG_INT:
+        snprintf(out, size, "%lld", (long long)*(const int64_t *)(const void *)p);
+        break;
+    case KM_CFG_DURATION:
+        km_duration_format(out, size, *(const int64_t *)(const void *)p);
+        break;
+    case KM_CFG_SIZE:
+        snprintf(out, size, "%llu", (unsigned long long)*(const uint64_t *)(const void *)p);
+        break;
+    case KM_CFG_ENUM: {
+        int i = *(const int *)(const void *)p;
+
+        snprintf(out, size, "%s", f->choices && i >= 0 ? f->choices[i] : "");
+        break;
+    }
+    }
+    return out;
+}

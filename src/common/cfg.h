@@ -110,6 +110,11 @@ void km_cfg_help(const struct km_cfg_cmd *c, FILE *out);
 void km_cfg_free(const struct km_cfg_cmd *c);
 void km_cfg_free_fields(const struct km_cfg_field *fields, void *base);
 
+/* The value a field holds in `base`, as text a user would write ("5m", "256MiB",
+ * "true", "" for an unset string). Returns out. */
+const char *km_cfg_format_value(const struct km_cfg_field *f, const void *base, char *out,
+                                size_t size);
+
 /* The environment variable of a field name: "host-proc" → "KMON_HOST_PROC". */
 void km_cfg_env_name(const char *name, char *out, size_t size);
 

@@ -66,6 +66,9 @@
 /* A TLS certificate, key or CA file. */
 #define KM_LIMIT_TLS_FILE (1024u * 1024)
 
+/* match[] selectors one /api/v1/series, labels or label values request may give. */
+#define KM_LIMIT_PROM_MATCHES 1024
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 

@@ -1135,6 +1135,21 @@ static int run(struct km_storage *store, const struct km_promql_expr *e, int64_t
         return rc;
     out->grid = g;
     out->peak_samples = b.peak;
+    if (v.type == KM_PROMQL_TYPE_SCALAR && !instant) {
+        /* A range query of a scalar is a matrix of one series without labels. */
+        struct km_labels *l;
+        struct km_pq_series *s;
+
+        km_pq_vec_init(&v.vec, g.n);
+        rc = km_labels_create(&l, NULL, 0);
+        if (rc == 0)
+            rc = km_pq_vec_add(&v.vec, l, &s);
+        for (size_t i = 0; i < g.n && rc == 0; i++)
+            rc = km_pq_set(&v.vec, NULL, s, i, v.sc[i]);
+        free(v.sc);
+        v.sc = NULL;
+        v.type = KM_PROMQL_TYPE_VECTOR;
+    }
     switch (v.type) {
     case KM_PROMQL_TYPE_SCALAR:
         out->type = KM_PQ_RESULT_SCALAR;

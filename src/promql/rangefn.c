@@ -17,21 +17,22 @@
  * zero), per second for a rate. */
 static bool extrapolated(const struct km_pq_window *w, bool counter, bool per_second, double *out)
 {
-    double result, first = w->v[0], last = w->v[w->n - 1];
-    double to_start, to_end, sampled, avg_gap, threshold, interval;
+    double result, first = w->v[0], last = w->v[w->n - 1], correction = 0;
+    double to_start, to_end, sampled, avg_gap, threshold, interval, factor;
 
     if (w->n < 2)
         return false;
-    result = last - first;
+    /* The same operations in the same order as Prometheus, so that the last bits agree. */
     if (counter) {
-        double prev = first;
+        double prev = 0;
 
-        for (size_t i = 1; i < w->n; i++) {
+        for (size_t i = 0; i < w->n; i++) {
             if (w->v[i] < prev)
-                result += prev;
+                correction += prev;
             prev = w->v[i];
         }
     }
+    result = last - first + correction;
     to_start = (double)(w->t[0] - w->start) / 1e3;
     to_end = (double)(w->end - w->t[w->n - 1]) / 1e3;
     sampled = (double)(w->t[w->n - 1] - w->t[0]) / 1e3;
@@ -48,10 +49,10 @@ static bool extrapolated(const struct km_pq_window *w, bool counter, bool per_se
     interval = sampled;
     interval += to_start < threshold ? to_start : avg_gap / 2;
     interval += to_end < threshold ? to_end : avg_gap / 2;
-    result *= interval / sampled;
+    factor = interval / sampled;
     if (per_second)
-        result /= (double)(w->end - w->start) / 1e3;
-    *out = result;
+        factor /= (double)(w->end - w->start) / 1e3;
+    *out = result * factor;
     return true;
 }
 

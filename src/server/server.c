@@ -7,6 +7,7 @@
  */
 #include "server_internal.h"
 
+#include "api_prom.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/http_server.h"
@@ -164,6 +165,29 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, stale_ms),
       .def = "5m",
       .help = "the API lists a node or pod until its newest sample is this old",
+      .min = 1000,
+      .max = 86400000 },
+    { .name = "query-lookback-delta",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, query_lookback_ms),
+      .def = "5m",
+      .help = "how far back PromQL looks for a series' newest sample (Prometheus' "
+              "--query.lookback-delta)",
+      .min = 1000,
+      .max = 86400000 },
+    { .name = "query-max-samples",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, query_max_samples),
+      .def = "50000000",
+      .help = "samples a query may hold in memory at once; past it the query fails (422), as "
+              "Prometheus' --query.max-samples",
+      .min = 1,
+      .max = INT64_MAX },
+    { .name = "query-timeout",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, query_timeout_ms),
+      .def = "2m",
+      .help = "the longest a query may run (503); a query's timeout argument may only shorten it",
       .min = 1000,
       .max = 86400000 },
     { .name = "enable-admin-api",
@@ -339,6 +363,8 @@ static int add_routes(struct km_server *s)
         rc = km_http_server_add_routes(s->http, admin, 1, &s->api);
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_api_seed_routes, km_api_seed_nroutes, &s->api);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_api_prom_routes, km_api_prom_nroutes, &s->api);
     return rc;
 }
 
@@ -414,6 +440,13 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     ho.not_ready_msg = "starting: the database is replaying its write-ahead log";
     s->api.stale_ms = o->stale_ms;
     s->api.retention_ms = o->retention_ms;
+    km_pq_opts_default(&s->api.query);
+    s->api.query.lookback_ms = o->query_lookback_ms;
+    s->api.query.max_samples = (uint64_t)o->query_max_samples;
+    s->api.query.timeout_ms = o->query_timeout_ms;
+    s->api.start_ns = s->start_ns;
+    s->api.settings = km_server_fields;
+    s->api.settings_base = &s->o;
     rc = km_mkdir_setting(o->data_dir, 0750, "data directory", "data"); /* and parents */
     if (rc == 0)
         rc = km_http_server_create(&s->http, &ho);

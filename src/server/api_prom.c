@@ -1,0 +1,855 @@
+/*
+ * api_prom — the Prometheus HTTP API (see api_prom.h).
+ *
+ * Arguments are read as Prometheus reads them (query string and form body alike;
+ * times as seconds or RFC 3339, durations as seconds or "5m"), errors are answered in
+ * its envelope with its status codes and messages, and answers are built with the
+ * streaming JSON writer.
+ */
+#include "api_prom.h"
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/jsonw.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "promql/eval.h"
+#include "promql/parse.h"
+#include "promql/print.h"
+#include "promql/render.h"
+#include "server_internal.h"
+#include "storage/storage.h"
+#include "version.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Prometheus' "min" and "max" times for an absent start or end (series, labels). */
+#define MIN_TIME (-9223309901257974ll) /* 1677-09-21 as Prometheus' minTime, in ms */
+#define MAX_TIME (9223309901257974ll)
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+enum api_error {
+    ERR_BAD_DATA,
+    ERR_EXECUTION,
+    ERR_TIMEOUT,
+    ERR_CANCELED,
+    ERR_INTERNAL,
+};
+
+static void respond_error(struct km_http_req *req, enum api_error type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void respond_error(struct km_http_req *req, enum api_error type, const char *fmt, ...)
+{
+    static const char *const names[] = { "bad_data", "execution", "timeout", "canceled",
+                                         "internal" };
+    static const unsigned codes[] = { 400, 422, 503, 503, 500 };
+    char msg[KM_PROMQL_ERR_MAX + 256];
+    struct km_buf b;
+    struct km_jsonw w;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    km_buf_init(&b, 0);
+    km_jsonw_init(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "status");
+    km_jsonw_str(&w, "error");
+    km_jsonw_key(&w, "errorType");
+    km_jsonw_str(&w, names[type]);
+    km_jsonw_key(&w, "error");
+    km_jsonw_str(&w, msg);
+    km_jsonw_obj_end(&w);
+    km_http_respond_buf(req, codes[type], "application/json", &b);
+    km_buf_fini(&b);
+}
+
+/* Start {"status":"success","data": — the caller writes the data and calls finish. */
+static void success_begin(struct km_jsonw *w, struct km_buf *b)
+{
+    km_buf_init(b, 0);
+    km_jsonw_init(w, b);
+    km_jsonw_obj_begin(w);
+    km_jsonw_key(w, "status");
+    km_jsonw_str(w, "success");
+    km_jsonw_key(w, "data");
+}
+
+static void success_finish(struct km_http_req *req, struct km_jsonw *w, struct km_buf *b)
+{
+    km_jsonw_obj_end(w);
+    if (km_buf_error(b))
+        respond_error(req, ERR_INTERNAL, "the answer could not be written: %s",
+                      km_err_name(km_buf_error(b)));
+    else
+        km_http_respond_buf(req, 200, "application/json", b);
+    km_buf_fini(b);
+}
+
+/* ---- arguments ------------------------------------------------------------------------------ */
+
+/* Seconds since the epoch ("1435781451.781") or RFC 3339, as Prometheus parses a time,
+ * into ms. */
+static bool parse_time(const char *s, int64_t *ms)
+{
+    char *end;
+    double d;
+
+    if (!*s)
+        return false;
+    d = strtod(s, &end);
+    if (*end == '\0' && isfinite(d)) {
+        double sec = trunc(d), frac = round((d - sec) * 1000) / 1000;
+
+        if (fabs(sec) > 9.2e15)
+            return false;
+        *ms = (int64_t)sec * 1000 + (int64_t)llround(frac * 1000);
+        return true;
+    }
+    if (km_time_parse_rfc3339_ms(s, ms) == 0)
+        return true;
+    if (strcmp(s, "-292273086-05-16T16:47:06Z") == 0) {
+        *ms = MIN_TIME;
+        return true;
+    }
+    if (strcmp(s, "292277025-08-18T07:12:54.999999999Z") == 0) {
+        *ms = MAX_TIME;
+        return true;
+    }
+    return false;
+}
+
+/* A time argument (dflt when absent); false after answering 400. */
+static bool time_arg(struct km_http_req *req, const char *name, int64_t dflt, int64_t *ms)
+{
+    const char *v = km_http_req_arg(req, name);
+
+    *ms = dflt;
+    if (!v)
+        return true;
+    if (!parse_time(v, ms)) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp", name,
+                      v);
+        return false;
+    }
+    return true;
+}
+
+/* Seconds ("15", "0.5") or a Prometheus duration ("15s", "1m"), into ms. */
+static bool parse_duration(const char *s, int64_t *ms)
+{
+    char *end;
+    double d = strtod(s, &end);
+
+    if (*s && *end == '\0') {
+        if (!isfinite(d) || fabs(d) > 9.2e15)
+            return false;
+        *ms = (int64_t)llround(d * 1000);
+        return true;
+    }
+    return km_duration_parse(s, ms) == 0;
+}
+
+/* A required time argument, answered 400 when absent or bad. */
+static bool required_time(struct km_http_req *req, const char *name, int64_t *ms)
+{
+    if (!km_http_req_arg(req, name)) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"%s\": cannot parse \"\" to a valid timestamp", name);
+        return false;
+    }
+    return time_arg(req, name, 0, ms);
+}
+
+/* The query's timeout: its `timeout` argument, no longer than the server's. */
+static bool timeout_arg(struct km_http_req *req, const struct km_api_ctx *api, int64_t *ms)
+{
+    const char *v = km_http_req_arg(req, "timeout");
+
+    *ms = api->query.timeout_ms;
+    if (!v)
+        return true;
+    if (!parse_duration(v, ms)) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"timeout\": cannot parse \"%s\" to a valid duration", v);
+        return false;
+    }
+    if (api->query.timeout_ms > 0 && (*ms <= 0 || *ms > api->query.timeout_ms))
+        *ms = api->query.timeout_ms;
+    return true;
+}
+
+/* Parse the `query` argument; false after answering 400 with Prometheus' message. */
+static bool parse_query(struct km_http_req *req, struct km_promql_expr **e)
+{
+    const char *q = km_http_req_arg(req, "query");
+    struct km_promql_error err;
+    int rc;
+
+    if (!q)
+        q = "";
+    rc = km_promql_parse(q, strlen(q), e, &err);
+    if (rc) {
+        respond_error(req, ERR_BAD_DATA, "invalid parameter \"query\": %s",
+                      rc == KM_ENOMEM ? "out of memory" : err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* Polled by long evaluations. */
+static bool client_gone(void *ud)
+{
+    return km_http_req_cancelled(ud);
+}
+
+/* Answer an evaluation's error as Prometheus classifies it. */
+static void respond_eval_error(struct km_http_req *req, int rc)
+{
+    switch (rc) {
+    case KM_ETIMEDOUT:
+        respond_error(req, ERR_TIMEOUT, "%s", km_err_msg());
+        break;
+    case KM_ECANCELED:
+        respond_error(req, ERR_CANCELED, "%s", km_err_msg());
+        break;
+    case KM_ENOMEM:
+    case KM_EIO:
+    case KM_ECORRUPT:
+        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+        break;
+    default:
+        respond_error(req, ERR_EXECUTION, "%s", km_err_msg());
+        break;
+    }
+}
+
+static void respond_result(struct km_http_req *req, const struct km_pq_result *r)
+{
+    struct km_buf b;
+    struct km_jsonw w;
+
+    success_begin(&w, &b);
+    km_pq_render_data(&w, r);
+    success_finish(req, &w, &b);
+}
+
+/* ---- query, query_range ------------------------------------------------------------------- */
+
+static void on_query(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    struct km_pq_opts o = api->query;
+    struct km_promql_expr *e = NULL;
+    struct km_pq_result r;
+    int64_t t;
+    int rc;
+
+    if (!time_arg(req, "time", km_time_now_ns() / 1000000, &t) ||
+        !timeout_arg(req, api, &o.timeout_ms) || !parse_query(req, &e))
+        return;
+    o.cancelled = client_gone;
+    o.cancel_ud = req;
+    rc = km_pq_eval_instant(api->store, e, t, &o, &r);
+    if (rc)
+        respond_eval_error(req, rc);
+    else
+        respond_result(req, &r);
+    km_pq_result_fini(&r);
+    km_promql_expr_destroy(e);
+}
+
+static void on_query_range(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    struct km_pq_opts o = api->query;
+    struct km_promql_expr *e = NULL;
+    struct km_pq_result r;
+    int64_t start, end, step;
+    const char *sv;
+    int rc;
+
+    if (!required_time(req, "start", &start) || !required_time(req, "end", &end))
+        return;
+    if (end < start) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"end\": end timestamp must not be before start time");
+        return;
+    }
+    sv = km_http_req_arg(req, "step");
+    if (!sv || !parse_duration(sv, &step)) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
+                      sv ? sv : "");
+        return;
+    }
+    if (step <= 0) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"step\": zero or negative query resolution step widths "
+                      "are not accepted. Try a positive integer");
+        return;
+    }
+    /* As Prometheus: at most 11 000 points per series. */
+    if ((end - start) / step > 11000) {
+        respond_error(req, ERR_BAD_DATA,
+                      "exceeded maximum resolution of 11,000 points per timeseries. Try "
+                      "decreasing the query resolution (?step=XX)");
+        return;
+    }
+    if (!timeout_arg(req, api, &o.timeout_ms) || !parse_query(req, &e))
+        return;
+    if (e->type != KM_PROMQL_TYPE_SCALAR && e->type != KM_PROMQL_TYPE_VECTOR) {
+        respond_error(req, ERR_BAD_DATA,
+                      "invalid parameter \"query\": invalid expression type \"%s\" for range "
+                      "query, must be Scalar or instant Vector",
+                      km_promql_type_name(e->type));
+        km_promql_expr_destroy(e);
+        return;
+    }
+    o.cancelled = client_gone;
+    o.cancel_ud = req;
+    rc = km_pq_eval_range(api->store, e, start, end, step, &o, &r);
+    if (rc)
+        respond_eval_error(req, rc);
+    else
+        respond_result(req, &r);
+    km_pq_result_fini(&r);
+    km_promql_expr_destroy(e);
+}
+
+/* ---- series, labels, label values ------------------------------------------------------------ */
+
+/* The selectors of match[]: each a vector selector. False after answering 400. */
+struct matches {
+    struct km_promql_expr *e[KM_LIMIT_PROM_MATCHES];
+    size_t n;
+};
+
+static void matches_fini(struct matches *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        km_promql_expr_destroy(m->e[i]);
+    m->n = 0;
+}
+
+static bool parse_matches(struct km_http_req *req, struct matches *m, bool required)
+{
+    const char *v[KM_LIMIT_PROM_MATCHES];
+    size_t n = km_http_req_args(req, "match[]", v, KM_LIMIT_PROM_MATCHES);
+
+    m->n = 0;
+    if (n > KM_LIMIT_PROM_MATCHES) {
+        respond_error(req, ERR_BAD_DATA, "too many match[] parameters (at most %d)",
+                      KM_LIMIT_PROM_MATCHES);
+        return false;
+    }
+    if (n == 0 && required) {
+        respond_error(req, ERR_BAD_DATA, "no match[] parameter provided");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct km_promql_error err;
+        const struct km_promql_expr *u;
+
+        if (km_promql_parse(v[i], strlen(v[i]), &m->e[m->n], &err) != 0) {
+            respond_error(req, ERR_BAD_DATA, "invalid parameter \"match[]\": %s", err.msg);
+            matches_fini(m);
+            return false;
+        }
+        m->n++;
+        u = km_promql_unparen(m->e[m->n - 1]);
+        if (u->kind != KM_PROMQL_VECTOR_SELECTOR) {
+            respond_error(req, ERR_BAD_DATA,
+                          "invalid parameter \"match[]\": parse error: expected type instant "
+                          "vector in selector, got %s",
+                          km_promql_type_name(u->type));
+            matches_fini(m);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool range_args(struct km_http_req *req, int64_t *start, int64_t *end)
+{
+    return time_arg(req, "start", MIN_TIME, start) && time_arg(req, "end", MAX_TIME, end);
+}
+
+/* A sorted, de-duplicated set of strings (label names or values) or label sets. */
+struct strset {
+    char **v;
+    size_t n, cap;
+};
+
+static int strset_add(void *ud, const char *s)
+{
+    struct strset *x = ud;
+
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 64;
+        char **p = realloc(x->v, cap * sizeof(*p));
+
+        if (!p)
+            return km_err_set(KM_ENOMEM, "out of memory");
+        x->v = p;
+        x->cap = cap;
+    }
+    x->v[x->n] = strdup(s);
+    if (!x->v[x->n])
+        return km_err_set(KM_ENOMEM, "out of memory");
+    x->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void strset_finish(struct strset *x)
+{
+    size_t w = 0;
+
+    qsort(x->v, x->n, sizeof(*x->v), cmp_str);
+    for (size_t i = 0; i < x->n; i++) {
+        if (w && strcmp(x->v[w - 1], x->v[i]) == 0)
+            free(x->v[i]);
+        else
+            x->v[w++] = x->v[i];
+    }
+    x->n = w;
+}
+
+static void strset_fini(struct strset *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        free(x->v[i]);
+    free(x->v);
+}
+
+static void respond_strings(struct km_http_req *req, const struct strset *x)
+{
+    struct km_buf b;
+    struct km_jsonw w;
+
+    success_begin(&w, &b);
+    km_jsonw_arr_begin(&w);
+    for (size_t i = 0; i < x->n; i++)
+        km_jsonw_str(&w, x->v[i]);
+    km_jsonw_arr_end(&w);
+    success_finish(req, &w, &b);
+}
+
+/* Label names, or the values of `name`, of the series matching any of m (all when
+ * none) in [start, end]. */
+static int collect_strings(const struct km_api_ctx *api, const struct matches *m, const char *name,
+                           int64_t start, int64_t end, struct strset *out)
+{
+    struct km_querier *q;
+    int rc = km_querier_open(api->store, start, end, &q);
+
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < (m->n ? m->n : 1) && rc == 0; i++) {
+        const struct km_promql_expr *vs = m->n ? km_promql_unparen(m->e[i]) : NULL;
+        struct km_matcher *const *mv = vs ? vs->vector.matchers : NULL;
+        size_t nm = vs ? vs->vector.nmatchers : 0;
+
+        rc = name ? km_querier_label_values(q, name, mv, nm, strset_add, out)
+                  : km_querier_label_names(q, mv, nm, strset_add, out);
+    }
+    km_querier_close(q);
+    if (rc == 0)
+        strset_finish(out);
+    return rc;
+}
+
+static void on_labels(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    struct matches m;
+    struct strset x = { 0 };
+    int64_t start, end;
+    int rc;
+
+    if (!range_args(req, &start, &end) || !parse_matches(req, &m, false))
+        return;
+    rc = collect_strings(api, &m, NULL, start, end, &x);
+    if (rc)
+        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+    else
+        respond_strings(req, &x);
+    strset_fini(&x);
+    matches_fini(&m);
+}
+
+static void on_label_values(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    const char *name = km_http_req_param(req, "name");
+    struct matches m;
+    struct strset x = { 0 };
+    int64_t start, end;
+    int rc;
+
+    if (!km_label_name_valid(name, strlen(name))) {
+        respond_error(req, ERR_BAD_DATA, "invalid label name: \"%s\"", name);
+        return;
+    }
+    if (!range_args(req, &start, &end) || !parse_matches(req, &m, false))
+        return;
+    rc = collect_strings(api, &m, name, start, end, &x);
+    if (rc)
+        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+    else
+        respond_strings(req, &x);
+    strset_fini(&x);
+    matches_fini(&m);
+}
+
+/* Label sets of the series matching any selector, merged and sorted. */
+struct lsets {
+    struct km_labels **v;
+    size_t n, cap;
+};
+
+static int cmp_lset(const void *a, const void *b)
+{
+    return km_labels_cmp(*(struct km_labels *const *)a, *(struct km_labels *const *)b);
+}
+
+static void on_series(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    struct matches m;
+    struct lsets x = { 0 };
+    struct km_querier *q = NULL;
+    int64_t start, end;
+    int rc;
+
+    if (!range_args(req, &start, &end) || !parse_matches(req, &m, true))
+        return;
+    rc = km_querier_open(api->store, start, end, &q);
+    for (size_t i = 0; i < m.n && rc == 0; i++) {
+        const struct km_promql_expr *vs = km_promql_unparen(m.e[i]);
+        struct km_select_hints h = {
+            .mint = start, .maxt = end, .labels_only = true, .func = "series"
+        };
+        struct km_series_set *set;
+
+        rc = km_querier_select(q, vs->vector.matchers, vs->vector.nmatchers, &h, &set);
+        while (rc == 0 && km_series_next(set)) {
+            if (x.n == x.cap) {
+                size_t cap = x.cap ? x.cap * 2 : 64;
+                struct km_labels **p = realloc(x.v, cap * sizeof(*p));
+
+                if (!p) {
+                    rc = km_err_set(KM_ENOMEM, "out of memory");
+                    break;
+                }
+                x.v = p;
+                x.cap = cap;
+            }
+            rc = km_labels_dup(&x.v[x.n], km_series_labels(set));
+            if (rc == 0)
+                x.n++;
+        }
+        if (rc == 0)
+            rc = km_series_error(set);
+        if (rc == 0 || set)
+            km_series_set_close(set);
+    }
+    km_querier_close(q);
+    if (rc) {
+        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+    } else {
+        struct km_buf b;
+        struct km_jsonw w;
+
+        qsort(x.v, x.n, sizeof(*x.v), cmp_lset);
+        success_begin(&w, &b);
+        km_jsonw_arr_begin(&w);
+        for (size_t i = 0; i < x.n; i++) {
+            if (i && km_labels_cmp(x.v[i], x.v[i - 1]) == 0)
+                continue;
+            km_pq_render_labels(&w, x.v[i]);
+        }
+        km_jsonw_arr_end(&w);
+        success_finish(req, &w, &b);
+    }
+    for (size_t i = 0; i < x.n; i++)
+        km_labels_destroy(x.v[i]);
+    free(x.v);
+    matches_fini(&m);
+}
+
+/* ---- format_query ------------------------------------------------------------------------ */
+
+static void on_format_query(struct km_http_req *req, void *ud)
+{
+    struct km_promql_expr *e;
+    struct km_buf text, b;
+    struct km_jsonw w;
+
+    (void)ud;
+    if (!parse_query(req, &e))
+        return;
+    km_buf_init(&text, 0);
+    km_promql_format(&text, e);
+    km_promql_expr_destroy(e);
+    success_begin(&w, &b);
+    km_jsonw_strn(&w, text.data ? text.data : "", text.len);
+    km_buf_fini(&text);
+    success_finish(req, &w, &b);
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+static void on_buildinfo(struct km_http_req *req, void *ud)
+{
+    struct km_buf b;
+    struct km_jsonw w;
+
+    (void)ud;
+    success_begin(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "version");
+    km_jsonw_str(&w, KMON_VERSION);
+    km_jsonw_key(&w, "revision");
+    km_jsonw_str(&w, KMON_REVISION);
+    km_jsonw_key(&w, "branch");
+    km_jsonw_str(&w, "");
+    km_jsonw_key(&w, "buildUser");
+    km_jsonw_str(&w, "");
+    km_jsonw_key(&w, "buildDate");
+    km_jsonw_str(&w, "");
+    km_jsonw_key(&w, "goVersion");
+    km_jsonw_str(&w, "");
+    km_jsonw_obj_end(&w);
+    success_finish(req, &w, &b);
+}
+
+static void on_runtimeinfo(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    char ts[48], cwd[4096], ret[32];
+    struct km_buf b;
+    struct km_jsonw w;
+
+    success_begin(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_time_format_rfc3339(ts, sizeof(ts), api->start_ns, 3);
+    km_jsonw_key(&w, "startTime");
+    km_jsonw_str(&w, ts);
+    km_jsonw_key(&w, "CWD");
+    km_jsonw_str(&w, getcwd(cwd, sizeof(cwd)) ? cwd : "");
+    km_jsonw_key(&w, "reloadConfigSuccess");
+    km_jsonw_bool(&w, true);
+    km_jsonw_key(&w, "lastConfigTime");
+    km_jsonw_str(&w, ts);
+    km_jsonw_key(&w, "corruptionCount");
+    km_jsonw_u64(&w, 0);
+    km_jsonw_key(&w, "goroutineCount");
+    km_jsonw_u64(&w, 0);
+    km_jsonw_key(&w, "GOMAXPROCS");
+    km_jsonw_i64(&w, sysconf(_SC_NPROCESSORS_ONLN));
+    km_jsonw_key(&w, "GOGC");
+    km_jsonw_str(&w, "");
+    km_jsonw_key(&w, "GODEBUG");
+    km_jsonw_str(&w, "");
+    km_duration_format(ret, sizeof(ret), api->retention_ms);
+    km_jsonw_key(&w, "storageRetention");
+    km_jsonw_str(&w, ret);
+    km_jsonw_obj_end(&w);
+    success_finish(req, &w, &b);
+}
+
+/* The server's settings, as /flags (an object) or /config (YAML in "yaml"). */
+static void settings(struct km_http_req *req, const struct km_api_ctx *api, bool yaml)
+{
+    struct km_buf b, y;
+    struct km_jsonw w;
+
+    success_begin(&w, &b);
+    km_buf_init(&y, 0);
+    if (!yaml)
+        km_jsonw_obj_begin(&w);
+    for (const struct km_cfg_field *f = api->settings; f && f->name; f++) {
+        char v[512];
+
+        km_cfg_format_value(f, api->settings_base, v, sizeof(v));
+        if (yaml) {
+            km_buf_printf(&y, "%s: \"", f->name);
+            km_json_escape(&y, v, strlen(v));
+            km_buf_printf(&y, "\"\n");
+        } else {
+            km_jsonw_key(&w, f->name);
+            km_jsonw_str(&w, v);
+        }
+    }
+    if (yaml) {
+        km_jsonw_obj_begin(&w);
+        km_jsonw_key(&w, "yaml");
+        km_jsonw_strn(&w, y.data ? y.data : "", y.len);
+    }
+    km_jsonw_obj_end(&w);
+    km_buf_fini(&y);
+    success_finish(req, &w, &b);
+}
+
+static void on_flags(struct km_http_req *req, void *ud)
+{
+    settings(req, ud, false);
+}
+
+static void on_config(struct km_http_req *req, void *ud)
+{
+    settings(req, ud, true);
+}
+
+static void stat_list(struct km_jsonw *w, const char *key, const struct km_storage_stat *v,
+                      size_t n)
+{
+    km_jsonw_key(w, key);
+    km_jsonw_arr_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        km_jsonw_obj_begin(w);
+        km_jsonw_key(w, "name");
+        km_jsonw_str(w, v[i].name);
+        km_jsonw_key(w, "value");
+        km_jsonw_u64(w, v[i].count);
+        km_jsonw_obj_end(w);
+    }
+    km_jsonw_arr_end(w);
+}
+
+static void on_tsdb_status(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    const char *limit = km_http_req_arg(req, "limit");
+    struct km_storage_cardinality c;
+    struct km_buf b;
+    struct km_jsonw w;
+    long top = 10;
+
+    if (limit) {
+        char *end;
+
+        top = strtol(limit, &end, 10);
+        if (*end || top <= 0 || top > 10000) {
+            respond_error(req, ERR_BAD_DATA, "limit must be a positive number");
+            return;
+        }
+    }
+    if (km_storage_cardinality(api->store, (size_t)top, &c) != 0) {
+        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+        return;
+    }
+    success_begin(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "headStats");
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "numSeries");
+    km_jsonw_u64(&w, c.series);
+    km_jsonw_key(&w, "numLabelPairs");
+    km_jsonw_u64(&w, c.label_pairs);
+    km_jsonw_key(&w, "chunkCount");
+    km_jsonw_u64(&w, c.chunks);
+    km_jsonw_key(&w, "minTime");
+    km_jsonw_i64(&w, c.maxt == INT64_MIN ? INT64_MAX : c.mint);
+    km_jsonw_key(&w, "maxTime");
+    km_jsonw_i64(&w, c.maxt);
+    km_jsonw_obj_end(&w);
+    stat_list(&w, "seriesCountByMetricName", c.by_metric, c.n_by_metric);
+    stat_list(&w, "labelValueCountByLabelName", c.values_by_label, c.n_values_by_label);
+    stat_list(&w, "memoryInBytesByLabelName", c.memory_by_label, c.n_memory_by_label);
+    stat_list(&w, "seriesCountByLabelValuePair", c.by_pair, c.n_by_pair);
+    km_jsonw_obj_end(&w);
+    success_finish(req, &w, &b);
+    km_storage_cardinality_fini(&c);
+}
+
+/* What kmon has none of yet (rules and alerts come with the rules issue): the shapes
+ * Grafana expects, empty. */
+static void respond_empty(struct km_http_req *req, const char *key1, const char *key2)
+{
+    struct km_buf b;
+    struct km_jsonw w;
+
+    success_begin(&w, &b);
+    if (!key1) {
+        km_jsonw_arr_begin(&w);
+        km_jsonw_arr_end(&w);
+    } else {
+        km_jsonw_obj_begin(&w);
+        km_jsonw_key(&w, key1);
+        km_jsonw_arr_begin(&w);
+        km_jsonw_arr_end(&w);
+        if (key2) {
+            km_jsonw_key(&w, key2);
+            km_jsonw_arr_begin(&w);
+            km_jsonw_arr_end(&w);
+        }
+        km_jsonw_obj_end(&w);
+    }
+    success_finish(req, &w, &b);
+}
+
+static void on_exemplars(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    respond_empty(req, NULL, NULL);
+}
+
+static void on_targets(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    respond_empty(req, "activeTargets", "droppedTargets");
+}
+
+static void on_rules(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    respond_empty(req, "groups", NULL);
+}
+
+static void on_alerts(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    respond_empty(req, "alerts", NULL);
+}
+
+const struct km_http_route km_api_prom_routes[] = {
+    { "GET", "/api/v1/query", on_query, KM_ROUTE_NEEDS_READY },
+    { "POST", "/api/v1/query", on_query, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY },
+    { "POST", "/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/series", on_series, KM_ROUTE_NEEDS_READY },
+    { "POST", "/api/v1/series", on_series, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
+    { "POST", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/label/<name>/values", on_label_values, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/format_query", on_format_query, 0 },
+    { "POST", "/api/v1/format_query", on_format_query, 0 },
+    { "GET", "/api/v1/query_exemplars", on_exemplars, 0 },
+    { "POST", "/api/v1/query_exemplars", on_exemplars, 0 },
+    { "GET", "/api/v1/status/buildinfo", on_buildinfo, 0 },
+    { "GET", "/api/v1/status/runtimeinfo", on_runtimeinfo, 0 },
+    { "GET", "/api/v1/status/flags", on_flags, 0 },
+    { "GET", "/api/v1/status/config", on_config, 0 },
+    { "GET", "/api/v1/status/tsdb", on_tsdb_status, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/targets", on_targets, 0 },
+    { "GET", "/api/v1/rules", on_rules, 0 },
+    { "GET", "/api/v1/alerts", on_alerts, 0 },
+};
+
+const size_t km_api_prom_nroutes = sizeof(km_api_prom_routes) / sizeof(km_api_prom_routes[0]);
