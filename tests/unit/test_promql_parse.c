@@ -245,6 +245,10 @@ static void test_print(void **state)
         { "foo[1m x]", "foo[1m:]" }, /* inside brackets a letter is the colon */
         /* kmon escapes U+FFFD, which Prometheus prints as it is and then cannot parse */
         { "\"\\ufffd\"", "\"\\ufffd\"" },
+        /* and +Inf before ^, which Prometheus prints "+Inf ^ 2", read back as +(Inf ^ 2) */
+        { "Inf ^ 2", "Inf ^ 2" },
+        { "+Inf ^ 2", "+Inf ^ 2" },
+        { "+Inf * 2", "+Inf * 2" },
         /* comments and line breaks */
         { "foo # comment\n + bar", "foo + bar" },
         { "foo[5m # c\n]", "foo[5m]" },
