@@ -33,11 +33,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
-#include "common/regex.h"
 #include "promql/lex.h"
 #include "promql/literal.h"
 #include "promql/parse_internal.h"
 #include "promql/quote.h"
+#include "promql/re2syntax.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -63,7 +63,8 @@ struct parser {
     unsigned agg;        /* aggregation bodies around the current token */
     unsigned depth;
     size_t nodes;
-    size_t nul_matcher_start, nul_matcher_end; /* the first matcher with a NUL byte */
+    size_t deferred_start, deferred_end; /* kmon's own first error, if any */
+    char deferred_msg[KM_PROMQL_ERR_MAX];
     struct km_promql_diag *d;
 };
 
@@ -558,35 +559,36 @@ static bool regex_op(enum km_match_type type)
     return type == KM_MATCH_RE || type == KM_MATCH_NRE;
 }
 
-/* A matcher's regular expression that does not compile, in Prometheus' words where
- * Go's and PCRE2's verdicts agree (docs/promql.md lists where they do not). */
-static void regex_error(struct parser *p, size_t pos, size_t end, const char *value)
+/* A regular expression Prometheus would refuse: its message. Prometheus compiles the
+ * anchored pattern, then parses the value alone (for its prefix and suffix shortcuts), so
+ * both must pass. */
+static int regex_check(struct parser *p, const char *value, size_t start, size_t end)
 {
-    struct km_regex *re = NULL;
-    const char *why = "invalid regular expression";
-    struct km_buf msg;
+    struct km_buf wrapped, msg;
+    int rc;
 
-    if (km_regex_compile(&re, value, KM_REGEX_ANCHORED) == 0) {
-        km_regex_destroy(re);
-    } else {
-        const char *m = km_err_msg();
-
-        if (strstr(m, "missing closing parenthesis"))
-            why = "missing closing )";
-        else if (strstr(m, "unmatched closing parenthesis"))
-            why = "unexpected )";
-        else if (strstr(m, "missing terminating ]"))
-            why = "missing closing ]";
-        else if (strstr(m, "quantifier does not follow a repeatable item"))
-            why = "missing argument to repetition operator";
-        else if (strstr(m, "\\ at end of pattern"))
-            why = "trailing backslash at end of expression";
-        else if (strstr(m, ": "))
-            why = strrchr(m, ':') + 2;
-    }
+    km_buf_init(&wrapped, 0);
     km_buf_init(&msg, 0);
-    km_buf_printf(&msg, "error parsing regexp: %s: `^(?:%s)$`", why, value);
-    diag_buf(p, pos, end, &msg);
+    km_buf_printf(&wrapped, "^(?:%s)$", value);
+    rc = km_buf_error(&wrapped) ? KM_ENOMEM : km_promql_re2_check(wrapped.data, wrapped.len, &msg);
+    if (rc == 0)
+        rc = km_promql_re2_check(value, strlen(value), &msg);
+    km_buf_fini(&wrapped);
+    if (rc == KM_EINVAL)
+        return diag_buf(p, start, end, &msg);
+    km_buf_fini(&msg);
+    return rc ? nomem(p, start) : 0;
+}
+
+/* An error of kmon's own (not Prometheus'), reported only if the query is otherwise
+ * valid, so that Prometheus' own error always comes first. */
+static void defer_error(struct parser *p, size_t start, size_t end, const char *msg)
+{
+    if (p->deferred_end)
+        return;
+    p->deferred_start = start;
+    p->deferred_end = end;
+    snprintf(p->deferred_msg, sizeof(p->deferred_msg), "%s", msg);
 }
 
 /* "{name op "value", …}" into the selector vs; *end is set past the '}'. */
@@ -637,29 +639,32 @@ static int parse_matchers(struct parser *p, struct km_promql_expr *vs, size_t *e
         if (string_value(p, &value, &s, &len))
             return p->d->rc;
         if (strlen(s) != len) {
-            /* kmon's matchers are C strings: refused, but only once the query is
-             * otherwise valid, so that Prometheus' own error comes first. Meanwhile a
+            /* kmon's matchers are C strings: refused, once the rest is checked. Meanwhile a
              * placeholder byte keeps what the checks see (never empty, one literal). */
-            if (!p->nul_matcher_end)
-                p->nul_matcher_start = name.pos, p->nul_matcher_end = value.pos + value.len;
+            defer_error(p, name.pos, value.pos + value.len,
+                        "kmon does not support NUL bytes in label matchers");
             for (size_t i = 0; i < len; i++)
                 s[i] = s[i] ? s[i] : '\x01';
         }
-        lname = strndup(p->text + name.pos, name.len);
-        rc = lname ? km_matcher_create(&m, type, lname, s) : KM_ENOMEM;
-        free(lname);
-        if (rc == KM_ENOMEM) {
-            free(s);
-            return nomem(p, name.pos);
-        }
-        if (rc) {
-            if (regex_op(type))
-                regex_error(p, name.pos, value.pos + value.len, s);
-            else
-                km_promql_diag_set(p->d, KM_EINVAL, name.pos, value.pos + value.len,
-                                   "invalid label name in a matcher");
+        if (regex_op(type) && regex_check(p, s, name.pos, value.pos + value.len)) {
             free(s);
             return p->d->rc;
+        }
+        lname = strndup(p->text + name.pos, name.len);
+        rc = lname ? km_matcher_create(&m, type, lname, s) : KM_ENOMEM;
+        if (rc == KM_EINVAL) {
+            /* Go's regexp takes it, PCRE2 does not (docs/promql.md). */
+            char why[KM_PROMQL_ERR_MAX];
+
+            snprintf(why, sizeof(why), "kmon cannot match this regular expression: %s",
+                     km_err_msg());
+            defer_error(p, name.pos, value.pos + value.len, why);
+            rc = km_matcher_create(&m, KM_MATCH_EQ, lname, "\x01");
+        }
+        free(lname);
+        if (rc) {
+            free(s);
+            return nomem(p, name.pos);
         }
         free(s);
         if (km_promql_vector_add_matcher(vs, m))
@@ -1162,9 +1167,8 @@ int km_promql_parse(const char *text, size_t len, struct km_promql_expr **out,
         unexpected(&p);
     if (!d.rc)
         km_promql_check(e, &d);
-    if (!d.rc && p.nul_matcher_end)
-        km_promql_diag_set(&d, KM_EINVAL, p.nul_matcher_start, p.nul_matcher_end,
-                           "kmon does not support NUL bytes in label matchers");
+    if (!d.rc && p.deferred_end)
+        km_promql_diag_set(&d, KM_EINVAL, p.deferred_start, p.deferred_end, p.deferred_msg);
 
 out:
     if (d.rc) {
