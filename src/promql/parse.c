@@ -1020,6 +1020,7 @@ static struct km_promql_expr *parse_unary(struct parser *p)
 {
     struct km_promql_token op = *peek(p);
     struct km_promql_expr *e;
+    size_t end;
 
     if (op.type != KM_PROMQL_TOK_ADD && op.type != KM_PROMQL_TOK_SUB)
         return parse_postfix(p, parse_primary(p));
@@ -1033,10 +1034,11 @@ static struct km_promql_expr *parse_unary(struct parser *p)
         e->start = op.pos;
         return e;
     }
+    end = e->end; /* before the constructor, which frees e if it fails */
     return track(p,
                  km_promql_unary_create(
                      op.type == KM_PROMQL_TOK_SUB ? KM_PROMQL_OP_SUB : KM_PROMQL_OP_ADD, e),
-                 op.pos, e->end);
+                 op.pos, end);
 }
 
 /* The binary operator a token is, and its precedence (0: not one). */
@@ -1115,7 +1117,7 @@ static struct km_promql_expr *parse_expr(struct parser *p, int min_prec)
         enum km_promql_binop op;
         bool return_bool = false;
         int prec = binop_of(peek(p)->type, &op);
-        size_t start = lhs->start;
+        size_t start = lhs->start, end;
 
         if (prec == 0 || prec < min_prec)
             break;
@@ -1134,7 +1136,8 @@ static struct km_promql_expr *parse_expr(struct parser *p, int min_prec)
             km_promql_matching_destroy(m);
             goto out_destroy_lhs;
         }
-        lhs = track(p, km_promql_binary_create(op, return_bool, lhs, rhs, m), start, rhs->end);
+        end = rhs->end; /* before the constructor, which frees rhs if it fails */
+        lhs = track(p, km_promql_binary_create(op, return_bool, lhs, rhs, m), start, end);
     }
     leave(p);
     return lhs;
