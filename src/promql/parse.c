@@ -39,6 +39,9 @@
 #include "promql/quote.h"
 #include "promql/re2syntax.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -580,6 +583,30 @@ static int regex_check(struct parser *p, const char *value, size_t start, size_t
     return rc ? nomem(p, start) : 0;
 }
 
+/* Why PCRE2, kmon's matcher, refuses the anchored pattern of value (its own words). */
+static const char *pcre2_refusal(const char *value)
+{
+    static _Thread_local char why[256];
+    struct km_buf wrapped;
+    PCRE2_SIZE offset;
+    pcre2_code *code;
+    int errcode;
+
+    km_buf_init(&wrapped, 0);
+    km_buf_printf(&wrapped, "^(?:%s)$", value);
+    snprintf(why, sizeof(why), "out of memory");
+    if (!km_buf_error(&wrapped)) {
+        code = pcre2_compile((PCRE2_SPTR)wrapped.data, wrapped.len,
+                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode, &offset, NULL);
+        if (code)
+            pcre2_code_free(code); /* it compiles now: the earlier failure was memory */
+        else
+            pcre2_get_error_message(errcode, (PCRE2_UCHAR *)why, sizeof(why));
+    }
+    km_buf_fini(&wrapped);
+    return why;
+}
+
 /* An error of kmon's own (not Prometheus'), reported only if the query is otherwise
  * valid, so that Prometheus' own error always comes first. */
 static void defer_error(struct parser *p, size_t start, size_t end, const char *msg)
@@ -656,8 +683,8 @@ static int parse_matchers(struct parser *p, struct km_promql_expr *vs, size_t *e
             /* Go's regexp takes it, PCRE2 does not (docs/promql.md). */
             char why[KM_PROMQL_ERR_MAX];
 
-            snprintf(why, sizeof(why), "kmon cannot match this regular expression: %s",
-                     km_err_msg());
+            snprintf(why, sizeof(why), "kmon cannot match this regular expression (PCRE2: %s)",
+                     pcre2_refusal(s));
             defer_error(p, name.pos, value.pos + value.len, why);
             rc = km_matcher_create(&m, KM_MATCH_EQ, lname, "\x01");
         }
