@@ -583,28 +583,30 @@ static int regex_check(struct parser *p, const char *value, size_t start, size_t
     return rc ? nomem(p, start) : 0;
 }
 
-/* Why PCRE2, kmon's matcher, refuses the anchored pattern of value (its own words). */
-static const char *pcre2_refusal(const char *value)
+/* Why PCRE2, kmon's matcher, refuses the anchored pattern of value, in its own words,
+ * into why[size]. 0 or KM_ENOMEM. */
+static int pcre2_refusal(const char *value, char *why, size_t size)
 {
-    static _Thread_local char why[256];
     struct km_buf wrapped;
     PCRE2_SIZE offset;
     pcre2_code *code;
-    int errcode;
+    int errcode, rc;
 
     km_buf_init(&wrapped, 0);
     km_buf_printf(&wrapped, "^(?:%s)$", value);
-    snprintf(why, sizeof(why), "out of memory");
-    if (!km_buf_error(&wrapped)) {
+    rc = km_buf_error(&wrapped);
+    if (!rc) {
         code = pcre2_compile((PCRE2_SPTR)wrapped.data, wrapped.len,
                              PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode, &offset, NULL);
-        if (code)
-            pcre2_code_free(code); /* it compiles now: the earlier failure was memory */
-        else
-            pcre2_get_error_message(errcode, (PCRE2_UCHAR *)why, sizeof(why));
+        if (code) {
+            pcre2_code_free(code); /* it compiles now: the failure was memory */
+            rc = KM_ENOMEM;
+        } else {
+            pcre2_get_error_message(errcode, (PCRE2_UCHAR *)why, size);
+        }
     }
     km_buf_fini(&wrapped);
-    return why;
+    return rc ? KM_ENOMEM : 0;
 }
 
 /* An error of kmon's own (not Prometheus'), reported only if the query is otherwise
@@ -681,12 +683,15 @@ static int parse_matchers(struct parser *p, struct km_promql_expr *vs, size_t *e
         rc = lname ? km_matcher_create(&m, type, lname, s) : KM_ENOMEM;
         if (rc == KM_EINVAL) {
             /* Go's regexp takes it, PCRE2 does not (docs/promql.md). */
-            char why[KM_PROMQL_ERR_MAX];
+            char why[256], msg[KM_PROMQL_ERR_MAX];
 
-            snprintf(why, sizeof(why), "kmon cannot match this regular expression (PCRE2: %s)",
-                     pcre2_refusal(s));
-            defer_error(p, name.pos, value.pos + value.len, why);
-            rc = km_matcher_create(&m, KM_MATCH_EQ, lname, "\x01");
+            rc = pcre2_refusal(s, why, sizeof(why));
+            if (!rc) {
+                snprintf(msg, sizeof(msg), "kmon cannot match this regular expression (PCRE2: %s)",
+                         why);
+                defer_error(p, name.pos, value.pos + value.len, msg);
+                rc = km_matcher_create(&m, KM_MATCH_EQ, lname, "\x01");
+            }
         }
         free(lname);
         if (rc) {
