@@ -263,17 +263,6 @@ static void lex_duration(struct km_promql_lexer *l, struct km_promql_token *t)
     emit(l, t, KM_PROMQL_TOK_DURATION);
 }
 
-static int digit_val(int32_t r)
-{
-    if (r >= '0' && r <= '9')
-        return r - '0';
-    if (r >= 'a' && r <= 'f')
-        return r - 'a' + 10;
-    if (r >= 'A' && r <= 'F')
-        return r - 'A' + 10;
-    return 16;
-}
-
 /* The escape after a backslash in a string quoted with `quote`; false after an error. */
 static bool lex_escape(struct km_promql_lexer *l, struct km_promql_token *t, char quote)
 {
@@ -323,7 +312,7 @@ static bool lex_escape(struct km_promql_lexer *l, struct km_promql_token *t, cha
         return false;
     }
     while (n > 0) {
-        int d = digit_val(ch);
+        int d = km_promql_hexval(ch) < 0 ? 16 : km_promql_hexval(ch);
 
         if (d >= base) {
             if (ch == EOF_RUNE)

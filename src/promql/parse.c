@@ -33,11 +33,14 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
-#include "common/regex.h"
 #include "promql/lex.h"
 #include "promql/literal.h"
 #include "promql/parse_internal.h"
 #include "promql/quote.h"
+#include "promql/re2syntax.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -63,7 +66,8 @@ struct parser {
     unsigned agg;        /* aggregation bodies around the current token */
     unsigned depth;
     size_t nodes;
-    size_t nul_matcher_start, nul_matcher_end; /* the first matcher with a NUL byte */
+    size_t deferred_start, deferred_end; /* kmon's own first error, if any */
+    char deferred_msg[KM_PROMQL_ERR_MAX];
     struct km_promql_diag *d;
 };
 
@@ -558,35 +562,62 @@ static bool regex_op(enum km_match_type type)
     return type == KM_MATCH_RE || type == KM_MATCH_NRE;
 }
 
-/* A matcher's regular expression that does not compile, in Prometheus' words where
- * Go's and PCRE2's verdicts agree (docs/promql.md lists where they do not). */
-static void regex_error(struct parser *p, size_t pos, size_t end, const char *value)
+/* A regular expression Prometheus would refuse: its message. Prometheus compiles the
+ * anchored pattern, then parses the value alone (for its prefix and suffix shortcuts), so
+ * both must pass. */
+static int regex_check(struct parser *p, const char *value, size_t start, size_t end)
 {
-    struct km_regex *re = NULL;
-    const char *why = "invalid regular expression";
-    struct km_buf msg;
+    struct km_buf wrapped, msg;
+    int rc;
 
-    if (km_regex_compile(&re, value, KM_REGEX_ANCHORED) == 0) {
-        km_regex_destroy(re);
-    } else {
-        const char *m = km_err_msg();
-
-        if (strstr(m, "missing closing parenthesis"))
-            why = "missing closing )";
-        else if (strstr(m, "unmatched closing parenthesis"))
-            why = "unexpected )";
-        else if (strstr(m, "missing terminating ]"))
-            why = "missing closing ]";
-        else if (strstr(m, "quantifier does not follow a repeatable item"))
-            why = "missing argument to repetition operator";
-        else if (strstr(m, "\\ at end of pattern"))
-            why = "trailing backslash at end of expression";
-        else if (strstr(m, ": "))
-            why = strrchr(m, ':') + 2;
-    }
+    km_buf_init(&wrapped, 0);
     km_buf_init(&msg, 0);
-    km_buf_printf(&msg, "error parsing regexp: %s: `^(?:%s)$`", why, value);
-    diag_buf(p, pos, end, &msg);
+    km_buf_printf(&wrapped, "^(?:%s)$", value);
+    rc = km_buf_error(&wrapped) ? KM_ENOMEM : km_promql_re2_check(wrapped.data, wrapped.len, &msg);
+    if (rc == 0)
+        rc = km_promql_re2_check(value, strlen(value), &msg);
+    km_buf_fini(&wrapped);
+    if (rc == KM_EINVAL)
+        return diag_buf(p, start, end, &msg);
+    km_buf_fini(&msg);
+    return rc ? nomem(p, start) : 0;
+}
+
+/* Why PCRE2, kmon's matcher, refuses the anchored pattern of value, in its own words,
+ * into why[size]. 0 or KM_ENOMEM. */
+static int pcre2_refusal(const char *value, char *why, size_t size)
+{
+    struct km_buf wrapped;
+    PCRE2_SIZE offset;
+    pcre2_code *code;
+    int errcode, rc;
+
+    km_buf_init(&wrapped, 0);
+    km_buf_printf(&wrapped, "^(?:%s)$", value);
+    rc = km_buf_error(&wrapped);
+    if (!rc) {
+        code = pcre2_compile((PCRE2_SPTR)wrapped.data, wrapped.len,
+                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode, &offset, NULL);
+        if (code) {
+            pcre2_code_free(code); /* it compiles now: the failure was memory */
+            rc = KM_ENOMEM;
+        } else {
+            pcre2_get_error_message(errcode, (PCRE2_UCHAR *)why, size);
+        }
+    }
+    km_buf_fini(&wrapped);
+    return rc ? KM_ENOMEM : 0;
+}
+
+/* An error of kmon's own (not Prometheus'), reported only if the query is otherwise
+ * valid, so that Prometheus' own error always comes first. */
+static void defer_error(struct parser *p, size_t start, size_t end, const char *msg)
+{
+    if (p->deferred_end)
+        return;
+    p->deferred_start = start;
+    p->deferred_end = end;
+    snprintf(p->deferred_msg, sizeof(p->deferred_msg), "%s", msg);
 }
 
 /* "{name op "value", …}" into the selector vs; *end is set past the '}'. */
@@ -637,29 +668,35 @@ static int parse_matchers(struct parser *p, struct km_promql_expr *vs, size_t *e
         if (string_value(p, &value, &s, &len))
             return p->d->rc;
         if (strlen(s) != len) {
-            /* kmon's matchers are C strings: refused, but only once the query is
-             * otherwise valid, so that Prometheus' own error comes first. Meanwhile a
+            /* kmon's matchers are C strings: refused, once the rest is checked. Meanwhile a
              * placeholder byte keeps what the checks see (never empty, one literal). */
-            if (!p->nul_matcher_end)
-                p->nul_matcher_start = name.pos, p->nul_matcher_end = value.pos + value.len;
+            defer_error(p, name.pos, value.pos + value.len,
+                        "kmon does not support NUL bytes in label matchers");
             for (size_t i = 0; i < len; i++)
                 s[i] = s[i] ? s[i] : '\x01';
         }
-        lname = strndup(p->text + name.pos, name.len);
-        rc = lname ? km_matcher_create(&m, type, lname, s) : KM_ENOMEM;
-        free(lname);
-        if (rc == KM_ENOMEM) {
-            free(s);
-            return nomem(p, name.pos);
-        }
-        if (rc) {
-            if (regex_op(type))
-                regex_error(p, name.pos, value.pos + value.len, s);
-            else
-                km_promql_diag_set(p->d, KM_EINVAL, name.pos, value.pos + value.len,
-                                   "invalid label name in a matcher");
+        if (regex_op(type) && regex_check(p, s, name.pos, value.pos + value.len)) {
             free(s);
             return p->d->rc;
+        }
+        lname = strndup(p->text + name.pos, name.len);
+        rc = lname ? km_matcher_create(&m, type, lname, s) : KM_ENOMEM;
+        if (rc == KM_EINVAL) {
+            /* Go's regexp takes it, PCRE2 does not (docs/promql.md). */
+            char why[256], msg[KM_PROMQL_ERR_MAX];
+
+            rc = pcre2_refusal(s, why, sizeof(why));
+            if (!rc) {
+                snprintf(msg, sizeof(msg), "kmon cannot match this regular expression (PCRE2: %s)",
+                         why);
+                defer_error(p, name.pos, value.pos + value.len, msg);
+                rc = km_matcher_create(&m, KM_MATCH_EQ, lname, "\x01");
+            }
+        }
+        free(lname);
+        if (rc) {
+            free(s);
+            return nomem(p, name.pos);
         }
         free(s);
         if (km_promql_vector_add_matcher(vs, m))
@@ -1015,6 +1052,7 @@ static struct km_promql_expr *parse_unary(struct parser *p)
 {
     struct km_promql_token op = *peek(p);
     struct km_promql_expr *e;
+    size_t end;
 
     if (op.type != KM_PROMQL_TOK_ADD && op.type != KM_PROMQL_TOK_SUB)
         return parse_postfix(p, parse_primary(p));
@@ -1028,10 +1066,11 @@ static struct km_promql_expr *parse_unary(struct parser *p)
         e->start = op.pos;
         return e;
     }
+    end = e->end; /* before the constructor, which frees e if it fails */
     return track(p,
                  km_promql_unary_create(
                      op.type == KM_PROMQL_TOK_SUB ? KM_PROMQL_OP_SUB : KM_PROMQL_OP_ADD, e),
-                 op.pos, e->end);
+                 op.pos, end);
 }
 
 /* The binary operator a token is, and its precedence (0: not one). */
@@ -1110,7 +1149,7 @@ static struct km_promql_expr *parse_expr(struct parser *p, int min_prec)
         enum km_promql_binop op;
         bool return_bool = false;
         int prec = binop_of(peek(p)->type, &op);
-        size_t start = lhs->start;
+        size_t start = lhs->start, end;
 
         if (prec == 0 || prec < min_prec)
             break;
@@ -1129,7 +1168,8 @@ static struct km_promql_expr *parse_expr(struct parser *p, int min_prec)
             km_promql_matching_destroy(m);
             goto out_destroy_lhs;
         }
-        lhs = track(p, km_promql_binary_create(op, return_bool, lhs, rhs, m), start, rhs->end);
+        end = rhs->end; /* before the constructor, which frees rhs if it fails */
+        lhs = track(p, km_promql_binary_create(op, return_bool, lhs, rhs, m), start, end);
     }
     leave(p);
     return lhs;
@@ -1162,9 +1202,8 @@ int km_promql_parse(const char *text, size_t len, struct km_promql_expr **out,
         unexpected(&p);
     if (!d.rc)
         km_promql_check(e, &d);
-    if (!d.rc && p.nul_matcher_end)
-        km_promql_diag_set(&d, KM_EINVAL, p.nul_matcher_start, p.nul_matcher_end,
-                           "kmon does not support NUL bytes in label matchers");
+    if (!d.rc && p.deferred_end)
+        km_promql_diag_set(&d, KM_EINVAL, p.deferred_start, p.deferred_end, p.deferred_msg);
 
 out:
     if (d.rc) {

@@ -20,6 +20,7 @@
 #include "promql/literal.h"
 #include "promql/quote.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,7 +266,15 @@ static int print_expr(struct km_buf *out, const struct km_promql_expr *e, struct
         rc = print_expr(out, e->unary.expr, spans);
         break;
     case KM_PROMQL_BINARY:
-        rc = print_expr(out, e->binary.lhs, spans);
+        if (e->binary.op == KM_PROMQL_OP_POW && e->binary.lhs->kind == KM_PROMQL_NUMBER &&
+            e->binary.lhs->number.value == INFINITY) {
+            /* Go prints +Inf with its sign, and "+Inf ^ 2" reads back as +(Inf ^ 2), which
+             * prints as "++Inf ^ 2": without the sign the print reads back as itself. */
+            km_buf_puts(out, "Inf");
+            spans_add(spans, e->binary.lhs, start, out->len);
+        } else {
+            rc = print_expr(out, e->binary.lhs, spans);
+        }
         km_buf_putc(out, ' ');
         print_binary_op(out, e);
         km_buf_putc(out, ' ');

@@ -174,7 +174,7 @@ void km_promql_format_rune_u(struct km_buf *out, int32_t r)
     }
 }
 
-static int hexval(char c)
+int km_promql_hexval(int32_t c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -223,7 +223,7 @@ static size_t unescape(struct km_buf *out, const char *s, size_t n, char quote)
     if (digits == 0 || n < digits + 1)
         return 0;
     for (size_t i = 1; i <= digits; i++) {
-        int h = hexval(s[i]);
+        int h = km_promql_hexval((unsigned char)s[i]);
 
         if (h < 0)
             return 0;

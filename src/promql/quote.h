@@ -23,6 +23,9 @@ size_t km_promql_utf8_decode(const char *s, size_t n, int32_t *r);
 /* Append the UTF-8 encoding of r (U+FFFD for a surrogate or a value past U+10FFFF). */
 void km_promql_utf8_append(struct km_buf *out, int32_t r);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int km_promql_hexval(int32_t c);
+
 /* Go's unicode.IsPrint as Prometheus 2.42 applies it (isprint.c). */
 bool km_promql_isprint(int32_t r);
 

@@ -46,7 +46,7 @@ int main(void)
 
     while ((n = getline(&line, &cap, stdin)) > 0) {
         json_error_t jerr;
-        json_t *in = json_loadb(line, (size_t)n, 0, &jerr), *q, *res;
+        json_t *in = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &jerr), *q, *res;
         struct km_promql_expr *e = NULL;
         struct km_promql_error err;
         struct km_buf out;

@@ -245,6 +245,10 @@ static void test_print(void **state)
         { "foo[1m x]", "foo[1m:]" }, /* inside brackets a letter is the colon */
         /* kmon escapes U+FFFD, which Prometheus prints as it is and then cannot parse */
         { "\"\\ufffd\"", "\"\\ufffd\"" },
+        /* and +Inf before ^, which Prometheus prints "+Inf ^ 2", read back as +(Inf ^ 2) */
+        { "Inf ^ 2", "Inf ^ 2" },
+        { "+Inf ^ 2", "+Inf ^ 2" },
+        { "+Inf * 2", "+Inf * 2" },
         /* comments and line breaks */
         { "foo # comment\n + bar", "foo + bar" },
         { "foo[5m # c\n]", "foo[5m]" },
@@ -414,6 +418,27 @@ static void test_errors(void **state)
                       "scalar or instant vector, got \"range vector\"" },
         { "foo[5m][5m:]",
           "1:1: parse error: subquery is only allowed on instant vector, got matrix instead" },
+        /* regular expressions: Go's verdicts and words, on the anchored pattern and on
+         * the value alone */
+        { "x{a=~\"(\"}", "1:3: parse error: error parsing regexp: missing closing ): `^(?:()$`" },
+        { "x{a=~\"$)(?:\"}", "1:3: parse error: error parsing regexp: unexpected ): `$)(?:`" },
+        { "x{a=~\"(?=a)\"}",
+          "1:3: parse error: error parsing regexp: invalid or unsupported Perl syntax: `(?=`" },
+        { "x{a=~\"a**\"}",
+          "1:3: parse error: error parsing regexp: invalid nested repetition operator: `**`" },
+        { "x{a=~\"(a{100}){100}\"}",
+          "1:3: parse error: error parsing regexp: invalid repeat count: `{100}`" },
+        { "x{a=~\"[z-a]\"}",
+          "1:3: parse error: error parsing regexp: invalid character class range: `z-a`" },
+        { "x{a=~\"[a\"}", "1:3: parse error: error parsing regexp: missing closing ]: `[a)$`" },
+        { "x{a=~\"\\\\q\"}",
+          "1:3: parse error: error parsing regexp: invalid escape sequence: `\\q`" },
+        { "x{a=~\"\\\\p{Old_Uyghur}\"}",
+          "1:3: parse error: error parsing regexp: invalid character "
+          "class range: `\\p{Old_Uyghur}`" },
+        { "x{a=~\"(?P<a-b>x)\"}",
+          "1:3: parse error: error parsing regexp: invalid named capture: `(?P<a-b>`" },
+        { "x{a=~\"\\xff\"}", "1:3: parse error: error parsing regexp: invalid UTF-8: `\xff)$`" },
         /* positions on later lines count bytes from the line's start */
         { "foo +\n  bar baz", "2:7: parse error: unexpected identifier \"baz\"" },
         { "1 >\n 2", "1:3: parse error: comparisons between scalars must use BOOL modifier" },
@@ -441,6 +466,13 @@ static void test_kmon_limits(void **state)
     assert_error("foo{a=\"\\x00\"} + rate(foo)", KM_EINVAL,
                  "1:22: parse error: expected type range vector in call to function \"rate\", got "
                  "instant vector");
+    /* What Go's regexp takes and PCRE2 (kmon's matcher) does not, once the rest is checked. */
+    assert_error("x{a=~\"[\\\\w-.]\"} + rate(x)", KM_EINVAL,
+                 "1:24: parse error: expected type range vector in call to function \"rate\", got "
+                 "instant vector");
+    assert_error("x{a=~\"[\\\\w-.]\"}", KM_EINVAL,
+                 "1:3: parse error: kmon cannot match this regular expression (PCRE2: invalid "
+                 "range in character class)");
     /* Nesting: as deep as the limit parses, one more is refused with a sentence. */
     for (int i = 0; i < KM_LIMIT_PROMQL_DEPTH - 2; i++)
         deep[n++] = '(';
