@@ -9,7 +9,9 @@
  * at one step, a many-to-one result whose labels repeat at one step.
  */
 #include "promql/binop.h"
+#include "promql/quote.h"
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
 
@@ -211,47 +213,43 @@ static size_t sigs_find(const struct sigs *x, const struct km_labels *l, uint64_
     return SIZE_MAX;
 }
 
-/* {a="b", …} of the labels a matching looks at, for error messages. */
-static void matched_labels(const struct km_pq_matching *m, const struct km_labels *l, char *out,
-                           size_t size)
+/* One label as Prometheus' Labels.String() prints it: name="Go-quoted value". */
+static void print_label(struct km_buf *out, const struct km_label *l, bool first)
 {
-    size_t k = (size_t)snprintf(out, size, "{");
+    if (!first)
+        km_buf_puts(out, ", ");
+    km_buf_puts(out, l->name);
+    km_buf_puts(out, "=");
+    km_promql_quote(out, l->value, strlen(l->value));
+}
+
+/* {a="b", …} of the labels a matching looks at, for error messages. */
+static void matched_labels(struct km_buf *out, const struct km_pq_matching *m,
+                           const struct km_labels *l)
+{
     bool first = true;
 
-    for (size_t i = 0; i < l->n && k + 4 < size; i++) {
+    km_buf_puts(out, "{");
+    for (size_t i = 0; i < l->n; i++) {
         bool listed = false;
 
         for (size_t j = 0; j < m->nlabels; j++)
             listed = listed || strcmp(l->v[i].name, m->labels[j]) == 0;
         if (m->on != listed || (!m->on && strcmp(l->v[i].name, KM_METRIC_NAME_LABEL) == 0))
             continue;
-        k += (size_t)snprintf(out + k, size - k, "%s%s=\"%s\"", first ? "" : ", ", l->v[i].name,
-                              l->v[i].value);
+        print_label(out, &l->v[i], first);
         first = false;
     }
-    if (k + 2 < size)
-        snprintf(out + k, size - k, "}");
+    km_buf_puts(out, "}");
 }
 
 /* {__name__="x", a="b"} of a whole label set, as Prometheus prints one. */
-static void print_labels(const struct km_labels *l, char *out, size_t size)
+static void print_labels(struct km_buf *out, const struct km_labels *l)
 {
-    size_t k = 0;
-    const char *name = km_labels_get(l, KM_METRIC_NAME_LABEL);
-    bool first = true;
-
-    if (name)
-        k += (size_t)snprintf(out, size, "%s", name);
-    k += (size_t)snprintf(out + k, size - k, "{");
-    for (size_t i = 0; i < l->n && k + 4 < size; i++) {
-        if (strcmp(l->v[i].name, KM_METRIC_NAME_LABEL) == 0)
-            continue;
-        k += (size_t)snprintf(out + k, size - k, "%s%s=\"%s\"", first ? "" : ", ", l->v[i].name,
-                              l->v[i].value);
-        first = false;
-    }
-    if (k + 2 < size)
-        snprintf(out + k, size - k, "}");
+    km_buf_puts(out, "{");
+    for (size_t i = 0; i < l->n; i++)
+        print_label(out, &l->v[i], i == 0);
+    km_buf_puts(out, "}");
 }
 
 /* ---- set operators --------------------------------------------------------------------- */
@@ -393,7 +391,8 @@ static int one_at(const struct sigs *one, size_t f, size_t i, bool right, size_t
 {
     *out = SIZE_MAX;
     for (size_t j = f; j != SIZE_MAX; j = one->next[j]) {
-        char a[512], b[512], g[512];
+        struct km_buf msg;
+        int rc;
 
         if (!km_pq_has(&one->v->s[j], i))
             continue;
@@ -401,14 +400,19 @@ static int one_at(const struct sigs *one, size_t f, size_t i, bool right, size_t
             *out = j;
             continue;
         }
-        matched_labels(one->m, one->v->s[j].labels, g, sizeof(g));
-        print_labels(one->v->s[j].labels, a, sizeof(a));
-        print_labels(one->v->s[*out].labels, b, sizeof(b));
-        return km_err_set(KM_EINVAL,
-                          "found duplicate series for the match group %s on the %s hand-side of "
-                          "the operation: [%s, %s];many-to-many matching not allowed: matching "
-                          "labels must be unique on one side",
-                          g, right ? "right" : "left", a, b);
+        km_buf_init(&msg, 0);
+        km_buf_puts(&msg, "found duplicate series for the match group ");
+        matched_labels(&msg, one->m, one->v->s[j].labels);
+        km_buf_printf(&msg, " on the %s hand-side of the operation: [", right ? "right" : "left");
+        print_labels(&msg, one->v->s[j].labels);
+        km_buf_puts(&msg, ", ");
+        print_labels(&msg, one->v->s[*out].labels);
+        km_buf_puts(&msg, "];many-to-many matching not allowed: matching labels must be unique on "
+                          "one side");
+        rc = km_buf_error(&msg) == KM_ENOMEM ? km_err_set(KM_ENOMEM, "out of memory")
+                                             : km_err_set(KM_EINVAL, "%s", km_buf_cstr(&msg));
+        km_buf_fini(&msg);
+        return rc;
     }
     return 0;
 }

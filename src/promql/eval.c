@@ -191,14 +191,20 @@ static int eval_subquery(struct ctx *c, const struct km_promql_expr *e, const st
             struct km_pq_series *vs = &v.vec.s[si];
             struct km_pq_rseries *s;
             struct km_labels *l;
+            uint64_t moved = 0;
 
             rc = km_labels_dup(&l, vs->labels);
             if (rc == 0)
                 rc = km_pq_range_add(out, l, &s);
             for (size_t i = 0; i < inner.n && rc == 0; i++) {
-                if (km_pq_has(vs, i))
-                    rc = km_pq_rseries_push(out, c->b, s, km_pq_grid_time(&inner, i), vs->v[i]);
+                if (!km_pq_has(vs, i))
+                    continue;
+                /* The point moves: the budget counts it once, as Prometheus does. */
+                km_pq_budget_give(c->b, 1);
+                moved++;
+                rc = km_pq_rseries_push(out, c->b, s, km_pq_grid_time(&inner, i), vs->v[i]);
             }
+            v.vec.points -= moved;
         }
     }
     val_fini(&v, c->b);

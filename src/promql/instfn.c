@@ -6,47 +6,38 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/regex.h"
+#include "promql/gomath.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- math and calendar ----------------------------------------------------------------- */
 
+/* Prometheus: time.Unix(int64(v), 0).UTC() and one of its fields. */
 static double calendar(enum km_pq_mathfn fn, double v)
 {
-    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    time_t t;
-    struct tm tm;
-    int y;
+    struct km_go_date d;
 
-    if (isnan(v) || isinf(v) || v > 9e15 || v < -9e15)
-        return NAN;
-    t = (time_t)floor(v);
-    if (!gmtime_r(&t, &tm))
-        return NAN;
-    y = tm.tm_year + 1900;
+    km_go_date(v, &d);
     switch (fn) {
     case KM_PQ_YEAR:
-        return y;
+        return (double)d.year;
     case KM_PQ_MONTH:
-        return tm.tm_mon + 1;
+        return d.month;
     case KM_PQ_DAY_OF_MONTH:
-        return tm.tm_mday;
+        return d.day;
     case KM_PQ_DAY_OF_WEEK:
-        return tm.tm_wday;
+        return d.weekday;
     case KM_PQ_DAY_OF_YEAR:
-        return tm.tm_yday + 1;
+        return d.yday;
     case KM_PQ_HOUR:
-        return tm.tm_hour;
+        return d.hour;
     case KM_PQ_MINUTE:
-        return tm.tm_min;
+        return d.minute;
     case KM_PQ_DAYS_IN_MONTH:
-        if (tm.tm_mon == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-            return 29;
-        return mdays[tm.tm_mon];
+        return d.days_in_month;
     default:
         return NAN;
     }
@@ -66,11 +57,11 @@ double km_pq_math(enum km_pq_mathfn fn, double v)
     case KM_PQ_SQRT:
         return sqrt(v);
     case KM_PQ_LN:
-        return log(v);
+        return km_go_log(v);
     case KM_PQ_LOG2:
         return log2(v);
     case KM_PQ_LOG10:
-        return log10(v);
+        return km_go_log10(v);
     case KM_PQ_SGN:
         return v > 0 ? 1 : v < 0 ? -1 : v; /* keeps 0, -0 and NaN */
     case KM_PQ_SIN:
@@ -201,11 +192,11 @@ static bool apply_clamp(double v, size_t i, const void *ud, double *out)
     if (c->min && c->max && hi < lo)
         return false;
     if (c->min && c->max)
-        *out = fmax(lo, fmin(hi, v));
+        *out = km_go_max(lo, km_go_min(hi, v));
     else if (c->max)
-        *out = fmin(hi, v);
+        *out = km_go_min(hi, v);
     else
-        *out = fmax(lo, v);
+        *out = km_go_max(lo, v);
     return true;
 }
 

@@ -33,6 +33,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "promql/gomath.h"
 #include "promql/lex.h"
 #include "promql/literal.h"
 #include "promql/parse_internal.h"
@@ -943,14 +944,6 @@ static struct km_promql_at *at_of(struct parser *p, struct km_promql_expr *e)
     }
 }
 
-/* Go's float64 to int64 conversion on amd64: out of range is the minimum. */
-static int64_t go_int64(double x)
-{
-    if (isnan(x) || x >= 9223372036854775808.0 || x < -9223372036854775808.0)
-        return INT64_MIN;
-    return (int64_t)x;
-}
-
 static int set_at(struct parser *p, struct km_promql_expr *e, enum km_promql_at_kind kind,
                   double seconds)
 {
@@ -977,7 +970,7 @@ static int set_at(struct parser *p, struct km_promql_expr *e, enum km_promql_at_
         return km_promql_diag_set(p->d, KM_EINVAL, e->start, e->end,
                                   "@ <timestamp> may not be set multiple times");
     at->kind = kind;
-    at->ms = kind == KM_PROMQL_AT_TIME ? go_int64(round(seconds * 1000)) : 0;
+    at->ms = kind == KM_PROMQL_AT_TIME ? km_go_int64(round(seconds * 1000)) : 0;
     e->end = p->last_closing;
     return 0;
 }
@@ -1202,6 +1195,53 @@ int km_promql_parse(const char *text, size_t len, struct km_promql_expr **out,
         unexpected(&p);
     if (!d.rc)
         km_promql_check(e, &d);
+    if (!d.rc && p.deferred_end)
+        km_promql_diag_set(&d, KM_EINVAL, p.deferred_start, p.deferred_end, p.deferred_msg);
+
+out:
+    if (d.rc) {
+        km_promql_expr_destroy(e);
+        if (err)
+            *err = d.err;
+        return km_err_set(d.rc, "%s", d.err.msg);
+    }
+    *out = e;
+    return 0;
+}
+
+int km_promql_parse_selector(const char *text, size_t len, struct km_promql_expr **out,
+                             struct km_promql_error *err)
+{
+    struct km_promql_diag d = { .text = text, .len = len };
+    struct parser p = { .text = text, .d = &d };
+    struct km_promql_expr *e = NULL;
+    struct km_promql_token t;
+
+    if (len > KM_LIMIT_PROMQL_QUERY) {
+        km_promql_diag_setf(&d, KM_ELIMIT, 0, 0, "selector too long: kmon parses up to %u bytes",
+                            KM_LIMIT_PROMQL_QUERY);
+        goto out;
+    }
+    km_promql_lex_init(&p.lex, text, len);
+    t = *peek(&p);
+    /* As Prometheus' grammar: a metric name (keywords that may name a metric included), a
+     * brace of matchers, or both; then the end. */
+    if (t.type == KM_PROMQL_TOK_LEFT_BRACE) {
+        e = parse_selector(&p, NULL);
+    } else if (t.type == KM_PROMQL_TOK_IDENTIFIER || t.type == KM_PROMQL_TOK_METRIC_IDENTIFIER ||
+               t.type == KM_PROMQL_TOK_BY || t.type == KM_PROMQL_TOK_WITHOUT ||
+               t.type == KM_PROMQL_TOK_LAND || t.type == KM_PROMQL_TOK_LOR ||
+               t.type == KM_PROMQL_TOK_LUNLESS || t.type == KM_PROMQL_TOK_OFFSET ||
+               t.type == KM_PROMQL_TOK_START || t.type == KM_PROMQL_TOK_END ||
+               km_promql_tok_is_aggregator(t.type)) {
+        take(&p);
+        e = parse_selector(&p, &t);
+    } else {
+        unexpected_tok(&p, &t, NULL, NULL);
+        goto out;
+    }
+    if (e && !is_type(&p, KM_PROMQL_TOK_EOF))
+        unexpected_tok(&p, peek(&p), NULL, NULL);
     if (!d.rc && p.deferred_end)
         km_promql_diag_set(&d, KM_EINVAL, p.deferred_start, p.deferred_end, p.deferred_msg);
 

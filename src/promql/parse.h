@@ -27,4 +27,10 @@ struct km_promql_error {
 int km_promql_parse(const char *text, size_t len, struct km_promql_expr **out,
                     struct km_promql_error *err);
 
+/* Parse a series selector as Prometheus reads match[] ("up", "{job=~"api.*"}",
+ * "up{job="x"}" and nothing more): a vector selector node on success, unchecked (an
+ * all-empty selector is the caller's to refuse); errors and results as km_promql_parse(). */
+int km_promql_parse_selector(const char *text, size_t len, struct km_promql_expr **out,
+                             struct km_promql_error *err);
+
 #endif

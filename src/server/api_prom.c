@@ -17,6 +17,7 @@
 #include "promql/eval.h"
 #include "promql/parse.h"
 #include "promql/print.h"
+#include "promql/quote.h"
 #include "promql/render.h"
 #include "server_internal.h"
 #include "storage/storage.h"
@@ -127,21 +128,30 @@ static bool parse_time(const char *s, int64_t *ms)
     return false;
 }
 
-/* A time argument (dflt when absent); false after answering 400. */
+/* Go's %q of s, for messages that quote what the client sent. */
+static const char *quoted(struct km_buf *b, const char *s)
+{
+    km_buf_init(b, 0);
+    km_promql_quote(b, s, strlen(s));
+    return km_buf_cstr(b);
+}
+
+/* A time argument, dflt when absent or empty (Prometheus' parseTimeParam); false after
+ * answering 400. */
 static bool time_arg(struct km_http_req *req, const char *name, int64_t dflt, int64_t *ms)
 {
     const char *v = km_http_req_arg(req, name);
+    struct km_buf q;
 
     *ms = dflt;
-    if (!v)
+    if (!v || !*v || parse_time(v, ms))
         return true;
-    if (!parse_time(v, ms)) {
-        respond_error(req, ERR_BAD_DATA,
-                      "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp", name,
-                      v);
-        return false;
-    }
-    return true;
+    respond_error(req, ERR_BAD_DATA,
+                  "invalid parameter \"%s\": Invalid time value for '%s': cannot parse %s to a "
+                  "valid timestamp",
+                  name, name, quoted(&q, v));
+    km_buf_fini(&q);
+    return false;
 }
 
 /* Seconds ("15", "0.5") or a Prometheus duration ("15s", "1m"), into ms. */
@@ -159,15 +169,20 @@ static bool parse_duration(const char *s, int64_t *ms)
     return km_duration_parse(s, ms) == 0;
 }
 
-/* A required time argument, answered 400 when absent or bad. */
+/* A required time argument (query_range's start and end), answered 400 when absent or
+ * bad. */
 static bool required_time(struct km_http_req *req, const char *name, int64_t *ms)
 {
-    if (!km_http_req_arg(req, name)) {
-        respond_error(req, ERR_BAD_DATA,
-                      "invalid parameter \"%s\": cannot parse \"\" to a valid timestamp", name);
-        return false;
-    }
-    return time_arg(req, name, 0, ms);
+    const char *v = km_http_req_arg(req, name);
+    struct km_buf q;
+
+    if (v && parse_time(v, ms))
+        return true;
+    respond_error(req, ERR_BAD_DATA,
+                  "invalid parameter \"%s\": cannot parse %s to a valid timestamp", name,
+                  quoted(&q, v ? v : ""));
+    km_buf_fini(&q);
+    return false;
 }
 
 /* The query's timeout: its `timeout` argument, no longer than the server's. */
@@ -175,12 +190,16 @@ static bool timeout_arg(struct km_http_req *req, const struct km_api_ctx *api, i
 {
     const char *v = km_http_req_arg(req, "timeout");
 
+    struct km_buf q;
+
     *ms = api->query.timeout_ms;
-    if (!v)
+    if (!v || !*v)
         return true;
     if (!parse_duration(v, ms)) {
         respond_error(req, ERR_BAD_DATA,
-                      "invalid parameter \"timeout\": cannot parse \"%s\" to a valid duration", v);
+                      "invalid parameter \"timeout\": cannot parse %s to a valid duration",
+                      quoted(&q, v));
+        km_buf_fini(&q);
         return false;
     }
     if (api->query.timeout_ms > 0 && (*ms <= 0 || *ms > api->query.timeout_ms))
@@ -188,8 +207,9 @@ static bool timeout_arg(struct km_http_req *req, const struct km_api_ctx *api, i
     return true;
 }
 
-/* Parse the `query` argument; false after answering 400 with Prometheus' message. */
-static bool parse_query(struct km_http_req *req, struct km_promql_expr **e)
+/* Parse the `query` argument; false after answering 400 with Prometheus' message (an
+ * instant query names the parameter, a range query does not). */
+static bool parse_query(struct km_http_req *req, const char *prefix, struct km_promql_expr **e)
 {
     const char *q = km_http_req_arg(req, "query");
     struct km_promql_error err;
@@ -199,7 +219,7 @@ static bool parse_query(struct km_http_req *req, struct km_promql_expr **e)
         q = "";
     rc = km_promql_parse(q, strlen(q), e, &err);
     if (rc) {
-        respond_error(req, ERR_BAD_DATA, "invalid parameter \"query\": %s",
+        respond_error(req, ERR_BAD_DATA, "%s%s", prefix,
                       rc == KM_ENOMEM ? "out of memory" : err.msg);
         return false;
     }
@@ -255,7 +275,8 @@ static void on_query(struct km_http_req *req, void *ud)
     int rc;
 
     if (!time_arg(req, "time", km_time_now_ns() / 1000000, &t) ||
-        !timeout_arg(req, api, &o.timeout_ms) || !parse_query(req, &e))
+        !timeout_arg(req, api, &o.timeout_ms) ||
+        !parse_query(req, "invalid parameter \"query\": ", &e))
         return;
     o.cancelled = client_gone;
     o.cancel_ud = req;
@@ -287,9 +308,12 @@ static void on_query_range(struct km_http_req *req, void *ud)
     }
     sv = km_http_req_arg(req, "step");
     if (!sv || !parse_duration(sv, &step)) {
+        struct km_buf q;
+
         respond_error(req, ERR_BAD_DATA,
-                      "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
-                      sv ? sv : "");
+                      "invalid parameter \"step\": cannot parse %s to a valid duration",
+                      quoted(&q, sv ? sv : ""));
+        km_buf_fini(&q);
         return;
     }
     if (step <= 0) {
@@ -305,12 +329,12 @@ static void on_query_range(struct km_http_req *req, void *ud)
                       "decreasing the query resolution (?step=XX)");
         return;
     }
-    if (!timeout_arg(req, api, &o.timeout_ms) || !parse_query(req, &e))
+    if (!timeout_arg(req, api, &o.timeout_ms) || !parse_query(req, "", &e))
         return;
     if (e->type != KM_PROMQL_TYPE_SCALAR && e->type != KM_PROMQL_TYPE_VECTOR) {
         respond_error(req, ERR_BAD_DATA,
-                      "invalid parameter \"query\": invalid expression type \"%s\" for range "
-                      "query, must be Scalar or instant Vector",
+                      "invalid expression type \"%s\" for range query, must be Scalar or "
+                      "instant Vector",
                       km_promql_type_name(e->type));
         km_promql_expr_destroy(e);
         return;
@@ -341,37 +365,41 @@ static void matches_fini(struct matches *m)
     m->n = 0;
 }
 
-static bool parse_matches(struct km_http_req *req, struct matches *m, bool required)
+/* Parse every match[] as Prometheus does: each a series selector, and each with a
+ * matcher that an empty value fails. Messages carry `prefix` (the series endpoint names
+ * the parameter, labels and label values do not). */
+static bool parse_matches(struct km_http_req *req, struct matches *m, const char *prefix)
 {
     const char *v[KM_LIMIT_PROM_MATCHES];
     size_t n = km_http_req_args(req, "match[]", v, KM_LIMIT_PROM_MATCHES);
 
     m->n = 0;
     if (n > KM_LIMIT_PROM_MATCHES) {
-        respond_error(req, ERR_BAD_DATA, "too many match[] parameters (at most %d)",
-                      KM_LIMIT_PROM_MATCHES);
-        return false;
-    }
-    if (n == 0 && required) {
-        respond_error(req, ERR_BAD_DATA, "no match[] parameter provided");
+        respond_error(req, ERR_BAD_DATA, "%stoo many match[] parameters (kmon takes up to %d)",
+                      prefix, KM_LIMIT_PROM_MATCHES);
         return false;
     }
     for (size_t i = 0; i < n; i++) {
         struct km_promql_error err;
-        const struct km_promql_expr *u;
+        int rc = km_promql_parse_selector(v[i], strlen(v[i]), &m->e[m->n], &err);
 
-        if (km_promql_parse(v[i], strlen(v[i]), &m->e[m->n], &err) != 0) {
-            respond_error(req, ERR_BAD_DATA, "invalid parameter \"match[]\": %s", err.msg);
+        if (rc != 0) {
+            respond_error(req, ERR_BAD_DATA, "%s%s", prefix,
+                          rc == KM_ENOMEM ? "out of memory" : err.msg);
             matches_fini(m);
             return false;
         }
         m->n++;
-        u = km_promql_unparen(m->e[m->n - 1]);
-        if (u->kind != KM_PROMQL_VECTOR_SELECTOR) {
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        const struct km_promql_expr *e = m->e[i];
+        bool nonempty = false;
+
+        for (size_t j = 0; j < e->vector.nmatchers && !nonempty; j++)
+            nonempty = !km_matcher_matches(e->vector.matchers[j], "");
+        if (!nonempty) {
             respond_error(req, ERR_BAD_DATA,
-                          "invalid parameter \"match[]\": parse error: expected type instant "
-                          "vector in selector, got %s",
-                          km_promql_type_name(u->type));
+                          "%smatch[] must contain at least one non-empty matcher", prefix);
             matches_fini(m);
             return false;
         }
@@ -460,7 +488,7 @@ static int collect_strings(const struct km_api_ctx *api, const struct matches *m
     if (rc)
         return rc;
     for (size_t i = 0; i < (m->n ? m->n : 1) && rc == 0; i++) {
-        const struct km_promql_expr *vs = m->n ? km_promql_unparen(m->e[i]) : NULL;
+        const struct km_promql_expr *vs = m->n ? m->e[i] : NULL;
         struct km_matcher *const *mv = vs ? vs->vector.matchers : NULL;
         size_t nm = vs ? vs->vector.nmatchers : 0;
 
@@ -481,7 +509,7 @@ static void on_labels(struct km_http_req *req, void *ud)
     int64_t start, end;
     int rc;
 
-    if (!range_args(req, &start, &end) || !parse_matches(req, &m, false))
+    if (!range_args(req, &start, &end) || !parse_matches(req, &m, ""))
         return;
     rc = collect_strings(api, &m, NULL, start, end, &x);
     if (rc)
@@ -502,10 +530,13 @@ static void on_label_values(struct km_http_req *req, void *ud)
     int rc;
 
     if (!km_label_name_valid(name, strlen(name))) {
-        respond_error(req, ERR_BAD_DATA, "invalid label name: \"%s\"", name);
+        struct km_buf q;
+
+        respond_error(req, ERR_BAD_DATA, "invalid label name: %s", quoted(&q, name));
+        km_buf_fini(&q);
         return;
     }
-    if (!range_args(req, &start, &end) || !parse_matches(req, &m, false))
+    if (!range_args(req, &start, &end) || !parse_matches(req, &m, ""))
         return;
     rc = collect_strings(api, &m, name, start, end, &x);
     if (rc)
@@ -536,15 +567,20 @@ static void on_series(struct km_http_req *req, void *ud)
     int64_t start, end;
     int rc;
 
-    if (!range_args(req, &start, &end) || !parse_matches(req, &m, true))
+    if (!km_http_req_arg(req, "match[]")) {
+        respond_error(req, ERR_BAD_DATA, "no match[] parameter provided");
+        return;
+    }
+    if (!range_args(req, &start, &end) ||
+        !parse_matches(req, &m, "invalid parameter \"match[]\": "))
         return;
     rc = km_querier_open(api->store, start, end, &q);
     for (size_t i = 0; i < m.n && rc == 0; i++) {
-        const struct km_promql_expr *vs = km_promql_unparen(m.e[i]);
+        const struct km_promql_expr *vs = m.e[i];
         struct km_select_hints h = {
             .mint = start, .maxt = end, .labels_only = true, .func = "series"
         };
-        struct km_series_set *set;
+        struct km_series_set *set = NULL;
 
         rc = km_querier_select(q, vs->vector.matchers, vs->vector.nmatchers, &h, &set);
         while (rc == 0 && km_series_next(set)) {
@@ -565,7 +601,7 @@ static void on_series(struct km_http_req *req, void *ud)
         }
         if (rc == 0)
             rc = km_series_error(set);
-        if (rc == 0 || set)
+        if (set)
             km_series_set_close(set);
     }
     km_querier_close(q);
@@ -601,7 +637,7 @@ static void on_format_query(struct km_http_req *req, void *ud)
     struct km_jsonw w;
 
     (void)ud;
-    if (!parse_query(req, &e))
+    if (!parse_query(req, "invalid parameter \"query\": ", &e))
         return;
     km_buf_init(&text, 0);
     km_promql_format(&text, e);
