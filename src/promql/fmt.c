@@ -1,45 +1,19 @@
 /*
  * fmt — Go-compatible number formatting for the Prometheus API (see fmt.h).
  *
- * The shortest digits that read back to the same double are found by binary search
- * over the precision of printf's %e (a precision that round-trips stays round-tripping
- * when raised), then laid out as Go's 'f' or 'e' formats do.
+ * The shortest digits that read back to the same double come from dtoa.c; here they are
+ * laid out as Go's 'f' or 'e' formats do.
  */
 #include "promql/fmt.h"
 
+#include "promql/dtoa.h"
+
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The shortest decimal digits of finite, non-zero |v| (no leading zeros) and the
- * exponent of the first: v = 0.d1d2d3… × 10^(exp + 1). */
-static int shortest(double v, char digits[24], int *exp10)
-{
-    char buf[40];
-    int lo = 1, hi = 17, n = 0;
-
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-
-        snprintf(buf, sizeof(buf), "%.*e", mid - 1, v);
-        if (strtod(buf, NULL) == v)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    snprintf(buf, sizeof(buf), "%.*e", lo - 1, fabs(v));
-    for (const char *p = buf; *p && *p != 'e'; p++) {
-        if (*p >= '0' && *p <= '9')
-            digits[n++] = *p;
-    }
-    while (n > 1 && digits[n - 1] == '0')
-        n--;
-    digits[n] = '\0';
-    *exp10 = atoi(strchr(buf, 'e') + 1);
-    return n;
-}
 
 static size_t put(char *out, size_t size, size_t k, char c)
 {
@@ -118,7 +92,7 @@ size_t km_pq_fmt_float_f(char *out, size_t size, double v)
         return special(out, size, v);
     if (v == 0)
         return layout_f(out, size, signbit(v), "0", 1, 0);
-    n = shortest(v, d, &e);
+    n = km_pq_shortest(v, d, &e);
     return layout_f(out, size, v < 0, d, n, e);
 }
 
@@ -132,7 +106,7 @@ size_t km_pq_fmt_value(char *out, size_t size, double v)
         return special(out, size, v);
     if (v == 0)
         return layout_f(out, size, signbit(v), "0", 1, 0);
-    n = shortest(v, d, &e);
+    n = km_pq_shortest(v, d, &e);
     if (a < 1e-6 || a >= 1e21)
         return layout_e(out, size, v < 0, d, n, e);
     return layout_f(out, size, v < 0, d, n, e);
@@ -140,17 +114,27 @@ size_t km_pq_fmt_value(char *out, size_t size, double v)
 
 size_t km_pq_fmt_time(char *out, size_t size, int64_t ms)
 {
-    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    int w;
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms, sec = a / 1000;
+    unsigned frac = (unsigned)(a % 1000);
+    char rev[32];
+    size_t k = 0, n = 0;
 
-    if (a % 1000 == 0)
-        w = snprintf(out, size, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(a / 1000));
-    else
-        w = snprintf(out, size, "%s%llu.%03u", ms < 0 ? "-" : "", (unsigned long long)(a / 1000),
-                     (unsigned)(a % 1000));
-    if (w < 0)
-        return 0;
-    return (size_t)w < size ? (size_t)w : size ? size - 1 : 0;
+    /* By hand: a range query writes one of these per point. */
+    if (frac) {
+        rev[n++] = (char)('0' + frac % 10);
+        rev[n++] = (char)('0' + frac / 10 % 10);
+        rev[n++] = (char)('0' + frac / 100);
+        rev[n++] = '.';
+    }
+    do {
+        rev[n++] = (char)('0' + sec % 10);
+        sec /= 10;
+    } while (sec);
+    if (ms < 0)
+        rev[n++] = '-';
+    while (n)
+        k = put(out, size, k, rev[--n]);
+    return finish(out, size, k);
 }
 
 size_t km_pq_fmt_float_g(char *out, size_t size, double v)
@@ -162,7 +146,7 @@ size_t km_pq_fmt_float_g(char *out, size_t size, double v)
         return special(out, size, v);
     if (v == 0)
         return layout_f(out, size, signbit(v), "0", 1, 0);
-    n = shortest(v, d, &e);
+    n = km_pq_shortest(v, d, &e);
     /* Go decides by the exponent against a precision of 6 for the shortest form. */
     if (e < -4 || e >= 6)
         return layout_e(out, size, v < 0, d, n, e);
