@@ -8,6 +8,7 @@
  */
 #include "promql/aggr.h"
 
+#include "common/array.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "promql/fmt.h"
@@ -119,6 +120,64 @@ static int group_labels(const struct grouper *gr, const struct group *grp, struc
 
 /* ---- simple folds ------------------------------------------------------------------------ */
 
+/* One value into a running fold, the way Prometheus 2.42 folds it (`count` includes v;
+ * the first value starts the state as Prometheus' newAgg does). */
+static inline void fold_add(enum km_pq_aggr op, double *acc, double *mean, double count, double v)
+{
+    if (count == 1) {
+        *acc = op == KM_PQ_STDDEV || op == KM_PQ_STDVAR ? 0 : v;
+        *mean = v;
+        return;
+    }
+    switch (op) {
+    case KM_PQ_SUM:
+        *acc += v;
+        break;
+    case KM_PQ_AVG:
+        if (isinf(*mean) && ((isinf(v) && (*mean > 0) == (v > 0)) || (!isinf(v) && !isnan(v))))
+            break; /* an infinite mean stays (Inf - Inf would make it NaN) */
+        *mean += v / count - *mean / count;
+        break;
+    case KM_PQ_MIN:
+        if (*acc > v || isnan(*acc))
+            *acc = v;
+        break;
+    case KM_PQ_MAX:
+        if (*acc < v || isnan(*acc))
+            *acc = v;
+        break;
+    case KM_PQ_STDDEV:
+    case KM_PQ_STDVAR: {
+        double delta = v - *mean;
+
+        *mean += delta / count;
+        *acc += delta * (v - *mean);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* A running fold's answer. */
+static double fold_result(enum km_pq_aggr op, double acc, double mean, double count)
+{
+    switch (op) {
+    case KM_PQ_AVG:
+        return mean;
+    case KM_PQ_COUNT:
+        return count;
+    case KM_PQ_GROUP:
+        return 1;
+    case KM_PQ_STDDEV:
+        return sqrt(acc / count);
+    case KM_PQ_STDVAR:
+        return acc / count;
+    default:
+        return acc;
+    }
+}
+
 /* Fold one group at step i; false when no member has a value there. */
 static bool fold(enum km_pq_aggr op, const struct km_pq_vec *in, const struct group *grp, size_t i,
                  double q, double *scratch, double *out)
@@ -128,69 +187,18 @@ static bool fold(enum km_pq_aggr op, const struct km_pq_vec *in, const struct gr
 
     for (size_t m = 0; m < grp->n; m++) {
         const struct km_pq_series *s = &in->s[grp->members[m]];
-        double v;
 
         if (!km_pq_has(s, i))
             continue;
-        v = s->v[i];
         count++;
-        switch (op) {
-        case KM_PQ_SUM:
-            acc += v;
-            break;
-        case KM_PQ_AVG:
-            if (isinf(mean) && ((isinf(v) && (mean > 0) == (v > 0)) || (!isinf(v) && !isnan(v))))
-                break; /* an infinite mean stays (Inf - Inf would make it NaN) */
-            mean += v / count - mean / count;
-            break;
-        case KM_PQ_MIN:
-            if (count == 1 || acc > v || isnan(acc))
-                acc = v;
-            break;
-        case KM_PQ_MAX:
-            if (count == 1 || acc < v || isnan(acc))
-                acc = v;
-            break;
-        case KM_PQ_STDDEV:
-        case KM_PQ_STDVAR: {
-            double delta = v - mean;
-
-            mean += delta / count;
-            acc += delta * (v - mean);
-            break;
-        }
-        case KM_PQ_QUANTILE:
-            scratch[k++] = v;
-            break;
-        default:
-            break;
-        }
+        if (op == KM_PQ_QUANTILE)
+            scratch[k++] = s->v[i];
+        else
+            fold_add(op, &acc, &mean, count, s->v[i]);
     }
     if (count == 0)
         return false;
-    switch (op) {
-    case KM_PQ_AVG:
-        *out = mean;
-        break;
-    case KM_PQ_COUNT:
-        *out = count;
-        break;
-    case KM_PQ_GROUP:
-        *out = 1;
-        break;
-    case KM_PQ_STDDEV:
-        *out = sqrt(acc / count);
-        break;
-    case KM_PQ_STDVAR:
-        *out = acc / count;
-        break;
-    case KM_PQ_QUANTILE:
-        *out = km_pq_quantile(q, scratch, k);
-        break;
-    default:
-        *out = acc;
-        break;
-    }
+    *out = op == KM_PQ_QUANTILE ? km_pq_quantile(q, scratch, k) : fold_result(op, acc, mean, count);
     return true;
 }
 
@@ -260,6 +268,51 @@ static int cmp_bottom(const void *a, const void *b)
     return (x->m > y->m) - (x->m < y->m);
 }
 
+/* Put the k first of c[0..n) in the order cmp gives (a total order) at the front, sorted:
+ * with k much smaller than n a heap of the k best keeps it O(n log k). Returns how many
+ * (min(k, n)). */
+static size_t select_first(struct cand *c, size_t n, size_t k,
+                           int (*cmp)(const void *, const void *))
+{
+    if (k >= n / 4) {
+        qsort(c, n, sizeof(*c), cmp);
+        return k < n ? k : n;
+    }
+    /* c[0..k) is a heap whose root is the worst of the k best so far. */
+    for (size_t i = 1; i < k; i++) {
+        for (size_t j = i; j > 0 && cmp(&c[(j - 1) / 2], &c[j]) < 0; j = (j - 1) / 2) {
+            struct cand t = c[j];
+
+            c[j] = c[(j - 1) / 2];
+            c[(j - 1) / 2] = t;
+        }
+    }
+    for (size_t i = k; i < n; i++) {
+        size_t j = 0;
+
+        if (cmp(&c[i], &c[0]) >= 0)
+            continue;
+        c[0] = c[i];
+        for (;;) {
+            size_t l = 2 * j + 1, r = l + 1, w = j;
+            struct cand t;
+
+            if (l < k && cmp(&c[l], &c[w]) > 0)
+                w = l;
+            if (r < k && cmp(&c[r], &c[w]) > 0)
+                w = r;
+            if (w == j)
+                break;
+            t = c[j];
+            c[j] = c[w];
+            c[w] = t;
+            j = w;
+        }
+    }
+    qsort(c, k, sizeof(*c), cmp);
+    return k;
+}
+
 static int aggregate_k(bool top, struct grouper *gr, const double *param, bool keep_order,
                        struct km_pq_budget *b, struct km_pq_vec *out)
 {
@@ -294,8 +347,8 @@ static int aggregate_k(bool top, struct grouper *gr, const double *param, bool k
                 if (km_pq_has(s, i))
                     c[nc++] = (struct cand){ s->v[i], m };
             }
-            qsort(c, nc, sizeof(*c), top ? cmp_top : cmp_bottom);
-            for (size_t r = 0; r < nc && r < k && rc == 0; r++) {
+            nc = select_first(c, nc, k, top ? cmp_top : cmp_bottom);
+            for (size_t r = 0; r < nc && rc == 0; r++) {
                 size_t idx = grp->members[c[r].m];
                 struct km_pq_series *o;
 
@@ -444,5 +497,189 @@ int km_pq_aggregate(enum km_pq_aggr op, const struct km_pq_vec *in, const struct
         km_pq_vec_fini(out, b);
     else
         km_pq_vec_compact(out);
+    return rc;
+}
+
+/* ---- folding series by series ---------------------------------------------------------- */
+
+struct sgroup {
+    struct km_labels *first; /* the labels of the series that opened it (owned) */
+    uint64_t hash;
+    double *acc, *mean; /* per step, as the fold needs them (else NULL) */
+    uint32_t *count;
+};
+
+struct km_pq_agg_stream {
+    enum km_pq_aggr op;
+    const struct km_pq_grouping *g;
+    size_t nsteps;
+    struct km_pq_budget *b;
+    uint64_t held;  /* points of the argument's series, counted as if kept (see below) */
+    uint64_t taken; /* steps of the groups with a value, counted in the budget */
+    struct sgroup *groups;
+    size_t n, cap;
+    size_t *slots; /* group index + 1, 0 empty; open addressing */
+    size_t nslots;
+};
+
+bool km_pq_aggregate_streams(enum km_pq_aggr op)
+{
+    return op <= KM_PQ_STDVAR;
+}
+
+int km_pq_aggregate_stream_open(struct km_pq_agg_stream **out, enum km_pq_aggr op,
+                                const struct km_pq_grouping *g, size_t nsteps,
+                                struct km_pq_budget *b)
+{
+    struct km_pq_agg_stream *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return km_err_set(KM_ENOMEM, "out of memory aggregating");
+    st->op = op;
+    st->g = g;
+    st->nsteps = nsteps;
+    st->b = b;
+    *out = st;
+    return 0;
+}
+
+void km_pq_aggregate_stream_destroy(struct km_pq_agg_stream *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->n; i++) {
+        km_labels_destroy(st->groups[i].first);
+        free(st->groups[i].acc);
+        free(st->groups[i].mean);
+        free(st->groups[i].count);
+    }
+    km_pq_budget_give(st->b, st->held + st->taken);
+    free(st->groups);
+    free(st->slots);
+    free(st);
+}
+
+static int stream_rehash(struct km_pq_agg_stream *st)
+{
+    size_t n = st->nslots ? st->nslots * 2 : 64;
+    size_t *slots = calloc(n, sizeof(*slots));
+
+    if (!slots)
+        return km_err_set(KM_ENOMEM, "out of memory aggregating");
+    for (size_t i = 0; i < st->n; i++) {
+        size_t k = st->groups[i].hash & (n - 1);
+
+        while (slots[k])
+            k = (k + 1) & (n - 1);
+        slots[k] = i + 1;
+    }
+    free(st->slots);
+    st->slots = slots;
+    st->nslots = n;
+    return 0;
+}
+
+/* The group of labels l, opened when new. */
+static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, struct sgroup **out)
+{
+    const struct km_pq_grouping *g = st->g;
+    uint64_t h = km_pq_labels_group_hash(l, g->labels, g->n, !g->without, true);
+    struct sgroup *grp;
+    size_t k;
+    int rc;
+
+    if ((st->n + 1) * 2 > st->nslots && (rc = stream_rehash(st)) != 0)
+        return rc;
+    for (k = h & (st->nslots - 1); st->slots[k]; k = (k + 1) & (st->nslots - 1)) {
+        grp = &st->groups[st->slots[k] - 1];
+        if (grp->hash == h &&
+            km_pq_labels_group_eq(grp->first, l, g->labels, g->n, !g->without, true)) {
+            *out = grp;
+            return 0;
+        }
+    }
+    rc = km_array_grow((void **)&st->groups, &st->cap, st->n + 1, sizeof(*st->groups), 16,
+                       "aggregating");
+    if (rc)
+        return rc;
+    grp = memset(&st->groups[st->n], 0, sizeof(*grp));
+    grp->hash = h;
+    grp->count = calloc(st->nsteps ? st->nsteps : 1, sizeof(*grp->count));
+    if (st->op != KM_PQ_COUNT && st->op != KM_PQ_GROUP && st->op != KM_PQ_AVG)
+        grp->acc = malloc((st->nsteps ? st->nsteps : 1) * sizeof(double));
+    if (st->op == KM_PQ_AVG || st->op == KM_PQ_STDDEV || st->op == KM_PQ_STDVAR)
+        grp->mean = malloc((st->nsteps ? st->nsteps : 1) * sizeof(double));
+    rc = km_labels_dup(&grp->first, l);
+    if (rc || !grp->count ||
+        (!grp->acc && st->op != KM_PQ_COUNT && st->op != KM_PQ_GROUP && st->op != KM_PQ_AVG) ||
+        (!grp->mean && (st->op == KM_PQ_AVG || st->op == KM_PQ_STDDEV || st->op == KM_PQ_STDVAR))) {
+        km_labels_destroy(grp->first);
+        free(grp->acc);
+        free(grp->mean);
+        free(grp->count);
+        return km_err_set(KM_ENOMEM, "out of memory aggregating");
+    }
+    st->slots[k] = ++st->n;
+    *out = grp;
+    return 0;
+}
+
+int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_series *s)
+{
+    struct sgroup *grp = NULL;
+    double scratch_acc = 0, scratch_mean = 0;
+    uint64_t points = 0;
+    int rc = 0;
+
+    /* The series stays counted against the samples limit until the end, as if kept: the
+     * limit then refuses what Prometheus, holding the whole argument, refuses. */
+    for (size_t w = 0; w < (st->nsteps + 63) / 64; w++)
+        points += (uint64_t)__builtin_popcountll(s->set[w]);
+    st->held += points;
+    /* A series without a value opens no group (as one dropped from a vector). */
+    if (!points)
+        return 0;
+    rc = stream_group(st, s->labels, &grp);
+    for (size_t i = 0; i < st->nsteps && rc == 0; i++) {
+        double *acc = grp->acc ? &grp->acc[i] : &scratch_acc;
+        double *mean = grp->mean ? &grp->mean[i] : &scratch_mean;
+
+        if (!km_pq_has(s, i))
+            continue;
+        if (++grp->count[i] == 1) { /* a point of the answer */
+            rc = km_pq_budget_take(st->b, 1);
+            st->taken += rc == 0;
+        }
+        fold_add(st->op, acc, mean, grp->count[i], s->v[i]);
+    }
+    return rc;
+}
+
+int km_pq_aggregate_stream_finish(struct km_pq_agg_stream *st, struct km_pq_vec *out)
+{
+    int rc = 0;
+
+    km_pq_vec_init(out, st->nsteps);
+    /* What the fold held is given back as the answer's points are taken. */
+    km_pq_budget_give(st->b, st->held + st->taken);
+    st->held = st->taken = 0;
+    for (size_t gi = 0; gi < st->n && rc == 0; gi++) {
+        const struct sgroup *grp = &st->groups[gi];
+        const struct km_pq_grouping *g = st->g;
+        struct km_labels *l;
+        struct km_pq_series *s;
+
+        rc = km_pq_labels_filter(grp->first, g->labels, g->n, !g->without, g->without, &l);
+        if (rc == 0)
+            rc = km_pq_vec_add(out, l, &s);
+        for (size_t i = 0; i < st->nsteps && rc == 0; i++) {
+            if (grp->count[i])
+                rc = km_pq_set(out, st->b, s, i,
+                               fold_result(st->op, grp->acc ? grp->acc[i] : 0,
+                                           grp->mean ? grp->mean[i] : 0, grp->count[i]));
+        }
+    }
+    if (rc)
+        km_pq_vec_fini(out, st->b);
     return rc;
 }

@@ -43,4 +43,27 @@ int km_pq_aggregate(enum km_pq_aggr op, const struct km_pq_vec *in, const struct
                     const double *param, const char *label, bool keep_order, struct km_pq_budget *b,
                     struct km_pq_vec *out);
 
+/* ---- folding series by series ---------------------------------------------------------- */
+
+/* The running folds (sum, avg, count, min, max, group, stddev, stdvar) need no more than
+ * their groups at once: their argument can be streamed in, one series after another in
+ * the argument's order, with the same answer bit for bit. */
+bool km_pq_aggregate_streams(enum km_pq_aggr op);
+
+struct km_pq_agg_stream;
+
+/* A fold of op over nsteps steps with grouping g (which must outlive it). The budget
+ * counts the points of every series folded in, until the end, and the answer's points:
+ * what Prometheus holds, so its samples limit refuses the same queries. */
+int km_pq_aggregate_stream_open(struct km_pq_agg_stream **out, enum km_pq_aggr op,
+                                const struct km_pq_grouping *g, size_t nsteps,
+                                struct km_pq_budget *b);
+/* Fold one argument series in (one without values is ignored); its points are now
+ * counted by the stream (its producer drops it without giving them back). */
+int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_series *s);
+/* The answer, groups in order of first appearance, into out (initialised here). */
+int km_pq_aggregate_stream_finish(struct km_pq_agg_stream *st, struct km_pq_vec *out);
+/* Accepts NULL. */
+void km_pq_aggregate_stream_destroy(struct km_pq_agg_stream *st);
+
 #endif

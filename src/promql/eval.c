@@ -421,8 +421,40 @@ static int range_fn_args(struct ctx *c, const struct km_promql_expr *e, const st
     return rc;
 }
 
+/* The functions of a range vector that call_range_fn() evaluates. */
+static bool is_range_fn(enum km_promql_func_id id)
+{
+    switch (id) {
+    case KM_PROMQL_FN_RATE:
+    case KM_PROMQL_FN_INCREASE:
+    case KM_PROMQL_FN_DELTA:
+    case KM_PROMQL_FN_IRATE:
+    case KM_PROMQL_FN_IDELTA:
+    case KM_PROMQL_FN_DERIV:
+    case KM_PROMQL_FN_PREDICT_LINEAR:
+    case KM_PROMQL_FN_HOLT_WINTERS:
+    case KM_PROMQL_FN_CHANGES:
+    case KM_PROMQL_FN_RESETS:
+    case KM_PROMQL_FN_AVG_OVER_TIME:
+    case KM_PROMQL_FN_MIN_OVER_TIME:
+    case KM_PROMQL_FN_MAX_OVER_TIME:
+    case KM_PROMQL_FN_SUM_OVER_TIME:
+    case KM_PROMQL_FN_COUNT_OVER_TIME:
+    case KM_PROMQL_FN_QUANTILE_OVER_TIME:
+    case KM_PROMQL_FN_STDDEV_OVER_TIME:
+    case KM_PROMQL_FN_STDVAR_OVER_TIME:
+    case KM_PROMQL_FN_LAST_OVER_TIME:
+    case KM_PROMQL_FN_PRESENT_OVER_TIME:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* With a sink, each input series' result goes to it as it is made (the caller knows no
+ * two inputs can give the same labels: see streams()). */
 static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const struct km_pq_grid *g,
-                         struct val *out)
+                         const struct km_pq_sink *sink, struct val *out)
 {
     enum km_promql_func_id id = e->call.func->id;
     enum km_pq_rangefn fn = rangefn_of(id);
@@ -472,18 +504,31 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
                 continue;
             if (o == SIZE_MAX) {
                 struct km_labels *nl;
+                struct km_pq_series *ns;
 
                 /* last_over_time keeps the metric name, as an offset would. */
                 rc = id == KM_PROMQL_FN_LAST_OVER_TIME ? km_labels_dup(&nl, l)
                                                        : km_pq_labels_drop_name(l, &nl);
-                if (rc == 0)
+                if (rc == 0 && sink) {
+                    rc = km_pq_vec_add(&out->vec, nl, &ns);
+                    o = out->vec.n - 1;
+                } else if (rc == 0) {
                     rc = km_pq_index_get(&ix, &out->vec, nl, &o);
-                if (rc == 0)
-                    rc = claim(&own, o, input);
+                    if (rc == 0)
+                        rc = claim(&own, o, input);
+                }
                 if (rc)
                     break;
             }
             rc = km_pq_set(&out->vec, c->b, &out->vec.s[o], i, x);
+        }
+        if (sink && o != SIZE_MAX) {
+            bool handed = rc == 0;
+
+            if (handed)
+                rc = sink->add(sink->ud, &out->vec.s[o]);
+            /* Handed over, its points are the sink's to count. */
+            km_pq_vec_pop(&out->vec, handed ? NULL : c->b);
         }
         input++;
     }
@@ -663,28 +708,9 @@ static int call(struct ctx *c, const struct km_promql_expr *e, const struct km_p
     double *p1 = NULL, *p2 = NULL;
     int rc = 0;
 
+    if (is_range_fn(id))
+        return call_range_fn(c, e, g, NULL, out);
     switch (id) {
-    case KM_PROMQL_FN_RATE:
-    case KM_PROMQL_FN_INCREASE:
-    case KM_PROMQL_FN_DELTA:
-    case KM_PROMQL_FN_IRATE:
-    case KM_PROMQL_FN_IDELTA:
-    case KM_PROMQL_FN_DERIV:
-    case KM_PROMQL_FN_PREDICT_LINEAR:
-    case KM_PROMQL_FN_HOLT_WINTERS:
-    case KM_PROMQL_FN_CHANGES:
-    case KM_PROMQL_FN_RESETS:
-    case KM_PROMQL_FN_AVG_OVER_TIME:
-    case KM_PROMQL_FN_MIN_OVER_TIME:
-    case KM_PROMQL_FN_MAX_OVER_TIME:
-    case KM_PROMQL_FN_SUM_OVER_TIME:
-    case KM_PROMQL_FN_COUNT_OVER_TIME:
-    case KM_PROMQL_FN_QUANTILE_OVER_TIME:
-    case KM_PROMQL_FN_STDDEV_OVER_TIME:
-    case KM_PROMQL_FN_STDVAR_OVER_TIME:
-    case KM_PROMQL_FN_LAST_OVER_TIME:
-    case KM_PROMQL_FN_PRESENT_OVER_TIME:
-        return call_range_fn(c, e, g, out);
     case KM_PROMQL_FN_ABSENT_OVER_TIME:
         return call_absent_over_time(c, e, g, out);
     case KM_PROMQL_FN_TIME:
@@ -949,6 +975,72 @@ static enum km_pq_aggr aggr_of(enum km_promql_aggop op)
     return (enum km_pq_aggr)op; /* the two enums list the operators in the same order */
 }
 
+/* Whether an aggregation can fold its argument series by series instead of holding them
+ * all: a running fold (not topk, quantile, count_values: they need every value of a step)
+ * over a selector, or over a function of a range selector that cannot make two inputs
+ * one (the selector names one metric, or the function keeps names). */
+static bool streams(enum km_pq_aggr op, const struct km_promql_expr *arg)
+{
+    const struct km_promql_expr *r;
+
+    if (!km_pq_aggregate_streams(op))
+        return false;
+    arg = km_promql_unparen(arg);
+    if (arg->kind == KM_PROMQL_VECTOR_SELECTOR)
+        return true;
+    if (arg->kind != KM_PROMQL_CALL || !is_range_fn(arg->call.func->id) ||
+        arg->call.func->id == KM_PROMQL_FN_QUANTILE_OVER_TIME)
+        return false;
+    r = km_promql_unparen(arg->call.args[0]);
+    if (r->kind != KM_PROMQL_MATRIX_SELECTOR)
+        return false;
+    if (arg->call.func->id == KM_PROMQL_FN_LAST_OVER_TIME)
+        return true;
+    for (size_t i = 0; i < r->matrix.vector->vector.nmatchers; i++) {
+        const struct km_matcher *m = r->matrix.vector->vector.matchers[i];
+
+        if (m->type == KM_MATCH_EQ && strcmp(m->name, KM_METRIC_NAME_LABEL) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int stream_add(void *ud, const struct km_pq_series *s)
+{
+    return km_pq_aggregate_stream_add(ud, s);
+}
+
+static int aggregate_stream(struct ctx *c, enum km_pq_aggr op, const struct km_pq_grouping *grp,
+                            const struct km_promql_expr *arg, const struct km_pq_grid *g,
+                            struct val *out)
+{
+    struct km_pq_agg_stream *st;
+    struct km_pq_sink sink;
+    struct val v = { 0 };
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->type = KM_PROMQL_TYPE_VECTOR;
+    rc = km_pq_aggregate_stream_open(&st, op, grp, g->n, c->b);
+    if (rc)
+        return rc;
+    sink = (struct km_pq_sink){ stream_add, st };
+    arg = km_promql_unparen(arg);
+    v.type = KM_PROMQL_TYPE_VECTOR;
+    if (arg->kind == KM_PROMQL_VECTOR_SELECTOR) {
+        struct km_pq_selector sel = selector_of(c, arg);
+
+        rc = km_pq_select_vector(c->q, &sel, g, c->o->lookback_ms, &sink, c->b, &v.vec);
+    } else {
+        rc = call_range_fn(c, arg, g, &sink, &v);
+    }
+    val_fini(&v, c->b);
+    if (rc == 0)
+        rc = km_pq_aggregate_stream_finish(st, &out->vec);
+    km_pq_aggregate_stream_destroy(st);
+    return rc;
+}
+
 static int aggregate(struct ctx *c, const struct km_promql_expr *e, const struct km_pq_grid *g,
                      struct val *out)
 {
@@ -969,6 +1061,10 @@ static int aggregate(struct ctx *c, const struct km_promql_expr *e, const struct
             return km_err_set(KM_EINVAL, "invalid label name \"%s\"", label);
     } else if (e->aggregate.param) {
         rc = eval_scalar(c, e->aggregate.param, g, &param);
+    }
+    if (rc == 0 && streams(op, e->aggregate.expr)) {
+        free(param);
+        return aggregate_stream(c, op, &grp, e->aggregate.expr, g, out);
     }
     if (rc == 0)
         rc = eval(c, e->aggregate.expr, g, &v);
@@ -1019,7 +1115,7 @@ static int eval(struct ctx *c, const struct km_promql_expr *e, const struct km_p
         struct km_pq_selector sel = selector_of(c, e);
 
         out->type = KM_PROMQL_TYPE_VECTOR;
-        return km_pq_select_vector(c->q, &sel, g, c->o->lookback_ms, c->b, &out->vec);
+        return km_pq_select_vector(c->q, &sel, g, c->o->lookback_ms, NULL, c->b, &out->vec);
     }
     case KM_PROMQL_MATRIX_SELECTOR:
     case KM_PROMQL_SUBQUERY:

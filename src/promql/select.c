@@ -96,7 +96,8 @@ static int open_selection(struct km_querier *q, const struct km_pq_selector *sel
 
 static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
                          const struct km_pq_grid *g, int64_t lookback_ms, bool times,
-                         struct km_pq_budget *b, struct km_pq_vec *out)
+                         const struct km_pq_sink *sink, struct km_pq_budget *b,
+                         struct km_pq_vec *out)
 {
     int64_t first = km_pq_selector_time(sel, g, 0), last = km_pq_selector_time(sel, g, g->n - 1);
     struct km_series_set *set;
@@ -133,6 +134,14 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
                 continue;
             rc = km_pq_set(out, b, s, i, times ? (double)t[p - 1] : v[p - 1]);
         }
+        if (sink && s) {
+            bool handed = rc == 0;
+
+            if (handed)
+                rc = sink->add(sink->ud, s);
+            /* Handed over, its points are the sink's to count. */
+            km_pq_vec_pop(out, handed ? NULL : b);
+        }
         if (rc == 0 && (rc = km_pq_budget_check(b)) != 0)
             break;
     }
@@ -149,17 +158,18 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
 }
 
 int km_pq_select_vector(struct km_querier *q, const struct km_pq_selector *sel,
-                        const struct km_pq_grid *g, int64_t lookback_ms, struct km_pq_budget *b,
+                        const struct km_pq_grid *g, int64_t lookback_ms,
+                        const struct km_pq_sink *sink, struct km_pq_budget *b,
                         struct km_pq_vec *out)
 {
-    return select_vector(q, sel, g, lookback_ms, false, b, out);
+    return select_vector(q, sel, g, lookback_ms, false, sink, b, out);
 }
 
 int km_pq_select_vector_times(struct km_querier *q, const struct km_pq_selector *sel,
                               const struct km_pq_grid *g, int64_t lookback_ms,
                               struct km_pq_budget *b, struct km_pq_vec *out)
 {
-    return select_vector(q, sel, g, lookback_ms, true, b, out);
+    return select_vector(q, sel, g, lookback_ms, true, NULL, b, out);
 }
 
 /* ---- range vectors ---------------------------------------------------------------------- */

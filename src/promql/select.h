@@ -26,9 +26,11 @@ struct km_pq_selector {
 /* The time step i of the grid reads at (offset and @ applied). */
 int64_t km_pq_selector_time(const struct km_pq_selector *sel, const struct km_pq_grid *g, size_t i);
 
-/* The instant vector of the selector over the grid into `out` (initialised here). */
+/* The instant vector of the selector over the grid into `out` (initialised here); with
+ * a sink, each series goes to it instead and `out` ends empty. */
 int km_pq_select_vector(struct km_querier *q, const struct km_pq_selector *sel,
-                        const struct km_pq_grid *g, int64_t lookback_ms, struct km_pq_budget *b,
+                        const struct km_pq_grid *g, int64_t lookback_ms,
+                        const struct km_pq_sink *sink, struct km_pq_budget *b,
                         struct km_pq_vec *out);
 
 /* The same, with the time (ms) of the sample each step read as its value: what

@@ -100,6 +100,21 @@ int km_pq_vec_add(struct km_pq_vec *v, struct km_labels *labels, struct km_pq_se
     return 0;
 }
 
+void km_pq_vec_pop(struct km_pq_vec *v, struct km_pq_budget *b)
+{
+    struct km_pq_series *s;
+    uint64_t points = 0;
+
+    if (!v->n)
+        return;
+    s = &v->s[--v->n];
+    for (size_t w = 0; w < (v->nsteps + 63) / 64; w++)
+        points += (uint64_t)__builtin_popcountll(s->set[w]);
+    series_free(s);
+    v->points -= points;
+    km_pq_budget_give(b, points);
+}
+
 int km_pq_set(struct km_pq_vec *v, struct km_pq_budget *b, struct km_pq_series *s, size_t i,
               double x)
 {

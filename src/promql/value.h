@@ -80,6 +80,18 @@ void km_pq_vec_fini(struct km_pq_vec *v, struct km_pq_budget *b);
  * success *out points at it (valid until the next add). */
 int km_pq_vec_add(struct km_pq_vec *v, struct km_labels *labels, struct km_pq_series **out);
 
+/* Remove and free the last series, giving its points back to the budget (when not NULL:
+ * a sink it was handed to counts them). */
+void km_pq_vec_pop(struct km_pq_vec *v, struct km_pq_budget *b);
+
+/* Where a producer of series (a selector, a function of a range vector) may hand each
+ * finished series instead of keeping them all: add() reads it, then the producer drops
+ * it. An aggregation streams its argument this way, holding its groups only. */
+struct km_pq_sink {
+    int (*add)(void *ud, const struct km_pq_series *s);
+    void *ud;
+};
+
 /* Set step i of series s to x, counting a new point against the budget. */
 int km_pq_set(struct km_pq_vec *v, struct km_pq_budget *b, struct km_pq_series *s, size_t i,
               double x);

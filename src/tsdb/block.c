@@ -646,6 +646,8 @@ void km_block_reader_init(struct km_block_reader *r, struct km_block *b)
     km_buf_init(&r->page, 0);
     km_buf_init(&r->frame, 0);
     r->page_no = -1;
+    r->next_id = 0;
+    r->next_off = 0;
     r->frame_no = -1;
 }
 
@@ -679,10 +681,17 @@ int km_block_read_series(struct km_block_reader *r, uint32_t id, struct km_block
         if (km_blk_section_get(b->idx, b->idx_len, b->seriespage_off[p], &r->page) < 0)
             return km_err_wrap(KM_ECORRUPT, "block %s: index, series page %u", b->meta.id, p);
         r->page_no = p;
+        r->next_id = p * KM_BLK_SERIES_PER_PAGE;
+        r->next_off = 0;
     }
-    km_rd_init(&rd, r->page.data, r->page.len);
-    /* Skip to the series within its page. */
-    for (uint32_t k = p * KM_BLK_SERIES_PER_PAGE; k <= id; k++) {
+    /* Skip to the series within its page: from where the last read stopped when the ids
+     * come in order (a selection's do), else from the page's start. */
+    if (id < r->next_id) {
+        r->next_id = p * KM_BLK_SERIES_PER_PAGE;
+        r->next_off = 0;
+    }
+    km_rd_init(&rd, (const uint8_t *)r->page.data + r->next_off, r->page.len - r->next_off);
+    for (uint32_t k = r->next_id; k <= id; k++) {
         nl = km_rd_uvarint(&rd);
         if (rd.err || nl == 0 || nl > KM_LIMIT_LABELS_PER_SERIES)
             return km_err_set(KM_ECORRUPT, "block %s: bad series entry", b->meta.id);
@@ -727,6 +736,8 @@ int km_block_read_series(struct km_block_reader *r, uint32_t id, struct km_block
         if (k == id)
             out->nchunks = (uint32_t)nc;
     }
+    r->next_id = id + 1;
+    r->next_off = (size_t)(rd.p - (const uint8_t *)r->page.data);
     rc = km_labels_create(&out->labels, l, (size_t)nl);
     if (rc) {
         km_block_series_fini(out);

@@ -109,6 +109,8 @@ struct km_block_reader {
     struct km_block *b;
     struct km_buf page;
     int64_t page_no;
+    uint32_t next_id; /* the series whose entry starts at next_off in the page */
+    size_t next_off;  /* (reading ids in order resumes there instead of skipping) */
     struct km_buf frame;
     int64_t frame_no;
 };
