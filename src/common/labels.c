@@ -123,12 +123,39 @@ out_streaming : {
 }
 }
 
+/* One allocation holding sorted, valid pairs and their strings; `hash` when known. */
+static int build(struct km_labels **out, const struct km_label *v, size_t n, const uint64_t *hash)
+{
+    struct km_labels *l;
+    size_t strbytes = 0, len[2 * KM_LIMIT_LABELS_PER_SERIES];
+    char *p;
+
+    for (size_t i = 0; i < n; i++) {
+        len[2 * i] = strlen(v[i].name) + 1;
+        len[2 * i + 1] = strlen(v[i].value) + 1;
+        strbytes += len[2 * i] + len[2 * i + 1];
+    }
+    l = malloc(sizeof(*l) + n * sizeof(struct km_label) + strbytes);
+    if (!l)
+        return km_err_set(KM_ENOMEM, "out of memory copying a label set");
+    l->n = n;
+    p = (char *)(l->v + n);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, v[i].name, len[2 * i]);
+        l->v[i].name = p;
+        p += len[2 * i];
+        memcpy(p, v[i].value, len[2 * i + 1]);
+        l->v[i].value = p;
+        p += len[2 * i + 1];
+    }
+    l->hash = hash ? *hash : km_labels_hash(l->v, n);
+    *out = l;
+    return 0;
+}
+
 int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
 {
     struct km_label sorted[KM_LIMIT_LABELS_PER_SERIES];
-    struct km_labels *l;
-    size_t strbytes = 0;
-    char *p;
     int rc;
 
     if (n > KM_LIMIT_LABELS_PER_SERIES)
@@ -139,31 +166,20 @@ int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
     rc = km_labels_check(sorted, n);
     if (rc)
         return rc;
-    for (size_t i = 0; i < n; i++)
-        strbytes += strlen(sorted[i].name) + strlen(sorted[i].value) + 2;
-    l = malloc(sizeof(*l) + n * sizeof(struct km_label) + strbytes);
-    if (!l)
-        return km_err_set(KM_ENOMEM, "out of memory copying a label set");
-    l->n = n;
-    p = (char *)(l->v + n);
-    for (size_t i = 0; i < n; i++) {
-        size_t ln = strlen(sorted[i].name) + 1, lv = strlen(sorted[i].value) + 1;
+    return build(out, sorted, n, NULL);
+}
 
-        memcpy(p, sorted[i].name, ln);
-        l->v[i].name = p;
-        p += ln;
-        memcpy(p, sorted[i].value, lv);
-        l->v[i].value = p;
-        p += lv;
-    }
-    l->hash = km_labels_hash(l->v, n);
-    *out = l;
-    return 0;
+int km_labels_create_sorted(struct km_labels **out, const struct km_label *v, size_t n)
+{
+    if (n > KM_LIMIT_LABELS_PER_SERIES)
+        return km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", n,
+                          KM_LIMIT_LABELS_PER_SERIES);
+    return build(out, v, n, NULL);
 }
 
 int km_labels_dup(struct km_labels **out, const struct km_labels *l)
 {
-    return km_labels_create(out, l->v, l->n);
+    return build(out, l->v, l->n, &l->hash);
 }
 
 void km_labels_destroy(struct km_labels *l)

@@ -47,6 +47,10 @@ uint64_t km_labels_hash(const struct km_label *v, size_t n);
  * On success *out is new; the caller frees it with km_labels_destroy(). */
 int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n);
 
+/* The same from pairs already sorted and checked (a block's index, written from a
+ * checked set): copies and hashes only. */
+int km_labels_create_sorted(struct km_labels **out, const struct km_label *v, size_t n);
+
 /* A copy of an owned set. */
 int km_labels_dup(struct km_labels **out, const struct km_labels *l);
 

@@ -640,19 +640,28 @@ int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_s
     if (!points)
         return 0;
     rc = stream_group(st, s->labels, &grp);
-    for (size_t i = 0; i < st->nsteps && rc == 0; i++) {
-        double *acc = grp->acc ? &grp->acc[i] : &scratch_acc;
-        double *mean = grp->mean ? &grp->mean[i] : &scratch_mean;
+    if (rc)
+        return rc;
+    for (size_t w = 0; w < (st->nsteps + 63) / 64; w++) {
+        for (uint64_t bits = s->set[w]; bits; bits &= bits - 1) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+            double v = s->v[i];
 
-        if (!km_pq_has(s, i))
-            continue;
-        if (++grp->count[i] == 1) { /* a point of the answer */
-            rc = km_pq_budget_take(st->b, 1);
-            st->taken += rc == 0;
+            if (++grp->count[i] == 1) { /* a point of the answer */
+                rc = km_pq_budget_take(st->b, 1);
+                if (rc)
+                    return rc;
+                st->taken++;
+            }
+            /* The common folds without the general one's dispatch. */
+            if (st->op == KM_PQ_SUM && grp->count[i] > 1)
+                grp->acc[i] += v;
+            else if (st->op != KM_PQ_COUNT && st->op != KM_PQ_GROUP)
+                fold_add(st->op, grp->acc ? &grp->acc[i] : &scratch_acc,
+                         grp->mean ? &grp->mean[i] : &scratch_mean, grp->count[i], v);
         }
-        fold_add(st->op, acc, mean, grp->count[i], s->v[i]);
     }
-    return rc;
+    return 0;
 }
 
 int km_pq_aggregate_stream_finish(struct km_pq_agg_stream *st, struct km_pq_vec *out)

@@ -481,6 +481,10 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
     while (rc == 0 && rsrc_next(c, &r, &l, &rc)) {
         struct slider w = { 0, 0, INT64_MIN };
         size_t o = SIZE_MAX;
+        bool no_resets = true;
+
+        for (size_t k = 1; k < r.n && no_resets; k++)
+            no_resets = !(r.v[k] < r.v[k - 1]);
 
         if (r.n > nscratch) {
             double *p = realloc(scratch, r.n * sizeof(double));
@@ -498,7 +502,8 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
             double x;
 
             slide(&w, r.t, r.n, ref, r.range);
-            win = (struct km_pq_window){ r.t + w.lo, r.v + w.lo, w.hi - w.lo, ref - r.range, ref };
+            win = (struct km_pq_window){ r.t + w.lo,    r.v + w.lo, w.hi - w.lo,
+                                         ref - r.range, ref,        no_resets };
             if (!km_pq_range_apply(fn, &win, a1 ? a1[i] : 0, a2 ? a2[i] : 0, km_pq_grid_time(g, i),
                                    scratch, &x))
                 continue;

@@ -23,7 +23,7 @@ static bool extrapolated(const struct km_pq_window *w, bool counter, bool per_se
     if (w->n < 2)
         return false;
     /* The same operations in the same order as Prometheus, so that the last bits agree. */
-    if (counter) {
+    if (counter && !w->no_resets) {
         double prev = 0;
 
         for (size_t i = 0; i < w->n; i++) {

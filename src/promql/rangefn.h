@@ -41,6 +41,8 @@ struct km_pq_window {
     const double *v;
     size_t n;
     int64_t start, end;
+    bool no_resets; /* known: no value is below the one before it (a counter's windows
+                       then need no correction pass) */
 };
 
 /* The function's value over the window, evaluated at time `at` (ms; predict_linear

@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t km_pq_selector_time(const struct km_pq_selector *sel, const struct km_pq_grid *g, size_t i)
-{
-    return (sel->has_at ? sel->at_ms : km_pq_grid_time(g, i)) - sel->offset_ms;
-}
-
 /* Samples of the current series, as one batch or gathered from several into scratch. */
 struct gather {
     int64_t *t;

@@ -24,7 +24,11 @@ struct km_pq_selector {
 };
 
 /* The time step i of the grid reads at (offset and @ applied). */
-int64_t km_pq_selector_time(const struct km_pq_selector *sel, const struct km_pq_grid *g, size_t i);
+static inline int64_t km_pq_selector_time(const struct km_pq_selector *sel,
+                                          const struct km_pq_grid *g, size_t i)
+{
+    return (sel->has_at ? sel->at_ms : km_pq_grid_time(g, i)) - sel->offset_ms;
+}
 
 /* The instant vector of the selector over the grid into `out` (initialised here); with
  * a sink, each series goes to it instead and `out` ends empty. */

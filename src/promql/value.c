@@ -115,17 +115,6 @@ void km_pq_vec_pop(struct km_pq_vec *v, struct km_pq_budget *b)
     km_pq_budget_give(b, points);
 }
 
-int km_pq_set(struct km_pq_vec *v, struct km_pq_budget *b, struct km_pq_series *s, size_t i,
-              double x)
-{
-    s->v[i] = x;
-    if (km_pq_has(s, i))
-        return 0;
-    km_pq_mark(s, i);
-    v->points++;
-    return km_pq_budget_take(b, 1);
-}
-
 int km_pq_set_once(struct km_pq_vec *v, struct km_pq_budget *b, size_t si, size_t i, double x)
 {
     if (km_pq_has(&v->s[si], i))

@@ -92,9 +92,23 @@ struct km_pq_sink {
     void *ud;
 };
 
-/* Set step i of series s to x, counting a new point against the budget. */
-int km_pq_set(struct km_pq_vec *v, struct km_pq_budget *b, struct km_pq_series *s, size_t i,
-              double x);
+/* Set step i of series s to x, counting a new point against the budget. Inline: the
+ * evaluator sets every point of every answer through it. */
+static inline int km_pq_set(struct km_pq_vec *v, struct km_pq_budget *b, struct km_pq_series *s,
+                            size_t i, double x)
+{
+    s->v[i] = x;
+    if (km_pq_has(s, i))
+        return 0;
+    km_pq_mark(s, i);
+    v->points++;
+    if (b && (!b->max_samples || b->samples < b->max_samples)) {
+        if (++b->samples > b->peak)
+            b->peak = b->samples;
+        return 0;
+    }
+    return km_pq_budget_take(b, 1);
+}
 
 /* Remove series without any value (in place, order kept). */
 void km_pq_vec_compact(struct km_pq_vec *v);

@@ -738,7 +738,8 @@ int km_block_read_series(struct km_block_reader *r, uint32_t id, struct km_block
     }
     r->next_id = id + 1;
     r->next_off = (size_t)(rd.p - (const uint8_t *)r->page.data);
-    rc = km_labels_create(&out->labels, l, (size_t)nl);
+    /* Written from checked, sorted sets: copied as they are. */
+    rc = km_labels_create_sorted(&out->labels, l, (size_t)nl);
     if (rc) {
         km_block_series_fini(out);
         return km_err_wrap(KM_ECORRUPT, "block %s: series labels", b->meta.id);

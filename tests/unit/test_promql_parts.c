@@ -72,7 +72,7 @@ static void test_value_format(void **state)
 static double apply(enum km_pq_rangefn fn, const int64_t *t, const double *v, size_t n,
                     int64_t start, int64_t end, double a1, double a2, bool *ok)
 {
-    struct km_pq_window w = { t, v, n, start, end };
+    struct km_pq_window w = { t, v, n, start, end, false };
     double scratch[64], out = NAN;
 
     *ok = km_pq_range_apply(fn, &w, a1, a2, end, scratch, &out);
