@@ -302,13 +302,18 @@ static int put_one(struct km_mdstore *s, const struct km_metadata *md, int64_t s
             return 0;
         }
     }
-    /* A new entry: in a free slot, or in place of the least recently seen. */
+    /* A new entry: in a free slot, or in place of the least recently seen (unless it is
+     * older still: read from a file, it gives way itself). */
     slot = f->n;
     if (f->n >= s->o.max_variants) {
         slot = 0;
         for (size_t i = 1; i < f->n; i++) {
             if (f->v[i].seen_ms < f->v[slot].seen_ms)
                 slot = i;
+        }
+        if (seen_ms < f->v[slot].seen_ms) {
+            s->evicted++;
+            return 0;
         }
         old_cost = variant_cost(strlen(f->v[slot].help), strlen(f->v[slot].unit));
     }
