@@ -420,6 +420,9 @@ static int open_sets(struct fed *f, const struct km_api_ctx *api, struct km_http
     for (size_t i = 0; i < f->nsel && rc == 0; i++) {
         const struct km_promql_expr *e = f->sel[i];
 
+        /* "{}" selects nothing in Prometheus (no postings to intersect). */
+        if (e->vector.nmatchers == 0)
+            continue;
         rc = km_querier_select(f->q, e->vector.matchers, e->vector.nmatchers, &h, &f->set[i]);
         if (rc == 0)
             rc = advance(f, i);
