@@ -8,7 +8,9 @@
  * collectors) and the context it opened. Reading takes a querier: one consistent view
  * of [mint, maxt] for one evaluation (the blocks it reads stay pinned until it is
  * closed). Selecting gives a series set walked in label order; each series' samples come
- * in borrowed batches (time-ordered, valid until the next call on the set).
+ * in borrowed batches (time-ordered, valid until the next call on the set). Version 2 of
+ * the table adds optional ops for metric metadata (metadata.h): a store without them
+ * keeps none, and /api/v1/metadata then answers empty.
  *
  * Threads: every function may be called from any thread; a querier and its series sets
  * belong to one thread at a time. Errors are returned (km_err_msg() says why), never
