@@ -38,6 +38,7 @@ struct agent_opts {
     char *server, *remote_write, *cluster, *spool_dir;
     uint64_t spool_max;
     int64_t ship_timeout_ms;
+    int64_t metadata_interval_ms;
     char *host_proc, *host_sys, *host_root;
     bool once;
     int format; /* index into format_choices */
@@ -103,6 +104,14 @@ static const struct km_cfg_field agent_fields[] = {
       .help = "time a delivery may take before it is retried",
       .min = 100,
       .max = 600000 },
+    { .name = "metadata-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct agent_opts, metadata_interval_ms),
+      .def = "1m",
+      .help = "send the shipped families' TYPE and HELP with the first collection and then "
+              "this often, as Prometheus' remote_write does (0: never)",
+      .min = 0,
+      .max = 86400000 },
     { .name = "host-proc",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct agent_opts, host_proc),
@@ -322,6 +331,7 @@ int km_agent_main(int argc, char **argv)
     }
     ship.node = node;
     ship.cluster = o.cluster;
+    ship.metadata_interval_ms = o.metadata_interval_ms;
     ship.ship.spool_dir = spool_dir(&o);
     ship.ship.spool_max = o.spool_max;
     ship.ship.timeout_ms = o.ship_timeout_ms;

@@ -69,6 +69,22 @@
 /* match[] selectors one /api/v1/series, labels or label values request may give. */
 #define KM_LIMIT_PROM_MATCHES 1024
 
+/* /federate: matching series with a label name that sorts before __name__ (an
+ * uppercase first letter), which it holds in memory to put them in their families
+ * (every other series streams through). Past it the request is refused. */
+#define KM_LIMIT_FEDERATE_HELD 100000u
+
+/* Metric metadata (TYPE, HELP, UNIT) the embedded store keeps for /api/v1/metadata:
+ * metric names (a new name past this is refused and counted), distinct (type, help,
+ * unit) per name (past this the least recently seen gives way, counted), bytes of one
+ * help or unit text (longer ones are cut at a character boundary, counted), and bytes
+ * of all of it with its bookkeeping (past this new entries are refused, counted). The
+ * file it is kept in is read at open only up to twice that. */
+#define KM_LIMIT_METADATA_FAMILIES 65536
+#define KM_LIMIT_METADATA_VARIANTS 16
+#define KM_LIMIT_METADATA_TEXT     (4u * 1024)
+#define KM_LIMIT_METADATA_BYTES    (64u * 1024 * 1024)
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 

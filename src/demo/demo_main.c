@@ -162,6 +162,7 @@ int km_demo_main(int argc, char **argv)
     ship.url = url;
     ship.node = node;
     ship.cluster = o.cluster;
+    ship.metadata_interval_ms = 60000;
     ship.ship.spool_dir = spool;
     ship.ship.spool_max = 256u * 1024 * 1024;
     ship.ship.timeout_ms = 30000;

@@ -12,13 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Append the packed request to out. */
+static int pack(struct km_buf *out, const Prometheus__WriteRequest *req)
+{
+    size_t size = prometheus__write_request__get_packed_size(req);
+    int rc = km_buf_reserve(out, size);
+
+    if (rc == 0) {
+        prometheus__write_request__pack(req, (uint8_t *)out->data + out->len);
+        out->len += size;
+        out->data[out->len] = '\0';
+    }
+    return rc;
+}
+
 int km_rw_encode(struct km_buf *out, const struct km_rw_ts *ts, size_t n)
 {
     Prometheus__WriteRequest req = PROMETHEUS__WRITE_REQUEST__INIT;
     Prometheus__TimeSeries *series, **series_p;
     Prometheus__Label *labels, **labels_p;
     Prometheus__Sample *samples, **samples_p;
-    size_t nl = 0, ns = 0, li = 0, si = 0, size;
+    size_t nl = 0, ns = 0, li = 0, si = 0;
     void *scratch;
     int rc;
 
@@ -62,14 +76,36 @@ int km_rw_encode(struct km_buf *out, const struct km_rw_ts *ts, size_t n)
     }
     req.n_timeseries = n;
     req.timeseries = series_p;
-    size = prometheus__write_request__get_packed_size(&req);
-    rc = km_buf_reserve(out, size);
-    if (rc == 0) {
-        prometheus__write_request__pack(&req, (uint8_t *)out->data + out->len);
-        out->len += size;
-        out->data[out->len] = '\0';
-    }
+    rc = pack(out, &req);
     free(scratch);
+    return rc;
+}
+
+int km_rw_encode_metadata(struct km_buf *out, const struct km_rw_md *md, size_t n)
+{
+    Prometheus__WriteRequest req = PROMETHEUS__WRITE_REQUEST__INIT;
+    Prometheus__MetricMetadata *m, **mp;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    m = malloc(n * (sizeof(*m) + sizeof(*mp)));
+    if (!m)
+        return km_err_set(KM_ENOMEM, "out of memory encoding remote_write metadata");
+    mp = (Prometheus__MetricMetadata **)(m + n);
+    for (size_t i = 0; i < n; i++) {
+        prometheus__metric_metadata__init(&m[i]);
+        m[i].type = (Prometheus__MetricMetadata__MetricType)md[i].type;
+        /* protobuf-c only reads these strings while packing. */
+        m[i].metric_family_name = (char *)md[i].name;
+        m[i].help = (char *)md[i].help;
+        m[i].unit = (char *)md[i].unit;
+        mp[i] = &m[i];
+    }
+    req.n_metadata = n;
+    req.metadata = mp;
+    rc = pack(out, &req);
+    free(m);
     return rc;
 }
 

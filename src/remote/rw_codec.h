@@ -25,6 +25,18 @@ struct km_rw_ts {
 /* Append the protobuf WriteRequest of ts[0..n) to out. 0 or KM_ENOMEM. */
 int km_rw_encode(struct km_buf *out, const struct km_rw_ts *ts, size_t n);
 
+/* One MetricMetadata to encode: remote.proto's MetricType, the family name, help and
+ * unit (NUL-terminated; help and unit may be ""). */
+struct km_rw_md {
+    unsigned type;
+    const char *name, *help, *unit;
+};
+
+/* Append md[0..n) to out as WriteRequest metadata fields: after km_rw_encode()'s bytes
+ * they make one WriteRequest carrying both (protobuf concatenates repeated fields), or
+ * alone a request of metadata only. 0 or KM_ENOMEM. */
+int km_rw_encode_metadata(struct km_buf *out, const struct km_rw_md *md, size_t n);
+
 /* Replace out's contents with in[0..n) snappy-compressed (block format, as remote_write
  * sends it). */
 int km_rw_compress(struct km_buf *out, const void *in, size_t n);

@@ -365,6 +365,39 @@ int km_rw_decode(const uint8_t *p, size_t n, km_rw_series_fn fn, void *ud, struc
     return 0;
 }
 
+/* ---- reading checked metadata ------------------------------------------------------------ */
+
+int km_rw_decode_metadata(const uint8_t *p, size_t n, km_rw_metadata_fn fn, void *ud)
+{
+    struct rd r = { p, p + n };
+    struct field f;
+
+    while (r.p < r.end && next_field(&r, &f, "WriteRequest") == 0) {
+        struct rd mr = { f.val, f.val + f.len };
+        struct km_rw_metadata m = { .name = "", .help = "", .unit = "" };
+        struct field mf;
+        int rc;
+
+        if (f.num != 3 || f.wt != WT_LEN)
+            continue;
+        while (mr.p < mr.end && next_field(&mr, &mf, "MetricMetadata") == 0) {
+            if (mf.num == 1 && mf.wt == WT_VARINT) {
+                m.type = varint_value(mf.val, mf.len);
+            } else if (mf.wt == WT_LEN && (mf.num == 2 || mf.num == 4 || mf.num == 5)) {
+                const char **s = mf.num == 2 ? &m.name : mf.num == 4 ? &m.help : &m.unit;
+                uint32_t *len = mf.num == 2 ? &m.name_len : mf.num == 4 ? &m.help_len : &m.unit_len;
+
+                *s = (const char *)mf.val;
+                *len = (uint32_t)mf.len;
+            }
+        }
+        rc = fn(ud, &m);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- reading a checked series --------------------------------------------------------- */
 
 int km_rw_series_labels(const struct km_rw_series *s, struct km_rw_label *v, size_t cap, size_t *n)

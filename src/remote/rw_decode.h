@@ -50,6 +50,20 @@ typedef int (*km_rw_series_fn)(void *ud, const struct km_rw_series *s);
  * fn's code. `st` (may be NULL) receives the counts of what was read. */
 int km_rw_decode(const uint8_t *p, size_t n, km_rw_series_fn fn, void *ud, struct km_rw_stats *st);
 
+/* One MetricMetadata as sent, strings in place (not NUL-terminated; absent ones empty). */
+struct km_rw_metadata {
+    uint64_t type; /* remote.proto's MetricType (0 unknown … 7 stateset), or what was sent */
+    const char *name, *help, *unit;
+    uint32_t name_len, help_len, unit_len;
+};
+
+/* Called for each MetricMetadata; a non-zero return stops and is returned. */
+typedef int (*km_rw_metadata_fn)(void *ud, const struct km_rw_metadata *m);
+
+/* Call fn for every MetricMetadata of the WriteRequest p[0..n), in order. Only for a
+ * body km_rw_decode() accepted (it checked them): returns 0 or fn's code. */
+int km_rw_decode_metadata(const uint8_t *p, size_t n, km_rw_metadata_fn fn, void *ud);
+
 /* A label as sent: name and value bytes in place (not NUL-terminated). */
 struct km_rw_label {
     const char *name, *value;

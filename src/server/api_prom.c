@@ -628,6 +628,104 @@ static void on_series(struct km_http_req *req, void *ud)
     matches_fini(&m);
 }
 
+/* ---- metadata ---------------------------------------------------------------------------- */
+
+/* An integer as Go's strconv.Atoi reads one (a sign, decimal digits, within int64). */
+static bool parse_go_int(const char *s, long long *out)
+{
+    bool neg = *s == '-';
+    unsigned long long v = 0, lim = neg ? 9223372036854775808ull : 9223372036854775807ull;
+
+    if (*s == '+' || *s == '-')
+        s++;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (lim - (unsigned long long)(*s - '0')) / 10)
+            return false;
+        v = v * 10 + (unsigned long long)(*s - '0');
+    }
+    *out = neg ? (long long)(0 - v) : (long long)v;
+    return true;
+}
+
+/* An optional integer argument (-1 when absent or empty); false after answering 400. */
+static bool int_arg(struct km_http_req *req, const char *name, long long *v)
+{
+    const char *s = km_http_req_arg(req, name);
+
+    *v = -1;
+    if (!s || !*s || parse_go_int(s, v))
+        return true;
+    respond_error(req, ERR_BAD_DATA, "%s must be a number", name);
+    return false;
+}
+
+/* Writing the metadata listing: {"name":[{"type":…,"help":…,"unit":…},…],…}. */
+struct md_writer {
+    struct km_jsonw *w;
+    const char *name; /* the name whose list is open (the store's, during the walk) */
+    long long limit, per_metric, names, in_name;
+};
+
+static int md_write(void *ud, const struct km_metadata *md)
+{
+    struct md_writer *x = ud;
+
+    if (!x->name || strcmp(x->name, md->name) != 0) {
+        /* As Prometheus: at most `limit` names when limit >= 0. */
+        if (x->limit >= 0 && x->names >= x->limit)
+            return 1;
+        if (x->name)
+            km_jsonw_arr_end(x->w);
+        km_jsonw_key(x->w, md->name);
+        km_jsonw_arr_begin(x->w);
+        x->name = md->name;
+        x->names++;
+        x->in_name = 0;
+    }
+    /* As Prometheus from 2.45 (2.42 ignores it): at most limit_per_metric entries of a
+     * name when it is positive. */
+    if (x->per_metric > 0 && x->in_name >= x->per_metric)
+        return 0;
+    x->in_name++;
+    km_jsonw_obj_begin(x->w);
+    km_jsonw_key(x->w, "type");
+    km_jsonw_str(x->w, km_metric_type_name(md->type));
+    km_jsonw_key(x->w, "help");
+    km_jsonw_str(x->w, md->help);
+    km_jsonw_key(x->w, "unit");
+    km_jsonw_str(x->w, md->unit);
+    km_jsonw_obj_end(x->w);
+    return 0;
+}
+
+static void on_metadata(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    const char *metric = km_http_req_arg(req, "metric");
+    struct md_writer x = { 0 };
+    struct km_buf b;
+    struct km_jsonw w;
+    int rc;
+
+    if (!int_arg(req, "limit", &x.limit) || !int_arg(req, "limit_per_metric", &x.per_metric))
+        return;
+    success_begin(&w, &b);
+    x.w = &w;
+    km_jsonw_obj_begin(&w);
+    rc = km_storage_metadata_list(api->store, metric && *metric ? metric : NULL, md_write, &x);
+    if (rc < 0) {
+        km_buf_fini(&b);
+        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+        return;
+    }
+    if (x.name)
+        km_jsonw_arr_end(&w);
+    km_jsonw_obj_end(&w);
+    success_finish(req, &w, &b);
+}
+
 /* ---- format_query ------------------------------------------------------------------------ */
 
 static void on_format_query(struct km_http_req *req, void *ud)
@@ -874,6 +972,9 @@ const struct km_http_route km_api_prom_routes[] = {
     { "GET", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
     { "POST", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
     { "GET", "/api/v1/label/<name>/values", on_label_values, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/v1/metadata", on_metadata, KM_ROUTE_NEEDS_READY },
+    { "POST", "/api/v1/metadata", on_metadata, KM_ROUTE_NEEDS_READY },
+    { "GET", "/federate", km_api_federate, KM_ROUTE_NEEDS_READY },
     { "GET", "/api/v1/format_query", on_format_query, 0 },
     { "POST", "/api/v1/format_query", on_format_query, 0 },
     { "GET", "/api/v1/query_exemplars", on_exemplars, 0 },

@@ -16,4 +16,7 @@
 extern const struct km_http_route km_api_prom_routes[];
 extern const size_t km_api_prom_nroutes;
 
+/* GET /federate (api_federate.c), one of those routes. */
+void km_api_federate(struct km_http_req *req, void *api);
+
 #endif

@@ -194,11 +194,16 @@ void km_ingest_answer(struct km_ingest *in, struct km_http_req *req,
 
 int km_ingest_check_value(const struct km_ingest *in, const char *what, const char *s, size_t n)
 {
-    size_t i = 0;
-
     if (n > in->o.max_label_value_bytes)
         return km_err_set(KM_EINVAL, "%s is %zu bytes long (at most %zu)", what, n,
                           in->o.max_label_value_bytes);
+    return km_ingest_check_text(what, s, n);
+}
+
+int km_ingest_check_text(const char *what, const char *s, size_t n)
+{
+    size_t i = 0;
+
     while (i < n) {
         size_t k;
 
@@ -270,14 +275,21 @@ void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
                 (double)atomic_load(&in->conflicting));
     f = km_mset_family(m, "kmon_ingest_not_stored_total",
                        "Remote-write content received but not stored: exemplars, native "
-                       "histograms, metadata.",
+                       "histograms, and metadata entries that are invalid or that the store "
+                       "keeps none of.",
                        KM_MT_COUNTER, 0);
     km_mset_add(m, f, &(struct km_label){ "kind", "exemplar" }, 1,
                 (double)atomic_load(&in->exemplars));
     km_mset_add(m, f, &(struct km_label){ "kind", "histogram" }, 1,
                 (double)atomic_load(&in->histograms));
     km_mset_add(m, f, &(struct km_label){ "kind", "metadata" }, 1,
-                (double)atomic_load(&in->metadata));
+                (double)atomic_load(&in->metadata_dropped));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_ingest_metadata_received_total",
+                               "Metric metadata entries (TYPE, HELP, UNIT) received by "
+                               "remote_write.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&in->metadata));
     km_mset_add(m,
                 km_mset_family(m, "kmon_ingest_series_created_total", "Series created by ingest.",
                                KM_MT_COUNTER, 0),

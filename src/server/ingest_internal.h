@@ -37,7 +37,8 @@ struct km_ingest {
     atomic_uint_fast64_t partial; /* requests answered 400 for refused samples */
     struct km_log_limit refusal_log;
     atomic_uint_fast64_t stale_refs;
-    atomic_uint_fast64_t exemplars, histograms, metadata; /* received, not stored */
+    atomic_uint_fast64_t exemplars, histograms;      /* received, not stored */
+    atomic_uint_fast64_t metadata, metadata_dropped; /* entries received; not stored */
     atomic_uint_fast64_t body_bytes, decoded_bytes;
     atomic_int_fast64_t last_ms;
 };
@@ -74,6 +75,10 @@ void km_ingest_count(struct km_ingest *in, const struct km_append_result *res);
 /* A label value (or name) a client sent is stored only if it is valid UTF-8 without
  * NUL and at most the configured length. 0, or KM_EINVAL with a sentence. */
 int km_ingest_check_value(const struct km_ingest *in, const char *what, const char *s, size_t n);
+
+/* Text a client sent (metadata help, unit) is stored only if it is valid UTF-8 without
+ * NUL. 0, or KM_EINVAL with a sentence naming `what`. */
+int km_ingest_check_text(const char *what, const char *s, size_t n);
 
 /* Per-thread scratch of the remote_write handler (ingest_rw.c). */
 void km_ingest_rw_scratch_free(void *scratch);

@@ -9,7 +9,10 @@
  *      stored yet, so a bad series anywhere refuses the whole request;
  *   3. apply the limits (rate, series), resolve the new series, append every sample by
  *      reference; a reference gone stale (its series left the head) is resolved again
- *      from its labels and its samples appended once more.
+ *      from its labels and its samples appended once more;
+ *   4. hand the request's metric metadata (TYPE, HELP, UNIT) to the store, when it
+ *      keeps any: an invalid entry is dropped and counted, never a reason to refuse the
+ *      samples (Prometheus' own receiver ignores metadata altogether).
  */
 #include "ingest_internal.h"
 
@@ -313,6 +316,70 @@ static int resolve(struct ctx *c, struct item *it, size_t index)
     return 0;
 }
 
+/* ---- metadata ---------------------------------------------------------------------------- */
+
+/* Entries handed to the store at a time. */
+#define MD_BATCH 128
+
+struct md_batch {
+    struct ctx *c;
+    struct km_metadata v[MD_BATCH];
+    size_t n;
+    uint64_t dropped;
+};
+
+static int md_flush(struct md_batch *b)
+{
+    int rc = b->n ? km_storage_metadata_put(b->c->in->store, b->v, b->n) : 0;
+
+    b->n = 0;
+    km_arena_reset(&b->c->sc->strs);
+    return rc;
+}
+
+static int md_collect(void *ud, const struct km_rw_metadata *m)
+{
+    struct md_batch *b = ud;
+    struct km_arena *a = &b->c->sc->strs;
+    struct km_metadata *md;
+
+    if (!km_metric_name_valid(m->name, m->name_len) ||
+        km_ingest_check_text("help", m->help, m->help_len) != 0 ||
+        km_ingest_check_text("unit", m->unit, m->unit_len) != 0) {
+        b->dropped++;
+        return 0;
+    }
+    md = &b->v[b->n];
+    md->type = m->type < KM_METRIC_NTYPES ? (enum km_metric_type)m->type : KM_METRIC_UNKNOWN;
+    md->name = km_arena_strndup(a, m->name, m->name_len);
+    md->help = km_arena_strndup(a, m->help, m->help_len);
+    md->unit = km_arena_strndup(a, m->unit, m->unit_len);
+    if (!md->name || !md->help || !md->unit)
+        return km_err_set(KM_ENOMEM, "out of memory reading remote_write metadata");
+    return ++b->n == MD_BATCH ? md_flush(b) : 0;
+}
+
+/* Keep the metadata of the request (st->metadata entries) once its samples are in. */
+static void keep_metadata(struct ctx *c, uint64_t count)
+{
+    struct md_batch b = { .c = c };
+    int rc;
+
+    if (!count)
+        return;
+    if (!km_storage_keeps_metadata(c->in->store)) {
+        atomic_fetch_add(&c->in->metadata_dropped, count);
+        return;
+    }
+    km_arena_reset(&c->sc->strs);
+    rc = km_rw_decode_metadata((const uint8_t *)c->sc->body.data, c->sc->body.len, md_collect, &b);
+    if (rc == 0)
+        rc = md_flush(&b);
+    if (rc)
+        km_log_warn(KM_INGEST_LOG, "remote_write metadata not kept: %s", km_err_msg());
+    atomic_fetch_add(&c->in->metadata_dropped, b.dropped);
+}
+
 /* ---- the handler ------------------------------------------------------------------------ */
 
 static bool header_is(const char *v, const char *want)
@@ -504,5 +571,6 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
                               km_err_msg());
         return;
     }
+    keep_metadata(&c, st.metadata);
     km_ingest_answer(in, req, &c.refused, "remote_write");
 }

@@ -124,6 +124,32 @@ void km_storage_metrics(struct km_storage *s, struct km_mset *m)
     s->ops->metrics(s->ctx, m);
 }
 
+/* ---- metric metadata ------------------------------------------------------------------ */
+
+const char *km_metric_type_name(enum km_metric_type t)
+{
+    static const char *const names[KM_METRIC_NTYPES] = {
+        "unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset",
+    };
+
+    return (unsigned)t < KM_METRIC_NTYPES ? names[t] : "unknown";
+}
+
+bool km_storage_keeps_metadata(const struct km_storage *s)
+{
+    return s->ops->version >= KM_STORAGE_OPS_V2 && s->ops->metadata_put && s->ops->metadata_list;
+}
+
+int km_storage_metadata_put(struct km_storage *s, const struct km_metadata *md, size_t n)
+{
+    return km_storage_keeps_metadata(s) ? s->ops->metadata_put(s->ctx, md, n) : 0;
+}
+
+int km_storage_metadata_list(struct km_storage *s, const char *metric, km_metadata_fn fn, void *ud)
+{
+    return km_storage_keeps_metadata(s) ? s->ops->metadata_list(s->ctx, metric, fn, ud) : 0;
+}
+
 /* ---- querying ------------------------------------------------------------------------ */
 
 int km_querier_open(struct km_storage *s, int64_t mint, int64_t maxt, struct km_querier **out)

@@ -8,7 +8,9 @@
  * collectors) and the context it opened. Reading takes a querier: one consistent view
  * of [mint, maxt] for one evaluation (the blocks it reads stay pinned until it is
  * closed). Selecting gives a series set walked in label order; each series' samples come
- * in borrowed batches (time-ordered, valid until the next call on the set).
+ * in borrowed batches (time-ordered, valid until the next call on the set). Version 2 of
+ * the table adds optional ops for metric metadata (metadata.h): a store without them
+ * keeps none, and /api/v1/metadata then answers empty.
  *
  * Threads: every function may be called from any thread; a querier and its series sets
  * belong to one thread at a time. Errors are returned (km_err_msg() says why), never
@@ -17,6 +19,7 @@
 #ifndef KMON_STORAGE_STORAGE_H
 #define KMON_STORAGE_STORAGE_H
 
+#include "storage/metadata.h"
 #include "storage/sample.h"
 
 #include <stdbool.h>
@@ -24,6 +27,7 @@
 #include <stdint.h>
 
 #define KM_STORAGE_OPS_V1 1u
+#define KM_STORAGE_OPS_V2 2u /* V1 and the metric metadata ops (each may be NULL) */
 
 struct km_mset;
 
@@ -71,7 +75,7 @@ struct km_storage_cardinality {
 void km_storage_cardinality_fini(struct km_storage_cardinality *c);
 
 struct km_storage_ops {
-    unsigned version; /* KM_STORAGE_OPS_V1 */
+    unsigned version; /* KM_STORAGE_OPS_V2 (or V1: no metadata ops) */
     const char *name; /* "tsdb" */
 
     /* ---- appending -------------------------------------------------------------- */
@@ -107,6 +111,15 @@ struct km_storage_ops {
     int (*flush)(void *ctx);                       /* make the memory durable now */
     void (*metrics)(void *ctx, struct km_mset *m); /* its kmon_* families */
     void (*close)(void *ctx);                      /* accepts a half-opened context */
+
+    /* ---- metric metadata (V2; both NULL: the store keeps none) ------------------- */
+    /* Remember n entries as seen now (checked by the caller: valid names and UTF-8).
+     * What the store's bounds refuse is counted in its metrics, not an error. */
+    int (*metadata_put)(void *ctx, const struct km_metadata *md, size_t n);
+    /* Every entry kept (or those of `metric` when not NULL), by name in byte order, the
+     * entries of one name together, each distinct (type, help, unit) once. fn runs
+     * under the store's lock: it must not call the store. */
+    int (*metadata_list)(void *ctx, const char *metric, km_metadata_fn fn, void *ud);
 };
 
 /* What opening a store takes (each store uses what applies to it; 0: its default). */
@@ -172,5 +185,13 @@ void km_storage_info(struct km_storage *s, struct km_storage_info *out);
 int km_storage_cardinality(struct km_storage *s, size_t top, struct km_storage_cardinality *out);
 int km_storage_flush(struct km_storage *s);
 void km_storage_metrics(struct km_storage *s, struct km_mset *m);
+
+/* ---- metric metadata (optional) ---------------------------------------------------- */
+
+/* Whether the store keeps metric metadata (a V2 store with both ops). */
+bool km_storage_keeps_metadata(const struct km_storage *s);
+/* The ops above; without them, put keeps nothing and list finds nothing (both 0). */
+int km_storage_metadata_put(struct km_storage *s, const struct km_metadata *md, size_t n);
+int km_storage_metadata_list(struct km_storage *s, const char *metric, km_metadata_fn fn, void *ud);
 
 #endif

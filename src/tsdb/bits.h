@@ -10,6 +10,8 @@
 #ifndef KMON_TSDB_BITS_H
 #define KMON_TSDB_BITS_H
 
+#include "common/buf.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,6 +39,14 @@ static inline size_t km_put_uvarint(uint8_t *p, uint64_t v)
     }
     p[n++] = (uint8_t)v;
     return n;
+}
+
+/* Append v as a varint to b (errors stay in b's sticky error). */
+static inline void km_buf_put_uvarint(struct km_buf *b, uint64_t v)
+{
+    uint8_t tmp[10];
+
+    km_buf_append(b, tmp, km_put_uvarint(tmp, v));
 }
 
 /* A bounded reader of a byte range. `err` becomes true at the first failed get. */

@@ -2,7 +2,8 @@
  * fuzz_remote_write — the in-place remote_write decoder against the protobuf-c code
  * generated from the same remote.proto, on arbitrary bytes. They must agree on whether
  * a body is a WriteRequest and, when it is, on every label (name and value bytes), every
- * sample (timestamp, value bits), and the counts of exemplars and metadata.
+ * sample (timestamp, value bits), the counts of exemplars and metadata, and every
+ * metadata entry (type, family name, help, unit).
  */
 #include "fuzz_common.h"
 #include "remote.pb-c.h"
@@ -68,6 +69,25 @@ static void compare_series(const struct km_rw_series *s, const Prometheus__TimeS
     CHECK(k == ref->n_samples);
 }
 
+struct md_seen {
+    const Prometheus__WriteRequest *ref;
+    size_t n;
+};
+
+static int compare_metadata(void *ud, const struct km_rw_metadata *m)
+{
+    struct md_seen *x = ud;
+    const Prometheus__MetricMetadata *r;
+
+    CHECK(x->n < x->ref->n_metadata);
+    r = x->ref->metadata[x->n++];
+    CHECK((uint32_t)m->type == (uint32_t)r->type);
+    CHECK(same_string(r->metric_family_name, m->name, m->name_len));
+    CHECK(same_string(r->help, m->help, m->help_len));
+    CHECK(same_string(r->unit, m->unit, m->unit_len));
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct seen seen;
@@ -87,8 +107,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0 && ref) {
         CHECK(st.series == ref->n_timeseries);
         CHECK(st.metadata == ref->n_metadata);
+        struct md_seen md = { ref, 0 };
+
         for (size_t i = 0; i < seen.n && !seen.overflow; i++)
             compare_series(&seen.s[i], ref->timeseries[i]);
+        CHECK(km_rw_decode_metadata(copy, size, compare_metadata, &md) == 0);
+        CHECK(md.n == ref->n_metadata);
     }
     prometheus__write_request__free_unpacked(ref, NULL);
     free(copy);

@@ -212,11 +212,30 @@ def _normalise_execution_error(msg):
     return _LABELSETS.sub("{…}", msg)
 
 
+def text_diff(ref, got):
+    """A text answer (/federate): (status, body bytes, Content-Type) the same, the body
+    byte for byte; the first differing line is shown."""
+    if ref[0] != got[0]:
+        return f"HTTP status: Prometheus {ref[0]}, kmon {got[0]}\n    kmon: {got[1][:300]!r}"
+    if ref[2] != got[2]:
+        return f"Content-Type: Prometheus {ref[2]!r}, kmon {got[2]!r}"
+    if ref[1] == got[1]:
+        return None
+    rl, gl = ref[1].split(b"\n"), got[1].split(b"\n")
+    for i, (a, b) in enumerate(zip(rl, gl)):
+        if a != b:
+            return f"line {i + 1}:\n    Prometheus: {a!r}\n    kmon:       {b!r}"
+    return f"{len(rl)} lines from Prometheus, {len(gl)} from kmon"
+
+
 def diff(ref, got, kind="query", ordered=False):
-    """ref, got: (http status, body bytes). kind: query (instant or range), series,
-    labels, values, format_query, buildinfo, raw (compare data exactly)."""
-    rs, rb = ref
-    gs, gb = got
+    """ref, got: (http status, body bytes[, Content-Type]). kind: query (instant or
+    range), series, labels, values, format_query, buildinfo, raw (compare data exactly),
+    text (a text body, byte for byte, with its Content-Type)."""
+    if kind == "text":
+        return text_diff(ref, got)
+    rs, rb = ref[:2]
+    gs, gb = got[:2]
     try:
         rj = loads(rb)
     except ValueError:

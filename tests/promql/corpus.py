@@ -10,6 +10,13 @@ queries.txt, one entry a line:
   EXPR ;; OPTIONS                   ... with options (separated by ";")
   %series|%labels|%values NAME|%buildinfo  PARAM=VALUE && PARAM=VALUE ...
                                     a metadata request with its parameters
+  %metadata PARAMS                  GET /api/v1/metadata (the dataset carries no metric
+                                    metadata, which Prometheus' receiver would drop: the
+                                    envelope, empty data and errors are compared)
+  %federate PARAMS                  GET /federate, compared byte for byte with its
+                                    Content-Type (at "now", past the dataset's end, so
+                                    the entries stick to answers that do not depend on
+                                    the clock: errors and selectors matching nothing)
   %promtool ARGS...                 promtool query ... against both (see below)
 
 OPTIONS (a query inherits the section's, which inherit the file's defaults):
@@ -31,7 +38,7 @@ divergences.txt, one accepted divergence a line:
 
   EXPR => REASON                    every check of that query is skipped and listed
   @CHECK EXPR => REASON             only that check (instant, range, format_query,
-                                    promtool, series, labels, values)
+                                    promtool, series, labels, values, metadata, federate)
   @CHECK * => REASON                that check for every query
 
 EXPR is the query exactly as written in queries.txt (before {{t:}} substitution), and

@@ -1,6 +1,8 @@
 """The differential suite's dataset: a deterministic set of series (same seed, same
 start -> the same bytes) covering what PromQL's semantics depend on, and its encoding as
-Prometheus remote_write 1.0 requests (protobuf + literal-only snappy, tests/runtime/rwlib.py).
+Prometheus remote_write 1.0 requests (protobuf + literal-only snappy, tests/runtime/rwlib.py),
+with the families' metadata (TYPE, HELP, UNIT) as a request of its own: Prometheus 2.42's
+receiver drops metadata, so the suite never sends it; tests/runtime/test_metadata.py does.
 
 Everything is placed relative to a start time S (ms, a whole hour) and lasts SPAN (3 h,
 under the 3 h span at which Prometheus 2.42 compacts its head, so that pushing in time
@@ -136,6 +138,38 @@ class Dataset:
 
     def count_samples(self):
         return sum(len(s) for s in self.series.values())
+
+    # ---- metric metadata ----------------------------------------------------------
+
+    def metadata(self):
+        """{family: (type, help, unit)} as the exporters imitated here publish it: a
+        histogram's family is its name without _bucket, _sum and _count; _total names are
+        counters, _info names info, the rest gauges; units from a _seconds or _bytes
+        suffix."""
+        names = {dict(key)["__name__"] for key in self.series}
+        hist = {n[:-len("_bucket")] for n in names if n.endswith("_bucket")}
+        out = {}
+        for n in sorted(names):
+            fam = next((n[:-len(s)] for s in ("_bucket", "_sum", "_count")
+                        if n.endswith(s) and n[:-len(s)] in hist), n)
+            if fam in hist:
+                t = "histogram"
+            elif n.endswith("_total"):
+                t = "counter"
+            elif n.endswith("_info"):
+                t = "info"
+            else:
+                t = "gauge"
+            unit = next((u for u in ("seconds", "bytes") if fam.endswith("_" + u) or
+                         fam.endswith(f"_{u}_total")), "")
+            out[fam] = (t, f"{fam}: the differential suite's {t}.", unit)
+        return out
+
+    def metadata_request(self):
+        """The families' metadata as one remote_write request of metadata only."""
+        md = self.metadata()
+        return rwlib.snappy(b"".join(rwlib.metadata(t, name, h, u)
+                                     for name, (t, h, u) in sorted(md.items())))
 
     # ---- encoding -----------------------------------------------------------------
 

@@ -46,9 +46,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def request(base, path, params=None, method="GET", body=None, headers=None, timeout=60):
+def request(base, path, params=None, method="GET", body=None, headers=None, timeout=60,
+            with_type=False):
     """(status, body bytes); params a list of (name, value) pairs (repeats allowed), sent
-    in the URL for GET and as a form body for POST. HTTP errors are returned."""
+    in the URL for GET and as a form body for POST. HTTP errors are returned. With
+    with_type, (status, body bytes, Content-Type)."""
     url = base + path
     data = body
     hdrs = dict(headers or {})
@@ -62,9 +64,10 @@ def request(base, path, params=None, method="GET", body=None, headers=None, time
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
+            out = (r.status, r.read(), r.headers.get("Content-Type"))
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        out = (e.code, e.read(), e.headers.get("Content-Type"))
+    return out if with_type else out[:2]
 
 
 def _die_with_parent():

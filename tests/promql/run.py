@@ -2,7 +2,8 @@
 """kmon's PromQL differential suite: the same dataset remote-written to a real Prometheus
 (Debian's 2.42) and to a kmon server, then every entry of queries.txt asked of both
 (/api/v1/query, /api/v1/query_range by GET and by form POST, /api/v1/format_query, the
-metadata endpoints, promtool) and the answers compared (compare.py).
+metadata endpoints, /api/v1/metadata, /federate, promtool) and the answers compared
+(compare.py).
 
   python3 tests/promql/run.py                 the whole suite (KMON_BIN, or build/kmon)
   python3 tests/promql/run.py -k rate -k '^\\[histograms'   entries matching any -k
@@ -139,6 +140,12 @@ def expand(entry, S):
     elif word == "buildinfo":
         return [Case(entry, "buildinfo", "buildinfo", "/api/v1/status/buildinfo", [], "GET",
                      kind="buildinfo")]
+    elif word == "metadata":
+        # GET only: Prometheus 2.42 answers POST with 405.
+        path, check, methods = "/api/v1/metadata", "metadata", ["GET"]
+    elif word == "federate":
+        params = _time_params(S, _meta_params(rest))
+        return [Case(entry, "federate", "federate GET", "/federate", params, "GET", kind="text")]
     elif word in ("query", "query_range"):
         path, check = f"/api/v1/{word}", "instant" if word == "query" else "range"
         methods = ["GET", "POST"]
@@ -177,7 +184,8 @@ def ask(base, case):
             return (-1, "timeout", "")
         return (p.returncode, p.stdout, p.stderr)
     try:
-        return harness.request(base, case.path, case.params, case.method)
+        return harness.request(base, case.path, case.params, case.method,
+                               with_type=case.kind == "text")
     except OSError as e:
         return (0, f"no answer: {e}".encode())
 

@@ -1,5 +1,5 @@
 """Prometheus remote_write requests built by hand for the tests: protobuf wire format
-(WriteRequest, TimeSeries, Label, Sample) and snappy block format written as literals
+(WriteRequest, TimeSeries, Label, Sample, MetricMetadata) and snappy block format written as literals
 only (valid snappy, no compression), so the tests need nothing beyond the standard
 library and can also build malformed bodies on purpose."""
 import struct
@@ -45,6 +45,21 @@ def timeseries(labels, samples):
 def write_request(series):
     """series: [(labels, samples)] -> WriteRequest bytes."""
     return b"".join(field(1, 2, timeseries(l, s)) for l, s in series)
+
+
+# remote.proto's MetricMetadata.MetricType, by the names /api/v1/metadata gives them.
+METRIC_TYPES = {"unknown": 0, "counter": 1, "gauge": 2, "histogram": 3, "gaugehistogram": 4,
+                "summary": 5, "info": 6, "stateset": 7}
+
+
+def metadata(mtype, name, help="", unit=""):
+    """One WriteRequest metadata field (field 3): a MetricMetadata of type `mtype` (a
+    name of METRIC_TYPES, or a number), family `name`, `help` and `unit` (str or bytes).
+    Appended to write_request()'s bytes, the request carries both."""
+    enc = [x.encode() if isinstance(x, str) else x for x in (name, help, unit)]
+    t = METRIC_TYPES[mtype] if isinstance(mtype, str) else mtype
+    return field(3, 2, field(1, 0, varint(t)) + field(2, 2, enc[0]) + field(4, 2, enc[1]) +
+                 field(5, 2, enc[2]))
 
 
 def snappy(data):

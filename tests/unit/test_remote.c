@@ -224,6 +224,76 @@ static void test_malformed(void **state)
     }
 }
 
+struct md_check {
+    const struct km_rw_md *want;
+    size_t n, i;
+};
+
+static int check_metadata(void *ud, const struct km_rw_metadata *m)
+{
+    struct md_check *c = ud;
+    const struct km_rw_md *w;
+
+    assert_true(c->i < c->n);
+    w = &c->want[c->i++];
+    assert_int_equal(m->type, w->type);
+    assert_int_equal(m->name_len, strlen(w->name));
+    assert_memory_equal(m->name, w->name, m->name_len);
+    assert_int_equal(m->help_len, strlen(w->help));
+    assert_memory_equal(m->help, w->help, m->help_len);
+    assert_int_equal(m->unit_len, strlen(w->unit));
+    assert_memory_equal(m->unit, w->unit, m->unit_len);
+    return 0;
+}
+
+/* Metadata appended after the series makes one request carrying both; alone, a
+ * request of metadata only. Every type number (and one no enum names) goes through. */
+static void test_metadata_round_trip(void **state)
+{
+    static const struct km_label l[] = { { "__name__", "up" }, { "job", "api" } };
+    static const struct km_rw_md md[] = {
+        { 1, "http_requests_total", "Requests by code.", "" },
+        { 2, "temperature", "Temperature, \"quoted\" and \\ and\nnewline, \xc3\xa9.", "celsius" },
+        { 0, "up", "", "" },
+        { 3, "latency_seconds", "A histogram.", "seconds" },
+        { 4, "gh", "x", "" },
+        { 5, "s", "y", "" },
+        { 6, "build_info", "z", "" },
+        { 7, "feature", "", "" },
+        { 42, "future_type", "from a newer sender", "" },
+    };
+    const size_t nmd = sizeof(md) / sizeof(md[0]);
+    int64_t t = 1000;
+    double v = 1;
+    struct km_rw_ts ts = { l, 2, &t, &v, 1 };
+    struct km_buf body;
+    struct km_rw_stats st;
+
+    (void)state;
+    km_buf_init(&body, 0);
+    for (int with_series = 0; with_series < 2; with_series++) {
+        struct md_check c = { md, nmd, 0 };
+        int n = 0;
+
+        km_buf_reset(&body);
+        if (with_series)
+            assert_int_equal(km_rw_encode(&body, &ts, 1), 0);
+        assert_int_equal(km_rw_encode_metadata(&body, md, nmd), 0);
+        assert_int_equal(km_rw_decode((const uint8_t *)body.data, body.len, count_only, &n, &st),
+                         0);
+        assert_int_equal(n, with_series);
+        assert_int_equal(st.metadata, nmd);
+        assert_int_equal(
+            km_rw_decode_metadata((const uint8_t *)body.data, body.len, check_metadata, &c), 0);
+        assert_int_equal(c.i, nmd);
+    }
+    /* Nothing to encode adds nothing. */
+    km_buf_reset(&body);
+    assert_int_equal(km_rw_encode_metadata(&body, md, 0), 0);
+    assert_int_equal(body.len, 0);
+    km_buf_fini(&body);
+}
+
 static void test_snappy_garbage(void **state)
 {
     struct km_buf out;
@@ -244,10 +314,9 @@ static void test_snappy_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_label_adjacency),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_snappy_garbage),
+        cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_label_adjacency),
+        cmocka_unit_test(test_malformed),           cmocka_unit_test(test_snappy_garbage),
+        cmocka_unit_test(test_metadata_round_trip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

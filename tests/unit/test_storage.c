@@ -2,7 +2,9 @@
  * Unit tests: the storage interface over the embedded TSDB, as the server uses it —
  * appends with labels and by reference with every outcome, the clock's window, a
  * querier's series in label order with their samples in batches, a labels-only
- * selection, label names and values, what the store says about itself, and flush.
+ * selection, label names and values, what the store says about itself, and flush;
+ * metric metadata through the optional ops, kept across a restart, a corrupt metadata
+ * file costing only the metadata, and a store without the ops keeping none.
  */
 #include "common/err.h"
 #include "storage/storage.h"
@@ -178,10 +180,95 @@ static void test_append_and_read_back(void **state)
     km_storage_close(s);
 }
 
+static int note_md(void *ud, const struct km_metadata *md)
+{
+    char *out = ud;
+    size_t len = strlen(out);
+
+    snprintf(out + len, 512 - len, "%s|%s|%s|%s\n", md->name, km_metric_type_name(md->type),
+             md->help, md->unit);
+    return 0;
+}
+
+static const char *md_list(struct km_storage *s, const char *metric)
+{
+    static char out[512];
+
+    out[0] = '\0';
+    assert_int_equal(km_storage_metadata_list(s, metric, note_md, out), 0);
+    return out;
+}
+
+static void test_metadata(void **state)
+{
+    static const struct km_metadata md[] = {
+        { "up", KM_METRIC_GAUGE, "1 when the target answered.", "" },
+        { "http_requests_total", KM_METRIC_COUNTER, "Requests.", "" },
+        { "http_requests_total", KM_METRIC_COUNTER, "Requests.", "" },
+    };
+    const char *want = "http_requests_total|counter|Requests.|\nup|gauge|1 when the target "
+                       "answered.|\n";
+    struct km_storage *s = open_store();
+    char path[300];
+    FILE *f;
+
+    (void)state;
+    assert_true(km_storage_keeps_metadata(s));
+    assert_int_equal(km_storage_metadata_put(s, md, 3), 0);
+    assert_string_equal(md_list(s, NULL), want);
+    assert_string_equal(md_list(s, "up"), "up|gauge|1 when the target answered.|\n");
+    /* Closed and opened again, the store has it still. */
+    km_storage_close(s);
+    s = open_store();
+    assert_string_equal(md_list(s, NULL), want);
+    /* Flush writes it too (a change since the close). */
+    assert_int_equal(km_storage_metadata_put(s, md, 1), 0);
+    assert_int_equal(km_storage_flush(s), 0);
+    km_storage_close(s);
+    /* A corrupt file costs the metadata only. */
+    snprintf(path, sizeof(path), "%s/metadata", dir);
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 20, SEEK_SET), 0);
+    assert_int_equal(fputc('#', f), '#');
+    assert_int_equal(fclose(f), 0);
+    s = open_store();
+    assert_string_equal(md_list(s, NULL), "");
+    assert_int_equal(km_storage_metadata_put(s, md, 1), 0);
+    assert_string_equal(md_list(s, NULL), "up|gauge|1 when the target answered.|\n");
+    km_storage_close(s);
+}
+
+/* A store whose ops table has no metadata (a V1 store): put keeps nothing, list finds
+ * nothing, neither fails. */
+static void test_metadata_not_kept(void **state)
+{
+    struct km_storage_ops ops;
+    struct km_storage *s = open_store(), v1;
+    struct km_metadata md = { "up", KM_METRIC_GAUGE, "", "" };
+
+    (void)state;
+    ops = *s->ops;
+    ops.version = KM_STORAGE_OPS_V1;
+    v1 = (struct km_storage){ &ops, s->ctx };
+    assert_false(km_storage_keeps_metadata(&v1));
+    assert_int_equal(km_storage_metadata_put(&v1, &md, 1), 0);
+    assert_string_equal(md_list(&v1, NULL), "");
+    ops.version = KM_STORAGE_OPS_V2;
+    ops.metadata_put = NULL;
+    ops.metadata_list = NULL;
+    assert_false(km_storage_keeps_metadata(&v1));
+    assert_string_equal(md_list(&v1, NULL), "");
+    assert_string_equal(md_list(s, NULL), "");
+    km_storage_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_and_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_not_kept, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
  */
 #include "agent/ship/encode.h"
 
+#include "common/array.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "remote/rw_codec.h"
@@ -23,6 +24,9 @@ struct km_ship_encoder {
     int64_t *t;
     double *v;
     size_t capts;
+    struct km_rw_md *md; /* the families' metadata, when asked for */
+    size_t capmd;
+    bool want_md;
     struct km_buf proto, body;
     uint32_t samples;
     int err;
@@ -55,6 +59,7 @@ void km_ship_encoder_destroy(struct km_ship_encoder *e)
     free(e->ts);
     free(e->t);
     free(e->v);
+    free(e->md);
     km_buf_fini(&e->proto);
     km_buf_fini(&e->body);
     free(e);
@@ -97,6 +102,54 @@ static bool has_label(const struct km_label *l, size_t n, const char *name)
             return true;
     }
     return false;
+}
+
+static int cmp_md(const void *a, const void *b)
+{
+    const struct km_rw_md *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+
+    if (c == 0)
+        c = (x->type > y->type) - (x->type < y->type);
+    return c ? c : strcmp(x->help, y->help);
+}
+
+/* Under the agent's lock: the metadata of every shipped family with samples, one entry
+ * per distinct (name, type, help), packed after the series. */
+static int encode_metadata(struct km_ship_encoder *e, const struct km_mset *const *sets,
+                           size_t nsets)
+{
+    /* remote.proto's MetricType of each km_mtype. */
+    static const unsigned types[] = { [KM_MT_GAUGE] = 2, [KM_MT_COUNTER] = 1, [KM_MT_UNTYPED] = 0 };
+    size_t n = 0, w = 0;
+    int rc;
+
+    for (size_t k = 0; k < nsets; k++) {
+        for (size_t f = 0; f < sets[k]->nfam; f++) {
+            const struct km_mfamily *fam = &sets[k]->fam[f];
+
+            if ((fam->flags & KM_MF_LOCAL) || fam->first == KM_MSET_END)
+                continue;
+            rc = km_array_grow((void **)&e->md, &e->capmd, n + 1, sizeof(*e->md), 256,
+                               "encoding metadata");
+            if (rc)
+                return rc;
+            e->md[n++] = (struct km_rw_md){
+                .type =
+                    (unsigned)fam->type < sizeof(types) / sizeof(types[0]) ? types[fam->type] : 0,
+                .name = fam->name,
+                .help = fam->help ? fam->help : "",
+                .unit = "",
+            };
+        }
+    }
+    if (n > 1)
+        qsort(e->md, n, sizeof(*e->md), cmp_md);
+    for (size_t i = 0; i < n; i++) {
+        if (w == 0 || cmp_md(&e->md[w - 1], &e->md[i]) != 0)
+            e->md[w++] = e->md[i];
+    }
+    return km_rw_encode_metadata(&e->proto, e->md, w);
 }
 
 /* Under the agent's lock: build and pack the request. */
@@ -148,15 +201,18 @@ static void encode_sets(void *ud, const struct km_mset *const *sets, size_t nset
     km_buf_reset(&e->proto);
     e->samples = (uint32_t)nts;
     e->err = nts ? km_rw_encode(&e->proto, e->ts, nts) : 0;
+    if (e->err == 0 && nts && e->want_md)
+        e->err = encode_metadata(e, sets, nsets);
 }
 
-int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, const void **body, size_t *len,
-                   uint32_t *samples)
+int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, const void **body,
+                   size_t *len, uint32_t *samples)
 {
     int rc;
 
     e->samples = 0;
     e->err = 0;
+    e->want_md = metadata;
     km_agent_with_sets(a, encode_sets, e);
     if (e->err)
         return km_err_set(KM_ENOMEM, "out of memory encoding the collection");

@@ -2,7 +2,9 @@
  * encode — the agent's last collection as one remote_write request: every published
  * family except those marked node-local (KM_MF_LOCAL: figures the server derives
  * itself), each sample a series with its family name, its labels and the identity
- * labels (node, cluster) unless it has them already, at the collection's timestamp.
+ * labels (node, cluster) unless it has them already, at the collection's timestamp;
+ * and, when asked, the metadata of those families (TYPE and HELP, as the agent serves
+ * them on its /metrics: counter, gauge, untyped as unknown) in the same request.
  *
  * One encoder per agent; its buffers are reused from one collection to the next.
  */
@@ -13,6 +15,7 @@
 #include "common/buf.h"
 #include "common/labels.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,9 +25,10 @@ int km_ship_encoder_create(struct km_ship_encoder **out, const struct km_label *
                            size_t nidentity);
 void km_ship_encoder_destroy(struct km_ship_encoder *e);
 
-/* Encode the agent's published sets; *body points to the snappy-compressed request
- * (valid until the next call), *samples is how many it carries (0: nothing to send). */
-int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, const void **body, size_t *len,
-                   uint32_t *samples);
+/* Encode the agent's published sets, with their families' metadata when `metadata` is
+ * set; *body points to the snappy-compressed request (valid until the next call),
+ * *samples is how many it carries (0: nothing to send, metadata included). */
+int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, const void **body,
+                   size_t *len, uint32_t *samples);
 
 #endif

@@ -18,6 +18,8 @@ struct km_ship_loop {
     struct km_ship_encoder *enc;
     struct km_shipper *sh;
     struct km_label identity[2];
+    int64_t md_interval_ms;
+    int64_t md_sent_ms; /* monotonic; INT64_MIN: never */
 };
 
 static void health(void *ud, struct km_mset *m)
@@ -36,6 +38,8 @@ int km_ship_loop_create(struct km_ship_loop **out, struct km_agent *a,
     if (!l)
         return km_err_set(KM_ENOMEM, "out of memory");
     l->a = a;
+    l->md_interval_ms = s->metadata_interval_ms;
+    l->md_sent_ms = INT64_MIN;
     if (s->url) {
         struct km_ship_opts o = s->ship;
 
@@ -57,16 +61,22 @@ int km_ship_loop_create(struct km_ship_loop **out, struct km_agent *a,
 
 static void ship(struct km_ship_loop *l)
 {
+    int64_t now = km_time_mono_ns() / 1000000;
+    bool md = l->md_interval_ms > 0 &&
+              (l->md_sent_ms == INT64_MIN || now - l->md_sent_ms >= l->md_interval_ms);
     const void *body;
     size_t len;
     uint32_t samples;
 
-    if (km_ship_encode(l->enc, l->a, &body, &len, &samples) != 0) {
+    if (km_ship_encode(l->enc, l->a, md, &body, &len, &samples) != 0) {
         km_log_error("agent", "encoding the collection for shipping: %s", km_err_msg());
         return;
     }
-    if (samples)
-        km_shipper_submit(l->sh, body, len, samples);
+    if (!samples)
+        return;
+    km_shipper_submit(l->sh, body, len, samples);
+    if (md)
+        l->md_sent_ms = now;
 }
 
 int km_ship_loop_run(struct km_ship_loop *l, int64_t interval_ms)

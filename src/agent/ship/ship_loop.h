@@ -1,8 +1,10 @@
 /*
  * ship_loop — the running agent's loop: collect every interval on the monotonic clock
  * (missed ticks skipped, never bunched) and, when shipping is configured, hand each
- * collection to the shipper as one remote_write request. Used by `kmon agent` and by
- * `kmon demo`.
+ * collection to the shipper as one remote_write request. The families' metadata (TYPE,
+ * HELP) rides along with the first collection and then once per metadata interval, as
+ * Prometheus' remote_write sends metadata (every minute by default), not with every
+ * batch. Used by `kmon agent` and by `kmon demo`.
  */
 #ifndef KMON_AGENT_SHIP_SHIP_LOOP_H
 #define KMON_AGENT_SHIP_SHIP_LOOP_H
@@ -16,6 +18,7 @@ struct km_ship_setup {
     const char *url;  /* NULL: do not ship */
     const char *node; /* identity labels added to every series */
     const char *cluster;
+    int64_t metadata_interval_ms; /* send the families' metadata this often (0: never) */
     struct km_ship_opts ship;
 };
 
