@@ -69,6 +69,10 @@
 /* match[] selectors one /api/v1/series, labels or label values request may give. */
 #define KM_LIMIT_PROM_MATCHES 1024
 
+/* A server's answer to `kmon query --server`, held whole to be printed, and the most
+ * that command writes at once. */
+#define KM_LIMIT_QUERY_ANSWER (1024u * 1024 * 1024)
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 
