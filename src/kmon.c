@@ -4,6 +4,7 @@
  */
 #include "agent/agent_main.h"
 #include "demo/demo_main.h"
+#include "query/query_main.h"
 #include "server/server_main.h"
 #include "tsdb/cmd/tsdb_main.h"
 #include "version.h"
@@ -23,6 +24,8 @@ static const struct command commands[] = {
     { "server", "store metrics (remote_write, JSON) and serve the REST API and /metrics",
       km_server_main },
     { "demo", "a server and an agent for this host in one process (try this first)", km_demo_main },
+    { "query", "evaluate a PromQL expression over a data directory or a running server",
+      km_query_main },
     { "tsdb", "tools over a data directory: inspect blocks, bytes per sample, verify checksums",
       km_tsdb_main },
 };

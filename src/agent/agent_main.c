@@ -151,7 +151,7 @@ static const struct km_cfg_field agent_fields[] = {
     KM_CFG_FIELDS_END,
 };
 
-static const char *const other_commands[] = { "server", "demo", "tsdb", NULL };
+static const char *const other_commands[] = { "server", "demo", "query", "tsdb", NULL };
 
 static void on_metrics(struct km_http_req *req, void *ud)
 {

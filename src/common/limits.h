@@ -85,6 +85,10 @@
 #define KM_LIMIT_METADATA_TEXT     (4u * 1024)
 #define KM_LIMIT_METADATA_BYTES    (64u * 1024 * 1024)
 
+/* A server's answer to `kmon query --server`, held whole to be printed, and the most
+ * that command writes at once. */
+#define KM_LIMIT_QUERY_ANSWER (1024u * 1024 * 1024)
+
 /* Mounts the filesystem collector tracks at once. */
 #define KM_LIMIT_MOUNTS 16384
 

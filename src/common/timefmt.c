@@ -304,6 +304,38 @@ int km_time_parse_rfc3339_ms(const char *s, int64_t *out_ms)
     return rc;
 }
 
+int km_time_parse_prom(const char *s, int64_t *out_ms)
+{
+    char *end;
+    double d;
+
+    if (!*s)
+        return km_err_set(KM_EINVAL, "empty time");
+    d = strtod(s, &end);
+    if (*end == '\0' && isfinite(d)) {
+        double sec = trunc(d), frac = round((d - sec) * 1000) / 1000;
+
+        if (fabs(sec) > 9.2e15)
+            return km_err_set(KM_EINVAL, "time \"%s\" is out of range", s);
+        *out_ms = (int64_t)sec * 1000 + (int64_t)llround(frac * 1000);
+        return 0;
+    }
+    if (km_time_parse_rfc3339_ms(s, out_ms) == 0)
+        return 0;
+    if (strcmp(s, "-292273086-05-16T16:47:06Z") == 0) {
+        *out_ms = KM_TIME_PROM_MIN_MS;
+        return 0;
+    }
+    if (strcmp(s, "292277025-08-18T07:12:54.999999999Z") == 0) {
+        *out_ms = KM_TIME_PROM_MAX_MS;
+        return 0;
+    }
+    return km_err_set(KM_EINVAL,
+                      "bad time \"%s\" (want RFC 3339 like 2025-06-12T10:25:19Z or seconds "
+                      "since the epoch)",
+                      s);
+}
+
 const char *km_time_format_ms(char *out, size_t size, int64_t ms)
 {
     int64_t sec = ms / 1000, frac = ms % 1000;

@@ -26,6 +26,17 @@ int km_time_parse_rfc3339(const char *s, int64_t *out_ns);
 /* The same in milliseconds since the epoch, for every year from 0000 to 9999. */
 int km_time_parse_rfc3339_ms(const char *s, int64_t *out_ms);
 
+/* Prometheus' minimum and maximum times (what its API takes for an absent start or end), in
+ * milliseconds: 1677-09-21 and 2262-04-11, the range of Go's time in nanoseconds. */
+#define KM_TIME_PROM_MIN_MS (-9223309901257974ll)
+#define KM_TIME_PROM_MAX_MS (9223309901257974ll)
+
+/* Parse a time as the Prometheus HTTP API reads one (its parseTime): seconds since the
+ * epoch with a fraction rounded to the millisecond ("1435781451.781", "-5") or RFC 3339,
+ * and the two texts Prometheus writes for its minimum and maximum times. Stores
+ * milliseconds since the epoch. KM_EINVAL with a message when it is none of them. */
+int km_time_parse_prom(const char *s, int64_t *out_ms);
+
 /* Format milliseconds since the epoch as RFC 3339 in UTC with milliseconds
  * ("2099-01-01T00:00:00.000Z"); a time outside years 0 to 9999 as "<n> ms since the
  * epoch". Returns out, for use in a format's arguments. */

@@ -76,7 +76,7 @@ static const struct km_cfg_field demo_fields[] = {
     KM_CFG_FIELDS_END,
 };
 
-static const char *const other_commands[] = { "agent", "server", "tsdb", NULL };
+static const char *const other_commands[] = { "agent", "server", "query", "tsdb", NULL };
 
 /* What to open in a browser or with curl. */
 static void print_where(const struct demo_opts *o, uint16_t port, const char *node)

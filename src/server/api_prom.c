@@ -30,8 +30,8 @@
 #include <unistd.h>
 
 /* Prometheus' "min" and "max" times for an absent start or end (series, labels). */
-#define MIN_TIME (-9223309901257974ll) /* 1677-09-21 as Prometheus' minTime, in ms */
-#define MAX_TIME (9223309901257974ll)
+#define MIN_TIME KM_TIME_PROM_MIN_MS
+#define MAX_TIME KM_TIME_PROM_MAX_MS
 
 /* ---- answers ------------------------------------------------------------------------------ */
 
@@ -101,31 +101,7 @@ static void success_finish(struct km_http_req *req, struct km_jsonw *w, struct k
  * into ms. */
 static bool parse_time(const char *s, int64_t *ms)
 {
-    char *end;
-    double d;
-
-    if (!*s)
-        return false;
-    d = strtod(s, &end);
-    if (*end == '\0' && isfinite(d)) {
-        double sec = trunc(d), frac = round((d - sec) * 1000) / 1000;
-
-        if (fabs(sec) > 9.2e15)
-            return false;
-        *ms = (int64_t)sec * 1000 + (int64_t)llround(frac * 1000);
-        return true;
-    }
-    if (km_time_parse_rfc3339_ms(s, ms) == 0)
-        return true;
-    if (strcmp(s, "-292273086-05-16T16:47:06Z") == 0) {
-        *ms = MIN_TIME;
-        return true;
-    }
-    if (strcmp(s, "292277025-08-18T07:12:54.999999999Z") == 0) {
-        *ms = MAX_TIME;
-        return true;
-    }
-    return false;
+    return km_time_parse_prom(s, ms) == 0;
 }
 
 /* Go's %q of s, for messages that quote what the client sent. */

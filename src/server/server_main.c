@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const other_commands[] = { "agent", "demo", "tsdb", NULL };
+static const char *const other_commands[] = { "agent", "demo", "query", "tsdb", NULL };
 
 int km_server_main(int argc, char **argv)
 {

@@ -233,7 +233,7 @@ static int report_unreadable(struct km_tsdb_report *r, struct km_tsdb *db)
 
 /* ---- the report ------------------------------------------------------------------------ */
 
-static int check_dir(const char *dir)
+int km_tsdb_check_dir(const char *dir)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -301,7 +301,7 @@ int km_tsdb_inspect(const char *dir, bool verify, struct km_tsdb_report *out)
     memset(out, 0, sizeof(*out));
     out->mint = INT64_MAX;
     out->maxt = INT64_MIN;
-    rc = check_dir(dir);
+    rc = km_tsdb_check_dir(dir);
     if (rc)
         return rc;
     out->dir = strdup(dir);

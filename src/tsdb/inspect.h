@@ -59,6 +59,11 @@ struct km_tsdb_report {
     size_t problems;
 };
 
+/* 0 when dir is a directory holding a kmon database (blocks/ or wal/); else
+ * KM_ENOTFOUND (it cannot be read) or KM_EINVAL (not a directory, or no database in it)
+ * with a sentence naming it. What tools check before a read-only open. */
+int km_tsdb_check_dir(const char *dir);
+
 /* Inspect the database in dir. With verify, every block is read in full (checksums,
  * chunk decoding, sample counts). Returns 0 with *out filled (problems found are in the
  * report, not the return), or an error when dir is not a readable database. */

@@ -2,6 +2,7 @@
 loopback, scrape them, and parse the Prometheus text format strictly."""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 KMON = os.environ.get("KMON_BIN", os.path.join(os.path.dirname(__file__), "../../build/kmon"))
 FIXTURES = os.environ.get("KMON_FIXTURES", os.path.join(os.path.dirname(__file__), "../fixtures"))
 SANITIZED = os.environ.get("KMON_SANITIZED", "0") in ("1", "ON", "TRUE", "true")
+PROMETHEUS = shutil.which("prometheus")
 
 
 def free_port():
@@ -105,6 +107,45 @@ def agent_factory():
         p.close()
 
 
+class Prometheus(Proc):
+    """A Prometheus process (Debian's, at PROMETHEUS; Proc runs kmon, this the given
+    binary)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.stderr_path = f"/tmp/kmon-test-prometheus-{time.monotonic_ns()}.log"
+        self.stderr = open(self.stderr_path, "w+")
+        self.p = subprocess.Popen([PROMETHEUS, *args], stdout=subprocess.DEVNULL,
+                                  stderr=self.stderr)
+
+
+def wait_ready(base, proc, timeout=30, path="/readyz"):
+    """Wait until the server `proc` at `base` answers `path` with 200 (a kmon server's
+    /readyz: its WAL is replayed; Prometheus' /-/ready); fail if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.p.poll() is not None:
+            raise AssertionError(f"{proc.args[0]} exited with {proc.p.returncode}:\n{proc.log()}")
+        try:
+            if http_get(base + path, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+
+
+def tree(d):
+    """Every file under d with its size and modification time (to show nothing changed)."""
+    out = {}
+    for root, dirs, files in os.walk(d):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            out[os.path.relpath(path, d)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
 @pytest.fixture
 def server_factory(tmp_path):
     """server_factory(*extra_args, data=None) starts `kmon server` on a free port with
@@ -119,18 +160,7 @@ def server_factory(tmp_path):
                     env=env)
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.p.poll() is not None:
-                raise AssertionError(f"kmon server exited with {proc.p.returncode}:\n"
-                                     f"{proc.log()}")
-            try:
-                if http_get(base + "/readyz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, proc.log()
-            time.sleep(0.05)
+        wait_ready(base, proc)
         return proc, base, data
 
     yield start

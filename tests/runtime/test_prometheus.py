@@ -3,26 +3,13 @@
 arrive, with the same values, and the prototype's API finds the node by its instance
 address."""
 import json
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from conftest import KMON, SANITIZED, Proc, free_port, http_get, meminfo, parse_exposition
-
-PROMETHEUS = shutil.which("prometheus")
-
-
-class Prometheus(Proc):
-    """A Prometheus process (Proc runs kmon; this runs the given binary)."""
-
-    def __init__(self, args):
-        self.args = args
-        self.stderr_path = f"/tmp/kmon-test-prometheus-{time.monotonic_ns()}.log"
-        self.stderr = open(self.stderr_path, "w+")
-        self.p = subprocess.Popen([PROMETHEUS, *args], stdout=subprocess.DEVNULL,
-                                  stderr=self.stderr)
+from conftest import (KMON, PROMETHEUS, SANITIZED, Prometheus, free_port, http_get, meminfo,
+                      parse_exposition)
 
 
 def stored(data_dir, *args):

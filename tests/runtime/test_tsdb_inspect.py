@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import run
+from conftest import run, tree
 
 FILL = os.environ.get("KMON_TSDB_FILL",
                       os.path.join(os.path.dirname(__file__), "../../build/tests/tools/tsdb_fill"))
@@ -25,17 +25,6 @@ def fill(d, series, samples, start, mode):
 def inspect_json(d, *flags):
     p = run("tsdb", "inspect", "--format", "json", *flags, str(d))
     return p, json.loads(p.stdout) if p.stdout else None
-
-
-def tree(d):
-    """Every file under d with its size and modification time."""
-    out = {}
-    for root, dirs, files in os.walk(d):
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            st = os.lstat(path)
-            out[os.path.relpath(path, d)] = (st.st_size, st.st_mtime_ns)
-    return out
 
 
 def block_dirs(d):

@@ -237,6 +237,40 @@ static void test_rfc3339(void **state)
     assert_int_equal(strlen(out) < 10, 1);
 }
 
+/* Times as the Prometheus API reads them: seconds (fraction rounded to the ms), RFC 3339,
+ * its minimum and maximum times; anything else refused. */
+static void test_time_parse_prom(void **state)
+{
+    int64_t ms = 0;
+
+    (void)state;
+    assert_int_equal(km_time_parse_prom("1435781451.781", &ms), 0);
+    assert_int_equal(ms, 1435781451781ll);
+    assert_int_equal(km_time_parse_prom("1435781451.7816", &ms), 0);
+    assert_int_equal(ms, 1435781451782ll);
+    assert_int_equal(km_time_parse_prom("-1.5", &ms), 0);
+    assert_int_equal(ms, -1500);
+    assert_int_equal(km_time_parse_prom("12", &ms), 0);
+    assert_int_equal(ms, 12000);
+    assert_int_equal(km_time_parse_prom("2015-07-01T20:10:51.781Z", &ms), 0);
+    assert_int_equal(ms, 1435781451781ll);
+    assert_int_equal(km_time_parse_prom("2015-07-01T22:10:51+02:00", &ms), 0);
+    assert_int_equal(ms, 1435781451000ll);
+    assert_int_equal(km_time_parse_prom("-292273086-05-16T16:47:06Z", &ms), 0);
+    assert_int_equal(ms, KM_TIME_PROM_MIN_MS);
+    assert_int_equal(km_time_parse_prom("292277025-08-18T07:12:54.999999999Z", &ms), 0);
+    assert_int_equal(ms, KM_TIME_PROM_MAX_MS);
+    ms = 7;
+    assert_int_equal(km_time_parse_prom("", &ms), KM_EINVAL);
+    assert_int_equal(km_time_parse_prom("yesterday", &ms), KM_EINVAL);
+    assert_non_null(strstr(km_err_msg(), "yesterday"));
+    assert_int_equal(km_time_parse_prom("NaN", &ms), KM_EINVAL);
+    assert_int_equal(km_time_parse_prom("Inf", &ms), KM_EINVAL);
+    assert_int_equal(km_time_parse_prom("1e300", &ms), KM_EINVAL);
+    assert_int_equal(km_time_parse_prom("12s", &ms), KM_EINVAL);
+    assert_int_equal(ms, 7); /* untouched on failure */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,7 +278,7 @@ int main(void)
         cmocka_unit_test(test_utf8),       cmocka_unit_test(test_expfmt),
         cmocka_unit_test(test_jsonw),      cmocka_unit_test(test_jsonw_depth_limit),
         cmocka_unit_test(test_duration),   cmocka_unit_test(test_size),
-        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_rfc3339),    cmocka_unit_test(test_time_parse_prom),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

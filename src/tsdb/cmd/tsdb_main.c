@@ -312,7 +312,7 @@ struct inspect_opts {
 };
 
 const char *const km_tsdb_format_choices[] = { "text", "json", NULL };
-const char *const km_tsdb_other_commands[] = { "agent", "server", "demo", NULL };
+const char *const km_tsdb_other_commands[] = { "agent", "server", "demo", "query", NULL };
 
 bool km_tsdb_start_dir_command(const struct km_cfg_cmd *c, const struct km_cfg_common *common,
                                int argc, char **argv, const char *who, const char **dir,
