@@ -5,8 +5,8 @@
 #ifndef KMON_SERVER_SERVER_INTERNAL_H
 #define KMON_SERVER_SERVER_INTERNAL_H
 
-#include "common/http_server.h"
 #include "common/cfg.h"
+#include "common/http_server.h"
 #include "common/self_metrics.h"
 #include "promql/eval.h"
 #include "server.h"
@@ -24,10 +24,11 @@ struct km_storage;
 struct km_api_ctx {
     struct km_storage *store; /* the database: queriers come from it */
     struct km_ingest *ingest;
-    int64_t stale_ms;         /* the REST API lists what has data this recent */
-    int64_t retention_ms;     /* no window or step longer than this */
-    struct km_pq_opts query;  /* PromQL: lookback, samples limit, timeout */
-    int64_t start_ns;         /* when the server started (runtimeinfo) */
+    int64_t stale_ms;                    /* the REST API lists what has data this recent */
+    int64_t scrape_ms;                   /* how often senders sample: the REST API's rate windows */
+    int64_t retention_ms;                /* no window or step longer than this */
+    struct km_pq_opts query;             /* PromQL: lookback, samples limit, timeout */
+    int64_t start_ns;                    /* when the server started (runtimeinfo) */
     const struct km_cfg_field *settings; /* the server's settings (flags, config) */
     const void *settings_base;
 };
