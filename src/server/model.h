@@ -1,68 +1,60 @@
 /*
- * model — the prototype's view of a cluster (nodes, pods, and through pods namespaces
- * and deployments) computed at query time from the stored series, never stored twice:
+ * model — the prototype's view of a cluster (nodes, pods, namespaces, deployments), asked
+ * of the PromQL engine: the queries of seed_queries.c with their placeholders filled in,
+ * sent together as one query (one querier, one consistent view of the store) and the
+ * answers gathered per object. Nothing here computes a figure; docs/api.md lists the
+ * queries.
  *
- *   figure          node, from (preferred first)                pod, from
- *   cpu_millicores  rate(node_cpu_seconds_total{mode!~"idle|iowait"}) x 1000
- *                   kmon_node_cpu_millicores (JSON senders) rate(container_cpu_usage_seconds_total)
- * x 1000, kmon_pod_cpu_millicores memory_bytes    node_memory_MemTotal_bytes - MemAvailable
- * container_memory_working_set_bytes, kmon_pod_memory_bytes disk read/write
- * node_disk_{read,written}_bytes_total         container_fs_{reads,writes}_bytes_total network
- * in/out  node_network_{receive,transmit}_bytes_total{device!="lo"}
- *                                                                container_network_{receive,transmit}_bytes_total
- *   (I/O also from kmon_{node,pod}_{disk_read,disk_written,network_receive,network_transmit}_bytes:
- *    the bytes of the interval ending at each sample, as the JSON endpoints store them)
+ * Each query of the request is tagged with a `kmon_part` label (label_replace) and the
+ * tagged queries are joined with `or`: every object's answers come back as series
+ * labelled with its identity and the part they answer.
  *
- * A node is named by its `node` label, or for series from other senders (Prometheus
- * scraping node-exporter) by `instance` without its port. A pod by `namespace` + `pod`;
- * container series prefer the pod's own cgroup (container="") over a sum of its
- * containers (never counting the pause container "POD" twice). A pod's deployment is
- * `workload` when workload_kind="Deployment", else its name when it follows the
- * ReplicaSet convention <deployment>-<pod-template-hash>-<suffix>.
+ * The rate window is chosen as Grafana's $__rate_interval is, with a floor: for a step
+ * of s (0 for the current figures) and the senders' sampling interval S (the server's
+ * --scrape-interval), max(s + S, 4 × S, 1m): at least four samples, a step's increase
+ * never falling between two windows, and a minute of samples for the current figures
+ * even from agents that sample every second.
  *
- * Threads: pure functions over the database; callers may run them concurrently.
+ * Threads: pure functions over the store; callers may run them concurrently.
  */
 #ifndef KMON_SERVER_MODEL_H
 #define KMON_SERVER_MODEL_H
 
-#include "view.h"
+#include "common/buf.h"
+#include "promql/eval.h"
+#include "seed_queries.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct km_storage;
-
-enum km_fig {
-    KM_FIG_CPU,    /* millicores */
-    KM_FIG_MEM,    /* bytes */
-    KM_FIG_DISK_R, /* I/O figures: bytes */
-    KM_FIG_DISK_W,
-    KM_FIG_NET_R,
-    KM_FIG_NET_S,
-    KM_FIG_COUNT
+/* What a request is about (the placeholders' filters); NULL fields match anything. */
+struct km_filter {
+    const char *node;      /* nodes: the node; pods: those whose series name this node */
+    const char *namespace; /* pods, namespaces, deployments */
+    const char *pod;
 };
 
-/* The newest figures of one node or pod. */
-struct km_figs {
-    bool has[KM_FIG_COUNT];
-    double value[KM_FIG_COUNT]; /* cpu, memory; I/O: bytes during the last interval */
-    bool has_rate[KM_FIG_COUNT];
-    double rate[KM_FIG_COUNT]; /* I/O: bytes per second */
-    bool has_total[KM_FIG_COUNT];
-    double total[KM_FIG_COUNT]; /* I/O: counter totals (since the device or pod started) */
-    bool has_mem_total;
-    double mem_total; /* nodes: MemTotal */
-    int64_t t;        /* newest sample (ms) */
+struct km_model_params {
+    struct km_filter f;
+    int64_t rate_window_ms; /* km_model_rate_window() */
 };
 
+/* Which figures of which levels to ask: bits (1u << enum km_seed_fig) per level. */
+struct km_model_ask {
+    uint32_t figs[KM_SEED_LEVELS];
+};
+
+/* One object and its answers. */
 struct km_entity {
-    char *name;       /* node or pod name */
-    char *namespace;  /* pods */
-    char *node;       /* pods: their node (NULL when unknown) */
+    char *name;       /* node, pod, namespace or deployment */
+    char *namespace;  /* pods and deployments; NULL otherwise */
+    char *node;       /* pods: their node (NULL when no series says) */
     char *deployment; /* pods: their deployment (NULL when none) */
-    char *cluster;    /* NULL when unknown */
-    struct km_figs f;
+    char *cluster;    /* nodes and pods: NULL when no series says */
+    bool has[KM_SEED_FIGS];
+    double v[KM_SEED_FIGS];      /* an instant query's answers */
+    double *steps[KM_SEED_FIGS]; /* a range query's: one value per step, NaN where none */
 };
 
 struct km_entities {
@@ -70,37 +62,40 @@ struct km_entities {
     size_t n;
 };
 
-void km_entities_fini(struct km_entities *e);
-
-enum km_kind { KM_NODES, KM_PODS };
-
-/* Which entities: NULL fields match anything. */
-struct km_filter {
-    const char *node;
-    const char *namespace;
-    const char *pod;
-    const char *deployment;
+/* The answers, per level. */
+struct km_model {
+    struct km_entities level[KM_SEED_LEVELS];
+    struct km_pq_grid grid; /* the steps of a range query */
 };
 
-/* Every node (or pod) matching f with a sample newer than now - stale_ms, with its
- * newest figures. */
-int km_model_current(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
-                     int64_t now, int64_t stale_ms, struct km_entities *out);
+void km_model_fini(struct km_model *m);
 
-/* Figures summed over every node (or pod) matching f, at steps ending at `end`:
- * cpu millicores, memory bytes, I/O bytes per second. `steps` must be filled in
- * (km_model_plan_steps()). out[fig] has steps->n values each, NaN where nothing. */
-int km_model_steps(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
-                   const struct km_view_steps *steps, double *out[KM_FIG_COUNT]);
+/* The rate window for a step (0: the current figures) and a sampling interval. */
+int64_t km_model_rate_window(int64_t step_ms, int64_t scrape_ms);
 
-/* Choose the steps of a window ending at `end` (ms): `step_ms` 0 picks the series'
- * spacing or window/500 if coarser; the look-back covers two samples. */
-int km_model_plan_steps(struct km_storage *store, enum km_kind kind, const struct km_filter *f,
-                        int64_t end, int64_t window_ms, int64_t step_ms,
-                        struct km_view_steps *steps);
+/* Append query q with its placeholders filled in from p. KM_EINVAL for a placeholder
+ * the table should not have, KM_ENOMEM. */
+int km_model_expand(struct km_buf *out, const struct km_seed_query *q,
+                    const struct km_model_params *p);
 
-/* The deployment a pod name implies by the ReplicaSet convention, written into out;
- * false when the name does not follow it. */
-bool km_model_deployment_from_pod(const char *pod, char *out, size_t size);
+/* Append the one query that asks everything in `ask`. */
+int km_model_compose(struct km_buf *out, const struct km_model_ask *ask,
+                     const struct km_model_params *p);
+
+/* Ask at time t (ms). On success *out holds the objects that answered (free it with
+ * km_model_fini()); errors are the engine's (km_err_msg() says why). */
+int km_model_instant(struct km_storage *store, const struct km_pq_opts *o,
+                     const struct km_model_ask *ask, const struct km_model_params *p, int64_t t,
+                     struct km_model *out);
+
+/* Ask at every step of grid g. */
+int km_model_range(struct km_storage *store, const struct km_pq_opts *o,
+                   const struct km_model_ask *ask, const struct km_model_params *p,
+                   const struct km_pq_grid *g, struct km_model *out);
+
+/* The object of a level with this namespace (NULL for nodes and namespaces) and name,
+ * or NULL. */
+const struct km_entity *km_model_find(const struct km_model *m, enum km_seed_level level,
+                                      const char *namespace, const char *name);
 
 #endif

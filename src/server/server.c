@@ -167,6 +167,16 @@ const struct km_cfg_field km_server_fields[] = {
       .help = "the API lists a node or pod until its newest sample is this old",
       .min = 1000,
       .max = 86400000 },
+    { .name = "scrape-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, scrape_ms),
+      .def = "5s",
+      .help = "how often senders sample (kmon agents' --interval, Prometheus' "
+              "scrape_interval): the REST API's rate window is max(4 × this, 1m, step + "
+              "this), its I/O bytes are per this interval and its default time-series step "
+              "is no shorter",
+      .min = 1000,
+      .max = 3600000 },
     { .name = "query-lookback-delta",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, query_lookback_ms),
@@ -439,6 +449,7 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     ho.max_conns_per_ip = (unsigned)o->http_max_conns_per_ip;
     ho.not_ready_msg = "starting: the database is replaying its write-ahead log";
     s->api.stale_ms = o->stale_ms;
+    s->api.scrape_ms = o->scrape_ms;
     s->api.retention_ms = o->retention_ms;
     km_pq_opts_default(&s->api.query);
     s->api.query.lookback_ms = o->query_lookback_ms;

@@ -38,6 +38,7 @@ struct km_server_opts {
     int64_t http_max_conns;
     int64_t http_max_conns_per_ip;
     int64_t stale_ms;
+    int64_t scrape_ms;
     int64_t query_lookback_ms;
     int64_t query_max_samples;
     int64_t query_timeout_ms;

@@ -25,6 +25,7 @@ struct km_api_ctx {
     struct km_storage *store; /* the database: queriers come from it */
     struct km_ingest *ingest;
     int64_t stale_ms;                    /* the REST API lists what has data this recent */
+    int64_t scrape_ms;                   /* how often senders sample: the REST API's rate windows */
     int64_t retention_ms;                /* no window or step longer than this */
     struct km_pq_opts query;             /* PromQL: lookback, samples limit, timeout */
     int64_t start_ns;                    /* when the server started (runtimeinfo) */

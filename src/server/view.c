@@ -1,93 +1,223 @@
 /*
- * view — newest readings and step evaluation over one series (see view.h).
+ * view — the REST API's JSON objects (see view.h).
  */
 #include "view.h"
 
+#include "common/timefmt.h"
+#include "human.h"
+
 #include <math.h>
+#include <string.h>
 
-void km_view_last(const int64_t *t, const double *v, size_t n, int64_t now, int64_t stale_ms,
-                  struct km_view_last *out)
+/* The figures of one object at one time: its instant answers, or one step of its range
+ * answers. */
+struct figs {
+    bool has[KM_SEED_FIGS];
+    double v[KM_SEED_FIGS];
+};
+
+/* A rate, to a thousandth (more digits would only be noise of the sample times). */
+static void num_or_null(struct km_jsonw *w, const char *key, bool has, double v)
 {
-    size_t i = n;
+    km_jsonw_key(w, key);
+    if (has)
+        km_jsonw_double(w, fabs(v) < 1e15 ? round(v * 1000) / 1000 : v);
+    else
+        km_jsonw_null(w);
+}
 
-    out->has = out->has_rate = false;
-    out->delta = out->interval = 0;
-    while (i > 0 && t[i - 1] > now)
-        i--;
-    if (i == 0 || t[i - 1] <= now - stale_ms)
+static void int_or_null(struct km_jsonw *w, const char *key, bool has, double v)
+{
+    km_jsonw_key(w, key);
+    if (has)
+        km_jsonw_i64(w, (int64_t)llround(v));
+    else
+        km_jsonw_null(w);
+}
+
+static void str_or_null(struct km_jsonw *w, const char *key, const char *s)
+{
+    km_jsonw_key(w, key);
+    if (s)
+        km_jsonw_str(w, s);
+    else
+        km_jsonw_null(w);
+}
+
+static void human(struct km_jsonw *w, const char *key, bool has, double v,
+                  void (*fmt)(char *, size_t, double))
+{
+    char buf[48];
+
+    km_jsonw_key(w, key);
+    if (!has) {
+        km_jsonw_null(w);
         return;
-    out->has = true;
-    out->t = t[i - 1];
-    out->value = v[i - 1];
-    if (i >= 2 && t[i - 2] < t[i - 1]) {
-        out->has_rate = true;
-        /* A counter that went down restarted from zero. */
-        out->delta = v[i - 1] >= v[i - 2] ? v[i - 1] - v[i - 2] : v[i - 1];
-        out->interval = (double)(t[i - 1] - t[i - 2]) / 1000.0;
     }
+    fmt(buf, sizeof(buf), v);
+    km_jsonw_str(w, buf);
 }
 
-/* The counter's increase and the time it was measured over, inside [a, b]: the counter
- * runs linearly between consecutive samples no more than `gap` apart, and is unknown
- * across longer gaps. *seg is the first segment that may reach past a (callers move a
- * forward only). */
-static void covered_increase(const int64_t *t, const double *adj, size_t n, int64_t gap, int64_t a,
-                             int64_t b, size_t *seg, double *inc, double *ms)
+void km_view_time(struct km_jsonw *w, const char *key, int64_t ms)
 {
-    *inc = *ms = 0;
-    while (*seg + 1 < n && t[*seg + 1] <= a)
-        (*seg)++;
-    for (size_t i = *seg; i + 1 < n && t[i] < b; i++) {
-        int64_t dt = t[i + 1] - t[i], lo = t[i] > a ? t[i] : a, hi = t[i + 1] < b ? t[i + 1] : b;
+    char buf[48];
 
-        if (dt <= 0 || dt > gap || hi <= lo)
+    km_jsonw_key(w, key);
+    if (!ms) {
+        km_jsonw_null(w);
+        return;
+    }
+    km_time_format_rfc3339(buf, sizeof(buf), ms * 1000000, 6);
+    km_jsonw_str(w, buf);
+}
+
+/* Names of the JSON fields of an I/O pair: the interval's bytes, the rates, the totals,
+ * the rates' companions. */
+struct io_names {
+    const char *bytes[2], *rate[2], *total[2], *human[2];
+};
+
+static const struct io_names disk_names = { { "read_bytes", "write_bytes" },
+                                            { "read_bytes_per_second", "write_bytes_per_second" },
+                                            { "read_bytes_total", "write_bytes_total" },
+                                            { "read", "write" } };
+static const struct io_names net_names = { { "bytes_recv", "bytes_sent" },
+                                           { "bytes_recv_per_second", "bytes_sent_per_second" },
+                                           { "bytes_recv_total", "bytes_sent_total" },
+                                           { "recv", "sent" } };
+
+/* One I/O pair (figures `rate` and rate + 1; their totals `total`, total + 1 when
+ * `totals`): the bytes of an interval of `sec` seconds at the rate, as the prototype had
+ * them, the rates, the counters' totals. */
+static void write_io(struct km_jsonw *w, const struct figs *f, int rate, int total, bool totals,
+                     double sec, const char *key, const struct io_names *n)
+{
+    km_jsonw_key(w, key);
+    km_jsonw_obj_begin(w);
+    for (int i = 0; i < 2; i++)
+        int_or_null(w, n->bytes[i], f->has[rate + i], f->v[rate + i] * sec);
+    for (int i = 0; i < 2; i++)
+        num_or_null(w, n->rate[i], f->has[rate + i], f->v[rate + i]);
+    for (int i = 0; totals && i < 2; i++)
+        int_or_null(w, n->total[i], f->has[total + i], f->v[total + i]);
+    for (int i = 0; i < 2; i++)
+        human(w, n->human[i], f->has[rate + i], f->v[rate + i], km_human_rate);
+    km_jsonw_obj_end(w);
+}
+
+/* The figures every object and point has; `totals` and the timestamp for current
+ * figures only. */
+static void write_figs(struct km_jsonw *w, const struct figs *f, bool current, double sec)
+{
+    int_or_null(w, "cpu_millicores", f->has[KM_SEED_CPU], f->v[KM_SEED_CPU]);
+    human(w, "cpu", f->has[KM_SEED_CPU], f->v[KM_SEED_CPU], km_human_cpu);
+    int_or_null(w, "memory_bytes", f->has[KM_SEED_MEMORY], f->v[KM_SEED_MEMORY]);
+    human(w, "memory", f->has[KM_SEED_MEMORY], f->v[KM_SEED_MEMORY], km_human_bytes);
+    if (current && f->has[KM_SEED_MEMORY_TOTAL]) {
+        int_or_null(w, "memory_total_bytes", true, f->v[KM_SEED_MEMORY_TOTAL]);
+        human(w, "memory_total", true, f->v[KM_SEED_MEMORY_TOTAL], km_human_bytes);
+    }
+    write_io(w, f, KM_SEED_DISK_READ, KM_SEED_DISK_READ_TOTAL, current, sec, "disk_io",
+             &disk_names);
+    write_io(w, f, KM_SEED_NET_RECV, KM_SEED_NET_RECV_TOTAL, current, sec, "network_io",
+             &net_names);
+    if (current)
+        km_view_time(w, "timestamp",
+                     f->has[KM_SEED_TIMESTAMP] ? llround(f->v[KM_SEED_TIMESTAMP] * 1000) : 0);
+}
+
+static void current_figs(const struct km_entity *e, struct figs *f)
+{
+    memcpy(f->has, e->has, sizeof(f->has));
+    memcpy(f->v, e->v, sizeof(f->v));
+}
+
+static void count(struct km_jsonw *w, const char *key, const struct km_entity *e,
+                  enum km_seed_fig fig)
+{
+    km_jsonw_key(w, key);
+    km_jsonw_u64(w, e->has[fig] && e->v[fig] > 0 ? (uint64_t)llround(e->v[fig]) : 0);
+}
+
+void km_view_object(struct km_jsonw *w, enum km_seed_level level, const struct km_entity *e,
+                    double interval_s)
+{
+    struct figs f;
+
+    current_figs(e, &f);
+    km_jsonw_obj_begin(w);
+    switch (level) {
+    case KM_SEED_NODE:
+        km_jsonw_key(w, "node_name");
+        km_jsonw_str(w, e->name);
+        str_or_null(w, "cluster", e->cluster);
+        break;
+    case KM_SEED_POD:
+        km_jsonw_key(w, "pod_name");
+        km_jsonw_str(w, e->name);
+        km_jsonw_key(w, "namespace");
+        km_jsonw_str(w, e->namespace);
+        str_or_null(w, "node_name", e->node);
+        str_or_null(w, "deployment", e->deployment);
+        str_or_null(w, "cluster", e->cluster);
+        break;
+    case KM_SEED_NAMESPACE:
+        km_jsonw_key(w, "namespace");
+        km_jsonw_str(w, e->name);
+        count(w, "deployment_count", e, KM_SEED_DEPLOYMENT_COUNT);
+        count(w, "pod_count", e, KM_SEED_POD_COUNT);
+        break;
+    default:
+        km_jsonw_key(w, "deployment");
+        km_jsonw_str(w, e->name);
+        km_jsonw_key(w, "namespace");
+        km_jsonw_str(w, e->namespace);
+        count(w, "replicas", e, KM_SEED_POD_COUNT);
+        count(w, "pod_count", e, KM_SEED_POD_COUNT);
+        break;
+    }
+    write_figs(w, &f, true, interval_s);
+    if (level == KM_SEED_NODE)
+        count(w, "pod_count", e, KM_SEED_POD_COUNT);
+    km_jsonw_obj_end(w);
+}
+
+void km_view_pods(struct km_jsonw *w, const struct km_entities *pods, const char *deployment,
+                  double interval_s)
+{
+    size_t n = 0;
+
+    km_jsonw_key(w, "pods");
+    km_jsonw_arr_begin(w);
+    for (size_t i = 0; i < pods->n; i++) {
+        const struct km_entity *p = &pods->v[i];
+
+        if (deployment && (!p->deployment || strcmp(p->deployment, deployment) != 0))
             continue;
-        *inc += (adj[i + 1] - adj[i]) * (double)(hi - lo) / (double)dt;
-        *ms += (double)(hi - lo);
+        km_view_object(w, KM_SEED_POD, p, interval_s);
+        n++;
     }
+    km_jsonw_arr_end(w);
+    km_jsonw_key(w, "count");
+    km_jsonw_u64(w, n);
 }
 
-void km_view_eval_steps(const int64_t *t, const double *v, size_t n, bool counter,
-                        const struct km_view_steps *steps, double *scratch, double *out)
+bool km_view_point(struct km_jsonw *w, const struct km_entity *e, const struct km_pq_grid *g,
+                   size_t k)
 {
-    double *adj = scratch, correction = 0;
-    size_t end = 0, seg = 0; /* first index past T; first segment reaching past T - step */
+    struct figs f;
+    bool any = false;
 
-    /* The counter as if it had never been reset. */
-    for (size_t i = 0; counter && i < n; i++) {
-        if (i > 0 && v[i] < v[i - 1])
-            correction += v[i - 1];
-        adj[i] = v[i] + correction;
+    for (int i = 0; i < KM_SEED_FIGS; i++) {
+        f.has[i] = e->steps[i] && !isnan(e->steps[i][k]);
+        f.v[i] = f.has[i] ? e->steps[i][k] : 0;
+        any = any || f.has[i];
     }
-    for (size_t k = 0; k < steps->n; k++) {
-        int64_t T = steps->start + (int64_t)k * steps->step;
-        double inc, ms;
-
-        out[k] = NAN;
-        if (counter) {
-            covered_increase(t, adj, n, steps->range, T - steps->step, T, &seg, &inc, &ms);
-            if (ms > 0)
-                out[k] = inc / (ms / 1000.0);
-            continue;
-        }
-        while (end < n && t[end] <= T)
-            end++;
-        /* A sample inside the step, or one before it that the next bridges past T. */
-        if (end > 0 &&
-            (t[end - 1] > T - steps->step || (end < n && t[end] - t[end - 1] <= steps->range)))
-            out[k] = v[end - 1];
-    }
-}
-
-int64_t km_view_interval(const int64_t *t, size_t n)
-{
-    int64_t best = 0;
-
-    for (size_t i = n > 8 ? n - 8 : 1; i < n; i++) {
-        int64_t d = t[i] - t[i - 1];
-
-        if (d > 0 && (best == 0 || d < best))
-            best = d;
-    }
-    return best;
+    if (!any)
+        return false;
+    km_jsonw_obj_begin(w);
+    km_view_time(w, "timestamp", km_pq_grid_time(g, k));
+    write_figs(w, &f, false, (double)g->step / 1000);
+    km_jsonw_obj_end(w);
+    return true;
 }

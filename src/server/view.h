@@ -1,49 +1,42 @@
 /*
- * view — the arithmetic the REST API does over one series' samples: the newest value
- * or rate (the prototype's "current" figures) and values at regular steps (its time
- * series). Counter resets are handled as Prometheus does (a drop means the counter
- * restarted from zero). Pure functions; thread-safe.
+ * view — the REST API's JSON shapes (docs/api.md) for the objects the model answers:
+ * the prototype's names (cpu_millicores, memory_bytes, disk_io.read_bytes, …), a
+ * human-readable companion beside every raw number ("150m", "2.53 GB", "4.0 KB/s"),
+ * null for a figure nothing answered. Shaping only: every figure comes from the model
+ * as the engine answered it; the one conversion is an I/O rate into the bytes of an
+ * interval (read_bytes = read_bytes_per_second × the sampling interval, or × the step
+ * of a time series), as the prototype showed them.
+ *
+ * Writes into a caller's JSON writer; thread-safe.
  */
 #ifndef KMON_SERVER_VIEW_H
 #define KMON_SERVER_VIEW_H
 
-#include <stdbool.h>
+#include "common/jsonw.h"
+#include "model.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-/* The newest reading of a series whose samples are t[0..n), v[0..n) (time order). */
-struct km_view_last {
-    bool has;        /* a sample within the staleness limit */
-    int64_t t;       /* its time (ms) */
-    double value;    /* its value */
-    bool has_rate;   /* a previous sample to compute a rate with */
-    double delta;    /* increase since the previous sample (counters; resets handled) */
-    double interval; /* seconds since the previous sample */
-};
+/* The object e of a level, its current figures: a node (node_name, cluster, figures,
+ * pod_count), a pod (pod_name, namespace, node_name, deployment, cluster, figures), a
+ * namespace (namespace, deployment_count, pod_count, figures) or a deployment
+ * (deployment, namespace, replicas, pod_count, figures). `interval_s` is the sampling
+ * interval the I/O bytes are counted over. */
+void km_view_object(struct km_jsonw *w, enum km_seed_level level, const struct km_entity *e,
+                    double interval_s);
 
-/* The last reading at or before `now` and not older than now - stale_ms. */
-void km_view_last(const int64_t *t, const double *v, size_t n, int64_t now, int64_t stale_ms,
-                  struct km_view_last *out);
+/* "pods": [every pod of `pods` whose deployment is `deployment` (NULL: any)], "count". */
+void km_view_pods(struct km_jsonw *w, const struct km_entities *pods, const char *deployment,
+                  double interval_s);
 
-/* A grid of evaluation times: start + k * step for k in [0, n). `range` is the longest
- * gap between two samples that is still bridged. */
-struct km_view_steps {
-    int64_t start, step, range;
-    size_t n;
-};
+/* Step k of a range answer as a time-series point (timestamp, the figures, the I/O
+ * bytes of the step), or nothing when no figure answered at that step. Returns whether
+ * a point was written. */
+bool km_view_point(struct km_jsonw *w, const struct km_entity *e, const struct km_pq_grid *g,
+                   size_t k);
 
-/* Per step, into out[0..steps->n): for a counter the per-second rate over [T - step, T],
- * with the counter taken to run linearly between samples (so consecutive steps split
- * every increase between them exactly, whatever the alignment of samples and steps, and
- * a step shorter than the sample spacing gets its interval's rate), averaged over the
- * part of the step that samples cover; for a gauge the last sample at or before T, when
- * it is inside the step or the next sample bridges past T (so nothing is carried beyond
- * the step after a series' last sample). NaN where there is none. `scratch` has room for n doubles.
- */
-void km_view_eval_steps(const int64_t *t, const double *v, size_t n, bool counter,
-                        const struct km_view_steps *steps, double *scratch, double *out);
-
-/* The usual spacing of the samples (the smallest gap among the last few), or 0. */
-int64_t km_view_interval(const int64_t *t, size_t n);
+/* An RFC 3339 time (ms since the epoch), or null for 0. */
+void km_view_time(struct km_jsonw *w, const char *key, int64_t ms);
 
 #endif

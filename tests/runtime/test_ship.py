@@ -83,8 +83,8 @@ def assert_continuous(values):
 
 @pytest.fixture
 def running(server_factory, tmp_path):
-    """A server and an agent shipping to it every second."""
-    srv, base, data = server_factory()
+    """A server and an agent shipping to it every second (the server told so)."""
+    srv, base, data = server_factory("--scrape-interval", "1s")
     agent, abase = start_agent(tmp_path, base)
     yield srv, base, data, agent, abase
     agent.close()
@@ -125,8 +125,10 @@ def test_busy_process_raises_cpu(running):
     busy = subprocess.Popen(["/usr/bin/python3", "-c", "while True: pass"])
     try:
         os.sched_setaffinity(busy.pid, {0})
+        # cpu_millicores is the rate over the last minute (the REST API's rate window):
+        # a core kept busy passes 800m once it fills most of the window.
         wait_for(lambda: (get_json(base + "/api/nodes/test-node")["cpu_millicores"] or 0) > 800,
-                 15, "cpu_millicores above 800 with a busy process", [srv, agent])
+                 90, "cpu_millicores above 800 with a busy process", [srv, agent])
     finally:
         busy.kill()
         busy.wait()
@@ -144,7 +146,7 @@ def test_timeseries_has_its_points(running):
     assert stamps == sorted(stamps)
     for p in ts["points"][1:]:
         assert p["memory_bytes"] > 0 and p["cpu_millicores"] is not None
-    # The default step follows the agent's 1 s interval.
+    # The default step follows --scrape-interval, the agent's 1 s.
     auto = get_json(base + "/api/nodes/test-node/timeseries?window=8")
     assert auto["step"] == 1 and auto["count"] in (7, 8)
 

@@ -1,0 +1,275 @@
+/*
+ * seed_queries — the REST API's figures as PromQL (see seed_queries.h; docs/api.md lists
+ * them as the API sends them, and test_seed_queries checks that it does).
+ *
+ * Where the figures come from, preferred first (each `or` falls back to the next for the
+ * objects the previous one has nothing for):
+ *
+ *   figure        node                                     pod
+ *   cpu           rate(node_cpu_seconds_total{mode!~       rate(container_cpu_usage_seconds_total)
+ *                 "idle|iowait"}) x 1000                   x 1000
+ *                 kmon_node_cpu_millicores (JSON senders)  kmon_pod_cpu_millicores
+ *   memory        MemTotal - MemAvailable                  container_memory_working_set_bytes
+ *                 kmon_node_memory_bytes                   kmon_pod_memory_bytes
+ *   disk, network rate(node_disk_{read,written}_bytes_total,
+ * rate(container_fs_{reads,writes}_bytes_total, node_network_{receive,transmit}_bytes_total
+ * container_network_{receive,transmit}_bytes_total) {device!="lo"}) kmon_node_* and kmon_pod_* I/O
+ * gauges: the bytes of the interval ending at each sample, as the JSON endpoints store them: summed
+ * over the rate window and divided by it
+ *
+ * Identity. A node is its `node` label, or for series that have none (Prometheus scraping
+ * node-exporter) its `instance` without the port ("10.0.0.5:9100" → 10.0.0.5,
+ * "[fd00::5]:9100" → fd00::5). A pod is `namespace` + `pod`; cAdvisor-style series count
+ * the pod's own cgroup (container="") before the sum of its containers, never the pause
+ * container "POD"; a series renamed while it runs (the agent adds workload labels once
+ * the Kubernetes API answers) counts once: `max by` its identity without those labels.
+ * A pod's deployment is `workload` where workload_kind="Deployment"; where a pod's series
+ * carry no workload_kind at all, its name when it follows the ReplicaSet convention
+ * <deployment>-<pod-template-hash>-<5 random characters> (the hash's alphabet,
+ * "456789bcdf", tells it from a CronJob's Job name); a workload_kind other than
+ * Deployment says "none". Namespaces and deployments add up their pods.
+ *
+ * Timestamps: timestamp() answers a sample's own time only for a plain selector, and
+ * drops the metric name, so each source metric is its own term, told apart by a
+ * `kmon_source` label, before the newest is taken.
+ */
+#include "seed_queries.h"
+
+/* ---- fragments ------------------------------------------------------------------------ */
+
+/* Written by hand (clang-format would break the strings apart): each fragment expands to
+ * one string literal. */
+/* clang-format off */
+
+/* An instance without its port: "10.0.0.5:9100", "[fd00::5]:9100", "host". */
+#define INSTANCE_RE "`\\[(.*)\\](?::[0-9]+)?|(.*?)(?::[0-9]+)?`"
+
+/* The series of a node metric (the selector metric{…matchers} inside pre … post): those
+ * with a node label, and those named by their instance. */
+#define NODE_SERIES(pre, metric, matchers, post) \
+    "(" pre metric "{node!=\"\"" matchers "$__node_filter}" post \
+    " or label_replace(" pre metric "{node=\"\",instance!=\"\"" matchers "$__instance_filter}" \
+    post ", \"node\", \"$1$2\", \"instance\", " INSTANCE_RE "))"
+
+#define NODE_RATE(metric, matchers) NODE_SERIES("rate(", metric, matchers, "[$__rate_interval])")
+#define NODE_JSON(metric) metric "{node!=\"\"$__node_filter}"
+
+/* A node I/O figure: the counters' rate, else the JSON interval gauges. */
+#define NODE_IO(counter, matchers, json) \
+    "sum by (node) (" NODE_RATE(counter, matchers) ")" \
+    " or max by (node) (sum_over_time(" NODE_JSON(json) "[$__rate_interval]))" \
+    " / ($__rate_interval_ms / 1000)"
+
+#define NODE_TOTAL(counter, matchers) "sum by (node) (" NODE_SERIES("", counter, matchers, "") ")"
+
+/* The newest sample of each series of one source metric, tagged with the metric. */
+#define TS_OF(selector, metric) \
+    "label_replace(timestamp(" selector "), \"kmon_source\", \"" metric "\", \"\", \"\")"
+#define NODE_TS(metric) \
+    NODE_SERIES("label_replace(timestamp(", metric, "", \
+                "), \"kmon_source\", \"" metric "\", \"\", \"\")")
+#define NODE_JSON_TS(metric) TS_OF(NODE_JSON(metric), metric)
+
+#define NODE_TIMESTAMPS \
+    NODE_TS("node_cpu_seconds_total") \
+    " or " NODE_TS("node_memory_MemTotal_bytes") \
+    " or " NODE_TS("node_memory_MemAvailable_bytes") \
+    " or " NODE_TS("node_disk_read_bytes_total") \
+    " or " NODE_TS("node_disk_written_bytes_total") \
+    " or " NODE_TS("node_network_receive_bytes_total") \
+    " or " NODE_TS("node_network_transmit_bytes_total") \
+    " or " NODE_JSON_TS("kmon_node_cpu_millicores") \
+    " or " NODE_JSON_TS("kmon_node_memory_bytes") \
+    " or " NODE_JSON_TS("kmon_node_disk_read_bytes") \
+    " or " NODE_JSON_TS("kmon_node_disk_written_bytes") \
+    " or " NODE_JSON_TS("kmon_node_network_receive_bytes") \
+    " or " NODE_JSON_TS("kmon_node_network_transmit_bytes")
+
+#define POD_METRICS \
+    "container_cpu_usage_seconds_total|container_memory_working_set_bytes" \
+    "|container_fs_reads_bytes_total|container_fs_writes_bytes_total" \
+    "|container_network_receive_bytes_total|container_network_transmit_bytes_total" \
+    "|kmon_pod_cpu_millicores|kmon_pod_memory_bytes|kmon_pod_disk_read_bytes" \
+    "|kmon_pod_disk_written_bytes|kmon_pod_network_receive_bytes" \
+    "|kmon_pod_network_transmit_bytes"
+
+#define POD_SEL "namespace!=\"\",pod!=\"\"$__pod_filter"
+#define POD_ANY "{__name__=~\"" POD_METRICS "\"," POD_SEL "}"
+
+/* A pod figure from cgroup series (the selector inside pre … post; dims: the labels
+ * besides container that tell a pod's series of the metric apart): the pod's own cgroup,
+ * else the sum of its containers without "POD"; a renamed series counted once. */
+#define POD_CGROUPS(pre, metric, dims, post) \
+    "(sum by (namespace, pod) (max by (namespace, pod, container" dims ") (" \
+    pre metric "{container=\"\"," POD_SEL "}" post "))" \
+    " or sum by (namespace, pod) (max by (namespace, pod, container" dims ") (" \
+    pre metric "{container!~\"|POD\"," POD_SEL "}" post ")))"
+
+#define POD_RATE(metric, dims) POD_CGROUPS("rate(", metric, dims, "[$__rate_interval])")
+#define POD_JSON(metric) metric "{" POD_SEL "}"
+
+#define POD_IO(counter, dims, json) \
+    POD_RATE(counter, dims) \
+    " or max by (namespace, pod) (sum_over_time(" POD_JSON(json) "[$__rate_interval]))" \
+    " / ($__rate_interval_ms / 1000)"
+
+#define POD_TS(metric) TS_OF(POD_JSON(metric), metric)
+
+#define POD_TIMESTAMPS \
+    POD_TS("container_cpu_usage_seconds_total") \
+    " or " POD_TS("container_memory_working_set_bytes") \
+    " or " POD_TS("container_fs_reads_bytes_total") \
+    " or " POD_TS("container_fs_writes_bytes_total") \
+    " or " POD_TS("container_network_receive_bytes_total") \
+    " or " POD_TS("container_network_transmit_bytes_total") \
+    " or " POD_TS("kmon_pod_cpu_millicores") \
+    " or " POD_TS("kmon_pod_memory_bytes") \
+    " or " POD_TS("kmon_pod_disk_read_bytes") \
+    " or " POD_TS("kmon_pod_disk_written_bytes") \
+    " or " POD_TS("kmon_pod_network_receive_bytes") \
+    " or " POD_TS("kmon_pod_network_transmit_bytes")
+
+/* The ReplicaSet naming convention: <deployment>-<pod-template-hash>-<suffix>. */
+#define REPLICASET_RE "`(.+)-[456789bcdf]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}`"
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+#define Q(level, fig, name, promql) { KM_SEED_##level, KM_SEED_##fig, name, promql }
+
+/* Namespaces and deployments add up their pods' figures. */
+#define GROUPED(fig, name) \
+    Q(NAMESPACE, fig, name, "sum by (namespace) ($__pod_" name ")"), \
+    Q(DEPLOYMENT, fig, name, "sum by (namespace, deployment) ($__pod_" name \
+                             " * on (namespace, pod) group_left (deployment) $__pod_deployment)")
+
+const struct km_seed_query km_seed_queries[] = {
+    /* ---- nodes ---- */
+    Q(NODE, CPU, "cpu_millicores",
+      "sum by (node) (" NODE_RATE("node_cpu_seconds_total", ",mode!~\"idle|iowait\"") ") * 1000"
+      " or max by (node) (" NODE_JSON("kmon_node_cpu_millicores") ")"),
+    Q(NODE, MEMORY, "memory_bytes",
+      "sum by (node) (" NODE_SERIES("", "node_memory_MemTotal_bytes", "", "")
+      " - " NODE_SERIES("", "node_memory_MemAvailable_bytes", "", "") ")"
+      " or max by (node) (" NODE_JSON("kmon_node_memory_bytes") ")"),
+    Q(NODE, MEMORY_TOTAL, "memory_total_bytes", NODE_TOTAL("node_memory_MemTotal_bytes", "")),
+    Q(NODE, DISK_READ, "disk_read_bytes_per_second",
+      NODE_IO("node_disk_read_bytes_total", "", "kmon_node_disk_read_bytes")),
+    Q(NODE, DISK_WRITE, "disk_write_bytes_per_second",
+      NODE_IO("node_disk_written_bytes_total", "", "kmon_node_disk_written_bytes")),
+    Q(NODE, NET_RECV, "network_receive_bytes_per_second",
+      NODE_IO("node_network_receive_bytes_total", ",device!=\"lo\"",
+              "kmon_node_network_receive_bytes")),
+    Q(NODE, NET_SENT, "network_transmit_bytes_per_second",
+      NODE_IO("node_network_transmit_bytes_total", ",device!=\"lo\"",
+              "kmon_node_network_transmit_bytes")),
+    Q(NODE, DISK_READ_TOTAL, "disk_read_bytes_total", NODE_TOTAL("node_disk_read_bytes_total", "")),
+    Q(NODE, DISK_WRITE_TOTAL, "disk_write_bytes_total",
+      NODE_TOTAL("node_disk_written_bytes_total", "")),
+    Q(NODE, NET_RECV_TOTAL, "network_receive_bytes_total",
+      NODE_TOTAL("node_network_receive_bytes_total", ",device!=\"lo\"")),
+    Q(NODE, NET_SENT_TOTAL, "network_transmit_bytes_total",
+      NODE_TOTAL("node_network_transmit_bytes_total", ",device!=\"lo\"")),
+    Q(NODE, TIMESTAMP, "timestamp", "max by (node, cluster) (" NODE_TIMESTAMPS ")"),
+    Q(NODE, POD_COUNT, "pod_count",
+      "count by (node) (group by (namespace, pod, node) ({__name__=~\"" POD_METRICS
+      "\",namespace!=\"\",pod!=\"\",node!=\"\"$__node_filter}))"),
+
+    /* ---- pods ---- */
+    Q(POD, CPU, "cpu_millicores",
+      POD_RATE("container_cpu_usage_seconds_total", "") " * 1000"
+      " or max by (namespace, pod) (" POD_JSON("kmon_pod_cpu_millicores") ")"),
+    Q(POD, MEMORY, "memory_bytes",
+      POD_CGROUPS("", "container_memory_working_set_bytes", "", "")
+      " or max by (namespace, pod) (" POD_JSON("kmon_pod_memory_bytes") ")"),
+    Q(POD, DISK_READ, "disk_read_bytes_per_second",
+      POD_IO("container_fs_reads_bytes_total", ", device", "kmon_pod_disk_read_bytes")),
+    Q(POD, DISK_WRITE, "disk_write_bytes_per_second",
+      POD_IO("container_fs_writes_bytes_total", ", device", "kmon_pod_disk_written_bytes")),
+    Q(POD, NET_RECV, "network_receive_bytes_per_second",
+      POD_IO("container_network_receive_bytes_total", ", interface",
+             "kmon_pod_network_receive_bytes")),
+    Q(POD, NET_SENT, "network_transmit_bytes_per_second",
+      POD_IO("container_network_transmit_bytes_total", ", interface",
+             "kmon_pod_network_transmit_bytes")),
+    Q(POD, DISK_READ_TOTAL, "disk_read_bytes_total",
+      POD_CGROUPS("", "container_fs_reads_bytes_total", ", device", "")),
+    Q(POD, DISK_WRITE_TOTAL, "disk_write_bytes_total",
+      POD_CGROUPS("", "container_fs_writes_bytes_total", ", device", "")),
+    Q(POD, NET_RECV_TOTAL, "network_receive_bytes_total",
+      POD_CGROUPS("", "container_network_receive_bytes_total", ", interface", "")),
+    Q(POD, NET_SENT_TOTAL, "network_transmit_bytes_total",
+      POD_CGROUPS("", "container_network_transmit_bytes_total", ", interface", "")),
+    Q(POD, TIMESTAMP, "timestamp", "max by (namespace, pod, node, cluster) (" POD_TIMESTAMPS ")"),
+    Q(POD, DEPLOYMENT_OF, "deployment",
+      "topk by (namespace, pod) (1,"
+      " group by (namespace, pod, deployment) (label_replace({__name__=~\"" POD_METRICS
+      "\",workload_kind=\"Deployment\",workload!=\"\"," POD_SEL "},"
+      " \"deployment\", \"$1\", \"workload\", \"(.+)\"))"
+      " or (group by (namespace, pod, deployment) (label_replace({__name__=~\"" POD_METRICS
+      "\",workload_kind=\"\",pod=~" REPLICASET_RE "," POD_SEL "},"
+      " \"deployment\", \"$1\", \"pod\", " REPLICASET_RE "))"
+      " unless on (namespace, pod) {__name__=~\"" POD_METRICS "\",workload_kind!=\"\","
+      POD_SEL "}))"),
+
+    /* ---- namespaces and deployments ---- */
+    GROUPED(CPU, "cpu_millicores"),
+    GROUPED(MEMORY, "memory_bytes"),
+    GROUPED(DISK_READ, "disk_read_bytes_per_second"),
+    GROUPED(DISK_WRITE, "disk_write_bytes_per_second"),
+    GROUPED(NET_RECV, "network_receive_bytes_per_second"),
+    GROUPED(NET_SENT, "network_transmit_bytes_per_second"),
+    GROUPED(DISK_READ_TOTAL, "disk_read_bytes_total"),
+    GROUPED(DISK_WRITE_TOTAL, "disk_write_bytes_total"),
+    GROUPED(NET_RECV_TOTAL, "network_receive_bytes_total"),
+    GROUPED(NET_SENT_TOTAL, "network_transmit_bytes_total"),
+    Q(NAMESPACE, TIMESTAMP, "timestamp", "max by (namespace) ($__pod_timestamp)"),
+    Q(NAMESPACE, POD_COUNT, "pod_count", "count by (namespace) (group by (namespace, pod) (" POD_ANY "))"),
+    Q(NAMESPACE, DEPLOYMENT_COUNT, "deployment_count",
+      "count by (namespace) (group by (namespace, deployment) ($__pod_deployment))"),
+    Q(DEPLOYMENT, TIMESTAMP, "timestamp",
+      "max by (namespace, deployment) ($__pod_timestamp"
+      " * on (namespace, pod) group_left (deployment) $__pod_deployment)"),
+    Q(DEPLOYMENT, POD_COUNT, "pod_count", "count by (namespace, deployment) ($__pod_deployment)"),
+};
+/* clang-format on */
+const size_t km_seed_nqueries = sizeof(km_seed_queries) / sizeof(km_seed_queries[0]);
+
+/* ---- lookups --------------------------------------------------------------------------- */
+
+const struct km_seed_query *km_seed_query_get(enum km_seed_level level, enum km_seed_fig fig)
+{
+    for (size_t i = 0; i < km_seed_nqueries; i++) {
+        if (km_seed_queries[i].level == level && km_seed_queries[i].fig == fig)
+            return &km_seed_queries[i];
+    }
+    return NULL;
+}
+
+const char *const *km_seed_level_keys(enum km_seed_level level, size_t *n)
+{
+    static const char *const node[] = { "node" }, *const pod[] = { "namespace", "pod" },
+                             *const ns[] = { "namespace" },
+                             *const dep[] = { "namespace", "deployment" };
+
+    switch (level) {
+    case KM_SEED_NODE:
+        *n = 1;
+        return node;
+    case KM_SEED_POD:
+        *n = 2;
+        return pod;
+    case KM_SEED_NAMESPACE:
+        *n = 1;
+        return ns;
+    default:
+        *n = 2;
+        return dep;
+    }
+}
+
+const char *km_seed_level_name(enum km_seed_level level)
+{
+    static const char *const names[] = { "node", "pod", "namespace", "deployment" };
+
+    return level < KM_SEED_LEVELS ? names[level] : "?";
+}
