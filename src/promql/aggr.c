@@ -39,7 +39,7 @@ static bool same_group(const struct grouper *gr, size_t a, size_t b)
     const struct km_pq_grouping *g = gr->g;
 
     return km_pq_labels_group_eq(gr->in->s[a].labels, gr->in->s[b].labels, g->labels, g->n,
-                                 !g->without, true);
+                                 !g->without, g->without);
 }
 
 static int add_member(struct group *grp, size_t idx)
@@ -71,7 +71,7 @@ static int group_all(struct grouper *gr)
         return km_err_set(KM_ENOMEM, "out of memory aggregating");
     for (size_t i = 0; i < gr->in->n; i++) {
         uint64_t h =
-            km_pq_labels_group_hash(gr->in->s[i].labels, g->labels, g->n, !g->without, true);
+            km_pq_labels_group_hash(gr->in->s[i].labels, g->labels, g->n, !g->without, g->without);
         size_t k = h & (gr->nslots - 1);
         int rc;
 
@@ -580,10 +580,12 @@ static int stream_rehash(struct km_pq_agg_stream *st)
 }
 
 /* The group of labels l, opened when new. */
-static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, struct sgroup **out)
+static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, bool drop_name,
+                        struct sgroup **out)
 {
     const struct km_pq_grouping *g = st->g;
-    uint64_t h = km_pq_labels_group_hash(l, g->labels, g->n, !g->without, true);
+    bool no_name = g->without || drop_name;
+    uint64_t h = km_pq_labels_group_hash(l, g->labels, g->n, !g->without, no_name);
     struct sgroup *grp;
     size_t k;
     int rc;
@@ -593,7 +595,7 @@ static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, 
     for (k = h & (st->nslots - 1); st->slots[k]; k = (k + 1) & (st->nslots - 1)) {
         grp = &st->groups[st->slots[k] - 1];
         if (grp->hash == h &&
-            km_pq_labels_group_eq(grp->first, l, g->labels, g->n, !g->without, true)) {
+            km_pq_labels_group_eq(grp->first, l, g->labels, g->n, !g->without, no_name)) {
             *out = grp;
             return 0;
         }
@@ -609,7 +611,8 @@ static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, 
         grp->acc = malloc((st->nsteps ? st->nsteps : 1) * sizeof(double));
     if (st->op == KM_PQ_AVG || st->op == KM_PQ_STDDEV || st->op == KM_PQ_STDVAR)
         grp->mean = malloc((st->nsteps ? st->nsteps : 1) * sizeof(double));
-    rc = km_labels_dup(&grp->first, l);
+    /* The first member as the argument has it: without the name its producer drops. */
+    rc = drop_name ? km_pq_labels_drop_name(l, &grp->first) : km_labels_dup(&grp->first, l);
     if (rc || !grp->count ||
         (!grp->acc && st->op != KM_PQ_COUNT && st->op != KM_PQ_GROUP && st->op != KM_PQ_AVG) ||
         (!grp->mean && (st->op == KM_PQ_AVG || st->op == KM_PQ_STDDEV || st->op == KM_PQ_STDVAR))) {
@@ -624,7 +627,8 @@ static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, 
     return 0;
 }
 
-int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_series *s)
+int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_labels *l,
+                               bool drop_name, const double *v, const uint64_t *set)
 {
     struct sgroup *grp = NULL;
     double scratch_acc = 0, scratch_mean = 0;
@@ -634,18 +638,21 @@ int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_s
     /* The series stays counted against the samples limit until the end, as if kept: the
      * limit then refuses what Prometheus, holding the whole argument, refuses. */
     for (size_t w = 0; w < (st->nsteps + 63) / 64; w++)
-        points += (uint64_t)__builtin_popcountll(s->set[w]);
-    st->held += points;
+        points += (uint64_t)__builtin_popcountll(set[w]);
     /* A series without a value opens no group (as one dropped from a vector). */
     if (!points)
         return 0;
-    rc = stream_group(st, s->labels, &grp);
+    rc = km_pq_budget_take(st->b, points);
+    if (rc)
+        return rc;
+    st->held += points;
+    rc = stream_group(st, l, drop_name, &grp);
     if (rc)
         return rc;
     for (size_t w = 0; w < (st->nsteps + 63) / 64; w++) {
-        for (uint64_t bits = s->set[w]; bits; bits &= bits - 1) {
+        for (uint64_t bits = set[w]; bits; bits &= bits - 1) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
-            double v = s->v[i];
+            double x = v[i];
 
             if (++grp->count[i] == 1) { /* a point of the answer */
                 rc = km_pq_budget_take(st->b, 1);
@@ -655,10 +662,10 @@ int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_s
             }
             /* The common folds without the general one's dispatch. */
             if (st->op == KM_PQ_SUM && grp->count[i] > 1)
-                grp->acc[i] += v;
+                grp->acc[i] += x;
             else if (st->op != KM_PQ_COUNT && st->op != KM_PQ_GROUP)
                 fold_add(st->op, grp->acc ? &grp->acc[i] : &scratch_acc,
-                         grp->mean ? &grp->mean[i] : &scratch_mean, grp->count[i], v);
+                         grp->mean ? &grp->mean[i] : &scratch_mean, grp->count[i], x);
         }
     }
     return 0;

@@ -58,9 +58,12 @@ struct km_pq_agg_stream;
 int km_pq_aggregate_stream_open(struct km_pq_agg_stream **out, enum km_pq_aggr op,
                                 const struct km_pq_grouping *g, size_t nsteps,
                                 struct km_pq_budget *b);
-/* Fold one argument series in (one without values is ignored); its points are now
- * counted by the stream (its producer drops it without giving them back). */
-int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_pq_series *s);
+/* Fold one argument series in, as a sink takes it (struct km_pq_sink: labels borrowed,
+ * read without __name__ when `drop_name`; a value per step set in `set`). Its points are
+ * counted against the budget until the end, as if the series were kept; one without
+ * values is ignored. */
+int km_pq_aggregate_stream_add(struct km_pq_agg_stream *st, const struct km_labels *l,
+                               bool drop_name, const double *v, const uint64_t *set);
 /* The answer, groups in order of first appearance, into out (initialised here). */
 int km_pq_aggregate_stream_finish(struct km_pq_agg_stream *st, struct km_pq_vec *out);
 /* Accepts NULL. */

@@ -138,12 +138,12 @@ struct sigs {
 
 static bool sig_eq(const struct sigs *x, const struct km_labels *a, const struct km_labels *b)
 {
-    return km_pq_labels_group_eq(a, b, x->m->labels, x->m->nlabels, x->m->on, true);
+    return km_pq_labels_group_eq(a, b, x->m->labels, x->m->nlabels, x->m->on, !x->m->on);
 }
 
 static uint64_t sig_hash(const struct km_pq_matching *m, const struct km_labels *l)
 {
-    return km_pq_labels_group_hash(l, m->labels, m->nlabels, m->on, true);
+    return km_pq_labels_group_hash(l, m->labels, m->nlabels, m->on, !m->on);
 }
 
 static void sigs_fini(struct sigs *x)

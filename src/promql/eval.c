@@ -463,6 +463,7 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
     size_t nscratch = 0, input = 0;
     const struct km_labels *l;
     struct km_pq_index ix = { 0 };
+    struct km_pq_points pts = { 0 };
     struct owners own = { 0 };
     struct rsrc r;
     int rc;
@@ -471,9 +472,12 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
     out->type = KM_PROMQL_TYPE_VECTOR;
     km_pq_vec_init(&out->vec, g->n);
     rc = range_fn_args(c, e, g, &a1, &a2);
+    if (rc == 0 && sink)
+        rc = km_pq_points_init(&pts, g->n);
     if (rc == 0)
         rc = rsrc_open(c, e->call.args[ri], g, &r);
     if (rc) {
+        km_pq_points_fini(&pts);
         free(a1);
         free(a2);
         return rc;
@@ -496,6 +500,8 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
             scratch = p;
             nscratch = r.n;
         }
+        if (sink)
+            km_pq_points_reset(&pts);
         for (size_t i = 0; i < g->n && rc == 0; i++) {
             int64_t ref = km_pq_selector_time(&r.sel, g, i);
             struct km_pq_window win;
@@ -507,37 +513,32 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
             if (!km_pq_range_apply(fn, &win, a1 ? a1[i] : 0, a2 ? a2[i] : 0, km_pq_grid_time(g, i),
                                    scratch, &x))
                 continue;
+            if (sink) { /* the points only: the sink reads the labels as they are */
+                pts.v[i] = x;
+                pts.set[i >> 6] |= (uint64_t)1 << (i & 63);
+                continue;
+            }
             if (o == SIZE_MAX) {
                 struct km_labels *nl;
-                struct km_pq_series *ns;
 
                 /* last_over_time keeps the metric name, as an offset would. */
                 rc = id == KM_PROMQL_FN_LAST_OVER_TIME ? km_labels_dup(&nl, l)
                                                        : km_pq_labels_drop_name(l, &nl);
-                if (rc == 0 && sink) {
-                    rc = km_pq_vec_add(&out->vec, nl, &ns);
-                    o = out->vec.n - 1;
-                } else if (rc == 0) {
+                if (rc == 0)
                     rc = km_pq_index_get(&ix, &out->vec, nl, &o);
-                    if (rc == 0)
-                        rc = claim(&own, o, input);
-                }
+                if (rc == 0)
+                    rc = claim(&own, o, input);
                 if (rc)
                     break;
             }
             rc = km_pq_set(&out->vec, c->b, &out->vec.s[o], i, x);
         }
-        if (sink && o != SIZE_MAX) {
-            bool handed = rc == 0;
-
-            if (handed)
-                rc = sink->add(sink->ud, &out->vec.s[o]);
-            /* Handed over, its points are the sink's to count. */
-            km_pq_vec_pop(&out->vec, handed ? NULL : c->b);
-        }
+        if (sink && rc == 0)
+            rc = sink->add(sink->ud, l, id != KM_PROMQL_FN_LAST_OVER_TIME, pts.v, pts.set);
         input++;
     }
     rsrc_close(c, &r);
+    km_pq_points_fini(&pts);
     km_pq_index_fini(&ix);
     free(own.v);
     free(a1);
@@ -1010,9 +1011,10 @@ static bool streams(enum km_pq_aggr op, const struct km_promql_expr *arg)
     return false;
 }
 
-static int stream_add(void *ud, const struct km_pq_series *s)
+static int stream_add(void *ud, const struct km_labels *l, bool drop_name, const double *v,
+                      const uint64_t *set)
 {
-    return km_pq_aggregate_stream_add(ud, s);
+    return km_pq_aggregate_stream_add(ud, l, drop_name, v, set);
 }
 
 static int aggregate_stream(struct ctx *c, enum km_pq_aggr op, const struct km_pq_grouping *grp,

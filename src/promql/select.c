@@ -97,12 +97,17 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
     int64_t first = km_pq_selector_time(sel, g, 0), last = km_pq_selector_time(sel, g, g->n - 1);
     struct km_series_set *set;
     struct gather scratch = { 0 };
+    struct km_pq_points pts = { 0 };
     int rc;
 
     km_pq_vec_init(out, g->n);
-    rc = open_selection(q, sel, first - lookback_ms, last, 0, g, &set);
-    if (rc)
+    rc = sink ? km_pq_points_init(&pts, g->n) : 0;
+    if (rc == 0)
+        rc = open_selection(q, sel, first - lookback_ms, last, 0, g, &set);
+    if (rc) {
+        km_pq_points_fini(&pts);
         return rc;
+    }
     while (rc == 0 && km_series_next(set)) {
         const int64_t *t = NULL;
         const double *v = NULL;
@@ -113,9 +118,13 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
         rc = gather_series(set, &scratch, &t, &v, &n);
         if (rc || n == 0)
             continue;
-        rc = km_labels_dup(&l, km_series_labels(set));
-        if (rc == 0)
-            rc = km_pq_vec_add(out, l, &s);
+        if (sink) { /* the points only, handed over with the labels the set lends */
+            km_pq_points_reset(&pts);
+        } else {
+            rc = km_labels_dup(&l, km_series_labels(set));
+            if (rc == 0)
+                rc = km_pq_vec_add(out, l, &s);
+        }
         for (size_t i = 0; i < g->n && rc == 0; i++) {
             int64_t ref = km_pq_selector_time(sel, g, i);
 
@@ -127,22 +136,22 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
                 p++;
             if (p == 0 || t[p - 1] < ref - lookback_ms || km_pq_is_stale(v[p - 1]))
                 continue;
-            rc = km_pq_set(out, b, s, i, times ? (double)t[p - 1] : v[p - 1]);
+            if (sink) {
+                pts.v[i] = times ? (double)t[p - 1] : v[p - 1];
+                pts.set[i >> 6] |= (uint64_t)1 << (i & 63);
+            } else {
+                rc = km_pq_set(out, b, s, i, times ? (double)t[p - 1] : v[p - 1]);
+            }
         }
-        if (sink && s) {
-            bool handed = rc == 0;
-
-            if (handed)
-                rc = sink->add(sink->ud, s);
-            /* Handed over, its points are the sink's to count. */
-            km_pq_vec_pop(out, handed ? NULL : b);
-        }
+        if (sink && rc == 0)
+            rc = sink->add(sink->ud, km_series_labels(set), false, pts.v, pts.set);
         if (rc == 0 && (rc = km_pq_budget_check(b)) != 0)
             break;
     }
     if (rc == 0)
         rc = km_series_error(set);
     km_series_set_close(set);
+    km_pq_points_fini(&pts);
     free(scratch.t);
     free(scratch.v);
     if (rc)

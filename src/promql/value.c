@@ -100,19 +100,28 @@ int km_pq_vec_add(struct km_pq_vec *v, struct km_labels *labels, struct km_pq_se
     return 0;
 }
 
-void km_pq_vec_pop(struct km_pq_vec *v, struct km_pq_budget *b)
+int km_pq_points_init(struct km_pq_points *p, size_t nsteps)
 {
-    struct km_pq_series *s;
-    uint64_t points = 0;
+    p->words = (nsteps + 63) / 64;
+    p->v = malloc((nsteps ? nsteps : 1) * sizeof(double));
+    p->set = calloc(p->words + 1, sizeof(uint64_t));
+    if (!p->v || !p->set) {
+        km_pq_points_fini(p);
+        return km_err_set(KM_ENOMEM, "out of memory evaluating a query");
+    }
+    return 0;
+}
 
-    if (!v->n)
-        return;
-    s = &v->s[--v->n];
-    for (size_t w = 0; w < (v->nsteps + 63) / 64; w++)
-        points += (uint64_t)__builtin_popcountll(s->set[w]);
-    series_free(s);
-    v->points -= points;
-    km_pq_budget_give(b, points);
+void km_pq_points_reset(struct km_pq_points *p)
+{
+    memset(p->set, 0, p->words * sizeof(uint64_t));
+}
+
+void km_pq_points_fini(struct km_pq_points *p)
+{
+    free(p->v);
+    free(p->set);
+    memset(p, 0, sizeof(*p));
 }
 
 int km_pq_set_once(struct km_pq_vec *v, struct km_pq_budget *b, size_t si, size_t i, double x)
@@ -238,11 +247,9 @@ static bool listed(const char *name, const char *const *names, size_t n)
 /* Whether a grouping or matching looks at label `name`. */
 static bool looked_at(const char *name, const char *const *names, size_t n, bool on, bool drop_name)
 {
-    if (on)
-        return listed(name, names, n);
     if (drop_name && strcmp(name, KM_METRIC_NAME_LABEL) == 0)
         return false;
-    return !listed(name, names, n);
+    return listed(name, names, n) == on;
 }
 
 int km_pq_labels_filter(const struct km_labels *l, const char *const *names, size_t n, bool keep,

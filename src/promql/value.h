@@ -80,17 +80,28 @@ void km_pq_vec_fini(struct km_pq_vec *v, struct km_pq_budget *b);
  * success *out points at it (valid until the next add). */
 int km_pq_vec_add(struct km_pq_vec *v, struct km_labels *labels, struct km_pq_series **out);
 
-/* Remove and free the last series, giving its points back to the budget (when not NULL:
- * a sink it was handed to counts them). */
-void km_pq_vec_pop(struct km_pq_vec *v, struct km_pq_budget *b);
-
 /* Where a producer of series (a selector, a function of a range vector) may hand each
- * finished series instead of keeping them all: add() reads it, then the producer drops
- * it. An aggregation streams its argument this way, holding its groups only. */
+ * finished series instead of keeping them all: add() reads its labels (borrowed; with
+ * `drop_name` they still hold the __name__ the producer drops, to be read without it)
+ * and its points (a value per step where `set` has the step's bit), counts the points
+ * against the budget, and the producer reuses its arrays for the next series. An
+ * aggregation streams its argument this way, holding its groups only. */
 struct km_pq_sink {
-    int (*add)(void *ud, const struct km_pq_series *s);
+    int (*add)(void *ud, const struct km_labels *l, bool drop_name, const double *v,
+               const uint64_t *set);
     void *ud;
 };
+
+/* A producer's points for a sink, one series after another: allocated once for nsteps
+ * steps (reset clears the set bits), freed by fini (which accepts a zeroed one). */
+struct km_pq_points {
+    double *v;
+    uint64_t *set;
+    size_t words;
+};
+int km_pq_points_init(struct km_pq_points *p, size_t nsteps);
+void km_pq_points_reset(struct km_pq_points *p);
+void km_pq_points_fini(struct km_pq_points *p);
 
 /* Set step i of series s to x, counting a new point against the budget. Inline: the
  * evaluator sets every point of every answer through it. */
@@ -148,8 +159,9 @@ int km_pq_labels_filter(const struct km_labels *l, const char *const *names, siz
                         bool drop_name, struct km_labels **out);
 
 /* The hash of the labels a grouping or a vector matching looks at: with `on` only the
- * listed names, else all but them (and never __name__ when `drop_name`). Series with
- * equal hashes are then compared with km_pq_labels_group_eq. */
+ * listed names, else all but them, and never __name__ when `drop_name` (`without` and
+ * `ignoring` never look at it; `by` and `on` do unless the series' name is dropped).
+ * Series with equal hashes are then compared with km_pq_labels_group_eq. */
 uint64_t km_pq_labels_group_hash(const struct km_labels *l, const char *const *names, size_t n,
                                  bool on, bool drop_name);
 bool km_pq_labels_group_eq(const struct km_labels *a, const struct km_labels *b,

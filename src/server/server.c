@@ -86,6 +86,12 @@ const struct km_cfg_field km_server_fields[] = {
               "safe from a crash of the process as soon as it is acknowledged)",
       .min = 0,
       .max = 600000 },
+    { .name = "tsdb-cache-size",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, cache_bytes),
+      .def = "64MiB",
+      .help = "memory for blocks' pages and chunks kept decompressed for the queries that come "
+              "next (dashboards ask the same again and again; 0: none)" },
     { .name = "max-request-bytes",
       .type = KM_CFG_SIZE,
       .offset = offsetof(struct km_server_opts, max_request_bytes),
@@ -388,6 +394,8 @@ static int open_db(struct km_server *s)
         .ooo_window_ms = s->o.ooo_window_ms,
         .max_future_ms = s->o.max_future_ms,
         .fsync_interval_ms = s->o.fsync_interval_ms,
+        .cache_bytes = s->o.cache_bytes,
+        .no_cache = s->o.cache_bytes == 0,
     };
     struct km_ingest_opts io = {
         .max_decoded_bytes = s->o.max_decoded_bytes,

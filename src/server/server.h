@@ -26,6 +26,7 @@ struct km_server_opts {
     int64_t ooo_window_ms;
     int64_t max_future_ms;
     int64_t fsync_interval_ms;
+    uint64_t cache_bytes;
     uint64_t max_request_bytes;
     uint64_t max_decoded_bytes;
     int64_t max_series;

@@ -131,6 +131,8 @@ struct km_storage_config {
     int64_t ooo_window_ms;     /* a series takes samples this far behind its newest */
     int64_t max_future_ms;     /* samples further ahead of the clock are refused */
     int64_t fsync_interval_ms; /* durability against a crash of the machine */
+    uint64_t cache_bytes;      /* memory for decompressed data kept for queries (0: default) */
+    bool no_cache;             /* none at all */
 };
 
 /* An open store. */

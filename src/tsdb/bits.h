@@ -85,6 +85,35 @@ static inline uint64_t km_rd_uvarint(struct km_rd *r)
     return 0;
 }
 
+/* Skip n varints, looking only for the bytes that end them, eight bytes at a time. */
+static inline void km_rd_skip_uvarints(struct km_rd *r, uint64_t n)
+{
+    const uint8_t *p = r->p;
+
+    while (n && r->end - p >= 8) {
+        uint64_t w, m, ends;
+
+        memcpy(&w, p, 8);
+        m = ~w & 0x8080808080808080ull; /* the high bit of each byte that ends one */
+        /* Summed by a multiplication (no popcnt instruction is assumed). */
+        ends = ((m >> 7) * 0x0101010101010101ull) >> 56;
+        if (ends < n) {
+            n -= ends;
+            p += 8;
+            continue;
+        }
+        for (uint64_t k = 1; k < n; k++) /* the n-th end is in these eight bytes */
+            m &= m - 1;
+        p += ((unsigned)__builtin_ctzll(m) >> 3) + 1;
+        n = 0;
+    }
+    while (n && p < r->end)
+        n -= !(*p++ & 0x80);
+    r->p = p;
+    if (n)
+        r->err = true;
+}
+
 static inline int64_t km_rd_varint(struct km_rd *r)
 {
     return km_unzigzag(km_rd_uvarint(r));

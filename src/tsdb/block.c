@@ -32,6 +32,7 @@ struct sympage {
     char *raw;        /* decompressed page, strings NUL-separated in place */
     const char **str; /* pointers to each string */
     uint32_t n;
+    atomic_bool ready; /* set (release) once raw and str are complete: read without the lock */
 };
 
 struct km_block {
@@ -47,7 +48,13 @@ struct km_block {
     struct ptab *ptab; /* sorted by (name, value): the writer sorted symbols first */
     pthread_mutex_t symmu;
     struct sympage *sympages;
+    uint64_t serial;           /* this block's entries in the cache */
+    struct km_seccache *cache; /* NULL: none */
 };
+
+/* Serial numbers of open blocks: never reused, so a cache entry cannot outlive its
+ * block's mapping under another block's name. */
+static atomic_uint_fast64_t block_serials;
 
 static void unmap(uint8_t *p, size_t n)
 {
@@ -279,6 +286,8 @@ static int open_chunks(struct km_block *b)
 
 static void block_free(struct km_block *b)
 {
+    km_seccache_forget(b->cache, b->serial);
+    km_seccache_release(b->cache);
     unmap(b->idx, b->idx_len);
     unmap(b->chk, b->chk_len);
     free(b->sympage_off);
@@ -309,6 +318,7 @@ int km_block_open(struct km_block **out, const char *dir)
         return km_err_set(KM_ENOMEM, "out of memory");
     pthread_mutex_init(&b->symmu, NULL);
     atomic_init(&b->refs, 1);
+    b->serial = atomic_fetch_add(&block_serials, 1);
     snprintf(b->dir, sizeof(b->dir), "%s", dir);
     rc = read_meta(b);
     if (rc == 0)
@@ -360,6 +370,14 @@ static void remove_block_dir(const char *dir)
     }
     if (rmdir(tmp) != 0)
         km_log_warn(KM_TSDB_LOG, "cannot remove %s: %s", tmp, strerror(errno));
+}
+
+void km_block_set_cache(struct km_block *b, struct km_seccache *c)
+{
+    if (c)
+        km_seccache_acquire(c);
+    km_seccache_release(b->cache);
+    b->cache = c;
 }
 
 void km_block_release(struct km_block *b)
@@ -443,6 +461,7 @@ static int load_sympage(struct km_block *b, uint32_t p)
     }
     sp->n = want;
     km_buf_fini(&raw);
+    atomic_store_explicit(&sp->ready, true, memory_order_release);
     return 0;
 }
 
@@ -455,6 +474,8 @@ static const char *sym(struct km_block *b, uint32_t id)
 
     if (id >= b->nsyms)
         return NULL;
+    if (atomic_load_explicit(&b->sympages[p].ready, memory_order_acquire))
+        return b->sympages[p].str[id % KM_BLK_SYMS_PER_PAGE];
     pthread_mutex_lock(&b->symmu);
     if (load_sympage(b, p) == 0)
         s = b->sympages[p].str[id % KM_BLK_SYMS_PER_PAGE];
@@ -642,19 +663,31 @@ int km_block_postings(struct km_block *b, struct km_matcher *const *m, size_t nm
 
 void km_block_reader_init(struct km_block_reader *r, struct km_block *b)
 {
+    memset(r, 0, sizeof(*r));
     r->b = b;
-    km_buf_init(&r->page, 0);
-    km_buf_init(&r->frame, 0);
     r->page_no = -1;
-    r->next_id = 0;
-    r->next_off = 0;
     r->frame_no = -1;
+}
+
+/* Hold section `off` of file (the index or the chunks) in s, giving back what s held. */
+static int hold_section(struct km_block_reader *r, const uint8_t *file, size_t len, uint64_t off,
+                        struct km_block_section *s)
+{
+    struct km_seccache *c = r->nocache ? NULL : r->b->cache;
+
+    km_seccache_put(c, s->ent);
+    memset(s, 0, sizeof(*s));
+    return km_seccache_get(c, r->b->serial, file, len, off, &s->ent, &s->data, &s->len);
 }
 
 void km_block_reader_fini(struct km_block_reader *r)
 {
-    km_buf_fini(&r->page);
-    km_buf_fini(&r->frame);
+    struct km_seccache *c = r->nocache ? NULL : r->b->cache;
+
+    km_seccache_put(c, r->page.ent);
+    km_seccache_put(c, r->frame.ent);
+    memset(&r->page, 0, sizeof(r->page));
+    memset(&r->frame, 0, sizeof(r->frame));
 }
 
 void km_block_series_fini(struct km_block_series *s)
@@ -678,8 +711,10 @@ int km_block_read_series(struct km_block_reader *r, uint32_t id, struct km_block
     if (id >= b->nseries)
         return km_err_set(KM_EINVAL, "no series %u in block %s", id, b->meta.id);
     if (r->page_no != p) {
-        if (km_blk_section_get(b->idx, b->idx_len, b->seriespage_off[p], &r->page) < 0)
-            return km_err_wrap(KM_ECORRUPT, "block %s: index, series page %u", b->meta.id, p);
+        r->page_no = -1;
+        rc = hold_section(r, b->idx, b->idx_len, b->seriespage_off[p], &r->page);
+        if (rc)
+            return km_err_wrap(rc, "block %s: index, series page %u", b->meta.id, p);
         r->page_no = p;
         r->next_id = p * KM_BLK_SERIES_PER_PAGE;
         r->next_off = 0;
@@ -691,51 +726,50 @@ int km_block_read_series(struct km_block_reader *r, uint32_t id, struct km_block
         r->next_off = 0;
     }
     km_rd_init(&rd, (const uint8_t *)r->page.data + r->next_off, r->page.len - r->next_off);
-    for (uint32_t k = r->next_id; k <= id; k++) {
+    /* The series before it: only where each ends (2 symbols a label, 4 numbers a chunk). */
+    for (uint32_t k = r->next_id; k < id; k++) {
         nl = km_rd_uvarint(&rd);
-        if (rd.err || nl == 0 || nl > KM_LIMIT_LABELS_PER_SERIES)
-            return km_err_set(KM_ECORRUPT, "block %s: bad series entry", b->meta.id);
-        for (uint64_t i = 0; i < 2 * nl; i++) {
-            uint64_t s = km_rd_uvarint(&rd);
-
-            if (k == id) {
-                const char *str = s < b->nsyms ? sym(b, (uint32_t)s) : NULL;
-
-                if (!str)
-                    return km_err_set(KM_ECORRUPT, "block %s: bad symbol in a series", b->meta.id);
-                if (i % 2 == 0)
-                    l[i / 2].name = str;
-                else
-                    l[i / 2].value = str;
-            }
-        }
+        km_rd_skip_uvarints(&rd, 2 * nl);
         nc = km_rd_uvarint(&rd);
-        if (rd.err || nc > (uint64_t)b->meta.chunks + 1 || nc > km_rd_left(&rd))
-            return km_err_set(KM_ECORRUPT, "block %s: bad chunk count", b->meta.id);
-        if (k == id) {
-            out->chunks = malloc((nc ? nc : 1) * sizeof(*out->chunks));
-            if (!out->chunks)
-                return km_err_set(KM_ENOMEM, "out of memory");
-        }
-        prev = b->meta.mint;
-        for (uint64_t c = 0; c < nc; c++) {
-            int64_t mint = (int64_t)((uint64_t)prev + (uint64_t)km_rd_varint(&rd));
-            int64_t maxt = (int64_t)((uint64_t)mint + km_rd_uvarint(&rd));
-            uint64_t frame = km_rd_uvarint(&rd), off = km_rd_uvarint(&rd);
-
-            if (rd.err || frame >= b->nframes || off > KM_BLK_MAX_SECTION || maxt < mint) {
-                free(out->chunks);
-                out->chunks = NULL;
-                return km_err_set(KM_ECORRUPT, "block %s: bad chunk reference", b->meta.id);
-            }
-            if (k == id)
-                out->chunks[c] =
-                    (struct km_block_chunkref){ mint, maxt, (uint32_t)frame, (uint32_t)off };
-            prev = maxt;
-        }
-        if (k == id)
-            out->nchunks = (uint32_t)nc;
+        if (rd.err || nl == 0 || nl > KM_LIMIT_LABELS_PER_SERIES || nc > km_rd_left(&rd))
+            return km_err_set(KM_ECORRUPT, "block %s: bad series entry", b->meta.id);
+        km_rd_skip_uvarints(&rd, 4 * nc);
     }
+    nl = km_rd_uvarint(&rd);
+    if (rd.err || nl == 0 || nl > KM_LIMIT_LABELS_PER_SERIES)
+        return km_err_set(KM_ECORRUPT, "block %s: bad series entry", b->meta.id);
+    for (uint64_t i = 0; i < 2 * nl; i++) {
+        uint64_t s = km_rd_uvarint(&rd);
+        const char *str = s < b->nsyms ? sym(b, (uint32_t)s) : NULL;
+
+        if (!str)
+            return km_err_set(KM_ECORRUPT, "block %s: bad symbol in a series", b->meta.id);
+        if (i % 2 == 0)
+            l[i / 2].name = str;
+        else
+            l[i / 2].value = str;
+    }
+    nc = km_rd_uvarint(&rd);
+    if (rd.err || nc > (uint64_t)b->meta.chunks + 1 || nc > km_rd_left(&rd))
+        return km_err_set(KM_ECORRUPT, "block %s: bad chunk count", b->meta.id);
+    out->chunks = malloc((nc ? nc : 1) * sizeof(*out->chunks));
+    if (!out->chunks)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    prev = b->meta.mint;
+    for (uint64_t c = 0; c < nc; c++) {
+        int64_t mint = (int64_t)((uint64_t)prev + (uint64_t)km_rd_varint(&rd));
+        int64_t maxt = (int64_t)((uint64_t)mint + km_rd_uvarint(&rd));
+        uint64_t frame = km_rd_uvarint(&rd), off = km_rd_uvarint(&rd);
+
+        if (rd.err || frame >= b->nframes || off > KM_BLK_MAX_SECTION || maxt < mint) {
+            free(out->chunks);
+            out->chunks = NULL;
+            return km_err_set(KM_ECORRUPT, "block %s: bad chunk reference", b->meta.id);
+        }
+        out->chunks[c] = (struct km_block_chunkref){ mint, maxt, (uint32_t)frame, (uint32_t)off };
+        prev = maxt;
+    }
+    out->nchunks = (uint32_t)nc;
     r->next_id = id + 1;
     r->next_off = (size_t)(rd.p - (const uint8_t *)r->page.data);
     /* Written from checked, sorted sets: copied as they are. */
@@ -762,8 +796,10 @@ int km_block_read_samples(struct km_block_reader *r, const struct km_block_serie
         if (c->maxt < mint || c->mint > maxt)
             continue;
         if (r->frame_no != c->frame) {
-            if (km_blk_section_get(b->chk, b->chk_len, b->frame_off[c->frame], &r->frame) < 0) {
-                rc = km_err_wrap(KM_ECORRUPT, "block %s: chunks, frame %u", b->meta.id, c->frame);
+            r->frame_no = -1;
+            rc = hold_section(r, b->chk, b->chk_len, b->frame_off[c->frame], &r->frame);
+            if (rc) {
+                rc = km_err_wrap(rc, "block %s: chunks, frame %u", b->meta.id, c->frame);
                 break;
             }
             r->frame_no = c->frame;

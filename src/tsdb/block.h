@@ -13,6 +13,7 @@
 #include "chunk_block.h"
 #include "common/labels.h"
 #include "postings.h"
+#include "seccache.h"
 #include "tsdb_internal.h"
 
 #include <stdbool.h>
@@ -71,6 +72,10 @@ int km_block_open(struct km_block **out, const char *dir);
 void km_block_acquire(struct km_block *b);
 void km_block_release(struct km_block *b);
 
+/* Keep the block's decompressed pages and frames in c (acquired; given back, with its
+ * entries, when the block goes). Set once, before the block is shared. */
+void km_block_set_cache(struct km_block *b, struct km_seccache *c);
+
 /* Remove the block's directory now; its memory goes with the last reference. */
 void km_block_delete(struct km_block *b);
 
@@ -105,13 +110,21 @@ int km_block_postings(struct km_block *b, struct km_matcher *const *m, size_t nm
 /* Read series `id` (labels and chunk refs). A reader keeps the last decompressed series
  * page and chunk frame, so walking series and their chunks in order decompresses each
  * page and frame once. */
+/* A page or frame a reader holds, decompressed (from the block's cache, if it has one). */
+struct km_block_section {
+    struct km_seccache_ent *ent;
+    const char *data;
+    size_t len;
+};
+
 struct km_block_reader {
     struct km_block *b;
-    struct km_buf page;
+    bool nocache; /* a pass over everything (compaction): leave the cache to queries */
+    struct km_block_section page;
     int64_t page_no;
     uint32_t next_id; /* the series whose entry starts at next_off in the page */
     size_t next_off;  /* (reading ids in order resumes there instead of skipping) */
-    struct km_buf frame;
+    struct km_block_section frame;
     int64_t frame_no;
 };
 

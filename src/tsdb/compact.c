@@ -275,6 +275,7 @@ static int merge_blocks(struct km_tsdb *db, struct km_block **v, size_t n)
         series = m->series > series ? m->series : series;
         cur[i].b = v[i];
         km_block_reader_init(&cur[i].rd, v[i]);
+        cur[i].rd.nocache = true; /* one pass over everything: the cache is the queries' */
         if (rc == 0)
             rc = cursor_advance(&cur[i]);
     }

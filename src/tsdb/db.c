@@ -44,6 +44,7 @@ void km_tsdb_opts_default(struct km_tsdb_opts *o)
     o->fsync_interval_ms = 1000;
     o->wal_lanes = (unsigned)(ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu);
     o->wal_segment_bytes = 64u * 1024 * 1024;
+    o->cache_bytes = 64u * 1024 * 1024;
 }
 
 /* ---- the clock ------------------------------------------------------------------------- */
@@ -73,6 +74,7 @@ int km_tsdb_blocks_add(struct km_tsdb *db, struct km_block *b)
 {
     size_t i;
 
+    km_block_set_cache(b, db->cache);
     pthread_rwlock_wrlock(&db->blocks_lock);
     if (db->nblocks == db->capblocks) {
         size_t ncap = db->capblocks ? db->capblocks * 2 : 16;
@@ -581,6 +583,9 @@ int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
         rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out_close;
     }
+    rc = km_seccache_create(&db->cache, o->cache_bytes);
+    if (rc)
+        goto out_close;
     sprintf(db->wal_dir, "%s/wal", o->dir);
     sprintf(db->blocks_dir, "%s/blocks", o->dir);
     db->o.dir = db->dir;
@@ -647,6 +652,7 @@ void km_tsdb_close(struct km_tsdb *db)
     for (size_t i = 0; i < db->nblocks; i++)
         km_block_release(db->blocks[i]);
     free(db->blocks);
+    km_seccache_release(db->cache); /* freed with the last block that holds it */
     for (size_t i = 0; i < db->nbad_blocks; i++) {
         free(db->bad_blocks[i].name);
         free(db->bad_blocks[i].error);
@@ -1132,12 +1138,37 @@ void km_tsdb_stats(struct km_tsdb *db, struct km_tsdb_stats *out)
         km_wal_size(db->wal, &out->wal_bytes, &out->wal_segments);
 }
 
+/* kmon_tsdb_block_cache_*: how often queries found blocks' pages decompressed already. */
+static void metrics_cache(struct km_tsdb *db, struct km_mset *m)
+{
+    struct km_seccache_stats cs;
+    int f;
+
+    km_seccache_stats(db->cache, &cs);
+    f = km_mset_family(m, "kmon_tsdb_block_cache_requests_total",
+                       "Block pages and chunk frames queries asked for, by whether they were "
+                       "found decompressed in the cache.",
+                       KM_MT_COUNTER, 0);
+    km_mset_add(m, f, &(struct km_label){ "result", "hit" }, 1, (double)cs.hits);
+    km_mset_add(m, f, &(struct km_label){ "result", "miss" }, 1, (double)cs.misses);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_tsdb_block_cache_evictions_total",
+                               "Cached pages dropped to make room (least recently used first).",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)cs.evictions);
+    km_mset_gauge(m, "kmon_tsdb_block_cache_bytes", "Memory the block cache holds.",
+                  (double)cs.bytes);
+    km_mset_gauge(m, "kmon_tsdb_block_cache_max_bytes",
+                  "The block cache's budget (--tsdb-cache-size).", (double)cs.max_bytes);
+}
+
 void km_tsdb_metrics(struct km_tsdb *db, struct km_mset *m)
 {
     struct km_tsdb_stats st;
     int f;
 
     km_tsdb_stats(db, &st);
+    metrics_cache(db, m);
     km_mset_gauge(m, "kmon_tsdb_head_series", "Series in the head (memory).", (double)st.series);
     km_mset_gauge(m, "kmon_tsdb_head_chunks", "Chunks in the head.", (double)st.head_chunks);
     km_mset_gauge(m, "kmon_tsdb_head_samples", "Samples in the head.", (double)st.head_samples);

@@ -32,7 +32,8 @@ struct km_tsdb {
     struct km_head *head;
     struct km_wal *wal; /* NULL when read-only */
     pthread_rwlock_t blocks_lock;
-    struct km_block **blocks; /* sorted by mint */
+    struct km_block **blocks;  /* sorted by mint */
+    struct km_seccache *cache; /* the blocks' decompressed pages and frames */
     size_t nblocks, capblocks;
     struct km_tsdb_bad_block *bad_blocks; /* found at open (read by inspect) */
     size_t nbad_blocks;

@@ -39,6 +39,7 @@ struct km_tsdb_opts {
     int64_t fsync_interval_ms;  /* WAL fsync period (1s); 0 fsyncs on every append */
     unsigned wal_lanes;         /* parallel WAL files (0: one per CPU, at most 8) */
     uint64_t wal_segment_bytes; /* WAL segment size (64 MiB) */
+    uint64_t cache_bytes;       /* decompressed block pages kept for queries (64 MiB; 0: none) */
     bool read_only;             /* inspect: replay into memory, repair and write nothing */
     bool no_background;         /* no maintenance thread: call km_tsdb_maintain() */
 };

@@ -251,6 +251,8 @@ int km_storage_open_tsdb(struct km_storage **out, const struct km_storage_config
     o.ooo_window_ms = c->ooo_window_ms;
     o.max_future_ms = c->max_future_ms;
     o.fsync_interval_ms = c->fsync_interval_ms;
+    if (c->cache_bytes || c->no_cache)
+        o.cache_bytes = c->no_cache ? 0 : c->cache_bytes;
     return km_tsdb_storage_open(out, &o);
 }
 

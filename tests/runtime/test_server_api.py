@@ -743,7 +743,35 @@ def test_admin_flush_only_when_enabled(server_factory):
     assert st == 204, b
 
 
-# ---- JSON POST endpoints ----------------------------------------------------------------
+@pytest.mark.parametrize("cache", ["default", "0"])
+def test_block_cache_answers_the_same(server_factory, cache):
+    """Queries over blocks read their pages decompressed from the block cache after the
+    first (hits counted in /metrics); with --tsdb-cache-size 0 nothing is kept. The
+    answers are the same either way, and right."""
+    extra = () if cache == "default" else ("--tsdb-cache-size", "0")
+    _, base, _ = server_factory("--enable-admin-api", *extra)
+    t0 = (now_ms() - 600000) // 1000 * 1000
+    series = [ser("node_cpu_seconds_total", [(t0 + k * 15000, k * (i + 1)) for k in range(40)],
+                  instance=f"n{i}", mode="idle") for i in range(300)]
+    write(base, series)
+    assert http_request(base + "/api/v1/admin/flush", "POST")[0] == 204
+    q = urllib.parse.urlencode({"query": "sum(rate(node_cpu_seconds_total[5m]))",
+                                "time": (t0 + 39 * 15000) / 1000})
+    answers = []
+    for _ in range(3):
+        st, _, b = http_request(base + "/api/v1/query?" + q)
+        assert st == 200, b
+        answers.append(json.loads(b)["data"]["result"])
+    assert answers[0] == answers[1] == answers[2]
+    assert float(answers[0][0]["value"][1]) == pytest.approx(sum(i + 1 for i in range(300)) / 15)
+    m = scrape(base)
+    hits = value(m, "kmon_tsdb_block_cache_requests_total", result="hit")
+    if cache == "default":
+        assert hits > 0 and value(m, "kmon_tsdb_block_cache_bytes") > 0
+        assert value(m, "kmon_tsdb_block_cache_max_bytes") == 64 * 1024 * 1024
+    else:
+        assert hits == 0 and value(m, "kmon_tsdb_block_cache_bytes") == 0
+
 
 # ---- JSON POST endpoints ----------------------------------------------------------------
 
