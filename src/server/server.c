@@ -91,7 +91,7 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, cache_bytes),
       .def = "64MiB",
       .help = "memory for blocks' pages and chunks kept decompressed for the queries that come "
-              "next (dashboards ask the same again and again; 0: none)" },
+              "next (a refreshed panel asks the same again; 0: none)" },
     { .name = "max-request-bytes",
       .type = KM_CFG_SIZE,
       .offset = offsetof(struct km_server_opts, max_request_bytes),
