@@ -814,12 +814,15 @@ int km_block_read_samples(struct km_block_reader *r, const struct km_block_serie
             rc = km_err_wrap((int)used, "block %s", b->meta.id);
             break;
         }
-        for (size_t k = 0; k < tmp.n; k++) {
-            if (tmp.t[k] < mint || tmp.t[k] > maxt)
-                continue;
-            rc = km_samples_push(out, tmp.t[k], tmp.v[k]);
-            if (rc)
-                break;
+        {
+            /* The chunk's samples within [mint, maxt]: one run, its times increasing. */
+            size_t a = 0, z = tmp.n;
+
+            while (a < z && tmp.t[a] < mint)
+                a++;
+            while (z > a && tmp.t[z - 1] > maxt)
+                z--;
+            rc = km_samples_append(out, tmp.t + a, tmp.v + a, z - a);
         }
     }
     km_samples_fini(&tmp);

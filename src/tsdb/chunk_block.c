@@ -180,6 +180,18 @@ int km_samples_push(struct km_samples *s, int64_t t, double v)
     return 0;
 }
 
+int km_samples_append(struct km_samples *s, const int64_t *t, const double *v, size_t n)
+{
+    int rc = samples_reserve(s, s->n + n);
+
+    if (rc || n == 0)
+        return rc;
+    memcpy(s->t + s->n, t, n * sizeof(*t));
+    memcpy(s->v + s->n, v, n * sizeof(*v));
+    s->n += n;
+    return 0;
+}
+
 int km_samples_merge(struct km_samples *dst, const struct km_samples *src, struct km_samples *tmp)
 {
     size_t i = 0, j = 0, n = 0;

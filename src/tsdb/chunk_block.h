@@ -39,6 +39,8 @@ void km_samples_fini(struct km_samples *s);
 
 /* Append one sample (growing the arrays). */
 int km_samples_push(struct km_samples *s, int64_t t, double v);
+/* Append n samples at once. */
+int km_samples_append(struct km_samples *s, const int64_t *t, const double *v, size_t n);
 
 /* Merge src into dst, both sorted by time; a timestamp dst already has is dropped from
  * src. tmp is scratch space (reused across calls). */
