@@ -161,7 +161,8 @@ int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
     if (n > KM_LIMIT_LABELS_PER_SERIES)
         return km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", n,
                           KM_LIMIT_LABELS_PER_SERIES);
-    memcpy(sorted, v, n * sizeof(*v));
+    if (n) /* the empty set may come as NULL, which memcpy must not see even for 0 bytes */
+        memcpy(sorted, v, n * sizeof(*v));
     km_labels_sort(sorted, n);
     rc = km_labels_check(sorted, n);
     if (rc)

@@ -56,6 +56,26 @@ static void test_create_sorts_and_hashes(void **state)
     km_labels_destroy(NULL);
 }
 
+/* The empty set from no array at all, as the PromQL evaluator makes a series without
+ * labels (a scalar's range query, vector(), absent()): memcpy must not see the NULL
+ * (UndefinedBehaviorSanitizer in the sanitizer build; found by fuzz_promql_eval). */
+static void test_create_empty(void **state)
+{
+    struct km_labels *l, *d;
+
+    (void)state;
+    assert_int_equal(km_labels_create(&l, NULL, 0), 0);
+    assert_int_equal(l->n, 0);
+    assert_int_equal(km_labels_dup(&d, l), 0);
+    assert_int_equal(km_labels_cmp(l, d), 0);
+    km_labels_destroy(d);
+    assert_int_equal(km_labels_create_sorted(&d, NULL, 0), 0);
+    assert_int_equal(km_labels_cmp(l, d), 0);
+    assert_int_equal(d->hash, l->hash);
+    km_labels_destroy(l);
+    km_labels_destroy(d);
+}
+
 static void test_hash_separates_boundaries(void **state)
 {
     struct km_label x[] = { { "a", "bc" } }, y[] = { { "ab", "c" } };
@@ -136,6 +156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_create_sorts_and_hashes),
+        cmocka_unit_test(test_create_empty),
         cmocka_unit_test(test_hash_separates_boundaries),
         cmocka_unit_test(test_rejects_bad_sets),
         cmocka_unit_test(test_too_many_labels),
