@@ -215,10 +215,10 @@ static u128 scaled(struct binary b, int k, bool round)
     u128 n, rem, half;
     int t;
 
-    if (k < 0) { /* a ≥ 10^17 > 2^53: q > 0 */
-        u128 d = pow10(-k);
+    if (k < 0) { /* a ≥ 10^14; below 2^53 q < 0: m / (10^-k × 2^-q) */
+        u128 d = b.q >= 0 ? pow10(-k) : pow10(-k) << -b.q;
 
-        n = (u128)b.m << b.q;
+        n = b.q >= 0 ? (u128)b.m << b.q : b.m;
         rem = n % d;
         n /= d;
         return n + (round && (2 * rem > d || (2 * rem == d && (n & 1))));
@@ -239,9 +239,9 @@ static int compare(uint64_t d, int k, uint64_t c, int q)
     u128 l, r;
     int s;
 
-    if (k < 0) {
-        l = (u128)d * pow10(-k);
-        r = (u128)c << (q - 2);
+    if (k < 0) { /* with q < 2, both sides × 2^(2-q) */
+        l = (u128)d * pow10(-k) << (q < 2 ? 2 - q : 0);
+        r = (u128)c << (q < 2 ? 0 : q - 2);
     } else {
         s = q - 2 + k;
         l = s >= 0 ? (u128)d : (u128)d << -s;

@@ -51,6 +51,14 @@ static void test_known(void **state)
     assert_string_equal(fmt(1e-15), "1e-15");
     assert_string_equal(fmt(1e35), "1e+35");
     assert_string_equal(fmt(9007199254740993.0), "9007199254740992");
+    /* 10^14 and up with fewer digits than the exponent: shifts by a negative count
+     * (2^q below 2^53 and 2^(q-2) just above it; UBSan, found by fuzz_promql_eval
+     * writing a scalar's time of 9.2e15 s). */
+    assert_string_equal(fmt(1234567890123456.5), "1234567890123456.5");
+    assert_string_equal(fmt(100000000000000.5), "100000000000000.5");
+    assert_string_equal(fmt(9007199254740994.0), "9007199254740994");
+    assert_string_equal(fmt(9200000000000000.0), "9200000000000000");
+    assert_string_equal(fmt(18014398509481990.0), "18014398509481990");
     assert_string_equal(fmt(DBL_MAX), "1.7976931348623157e+308");
     assert_string_equal(fmt(DBL_MIN), "2.2250738585072014e-308");
     assert_string_equal(fmt(5e-324), "5e-324");
