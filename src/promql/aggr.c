@@ -4,7 +4,8 @@
  * Series are assigned to groups once (hash of the grouping labels, confirmed by
  * comparison); then each group is folded step by step over its members. topk/bottomk
  * keep their members' own labels and set a step only for the members chosen there;
- * count_values makes one output series per group and distinct value.
+ * count_values labels each series with its value first and groups after that, as
+ * Prometheus does.
  */
 #include "promql/aggr.h"
 
@@ -399,54 +400,72 @@ static int aggregate_k(bool top, struct grouper *gr, const double *param, bool k
 
 /* ---- count_values -------------------------------------------------------------------------- */
 
-static int aggregate_count_values(struct grouper *gr, const char *label, struct km_pq_budget *b,
-                                  struct km_pq_vec *out)
+static bool listed_in(const char *name, const struct km_pq_grouping *g)
 {
-    const struct km_pq_vec *in = gr->in;
+    for (size_t i = 0; i < g->n; i++) {
+        if (strcmp(name, g->labels[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The output labels of series s counted with value `val`: as Prometheus, `label` is set
+ * to the value first, then the grouping applies, with `label` one of the `by` labels
+ * (so `count_values("job", x) by (job)` counts by value across jobs, and `without
+ * (job)` drops the value too). */
+static int count_values_labels(const struct km_labels *s, const struct km_pq_grouping *g,
+                               const char *label, const char *val, struct km_labels **out)
+{
+    struct km_label l[KM_LIMIT_LABELS_PER_SERIES + 1];
+    size_t n = 0;
+
+    for (size_t j = 0; j < s->n && n < KM_LIMIT_LABELS_PER_SERIES; j++) {
+        const char *name = s->v[j].name;
+
+        if (strcmp(name, label) == 0)
+            continue;
+        if (g->without ? strcmp(name, KM_METRIC_NAME_LABEL) != 0 && !listed_in(name, g)
+                       : listed_in(name, g))
+            l[n++] = s->v[j];
+    }
+    if (!g->without || !listed_in(label, g))
+        l[n++] = (struct km_label){ label, val };
+    return km_labels_create(out, l, n);
+}
+
+/* One output series per label set (found by hash), counted step by step. A vector
+ * keeps a row of every step for each of its series, and the values of a range query
+ * can make a series each: past a row per point of the samples limit more are refused
+ * (KM_ELIMIT), so that distinct values cannot take memory the limit does not count. */
+static int aggregate_count_values(const struct km_pq_vec *in, const struct km_pq_grouping *g,
+                                  const char *label, struct km_pq_budget *b, struct km_pq_vec *out)
+{
+    struct km_pq_index ix = { 0 };
     int rc = 0;
 
-    for (size_t gi = 0; gi < gr->ngroups && rc == 0; gi++) {
-        const struct group *grp = &gr->groups[gi];
-        struct km_labels *base;
-        size_t first = out->n;
+    for (size_t i = 0; i < in->nsteps && rc == 0; i++) {
+        for (size_t si = 0; si < in->n && rc == 0; si++) {
+            const struct km_pq_series *s = &in->s[si];
+            char val[KM_PQ_FMT_MAX];
+            struct km_labels *l;
+            size_t o, had = out->n;
 
-        rc = group_labels(gr, grp, &base);
-        for (size_t i = 0; i < in->nsteps && rc == 0; i++) {
-            for (size_t m = 0; m < grp->n && rc == 0; m++) {
-                const struct km_pq_series *s = &in->s[grp->members[m]];
-                char val[KM_PQ_FMT_MAX];
-                struct km_pq_series *o = NULL;
-
-                if (!km_pq_has(s, i))
-                    continue;
-                km_pq_fmt_float_f(val, sizeof(val), s->v[i]);
-                for (size_t j = first; j < out->n && !o; j++) {
-                    const char *have = km_labels_get(out->s[j].labels, label);
-
-                    if (have && strcmp(have, val) == 0)
-                        o = &out->s[j];
-                }
-                if (!o) {
-                    struct km_label l[KM_LIMIT_LABELS_PER_SERIES + 1];
-                    struct km_labels *nl;
-                    size_t n = 0;
-
-                    for (size_t j = 0; j < base->n && n + 1 < KM_LIMIT_LABELS_PER_SERIES + 1; j++) {
-                        if (strcmp(base->v[j].name, label) != 0)
-                            l[n++] = base->v[j];
-                    }
-                    l[n++] = (struct km_label){ label, val };
-                    rc = km_labels_create(&nl, l, n);
-                    if (rc == 0)
-                        rc = km_pq_vec_add(out, nl, &o);
-                    if (rc)
-                        break;
-                }
-                rc = km_pq_set(out, b, o, i, km_pq_has(o, i) ? o->v[i] + 1 : 1);
-            }
+            if (!km_pq_has(s, i))
+                continue;
+            km_pq_fmt_float_f(val, sizeof(val), s->v[i]);
+            rc = count_values_labels(s->labels, g, label, val, &l);
+            if (rc == 0)
+                rc = km_pq_index_get(&ix, out, l, &o);
+            if (rc == 0 && out->n > had && b && b->max_samples &&
+                (uint64_t)out->n * out->nsteps > b->max_samples)
+                rc = km_err_set(KM_ELIMIT, "query processing would load too many samples into "
+                                           "memory in query execution");
+            if (rc == 0)
+                rc = km_pq_set(out, b, &out->s[o], i,
+                               km_pq_has(&out->s[o], i) ? out->s[o].v[i] + 1 : 1);
         }
-        km_labels_destroy(base);
     }
+    km_pq_index_fini(&ix);
     return rc;
 }
 
@@ -477,15 +496,15 @@ int km_pq_aggregate(enum km_pq_aggr op, const struct km_pq_vec *in, const struct
         if (rc)
             return rc;
     }
-    rc = group_all(&gr);
-    if (rc == 0) {
+    if (op == KM_PQ_COUNT_VALUES)
+        rc = aggregate_count_values(in, g, label, b, out);
+    else
+        rc = group_all(&gr);
+    if (rc == 0 && op != KM_PQ_COUNT_VALUES) {
         switch (op) {
         case KM_PQ_TOPK:
         case KM_PQ_BOTTOMK:
             rc = aggregate_k(op == KM_PQ_TOPK, &gr, param, keep_order, b, out);
-            break;
-        case KM_PQ_COUNT_VALUES:
-            rc = aggregate_count_values(&gr, label, b, out);
             break;
         default:
             rc = aggregate_folds(op, &gr, param, b, out);

@@ -115,13 +115,6 @@ static struct km_pq_selector selector_of(const struct ctx *c, const struct km_pr
 
 /* ---- subqueries --------------------------------------------------------------------------- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* The times a subquery's windows end at, as a selector reads them. */
 static struct km_pq_selector subquery_selector(const struct ctx *c, const struct km_promql_expr *e)
 {
@@ -153,8 +146,8 @@ static int eval_subquery(struct ctx *c, const struct km_promql_expr *e, const st
 {
     struct km_pq_selector sel = subquery_selector(c, e);
     int64_t step = e->subquery.step_ms ? e->subquery.step_ms : c->o->subquery_step_ms;
-    int64_t first = km_pq_selector_time(&sel, g, 0) - e->subquery.range_ms;
-    int64_t last = km_pq_selector_time(&sel, g, g->n - 1);
+    int64_t first = km_pq_time_sub(km_pq_selector_time(&sel, g, 0), e->subquery.range_ms);
+    int64_t last = km_pq_selector_time(&sel, g, g->n - 1), q;
     struct km_pq_grid inner;
     struct val v;
     int rc;
@@ -162,13 +155,15 @@ static int eval_subquery(struct ctx *c, const struct km_promql_expr *e, const st
     memset(out, 0, sizeof(*out));
     if (step <= 0)
         return km_err_set(KM_EINVAL, "zero or negative subquery step");
-    inner.start = step * floor_div(first, step);
-    if (inner.start < first)
-        inner.start += step;
-    inner.step = step;
-    if (last < inner.start)
+    /* The first multiple of the step at or after `first` (C's division rounds towards
+     * zero: up for a negative one), none when that is past int64. */
+    q = first / step + (first % step > 0);
+    if (__builtin_mul_overflow(q, step, &inner.start) || last < inner.start)
         return 0;
-    inner.n = (size_t)((last - inner.start) / step) + 1;
+    inner.step = step;
+    /* last − start may not fit an int64 (from before 1970 to far after), it fits a
+     * uint64. */
+    inner.n = (size_t)(((uint64_t)last - (uint64_t)inner.start) / (uint64_t)step) + 1;
     /* More steps than points the query may hold: it could only fail later, after
      * allocating them. */
     if (c->b->max_samples && inner.n > c->b->max_samples)
@@ -361,7 +356,7 @@ static void slide(struct slider *w, const int64_t *t, size_t n, int64_t ref, int
     if (ref < w->prev_ref) /* @ or a restart: from the beginning */
         w->lo = w->hi = 0;
     w->prev_ref = ref;
-    while (w->lo < n && t[w->lo] < ref - range)
+    while (w->lo < n && t[w->lo] < km_pq_time_sub(ref, range))
         w->lo++;
     if (w->hi < w->lo)
         w->hi = w->lo;
@@ -508,8 +503,9 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
             double x;
 
             slide(&w, r.t, r.n, ref, r.range);
-            win = (struct km_pq_window){ r.t + w.lo,    r.v + w.lo, w.hi - w.lo,
-                                         ref - r.range, ref,        no_resets };
+            win = (struct km_pq_window){ r.t + w.lo,  r.v + w.lo,
+                                         w.hi - w.lo, km_pq_time_sub(ref, r.range),
+                                         ref,         no_resets };
             if (!km_pq_range_apply(fn, &win, a1 ? a1[i] : 0, a2 ? a2[i] : 0, km_pq_grid_time(g, i),
                                    scratch, &x))
                 continue;
@@ -666,6 +662,8 @@ static int time_vector(struct ctx *c, const struct km_pq_grid *g, struct km_pq_v
         rc = km_pq_vec_add(out, l, &s);
     for (size_t i = 0; i < g->n && rc == 0; i++)
         rc = km_pq_set(out, c->b, s, i, (double)km_pq_grid_time(g, i) / 1e3);
+    if (rc) /* the samples limit, half way: nothing is left to the caller */
+        km_pq_vec_fini(out, c->b);
     return rc;
 }
 
@@ -1160,18 +1158,18 @@ static void find_span(const struct ctx *c, const struct km_promql_expr *e, int64
         struct km_pq_selector sel = selector_of(c, vs);
         int64_t back =
             e->kind == KM_PROMQL_MATRIX_SELECTOR ? e->matrix.range_ms : c->o->lookback_ms;
-        int64_t a = (sel.has_at ? sel.at_ms : start) - sel.offset_ms;
-        int64_t b = (sel.has_at ? sel.at_ms : end) - sel.offset_ms;
+        int64_t a = km_pq_time_sub(sel.has_at ? sel.at_ms : start, sel.offset_ms);
+        int64_t b = km_pq_time_sub(sel.has_at ? sel.at_ms : end, sel.offset_ms);
 
-        span_add(s, a - back, b);
+        span_add(s, km_pq_time_sub(a, back), b);
         return;
     }
     case KM_PROMQL_SUBQUERY: {
         struct km_pq_selector sel = subquery_selector(c, e);
-        int64_t a = (sel.has_at ? sel.at_ms : start) - sel.offset_ms;
-        int64_t b = (sel.has_at ? sel.at_ms : end) - sel.offset_ms;
+        int64_t a = km_pq_time_sub(sel.has_at ? sel.at_ms : start, sel.offset_ms);
+        int64_t b = km_pq_time_sub(sel.has_at ? sel.at_ms : end, sel.offset_ms);
 
-        find_span(c, e->subquery.expr, a - e->subquery.range_ms, b, s);
+        find_span(c, e->subquery.expr, km_pq_time_sub(a, e->subquery.range_ms), b, s);
         return;
     }
     case KM_PROMQL_PAREN:
@@ -1233,7 +1231,9 @@ static int run(struct km_storage *store, const struct km_promql_expr *e, int64_t
         b.deadline_ns = km_time_mono_ns() + o->timeout_ms * 1000000;
     b.cancelled = o->cancelled;
     b.cancel_ud = o->cancel_ud;
-    g.n = instant ? 1 : (size_t)((end - start) / step) + 1;
+    /* end − start may not fit an int64 (from -9.2e15 s to 9.2e15 s, as the API parses
+     * times); it fits a uint64. */
+    g.n = instant ? 1 : (size_t)(((uint64_t)end - (uint64_t)start) / (uint64_t)step) + 1;
     find_span(&c, e, start, end, &span);
     rc = km_querier_open(store, span.any ? span.mint : start, span.any ? span.maxt : end, &c.q);
     if (rc)

@@ -103,7 +103,7 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
     km_pq_vec_init(out, g->n);
     rc = sink ? km_pq_points_init(&pts, g->n) : 0;
     if (rc == 0)
-        rc = open_selection(q, sel, first - lookback_ms, last, 0, g, &set);
+        rc = open_selection(q, sel, km_pq_time_sub(first, lookback_ms), last, 0, g, &set);
     if (rc) {
         km_pq_points_fini(&pts);
         return rc;
@@ -134,7 +134,7 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
                 p = 0;
             while (p < n && t[p] <= ref)
                 p++;
-            if (p == 0 || t[p - 1] < ref - lookback_ms || km_pq_is_stale(v[p - 1]))
+            if (p == 0 || t[p - 1] < km_pq_time_sub(ref, lookback_ms) || km_pq_is_stale(v[p - 1]))
                 continue;
             if (sink) {
                 pts.v[i] = times ? (double)t[p - 1] : v[p - 1];
@@ -249,8 +249,8 @@ int km_pq_range_open(struct km_querier *q, const struct km_pq_selector *sel, int
 
     memset(it, 0, sizeof(*it));
     if (sel->has_at)
-        first = last = sel->at_ms - sel->offset_ms;
-    return open_selection(q, sel, first - range_ms, last, range_ms, g, &it->set);
+        first = last = km_pq_time_sub(sel->at_ms, sel->offset_ms);
+    return open_selection(q, sel, km_pq_time_sub(first, range_ms), last, range_ms, g, &it->set);
 }
 
 bool km_pq_range_next(struct km_pq_range_iter *it, struct km_pq_budget *b,

@@ -27,7 +27,7 @@ struct km_pq_selector {
 static inline int64_t km_pq_selector_time(const struct km_pq_selector *sel,
                                           const struct km_pq_grid *g, size_t i)
 {
-    return (sel->has_at ? sel->at_ms : km_pq_grid_time(g, i)) - sel->offset_ms;
+    return km_pq_time_sub(sel->has_at ? sel->at_ms : km_pq_grid_time(g, i), sel->offset_ms);
 }
 
 /* The instant vector of the selector over the grid into `out` (initialised here); with

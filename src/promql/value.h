@@ -27,9 +27,22 @@ struct km_pq_grid {
     size_t n;
 };
 
+/* In uint64: i × step alone may pass INT64_MAX on a grid across 0 (the time does not). */
 static inline int64_t km_pq_grid_time(const struct km_pq_grid *g, size_t i)
 {
-    return g->start + (int64_t)i * g->step;
+    return (int64_t)((uint64_t)g->start + (uint64_t)i * (uint64_t)g->step);
+}
+
+/* a − b for times (ms), saturated at the ends of int64. @ and offset reach them (`@ 1e17`
+ * is INT64_MIN, as in Go, and an offset or a range goes past it); Go wraps around there,
+ * C may not, and a saturated time reads no data, as a wrapped one does. */
+static inline int64_t km_pq_time_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
 }
 
 /* Limits and accounting of one evaluation. */
