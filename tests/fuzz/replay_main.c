@@ -1,7 +1,8 @@
 /*
  * replay_main — runs a fuzz target over every file of the directories (or files) named
  * on the command line, so ordinary builds (and the sanitizer build) replay the corpus
- * as a regression test without libFuzzer.
+ * as a regression test without libFuzzer (calling LLVMFuzzerInitialize first, as libFuzzer
+ * does, when the target has one).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional, as with libFuzzer: run once before the first input. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int run_file(const char *path)
 {
@@ -42,6 +45,8 @@ int main(int argc, char **argv)
 {
     int failed = 0, ran = 0;
 
+    if (LLVMFuzzerInitialize)
+        LLVMFuzzerInitialize(&argc, &argv);
     for (int i = 1; i < argc; i++) {
         struct stat st;
         DIR *d;
