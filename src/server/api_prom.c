@@ -299,7 +299,8 @@ static void on_query_range(struct km_http_req *req, void *ud)
         return;
     }
     /* As Prometheus: at most 11 000 points per series. */
-    if ((end - start) / step > 11000) {
+    /* end - start can exceed int64 (start -9.2e15 s, end 9.2e15 s). */
+    if (((uint64_t)end - (uint64_t)start) / (uint64_t)step > 11000) {
         respond_error(req, ERR_BAD_DATA,
                       "exceeded maximum resolution of 11,000 points per timeseries. Try "
                       "decreasing the query resolution (?step=XX)");
@@ -587,7 +588,8 @@ static void on_series(struct km_http_req *req, void *ud)
         struct km_buf b;
         struct km_jsonw w;
 
-        qsort(x.v, x.n, sizeof(*x.v), cmp_lset);
+        if (x.n > 1)
+            qsort(x.v, x.n, sizeof(*x.v), cmp_lset);
         success_begin(&w, &b);
         km_jsonw_arr_begin(&w);
         for (size_t i = 0; i < x.n; i++) {

@@ -439,7 +439,7 @@ static void put_text(struct km_buf *b, const char *s)
 /* Under mu: the whole file into b. */
 static int serialize(struct km_mdstore *s, struct km_buf *b)
 {
-    uint8_t head[MD_HEADER];
+    uint8_t head[MD_HEADER] = { 0 };
     size_t len;
 
     km_buf_append(b, head, sizeof(head)); /* filled in below */

@@ -343,3 +343,37 @@ def test_four_shards_backfilling_four_hours_lose_nothing(server_factory):
         time.sleep(3)
         got = dump(data, "--metric", "kmon_test_backfill")
         assert sum(len(v) for v in got.values()) == total
+
+
+# ---- hostile questions to the query API ---------------------------------------------------
+
+
+def get_json(base, path, **params):
+    from urllib.parse import urlencode
+    status, _, body = http_request(base + path + "?" + urlencode(params), timeout=30 * SLOW)
+    return status, json.loads(body)
+
+
+def test_query_api_extremes_are_answered_not_crashed(server_factory):
+    proc, base, _ = server_factory()
+    t = now_ms() - 5000
+    assert post_rw(base, [(labels("kmon_test_q", job="x"), [(t, 1.0)])])[0] == 204
+    huge = "9200000000000000"  # seconds: end - start is more than an int64 of ms
+    # 18.4e18 ms at a step of 1 s or of 1e12 s: far past 11,000 points either way.
+    for step in ("1", "1000000000000"):
+        status, doc = get_json(base, "/api/v1/query_range", query="kmon_test_q",
+                               start="-" + huge, end=huge, step=step)
+        assert status == 400 and doc["errorType"] == "bad_data", doc
+        assert "11,000 points" in doc["error"]
+    # At the edge of the bound: answered, and the sample is there.
+    status, doc = get_json(base, "/api/v1/query_range", query="kmon_test_q",
+                           start=str((t - 11000 * 1000) / 1000), end=str(t / 1000), step="1")
+    assert status == 200, doc
+    assert doc["data"]["result"][0]["metric"]["job"] == "x"
+    # Series, labels and values of a selector matching nothing: empty lists, not errors.
+    for path in ("/api/v1/series", "/api/v1/labels", "/api/v1/label/job/values"):
+        status, doc = get_json(base, path, **{"match[]": 'kmon_no_such{job="none"}'})
+        assert status == 200 and doc == {"status": "success", "data": []}, (path, doc)
+    status, doc = get_json(base, "/api/v1/series", **{"match[]": "kmon_test_q"})
+    assert status == 200 and len(doc["data"]) == 1
+    assert proc.stop() == 0
