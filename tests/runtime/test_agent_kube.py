@@ -264,7 +264,10 @@ def test_in_cluster_with_token_rotation(api, tmp_path):
         r = api.wait_requests(2, timeout=15)
         assert all(x.token == api.token != old and (x.status or 200) < 400 for x in r), \
             [(x.token == old, x.status) for x in r]
-        assert gauge(scrape(base), "kmon_agent_kubernetes_api_up") == 1
+        # Up again once a watch with the new token has been answered (a request that read
+        # the token file while it was being swapped may have been refused meanwhile).
+        wait(lambda: gauge(scrape(base), "kmon_agent_kubernetes_api_up") == 1, 10, "up",
+             agent)
     finally:
         agent.close()
 
