@@ -276,7 +276,7 @@ static size_t select_first(struct cand *c, size_t n, size_t k,
                            int (*cmp)(const void *, const void *))
 {
     if (k >= n / 4) {
-        qsort(c, n, sizeof(*c), cmp);
+        km_sort(c, n, sizeof(*c), cmp);
         return k < n ? k : n;
     }
     /* c[0..k) is a heap whose root is the worst of the k best so far. */
@@ -310,7 +310,7 @@ static size_t select_first(struct cand *c, size_t n, size_t k,
             j = w;
         }
     }
-    qsort(c, k, sizeof(*c), cmp);
+    km_sort(c, k, sizeof(*c), cmp);
     return k;
 }
 
@@ -385,7 +385,7 @@ static int aggregate_k(bool top, struct grouper *gr, const double *param, bool k
                     if (slot[grp->members[m]])
                         c[nc++] = (struct cand){ out->s[slot[grp->members[m]] - 1].v[0], m };
                 }
-                qsort(c, nc, sizeof(*c), top ? cmp_top : cmp_bottom);
+                km_sort(c, nc, sizeof(*c), top ? cmp_top : cmp_bottom);
                 for (size_t r = 0; r < nc; r++)
                     sorted[w++] = out->s[slot[grp->members[c[r].m]] - 1];
             }

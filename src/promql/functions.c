@@ -3,6 +3,7 @@
  * indexes it; names are looked up by binary search over a sorted index built once.
  */
 #include "promql/functions.h"
+#include "common/array.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -124,7 +125,7 @@ static void init_table(void)
         f->max_args = f->variadic < 0 ? SIZE_MAX : f->min_args + (f->variadic ? 1 : 0);
         by_name[i] = f;
     }
-    qsort(by_name, KM_PROMQL_FN_COUNT_, sizeof(by_name[0]), cmp_name);
+    km_sort(by_name, KM_PROMQL_FN_COUNT_, sizeof(by_name[0]), cmp_name);
 }
 
 const struct km_promql_func *km_promql_func_lookup(const char *name, size_t len)

@@ -2,6 +2,7 @@
  * instfn — functions of instant vectors (see instfn.h).
  */
 #include "promql/instfn.h"
+#include "common/array.h"
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -424,7 +425,7 @@ double km_pq_bucket_quantile(double q, struct km_pq_bucket *b, size_t n)
         return -INFINITY;
     if (q > 1)
         return INFINITY;
-    qsort(b, n, sizeof(*b), cmp_bucket);
+    km_sort(b, n, sizeof(*b), cmp_bucket);
     if (n == 0 || !isinf(b[n - 1].upper) || b[n - 1].upper < 0)
         return NAN;
     /* Buckets with the same bound (le="1" and le="1.0") add up. */
@@ -623,5 +624,5 @@ static int cmp_desc(const void *a, const void *b)
 void km_pq_sort_by_value(struct km_pq_vec *v, bool desc)
 {
     if (v->n > 1)
-        qsort(v->s, v->n, sizeof(*v->s), desc ? cmp_desc : cmp_asc);
+        km_sort(v->s, v->n, sizeof(*v->s), desc ? cmp_desc : cmp_asc);
 }

@@ -15,6 +15,7 @@
  * node's length and text are looked up (linear in the query, not quadratic).
  */
 #include "promql/print.h"
+#include "common/array.h"
 
 #include "common/err.h"
 #include "promql/literal.h"
@@ -155,7 +156,7 @@ static int print_selector(struct km_buf *out, const struct km_promql_expr *vs)
     if (!rc && n > 0) {
         for (size_t i = 0; i < n; i++)
             texts[i].base = scratch.data;
-        qsort(texts, n, sizeof(*texts), matcher_text_cmp);
+        km_sort(texts, n, sizeof(*texts), matcher_text_cmp);
         km_buf_putc(out, '{');
         for (size_t i = 0; i < n; i++) {
             if (i)
@@ -423,7 +424,7 @@ int km_promql_format(struct km_buf *out, const struct km_promql_expr *e)
         rc = c.spans.err;
     if (!rc) {
         c.flat = km_buf_cstr(&flat);
-        qsort(c.spans.v, c.spans.n, sizeof(*c.spans.v), span_cmp);
+        km_sort(c.spans.v, c.spans.n, sizeof(*c.spans.v), span_cmp);
         pretty(out, &c, e, 0);
         rc = km_buf_error(out);
     }

@@ -5,6 +5,7 @@
  * the intercept at a given time, the incremental mean.
  */
 #include "promql/rangefn.h"
+#include "common/array.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -208,7 +209,7 @@ double km_pq_quantile(double q, double *v, size_t n)
         return -INFINITY;
     if (q > 1)
         return INFINITY;
-    qsort(v, n, sizeof(*v), cmp_double);
+    km_sort(v, n, sizeof(*v), cmp_double);
     rank = q * (double)(n - 1);
     lo = (size_t)floor(rank);
     hi = lo + 1 < n ? lo + 1 : n - 1;

@@ -3,6 +3,7 @@
  * operations groupings and vector matchings use (see value.h).
  */
 #include "promql/value.h"
+#include "common/array.h"
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -222,7 +223,7 @@ static int cmp_series(const void *a, const void *b)
 void km_pq_vec_sort(struct km_pq_vec *v)
 {
     if (v->n > 1)
-        qsort(v->s, v->n, sizeof(*v->s), cmp_series);
+        km_sort(v->s, v->n, sizeof(*v->s), cmp_series);
 }
 
 bool km_pq_is_stale(double v)

@@ -13,6 +13,7 @@
  *
  * Lines are built in a buffer written out as it fills.
  */
+#include "common/array.h"
 #include "query/query.h"
 
 #include "common/buf.h"
@@ -305,7 +306,7 @@ static int label_columns(const struct km_pq_result *r, const char ***out, size_t
         for (size_t k = 0; k < l->n; k++)
             names[n++] = l->v[k].name;
     }
-    qsort(names, n, sizeof(*names), cmp_label_names);
+    km_sort(names, n, sizeof(*names), cmp_label_names);
     *nout = 0;
     for (size_t i = 0; i < n; i++) {
         if (*nout == 0 || strcmp(names[*nout - 1], names[i]) != 0)

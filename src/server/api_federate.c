@@ -362,7 +362,7 @@ static int read_held(struct fed *f, struct km_http_req *req)
             rc = km_err_set(KM_ECANCELED, "the client has gone away");
     }
     if (f->nheld > 1)
-        qsort(f->held, f->nheld, sizeof(*f->held), cmp_held);
+        km_sort(f->held, f->nheld, sizeof(*f->held), cmp_held);
     return rc;
 }
 

@@ -7,6 +7,7 @@
  * streaming JSON writer.
  */
 #include "api_prom.h"
+#include "common/array.h"
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -424,7 +425,7 @@ static void strset_finish(struct strset *x)
 {
     size_t w = 0;
 
-    qsort(x->v, x->n, sizeof(*x->v), cmp_str);
+    km_sort(x->v, x->n, sizeof(*x->v), cmp_str);
     for (size_t i = 0; i < x->n; i++) {
         if (w && strcmp(x->v[w - 1], x->v[i]) == 0)
             free(x->v[i]);
@@ -588,8 +589,7 @@ static void on_series(struct km_http_req *req, void *ud)
         struct km_buf b;
         struct km_jsonw w;
 
-        if (x.n > 1)
-            qsort(x.v, x.n, sizeof(*x.v), cmp_lset);
+        km_sort(x.v, x.n, sizeof(*x.v), cmp_lset);
         success_begin(&w, &b);
         km_jsonw_arr_begin(&w);
         for (size_t i = 0; i < x.n; i++) {

@@ -8,6 +8,7 @@
  * the caller owns through struct km_model.
  */
 #include "model.h"
+#include "common/array.h"
 
 #include "common/err.h"
 #include "common/labels.h"
@@ -326,7 +327,7 @@ static int gather_level(struct km_entities *out, struct row *rows, size_t n, siz
 {
     int rc = 0;
 
-    qsort(rows, n, sizeof(*rows), cmp_row);
+    km_sort(rows, n, sizeof(*rows), cmp_row);
     out->v = calloc(n ? n : 1, sizeof(*out->v));
     if (!out->v)
         return km_err_set(KM_ENOMEM, "out of memory reading an answer");

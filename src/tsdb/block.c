@@ -5,6 +5,7 @@
  * tables; a damaged block fails with KM_ECORRUPT, never a crash.
  */
 #include "block.h"
+#include "common/array.h"
 
 #include "block_format.h"
 #include "common/err.h"
@@ -839,7 +840,7 @@ static int cmp_cstr(const void *a, const void *b)
 static int report_sorted(const char **v, size_t n, km_str_fn fn, void *ud)
 {
     if (n > 1)
-        qsort(v, n, sizeof(*v), cmp_cstr);
+        km_sort(v, n, sizeof(*v), cmp_cstr);
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && strcmp(v[i], v[i - 1]) == 0)
             continue;

@@ -540,7 +540,7 @@ static int write_postings(struct km_block_writer *w, struct index_out *o, const 
             tr[n++] = (struct triple){ final[w->labs[s->lab + 2 * k]],
                                        final[w->labs[s->lab + 2 * k + 1]], (uint32_t)i };
     }
-    qsort(tr, n, sizeof(*tr), cmp_triple);
+    km_sort(tr, n, sizeof(*tr), cmp_triple);
     for (size_t i = 0; i < n && rc == 0;) {
         size_t j = i;
         uint8_t e[20];

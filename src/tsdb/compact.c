@@ -4,6 +4,7 @@
  * ones, and deleting blocks past retention. Runs under db->maint_mu, one round at a
  * time, concurrently with appends and queries.
  */
+#include "common/array.h"
 #include "db.h"
 
 #include "common/err.h"
@@ -410,7 +411,7 @@ int km_tsdb_compact(struct km_tsdb *db)
     pthread_rwlock_unlock(&db->blocks_lock);
     if (ng == 0)
         return 0;
-    qsort(group, ng, sizeof(group[0]), km_block_cmp_age);
+    km_sort(group, ng, sizeof(group[0]), km_block_cmp_age);
     rc = merge_blocks(db, group, ng);
     for (size_t i = 0; i < ng; i++)
         km_block_release(group[i]);

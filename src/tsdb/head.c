@@ -20,6 +20,7 @@
  * a sample is dropped from the head only after a block holding it is durable.
  */
 #include "head.h"
+#include "common/array.h"
 
 #include "chunk_head.h"
 #include "common/err.h"
@@ -1335,7 +1336,7 @@ static int collect_strings(struct km_head *h, const char *name, struct km_matche
         }
     }
     if (rc == 0 && ns) {
-        qsort(strs, ns, sizeof(*strs), cmp_str);
+        km_sort(strs, ns, sizeof(*strs), cmp_str);
         for (size_t i = 0; i < ns; i++) {
             if (i > 0 && strcmp(strs[i], strs[i - 1]) == 0)
                 continue;

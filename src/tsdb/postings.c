@@ -4,6 +4,7 @@
  * differ much in size, as with `namespace="a"` (few) ∩ `__name__="x"` (many).
  */
 #include "postings.h"
+#include "common/array.h"
 
 #include "common/err.h"
 
@@ -155,7 +156,7 @@ int km_postings_union(struct km_postings *out, const struct km_postings *const *
             memcpy(out->v + out->n, lists[i]->v, lists[i]->n * sizeof(uint32_t));
         out->n += lists[i]->n;
     }
-    qsort(out->v, out->n, sizeof(uint32_t), cmp_u32);
+    km_sort(out->v, out->n, sizeof(uint32_t), cmp_u32);
     for (size_t i = 0; i < out->n; i++) {
         if (w == 0 || out->v[w - 1] != out->v[i])
             out->v[w++] = out->v[i];

@@ -5,6 +5,7 @@
  * (where two places disagree on a timestamp, the older block wins, and blocks win over
  * the head: what was stored first stays).
  */
+#include "common/array.h"
 #include "db.h"
 
 #include "common/err.h"
@@ -46,7 +47,7 @@ int km_tsdb_query_open(struct km_tsdb *db, int64_t mint, int64_t maxt, struct km
     pthread_rwlock_unlock(&db->blocks_lock);
     /* Oldest data first: where blocks disagree on a sample (a late one that conflicted
      * with a stored value), the first one wins. */
-    qsort(q->blocks, q->nblocks, sizeof(*q->blocks), km_block_cmp_age);
+    km_sort(q->blocks, q->nblocks, sizeof(*q->blocks), km_block_cmp_age);
     *out = q;
     return 0;
 }
@@ -372,7 +373,7 @@ static int collect(struct km_tsdb_query *q, const char *name, struct km_matcher 
     if (rc == 0)
         rc = set.err;
     if (rc == 0 && set.n > 1)
-        qsort(set.v, set.n, sizeof(*set.v), cmp_strp);
+        km_sort(set.v, set.n, sizeof(*set.v), cmp_strp);
     for (size_t i = 0; rc == 0 && i < set.n; i++) {
         if (i > 0 && strcmp(set.v[i], set.v[i - 1]) == 0)
             continue;

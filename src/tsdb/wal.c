@@ -2,6 +2,7 @@
  * wal — write-ahead log segments, lanes, replay and checkpoints (see wal.h, FORMAT.md).
  */
 #include "wal.h"
+#include "common/array.h"
 
 #include "bits.h"
 #include "common/err.h"
@@ -717,7 +718,7 @@ static void validate(struct replay *r)
             s->lane = km_get_le32(s->map + 8);
     }
     if (r->nsegs > 1)
-        qsort(r->segs, r->nsegs, sizeof(*r->segs), cmp_seg);
+        km_sort(r->segs, r->nsegs, sizeof(*r->segs), cmp_seg);
     for (size_t i = 0; i < r->nsegs; i++) {
         struct seg *s = &r->segs[i];
         bool last = true, ok;

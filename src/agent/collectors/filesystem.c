@@ -14,6 +14,7 @@
 #include "agent/collector.h"
 #include "agent/statfs_pool.h"
 #include "common/arena.h"
+#include "common/array.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/procfile.h"
@@ -172,7 +173,7 @@ static void mark_shadowed(struct filesystem_ctx *ctx, struct km_collect *c)
     }
     for (size_t i = 0; i < ctx->nmnts; i++)
         sorted[i] = &ctx->mnts[i];
-    qsort(sorted, ctx->nmnts, sizeof(*sorted), cmp_mnt_ptr);
+    km_sort(sorted, ctx->nmnts, sizeof(*sorted), cmp_mnt_ptr);
     for (size_t i = 0; i + 1 < ctx->nmnts; i++) {
         if (strcmp(sorted[i]->mountpoint, sorted[i + 1]->mountpoint) == 0)
             sorted[i]->shadowed = true;

@@ -83,7 +83,7 @@ static int read_pods(struct km_logmeta *m)
     }
     closedir(d);
     if (m->npod)
-        qsort(m->pod, m->npod, sizeof(*m->pod), cmp_pod);
+        km_sort(m->pod, m->npod, sizeof(*m->pod), cmp_pod);
     return rc;
 }
 
@@ -113,7 +113,7 @@ static int read_containers(struct km_logmeta *m)
     }
     closedir(d);
     if (m->nc)
-        qsort(m->c, m->nc, sizeof(*m->c), cmp_container);
+        km_sort(m->c, m->nc, sizeof(*m->c), cmp_container);
     return rc;
 }
 

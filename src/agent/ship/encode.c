@@ -144,7 +144,7 @@ static int encode_metadata(struct km_ship_encoder *e, const struct km_mset *cons
         }
     }
     if (n > 1)
-        qsort(e->md, n, sizeof(*e->md), cmp_md);
+        km_sort(e->md, n, sizeof(*e->md), cmp_md);
     for (size_t i = 0; i < n; i++) {
         if (w == 0 || cmp_md(&e->md[w - 1], &e->md[i]) != 0)
             e->md[w++] = e->md[i];

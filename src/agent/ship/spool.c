@@ -23,6 +23,7 @@
  * truncated back to its header. Integers are little-endian.
  */
 #include "agent/ship/spool.h"
+#include "common/array.h"
 
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -275,7 +276,7 @@ static int list_segments(struct km_spool *s)
     }
     closedir(d);
     if (n)
-        qsort(seqs, n, sizeof(*seqs), cmp_u64);
+        km_sort(seqs, n, sizeof(*seqs), cmp_u64);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = add_seg(s, seqs[i]);
     free(seqs);
