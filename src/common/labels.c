@@ -123,18 +123,14 @@ out_streaming : {
 }
 }
 
-/* One allocation holding sorted, valid pairs and their strings; `hash` when known. */
-static int build(struct km_labels **out, const struct km_label *v, size_t n, const uint64_t *hash)
+/* One allocation holding sorted, valid pairs and their strings (sizes, NUL included, in
+ * len[2i] and len[2i + 1]); `hash` when known. */
+static int build_sized(struct km_labels **out, const struct km_label *v, const size_t *len,
+                       size_t strbytes, size_t n, const uint64_t *hash)
 {
     struct km_labels *l;
-    size_t strbytes = 0, len[2 * KM_LIMIT_LABELS_PER_SERIES];
     char *p;
 
-    for (size_t i = 0; i < n; i++) {
-        len[2 * i] = strlen(v[i].name) + 1;
-        len[2 * i + 1] = strlen(v[i].value) + 1;
-        strbytes += len[2 * i] + len[2 * i + 1];
-    }
     l = malloc(sizeof(*l) + n * sizeof(struct km_label) + strbytes);
     if (!l)
         return km_err_set(KM_ENOMEM, "out of memory copying a label set");
@@ -148,9 +144,21 @@ static int build(struct km_labels **out, const struct km_label *v, size_t n, con
         l->v[i].value = p;
         p += len[2 * i + 1];
     }
-    l->hash = hash ? *hash : km_labels_hash(l->v, n);
+    l->hash = hash ? *hash : km_labels_hash(n ? l->v : NULL, n);
     *out = l;
     return 0;
+}
+
+static int build(struct km_labels **out, const struct km_label *v, size_t n, const uint64_t *hash)
+{
+    size_t strbytes = 0, len[2 * KM_LIMIT_LABELS_PER_SERIES];
+
+    for (size_t i = 0; i < n; i++) {
+        len[2 * i] = strlen(v[i].name) + 1;
+        len[2 * i + 1] = strlen(v[i].value) + 1;
+        strbytes += len[2 * i] + len[2 * i + 1];
+    }
+    return build_sized(out, v, len, strbytes, n, hash);
 }
 
 int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
@@ -161,8 +169,12 @@ int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
     if (n > KM_LIMIT_LABELS_PER_SERIES)
         return km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", n,
                           KM_LIMIT_LABELS_PER_SERIES);
-    if (n) /* the empty set may come as NULL, which memcpy must not see even for 0 bytes */
-        memcpy(sorted, v, n * sizeof(*v));
+    if (n == 0) { /* may come as NULL, which memcpy must not see even for 0 bytes */
+        static const struct km_label none[1];
+
+        return build(out, none, 0, NULL);
+    }
+    memcpy(sorted, v, n * sizeof(*v));
     km_labels_sort(sorted, n);
     rc = km_labels_check(sorted, n);
     if (rc)
@@ -176,6 +188,21 @@ int km_labels_create_sorted(struct km_labels **out, const struct km_label *v, si
         return km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", n,
                           KM_LIMIT_LABELS_PER_SERIES);
     return build(out, v, n, NULL);
+}
+
+int km_labels_create_known(struct km_labels **out, const struct km_label *v, const uint32_t *len,
+                           size_t n, uint64_t hash)
+{
+    size_t strbytes = 0, sz[2 * KM_LIMIT_LABELS_PER_SERIES];
+
+    if (n > KM_LIMIT_LABELS_PER_SERIES)
+        return km_err_set(KM_ELIMIT, "%zu labels on one series (at most %d)", n,
+                          KM_LIMIT_LABELS_PER_SERIES);
+    for (size_t i = 0; i < 2 * n; i++) {
+        sz[i] = (size_t)len[i] + 1;
+        strbytes += sz[i];
+    }
+    return build_sized(out, v, sz, strbytes, n, &hash);
 }
 
 int km_labels_dup(struct km_labels **out, const struct km_labels *l)

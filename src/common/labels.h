@@ -51,6 +51,11 @@ int km_labels_create(struct km_labels **out, const struct km_label *v, size_t n)
  * checked set): copies and hashes only. */
 int km_labels_create_sorted(struct km_labels **out, const struct km_label *v, size_t n);
 
+/* The same from pairs a store holds sorted and checked with their string lengths
+ * (without the NUL) and km_labels_hash() known: copies only. */
+int km_labels_create_known(struct km_labels **out, const struct km_label *v, const uint32_t *len,
+                           size_t n, uint64_t hash);
+
 /* A copy of an owned set. */
 int km_labels_dup(struct km_labels **out, const struct km_labels *l);
 

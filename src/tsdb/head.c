@@ -699,10 +699,60 @@ void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, st
 int km_head_series_labels(struct km_head *h, const struct km_hseries *s, struct km_labels **out)
 {
     struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
-    size_t n;
+    uint32_t len[2 * KM_LIMIT_LABELS_PER_SERIES];
 
-    km_head_series_label_view(h, s, l, &n);
-    return km_labels_create(out, l, n);
+    /* Interned from a checked set, hashed when created: lengths and hash are known. */
+    for (unsigned i = 0; i < s->nlabels; i++) {
+        l[i].name = km_symtab_strn(h->syms, s->lab[2 * i], &len[2 * i]);
+        l[i].value = km_symtab_strn(h->syms, s->lab[2 * i + 1], &len[2 * i + 1]);
+    }
+    return km_labels_create_known(out, l, len, s->nlabels, s->hash);
+}
+
+int km_head_series_label_set(struct km_head *h, const struct km_hseries *s, struct km_labels **buf,
+                             size_t *cap)
+{
+    struct km_labels *l = *buf;
+
+    if (!l || *cap < s->nlabels) {
+        size_t n = s->nlabels > 16 ? s->nlabels : 16;
+
+        l = realloc(l, sizeof(*l) + n * sizeof(struct km_label));
+        if (!l)
+            return km_err_set(KM_ENOMEM, "out of memory reading a series' labels");
+        *buf = l;
+        *cap = n;
+    }
+    for (unsigned i = 0; i < s->nlabels; i++) {
+        l->v[i].name = km_symtab_str(h->syms, s->lab[2 * i]);
+        l->v[i].value = km_symtab_str(h->syms, s->lab[2 * i + 1]);
+    }
+    l->n = s->nlabels;
+    l->hash = s->hash;
+    return 0;
+}
+
+void km_head_series_prefetch(const struct km_hseries *s, bool buffers)
+{
+    const char *c = (const char *)s->first;
+
+    if (buffers) {
+        /* The out-of-order buffer's arrays; its header was asked for before. */
+        if (s->ooo) {
+            __builtin_prefetch(s->ooo->t);
+            __builtin_prefetch(s->ooo->v);
+        }
+        return;
+    }
+    /* What series_read touches first: the oldest chunk (header and the first bytes of
+     * its data) and the out-of-order buffer's header. */
+    if (c) {
+        __builtin_prefetch(c);
+        __builtin_prefetch(c + 64);
+        __builtin_prefetch(c + 128);
+    }
+    if (s->ooo)
+        __builtin_prefetch(s->ooo);
 }
 
 /* ---- appending ----------------------------------------------------------------------- */

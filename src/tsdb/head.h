@@ -101,6 +101,17 @@ int km_head_series_cut_samples(struct km_head *h, struct km_hseries *s, int64_t 
 /* The series' labels as an owned set. */
 int km_head_series_labels(struct km_head *h, const struct km_hseries *s, struct km_labels **out);
 
+/* The series' labels as a set whose strings are the head's own (no copy): valid while
+ * the caller holds its reference to the series. Built in *buf (capacity *cap label
+ * pairs, grown as needed; the caller frees it). */
+int km_head_series_label_set(struct km_head *h, const struct km_hseries *s, struct km_labels **buf,
+                             size_t *cap);
+
+/* Ask the CPU for what reading the series' samples touches first, a few series before
+ * they are read (4 000 series are 4 000 cache misses each otherwise): the chunk and the
+ * out-of-order buffer's header, then (`buffers`, a little later) that buffer's arrays. */
+void km_head_series_prefetch(const struct km_hseries *s, bool buffers);
+
 /* Write the series' labels into l[0..*n) (room for KM_LIMIT_LABELS_PER_SERIES); the
  * strings are borrowed from the head while the caller holds its reference. */
 void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, struct km_label *l,

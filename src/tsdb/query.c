@@ -70,7 +70,8 @@ struct source {
     /* head */
     struct km_hseries **hs;
     size_t nhs, hi;
-    struct km_labels *hlabels;
+    struct km_labels *hlabels; /* strings borrowed from the head */
+    size_t hcap;
     /* block */
     struct km_block *b;
     struct km_postings ids;
@@ -98,17 +99,21 @@ static int source_advance(struct km_tsdb_series_set *ss, struct source *s)
     struct km_tsdb_query *q = ss->q;
 
     if (s->is_head) {
-        km_labels_destroy(s->hlabels);
-        s->hlabels = NULL;
         if (s->hi >= s->nhs) {
             s->done = true;
             return 0;
         }
         {
-            int rc = km_head_series_labels(q->db->head, s->hs[s->hi], &s->hlabels);
+            int rc = km_head_series_label_set(q->db->head, s->hs[s->hi], &s->hlabels, &s->hcap);
 
             if (rc)
                 return rc;
+        }
+        if (!ss->labels_only) {
+            if (s->hi + 4 < s->nhs)
+                km_head_series_prefetch(s->hs[s->hi + 4], false);
+            if (s->hi + 2 < s->nhs)
+                km_head_series_prefetch(s->hs[s->hi + 2], true);
         }
         s->labels = s->hlabels;
         s->hi++;
@@ -303,7 +308,7 @@ void km_tsdb_series_set_destroy(struct km_tsdb_series_set *ss)
             for (size_t k = 0; k < s->nhs; k++)
                 km_head_series_put(ss->q->db->head, s->hs[k]);
             free(s->hs);
-            km_labels_destroy(s->hlabels);
+            free(s->hlabels);
         } else {
             km_block_series_fini(&s->cur);
             km_block_reader_fini(&s->rd);

@@ -111,6 +111,16 @@ const char *km_symtab_str(const struct km_symtab *st, uint32_t id)
     return entry(d, id)->s;
 }
 
+const char *km_symtab_strn(const struct km_symtab *st, uint32_t id, uint32_t *len)
+{
+    const struct dir *d =
+        atomic_load_explicit(&((struct km_symtab *)st)->dir, memory_order_acquire);
+    const struct sym *e = entry(d, id);
+
+    *len = e->len;
+    return e->s;
+}
+
 /* Under mu: make room for id in the directory and its page. */
 static int ensure_id(struct km_symtab *st, uint32_t id)
 {

@@ -31,6 +31,9 @@ void km_symtab_release(struct km_symtab *st, uint32_t id);
 /* The string of a referenced id. */
 const char *km_symtab_str(const struct km_symtab *st, uint32_t id);
 
+/* The same with its length (without the NUL) in *len. */
+const char *km_symtab_strn(const struct km_symtab *st, uint32_t id, uint32_t *len);
+
 /* Symbols held and the bytes they take. */
 size_t km_symtab_count(struct km_symtab *st);
 size_t km_symtab_bytes(struct km_symtab *st);

@@ -186,6 +186,25 @@ static void test_select(void **state)
             km_labels_destroy(l0);
             km_labels_destroy(l1);
         }
+        /* Owned copies and the borrowed view (one buffer reused) say the same, hash too,
+         * and the copy's hash is what hashing its pairs gives. */
+        {
+            struct km_labels *view = NULL;
+            size_t cap = 0;
+
+            for (size_t i = 0; i < n; i++) {
+                assert_int_equal(km_head_series_labels(h, v[i], &l0), 0);
+                assert_int_equal(km_head_series_label_set(h, v[i], &view, &cap), 0);
+                assert_int_equal(km_labels_cmp(l0, view), 0);
+                assert_true(l0->hash == view->hash);
+                assert_true(l0->hash == km_labels_hash(l0->v, l0->n));
+                assert_int_equal(km_labels_create(&l1, view->v, view->n), 0);
+                assert_true(l1->hash == l0->hash && km_labels_cmp(l0, l1) == 0);
+                km_labels_destroy(l0);
+                km_labels_destroy(l1);
+            }
+            free(view);
+        }
         for (size_t i = 0; i < n; i++)
             km_head_series_put(h, v[i]);
         free(v);
