@@ -522,7 +522,7 @@ int km_pq_aggregate(enum km_pq_aggr op, const struct km_pq_vec *in, const struct
 /* ---- folding series by series ---------------------------------------------------------- */
 
 struct sgroup {
-    struct km_labels *first; /* the labels of the series that opened it (owned) */
+    struct km_labels *first; /* the group's labels, as the answer has them (owned) */
     uint64_t hash;
     double *acc, *mean; /* per step, as the fold needs them (else NULL) */
     uint32_t *count;
@@ -630,8 +630,9 @@ static int stream_group(struct km_pq_agg_stream *st, const struct km_labels *l, 
         grp->acc = malloc((st->nsteps ? st->nsteps : 1) * sizeof(double));
     if (st->op == KM_PQ_AVG || st->op == KM_PQ_STDDEV || st->op == KM_PQ_STDVAR)
         grp->mean = malloc((st->nsteps ? st->nsteps : 1) * sizeof(double));
-    /* The first member as the argument has it: without the name its producer drops. */
-    rc = drop_name ? km_pq_labels_drop_name(l, &grp->first) : km_labels_dup(&grp->first, l);
+    /* The labels the grouping looks at, which are the answer's labels (without the name
+     * its producer drops): later members are compared with them. */
+    rc = km_pq_labels_filter(l, g->labels, g->n, !g->without, no_name, &grp->first);
     if (rc || !grp->count ||
         (!grp->acc && st->op != KM_PQ_COUNT && st->op != KM_PQ_GROUP && st->op != KM_PQ_AVG) ||
         (!grp->mean && (st->op == KM_PQ_AVG || st->op == KM_PQ_STDDEV || st->op == KM_PQ_STDVAR))) {
@@ -699,14 +700,12 @@ int km_pq_aggregate_stream_finish(struct km_pq_agg_stream *st, struct km_pq_vec 
     km_pq_budget_give(st->b, st->held + st->taken);
     st->held = st->taken = 0;
     for (size_t gi = 0; gi < st->n && rc == 0; gi++) {
-        const struct sgroup *grp = &st->groups[gi];
-        const struct km_pq_grouping *g = st->g;
-        struct km_labels *l;
+        struct sgroup *grp = &st->groups[gi];
         struct km_pq_series *s;
 
-        rc = km_pq_labels_filter(grp->first, g->labels, g->n, !g->without, g->without, &l);
-        if (rc == 0)
-            rc = km_pq_vec_add(out, l, &s);
+        /* The vector takes the group's labels. */
+        rc = km_pq_vec_add(out, grp->first, &s);
+        grp->first = NULL;
         for (size_t i = 0; i < st->nsteps && rc == 0; i++) {
             if (grp->count[i])
                 rc = km_pq_set(out, st->b, s, i,

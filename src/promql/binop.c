@@ -75,18 +75,21 @@ double km_pq_binop_apply(enum km_pq_binop op, double lhs, double rhs, bool *keep
 
 /* ---- vector and scalar ---------------------------------------------------------------- */
 
-int km_pq_binop_vector_scalar(enum km_pq_binop op, bool return_bool, const struct km_pq_vec *v,
+int km_pq_binop_vector_scalar(enum km_pq_binop op, bool return_bool, struct km_pq_vec *v,
                               const double *scalar, bool scalar_left, struct km_pq_budget *b,
                               struct km_pq_vec *out)
 {
-    bool drop = drops_name(op) || return_bool;
+    bool drop = drops_name(op) || return_bool, named = false;
     struct km_pq_index ix = { 0 };
     int rc = 0;
 
+    /* Only a dropped name can make two series one (an error): with no name to drop, the
+     * series stay as distinct as v's and keep their labels. */
+    for (size_t si = 0; drop && si < v->n && !named; si++)
+        named = km_labels_get(v->s[si].labels, KM_METRIC_NAME_LABEL) != NULL;
     km_pq_vec_init(out, v->nsteps);
     for (size_t si = 0; si < v->n && rc == 0; si++) {
-        const struct km_pq_series *s = &v->s[si];
-        struct km_labels *l = NULL;
+        struct km_pq_series *s = &v->s[si];
         size_t o = SIZE_MAX;
 
         for (size_t i = 0; i < v->nsteps && rc == 0; i++) {
@@ -108,9 +111,19 @@ int km_pq_binop_vector_scalar(enum km_pq_binop op, bool return_bool, const struc
             if (!keep)
                 continue;
             if (o == SIZE_MAX) {
-                rc = drop ? km_pq_labels_drop_name(s->labels, &l) : km_labels_dup(&l, s->labels);
-                if (rc == 0)
-                    rc = km_pq_index_get(&ix, out, l, &o);
+                struct km_labels *l = NULL;
+                struct km_pq_series *added;
+
+                if (named) {
+                    rc = km_pq_labels_drop_name(s->labels, &l);
+                    if (rc == 0)
+                        rc = km_pq_index_get(&ix, out, l, &o);
+                } else {
+                    l = s->labels;
+                    s->labels = NULL;
+                    rc = km_pq_vec_add(out, l, &added);
+                    o = out->n - 1;
+                }
                 if (rc)
                     break;
             }

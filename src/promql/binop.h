@@ -54,8 +54,10 @@ bool km_pq_binop_is_comparison(enum km_pq_binop op);
  * for arithmetic). */
 double km_pq_binop_apply(enum km_pq_binop op, double lhs, double rhs, bool *keep);
 
-/* vector op scalar (or scalar op vector with `scalar_left`): a new vector in `out`. */
-int km_pq_binop_vector_scalar(enum km_pq_binop op, bool return_bool, const struct km_pq_vec *v,
+/* vector op scalar (or scalar op vector with `scalar_left`): a new vector in `out`. The
+ * answer takes the labels of v's series that keep them as they are (v's are then NULL:
+ * v is only for km_pq_vec_fini() afterwards). */
+int km_pq_binop_vector_scalar(enum km_pq_binop op, bool return_bool, struct km_pq_vec *v,
                               const double *scalar, bool scalar_left, struct km_pq_budget *b,
                               struct km_pq_vec *out);
 

@@ -324,9 +324,31 @@ void km_hchunk_it_init(struct km_hchunk_it *it, const struct km_hchunk_hdr *h, c
     it->lead = 0xff;
 }
 
-static uint64_t get_bits(struct km_hchunk_it *it, unsigned n)
+/* The 64 bits from byte `byte` on, big-endian (bits past the chunk's last byte read as
+ * zeros). */
+static inline uint64_t load64(const struct km_hchunk_it *it, uint64_t byte)
 {
-    uint64_t v = 0, pos = it->bitpos;
+    uint64_t nbytes = ((uint64_t)it->h.nbits + 7) / 8, x = 0;
+
+    if (byte + 8 <= nbytes) {
+        memcpy(&x, it->data + byte, 8);
+    } else {
+        uint8_t b[8] = { 0 };
+
+        if (byte < nbytes)
+            memcpy(b, it->data + byte, nbytes - byte);
+        memcpy(&x, b, 8);
+    }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
+/* The next n bits (at most 57 are in one load at any bit offset). */
+static inline uint64_t get_bits(struct km_hchunk_it *it, unsigned n)
+{
+    uint64_t pos = it->bitpos;
 
     if (n == 0)
         return 0;
@@ -335,37 +357,60 @@ static uint64_t get_bits(struct km_hchunk_it *it, unsigned n)
         it->bitpos = it->h.nbits;
         return 0;
     }
-    it->bitpos += n;
-    while (n) {
-        unsigned bit = (unsigned)(pos & 7), avail = 8 - bit, take = n < avail ? n : avail;
+    if (n > 56) {
+        uint64_t hi = get_bits(it, 32);
 
-        v = (v << take) | (uint64_t)((it->data[pos >> 3] >> (avail - take)) & ((1u << take) - 1));
-        pos += take;
-        n -= take;
+        return hi << (n - 32) | get_bits(it, n - 32);
     }
-    return v;
+    it->bitpos += n;
+    return (load64(it, pos >> 3) << (pos & 7)) >> (64 - n);
 }
 
-/* Count leading one bits, up to max (the code's prefix). */
-static unsigned get_prefix(struct km_hchunk_it *it, unsigned max)
+/* Count leading one bits, up to max (the code's prefix), and take them with the zero that
+ * ends them (none after max ones). */
+static inline unsigned get_prefix(struct km_hchunk_it *it, unsigned max)
 {
-    unsigned k = 0;
+    uint64_t pos = it->bitpos, avail = pos > it->h.nbits ? 0 : it->h.nbits - pos;
+    uint64_t w = load64(it, pos >> 3) << (pos & 7);
+    /* The bit at max stops the count (max < 57, all within the load). */
+    unsigned k = (unsigned)__builtin_clzll(~w | (1ull << (63 - max)));
 
-    while (k < max && get_bits(it, 1))
-        k++;
+    /* The bits taken must all be the chunk's (its last byte may hold more). */
+    if (avail < (uint64_t)k + (k < max)) {
+        it->err = true;
+        it->bitpos = it->h.nbits;
+        return k;
+    }
+    it->bitpos += k + (k < max);
     return k;
+}
+
+/* A prefix code: up to max ones (and the zero that ends fewer), then width[ones] bits.
+ * Prefix and payload from one load when both fit in it and in the data. */
+static inline uint64_t get_code(struct km_hchunk_it *it, unsigned max, const unsigned *width)
+{
+    uint64_t pos = it->bitpos, avail = pos > it->h.nbits ? 0 : it->h.nbits - pos;
+    uint64_t w = load64(it, pos >> 3) << (pos & 7);
+    unsigned k = (unsigned)__builtin_clzll(~w | (1ull << (63 - max)));
+    unsigned p = k + (k < max), n = width[k];
+
+    if (p + n <= 57 && avail >= (uint64_t)p + n) {
+        it->bitpos += p + n;
+        return n ? (w << p) >> (64 - n) : 0;
+    }
+    return get_bits(it, width[get_prefix(it, max)]);
 }
 
 static uint64_t get_tcode(struct km_hchunk_it *it)
 {
     static const unsigned width[5] = { 0, 14, 17, 20, 64 };
 
-    return get_bits(it, width[get_prefix(it, 4)]);
+    return get_code(it, 4, width);
 }
 
 static uint64_t get_vcode(struct km_hchunk_it *it)
 {
-    return get_bits(it, vcode_width[get_prefix(it, 7)]);
+    return get_code(it, 7, vcode_width);
 }
 
 bool km_hchunk_it_next(struct km_hchunk_it *it, int64_t *t, double *v)

@@ -237,7 +237,7 @@ bool km_tsdb_series_next(struct km_tsdb_series_set *ss)
         for (size_t i = 0; i < ss->nsrc; i++) {
             struct source *s = &ss->src[i];
 
-            if (s->done || km_labels_cmp(s->labels, min) != 0)
+            if (s->done || (s->labels != min && km_labels_cmp(s->labels, min) != 0))
                 continue;
             s->used = true;
             if (ss->labels_only)

@@ -296,9 +296,41 @@ static void test_head_chunk_corruption(void **state)
 
         km_hchunk_get_hdr(c, &h);
 
-        for (uint32_t bits = 0; bits < c->nbits; bits += 7) {
+        for (uint32_t bits = 0; bits < c->nbits; bits++) {
             h.nbits = bits; /* truncated data */
             assert_int_equal(km_hchunk_decode(&h, c->data, t, v), -1);
+        }
+        /* Ones after the last bit (the last byte's spare bits, or a shorter nbits over
+         * longer data) are never read as part of a code: the samples before still
+         * decode, the one cut short is an error. */
+        {
+            size_t nbytes = (c->nbits + 7) / 8;
+            uint8_t *d = malloc(nbytes + 8);
+            int64_t t0[KM_HCHUNK_MAX];
+            double v0[KM_HCHUNK_MAX];
+            int n0;
+
+            assert_non_null(d);
+            km_hchunk_get_hdr(c, &h);
+            n0 = km_hchunk_decode(&h, c->data, t0, v0);
+            assert_int_equal(n0, c->n);
+            memcpy(d, c->data, nbytes);
+            memset(d + nbytes, 0xff, 8);
+            if (c->nbits % 8)
+                d[nbytes - 1] |= (uint8_t)(0xffu >> (c->nbits % 8));
+            assert_int_equal(km_hchunk_decode(&h, d, t, v), n0);
+            for (int i = 0; i < n0; i++) {
+                assert_true(t[i] == t0[i]);
+                assert_memory_equal(&v[i], &v0[i], sizeof(double));
+            }
+            for (uint32_t bits = 0; bits < c->nbits; bits++) {
+                memcpy(d, c->data, nbytes);
+                for (uint32_t b = bits; b < nbytes * 8; b++)
+                    d[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+                h.nbits = bits;
+                assert_int_equal(km_hchunk_decode(&h, d, t, v), -1);
+            }
+            free(d);
         }
         km_hchunk_get_hdr(c, &h);
         h.enc = 9;
