@@ -442,6 +442,7 @@ static int replay(struct km_tsdb *db)
     struct km_wal_replay_stats st;
     int64_t t0 = km_time_mono_ns();
     size_t pruned = 0;
+    uint64_t settled = 0;
     int rc;
 
     km_tsdb_time_window(db, &c.lo, &c.hi);
@@ -451,8 +452,15 @@ static int replay(struct km_tsdb *db)
         return km_err_wrap(rc, "replaying the WAL");
     /* Series whose every sample was dropped (or never came) leave the head. */
     rc = km_head_truncate(db->head, INT64_MIN, INT64_MIN, &pruned);
+    if (rc == 0)
+        rc = km_head_settle(db->head, &settled);
     if (rc)
         return km_err_wrap(rc, "replaying the WAL");
+    if (settled)
+        km_log_info(KM_TSDB_LOG,
+                    "WAL replay: %llu series had samples from several WAL lanes; put back in "
+                    "time order",
+                    (unsigned long long)settled);
     db->replayed = st;
     db->replayed_series = c.series > pruned ? c.series - pruned : 0;
     db->replayed_samples = c.samples;

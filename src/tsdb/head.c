@@ -1115,9 +1115,15 @@ static int series_read(struct km_hseries *s, int64_t mint, int64_t maxt, int64_t
                             (unsigned long long)s->ref);
             break;
         }
-        for (int i = 0; i < n && rc == 0; i++) {
-            if (ts[i] >= mint && ts[i] <= maxt)
-                rc = km_samples_push(out, ts[i], vs[i]);
+        {
+            /* A chunk's times increase: what is in range is one run, appended at once. */
+            int a = 0, b = n;
+
+            while (a < b && ts[a] < mint)
+                a++;
+            while (b > a && ts[b - 1] > maxt)
+                b--;
+            rc = km_samples_append(out, ts + a, vs + a, (size_t)(b - a));
         }
     }
     /* Each buffer is a sorted run of its own, merged in below (outside the lock). */
@@ -1154,6 +1160,82 @@ int km_head_series_cut_samples(struct km_head *h, struct km_hseries *s, int64_t 
 {
     (void)h;
     return series_read(s, INT64_MIN, b - 1, a, true, out);
+}
+
+/* ---- settling after a replay ------------------------------------------------------- */
+
+/* The series' chunks and out-of-order buffer as chunks alone, in time order: built aside
+ * (appended as in-order samples would have been), then swapped in. *rebuilt when so. */
+static int settle_series(struct km_head *h, struct km_hseries *s, struct km_samples *buf,
+                         bool *rebuilt)
+{
+    struct km_hseries tmp;
+    size_t k;
+    int rc = 0;
+
+    *rebuilt = false;
+    series_lock(s);
+    if (!s->ooo || s->ooo->n == 0) {
+        series_unlock(s);
+        return 0;
+    }
+    buf->n = 0;
+    for (const struct km_hchunk *c = s->first; c && rc == 0; c = c->next) {
+        int64_t ts[KM_HCHUNK_MAX];
+        double vs[KM_HCHUNK_MAX];
+        int n = km_hchunk_decode_chunk(c, ts, vs);
+
+        rc = n < 0 ? km_err_set(KM_ECORRUPT, "head chunk of series %llu does not decode",
+                                (unsigned long long)s->ref)
+                   : km_samples_append(buf, ts, vs, (size_t)n);
+    }
+    k = buf->n;
+    if (rc == 0)
+        rc = push_buffer(s->ooo, INT64_MIN, INT64_MAX, buf);
+    if (rc == 0)
+        rc = merge_runs(buf, k);
+    memset(&tmp, 0, sizeof(tmp));
+    for (size_t i = 0; i < buf->n && rc == 0; i++) {
+        if (append_newest(h, &tmp, buf->t[i], buf->v[i]) != KM_APPEND_OK)
+            rc = km_err_set(KM_ENOMEM, "out of memory putting replayed samples in order");
+        else
+            atomic_fetch_add_explicit(samples_of(h, &tmp), 1, memory_order_relaxed);
+    }
+    if (rc) {
+        free_chunks(h, &tmp, tmp.first); /* counts its own samples back out */
+        series_unlock(s);
+        return rc;
+    }
+    free_chunks(h, s, s->first);
+    atomic_fetch_sub(samples_of(h, s), s->ooo->n);
+    free_ooo(s->ooo);
+    s->ooo = NULL;
+    s->first = tmp.first;
+    s->last = tmp.last;
+    series_unlock(s);
+    *rebuilt = true;
+    return 0;
+}
+
+int km_head_settle(struct km_head *h, uint64_t *settled)
+{
+    struct km_samples buf = { 0 };
+    uint64_t end = atomic_load(&h->next_ref);
+    int rc = 0;
+
+    *settled = 0;
+    for (uint64_t ref = 1; ref < end && rc == 0; ref++) {
+        struct km_hseries *s = km_head_by_ref(h, ref);
+        bool rebuilt;
+
+        if (!s)
+            continue;
+        rc = settle_series(h, s, &buf, &rebuilt);
+        *settled += rebuilt;
+        km_head_series_put(h, s);
+    }
+    km_samples_fini(&buf);
+    return rc;
 }
 
 static bool buffer_overlaps(const struct ooo *o, int64_t mint, int64_t maxt)

@@ -138,6 +138,13 @@ int km_head_label_values(struct km_head *h, const char *name, struct km_matcher 
  * km_head_truncate(h, INT64_MIN, INT64_MIN, …) only removes series without samples. */
 int km_head_truncate(struct km_head *h, int64_t a, int64_t b, size_t *removed);
 
+/* After a replay: the WAL's lanes are read one after the other, so a series' samples that
+ * two threads logged come back out of order and land in its out-of-order buffer (16
+ * bytes a sample, merged at every read). Put every such series' samples back into chunks
+ * in time order, as in-order appends would have; *settled is how many. Single-threaded
+ * (nothing else appends meanwhile). */
+int km_head_settle(struct km_head *h, uint64_t *settled);
+
 /* Send samples older than b to the late buffers (set at open from the newest block). */
 void km_head_set_min_valid(struct km_head *h, int64_t b);
 

@@ -376,12 +376,60 @@ static void test_concurrent_writers(void **state)
     km_head_destroy(h);
 }
 
+/* Samples a replay met out of order (two WAL lanes) are put back into chunks in order:
+ * the same samples, fewer bytes, nothing left to merge. */
+static void test_settle_after_replay(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *a = metric(h, "up", "node", "a"), *b = metric(h, "up", "node", "b");
+    struct km_head_stats before, after;
+    struct km_samples out = { 0 };
+    uint64_t settled;
+
+    (void)state;
+    /* Lane 1 held the even samples of a, lane 2 the odd ones; b came in order. */
+    for (int i = 0; i < 200; i += 2)
+        assert_int_equal(km_head_append(h, a, 1000 + i * 15000, i, true), KM_APPEND_OK);
+    for (int i = 1; i < 200; i += 2)
+        assert_int_equal(km_head_append(h, a, 1000 + i * 15000, i, true), KM_APPEND_OK);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(km_head_append(h, b, 1000 + i * 15000, i, true), KM_APPEND_OK);
+    km_head_stats(h, &before);
+    assert_int_equal(before.samples, 400);
+    assert_int_equal(km_head_settle(h, &settled), 0);
+    assert_int_equal(settled, 1);
+    km_head_stats(h, &after);
+    assert_int_equal(after.samples, 400);
+    assert_true(after.bytes < before.bytes);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(km_head_series_samples(h, k ? b : a, INT64_MIN, INT64_MAX, &out), 0);
+        assert_int_equal(out.n, 200);
+        for (size_t i = 0; i < out.n; i++) {
+            assert_true(out.t[i] == 1000 + (int64_t)i * 15000);
+            assert_true(out.v[i] == (double)i);
+        }
+    }
+    /* Settled once is settled: a second pass has nothing to do, appends go on. */
+    assert_int_equal(km_head_settle(h, &settled), 0);
+    assert_int_equal(settled, 0);
+    assert_int_equal(km_head_append(h, a, 1000 + 200 * 15000, 200, false), KM_APPEND_OK);
+    assert_int_equal(km_head_append(h, a, 1000 + 5 * 15000, 5, false), KM_APPEND_DUPLICATE);
+    km_samples_fini(&out);
+    km_head_series_put(h, a);
+    km_head_series_put(h, b);
+    km_head_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_outcomes), cmocka_unit_test(test_chunks_cut_at_boundaries),
-        cmocka_unit_test(test_select),          cmocka_unit_test(test_truncate),
-        cmocka_unit_test(test_late_samples),    cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_append_outcomes),
+        cmocka_unit_test(test_chunks_cut_at_boundaries),
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_late_samples),
+        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_settle_after_replay),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
