@@ -15,7 +15,7 @@ series) on a realistic cluster (bench/README.md).
    percentile and minimum latency (ms) and the answer's size.
 
     bench/seed-api-bench.py KMON [KMON…] [--nodes 50] [--pods 30] [--hours 1]
-                            [--interval 15] [--repeat 10]
+                            [--interval 15] [--repeat 10] [--keep DIR]
 Compare two builds by naming both binaries (the data is then the same for both).
 """
 import argparse
@@ -160,8 +160,12 @@ def main():
     ap.add_argument("--interval", type=float, default=15)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--keep", metavar="DIR",
+                    help="write the dataset's data directory to DIR/gen and keep it")
     a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kmon-seed-bench-")
+    tmp = a.keep or tempfile.mkdtemp(prefix="kmon-seed-bench-")
+    if a.keep:
+        os.makedirs(tmp, exist_ok=True)
     try:
         gen = os.path.join(tmp, "gen")
         proc, base = start_server(a.kmon[0], gen)
@@ -195,7 +199,8 @@ def main():
                 proc.terminate()
                 proc.wait(timeout=60)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
