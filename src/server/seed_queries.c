@@ -289,16 +289,19 @@ const struct km_seed_query km_seed_queries[] = {
     Q(POD, NET_SENT_TOTAL, "network_transmit_bytes_total",
       POD_CGROUPS("", "container_network_transmit_bytes_total", ", interface", "")),
     Q(POD, TIMESTAMP, "timestamp", "max by (namespace, pod, node, cluster) (" POD_TIMESTAMPS ")"),
+    /* Sources in order of trust, as values (3, 2, 1) so that topk keeps the best one per
+     * pod without evaluating a source twice; group makes every answer 1 again. */
     Q(POD, DEPLOYMENT_OF, "deployment",
-      "topk by (namespace, pod) (1, " WORKLOAD_DEPLOYMENT
-      " or (" KSM_POD(KSM_DEPLOYMENT_OF) " unless on (namespace, pod) " WORKLOAD_DEPLOYMENT ")"
+      "group by (namespace, pod, deployment) (topk by (namespace, pod) (1, 3 * "
+      WORKLOAD_DEPLOYMENT
+      " or 2 * (" KSM_POD(KSM_DEPLOYMENT_OF) ")"
       " or (group by (namespace, pod, deployment) (label_replace({__name__=~\"" POD_METRICS
       "\",workload_kind=\"\",pod=~" REPLICASET_RE "," POD_SEL "},"
       " \"deployment\", \"$1\", \"pod\", " REPLICASET_RE "))"
       " unless on (namespace, pod) {__name__=~\"" POD_METRICS "\",workload_kind!=\"\","
       POD_SEL "}"
       " unless on (namespace, pod) kube_pod_owner{owner_is_controller=\"true\",owner_kind!=\"\","
-      KSM_POD_SEL "}))"),
+      KSM_POD_SEL "})))"),
     Q(POD, STATE, "state", "max by (namespace, pod, node, cluster) (kube_pod_info{" POD_SEL "})"),
     QT(POD, PHASE, "phase", "phase",
        KSM_POD("max by (namespace, pod, phase) (kube_pod_status_phase{" KSM_POD_SEL "} == 1)")),
