@@ -35,16 +35,28 @@
 
 /* What the current figures of each level are. */
 #define FIGS_RATES                                                                                 \
-    ((1u << KM_SEED_CPU) | (1u << KM_SEED_MEMORY) | (1u << KM_SEED_DISK_READ) |                    \
-     (1u << KM_SEED_DISK_WRITE) | (1u << KM_SEED_NET_RECV) | (1u << KM_SEED_NET_SENT))
+    ((1ull << KM_SEED_CPU) | (1ull << KM_SEED_MEMORY) | (1ull << KM_SEED_DISK_READ) |              \
+     (1ull << KM_SEED_DISK_WRITE) | (1ull << KM_SEED_NET_RECV) | (1ull << KM_SEED_NET_SENT))
 #define FIGS_CURRENT                                                                               \
-    (FIGS_RATES | (1u << KM_SEED_DISK_READ_TOTAL) | (1u << KM_SEED_DISK_WRITE_TOTAL) |             \
-     (1u << KM_SEED_NET_RECV_TOTAL) | (1u << KM_SEED_NET_SENT_TOTAL) | (1u << KM_SEED_TIMESTAMP))
-#define FIGS_NODE       (FIGS_CURRENT | (1u << KM_SEED_MEMORY_TOTAL) | (1u << KM_SEED_POD_COUNT))
-#define FIGS_POD        (FIGS_CURRENT | (1u << KM_SEED_DEPLOYMENT_OF))
-#define FIGS_NAMESPACE  (FIGS_CURRENT | (1u << KM_SEED_POD_COUNT) | (1u << KM_SEED_DEPLOYMENT_COUNT))
-#define FIGS_DEPLOYMENT (FIGS_CURRENT | (1u << KM_SEED_POD_COUNT))
-#define FIG_EXISTS      (1u << KM_SEED_TIMESTAMP)
+    (FIGS_RATES | (1ull << KM_SEED_DISK_READ_TOTAL) | (1ull << KM_SEED_DISK_WRITE_TOTAL) |         \
+     (1ull << KM_SEED_NET_RECV_TOTAL) | (1ull << KM_SEED_NET_SENT_TOTAL) |                         \
+     (1ull << KM_SEED_TIMESTAMP))
+/* Figures first to last, as bits. */
+#define FIG_RUN(first, last) (((1ull << ((last) - (first) + 1)) - 1) << (first))
+#define FIG_STATE            (1ull << KM_SEED_STATE)
+#define FIGS_NODE                                                                                  \
+    (FIGS_CURRENT | (1ull << KM_SEED_MEMORY_TOTAL) | (1ull << KM_SEED_POD_COUNT) | FIG_STATE |     \
+     FIG_RUN(KM_SEED_COND_READY, KM_SEED_UNSCHEDULABLE))
+#define FIGS_POD                                                                                   \
+    (FIGS_CURRENT | (1ull << KM_SEED_DEPLOYMENT_OF) | FIG_STATE |                                  \
+     FIG_RUN(KM_SEED_PHASE, KM_SEED_LIM_MEMORY))
+#define FIGS_NAMESPACE                                                                             \
+    (FIGS_CURRENT | (1ull << KM_SEED_POD_COUNT) | (1ull << KM_SEED_DEPLOYMENT_COUNT) | FIG_STATE | \
+     (1ull << KM_SEED_PHASE) | FIG_RUN(KM_SEED_PODS_PENDING, KM_SEED_PODS_UNKNOWN))
+#define FIGS_DEPLOYMENT                                                                            \
+    (FIGS_CURRENT | (1ull << KM_SEED_POD_COUNT) | FIG_STATE |                                      \
+     FIG_RUN(KM_SEED_REPLICAS_DESIRED, KM_SEED_REPLICAS_UNAVAILABLE))
+#define FIG_EXISTS (1ull << KM_SEED_TIMESTAMP)
 
 /* ---- request plumbing ----------------------------------------------------------------------- */
 
@@ -127,7 +139,7 @@ static bool ask_now(const struct km_api_ctx *api, struct km_http_req *req,
 
 /* The current figures of one level (look-back: --stale-after). */
 static bool current(const struct km_api_ctx *api, struct km_http_req *req, enum km_seed_level level,
-                    uint32_t figs, const struct km_filter *f, struct km_model *out)
+                    uint64_t figs, const struct km_filter *f, struct km_model *out)
 {
     struct km_model_ask ask = { 0 };
 
@@ -149,7 +161,7 @@ static void not_found(struct km_http_req *req, const char *what, const char *nam
 /* Answer the object of a level named (ns, name): its current figures, 404 when there is
  * none (`what` "name" [in namespace "ns"] not found). */
 static void answer_one(struct km_http_req *req, const struct km_api_ctx *api,
-                       enum km_seed_level level, uint32_t figs, const struct km_filter *f,
+                       enum km_seed_level level, uint64_t figs, const struct km_filter *f,
                        const char *what, const char *ns, const char *name)
 {
     const struct km_entity *e;
@@ -172,7 +184,7 @@ static void answer_one(struct km_http_req *req, const struct km_api_ctx *api,
 /* Answer every object of a level under `key`, with their count (and the time of the
  * answer when `stamped`). */
 static void answer_all(struct km_http_req *req, const struct km_api_ctx *api,
-                       enum km_seed_level level, uint32_t figs, const char *key, bool stamped)
+                       enum km_seed_level level, uint64_t figs, const char *key, bool stamped)
 {
     const struct km_entities *es;
     struct km_model m;
@@ -219,7 +231,8 @@ static void on_node_pods(struct km_http_req *req, void *ud)
 {
     const struct km_api_ctx *api = ud;
     const char *name = km_http_req_param(req, "node");
-    struct km_model_ask ask = { .figs[KM_SEED_POD] = FIGS_POD, .figs[KM_SEED_NODE] = FIG_EXISTS };
+    struct km_model_ask ask = { .figs[KM_SEED_POD] = FIGS_POD,
+                                .figs[KM_SEED_NODE] = FIG_EXISTS | FIG_STATE };
     struct km_model m;
     struct out o;
 
@@ -417,7 +430,8 @@ static void on_deployments(struct km_http_req *req, void *ud)
     const struct km_api_ctx *api = ud;
     const char *ns = km_http_req_param(req, "namespace");
     struct km_model_ask ask = { .figs[KM_SEED_DEPLOYMENT] = FIGS_DEPLOYMENT,
-                                .figs[KM_SEED_NAMESPACE] = 1u << KM_SEED_POD_COUNT };
+                                .figs[KM_SEED_NAMESPACE] =
+                                    (1ull << KM_SEED_POD_COUNT) | FIG_STATE };
     const struct km_entities *deps;
     struct km_model m;
     struct out o;
@@ -577,13 +591,14 @@ static void timeseries(const struct km_api_ctx *api, struct km_http_req *req,
 }
 
 /* Whether an object of `level` named f has data in the window (or --stale-after when
- * longer): *out holds the level's objects. False after answering an error. */
+ * longer), or exists by its cluster state (its time series then has no points): *out
+ * holds the level's objects. False after answering an error. */
 static bool exists(const struct km_api_ctx *api, struct km_http_req *req, const struct ts_params *p,
                    enum km_seed_level level, const struct km_filter *f, struct km_model *out)
 {
     struct km_model_ask ask = { 0 };
 
-    ask.figs[level] = FIG_EXISTS;
+    ask.figs[level] = FIG_EXISTS | FIG_STATE;
     return ask_now(api, req, &ask, f, p->window > api->stale_ms ? p->window : api->stale_ms, out);
 }
 

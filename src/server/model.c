@@ -26,7 +26,7 @@
 
 /* The placeholders' texts for one request. */
 struct fill {
-    struct km_buf node, instance, pod;
+    struct km_buf node, instance, pod, name, namespace;
     char window[32], window_ms[32];
 };
 
@@ -66,14 +66,21 @@ static void fill_init(struct fill *fl, const struct km_model_params *p)
     km_buf_init(&fl->node, 0);
     km_buf_init(&fl->instance, 0);
     km_buf_init(&fl->pod, 0);
+    km_buf_init(&fl->name, 0);
+    km_buf_init(&fl->namespace, 0);
     if (p->f.node) {
         put_matcher(&fl->node, "node", "=", p->f.node);
         put_instance_matcher(&fl->instance, p->f.node);
     }
-    if (p->f.namespace)
+    if (p->f.namespace) {
         put_matcher(&fl->pod, "namespace", "=", p->f.namespace);
-    if (p->f.pod)
+        put_matcher(&fl->name, "namespace", "=", p->f.namespace);
+        put_matcher(&fl->namespace, "namespace", "=", p->f.namespace);
+    }
+    if (p->f.pod) {
         put_matcher(&fl->pod, "pod", "=", p->f.pod);
+        put_matcher(&fl->name, "pod", "=", p->f.pod);
+    }
     if (p->f.node)
         put_matcher(&fl->pod, "node", "=", p->f.node);
     if (w % 1000 == 0)
@@ -88,13 +95,19 @@ static void fill_fini(struct fill *fl)
     km_buf_fini(&fl->node);
     km_buf_fini(&fl->instance);
     km_buf_fini(&fl->pod);
+    km_buf_fini(&fl->name);
+    km_buf_fini(&fl->namespace);
 }
 
 static int fill_error(const struct fill *fl)
 {
-    int rc = km_buf_error(&fl->node) ? km_buf_error(&fl->node) : km_buf_error(&fl->instance);
+    const struct km_buf *b[] = { &fl->node, &fl->instance, &fl->pod, &fl->name, &fl->namespace };
 
-    return rc ? rc : km_buf_error(&fl->pod);
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+        if (km_buf_error(b[i]))
+            return km_buf_error(b[i]);
+    }
+    return 0;
 }
 
 static const struct km_seed_query *pod_query_named(const char *name, size_t n)
@@ -140,6 +153,10 @@ static int expand_text(struct km_buf *out, const char *t, const struct fill *fl,
             km_buf_puts(out, km_buf_cstr(&fl->instance));
         } else if (named(name, n, "pod_filter")) {
             km_buf_puts(out, km_buf_cstr(&fl->pod));
+        } else if (named(name, n, "name_filter")) {
+            km_buf_puts(out, km_buf_cstr(&fl->name));
+        } else if (named(name, n, "namespace_filter")) {
+            km_buf_puts(out, km_buf_cstr(&fl->namespace));
         } else {
             if (n > 4 && strncmp(name, "pod_", 4) == 0 && depth == 0)
                 sub = pod_query_named(name + 4, n - 4);
@@ -182,7 +199,7 @@ int km_model_compose(struct km_buf *out, const struct km_model_ask *ask,
         for (int f = 0; rc == 0 && f < KM_SEED_FIGS; f++) {
             const struct km_seed_query *q;
 
-            if (!(ask->figs[l] & (1u << f)) ||
+            if (!(ask->figs[l] & (1ull << f)) ||
                 !(q = km_seed_query_get((enum km_seed_level)l, (enum km_seed_fig)f)))
                 continue;
             km_buf_puts(out, first ? "label_replace(" : " or label_replace(");
@@ -219,8 +236,10 @@ static void entity_fini(struct km_entity *e)
     free(e->node);
     free(e->deployment);
     free(e->cluster);
-    for (int f = 0; f < KM_SEED_FIGS; f++)
+    for (int f = 0; f < KM_SEED_FIGS; f++) {
         free(e->steps[f]);
+        free(e->text[f]);
+    }
 }
 
 void km_model_fini(struct km_model *m)
@@ -237,6 +256,7 @@ void km_model_fini(struct km_model *m)
 struct row {
     const char *ns, *name; /* borrowed from the series' labels; ns NULL for unnamespaced */
     const struct km_pq_series *s;
+    const char *label; /* a text figure's label */
     int fig;
 };
 
@@ -315,6 +335,13 @@ static int take_row(struct km_entity *e, const struct row *r, size_t nsteps, boo
             return rc;
     } else if (r->fig == KM_SEED_DEPLOYMENT_OF && !e->deployment) {
         e->deployment = dup_label(s->labels, "deployment", &rc);
+    } else if (r->fig == KM_SEED_STATE) {
+        /* The object's own series say where it is when its figures' series do not. */
+        rc = take_attr(&e->node, s->labels, "node", false);
+        if (rc == 0)
+            rc = take_attr(&e->cluster, s->labels, "cluster", false);
+    } else if (r->label && !e->text[r->fig]) {
+        e->text[r->fig] = dup_label(s->labels, r->label, &rc);
     }
     e->v[r->fig] = s->v[0];
     e->has[r->fig] = true;
@@ -351,11 +378,14 @@ static int gather(const struct km_pq_vec *vec, bool range, struct km_model *out)
 {
     struct row *rows;
     size_t nrows[KM_SEED_LEVELS] = { 0 }, start[KM_SEED_LEVELS], k = 0;
+    const char *labels[KM_SEED_LEVELS][KM_SEED_FIGS] = { { NULL } };
     int rc = 0;
 
     rows = malloc((vec->n ? vec->n : 1) * sizeof(*rows));
     if (!rows)
         return km_err_set(KM_ENOMEM, "out of memory reading an answer");
+    for (size_t i = 0; i < km_seed_nqueries; i++) /* the text figures' labels */
+        labels[km_seed_queries[i].level][km_seed_queries[i].fig] = km_seed_queries[i].label;
     /* Two passes: count per level, then place each series in its level's run. */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < vec->n; i++) {
@@ -375,6 +405,7 @@ static int gather(const struct km_pq_vec *vec, bool range, struct km_model *out)
                 continue; /* a series the query could not name (no such label) */
             r.s = &vec->s[i];
             r.fig = idx % KM_SEED_FIGS;
+            r.label = labels[level][r.fig];
             if (pass == 0)
                 nrows[level]++;
             else
@@ -396,14 +427,15 @@ static int gather(const struct km_pq_vec *vec, bool range, struct km_model *out)
     return rc;
 }
 
-/* When a level's timestamp was asked, its objects are those it answers for: a node that
- * only its pods name (a pod count) is not a node of the list. */
+/* When a level's timestamp was asked, its objects are those it answers for, or that
+ * exist by their cluster state: a node that only its pods name (a pod count) is not a
+ * node of the list. */
 static void keep_timestamped(struct km_entities *es)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < es->n; i++) {
-        if (es->v[i].has[KM_SEED_TIMESTAMP])
+        if (es->v[i].has[KM_SEED_TIMESTAMP] || es->v[i].has[KM_SEED_STATE])
             es->v[n++] = es->v[i];
         else
             entity_fini(&es->v[i]);
@@ -439,7 +471,7 @@ static int ask(struct km_storage *store, const struct km_pq_opts *o,
         out->grid = r.grid;
         rc = gather(&r.vec, g != NULL, out);
         for (int l = 0; rc == 0 && l < KM_SEED_LEVELS; l++) {
-            if (what->figs[l] & (1u << KM_SEED_TIMESTAMP))
+            if (what->figs[l] & (1ull << KM_SEED_TIMESTAMP))
                 keep_timestamped(&out->level[l]);
         }
         if (rc)

@@ -40,18 +40,20 @@ struct km_model_params {
     int64_t rate_window_ms; /* km_model_rate_window() */
 };
 
-/* Which figures of which levels to ask: bits (1u << enum km_seed_fig) per level. */
+/* Which figures of which levels to ask: bits (1ull << enum km_seed_fig) per level. */
 struct km_model_ask {
-    uint32_t figs[KM_SEED_LEVELS];
+    uint64_t figs[KM_SEED_LEVELS];
 };
+_Static_assert(KM_SEED_FIGS < 64, "a level's figures are bits of a uint64_t");
 
 /* One object and its answers. */
 struct km_entity {
-    char *name;       /* node, pod, namespace or deployment */
-    char *namespace;  /* pods and deployments; NULL otherwise */
-    char *node;       /* pods: their node (NULL when no series says) */
-    char *deployment; /* pods: their deployment (NULL when none) */
-    char *cluster;    /* nodes and pods: NULL when no series says */
+    char *name;               /* node, pod, namespace or deployment */
+    char *namespace;          /* pods and deployments; NULL otherwise */
+    char *node;               /* pods: their node (NULL when no series says) */
+    char *deployment;         /* pods: their deployment (NULL when none) */
+    char *cluster;            /* nodes and pods: NULL when no series says */
+    char *text[KM_SEED_FIGS]; /* a text figure's answer (its query's label), or NULL */
     bool has[KM_SEED_FIGS];
     double v[KM_SEED_FIGS];      /* an instant query's answers */
     double *steps[KM_SEED_FIGS]; /* a range query's: one value per step, NaN where none */

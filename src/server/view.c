@@ -126,6 +126,96 @@ static void write_figs(struct km_jsonw *w, const struct figs *f, bool current, d
                      f->has[KM_SEED_TIMESTAMP] ? llround(f->v[KM_SEED_TIMESTAMP] * 1000) : 0);
 }
 
+static void text_or_null(struct km_jsonw *w, const char *key, const struct km_entity *e,
+                         enum km_seed_fig fig)
+{
+    str_or_null(w, key, e->has[fig] ? e->text[fig] : NULL);
+}
+
+/* Millicores and bytes (and pods) with their companions, null where unknown. */
+static void resources(struct km_jsonw *w, const char *key, const struct km_entity *e,
+                      enum km_seed_fig cpu, enum km_seed_fig memory, int pods)
+{
+    km_jsonw_key(w, key);
+    km_jsonw_obj_begin(w);
+    int_or_null(w, "cpu_millicores", e->has[cpu], e->v[cpu]);
+    human(w, "cpu", e->has[cpu], e->v[cpu], km_human_cpu);
+    int_or_null(w, "memory_bytes", e->has[memory], e->v[memory]);
+    human(w, "memory", e->has[memory], e->v[memory], km_human_bytes);
+    if (pods >= 0)
+        int_or_null(w, "pods", e->has[pods], e->v[pods]);
+    km_jsonw_obj_end(w);
+}
+
+/* The cluster state of a pod: phase, reason, restarts, owner, requests and limits. */
+static void pod_state(struct km_jsonw *w, const struct km_entity *e)
+{
+    text_or_null(w, "phase", e, KM_SEED_PHASE);
+    text_or_null(w, "reason", e, KM_SEED_REASON);
+    int_or_null(w, "restarts", e->has[KM_SEED_RESTARTS], e->v[KM_SEED_RESTARTS]);
+    km_jsonw_key(w, "owner");
+    if (e->has[KM_SEED_OWNER_KIND] && e->text[KM_SEED_OWNER_KIND] && e->text[KM_SEED_OWNER_NAME]) {
+        km_jsonw_obj_begin(w);
+        km_jsonw_key(w, "kind");
+        km_jsonw_str(w, e->text[KM_SEED_OWNER_KIND]);
+        km_jsonw_key(w, "name");
+        km_jsonw_str(w, e->text[KM_SEED_OWNER_NAME]);
+        km_jsonw_obj_end(w);
+    } else {
+        km_jsonw_null(w);
+    }
+    resources(w, "requests", e, KM_SEED_REQ_CPU, KM_SEED_REQ_MEMORY, -1);
+    resources(w, "limits", e, KM_SEED_LIM_CPU, KM_SEED_LIM_MEMORY, -1);
+}
+
+/* A node's conditions, allocatable and capacity, unschedulable. */
+static void node_state(struct km_jsonw *w, const struct km_entity *e)
+{
+    static const char *const conds[] = { "Ready", "MemoryPressure", "DiskPressure", "PIDPressure" };
+
+    km_jsonw_key(w, "conditions");
+    km_jsonw_obj_begin(w);
+    for (int i = 0; i < 4; i++)
+        text_or_null(w, conds[i], e, (enum km_seed_fig)(KM_SEED_COND_READY + i));
+    km_jsonw_obj_end(w);
+    resources(w, "allocatable", e, KM_SEED_ALLOC_CPU, KM_SEED_ALLOC_MEMORY, KM_SEED_ALLOC_PODS);
+    resources(w, "capacity", e, KM_SEED_CAP_CPU, KM_SEED_CAP_MEMORY, KM_SEED_CAP_PODS);
+    km_jsonw_key(w, "unschedulable");
+    if (e->has[KM_SEED_UNSCHEDULABLE])
+        km_jsonw_bool(w, e->v[KM_SEED_UNSCHEDULABLE] != 0);
+    else
+        km_jsonw_null(w);
+}
+
+/* A namespace's phase and its pods by phase. */
+static void namespace_state(struct km_jsonw *w, const struct km_entity *e)
+{
+    static const char *const phases[] = { "Pending", "Running", "Succeeded", "Failed", "Unknown" };
+
+    text_or_null(w, "phase", e, KM_SEED_PHASE);
+    km_jsonw_key(w, "pods_by_phase");
+    km_jsonw_obj_begin(w);
+    for (int i = 0; i < 5; i++) {
+        enum km_seed_fig f = (enum km_seed_fig)(KM_SEED_PODS_PENDING + i);
+
+        int_or_null(w, phases[i], e->has[f], e->v[f]);
+    }
+    km_jsonw_obj_end(w);
+}
+
+/* A deployment's replicas as its status says. */
+static void deployment_state(struct km_jsonw *w, const struct km_entity *e)
+{
+    static const char *const keys[] = { "desired_replicas", "ready_replicas", "available_replicas",
+                                        "updated_replicas", "unavailable_replicas" };
+
+    for (int i = 0; i < 5; i++) {
+        enum km_seed_fig f = (enum km_seed_fig)(KM_SEED_REPLICAS_DESIRED + i);
+
+        int_or_null(w, keys[i], e->has[f], e->v[f]);
+    }
+}
+
 static void current_figs(const struct km_entity *e, struct figs *f)
 {
     memcpy(f->has, e->has, sizeof(f->has));
@@ -177,8 +267,21 @@ void km_view_object(struct km_jsonw *w, enum km_seed_level level, const struct k
         break;
     }
     write_figs(w, &f, true, interval_s);
-    if (level == KM_SEED_NODE)
+    switch (level) {
+    case KM_SEED_NODE:
         count(w, "pod_count", e, KM_SEED_POD_COUNT);
+        node_state(w, e);
+        break;
+    case KM_SEED_POD:
+        pod_state(w, e);
+        break;
+    case KM_SEED_NAMESPACE:
+        namespace_state(w, e);
+        break;
+    default:
+        deployment_state(w, e);
+        break;
+    }
     km_jsonw_obj_end(w);
 }
 

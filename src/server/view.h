@@ -18,11 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The object e of a level, its current figures: a node (node_name, cluster, figures,
- * pod_count), a pod (pod_name, namespace, node_name, deployment, cluster, figures), a
- * namespace (namespace, deployment_count, pod_count, figures) or a deployment
- * (deployment, namespace, replicas, pod_count, figures). `interval_s` is the sampling
- * interval the I/O bytes are counted over. */
+/* The object e of a level, its current figures and cluster state: a node (node_name,
+ * cluster, figures, pod_count, conditions, allocatable, capacity, unschedulable), a pod
+ * (pod_name, namespace, node_name, deployment, cluster, figures, phase, reason, restarts,
+ * owner, requests, limits), a namespace (namespace, deployment_count, pod_count, figures,
+ * phase, pods_by_phase) or a deployment (deployment, namespace, replicas, pod_count,
+ * figures, desired_replicas, ready_, available_, updated_, unavailable_replicas).
+ * `interval_s` is the sampling interval the I/O bytes are counted over. */
 void km_view_object(struct km_jsonw *w, enum km_seed_level level, const struct km_entity *e,
                     double interval_s);
 

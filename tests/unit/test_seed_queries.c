@@ -4,7 +4,8 @@
  * without filters, whatever bytes the names hold; the rate window; then, over a real
  * embedded store, the identity rules the queries carry (deployments from workload labels
  * or ReplicaSet names, nodes named by instance, a pod's own cgroup before its containers
- * and never the pause container, renamed series counted once, filters that only narrow)
+ * and never the pause container, renamed series counted once, filters that only narrow,
+ * a pod's cluster state from kube-state-metrics series)
  * — and docs/api.md lists the queries the server sends (KMON_UPDATE_DOCS=1 rewrites that
  * section from the table).
  */
@@ -97,7 +98,7 @@ static void test_compose_everything(void **state)
 
     (void)state;
     for (int l = 0; l < KM_SEED_LEVELS; l++)
-        ask.figs[l] = (1u << KM_SEED_FIGS) - 1;
+        ask.figs[l] = (1ull << KM_SEED_FIGS) - 1;
     km_buf_init(&b, 0);
     assert_int_equal(km_model_compose(&b, &ask, &p), 0);
     assert_parses("everything", km_buf_cstr(&b));
@@ -111,8 +112,8 @@ static void test_compose_everything(void **state)
 static void test_unknown_placeholder(void **state)
 {
     static const struct km_seed_query bad[] = {
-        { KM_SEED_NODE, KM_SEED_CPU, "x", "up{$__nope}" },
-        { KM_SEED_NAMESPACE, KM_SEED_CPU, "x", "sum($__pod_nope)" },
+        { KM_SEED_NODE, KM_SEED_CPU, "x", "up{$__nope}", NULL },
+        { KM_SEED_NAMESPACE, KM_SEED_CPU, "x", "sum($__pod_nope)", NULL },
     };
     struct km_model_params p = { .rate_window_ms = 60000 };
 
@@ -196,7 +197,7 @@ static void put(struct km_storage *s, const char *const *labels, size_t nl, int6
         sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *) / 2, end, n, v0,       \
         slope)
 
-static void ask(struct km_storage *s, enum km_seed_level level, uint32_t figs,
+static void ask(struct km_storage *s, enum km_seed_level level, uint64_t figs,
                 const struct km_filter *f, struct km_model *m)
 {
     struct km_model_ask a = { 0 };
@@ -251,7 +252,7 @@ static void test_deployments(void **state)
         "pod", "api-5f6d7c8b9-nprst", "container", "");
     PUT(s, NOW - 1000, 1, 50, 0, "__name__", "kmon_pod_cpu_millicores", "namespace", "d", "pod",
         "api-5f6d7c8b9-nprst", "workload_kind", "Deployment", "workload", "api-main");
-    ask(s, KM_SEED_POD, (1u << KM_SEED_DEPLOYMENT_OF) | (1u << KM_SEED_TIMESTAMP), NULL, &m);
+    ask(s, KM_SEED_POD, (1ull << KM_SEED_DEPLOYMENT_OF) | (1ull << KM_SEED_TIMESTAMP), NULL, &m);
     assert_int_equal(m.level[KM_SEED_POD].n, sizeof(pods) / sizeof(pods[0]) + 1);
     for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
         const struct km_entity *e = must_find(&m, KM_SEED_POD, "d", pods[i][0]);
@@ -283,7 +284,7 @@ static void test_node_names_and_filters(void **state)
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
         PUT(s, NOW - 1000, 13, 1000, 0.5 * (double)(i + 1), "__name__", "node_cpu_seconds_total",
             "instance", nodes[i][0], "node", nodes[i][1], "cpu", "0", "mode", "user");
-    ask(s, KM_SEED_NODE, (1u << KM_SEED_CPU) | (1u << KM_SEED_TIMESTAMP), NULL, &m);
+    ask(s, KM_SEED_NODE, (1ull << KM_SEED_CPU) | (1ull << KM_SEED_TIMESTAMP), NULL, &m);
     assert_int_equal(m.level[KM_SEED_NODE].n, sizeof(nodes) / sizeof(nodes[0]));
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
         const struct km_entity *e = must_find(&m, KM_SEED_NODE, NULL, nodes[i][2]);
@@ -298,7 +299,7 @@ static void test_node_names_and_filters(void **state)
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
         struct km_filter f = { .node = nodes[i][2] };
 
-        ask(s, KM_SEED_NODE, (1u << KM_SEED_CPU) | (1u << KM_SEED_TIMESTAMP), &f, &m);
+        ask(s, KM_SEED_NODE, (1ull << KM_SEED_CPU) | (1ull << KM_SEED_TIMESTAMP), &f, &m);
         assert_int_equal(m.level[KM_SEED_NODE].n, 1);
         assert_string_equal(m.level[KM_SEED_NODE].v[0].name, nodes[i][2]);
         km_model_fini(&m);
@@ -333,22 +334,89 @@ static void test_pod_cgroups(void **state)
     /* Names that need quoting in a query. */
     PUT(s, NOW - 1000, 1, 3, 0, "__name__", "container_memory_working_set_bytes", "namespace",
         "n\"s", "pod", "we\\ird", "container", "");
-    ask(s, KM_SEED_POD, (1u << KM_SEED_MEMORY) | (1u << KM_SEED_TIMESTAMP), NULL, &m);
+    ask(s, KM_SEED_POD, (1ull << KM_SEED_MEMORY) | (1ull << KM_SEED_TIMESTAMP), NULL, &m);
     assert_true(must_find(&m, KM_SEED_POD, "n", "a")->v[KM_SEED_MEMORY] == 100);
     assert_true(must_find(&m, KM_SEED_POD, "n", "b")->v[KM_SEED_MEMORY] == 3);
     assert_true(must_find(&m, KM_SEED_POD, "n", "c")->v[KM_SEED_MEMORY] == 9);
     km_model_fini(&m);
     /* The namespace adds them up. */
-    ask(s, KM_SEED_NAMESPACE, (1u << KM_SEED_MEMORY) | (1u << KM_SEED_POD_COUNT), NULL, &m);
+    ask(s, KM_SEED_NAMESPACE, (1ull << KM_SEED_MEMORY) | (1ull << KM_SEED_POD_COUNT), NULL, &m);
     e = must_find(&m, KM_SEED_NAMESPACE, NULL, "n");
     assert_true(e->v[KM_SEED_MEMORY] == 112 && e->v[KM_SEED_POD_COUNT] == 3);
     km_model_fini(&m);
-    ask(s, KM_SEED_POD, (1u << KM_SEED_MEMORY) | (1u << KM_SEED_TIMESTAMP), &weird, &m);
+    ask(s, KM_SEED_POD, (1ull << KM_SEED_MEMORY) | (1ull << KM_SEED_TIMESTAMP), &weird, &m);
     assert_int_equal(m.level[KM_SEED_POD].n, 1);
     assert_true(must_find(&m, KM_SEED_POD, "n\"s", "we\\ird")->v[KM_SEED_MEMORY] == 3);
     km_model_fini(&m);
     km_storage_close(s);
 }
+
+/* A pod's cluster state (kube_pod_* series): text figures from labels, the owner resolved
+ * through its ReplicaSet, the node filter narrowing through kube_pod_info (the other
+ * kube_pod_* series carry no node), existence without metrics. */
+#define B "db-7d4f9c6b8d-x2k9q"
+
+static void test_pod_state(void **state)
+{
+    struct km_storage *s = open_store();
+    struct km_filter on_n2 = { .node = "n2" };
+    const struct km_entity *e;
+    struct km_model m;
+    const uint64_t figs = (1ull << KM_SEED_TIMESTAMP) | (1ull << KM_SEED_STATE) |
+                          (1ull << KM_SEED_PHASE) | (1ull << KM_SEED_REASON) |
+                          (1ull << KM_SEED_OWNER_KIND) | (1ull << KM_SEED_OWNER_NAME) |
+                          (1ull << KM_SEED_DEPLOYMENT_OF) | (1ull << KM_SEED_MEMORY);
+
+    (void)state;
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_info", "namespace", "n", "pod", "a", "uid",
+        "1", "node", "n1");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_info", "namespace", "n", "pod", B, "uid", "2",
+        "node", "n2");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_status_phase", "namespace", "n", "pod", "a",
+        "uid", "1", "phase", "Running");
+    PUT(s, NOW - 1000, 1, 0, 0, "__name__", "kube_pod_status_phase", "namespace", "n", "pod", "a",
+        "uid", "1", "phase", "Pending");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_status_phase", "namespace", "n", "pod", B,
+        "uid", "2", "phase", "Pending");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_status_reason", "namespace", "n", "pod", B,
+        "uid", "2", "reason", "Evicted");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_container_status_waiting_reason", "namespace",
+        "n", "pod", B, "uid", "2", "container", "c", "reason", "ErrImagePull");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_owner", "namespace", "n", "pod", "a", "uid",
+        "1", "owner_kind", "ReplicaSet", "owner_name", "web-7d4f9c6b8d", "owner_is_controller",
+        "true");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_replicaset_owner", "namespace", "n", "replicaset",
+        "web-7d4f9c6b8d", "owner_kind", "Deployment", "owner_name", "web", "owner_is_controller",
+        "true");
+    PUT(s, NOW - 1000, 1, 1, 0, "__name__", "kube_pod_owner", "namespace", "n", "pod", B, "uid",
+        "2", "owner_kind", "StatefulSet", "owner_name", "db", "owner_is_controller", "true");
+    /* b reports metrics, and its name follows the ReplicaSet convention: its owner says. */
+    PUT(s, NOW - 1000, 1, 5, 0, "__name__", "container_memory_working_set_bytes", "namespace", "n",
+        "pod", B, "container", "");
+    ask(s, KM_SEED_POD, figs, NULL, &m);
+    assert_int_equal(m.level[KM_SEED_POD].n, 2);
+    e = must_find(&m, KM_SEED_POD, "n", "a");
+    assert_string_equal(e->text[KM_SEED_PHASE], "Running");
+    assert_null(e->text[KM_SEED_REASON]);
+    assert_string_equal(e->text[KM_SEED_OWNER_KIND], "Deployment");
+    assert_string_equal(e->text[KM_SEED_OWNER_NAME], "web");
+    assert_string_equal(e->deployment, "web");
+    assert_string_equal(e->node, "n1");
+    assert_false(e->has[KM_SEED_MEMORY] || e->has[KM_SEED_TIMESTAMP]);
+    e = must_find(&m, KM_SEED_POD, "n", B);
+    assert_string_equal(e->text[KM_SEED_PHASE], "Pending");
+    assert_string_equal(e->text[KM_SEED_REASON], "ErrImagePull"); /* before the pod's */
+    assert_string_equal(e->text[KM_SEED_OWNER_KIND], "StatefulSet");
+    assert_null(e->deployment);
+    assert_true(e->has[KM_SEED_MEMORY] && e->v[KM_SEED_MEMORY] == 5);
+    km_model_fini(&m);
+    ask(s, KM_SEED_POD, figs, &on_n2, &m);
+    assert_int_equal(m.level[KM_SEED_POD].n, 1);
+    assert_string_equal(m.level[KM_SEED_POD].v[0].name, B);
+    km_model_fini(&m);
+    km_storage_close(s);
+}
+#undef B
 
 /* ---- docs/api.md lists the queries ------------------------------------------------------- */
 
@@ -387,13 +455,20 @@ static char *render_doc(void)
                 free(text);
             } else {
                 /* The filters filled in (empty), the pods' queries named. */
-                const char *t = q->promql, *f;
+                static const char *const filters[] = { "$__pod_filter", "$__name_filter",
+                                                       "$__namespace_filter" };
+                const char *t = q->promql;
 
-                while ((f = strstr(t, "$__pod_filter")) != NULL) {
-                    km_buf_append(&b, t, (size_t)(f - t));
-                    t = f + strlen("$__pod_filter");
+                while (*t) {
+                    size_t k = 0;
+
+                    while (k < 3 && strncmp(t, filters[k], strlen(filters[k])) != 0)
+                        k++;
+                    if (k < 3)
+                        t += strlen(filters[k]);
+                    else
+                        km_buf_putc(&b, *t++);
                 }
-                km_buf_puts(&b, t);
             }
             km_buf_puts(&b, "\n```\n");
         }
@@ -457,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_names_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_cgroups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pod_state, setup, teardown),
         cmocka_unit_test(test_docs_list_the_queries),
     };
 
