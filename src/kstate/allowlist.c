@@ -131,11 +131,15 @@ void km_allowlist_fini(struct km_allowlist *a)
 
 const struct km_allow *km_allowlist_for(const struct km_allowlist *a, const char *kind)
 {
+    const struct km_allow *any = NULL;
+
     for (size_t i = 0; a && i < a->n; i++) {
         if (strcmp(a->k[i].kind, kind) == 0)
             return &a->k[i];
+        if (strcmp(a->k[i].kind, "*") == 0)
+            any = &a->k[i];
     }
-    return NULL;
+    return any;
 }
 
 bool km_allow_has(const struct km_allow *a, const char *key)

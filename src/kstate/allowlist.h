@@ -27,7 +27,7 @@ struct km_allowlist {
 int km_allowlist_parse(struct km_allowlist *out, const char *spec);
 void km_allowlist_fini(struct km_allowlist *a);
 
-/* The entry of a kind, or NULL. */
+/* The entry of a kind, else the entry of kind "*" (every kind), or NULL. */
 const struct km_allow *km_allowlist_for(const struct km_allowlist *a, const char *kind);
 
 /* Whether a key is kept. */

@@ -39,8 +39,10 @@ void km_kemit_add1(struct km_kemit *e, int f, const char *name, const char *valu
     km_kemit_add(e, f, &l, 1, v);
 }
 
-void km_kemit_kv(struct km_kemit *e, int f, const struct km_kkv *kv, size_t n)
+void km_kemit_kv(struct km_kemit *e, int f, const struct km_kkv *kv, size_t n, bool on)
 {
+    if (!on)
+        return; /* the allowlist does not name the kind: no such family (KSM v2.15) */
     struct km_label l[KM_KEMIT_MAX_LABELS];
     size_t k = 0;
 
@@ -84,9 +86,11 @@ void km_kemit_res(struct km_kemit *e, int f, const struct km_label *extra, size_
 
 void km_kemit_owners(struct km_kemit *e, int f, const struct km_kowner *o, size_t n)
 {
-    struct km_label l[3] = { { "owner_kind", "<none>" },
-                             { "owner_name", "<none>" },
-                             { "owner_is_controller", "<none>" } };
+    /* KSM v2.13+ writes "" where there is no owner (earlier: "<none>"): the labels
+     * are then absent once stored. */
+    struct km_label l[3] = { { "owner_kind", "" },
+                             { "owner_name", "" },
+                             { "owner_is_controller", "" } };
 
     for (size_t i = 0; i < n; i++) {
         l[0].value = o[i].kind;

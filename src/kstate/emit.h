@@ -29,6 +29,7 @@ struct km_kemit {
     struct km_label base[4];
     size_t nbase; /* identity labels (namespace, pod, uid, …) */
     uint64_t series;
+    bool labels_on, annots_on; /* the current kind has an allowlist entry */
 };
 
 /* s, or "" for NULL (an absent field is an empty label, which Prometheus drops). */
@@ -50,8 +51,9 @@ void km_kemit_add(struct km_kemit *e, int f, const struct km_label *extra, size_
 /* One sample with one extra label. */
 void km_kemit_add1(struct km_kemit *e, int f, const char *name, const char *value, double v);
 
-/* kube_<kind>_labels / _annotations: the identity plus the allowlisted pairs. */
-void km_kemit_kv(struct km_kemit *e, int f, const struct km_kkv *kv, size_t n);
+/* kube_<kind>_labels / _annotations: the identity plus the allowlisted pairs, when `on`
+ * (the allowlist names the kind: e->labels_on, e->annots_on). */
+void km_kemit_kv(struct km_kemit *e, int f, const struct km_kkv *kv, size_t n, bool on);
 
 /* The three series of a condition-like family: status="true","false","unknown", 1 on
  * the one that holds. `label` names the status label ("status" or "condition"). */

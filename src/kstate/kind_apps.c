@@ -1,7 +1,7 @@
 /*
  * kind_apps — Deployments and ReplicaSets: desired, current, ready, available and
  * updated replicas, generations, conditions, the rolling-update bounds and the
- * ReplicaSet's owner, as kube-state-metrics v2.10 reports them (internal/store/
+ * ReplicaSet's owner, as kube-state-metrics v2.15 reports them (internal/store/
  * deployment.go, replicaset.go).
  */
 #include "common/err.h"
@@ -51,7 +51,7 @@ static int deploy_parse(struct km_kparse *p, const json_t *json, void *obj)
 
     if (rc)
         return rc;
-    d->spec_replicas = km_kjson_int(spec, "replicas", -1);
+    d->spec_replicas = km_kjson_int(spec, "replicas", 1); /* the API's default */
     d->paused = json_is_true(json_object_get(spec, "paused"));
     d->replicas = km_kjson_int(st, "replicas", 0);
     d->ready = km_kjson_int(st, "readyReplicas", 0);
@@ -138,19 +138,38 @@ static const struct km_kfam deploy_fams[] = {
       G },
 };
 
+/* KSM v2.15 labels a deployment condition with its reason when the deployment
+ * controller is known to write it, else "unknown" (bounded cardinality). */
+static const char *known_reason(const char *r)
+{
+    static const char *const known[] = {
+        "ReplicaSetUpdated",          "ReplicaSetCreateError",  "NewReplicaSetCreated",
+        "FoundNewReplicaSet",         "NewReplicaSetAvailable", "ProgressDeadlineExceeded",
+        "DeploymentPaused",           "DeploymentResumed",      "MinimumReplicasAvailable",
+        "MinimumReplicasUnavailable",
+    };
+
+    if (!r || !*r)
+        return "";
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(r, known[i]) == 0)
+            return r;
+    }
+    return "unknown";
+}
+
 static void deploy_emit(struct km_kemit *e, const void *obj)
 {
     const struct km_kdeploy *d = obj;
     struct km_label base[2] = { { "namespace", d->m.ns }, { "deployment", d->m.name } };
-    struct km_label l;
+    struct km_label l[2];
 
     km_kemit_base(e, base, 2);
     if (d->m.created_s)
         km_kemit_add(e, D_CREATED, NULL, 0, (double)d->m.created_s);
-    km_kemit_kv(e, D_LABELS, d->m.labels, d->m.nlabels);
-    km_kemit_kv(e, D_ANNOTS, d->m.annots, d->m.nannots);
-    if (d->spec_replicas >= 0)
-        km_kemit_add(e, D_SPEC_REPLICAS, NULL, 0, (double)d->spec_replicas);
+    km_kemit_kv(e, D_LABELS, d->m.labels, d->m.nlabels, e->labels_on);
+    km_kemit_kv(e, D_ANNOTS, d->m.annots, d->m.nannots, e->annots_on);
+    km_kemit_add(e, D_SPEC_REPLICAS, NULL, 0, (double)d->spec_replicas);
     km_kemit_add(e, D_PAUSED, NULL, 0, d->paused);
     km_kemit_add(e, D_REPLICAS, NULL, 0, (double)d->replicas);
     km_kemit_add(e, D_READY, NULL, 0, (double)d->ready);
@@ -160,8 +179,9 @@ static void deploy_emit(struct km_kemit *e, const void *obj)
     km_kemit_add(e, D_OBSERVED, NULL, 0, (double)d->observed_gen);
     km_kemit_add(e, D_GENERATION, NULL, 0, (double)d->m.generation);
     for (uint16_t i = 0; i < d->nconds; i++) {
-        l = (struct km_label){ "condition", d->conds[i].type };
-        km_kemit_tristate(e, D_COND, &l, 1, "status", d->conds[i].status);
+        l[0] = (struct km_label){ "reason", known_reason(d->conds[i].reason) };
+        l[1] = (struct km_label){ "condition", d->conds[i].type };
+        km_kemit_tristate(e, D_COND, l, 2, "status", d->conds[i].status);
     }
     if (!isnan(d->max_unavailable))
         km_kemit_add(e, D_MAX_UNAVAILABLE, NULL, 0, d->max_unavailable);
@@ -257,8 +277,8 @@ static void rs_emit(struct km_kemit *e, const void *obj)
     km_kemit_base(e, base, 2);
     if (r->m.created_s)
         km_kemit_add(e, R_CREATED, NULL, 0, (double)r->m.created_s);
-    km_kemit_kv(e, R_LABELS, r->m.labels, r->m.nlabels);
-    km_kemit_kv(e, R_ANNOTS, r->m.annots, r->m.nannots);
+    km_kemit_kv(e, R_LABELS, r->m.labels, r->m.nlabels, e->labels_on);
+    km_kemit_kv(e, R_ANNOTS, r->m.annots, r->m.nannots, e->annots_on);
     if (r->spec_replicas >= 0)
         km_kemit_add(e, R_SPEC, NULL, 0, (double)r->spec_replicas);
     km_kemit_add(e, R_REPLICAS, NULL, 0, (double)r->replicas);

@@ -1,6 +1,6 @@
 /*
  * kind_namespace — Namespaces: their phase, creation time, labels and annotations as
- * kube-state-metrics v2.10 reports them (internal/store/namespace.go).
+ * kube-state-metrics v2.15 reports them (internal/store/namespace.go).
  */
 #include "common/err.h"
 #include "kinds.h"
@@ -49,12 +49,11 @@ static void ns_emit(struct km_kemit *e, const void *obj)
     km_kemit_base(e, &base, 1);
     if (n->m.created_s)
         km_kemit_add(e, F_CREATED, NULL, 0, (double)n->m.created_s);
-    km_kemit_kv(e, F_LABELS, n->m.labels, n->m.nlabels);
-    km_kemit_kv(e, F_ANNOTS, n->m.annots, n->m.nannots);
-    if (n->phase) {
-        km_kemit_add1(e, F_PHASE, "phase", "Active", strcmp(n->phase, "Active") == 0);
-        km_kemit_add1(e, F_PHASE, "phase", "Terminating", strcmp(n->phase, "Terminating") == 0);
-    }
+    km_kemit_kv(e, F_LABELS, n->m.labels, n->m.nlabels, e->labels_on);
+    km_kemit_kv(e, F_ANNOTS, n->m.annots, n->m.nannots, e->annots_on);
+    km_kemit_add1(e, F_PHASE, "phase", "Active", n->phase && strcmp(n->phase, "Active") == 0);
+    km_kemit_add1(e, F_PHASE, "phase", "Terminating",
+                  n->phase && strcmp(n->phase, "Terminating") == 0);
 }
 
 const struct km_kind km_kind_namespaces = {

@@ -1,6 +1,6 @@
 /*
  * kind_node — Nodes: what the collector keeps of one (struct km_knode) and its
- * kube-state-metrics families, following kube-state-metrics v2.10 (internal/store/
+ * kube-state-metrics families, following kube-state-metrics v2.15 (internal/store/
  * node.go, docs/node-metrics.md).
  */
 #include "common/err.h"
@@ -179,8 +179,8 @@ static void node_emit(struct km_kemit *e, const void *obj)
     km_kemit_add(e, F_INFO, l, 9, 1);
     if (n->m.created_s)
         km_kemit_add(e, F_CREATED, NULL, 0, (double)n->m.created_s);
-    km_kemit_kv(e, F_LABELS, n->m.labels, n->m.nlabels);
-    km_kemit_kv(e, F_ANNOTS, n->m.annots, n->m.nannots);
+    km_kemit_kv(e, F_LABELS, n->m.labels, n->m.nlabels, e->labels_on);
+    km_kemit_kv(e, F_ANNOTS, n->m.annots, n->m.nannots, e->annots_on);
     for (uint16_t i = 0; i < n->nroles; i++)
         km_kemit_add1(e, F_ROLE, "role", n->roles[i], 1);
     km_kemit_add(e, F_UNSCHED, NULL, 0, n->unschedulable);

@@ -1,7 +1,7 @@
 /*
  * kind_pod — Pods: what the collector keeps of one (struct km_kpod) and the
  * kube-state-metrics families it becomes (pods, containers, init containers), following
- * kube-state-metrics v2.10 (internal/store/pod.go, docs/pod-metrics.md): the same family
+ * kube-state-metrics v2.15 (internal/store/pod.go, docs/pod-metrics.md): the same family
  * names, label names, label order and values.
  */
 #include "common/err.h"
@@ -114,6 +114,8 @@ static int parse_containers(struct km_kparse *kp, struct km_kpod *p, const json_
         rc = km_kintern_str(kp, &c->name, name);
         if (rc == 0)
             rc = km_kintern(kp, &c->image_spec, sc, "image");
+        if (rc == 0 && count == &p->ninit)
+            rc = km_kintern(kp, &c->restart_policy, sc, "restartPolicy");
         if (rc == 0)
             rc = km_kres_parse(kp, json_object_get(res, "requests"), false, &c->req, &c->nreq);
         if (rc == 0)
@@ -142,6 +144,34 @@ static int8_t cond_of(const json_t *status, const char *type)
     return -1;
 }
 
+const char *const km_kpod_reasons[KM_KPOD_NREASONS] = { "Evicted", "NodeAffinity", "NodeLost",
+                                                        "Shutdown", "UnexpectedAdmissionError" };
+
+/* Bits of the KSM status reasons that s names. */
+static uint8_t reason_bits(const char *s)
+{
+    for (int i = 0; s && i < KM_KPOD_NREASONS; i++) {
+        if (strcmp(s, km_kpod_reasons[i]) == 0)
+            return (uint8_t)(1u << i);
+    }
+    return 0;
+}
+
+/* KSM v2.15: a reason counts when status.reason, a condition's reason or a container's
+ * terminated reason says it. */
+static uint8_t find_reasons(const json_t *status)
+{
+    const json_t *c;
+    size_t i;
+    uint8_t bits = reason_bits(km_kjson_str(status, "reason"));
+
+    json_array_foreach(json_object_get(status, "conditions"), i, c) bits |=
+        reason_bits(km_kjson_str(c, "reason"));
+    json_array_foreach(json_object_get(status, "containerStatuses"), i, c) bits |= reason_bits(
+        km_kjson_str(json_object_get(json_object_get(c, "state"), "terminated"), "reason"));
+    return bits;
+}
+
 static int pod_parse(struct km_kparse *kp, const json_t *json, void *obj)
 {
     struct km_kpod *p = obj;
@@ -159,6 +189,7 @@ static int pod_parse(struct km_kparse *kp, const json_t *json, void *obj)
     p->start_s = km_kjson_time(status, "startTime");
     p->ready = cond_of(status, "Ready");
     p->scheduled = cond_of(status, "PodScheduled");
+    p->reasons = find_reasons(status);
     rc = km_kintern(kp, &p->node, spec, "nodeName");
     if (rc == 0)
         rc = km_kintern(kp, &p->host_ip, status, "hostIP");
@@ -320,14 +351,15 @@ static const struct km_kfam fams[] = {
 
 static void emit_ctr(struct km_kemit *e, const struct km_kpod *p, const struct km_kctr *c, int b)
 {
-    struct km_label l[5] = { { "container", c->name } };
+    struct km_label l[6] = { { "container", c->name } };
 
     if (c->has_status) {
         l[1] = (struct km_label){ "image_spec", km_kemit_str(c->image_spec) };
         l[2] = (struct km_label){ "image", km_kemit_str(c->image) };
         l[3] = (struct km_label){ "image_id", km_kemit_str(c->image_id) };
         l[4] = (struct km_label){ "container_id", km_kemit_str(c->container_id) };
-        km_kemit_add(e, b + C_INFO, l, 5, 1);
+        l[5] = (struct km_label){ "restart_policy", km_kemit_str(c->restart_policy) };
+        km_kemit_add(e, b + C_INFO, l, b == F_INIT ? 6 : 5, 1);
         km_kemit_add(e, b + C_WAITING, l, 1, c->state == KM_KC_WAITING);
         if (c->state == KM_KC_WAITING) {
             l[1] = (struct km_label){ "reason", km_kemit_str(c->state_reason) };
@@ -354,8 +386,6 @@ static void emit_ctr(struct km_kemit *e, const struct km_kpod *p, const struct k
 static void pod_emit(struct km_kemit *e, const void *obj)
 {
     static const char *const phases[] = { "Pending", "Succeeded", "Failed", "Unknown", "Running" };
-    static const char *const reasons[] = { "Evicted", "NodeAffinity", "NodeLost", "Shutdown",
-                                           "UnexpectedAdmissionError" };
     const struct km_kpod *p = obj;
     const struct km_kowner *ctl = NULL;
     struct km_label base[3] = { { "namespace", p->m.ns },
@@ -369,14 +399,14 @@ static void pod_emit(struct km_kemit *e, const void *obj)
     l[0] = (struct km_label){ "host_ip", km_kemit_str(p->host_ip) };
     l[1] = (struct km_label){ "pod_ip", km_kemit_str(p->pod_ip) };
     l[2] = (struct km_label){ "node", km_kemit_str(p->node) };
-    l[3] = (struct km_label){ "created_by_kind", ctl ? ctl->kind : "<none>" };
-    l[4] = (struct km_label){ "created_by_name", ctl ? ctl->name : "<none>" };
+    l[3] = (struct km_label){ "created_by_kind", ctl ? ctl->kind : "" };
+    l[4] = (struct km_label){ "created_by_name", ctl ? ctl->name : "" };
     l[5] = (struct km_label){ "priority_class", km_kemit_str(p->priority_class) };
     l[6] = (struct km_label){ "host_network", p->host_network ? "true" : "false" };
     km_kemit_add(e, F_INFO, l, 7, 1);
     km_kemit_owners(e, F_OWNER, p->owners, p->nowners);
-    km_kemit_kv(e, F_LABELS, p->m.labels, p->m.nlabels);
-    km_kemit_kv(e, F_ANNOTS, p->m.annots, p->m.nannots);
+    km_kemit_kv(e, F_LABELS, p->m.labels, p->m.nlabels, e->labels_on);
+    km_kemit_kv(e, F_ANNOTS, p->m.annots, p->m.nannots, e->annots_on);
     if (p->m.created_s)
         km_kemit_add(e, F_CREATED, NULL, 0, (double)p->m.created_s);
     if (p->start_s)
@@ -387,9 +417,8 @@ static void pod_emit(struct km_kemit *e, const void *obj)
         km_kemit_tristate(e, F_READY, NULL, 0, "condition", (uint8_t)p->ready);
     if (p->scheduled >= 0)
         km_kemit_tristate(e, F_SCHEDULED, NULL, 0, "condition", (uint8_t)p->scheduled);
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-        km_kemit_add1(e, F_REASON, "reason", reasons[i],
-                      p->reason && strcmp(p->reason, reasons[i]) == 0);
+    for (int i = 0; i < KM_KPOD_NREASONS; i++)
+        km_kemit_add1(e, F_REASON, "reason", km_kpod_reasons[i], (p->reasons >> i) & 1);
     for (uint16_t i = 0; i < p->nc; i++)
         emit_ctr(e, p, &p->c[i], F_CTR);
     for (uint16_t i = 0; i < p->ninit; i++)

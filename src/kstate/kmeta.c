@@ -226,7 +226,7 @@ int km_kconds_parse(struct km_kparse *p, const json_t *status, struct km_kcond *
             continue;
         k = &(*out)[(*n)++];
         k->status = km_kcond_status(km_kjson_str(c, "status"));
-        if (km_kintern(p, &k->type, c, "type"))
+        if (km_kintern(p, &k->type, c, "type") || km_kintern(p, &k->reason, c, "reason"))
             return km_err_set(KM_ENOMEM, "out of memory");
     }
     return 0;
@@ -234,8 +234,10 @@ int km_kconds_parse(struct km_kparse *p, const json_t *status, struct km_kcond *
 
 void km_kconds_fini(struct km_intern *in, struct km_kcond *c, uint16_t n)
 {
-    for (uint16_t i = 0; i < n; i++)
+    for (uint16_t i = 0; i < n; i++) {
         km_intern_put(in, c[i].type);
+        km_intern_put(in, c[i].reason);
+    }
     free(c);
 }
 

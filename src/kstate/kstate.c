@@ -172,8 +172,11 @@ uint64_t km_kstate_emit(struct km_kstate *s, struct km_mset *m)
     struct km_kemit e = { .m = m, .cluster = s->cluster };
     int64_t t0 = km_time_mono_ns();
 
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
+        e.labels_on = s->k[i].parse.labels != NULL;
+        e.annots_on = s->k[i].parse.annots != NULL;
         km_kstore_emit(s->k[i].store, &e);
+    }
     s->emissions++;
     s->last_series = e.series;
     s->last_seconds = (double)(km_time_mono_ns() - t0) / 1e9;

@@ -1,7 +1,7 @@
 /*
  * kstate — the cluster-state collector: a reflector per enabled kind (reflector.h)
  * keeping a compact store (store.h), and on demand the whole state as kube-state-metrics
- * families (KSM v2.10's names, labels and values) in a metric set, with `cluster` on
+ * families (KSM v2.15's names, labels and values) in a metric set, with `cluster` on
  * every series when configured. Used by `kmon server --cluster-state` and
  * `kmon agent --mode cluster`; it knows neither HTTP serving nor storage.
  *

@@ -47,7 +47,7 @@ struct km_kres {
 
 /* A status condition as KSM reports it: status 0 false, 1 true, 2 unknown. */
 struct km_kcond {
-    const char *type;
+    const char *type, *reason; /* reason NULL when absent */
     uint8_t status;
 };
 
@@ -57,6 +57,7 @@ struct km_kctr {
     const char *name, *image_spec;                     /* from spec */
     const char *image, *image_id, *container_id;       /* from status; NULL when absent */
     const char *state_reason, *last_terminated_reason; /* waiting or terminated reason */
+    const char *restart_policy;                        /* init containers ("Always": sidecar) */
     struct km_kres *req, *lim;
     int32_t restarts;
     uint8_t nreq, nlim;
@@ -68,6 +69,7 @@ struct km_kpod {
     struct km_kmeta m;
     const char *node, *host_ip, *pod_ip, *priority_class;
     const char *phase, *reason; /* NULL when empty */
+    uint8_t reasons;            /* KSM's status reasons found (bit i: km_kpod_reasons[i]) */
     struct km_kowner *owners;
     struct km_kctr *c;
     int64_t start_s;
@@ -75,6 +77,10 @@ struct km_kpod {
     int8_t ready, scheduled;     /* -1: no such condition, else a km_kcond status */
     bool host_network;
 };
+
+/* The reasons kube_pod_status_reason reports. */
+#define KM_KPOD_NREASONS 5
+extern const char *const km_kpod_reasons[KM_KPOD_NREASONS];
 
 struct km_ktaint {
     const char *key, *value, *effect;

@@ -197,7 +197,10 @@ static void env_init(struct env *e, const struct km_kind *k)
 
 static void env_emit(struct env *e, const char *cluster)
 {
-    struct km_kemit em = { .m = &e->m, .cluster = cluster };
+    struct km_kemit em = { .m = &e->m,
+                           .cluster = cluster,
+                           .labels_on = e->p.labels != NULL,
+                           .annots_on = e->p.annots != NULL };
 
     km_mset_reset(&e->m, 1000);
     km_kstore_emit(e->s, &em);
@@ -337,6 +340,7 @@ static void test_pod(void **state)
                          "migrate", "node", "node-1", "resource", "cpu", "unit", "core",
                          NULL) == 0.05);
     assert_int_equal(count_of(&e.m, "kube_pod_init_container_info"), 1);
+    assert_true(value_of(&e.m, "kube_pod_status_reason", POD, "reason", "Evicted", NULL) == 0);
     json_decref(j);
     env_fini(&e);
 }
@@ -377,7 +381,7 @@ static void test_node(void **state)
                          "integer", NULL) == 110);
     assert_true(value_of(&e.m, "kube_node_status_capacity", NODE, "resource", "hugepages_2Mi",
                          "unit", "byte", NULL) == 0);
-    assert_true(value_of(&e.m, "kube_node_labels", NODE, NULL) == 1); /* none allowlisted */
+    assert_int_equal(count_of(&e.m, "kube_node_labels"), 0); /* nodes not in the allowlist */
     json_decref(j);
     env_fini(&e);
 }
@@ -402,8 +406,9 @@ static void test_workloads(void **state)
     assert_true(value_of(&e.m, "kube_deployment_status_observed_generation", DEP, NULL) == 6);
     assert_true(value_of(&e.m, "kube_deployment_metadata_generation", DEP, NULL) == 7);
     assert_true(value_of(&e.m, "kube_deployment_spec_paused", DEP, NULL) == 0);
-    assert_true(value_of(&e.m, "kube_deployment_status_condition", DEP, "condition", "Available",
-                         "status", "false", NULL) == 1);
+    assert_true(value_of(&e.m, "kube_deployment_status_condition", DEP, "reason",
+                         "MinimumReplicasUnavailable", "condition", "Available", "status", "false",
+                         NULL) == 1);
     assert_true(value_of(&e.m, "kube_deployment_spec_strategy_rollingupdate_max_unavailable", DEP,
                          NULL) == 0);
     assert_true(
@@ -469,6 +474,10 @@ static void test_relist(void **state)
     assert_int_equal(km_kstore_count(e.s), 2);
     env_emit(&e, NULL);
     assert_int_equal(count_of(&e.m, "kube_pod_info"), 2);
+    assert_true(value_of(&e.m, "kube_pod_owner", "namespace", "ns", "pod", "pc", "uid", "c",
+                         NULL) == 1); /* no owner: KSM's empty owner labels */
+    assert_true(value_of(&e.m, "kube_pod_status_reason", "namespace", "ns", "pod", "pc", "uid", "c",
+                         "reason", "Evicted", NULL) == 0);
     assert_true(value_of(&e.m, "kube_pod_status_phase", "namespace", "ns", "pod", "pc", "uid", "c",
                          "phase", "Running", NULL) == 1);
     /* A relist restarted half way (an expired continue token) keeps what it saw. */
