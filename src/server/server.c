@@ -8,6 +8,7 @@
 #include "server_internal.h"
 
 #include "api_prom.h"
+#include "cluster_state.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/http_server.h"
@@ -211,6 +212,61 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, admin_api),
       .def = "false",
       .help = "serve POST /api/v1/admin/flush (cut the memory into a block now)" },
+    { .name = "cluster-state",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct km_server_opts, cluster_state),
+      .def = "false",
+      .help = "watch the Kubernetes API and store kube-state-metrics series (kube_pod_info, "
+              "kube_deployment_status_replicas_available, …; docs/cluster-state.md)" },
+    { .name = "kubeconfig",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, kubeconfig),
+      .metavar = "FILE",
+      .help = "reach the Kubernetes API with this kubeconfig's current context (default: "
+              "in-cluster)" },
+    { .name = "kubernetes-serviceaccount-dir",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, sa_dir),
+      .def = "/var/run/secrets/kubernetes.io/serviceaccount",
+      .metavar = "DIR",
+      .help = "the service account's token and ca.crt, in-cluster" },
+    { .name = "cluster",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, cluster),
+      .metavar = "NAME",
+      .help = "the cluster label on every cluster-state series (default: none)" },
+    { .name = "cluster-state-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, cluster_state_interval_ms),
+      .def = "30s",
+      .help = "how often the cluster state is stored",
+      .min = 100,
+      .max = 3600000 },
+    { .name = "cluster-state-kinds",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, cluster_state_kinds),
+      .metavar = "LIST",
+      .help = "the kinds to watch, comma-separated (default all: pods,nodes,namespaces,"
+              "deployments,replicasets)" },
+    { .name = "cluster-state-watch-timeout",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, cluster_state_watch_timeout_ms),
+      .def = "5m",
+      .help = "timeoutSeconds of each watch request (a new watch follows from the last "
+              "version seen)",
+      .min = 1000,
+      .max = 3600000 },
+    { .name = "metric-labels-allowlist",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, labels_allowlist),
+      .metavar = "LIST",
+      .help = "Kubernetes labels kept as label_* in kube_<kind>_labels, as kube-state-metrics' "
+              "flag: 'pods=[app,team],namespaces=[*]'" },
+    { .name = "metric-annotations-allowlist",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, annotations_allowlist),
+      .metavar = "LIST",
+      .help = "annotations kept as annotation_* in kube_<kind>_annotations, same syntax" },
     KM_CFG_FIELDS_END,
 };
 
@@ -303,6 +359,8 @@ static void on_metrics(struct km_http_req *req, void *ud)
         km_ingest_metrics(s->api.ingest, &m);
         km_storage_metrics(s->api.store, &m);
     }
+    if (s->cs)
+        km_server_cs_metrics(s->cs, &m);
     km_buf_init(&b, 0);
     km_mset_render_prom(&m, &b);
     km_mset_fini(&m);
@@ -416,6 +474,26 @@ static int open_db(struct km_server *s)
     return 0;
 }
 
+/* --cluster-state: the collector, emitting through ingest. */
+static int start_cluster_state(struct km_server *s)
+{
+    struct km_kstate_opts ko = {
+        .kubeconfig = s->o.kubeconfig,
+        .sa_dir = s->o.sa_dir,
+        .cluster = s->o.cluster,
+        .kinds = s->o.cluster_state_kinds,
+        .labels_allowlist = s->o.labels_allowlist,
+        .annotations_allowlist = s->o.annotations_allowlist,
+        .r = { .watch_timeout_s = (long)(s->o.cluster_state_watch_timeout_ms / 1000) },
+    };
+    int rc;
+
+    if (!s->o.cluster_state)
+        return 0;
+    rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
+    return rc ? km_err_wrap(rc, "--cluster-state") : 0;
+}
+
 /* There is no authentication yet: say so when more than this machine can reach us. */
 static void warn_if_reachable(const struct km_server *s)
 {
@@ -477,6 +555,8 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
         warn_if_reachable(s);
         rc = open_db(s);
     }
+    if (rc == 0)
+        rc = start_cluster_state(s);
     if (rc) {
         km_server_destroy(s, 0);
         return rc;
@@ -494,6 +574,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
 {
     if (!s)
         return;
+    km_server_cs_stop(s->cs); /* it writes through ingest: stopped first */
     km_http_server_stop(s->http, grace_ms);
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->api.ingest);

@@ -44,6 +44,13 @@ struct km_server_opts {
     int64_t query_max_samples;
     int64_t query_timeout_ms;
     bool admin_api;
+    /* The cluster-state collector (--cluster-state). */
+    bool cluster_state;
+    char *kubeconfig, *sa_dir, *cluster;
+    int64_t cluster_state_interval_ms;
+    int64_t cluster_state_watch_timeout_ms;
+    char *cluster_state_kinds;
+    char *labels_allowlist, *annotations_allowlist;
 };
 
 /* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into
