@@ -101,3 +101,12 @@ void km_kemit_owners(struct km_kemit *e, int f, const struct km_kowner *o, size_
     if (n == 0)
         km_kemit_add(e, f, l, 3, 1);
 }
+
+void km_kemit_meta(struct km_kemit *e, int created, int labels, int annots,
+                   const struct km_kmeta *m)
+{
+    if (m->created_s)
+        km_kemit_add(e, created, NULL, 0, (double)m->created_s);
+    km_kemit_kv(e, labels, m->labels, m->nlabels, e->labels_on);
+    km_kemit_kv(e, annots, m->annots, m->nannots, e->annots_on);
+}

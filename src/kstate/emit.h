@@ -60,6 +60,11 @@ void km_kemit_kv(struct km_kemit *e, int f, const struct km_kkv *kv, size_t n, b
 void km_kemit_tristate(struct km_kemit *e, int f, const struct km_label *extra, size_t nextra,
                        const char *label, uint8_t status);
 
+/* What every object has: <kind>_created (when known), _labels and _annotations (when
+ * the allowlist names the kind). */
+void km_kemit_meta(struct km_kemit *e, int created, int labels, int annots,
+                   const struct km_kmeta *m);
+
 /* kube_<kind>_owner: a series per owner reference, or one of "<none>" when there is none. */
 void km_kemit_owners(struct km_kemit *e, int f, const struct km_kowner *o, size_t n);
 

@@ -165,10 +165,7 @@ static void deploy_emit(struct km_kemit *e, const void *obj)
     struct km_label l[2];
 
     km_kemit_base(e, base, 2);
-    if (d->m.created_s)
-        km_kemit_add(e, D_CREATED, NULL, 0, (double)d->m.created_s);
-    km_kemit_kv(e, D_LABELS, d->m.labels, d->m.nlabels, e->labels_on);
-    km_kemit_kv(e, D_ANNOTS, d->m.annots, d->m.nannots, e->annots_on);
+    km_kemit_meta(e, D_CREATED, D_LABELS, D_ANNOTS, &d->m);
     km_kemit_add(e, D_SPEC_REPLICAS, NULL, 0, (double)d->spec_replicas);
     km_kemit_add(e, D_PAUSED, NULL, 0, d->paused);
     km_kemit_add(e, D_REPLICAS, NULL, 0, (double)d->replicas);
@@ -275,10 +272,7 @@ static void rs_emit(struct km_kemit *e, const void *obj)
     struct km_label base[2] = { { "namespace", r->m.ns }, { "replicaset", r->m.name } };
 
     km_kemit_base(e, base, 2);
-    if (r->m.created_s)
-        km_kemit_add(e, R_CREATED, NULL, 0, (double)r->m.created_s);
-    km_kemit_kv(e, R_LABELS, r->m.labels, r->m.nlabels, e->labels_on);
-    km_kemit_kv(e, R_ANNOTS, r->m.annots, r->m.nannots, e->annots_on);
+    km_kemit_meta(e, R_CREATED, R_LABELS, R_ANNOTS, &r->m);
     if (r->spec_replicas >= 0)
         km_kemit_add(e, R_SPEC, NULL, 0, (double)r->spec_replicas);
     km_kemit_add(e, R_REPLICAS, NULL, 0, (double)r->replicas);

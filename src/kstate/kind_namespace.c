@@ -47,10 +47,7 @@ static void ns_emit(struct km_kemit *e, const void *obj)
     struct km_label base = { "namespace", n->m.name };
 
     km_kemit_base(e, &base, 1);
-    if (n->m.created_s)
-        km_kemit_add(e, F_CREATED, NULL, 0, (double)n->m.created_s);
-    km_kemit_kv(e, F_LABELS, n->m.labels, n->m.nlabels, e->labels_on);
-    km_kemit_kv(e, F_ANNOTS, n->m.annots, n->m.nannots, e->annots_on);
+    km_kemit_meta(e, F_CREATED, F_LABELS, F_ANNOTS, &n->m);
     km_kemit_add1(e, F_PHASE, "phase", "Active", n->phase && strcmp(n->phase, "Active") == 0);
     km_kemit_add1(e, F_PHASE, "phase", "Terminating",
                   n->phase && strcmp(n->phase, "Terminating") == 0);

@@ -177,10 +177,7 @@ static void node_emit(struct km_kemit *e, const void *obj)
     l[7] = (struct km_label){ "system_uuid", km_kemit_str(n->system_uuid) };
     l[8] = (struct km_label){ "internal_ip", km_kemit_str(n->internal_ip) };
     km_kemit_add(e, F_INFO, l, 9, 1);
-    if (n->m.created_s)
-        km_kemit_add(e, F_CREATED, NULL, 0, (double)n->m.created_s);
-    km_kemit_kv(e, F_LABELS, n->m.labels, n->m.nlabels, e->labels_on);
-    km_kemit_kv(e, F_ANNOTS, n->m.annots, n->m.nannots, e->annots_on);
+    km_kemit_meta(e, F_CREATED, F_LABELS, F_ANNOTS, &n->m);
     for (uint16_t i = 0; i < n->nroles; i++)
         km_kemit_add1(e, F_ROLE, "role", n->roles[i], 1);
     km_kemit_add(e, F_UNSCHED, NULL, 0, n->unschedulable);

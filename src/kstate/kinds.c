@@ -6,7 +6,10 @@
 #include <string.h>
 
 const struct km_kind *const km_kinds[] = {
-    &km_kind_pods, &km_kind_nodes, &km_kind_namespaces, &km_kind_deployments, &km_kind_replicasets,
+    &km_kind_pods,           &km_kind_nodes,        &km_kind_namespaces, &km_kind_deployments,
+    &km_kind_replicasets,    &km_kind_statefulsets, &km_kind_daemonsets, &km_kind_jobs,
+    &km_kind_cronjobs,       &km_kind_hpas,         &km_kind_pvcs,       &km_kind_services,
+    &km_kind_resourcequotas,
 };
 const size_t km_nkinds = sizeof(km_kinds) / sizeof(km_kinds[0]);
 

@@ -27,7 +27,8 @@ struct km_kind {
 };
 
 extern const struct km_kind km_kind_pods, km_kind_nodes, km_kind_namespaces, km_kind_deployments,
-    km_kind_replicasets;
+    km_kind_replicasets, km_kind_statefulsets, km_kind_daemonsets, km_kind_jobs, km_kind_cronjobs,
+    km_kind_hpas, km_kind_pvcs, km_kind_services, km_kind_resourcequotas;
 
 /* Every kind, in the order they are listed in --help. */
 extern const struct km_kind *const km_kinds[];

@@ -306,3 +306,20 @@ void km_kres_fini(struct km_intern *in, struct km_kres *r, unsigned n)
         km_intern_put(in, r[i].resource);
     free(r);
 }
+
+void km_kobj_fini(struct km_intern *in, void *obj)
+{
+    struct km_kobj *o = obj;
+
+    km_kmeta_fini(in, &o->m);
+    for (int i = 0; i < KM_KOBJ_NS; i++)
+        km_intern_put(in, o->s[i]);
+    km_kconds_fini(in, o->conds, o->nconds);
+    km_kowners_fini(in, o->owners, o->nowners);
+    for (uint16_t i = 0; i < o->nlist; i++)
+        km_intern_put(in, o->list[i]);
+    free(o->list);
+    km_kres_fini(in, o->res[0], o->nres[0]);
+    km_kres_fini(in, o->res[1], o->nres[1]);
+    memset(o, 0, sizeof(*o));
+}

@@ -121,6 +121,28 @@ struct km_krs {
     uint16_t nowners;
 };
 
+/* The kinds with few fields (statefulsets, daemonsets, jobs, cronjobs, HPAs, PVCs,
+ * services, resource quotas) share one shape: numbers and strings at indexes each
+ * kind's file names, conditions, owners, a list of strings and two resource lists. */
+#define KM_KOBJ_NV 12
+#define KM_KOBJ_NS 6
+#define KM_KABSENT INT64_MIN /* a number the object does not have */
+
+struct km_kobj {
+    struct km_kmeta m;
+    int64_t v[KM_KOBJ_NV];
+    const char *s[KM_KOBJ_NS]; /* interned; NULL when absent */
+    struct km_kcond *conds;
+    struct km_kowner *owners;
+    const char **list; /* interned */
+    struct km_kres *res[2];
+    uint16_t nconds, nowners, nlist;
+    uint8_t nres[2];
+};
+
+/* Give back what a struct km_kobj holds. */
+void km_kobj_fini(struct km_intern *in, void *obj);
+
 /* ---- parsing helpers shared by the kinds (kmeta.c) -------------------------------- */
 
 struct km_kparse {

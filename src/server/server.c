@@ -247,7 +247,8 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, cluster_state_kinds),
       .metavar = "LIST",
       .help = "the kinds to watch, comma-separated (default all: pods,nodes,namespaces,"
-              "deployments,replicasets)" },
+              "deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs,"
+              "horizontalpodautoscalers,persistentvolumeclaims,services,resourcequotas)" },
     { .name = "cluster-state-watch-timeout",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, cluster_state_watch_timeout_ms),

@@ -14,14 +14,17 @@ import pytest
 
 from conftest import http_get, parse_exposition, scrape
 from ksm_model import FAMILIES, diff_series, expected_series
-from kubeapi import KubeAPI, make_pod
-from kubeobjects import make_namespace, make_node
+from kubeapi import KubeAPI, make_job, make_pod
+from kubeobjects import (make_cronjob, make_daemonset, make_hpa, make_namespace, make_node,
+                         make_pvc, make_resourcequota, make_service, make_statefulset)
 from kubescript import (crash_loop, delete_namespace, drain_node, make_deployment_tree,
                         scale_deployment)
 
 INTERVAL = "300ms"
-KINDS = ("Pod", "Node", "Namespace", "Deployment", "ReplicaSet")
-LABELS = "pods=[app],namespaces=[*],deployments=[app]"
+KINDS = ("Pod", "Node", "Namespace", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
+         "Job", "CronJob", "HorizontalPodAutoscaler", "PersistentVolumeClaim", "Service",
+         "ResourceQuota")
+LABELS = "pods=[app],namespaces=[*],deployments=[app],statefulsets=[*],services=[*]"
 
 
 @pytest.fixture
@@ -40,6 +43,15 @@ def cluster(api):
     for obj in make_deployment_tree("api", "default", replicas=2, nodes=("node-1",)):
         api.add(obj)
     api.add(make_pod("bare", "default", "node-1", containers=["app"]))
+    api.add(make_statefulset("db", "shop", replicas=2))
+    api.add(make_daemonset("proxy", "kube-system", desired=2))
+    api.add(make_cronjob("report", "shop"))
+    api.add(make_job("report-28000000", "shop", "report"))
+    api.add(make_hpa("web", "shop"))
+    api.add(make_pvc("data-db-0", "shop"))
+    api.add(make_service("web", "shop"))
+    api.add(make_service("lb", "shop", type_="LoadBalancer"))
+    api.add(make_resourcequota("compute", "shop"))
 
 
 def start(server_factory, api, tmp_path, *extra):

@@ -442,6 +442,58 @@ static void test_workloads(void **state)
     env_fini(&e);
 }
 
+static json_t *parse_json(const char *text)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+
+    if (!j)
+        fail_msg("bad test JSON: %s", je.text);
+    return j;
+}
+
+#define JOB "namespace", "b", "job_name", "j"
+
+static void test_batch_and_quota(void **state)
+{
+    struct env e;
+    json_t *job =
+        parse_json("{\"metadata\":{\"name\":\"j\",\"namespace\":\"b\",\"uid\":\"j1\"},"
+                   "\"spec\":{\"parallelism\":1,\"completions\":null},\"status\":{\"failed\":6,"
+                   "\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\",\"reason\":"
+                   "\"BackoffLimitExceeded\"}]}}");
+    json_t *quota =
+        parse_json("{\"metadata\":{\"name\":\"q\",\"namespace\":\"b\",\"uid\":\"q1\"},"
+                   "\"status\":{\"hard\":{\"requests.cpu\":\"4\",\"requests.memory\":\"8Gi\","
+                   "\"count/pods\":\"10\"},\"used\":{\"requests.cpu\":\"1500m\",\"count/pods\":"
+                   "\"bad\"}}}");
+
+    (void)state;
+    env_init(&e, &km_kind_jobs);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, job), 0);
+    env_emit(&e, NULL);
+    assert_true(
+        value_of(&e.m, "kube_job_status_failed", JOB, "reason", "BackoffLimitExceeded", NULL) == 1);
+    assert_true(value_of(&e.m, "kube_job_status_failed", JOB, "reason", "Evicted", NULL) == 0);
+    assert_true(value_of(&e.m, "kube_job_failed", JOB, "condition", "true", NULL) == 1);
+    assert_true(value_of(&e.m, "kube_job_spec_parallelism", JOB, NULL) == 1);
+    assert_int_equal(count_of(&e.m, "kube_job_spec_completions"), 0); /* null */
+    assert_true(value_of(&e.m, "kube_job_owner", JOB, NULL) == 1);
+    env_fini(&e);
+
+    env_init(&e, &km_kind_resourcequotas);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, quota), 0);
+    env_emit(&e, NULL);
+    assert_true(value_of(&e.m, "kube_resourcequota", "namespace", "b", "resourcequota", "q",
+                         "resource", "requests.memory", "type", "hard", NULL) == 8589934592.0);
+    assert_true(value_of(&e.m, "kube_resourcequota", "namespace", "b", "resourcequota", "q",
+                         "resource", "requests.cpu", "type", "used", NULL) == 1.5);
+    assert_int_equal(count_of(&e.m, "kube_resourcequota"), 4); /* "bad" skipped */
+    env_fini(&e);
+    json_decref(job);
+    json_decref(quota);
+}
+
 /* A pod object with this uid and name. */
 static json_t *pod(const char *uid, const char *name, const char *phase)
 {
@@ -517,7 +569,7 @@ int main(void)
         cmocka_unit_test(test_quantity), cmocka_unit_test(test_allowlist),
         cmocka_unit_test(test_intern),   cmocka_unit_test(test_pod),
         cmocka_unit_test(test_node),     cmocka_unit_test(test_workloads),
-        cmocka_unit_test(test_relist),
+        cmocka_unit_test(test_relist),   cmocka_unit_test(test_batch_and_quota),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
