@@ -2,10 +2,8 @@
  * cluster_state — the collector inside the server, emitting through ingest with stale
  * markers (see cluster_state.h).
  *
- * Staleness: the previous emission is kept (two metric sets, swapped each interval)
- * with the sorted 64-bit hashes of the current one's series (family name and labels);
- * each previous series whose hash is not among them gets one sample of Prometheus'
- * stale NaN at the current emission's time.
+ * Staleness: the previous emission is kept (two metric sets, swapped each interval);
+ * kstate/stale.h finds the series it had and the current one has not.
  */
 #include "cluster_state.h"
 
@@ -14,14 +12,13 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "ingest.h"
-#include "promql/value.h"
+#include "kstate/stale.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <xxhash.h>
 
 #define LOG "cluster-state"
 
@@ -36,78 +33,13 @@ struct km_server_cs {
     bool stop;
     struct km_mset sets[2], stale;
     int cur;
-    uint64_t *hashes;
-    size_t nhashes, caphashes;
+    struct km_kstale stale_track;
     struct km_log_limit fail_log;
     /* Statistics (under mu). */
     uint64_t emissions, stale_markers, refused, failures;
     uint64_t last_series;
     double last_seconds;
 };
-
-static uint64_t series_hash(const struct km_mset *m, const struct km_msample *s)
-{
-    const struct km_label *l = km_mset_labels(m, s);
-    uint64_t h = XXH3_64bits(m->fam[s->family].name, strlen(m->fam[s->family].name));
-
-    /* Each string seeded with the hash so far: order and boundaries count. */
-    for (uint32_t i = 0; i < s->nlabels; i++) {
-        h = XXH3_64bits_withSeed(l[i].name, strlen(l[i].name), h);
-        h = XXH3_64bits_withSeed(l[i].value, strlen(l[i].value), h ^ 0x9e3779b97f4a7c15ull);
-    }
-    return h;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The hashes of m's series, sorted, into cs->hashes. */
-static int hash_all(struct km_server_cs *cs, const struct km_mset *m)
-{
-    if (m->nsmp > cs->caphashes) {
-        uint64_t *h = realloc(cs->hashes, m->nsmp * sizeof(*h));
-
-        if (!h)
-            return km_err_set(KM_ENOMEM, "out of memory");
-        cs->hashes = h;
-        cs->caphashes = m->nsmp;
-    }
-    for (size_t i = 0; i < m->nsmp; i++)
-        cs->hashes[i] = series_hash(m, &m->smp[i]);
-    cs->nhashes = m->nsmp;
-    qsort(cs->hashes, cs->nhashes, sizeof(*cs->hashes), cmp_u64);
-    return 0;
-}
-
-/* A stale marker at t for every series of prev whose hash is not in cs->hashes. */
-static void mark_stale(struct km_server_cs *cs, const struct km_mset *prev, int64_t t)
-{
-    uint64_t bits = KM_PQ_STALE_BITS;
-    double nan;
-    int fam = -1;
-    uint32_t last_family = UINT32_MAX;
-
-    memcpy(&nan, &bits, sizeof(nan));
-    km_mset_reset(&cs->stale, t);
-    for (size_t i = 0; i < prev->nsmp; i++) {
-        const struct km_msample *s = &prev->smp[i];
-        uint64_t h = series_hash(prev, s);
-
-        if (bsearch(&h, cs->hashes, cs->nhashes, sizeof(h), cmp_u64))
-            continue;
-        if (s->family != last_family) {
-            const struct km_mfamily *f = &prev->fam[s->family];
-
-            fam = km_mset_family(&cs->stale, f->name, f->help, f->type, 0);
-            last_family = s->family;
-        }
-        km_mset_add(&cs->stale, fam, km_mset_labels(prev, s), s->nlabels, nan);
-    }
-}
 
 static void emit_once(struct km_server_cs *cs)
 {
@@ -120,11 +52,12 @@ static void emit_once(struct km_server_cs *cs)
     km_mset_reset(cur, t);
     series = km_kstate_emit(cs->ks, cur);
     rc = km_mset_error(cur);
-    if (rc == 0)
-        rc = hash_all(cs, cur);
     if (rc == 0) {
-        mark_stale(cs, prev, t);
-        rc = km_ingest_mset(cs->in, cur, &r);
+        int64_t n;
+
+        km_mset_reset(&cs->stale, t);
+        n = km_kstale_mark(&cs->stale_track, prev, cur, &cs->stale, 0);
+        rc = n < 0 ? (int)n : km_ingest_mset(cs->in, cur, &r);
     }
     if (rc == 0 && cs->stale.nsmp)
         rc = km_ingest_mset(cs->in, &cs->stale, &rs);
@@ -261,7 +194,7 @@ void km_server_cs_stop(struct km_server_cs *cs)
     km_mset_fini(&cs->sets[0]);
     km_mset_fini(&cs->sets[1]);
     km_mset_fini(&cs->stale);
-    free(cs->hashes);
+    km_kstale_fini(&cs->stale_track);
     pthread_cond_destroy(&cs->wake);
     pthread_mutex_destroy(&cs->mu);
     free(cs);

@@ -18,6 +18,7 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "ingest.h"
+#include "kstate/settings.h"
 #include "storage/storage.h"
 #include "tsdb/tsdb_storage.h"
 #include "version.h"
@@ -218,18 +219,6 @@ const struct km_cfg_field km_server_fields[] = {
       .def = "false",
       .help = "watch the Kubernetes API and store kube-state-metrics series (kube_pod_info, "
               "kube_deployment_status_replicas_available, …; docs/cluster-state.md)" },
-    { .name = "kubeconfig",
-      .type = KM_CFG_STRING,
-      .offset = offsetof(struct km_server_opts, kubeconfig),
-      .metavar = "FILE",
-      .help = "reach the Kubernetes API with this kubeconfig's current context (default: "
-              "in-cluster)" },
-    { .name = "kubernetes-serviceaccount-dir",
-      .type = KM_CFG_STRING,
-      .offset = offsetof(struct km_server_opts, sa_dir),
-      .def = "/var/run/secrets/kubernetes.io/serviceaccount",
-      .metavar = "DIR",
-      .help = "the service account's token and ca.crt, in-cluster" },
     { .name = "cluster",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, cluster),
@@ -242,32 +231,6 @@ const struct km_cfg_field km_server_fields[] = {
       .help = "how often the cluster state is stored",
       .min = 100,
       .max = 3600000 },
-    { .name = "cluster-state-kinds",
-      .type = KM_CFG_STRING,
-      .offset = offsetof(struct km_server_opts, cluster_state_kinds),
-      .metavar = "LIST",
-      .help = "the kinds to watch, comma-separated (default all: pods,nodes,namespaces,"
-              "deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs,"
-              "horizontalpodautoscalers,persistentvolumeclaims,services,resourcequotas)" },
-    { .name = "cluster-state-watch-timeout",
-      .type = KM_CFG_DURATION,
-      .offset = offsetof(struct km_server_opts, cluster_state_watch_timeout_ms),
-      .def = "5m",
-      .help = "timeoutSeconds of each watch request (a new watch follows from the last "
-              "version seen)",
-      .min = 1000,
-      .max = 3600000 },
-    { .name = "metric-labels-allowlist",
-      .type = KM_CFG_STRING,
-      .offset = offsetof(struct km_server_opts, labels_allowlist),
-      .metavar = "LIST",
-      .help = "Kubernetes labels kept as label_* in kube_<kind>_labels, as kube-state-metrics' "
-              "flag: 'pods=[app,team],namespaces=[*]'" },
-    { .name = "metric-annotations-allowlist",
-      .type = KM_CFG_STRING,
-      .offset = offsetof(struct km_server_opts, annotations_allowlist),
-      .metavar = "LIST",
-      .help = "annotations kept as annotation_* in kube_<kind>_annotations, same syntax" },
     KM_CFG_FIELDS_END,
 };
 
@@ -478,19 +441,12 @@ static int open_db(struct km_server *s)
 /* --cluster-state: the collector, emitting through ingest. */
 static int start_cluster_state(struct km_server *s)
 {
-    struct km_kstate_opts ko = {
-        .kubeconfig = s->o.kubeconfig,
-        .sa_dir = s->o.sa_dir,
-        .cluster = s->o.cluster,
-        .kinds = s->o.cluster_state_kinds,
-        .labels_allowlist = s->o.labels_allowlist,
-        .annotations_allowlist = s->o.annotations_allowlist,
-        .r = { .watch_timeout_s = (long)(s->o.cluster_state_watch_timeout_ms / 1000) },
-    };
+    struct km_kstate_opts ko;
     int rc;
 
     if (!s->o.cluster_state)
         return 0;
+    km_kstate_opts_from(&ko, &s->o.cs, s->o.cluster);
     rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
     return rc ? km_err_wrap(rc, "--cluster-state") : 0;
 }

@@ -188,3 +188,50 @@ def test_server_keeps_answering_with_the_api_down(server_factory, api, tmp_path)
     assert federate(base)  # the last known state is still emitted
     # Few requests while down: backoff, never a busy loop (checked by the log's size).
     assert len(proc.log().splitlines()) < 200
+
+
+def test_agent_mode_cluster(server_factory, api, tmp_path):
+    """`kmon agent --mode cluster`: the KSM families on its /metrics (without stale
+    markers: a deleted pod is simply no longer listed) and shipped by remote_write with
+    the cluster label, stale markers ending a deleted pod's series in the server."""
+    from conftest import Proc, free_port, wait_http
+    cluster(api)
+    _, base, _ = server_factory()
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    port = free_port()
+    agent = Proc(["agent", "--mode", "cluster", "--listen", f"127.0.0.1:{port}",
+                  "--interval", INTERVAL, "--kubeconfig", str(kc), "--cluster", "c1",
+                  "--remote-write", f"{base}/api/v1/write", "--metric-labels-allowlist", LABELS,
+                  "--cluster-state-watch-timeout", "5s", "--spool-dir", "none"])
+    try:
+        abase = f"http://127.0.0.1:{port}"
+        wait_http(abase + "/healthz", agent)
+
+        def agent_series():
+            # KSM's exposition writes empty labels (timezone=""); a store drops them.
+            samples = parse_exposition(http_get(abase + "/metrics")[2])[0]
+            return {(n, frozenset(p for p in l if p[1] != "")): v
+                    for (n, l), v in samples.items() if ours(n)}
+
+        def wait_both(timeout=10):
+            deadline = time.monotonic() + timeout
+            while True:
+                objs = [o for o in api.objects() if o.get("kind") in KINDS]
+                want_agent = expected_series(objs, labels_allowlist=LABELS)
+                got_agent, got_server = agent_series(), federate(base)
+                if got_agent == want_agent and got_server == expected(api):
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(diff_series(want_agent, got_agent) + "\nserver:\n" +
+                                         diff_series(expected(api), got_server) + "\n" +
+                                         agent.log()[-2000:])
+                time.sleep(0.1)
+
+        wait_both()
+        api.delete_pod("default", "bare")
+        wait_both()
+        q = urllib.parse.urlencode({"query": 'kube_pod_info{pod="bare"}'})
+        assert '"result":[]' in http_get(f"{base}/api/v1/query?{q}")[2].replace(" ", "")
+        assert "NaN" not in http_get(abase + "/metrics")[2]
+    finally:
+        agent.close()
