@@ -49,13 +49,14 @@ int64_t km_kstale_mark(struct km_kstale *s, const struct km_mset *prev, const st
     for (size_t i = 0; i < cur->nsmp; i++)
         s->h[i] = series_hash(cur, &cur->smp[i]);
     s->n = cur->nsmp;
-    qsort(s->h, s->n, sizeof(*s->h), cmp_u64);
+    if (s->n) /* qsort and bsearch of NULL are undefined even for 0 elements */
+        qsort(s->h, s->n, sizeof(*s->h), cmp_u64);
     memcpy(&nan, &bits, sizeof(nan));
     for (size_t i = 0; prev && i < prev->nsmp; i++) {
         const struct km_msample *p = &prev->smp[i];
         uint64_t h = series_hash(prev, p);
 
-        if (bsearch(&h, s->h, s->n, sizeof(h), cmp_u64))
+        if (s->n && bsearch(&h, s->h, s->n, sizeof(h), cmp_u64))
             continue;
         if (p->family != last_family) {
             const struct km_mfamily *f = &prev->fam[p->family];
