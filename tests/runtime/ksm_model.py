@@ -474,9 +474,10 @@ def _hpa(h):
 
 def _pvc(p):
     spec, st, meta = p.get("spec", {}), p.get("status", {}), p["metadata"]
-    sc = spec.get("storageClassName")
+    # the beta annotation first, then the field, else "<none>" (an explicit absence)
+    sc = (meta.get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class")
     if sc is None:
-        sc = (meta.get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class", "")
+        sc = spec.get("storageClassName", "<none>")
     yield "kube_persistentvolumeclaim_info", {"storageclass": sc,
                                               "volumename": spec.get("volumeName", ""),
                                               "volumemode": spec.get("volumeMode", "")}, 1.0

@@ -221,6 +221,12 @@ def test_workloads_quota_pvc_service_by_hand():
         L(**c): 10737418240}
     assert fam(s, "kube_persistentvolumeclaim_access_mode") == {
         L(**c, access_mode="ReadWriteOnce"): 1}
+    p = make_pvc("tmp", "shop", storage_class=None, phase="Pending")
+    s = expected_series([p])
+    c = dict(namespace="shop", persistentvolumeclaim="tmp")
+    assert fam(s, "kube_persistentvolumeclaim_info") == {
+        L(**c, storageclass="<none>", volumemode="Filesystem"): 1}
+    assert fam(s, "kube_persistentvolumeclaim_status_phase")[L(**c, phase="Pending")] == 1
 
     svc = make_service("dns", "kube-system", cluster_ip="10.96.0.10")
     s = expected_series([svc])
