@@ -39,12 +39,13 @@ Standard library only, and written without reference to kmon's C code.
 """
 
 import datetime
+import functools
 import math
 import re
 from fractions import Fraction
 
 __all__ = ["expected_series", "parse_quantity", "parse_allowlist", "sanitize_label_name",
-           "FAMILIES", "series_of", "diff_series", "NONE"]
+           "FAMILIES", "series_of", "diff_series", "from_samples", "NONE"]
 
 # What KSM writes for "no owner" / "no controller" (kube_pod_owner, kube_replicaset_owner,
 # kube_job_owner, kube_pod_info's created_by_*): "" in v2.15 (so the labels are absent
@@ -63,6 +64,7 @@ _DECIMAL = {"n": Fraction(1, 10 ** 9), "u": Fraction(1, 10 ** 6), "m": Fraction(
 _QTY = re.compile(r"^([+-]?)(\d+\.?\d*|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_quantity(s):
     """The exact value of a Kubernetes quantity string as a Fraction: "100m" -> 1/10,
     "1Gi" -> 1073741824, "1.5" -> 3/2, "2e3" -> 2000, "129M" -> 129000000.  Raises
@@ -114,6 +116,7 @@ def sanitize_label_name(s):
     return _INVALID.sub("_", s)
 
 
+@functools.lru_cache(maxsize=65536)
 def _unix(ts):
     if not ts:
         return None
@@ -471,9 +474,10 @@ def _hpa(h):
 
 def _pvc(p):
     spec, st, meta = p.get("spec", {}), p.get("status", {}), p["metadata"]
-    sc = spec.get("storageClassName")
+    # the beta annotation first, then the field, else "<none>" (an explicit absence)
+    sc = (meta.get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class")
     if sc is None:
-        sc = (meta.get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class", "")
+        sc = spec.get("storageClassName", "<none>")
     yield "kube_persistentvolumeclaim_info", {"storageclass": sc,
                                               "volumename": spec.get("volumeName", ""),
                                               "volumemode": spec.get("volumeMode", "")}, 1.0
@@ -653,3 +657,19 @@ def diff_series(expected, actual, rel_tol=1e-9):
         if not (e == a or math.isclose(e, a, rel_tol=rel_tol)):
             out.append(f"value      {show(k)} expected {e} got {a}")
     return "\n".join(out)
+
+
+def from_samples(samples, families=None, drop=()):
+    """conftest.parse_exposition's {(name, label tuple): value} (or any mapping keyed so)
+    in this model's form: only kube_* families (or those in families), labels named in
+    drop removed (e.g. instance, job), empty label values removed."""
+    out = {}
+    for (name, labels), v in samples.items():
+        if families is not None:
+            if name not in families:
+                continue
+        elif not name.startswith("kube_"):
+            continue
+        out[(name, frozenset((k, val) for k, val in labels
+                             if val != "" and k not in drop))] = v
+    return out

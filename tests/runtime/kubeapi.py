@@ -109,6 +109,14 @@ def encode_json(obj, indent=None):
     return (s + "\n").encode()
 
 
+def _clone(obj):
+    """A deep copy of a JSON object, several times faster than copy.deepcopy.  Stored
+    objects are never changed in place (updates replace them), so the store, the event
+    history and the responses share them and only what comes in or goes out to a caller
+    is copied."""
+    return json.loads(json.dumps(obj))
+
+
 def status_body(code, reason, message, details=None, metadata=None):
     """A metav1.Status failure object, fields in the real server's order."""
     st = {"kind": "Status", "apiVersion": "v1", "metadata": metadata or {},
@@ -1420,7 +1428,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self, api, resource, ns, name):
         with api._lock:
             obj = api._store[resource].get((ns or "", name))
-            obj = copy.deepcopy(obj)
         if obj is None:
             self._not_found(resource, name)
             return
@@ -1593,10 +1600,8 @@ class _Handler(BaseHTTPRequestHandler):
             examined = i
             obj = state[key]
             if _matches(obj, fsel, lsel):
-                item = copy.deepcopy(obj)
-                item.pop("kind", None)
-                item.pop("apiVersion", None)
-                items.append(item)
+                items.append({k: v for k, v in obj.items()
+                              if k not in ("kind", "apiVersion")})
         meta = {"resourceVersion": str(snap_rv)}
         if more:
             meta["continue"] = _encode_continue(last + "\x00", snap_rv)
@@ -1645,7 +1650,7 @@ class _Handler(BaseHTTPRequestHandler):
                 # No resourceVersion (or "0", or sendInitialEvents): the current state as
                 # synthetic ADDED events, then changes.
                 state = api._state_at(resource, api._rv)
-                pending = [("ADDED", copy.deepcopy(state[k])) for k in sorted(state)
+                pending = [("ADDED", state[k]) for k in sorted(state)
                            if (not ns or k.startswith(prefix))
                            and _matches(state[k], fsel, lsel)]
                 if initial_events and bookmarks:
@@ -1741,12 +1746,11 @@ def _convert(ev, w):
     cur = ev.type != "DELETED" and _matches(ev.obj, w.fsel, w.lsel)
     old = ev.prev is not None and _matches(ev.prev, w.fsel, w.lsel)
     if cur and not old:
-        return ("ADDED", copy.deepcopy(ev.obj))
+        return ("ADDED", ev.obj)
     if cur and old:
-        return ("MODIFIED", copy.deepcopy(ev.obj))
+        return ("MODIFIED", ev.obj)
     if old and not cur:
-        obj = copy.deepcopy(ev.prev)
-        obj["metadata"]["resourceVersion"] = str(ev.rv)
+        obj = dict(ev.prev, metadata=dict(ev.prev["metadata"], resourceVersion=str(ev.rv)))
         return ("DELETED", obj)
     return None
 
@@ -2025,7 +2029,7 @@ class KubeAPI:
 
     def _record(self, resource, typ, obj, prev):
         key = _skey(self._key(obj))
-        ev = _Event(self._rv, typ, copy.deepcopy(obj), copy.deepcopy(prev), key)
+        ev = _Event(self._rv, typ, obj, prev, key)
         self._events[resource].append(ev)
         self._all_events[resource].append(ev)
         if self.history_limit is not None and len(self._events[resource]) > self.history_limit:
@@ -2045,11 +2049,11 @@ class KubeAPI:
             if k in self._store[resource]:
                 raise KeyError(f"{obj['kind']} {k} already exists")
             self._rv += 1
-            obj = copy.deepcopy(obj)
+            obj = _clone(obj)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._store[resource][k] = obj
             self._record(resource, "ADDED", obj, None)
-            return copy.deepcopy(obj)
+            return _clone(obj)
 
     def update(self, obj):
         """Replace an existing object (MODIFIED); returns the stored copy."""
@@ -2058,17 +2062,17 @@ class KubeAPI:
             k = self._key(obj)
             prev = self._store[resource][k]
             self._rv += 1
-            obj = copy.deepcopy(obj)
+            obj = _clone(obj)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._store[resource][k] = obj
             self._record(resource, "MODIFIED", obj, prev)
-            return copy.deepcopy(obj)
+            return _clone(obj)
 
     def modify(self, kind, namespace, name, fn):
         """Apply fn(obj) to a copy of the object (it may mutate or return a new one)."""
         resource = _KIND_TO_RES[kind]
         with self._lock:
-            obj = copy.deepcopy(self._store[resource][(namespace or "", name)])
+            obj = _clone(self._store[resource][(namespace or "", name)])
             res = fn(obj)
             return self.update(res if res is not None else obj)
 
@@ -2084,26 +2088,26 @@ class KubeAPI:
                 self.modify(kind, namespace, name, mark)
             prev = self._store[resource].pop((namespace or "", name))
             self._rv += 1
-            obj = copy.deepcopy(prev)
+            obj = _clone(prev)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._record(resource, "DELETED", obj, prev)
-            return obj
+            return _clone(obj)
 
     def get(self, kind, namespace, name):
         with self._lock:
             o = self._store[_KIND_TO_RES[kind]].get((namespace or "", name))
-            return copy.deepcopy(o)
+            return _clone(o) if o is not None else None
 
     def list(self, kind, namespace=None):
         """Objects of kind (in namespace, if given) sorted by namespace and name."""
         with self._lock:
-            return [copy.deepcopy(v) for k, v in sorted(self._store[_KIND_TO_RES[kind]].items())
+            return [_clone(v) for k, v in sorted(self._store[_KIND_TO_RES[kind]].items())
                     if namespace is None or k[0] == namespace]
 
     def objects(self):
         """Every object held, of every kind (for ksm_model.expected_series)."""
         with self._lock:
-            return [copy.deepcopy(v) for r in _RESOURCES
+            return [_clone(v) for r in _RESOURCES
                     for _, v in sorted(self._store[r].items())]
 
     # pod conveniences

@@ -17,7 +17,9 @@ watches see every step with an increasing resourceVersion:
   controller's conditions), every namespaced object in it deleted, the ``kubernetes``
   finalizer removed, the namespace deleted.
 
-``make_deployment_tree`` builds a Deployment with its ReplicaSet and pods for a start.
+``make_deployment_tree`` builds a Deployment with its ReplicaSet and pods for a start;
+``make_cluster`` a whole generated cluster (nodes, namespaces, deployment trees spread
+over the nodes) for benchmarks.
 """
 
 import time
@@ -25,7 +27,7 @@ import time
 from kubeapi import _RESOURCES, _now_ts, _suffix, make_pod, make_replicaset
 from kubeobjects import deployment_conditions, make_deployment, set_container_state
 
-__all__ = ["make_deployment_tree", "scale_deployment", "settle_deployment", "crash_loop",
+__all__ = ["make_deployment_tree", "make_cluster", "scale_deployment", "settle_deployment", "crash_loop",
            "drain_node", "node_not_ready", "node_ready", "delete_namespace",
            "finish_namespace_deletion"]
 
@@ -60,6 +62,26 @@ def make_deployment_tree(name, namespace="default", replicas=3, nodes=("node-1",
     pods = [_rs_pod(rs, i, list(nodes), rs["metadata"]["creationTimestamp"])
             for i in range(replicas)]
     return [dep, rs] + pods
+
+
+def make_cluster(nodes=3, deployments=3, pods_per_deployment=2, namespaces=1):
+    """Every object of a generated cluster, in creation order: nodes node-0..,
+    namespaces ns-0.. (plus default and kube-system), Deployments app-<i> spread
+    round-robin over the namespaces, each with its ReplicaSet and pods spread over the
+    nodes.  make_cluster(1000, 3000, 10) is the issue's 1 000 nodes / 30 000 pods."""
+    from kubeobjects import make_namespace, make_node
+    node_names = [f"node-{i}" for i in range(nodes)]
+    ns_names = [f"ns-{i}" for i in range(namespaces)]
+    objs = [make_node(n) for n in node_names]
+    objs += [make_namespace(n) for n in ["default", "kube-system"] + ns_names]
+    for i in range(deployments):
+        tree = make_deployment_tree(f"app-{i}", ns_names[i % namespaces],
+                                    replicas=pods_per_deployment, nodes=node_names)
+        start = (i * pods_per_deployment) % nodes  # spread the trees' pods evenly
+        for j, p in enumerate(tree[2:]):
+            p["spec"]["nodeName"] = node_names[(start + j) % nodes]
+        objs += tree
+    return objs
 
 
 def scale_deployment(api, namespace, name, replicas, *, delay=0.0, nodes=None):

@@ -9,8 +9,8 @@ import pytest
 from kubeapi import make_job, make_pod
 from kubeobjects import (make_deployment, make_namespace, make_node, make_pending_pod,
                          make_pvc, make_resourcequota, make_service, set_container_state)
-from ksm_model import (FAMILIES, diff_series, expected_series, parse_allowlist, parse_quantity,
-                       sanitize_label_name)
+from ksm_model import (FAMILIES, diff_series, expected_series, from_samples, parse_allowlist,
+                       parse_quantity, sanitize_label_name)
 
 CREATED_POD = 1795162502.0  # 2026-11-20T08:15:02Z
 T0 = 1795161600.0           # 2026-11-20T08:00:00Z
@@ -221,6 +221,12 @@ def test_workloads_quota_pvc_service_by_hand():
         L(**c): 10737418240}
     assert fam(s, "kube_persistentvolumeclaim_access_mode") == {
         L(**c, access_mode="ReadWriteOnce"): 1}
+    p = make_pvc("tmp", "shop", storage_class=None, phase="Pending")
+    s = expected_series([p])
+    c = dict(namespace="shop", persistentvolumeclaim="tmp")
+    assert fam(s, "kube_persistentvolumeclaim_info") == {
+        L(**c, storageclass="<none>", volumemode="Filesystem"): 1}
+    assert fam(s, "kube_persistentvolumeclaim_status_phase")[L(**c, phase="Pending")] == 1
 
     svc = make_service("dns", "kube-system", cluster_ip="10.96.0.10")
     s = expected_series([svc])
@@ -308,3 +314,22 @@ def test_every_family_from_a_small_cluster():
     other[("kube_node_spec_unschedulable", L(node="node-1", cluster="c1"))] = 1.0
     d = diff_series(s, other).splitlines()
     assert [ln.split()[0] for ln in d] == ["missing", "unexpected", "value"]
+
+
+def test_from_samples_and_generated_cluster():
+    from kubescript import make_cluster
+    objs = make_cluster(nodes=4, deployments=6, pods_per_deployment=3, namespaces=2)
+    pods = [o for o in objs if o["kind"] == "Pod"]
+    assert len(pods) == 18 and len({p["metadata"]["name"] for p in pods}) == 18
+    per_node = {}
+    for p in pods:
+        per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+    assert sorted(per_node.values()) == [4, 4, 5, 5]
+    s = expected_series(objs)
+    assert len(fam(s, "kube_deployment_spec_replicas")) == 6
+    samples = {("kube_node_spec_unschedulable", (("instance", "x"), ("node", "node-0"))): 0.0,
+               ("kube_pod_owner", (("namespace", "a"), ("owner_kind", ""), ("pod", "p"))): 1.0,
+               ("up", ()): 1.0}
+    assert from_samples(samples, drop=("instance",)) == {
+        ("kube_node_spec_unschedulable", L(node="node-0")): 0.0,
+        ("kube_pod_owner", L(namespace="a", pod="p")): 1.0}

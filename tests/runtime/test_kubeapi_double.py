@@ -1252,12 +1252,15 @@ def kubectl(api, tmp_path):
     env.pop("HTTPS_PROXY", None)
     env.pop("https_proxy", None)
 
+    argv = [exe, "--kubeconfig", kc, "--cache-dir", str(tmp_path / "cache")]
+
     def run(*args, timeout=20, check=True):
-        r = subprocess.run([exe, "--kubeconfig", kc, "--cache-dir", str(tmp_path / "cache"),
-                            *args], capture_output=True, text=True, env=env, timeout=timeout)
+        r = subprocess.run(argv + list(args), capture_output=True, text=True, env=env,
+                           timeout=timeout)
         if check:
             assert r.returncode == 0, (args, r.stderr)
         return r
+    run.argv, run.env = argv, env  # for a kubectl left running (--watch)
     return run
 
 
@@ -1292,15 +1295,12 @@ def test_kubectl_reads_every_kind(api, kubectl):
     assert r.returncode != 0 and 'nodes "nope" not found' in r.stderr
 
 
-def test_kubectl_watch_sees_changes(api, kubectl, tmp_path):
+def test_kubectl_watch_sees_changes(api, kubectl):
     seed_cluster(api)
-    exe = shutil.which("kubectl")
-    kc = str(tmp_path / "kubeconfig")
-    env = dict(os.environ, HOME=str(tmp_path), NO_PROXY="*")
-    p = subprocess.Popen([exe, "--kubeconfig", kc, "--cache-dir", str(tmp_path / "cache"),
-                          "get", "nodes", "--watch", "-o", "json",
-                          "--request-timeout", "20s"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    p = subprocess.Popen(kubectl.argv + ["get", "nodes", "--watch", "-o", "json",
+                                         "--request-timeout", "20s"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=kubectl.env,
+                         text=True)
     try:
         api.wait_watchers(1, timeout=15)
         node_not_ready(api, "node-1")
