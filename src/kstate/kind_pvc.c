@@ -37,15 +37,20 @@ static int pvc_parse(struct km_kparse *p, const json_t *json, void *obj)
     struct km_kobj *o = obj;
     const json_t *spec = json_object_get(json, "spec"), *st = json_object_get(json, "status");
     const json_t *meta = json_object_get(json, "metadata");
-    const char *class = km_kjson_str(spec, "storageClassName"), *req, *phase;
+    const char *class, *req, *phase;
     struct km_qty q;
     int rc = km_kmeta_parse(p, json, true, &o->m);
 
     if (rc)
         return rc;
-    if (!class) /* the annotation that preceded the field */
-        class = km_kjson_str(json_object_get(meta, "annotations"),
-                             "volume.beta.kubernetes.io/storage-class");
+    /* As KSM (GetPersistentVolumeClaimClass): the beta annotation first, then the
+     * field, else "<none>". */
+    class = km_kjson_str(json_object_get(meta, "annotations"),
+                         "volume.beta.kubernetes.io/storage-class");
+    if (!class)
+        class = km_kjson_str(spec, "storageClassName");
+    if (!class)
+        class = "<none>";
     req = km_kjson_str(json_object_get(json_object_get(spec, "resources"), "requests"), "storage");
     o->v[P_STORAGE] = KM_KABSENT;
     if (req && km_qty_parse(req, &q) == 0)

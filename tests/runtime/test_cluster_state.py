@@ -49,6 +49,13 @@ def cluster(api):
     api.add(make_job("report-28000000", "shop", "report"))
     api.add(make_hpa("web", "shop"))
     api.add(make_pvc("data-db-0", "shop"))
+    legacy = make_pvc("legacy", "shop")
+    legacy["metadata"].setdefault("annotations", {})[
+        "volume.beta.kubernetes.io/storage-class"] = "old-ssd"
+    api.add(legacy)
+    unclassed = make_pvc("unclassed", "shop")
+    unclassed["spec"].pop("storageClassName", None)
+    api.add(unclassed)
     api.add(make_service("web", "shop"))
     api.add(make_service("lb", "shop", type_="LoadBalancer"))
     api.add(make_resourcequota("compute", "shop"))
