@@ -43,9 +43,20 @@ struct agent_opts {
     bool once;
     int format; /* index into format_choices */
     char *disabled;
+    int mode; /* index into mode_choices */
 };
 
+static const char *const mode_choices[] = { "node", "cluster", NULL };
+
 static const struct km_cfg_field agent_fields[] = {
+    { .name = "mode",
+      .type = KM_CFG_ENUM,
+      .offset = offsetof(struct agent_opts, mode),
+      .def = "node",
+      .help = "node: this node's collectors (a DaemonSet); cluster: only the cluster-state "
+              "collector, kube-state-metrics series from the Kubernetes API (one small "
+              "Deployment; docs/cluster-state.md)",
+      .choices = mode_choices },
     { .name = "listen",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct agent_opts, listen),
@@ -152,6 +163,20 @@ static const struct km_cfg_field agent_fields[] = {
 };
 
 static const char *const other_commands[] = { "server", "demo", "query", "tsdb", NULL };
+
+/* --mode from the command line or KMON_MODE, before the settings are parsed. */
+static const char *mode_of(int argc, char **argv)
+{
+    const char *m = getenv("KMON_MODE");
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+            m = argv[i + 1];
+        else if (strncmp(argv[i], "--mode=", 7) == 0)
+            m = argv[i] + 7;
+    }
+    return m ? m : "node";
+}
 
 static void on_metrics(struct km_http_req *req, void *ud)
 {
@@ -282,13 +307,18 @@ int km_agent_main(int argc, char **argv)
     struct km_ship_loop *loop = NULL;
     struct km_ship_setup ship = { 0 };
     char node[256], url[2048];
-    bool bad_ship;
+    bool bad_ship, cluster_mode;
+    const struct km_collector_ops *const *collectors;
     int rc, status = 1;
 
     /* One malloc arena for all threads: the HTTP thread allocates little, and a second
      * arena would hold on to its own pages. */
     mallopt(M_ARENA_MAX, 1);
-    rc = km_agent_create(&a, km_node_collectors);
+    /* The mode decides which collectors (and so which settings) exist: read before the
+     * settings table is built (and checked again with the rest of the settings). */
+    cluster_mode = strcmp(mode_of(argc, argv), "cluster") == 0;
+    collectors = cluster_mode ? km_cluster_collectors : km_node_collectors;
+    rc = km_agent_create(&a, collectors);
     if (rc) {
         fprintf(stderr, "kmon agent: %s\n", km_err_msg());
         return 1;
@@ -300,9 +330,9 @@ int km_agent_main(int argc, char **argv)
                                     "(node-exporter compatible names), or print one snapshot "
                                     "with --once.\n\nCollectors:\n");
 
-        for (size_t i = 0; km_node_collectors[i] && n < sizeof(summary); i++)
+        for (size_t i = 0; collectors[i] && n < sizeof(summary); i++)
             n += (size_t)snprintf(summary + n, sizeof(summary) - n, "  %-11s %s\n",
-                                  km_node_collectors[i]->name, km_node_collectors[i]->help);
+                                  collectors[i]->name, collectors[i]->help);
         cmd.summary = summary;
     }
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Agent", agent_fields, &o };
@@ -329,7 +359,7 @@ int km_agent_main(int argc, char **argv)
         status = 2;
         goto out_free_config;
     }
-    ship.node = node;
+    ship.node = cluster_mode ? NULL : node; /* KSM series carry their own node label */
     ship.cluster = o.cluster;
     ship.metadata_interval_ms = o.metadata_interval_ms;
     ship.ship.spool_dir = spool_dir(&o);

@@ -83,4 +83,7 @@ struct km_collector_ops {
 /* The node collectors, in the order their families are rendered. NULL-terminated. */
 extern const struct km_collector_ops *const km_node_collectors[];
 
+/* `kmon agent --mode cluster`: the cluster-state collector only. NULL-terminated. */
+extern const struct km_collector_ops *const km_cluster_collectors[];
+
 #endif

@@ -1,5 +1,6 @@
 /*
- * registry — the node agent's collectors, in the order their families are rendered.
+ * registry — the agent's collectors, in the order their families are rendered: the node
+ * agent's, and `--mode cluster`'s (the cluster-state collector alone).
  * Adding a collector: write collectors/<name>.c with its ops, declare it here.
  */
 #include "agent/collector.h"
@@ -16,6 +17,7 @@ extern const struct km_collector_ops km_collector_filefd;
 extern const struct km_collector_ops km_collector_time;
 extern const struct km_collector_ops km_collector_uname;
 extern const struct km_collector_ops km_collector_pods;
+extern const struct km_collector_ops km_collector_cluster_state;
 
 const struct km_collector_ops *const km_node_collectors[] = {
     &km_collector_stat,
@@ -30,5 +32,10 @@ const struct km_collector_ops *const km_node_collectors[] = {
     &km_collector_time,
     &km_collector_uname,
     &km_collector_pods,
+    NULL,
+};
+
+const struct km_collector_ops *const km_cluster_collectors[] = {
+    &km_collector_cluster_state,
     NULL,
 };

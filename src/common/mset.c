@@ -208,7 +208,7 @@ void km_mset_render_prom(const struct km_mset *m, struct km_buf *b)
     for (size_t i = 0; i < m->nfam; i++) {
         const struct km_mfamily *f = &m->fam[i];
 
-        if (f->count == 0)
+        if (f->count == 0 || (f->flags & KM_MF_SHIP_ONLY))
             continue;
         km_expfmt_family(b, f->name, f->help[0] ? f->help : NULL, type_name(f->type));
         for (uint32_t s = f->first; s != KM_MSET_END; s = m->smp[s].next)
@@ -222,7 +222,7 @@ void km_mset_render_json(const struct km_mset *m, struct km_jsonw *w)
     for (size_t i = 0; i < m->nfam; i++) {
         const struct km_mfamily *f = &m->fam[i];
 
-        if (f->count == 0)
+        if (f->count == 0 || (f->flags & KM_MF_SHIP_ONLY))
             continue;
         km_jsonw_obj_begin(w);
         km_jsonw_key(w, "name");

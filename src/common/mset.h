@@ -30,7 +30,8 @@ enum km_mtype {
 };
 
 /* Family flags. */
-#define KM_MF_LOCAL 1u /* derived on the node (cpu_millicores): shown, never shipped */
+#define KM_MF_LOCAL     1u /* derived on the node (cpu_millicores): shown, never shipped */
+#define KM_MF_SHIP_ONLY 2u /* stale markers: shipped, never shown on /metrics */
 
 struct km_mfamily {
     const char *name; /* arena */

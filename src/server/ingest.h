@@ -42,6 +42,19 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud);
 void km_ingest_node_json(struct km_http_req *req, void *ud);
 void km_ingest_pod_json(struct km_http_req *req, void *ud);
 
+/* What became of a metric set given to km_ingest_mset. */
+struct km_ingest_mset_result {
+    uint64_t received, stored, refused_labels, refused_time, refused_other, limited;
+};
+
+/* Append an in-process producer's metric set (the cluster-state collector's emission)
+ * with remote_write's checks and limits: label names and values (length, UTF-8), labels
+ * per series, empty values dropped, the clock's window (the future bound, the
+ * retention), the series cap (at the cap nothing of the set is stored, as a
+ * remote_write request answered 429); counted as protocol "cluster_state". Each sample keeps its
+ * timestamp. 0, or the store's error (the write-ahead log could not be written). */
+int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_ingest_mset_result *r);
+
 /* Milliseconds since the epoch of the last request that stored something (0: none). */
 int64_t km_ingest_last_ms(const struct km_ingest *in);
 

@@ -8,6 +8,7 @@
 #include "server_internal.h"
 
 #include "api_prom.h"
+#include "cluster_state.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/http_server.h"
@@ -17,6 +18,7 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "ingest.h"
+#include "kstate/settings.h"
 #include "storage/storage.h"
 #include "tsdb/tsdb_storage.h"
 #include "version.h"
@@ -211,6 +213,24 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, admin_api),
       .def = "false",
       .help = "serve POST /api/v1/admin/flush (cut the memory into a block now)" },
+    { .name = "cluster-state",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct km_server_opts, cluster_state),
+      .def = "false",
+      .help = "watch the Kubernetes API and store kube-state-metrics series (kube_pod_info, "
+              "kube_deployment_status_replicas_available, …; docs/cluster-state.md)" },
+    { .name = "cluster",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, cluster),
+      .metavar = "NAME",
+      .help = "the cluster label on every cluster-state series (default: none)" },
+    { .name = "cluster-state-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, cluster_state_interval_ms),
+      .def = "30s",
+      .help = "how often the cluster state is stored",
+      .min = 100,
+      .max = 3600000 },
     KM_CFG_FIELDS_END,
 };
 
@@ -303,6 +323,8 @@ static void on_metrics(struct km_http_req *req, void *ud)
         km_ingest_metrics(s->api.ingest, &m);
         km_storage_metrics(s->api.store, &m);
     }
+    if (s->cs)
+        km_server_cs_metrics(s->cs, &m);
     km_buf_init(&b, 0);
     km_mset_render_prom(&m, &b);
     km_mset_fini(&m);
@@ -416,6 +438,19 @@ static int open_db(struct km_server *s)
     return 0;
 }
 
+/* --cluster-state: the collector, emitting through ingest. */
+static int start_cluster_state(struct km_server *s)
+{
+    struct km_kstate_opts ko;
+    int rc;
+
+    if (!s->o.cluster_state)
+        return 0;
+    km_kstate_opts_from(&ko, &s->o.cs, s->o.cluster);
+    rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
+    return rc ? km_err_wrap(rc, "--cluster-state") : 0;
+}
+
 /* There is no authentication yet: say so when more than this machine can reach us. */
 static void warn_if_reachable(const struct km_server *s)
 {
@@ -477,6 +512,8 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
         warn_if_reachable(s);
         rc = open_db(s);
     }
+    if (rc == 0)
+        rc = start_cluster_state(s);
     if (rc) {
         km_server_destroy(s, 0);
         return rc;
@@ -494,6 +531,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
 {
     if (!s)
         return;
+    km_server_cs_stop(s->cs); /* it writes through ingest: stopped first */
     km_http_server_stop(s->http, grace_ms);
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->api.ingest);

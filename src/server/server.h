@@ -12,6 +12,7 @@
 #define KMON_SERVER_SERVER_H
 
 #include "common/cfg.h"
+#include "kstate/settings.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +45,12 @@ struct km_server_opts {
     int64_t query_max_samples;
     int64_t query_timeout_ms;
     bool admin_api;
+    /* The cluster-state collector (--cluster-state); cs is filled by the "Cluster
+     * state" section (kstate/settings.h). */
+    bool cluster_state;
+    char *cluster;
+    int64_t cluster_state_interval_ms;
+    struct km_kstate_settings cs;
 };
 
 /* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into

@@ -16,6 +16,7 @@
 #define KM_SERVER_LOG "server"
 
 struct km_ingest;
+struct km_server_cs;
 struct km_storage;
 
 /* What the REST API and ingest handlers are given, and nothing more. Filled once the
@@ -42,6 +43,7 @@ struct km_server {
     pthread_mutex_t self_mu; /* self metrics are read by one request at a time */
     struct km_self_metrics self;
     bool self_ok;
+    struct km_server_cs *cs; /* --cluster-state, or NULL */
 };
 
 /* The prototype's REST API (api_seed.c): its routes, for a struct km_api_ctx. */

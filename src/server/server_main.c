@@ -42,6 +42,8 @@ int km_server_main(int argc, char **argv)
     mallopt(M_ARENA_MAX, 2);
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Server", km_server_fields, &o };
     cmd.sections[cmd.nsections++] =
+        (struct km_cfg_section){ "Cluster state (with --cluster-state)", km_kstate_fields, &o.cs };
+    cmd.sections[cmd.nsections++] =
         (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
     if (!km_cfg_start_command(&cmd, &common, argc, argv, "kmon server", &status))
         goto out_free_config;

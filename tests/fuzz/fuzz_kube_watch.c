@@ -10,6 +10,7 @@
 #include "agent/kube/podmeta.h"
 #include "common/err.h"
 #include "fuzz_common.h"
+#include "kube/watch.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,11 @@
 """A faithful test double of kube-apiserver (1.28+) for kmon's runtime tests.
 
 The node agent lists and watches the pods on its node and reads ReplicaSets and Jobs to
-resolve workload ownership.  No real API server can run here, so this module serves the
+resolve workload ownership; the cluster-state collector lists and watches every kind
+kube-state-metrics covers (pods, nodes, namespaces, services, persistentvolumeclaims,
+resourcequotas, deployments, replicasets, statefulsets, daemonsets, jobs, cronjobs,
+horizontalpodautoscalers (autoscaling/v2)) and elects a leader with a coordination.k8s.io
+Lease.  No real API server can run here, so this module serves the
 same wire protocol from Python's standard library, over TLS, with the details that a
 client has to get right reproduced as the real server does them:
 
@@ -12,9 +16,13 @@ client has to get right reproduced as the real server does them:
   certificate first, then ``Authorization: Bearer``; a bad token is 401 with the real
   ``Status`` body; with no credentials it is 401 (``anonymous_auth=False``, the default
   here) or, like a default kube-apiserver, user system:anonymous who gets 403.
-* Lists (``PodList``/``ReplicaSetList``/``JobList``) with items sorted by etcd key and
-  without per-item kind/apiVersion, ``fieldSelector`` (pods: spec.nodeName, status.phase,
-  ...) and ``labelSelector``, ``limit``/``continue`` paging from a consistent snapshot
+* Every kind at its real path (core /api/v1, /apis/<group>/<version>, cluster-scoped
+  nodes and namespaces refusing a /namespaces/<ns>/ path with the plain 404), and the
+  legacy discovery documents kubectl reads (/api, /api/v1, /apis, /apis/<group>[/<v>]).
+* Lists (``PodList``, ``NodeList``, ...) with items sorted by etcd key and without
+  per-item kind/apiVersion, ``fieldSelector`` with the field labels the real conversion
+  functions accept (pods: spec.nodeName, status.phase, ...; nodes: spec.unschedulable;
+  services: spec.type, spec.clusterIP; ...) and ``labelSelector``, ``limit``/``continue`` paging from a consistent snapshot
   (continue token = base64url JSON {"v","rv","start"} as etcd3's store writes it,
   ``remainingItemCount`` only without selectors, limit ignored for resourceVersion=0 as
   the 1.28 watch cache does), expired continue -> 410 Expired carrying an "inconsistent"
@@ -31,8 +39,12 @@ client has to get right reproduced as the real server does them:
   watch cache's message "too old resource version: R (F)" (default), or a plain HTTP 410
   (``expired_mode="http"``, the etcd path's "The resourceVersion for the provided watch is
   too old.").
-* Named GETs of pods/replicasets/jobs with the real NotFound Status; unknown paths get
-  "the server could not find the requested resource"; /version, /healthz, /livez, /readyz.
+* Named GETs with the real NotFound Status; unknown paths get "the server could not find
+  the requested resource"; /version, /healthz, /livez, /readyz.
+* Leases are writable as leader election writes them: POST (201; 409 AlreadyExists), PUT
+  with optimistic concurrency (a stale metadata.resourceVersion is 409 Conflict "the
+  object has been modified; please apply your changes to the latest version and try
+  again"; none is 422), DELETE (a Success Status); other kinds answer 405 to writes.
 * Test controls: add/update/modify/delete objects (global, increasing resourceVersion like
   etcd's revision), compact history, emit bookmarks, drop watch connections mid-stream,
   inject 500/429/503/... (429 as a Status with Retry-After or as the plain-text reply of
@@ -41,8 +53,11 @@ client has to get right reproduced as the real server does them:
   request log to assert on reconnects, backoff, resourceVersion and selectors.
 
 Builders ``make_pod``, ``make_replicaset`` and ``make_job`` produce objects shaped like
-``kubectl get -o json`` output on a real cluster (containerd, CRI-O or Docker runtimes).
-Standard library only; needs the ``openssl`` binary.
+``kubectl get -o json`` output on a real cluster (containerd, CRI-O or Docker runtimes);
+kubeobjects.py builds the other kinds, kubescript.py scripts cluster changes (scale,
+crash loop, drain, NotReady, namespace deletion) and ksm_model.py computes the
+kube-state-metrics series the objects must produce.  Standard library only; needs the
+``openssl`` binary.
 """
 
 import atexit
@@ -92,6 +107,14 @@ def encode_json(obj, indent=None):
     s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
          .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
     return (s + "\n").encode()
+
+
+def _clone(obj):
+    """A deep copy of a JSON object, several times faster than copy.deepcopy.  Stored
+    objects are never changed in place (updates replace them), so the store, the event
+    history and the responses share them and only what comes in or goes out to a caller
+    is copied."""
+    return json.loads(json.dumps(obj))
 
 
 def status_body(code, reason, message, details=None, metadata=None):
@@ -334,7 +357,7 @@ def make_pod(name, namespace="default", node="node-1", *, uid=None, owner=None, 
              host_network=False, qos="Burstable", resources=None, phase="Running",
              runtime="containerd", created="2026-11-20T08:15:02Z", pod_ip=None,
              host_ip=None, service_account="default", restart_count=0,
-             resource_version="1", ready=True):
+             resource_version="1", ready=True, container_resources=None):
     """A Pod exactly as ``kubectl get pod -o json`` shows it on a real 1.29 cluster.
 
     owner: None, (kind, name) or (kind, name, uid) with kind ReplicaSet, StatefulSet,
@@ -342,7 +365,11 @@ def make_pod(name, namespace="default", node="node-1", *, uid=None, owner=None, 
     containerID, image) where containerID may be None (a stable 64-hex id is made), a bare
     64-hex id, or a full "<runtime>://<id>".  runtime: containerd, cri-o or docker decides
     the containerID scheme and the image/imageID forms.  qos: Guaranteed, Burstable or
-    BestEffort (container resources follow)."""
+    BestEffort (container resources follow); container_resources: {container name:
+    {"requests": {...}, "limits": {...}}} overrides them per container (init containers
+    too).  Other states (unschedulable, ImagePullBackOff, CrashLoopBackOff ...):
+    kubeobjects.make_pending_pod and set_container_state."""
+    container_resources = container_resources or {}
     runtime = _RUNTIME_PREFIX[runtime]
     labels = dict(labels or {})
     annotations = dict(annotations or {})
@@ -438,7 +465,8 @@ def make_pod(name, namespace="default", node="node-1", *, uid=None, owner=None, 
         cname, cid, image = _split_container(c)
         image = image or _DEFAULT_IMAGES.get(cname, f"registry.example.com/{cname}:1.0.0")
         names.append(cname)
-        cspecs.append(_container_spec(cname, image, resources, api_vol))
+        cspecs.append(_container_spec(cname, image, container_resources.get(cname, resources),
+                                      api_vol))
         full = _full_container_id(cid, runtime, namespace, name, cname)
         started = _ts(created, 3 + len(init_containers))
         cstats.append(_container_status(cname, image, full, runtime, phase, started,
@@ -447,7 +475,8 @@ def make_pod(name, namespace="default", node="node-1", *, uid=None, owner=None, 
     for i, c in enumerate(init_containers):
         cname, cid, image = _split_container(c)
         image = image or _DEFAULT_IMAGES.get(cname, f"registry.example.com/{cname}:1.0.0")
-        ispecs.append(_container_spec(cname, image, resources, api_vol))
+        ispecs.append(_container_spec(cname, image, container_resources.get(cname, resources),
+                                      api_vol))
         full = _full_container_id(cid, runtime, namespace, name, "init", cname)
         istats.append(_container_status(cname, image, full, runtime,
                                         "Pending" if phase == "Pending" else "Succeeded",
@@ -728,13 +757,19 @@ class _BadRequest(Exception):
 _POD_FIELDS = {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
                "status.podIP", "status.nominatedNodeName"}
+# Field labels each resource's conversion functions accept besides metadata.name and
+# metadata.namespace (pkg/apis/*/v1/conversion.go, AddFieldLabelConversionFunc).
 _FIELDS = {"pods": _POD_FIELDS, "replicasets": {"status.replicas"},
-           "jobs": {"status.successful"}}
+           "jobs": {"status.successful"}, "nodes": {"spec.unschedulable"},
+           "namespaces": {"status.phase"}, "services": {"spec.clusterIP", "spec.type"},
+           "persistentvolumeclaims": set(), "resourcequotas": set(), "deployments": set(),
+           "statefulsets": set(), "daemonsets": set(), "cronjobs": set(),
+           "horizontalpodautoscalers": set(), "leases": set()}
 
 
 def _field_value(obj, field):
-    if field == "spec.hostNetwork":
-        return "true" if obj.get("spec", {}).get("hostNetwork") else "false"
+    if field in ("spec.hostNetwork", "spec.unschedulable"):  # bools: strconv.FormatBool
+        return "true" if obj.get("spec", {}).get(field.split(".")[1]) else "false"
     cur = obj
     for part in field.split("."):
         if not isinstance(cur, dict):
@@ -837,16 +872,97 @@ def _matches(obj, fsel, lsel):
 # Resources
 
 
+_TEMPLATE_ZERO = {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}}
+_RW = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+def _res(group, version, kind, namespaced, short=(), categories=("all",), zero=None,
+         hash_=""):
+    return {"group": group, "version": version, "kind": kind, "list": kind + "List",
+            "apiVersion": f"{group}/{version}" if group else version,
+            "namespaced": namespaced, "shortNames": list(short),
+            "categories": list(categories), "zero": zero or {}, "hash": hash_}
+
+
+# What is served, with the discovery facts kubectl uses (shortNames, categories,
+# namespaced) and the zero-valued spec/status a BOOKMARK object carries for that kind (Go
+# structs marshalled empty: non-omitempty fields appear as null/0/"").
 _RESOURCES = {
-    "pods": {"group": "", "kind": "Pod", "list": "PodList", "apiVersion": "v1"},
-    "replicasets": {"group": "apps", "kind": "ReplicaSet", "list": "ReplicaSetList",
-                    "apiVersion": "apps/v1"},
-    "jobs": {"group": "batch", "kind": "Job", "list": "JobList", "apiVersion": "batch/v1"},
+    "pods": _res("", "v1", "Pod", True, ["po"], zero={
+        "spec": {"containers": None}, "status": {}}, hash_="xPOwRZ+Yhw8="),
+    "nodes": _res("", "v1", "Node", False, ["no"], (), zero={
+        "spec": {}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+                               "nodeInfo": {k: "" for k in (
+                                   "machineID", "systemUUID", "bootID", "kernelVersion",
+                                   "osImage", "containerRuntimeVersion", "kubeletVersion",
+                                   "kubeProxyVersion", "operatingSystem", "architecture")}}},
+        hash_="XwShjMxG9Fs="),
+    "namespaces": _res("", "v1", "Namespace", False, ["ns"], (), zero={
+        "spec": {}, "status": {}}, hash_="Q3oi5N2YM8M="),
+    "services": _res("", "v1", "Service", True, ["svc"], zero={
+        "spec": {}, "status": {"loadBalancer": {}}}, hash_="0/CO1lhkEBI="),
+    "persistentvolumeclaims": _res("", "v1", "PersistentVolumeClaim", True, ["pvc"], (),
+                                   zero={"spec": {"resources": {}}, "status": {}},
+                                   hash_="QWTyNDq0dC4="),
+    "resourcequotas": _res("", "v1", "ResourceQuota", True, ["quota"], (), zero={
+        "spec": {}, "status": {}}, hash_="8uhSgffRX6w="),
+    "deployments": _res("apps", "v1", "Deployment", True, ["deploy"], zero={
+        "spec": {"selector": None, "template": _TEMPLATE_ZERO, "strategy": {}},
+        "status": {}}, hash_="8aSe+NMegvE="),
+    "replicasets": _res("apps", "v1", "ReplicaSet", True, ["rs"], zero={
+        "spec": {"selector": None, "template": _TEMPLATE_ZERO}, "status": {"replicas": 0}},
+        hash_="P1RzHs8/mWQ="),
+    "statefulsets": _res("apps", "v1", "StatefulSet", True, ["sts"], zero={
+        "spec": {"selector": None, "template": _TEMPLATE_ZERO, "serviceName": "",
+                 "updateStrategy": {}}, "status": {"replicas": 0, "availableReplicas": 0}},
+        hash_="H+vl74LkKdo="),
+    "daemonsets": _res("apps", "v1", "DaemonSet", True, ["ds"], zero={
+        "spec": {"selector": None, "template": _TEMPLATE_ZERO, "updateStrategy": {}},
+        "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                   "desiredNumberScheduled": 0, "numberReady": 0}}, hash_="dd7pWHUlMKQ="),
+    "jobs": _res("batch", "v1", "Job", True, (), zero={
+        "spec": {"template": _TEMPLATE_ZERO}, "status": {}}, hash_="mudhfqk/qZY="),
+    "cronjobs": _res("batch", "v1", "CronJob", True, ["cj"], zero={
+        "spec": {"schedule": "", "jobTemplate": {"spec": {"template": _TEMPLATE_ZERO}}},
+        "status": {}}, hash_="sd5LIXh4Fjs="),
+    "horizontalpodautoscalers": _res("autoscaling", "v2", "HorizontalPodAutoscaler", True,
+                                     ["hpa"], zero={
+        "spec": {"scaleTargetRef": {"kind": "", "name": ""}, "maxReplicas": 0},
+        "status": {"desiredReplicas": 0}}, hash_="qiwH9XWtPkA="),
+    "leases": _res("coordination.k8s.io", "v1", "Lease", True, (), (), zero={"spec": {}},
+                   hash_="gqkMMb/YqFM="),
 }
 _KIND_TO_RES = {v["kind"]: k for k, v in _RESOURCES.items()}
+_WRITABLE = {"leases"}  # create/update/delete served (everything else is read-only)
 
-_ROUTE = re.compile(r"^/(?:api/v1|apis/(apps|batch)/v1)(/watch)?(?:/namespaces/([^/]+))?"
-                    r"/(pods|replicasets|jobs)(?:/([^/]+))?/?$")
+# Group versions served, in the order the real server lists them.
+_GROUP_VERSIONS = ["apps/v1", "autoscaling/v2", "batch/v1", "coordination.k8s.io/v1"]
+
+_ROUTE = re.compile(r"^/(?:api/(v1)|apis/([^/]+)/([^/]+))(/watch)?"
+                    r"(?:/namespaces/([^/]+))?/([^/]+)(?:/([^/]+))?/?$")
+
+
+def _route(path):
+    """(watch, namespace, resource, name) for a resource path the real server serves,
+    else None: unknown resources, a resource under another group version, a cluster-scoped
+    resource under /namespaces/<ns>/ all get the server's plain 404."""
+    m = _ROUTE.match(path)
+    if not m:
+        return None
+    core, group, version, watch, ns, resource, name = m.groups()
+    r = _RESOURCES.get(resource)
+    if r is None:
+        return None
+    if core:
+        if r["group"] != "":
+            return None
+    elif (group, version) != (r["group"], r["version"]):
+        return None
+    if ns is not None and not r["namespaced"]:
+        return None
+    if name is not None and r["namespaced"] and ns is None:
+        return None
+    return bool(watch), ns, resource, name
 
 
 def _bookmark_object(resource, rv, annotations=None):
@@ -857,18 +973,63 @@ def _bookmark_object(resource, rv, annotations=None):
     if annotations:
         meta["annotations"] = annotations
     obj = {"kind": r["kind"], "apiVersion": r["apiVersion"], "metadata": meta}
-    if resource == "pods":
-        obj["spec"] = {"containers": None}
-        obj["status"] = {}
-    elif resource == "replicasets":
-        obj["spec"] = {"selector": None, "template": {"metadata": {"creationTimestamp": None},
-                                                       "spec": {"containers": None}}}
-        obj["status"] = {"replicas": 0}
-    else:
-        obj["spec"] = {"template": {"metadata": {"creationTimestamp": None},
-                                    "spec": {"containers": None}}}
-        obj["status"] = {}
+    obj.update(copy.deepcopy(r["zero"]))
     return obj
+
+
+def _api_resource_list(group_version):
+    """The legacy discovery document /api/v1 or /apis/<group>/<version>."""
+    out = []
+    for name, r in _RESOURCES.items():
+        if r["apiVersion"] != group_version:
+            continue
+        ent = {"name": name, "singularName": r["kind"].lower(), "namespaced": r["namespaced"],
+               "kind": r["kind"], "verbs": _RW}
+        if r["shortNames"]:
+            ent["shortNames"] = r["shortNames"]
+        if r["categories"]:
+            ent["categories"] = r["categories"]
+        ent["storageVersionHash"] = r["hash"]
+        out.append(ent)
+        if name in ("pods", "deployments", "statefulsets", "daemonsets", "replicasets",
+                    "jobs", "cronjobs", "horizontalpodautoscalers", "nodes", "namespaces",
+                    "services", "persistentvolumeclaims", "resourcequotas"):
+            out.append({"name": name + "/status", "singularName": "", "namespaced":
+                        r["namespaced"], "kind": r["kind"], "verbs": ["get", "patch",
+                                                                      "update"]})
+    if not out:
+        return None
+    doc = {"kind": "APIResourceList"}
+    if group_version != "v1":
+        doc["apiVersion"] = "v1"
+    doc.update({"groupVersion": group_version, "resources": out})
+    return doc
+
+
+def _api_group(gv):
+    group, version = gv.split("/")
+    v = {"groupVersion": gv, "version": version}
+    return {"name": group, "versions": [v], "preferredVersion": v}
+
+
+def _skey(key):
+    """The store key (namespace, name) as the etcd key's tail: <ns>/<name> or <name>."""
+    return f"{key[0]}/{key[1]}" if key[0] else key[1]
+
+
+def _group_resource(resource):
+    group = _RESOURCES[resource]["group"]
+    return resource + ("." + group if group else "")
+
+
+def _details(resource, name):
+    """A Status's details for one object, fields in the real server's order."""
+    details = {"name": name}
+    group = _RESOURCES[resource]["group"]
+    if group:
+        details["group"] = group
+    details["kind"] = resource
+    return details
 
 
 def _encode_continue(start_key, rv):
@@ -1099,8 +1260,7 @@ class _Handler(BaseHTTPRequestHandler):
             api._log.append(req)
             api._lock.notify_all()
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self._body = self.rfile.read(length) if length else b""
         try:
             self._dispatch(api, req, path)
         except _BadRequest as e:
@@ -1169,35 +1329,68 @@ class _Handler(BaseHTTPRequestHandler):
                                  {"clientCIDR": "0.0.0.0/0",
                                   "serverAddress": f"127.0.0.1:{api.port}"}]})
             return
-        m = _ROUTE.match(path)
-        if not m or (m.group(1) or "") != _RESOURCES[m.group(4)]["group"]:
+        if self._discovery(path):
+            return
+        route = _route(path)
+        if route is None:
             self._status(404, "NotFound", "the server could not find the requested resource",
                          {})
             return
-        legacy_watch, ns, resource, name = m.group(2), m.group(3), m.group(4), m.group(5)
-        if req.method not in ("GET", "HEAD"):
+        legacy_watch, ns, resource, name = route
+        writes = {"POST": "create", "PUT": "update", "DELETE": "delete"}
+        if req.method not in ("GET", "HEAD") and not (
+                resource in _WRITABLE and req.method in writes and not legacy_watch
+                and ns is not None and (name is None) == (req.method == "POST")):
             self._status(405, "MethodNotAllowed",
                          "the server does not allow this method on the requested resource",
                          {})
             return
         watch = bool(legacy_watch) or _parse_bool(req.query.get("watch", ""))
-        verb = "watch" if watch else ("get" if name else "list")
+        if req.method in writes:
+            watch = False
+            verb = writes[req.method]
+        else:
+            verb = "watch" if watch else ("get" if name else "list")
         req.watch = watch
         if (verb, resource) in api._denied or (verb, "*") in api._denied:
             self._forbidden(req, path, user, verb, resource, ns, name)
             return
-        if name and not watch:
+        if verb in ("create", "update", "delete"):
+            self._write(api, verb, resource, ns, name)
+        elif name and not watch:
             self._get(api, resource, ns, name)
         elif watch:
             self._watch(api, req, resource, ns, name)
         else:
             self._list(api, req, resource, ns)
 
+    def _discovery(self, path):
+        """Legacy discovery (/api/v1, /apis, /apis/<group>[/<version>]) as kubectl reads
+        it.  An aggregated-discovery Accept header gets the plain documents too, which
+        client-go takes as "not supported" and falls back to these."""
+        if path == "/apis":
+            self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                _api_group(gv) for gv in _GROUP_VERSIONS]})
+            return True
+        parts = path.strip("/").split("/")
+        if path == "/api/v1" or (parts[0] == "apis" and len(parts) == 3):
+            doc = _api_resource_list("v1" if path == "/api/v1" else "/".join(parts[1:]))
+            if doc is not None:
+                self._send(200, doc)
+                return True
+        if parts[0] == "apis" and len(parts) == 2:
+            for gv in _GROUP_VERSIONS:
+                if gv.split("/")[0] == parts[1]:
+                    g = _api_group(gv)
+                    self._send(200, {"kind": "APIGroup", "apiVersion": "v1", **g})
+                    return True
+        return False
+
     def _forbidden(self, req, path, user, verb=None, resource=None, ns=None, name=None):
         if resource is None:
-            m = _ROUTE.match(path)
-            if m:
-                ns, resource, name = m.group(3), m.group(4), m.group(5)
+            route = _route(path)
+            if route:
+                _, ns, resource, name = route
                 verb = "watch" if req.watch else ("get" if name else "list")
         if resource is None:
             self._status(403, "Forbidden", f'forbidden: User "{user}" cannot get path '
@@ -1228,20 +1421,111 @@ class _Handler(BaseHTTPRequestHandler):
             _raw_shutdown(self.request)
             self.close_connection = True
 
+    def _not_found(self, resource, name):
+        self._status(404, "NotFound", f'{_group_resource(resource)} "{name}" not found',
+                     _details(resource, name))
+
     def _get(self, api, resource, ns, name):
         with api._lock:
-            obj = api._store[resource].get((ns, name))
-            obj = copy.deepcopy(obj)
+            obj = api._store[resource].get((ns or "", name))
         if obj is None:
-            group = _RESOURCES[resource]["group"]
-            gr = resource + ("." + group if group else "")
-            details = {"name": name}
-            if group:
-                details["group"] = group
-            details["kind"] = resource
-            self._status(404, "NotFound", f'{gr} "{name}" not found', details)
+            self._not_found(resource, name)
             return
         self._send(200, obj)
+
+    # -- writes (leases: what leader election does)
+
+    def _write(self, api, verb, resource, ns, name):
+        r = _RESOURCES[resource]
+        if verb == "delete":
+            with api._lock:
+                obj = api._store[resource].get((ns, name))
+                if obj is not None:
+                    uid = obj["metadata"].get("uid")
+                    api.delete(r["kind"], ns, name)
+            if obj is None:
+                self._not_found(resource, name)
+                return
+            det = _details(resource, name)
+            det["uid"] = uid
+            self._send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                             "status": "Success", "details": det})
+            return
+        try:
+            body = json.loads(self._body or b"null")
+        except ValueError as e:
+            raise _BadRequest(f"error decoding JSON: {e}")
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            raise _BadRequest("Object 'Kind' is missing in the request body")
+        if body.get("kind") not in (None, r["kind"]) or body.get("apiVersion") not in (
+                None, r["apiVersion"]):
+            raise _BadRequest(f"the API version in the data ({body.get('apiVersion')}) does "
+                              f"not match the expected API version ({r['apiVersion']})")
+        meta = body["metadata"]
+        if meta.get("namespace") not in (None, "", ns):
+            raise _BadRequest("the namespace of the provided object does not match the "
+                              "namespace sent on the request")
+        body["kind"], body["apiVersion"] = r["kind"], r["apiVersion"]
+        meta["namespace"] = ns
+        if verb == "create":
+            oname = meta.get("name") or ""
+            if not oname:
+                self._status(422, "Invalid", f'{r["kind"]}.{r["group"]} "" is invalid: '
+                             "metadata.name: Required value: name or generateName is "
+                             "required", {"group": r["group"], "kind": r["kind"], "causes": [
+                                 {"reason": "FieldValueRequired", "message":
+                                  "Required value: name or generateName is required",
+                                  "field": "metadata.name"}]})
+                return
+            with api._lock:
+                exists = (ns, oname) in api._store[resource]
+                if not exists:
+                    now = _now_ts()
+                    meta["uid"] = str(uuid.uuid4())
+                    meta["creationTimestamp"] = now
+                    meta.pop("resourceVersion", None)
+                    obj = api.add(body)
+            if exists:
+                self._status(409, "AlreadyExists",
+                             f'{_group_resource(resource)} "{oname}" already exists',
+                             _details(resource, oname))
+                return
+            self._send(201, obj)
+            return
+        if meta.get("name") != name:
+            raise _BadRequest(f"the name of the object ({meta.get('name')}) does not match "
+                              f"the name on the URL ({name})")
+        rv = meta.get("resourceVersion") or ""
+        with api._lock:
+            cur = api._store[resource].get((ns, name))
+            if cur is None:
+                outcome = "missing"
+            elif not rv:
+                outcome = "unconditional"
+            elif rv != cur["metadata"]["resourceVersion"]:
+                outcome = "conflict"
+            else:
+                outcome = "ok"
+                for k in ("uid", "creationTimestamp"):
+                    meta[k] = cur["metadata"][k]
+                obj = api.update(body)
+        if outcome == "missing":
+            self._not_found(resource, name)
+        elif outcome == "unconditional":
+            self._status(422, "Invalid", f'{r["kind"]}.{r["group"]} "{name}" is invalid: '
+                         "metadata.resourceVersion: Invalid value: 0x0: must be specified "
+                         "for an update", {"name": name, "group": r["group"],
+                                           "kind": r["kind"], "causes": [
+                             {"reason": "FieldValueInvalid", "message": "Invalid value: 0x0: "
+                              "must be specified for an update",
+                              "field": "metadata.resourceVersion"}]})
+        elif outcome == "conflict":
+            self._status(409, "Conflict", f'Operation cannot be fulfilled on '
+                         f'{_group_resource(resource)} "{name}": the object has been '
+                         "modified; please apply your changes to the latest version and "
+                         "try again", _details(resource, name))
+        else:
+            self._send(200, obj)
 
     # -- list
 
@@ -1316,10 +1600,8 @@ class _Handler(BaseHTTPRequestHandler):
             examined = i
             obj = state[key]
             if _matches(obj, fsel, lsel):
-                item = copy.deepcopy(obj)
-                item.pop("kind", None)
-                item.pop("apiVersion", None)
-                items.append(item)
+                items.append({k: v for k, v in obj.items()
+                              if k not in ("kind", "apiVersion")})
         meta = {"resourceVersion": str(snap_rv)}
         if more:
             meta["continue"] = _encode_continue(last + "\x00", snap_rv)
@@ -1368,7 +1650,7 @@ class _Handler(BaseHTTPRequestHandler):
                 # No resourceVersion (or "0", or sendInitialEvents): the current state as
                 # synthetic ADDED events, then changes.
                 state = api._state_at(resource, api._rv)
-                pending = [("ADDED", copy.deepcopy(state[k])) for k in sorted(state)
+                pending = [("ADDED", state[k]) for k in sorted(state)
                            if (not ns or k.startswith(prefix))
                            and _matches(state[k], fsel, lsel)]
                 if initial_events and bookmarks:
@@ -1464,12 +1746,11 @@ def _convert(ev, w):
     cur = ev.type != "DELETED" and _matches(ev.obj, w.fsel, w.lsel)
     old = ev.prev is not None and _matches(ev.prev, w.fsel, w.lsel)
     if cur and not old:
-        return ("ADDED", copy.deepcopy(ev.obj))
+        return ("ADDED", ev.obj)
     if cur and old:
-        return ("MODIFIED", copy.deepcopy(ev.obj))
+        return ("MODIFIED", ev.obj)
     if old and not cur:
-        obj = copy.deepcopy(ev.prev)
-        obj["metadata"]["resourceVersion"] = str(ev.rv)
+        obj = dict(ev.prev, metadata=dict(ev.prev["metadata"], resourceVersion=str(ev.rv)))
         return ("DELETED", obj)
     return None
 
@@ -1747,8 +2028,8 @@ class KubeAPI:
         return (m.get("namespace") or "", m["name"])
 
     def _record(self, resource, typ, obj, prev):
-        key = "/".join(self._key(obj))
-        ev = _Event(self._rv, typ, copy.deepcopy(obj), copy.deepcopy(prev), key)
+        key = _skey(self._key(obj))
+        ev = _Event(self._rv, typ, obj, prev, key)
         self._events[resource].append(ev)
         self._all_events[resource].append(ev)
         if self.history_limit is not None and len(self._events[resource]) > self.history_limit:
@@ -1761,18 +2042,18 @@ class KubeAPI:
         self._lock.notify_all()
 
     def add(self, obj):
-        """Create an object (Pod, ReplicaSet or Job); returns the stored copy."""
+        """Create an object of any served kind; returns the stored copy."""
         resource = _KIND_TO_RES[obj["kind"]]
         with self._lock:
             k = self._key(obj)
             if k in self._store[resource]:
                 raise KeyError(f"{obj['kind']} {k} already exists")
             self._rv += 1
-            obj = copy.deepcopy(obj)
+            obj = _clone(obj)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._store[resource][k] = obj
             self._record(resource, "ADDED", obj, None)
-            return copy.deepcopy(obj)
+            return _clone(obj)
 
     def update(self, obj):
         """Replace an existing object (MODIFIED); returns the stored copy."""
@@ -1781,17 +2062,17 @@ class KubeAPI:
             k = self._key(obj)
             prev = self._store[resource][k]
             self._rv += 1
-            obj = copy.deepcopy(obj)
+            obj = _clone(obj)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._store[resource][k] = obj
             self._record(resource, "MODIFIED", obj, prev)
-            return copy.deepcopy(obj)
+            return _clone(obj)
 
     def modify(self, kind, namespace, name, fn):
         """Apply fn(obj) to a copy of the object (it may mutate or return a new one)."""
         resource = _KIND_TO_RES[kind]
         with self._lock:
-            obj = copy.deepcopy(self._store[resource][(namespace, name)])
+            obj = _clone(self._store[resource][(namespace or "", name)])
             res = fn(obj)
             return self.update(res if res is not None else obj)
 
@@ -1805,21 +2086,29 @@ class KubeAPI:
                     o["metadata"]["deletionTimestamp"] = _now_ts()
                     o["metadata"]["deletionGracePeriodSeconds"] = 30
                 self.modify(kind, namespace, name, mark)
-            prev = self._store[resource].pop((namespace, name))
+            prev = self._store[resource].pop((namespace or "", name))
             self._rv += 1
-            obj = copy.deepcopy(prev)
+            obj = _clone(prev)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             self._record(resource, "DELETED", obj, prev)
-            return obj
+            return _clone(obj)
 
     def get(self, kind, namespace, name):
         with self._lock:
-            o = self._store[_KIND_TO_RES[kind]].get((namespace, name))
-            return copy.deepcopy(o)
+            o = self._store[_KIND_TO_RES[kind]].get((namespace or "", name))
+            return _clone(o) if o is not None else None
 
-    def list(self, kind):
+    def list(self, kind, namespace=None):
+        """Objects of kind (in namespace, if given) sorted by namespace and name."""
         with self._lock:
-            return [copy.deepcopy(v) for _, v in sorted(self._store[_KIND_TO_RES[kind]].items())]
+            return [_clone(v) for k, v in sorted(self._store[_KIND_TO_RES[kind]].items())
+                    if namespace is None or k[0] == namespace]
+
+    def objects(self):
+        """Every object held, of every kind (for ksm_model.expected_series)."""
+        with self._lock:
+            return [_clone(v) for r in _RESOURCES
+                    for _, v in sorted(self._store[r].items())]
 
     # pod conveniences
     def add_pod(self, pod):
@@ -1847,7 +2136,7 @@ class KubeAPI:
 
     def _state_at(self, resource, rv):
         if rv >= self._rv:
-            return {"/".join(k): v for k, v in self._store[resource].items()}
+            return {_skey(k): v for k, v in self._store[resource].items()}
         state = {}
         for ev in self._all_events[resource]:
             if ev.rv > rv:

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -21,6 +22,12 @@ import pytest
 
 from kubeapi import (KubeAPI, make_job, make_pod, make_replicaset, make_uid,
                      parse_kubeconfig)
+from kubeobjects import (make_cronjob, make_daemonset, make_deployment, make_hpa, make_lease,
+                         make_namespace, make_node, make_pending_pod, make_pvc,
+                         make_resourcequota, make_service, make_statefulset,
+                         set_container_state)
+from kubescript import (crash_loop, delete_namespace, drain_node, finish_namespace_deletion,
+                        make_deployment_tree, node_not_ready, node_ready, scale_deployment)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -824,3 +831,484 @@ def test_restart_keeps_state_and_port(api):
     ev = c.event()  # resuming from the old resourceVersion still works
     assert ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "after"
     c.close()
+
+
+# ---------------------------------------------------------------------------- cluster-state kinds
+
+
+def call(api, method, path, body=None, token="default"):
+    """One request with a JSON body: (status, parsed body)."""
+    tok = api.token if token == "default" else token
+    c = http.client.HTTPSConnection("127.0.0.1", api.port, context=client_ctx(api), timeout=10)
+    try:
+        hdrs = {"Authorization": f"Bearer {tok}", "Content-Type": "application/json"}
+        data = json.dumps(body).encode() if body is not None else None
+        c.request(method, path, body=data, headers=hdrs)
+        r = c.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        c.close()
+
+
+def seed_cluster(api):
+    """One object or more of every kind, across namespaces; returns {resource: names}."""
+    objs = [make_namespace(n) for n in ("default", "kube-system", "shop")]
+    objs += [make_node("cp-1", control_plane=True), make_node("node-1"), make_node("node-2")]
+    objs += make_deployment_tree("web", "shop", replicas=2, nodes=("node-1", "node-2"))
+    objs += [make_statefulset("db", "shop"), make_daemonset("fluentd", "kube-system"),
+             make_cronjob("backup", "shop", active=["backup-29000000"],
+                          last_schedule="2026-11-20T08:00:00Z"),
+             make_job("backup-29000000", "shop"),
+             make_hpa("web", "shop", target=("Deployment", "web")),
+             make_pvc("data-db-0", "shop"), make_pvc("scratch", "shop", phase="Pending"),
+             make_service("web", "shop"), make_service("edge", "shop", type_="LoadBalancer",
+                                                      load_balancer_ip="203.0.113.7"),
+             make_service("kubernetes", "default", cluster_ip="10.96.0.1",
+                          ports=((443, 6443),)),
+             make_resourcequota("compute", "shop"),
+             make_lease("kube-controller-manager", holder="cp-1_8f1c")]
+    for o in objs:
+        api.add(o)
+    return objs
+
+
+KINDS = [  # (list path, kind, names in etcd key order)
+    ("/api/v1/nodes", "Node", ["cp-1", "node-1", "node-2"]),
+    ("/api/v1/namespaces", "Namespace", ["default", "kube-system", "shop"]),
+    ("/api/v1/services", "Service", ["kubernetes", "edge", "web"]),
+    ("/api/v1/persistentvolumeclaims", "PersistentVolumeClaim", ["data-db-0", "scratch"]),
+    ("/api/v1/resourcequotas", "ResourceQuota", ["compute"]),
+    ("/apis/apps/v1/deployments", "Deployment", ["web"]),
+    ("/apis/apps/v1/statefulsets", "StatefulSet", ["db"]),
+    ("/apis/apps/v1/daemonsets", "DaemonSet", ["fluentd"]),
+    ("/apis/batch/v1/cronjobs", "CronJob", ["backup"]),
+    ("/apis/autoscaling/v2/horizontalpodautoscalers", "HorizontalPodAutoscaler", ["web"]),
+    ("/apis/coordination.k8s.io/v1/leases", "Lease", ["kube-controller-manager"]),
+]
+
+
+def test_new_kinds_list_page_get_and_watch(api):
+    seed_cluster(api)
+    for path, kind, want in KINDS:
+        st, _, lst = get_json(api, path)
+        assert st == 200 and lst["kind"] == kind + "List", path
+        assert names(lst["items"]) == want, path
+        assert all("kind" not in i for i in lst["items"])
+        # one item a page: every name once, remainingItemCount counting down
+        seen, tok = [], None
+        while True:
+            st, _, page = get_json(api, path + "?limit=1" + (f"&continue={tok}" if tok else ""))
+            assert st == 200 and len(page["items"]) == 1
+            seen += names(page["items"])
+            tok = page["metadata"].get("continue")
+            if not tok:
+                break
+            assert page["metadata"]["remainingItemCount"] == len(want) - len(seen)
+        assert seen == want, path
+        item = lst["items"][0]
+        ns = item["metadata"].get("namespace")
+        base = path.rsplit("/", 1)
+        one = (f"{base[0]}/namespaces/{ns}/{base[1]}/{want[0]}" if ns
+               else f"{path}/{want[0]}")
+        st, _, got = get_json(api, one)
+        assert st == 200 and got["kind"] == kind and got["metadata"]["name"] == want[0], one
+        assert got["apiVersion"] == lst["apiVersion"]
+        st, _, b = get_json(api, one + "-missing")
+        assert st == 404 and b["reason"] == "NotFound" and b["details"]["kind"] == base[1]
+        # watch from 0: ADDED for each, then a live MODIFIED
+        c, st, _ = watch(api, path + "?watch=1&allowWatchBookmarks=true")
+        assert st == 200
+        evs = [c.event() for _ in want]
+        assert [e["type"] for e in evs] == ["ADDED"] * len(want)
+        assert names([e["object"] for e in evs]) == want
+        api.modify(kind, ns, want[0], lambda o: o["metadata"].setdefault(
+            "labels", {}).update({"touched": "yes"}))
+        ev = c.event()
+        assert ev["type"] == "MODIFIED" and ev["object"]["metadata"]["labels"]["touched"]
+        assert int(ev["object"]["metadata"]["resourceVersion"]) == api.resource_version
+        api.emit_bookmark()
+        bm = c.event()
+        assert bm["type"] == "BOOKMARK" and bm["object"]["kind"] == kind
+        assert bm["object"]["metadata"] == {"resourceVersion": str(api.resource_version),
+                                            "creationTimestamp": None}
+        c.close()
+
+
+def test_namespaced_lists_and_selectors_of_new_kinds(api):
+    seed_cluster(api)
+    st, _, lst = get_json(api, "/api/v1/namespaces/shop/services")
+    assert names(lst["items"]) == ["edge", "web"]
+    st, _, lst = get_json(api, "/api/v1/services?fieldSelector=spec.type%3DLoadBalancer")
+    assert names(lst["items"]) == ["edge"]
+    st, _, lst = get_json(api, "/api/v1/nodes?labelSelector=node-role.kubernetes.io/"
+                               "control-plane")
+    assert names(lst["items"]) == ["cp-1"]
+    st, _, lst = get_json(api, "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dfalse")
+    assert names(lst["items"]) == ["cp-1", "node-1", "node-2"]  # unset reads "false"
+    st, _, lst = get_json(api, "/api/v1/namespaces?fieldSelector=status.phase%3DActive")
+    assert names(lst["items"]) == ["default", "kube-system", "shop"]
+    st, _, b = get_json(api, "/apis/apps/v1/deployments?fieldSelector=spec.replicas%3D2")
+    assert st == 400 and b["message"] == "field label not supported: spec.replicas"
+    st, _, lst = get_json(api, "/apis/apps/v1/namespaces/kube-system/deployments")
+    assert st == 200 and lst["items"] == []
+
+
+def test_cluster_scoped_and_wrong_group_paths(api):
+    seed_cluster(api)
+    for path in ("/api/v1/namespaces/default/nodes", "/api/v1/namespaces/shop/namespaces",
+                 "/api/v1/namespaces/default/nodes/node-1", "/apis/apps/v1/nodes",
+                 "/apis/apps/v1/services", "/api/v1/deployments",
+                 "/apis/autoscaling/v1/horizontalpodautoscalers",
+                 "/apis/batch/v1/leases", "/api/v1/deployments/web",
+                 "/apis/apps/v1/deployments/web"):
+        st, _, b = get_json(api, path)
+        assert st == 404 and b["message"] == ("the server could not find the requested "
+                                              "resource"), path
+    st, _, ns = get_json(api, "/api/v1/namespaces/shop")
+    assert st == 200 and ns["kind"] == "Namespace" and ns["status"]["phase"] == "Active"
+    st, _, b = get_json(api, "/api/v1/nodes/nope")
+    assert st == 404 and b["message"] == 'nodes "nope" not found'
+    assert b["details"] == {"name": "nope", "kind": "nodes"}
+    st, _, b = get_json(api, "/apis/apps/v1/namespaces/shop/deployments/nope")
+    assert b["details"] == {"name": "nope", "group": "apps", "kind": "deployments"}
+    c, st, _ = watch(api, "/api/v1/watch/nodes")  # the legacy watch path
+    assert st == 200 and c.event()["object"]["metadata"]["name"] == "cp-1"
+    c.close()
+
+
+def test_discovery_documents(api):
+    st, _, g = get_json(api, "/apis")
+    assert st == 200 and g["kind"] == "APIGroupList"
+    assert [x["name"] for x in g["groups"]] == ["apps", "autoscaling", "batch",
+                                               "coordination.k8s.io"]
+    assert g["groups"][1]["preferredVersion"] == {"groupVersion": "autoscaling/v2",
+                                                  "version": "v2"}
+    st, _, core = get_json(api, "/api/v1")
+    assert core["kind"] == "APIResourceList" and core["groupVersion"] == "v1"
+    byname = {r["name"]: r for r in core["resources"]}
+    assert byname["nodes"]["namespaced"] is False and byname["pods"]["namespaced"] is True
+    assert byname["persistentvolumeclaims"]["shortNames"] == ["pvc"]
+    assert "watch" in byname["services"]["verbs"]
+    st, _, apps = get_json(api, "/apis/apps/v1")
+    assert {r["name"] for r in apps["resources"] if "/" not in r["name"]} == {
+        "deployments", "replicasets", "statefulsets", "daemonsets"}
+    st, _, grp = get_json(api, "/apis/coordination.k8s.io")
+    assert grp["kind"] == "APIGroup" and grp["name"] == "coordination.k8s.io"
+    assert get(api, "/apis/coordination.k8s.io/v9")[0] == 404
+
+
+def test_lease_create_update_conflict_delete(api):
+    path = "/apis/coordination.k8s.io/v1/namespaces/kmon/leases"
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "kmon-cluster-state", "namespace": "kmon"},
+            "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15,
+                     "acquireTime": "2026-11-20T08:00:00.000000Z",
+                     "renewTime": "2026-11-20T08:00:00.000000Z", "leaseTransitions": 0}}
+    c, st, _ = watch(api, path + "?watch=1")
+    st, created = call(api, "POST", path, body)
+    assert st == 201 and UID.match(created["metadata"]["uid"])
+    assert RFC3339.match(created["metadata"]["creationTimestamp"])
+    rv1 = created["metadata"]["resourceVersion"]
+    ev = c.event()
+    assert ev["type"] == "ADDED" and ev["object"]["metadata"]["resourceVersion"] == rv1
+    st, b = call(api, "POST", path, body)
+    assert st == 409 and b["reason"] == "AlreadyExists"
+    assert b["message"] == 'leases.coordination.k8s.io "kmon-cluster-state" already exists'
+    assert b["details"] == {"name": "kmon-cluster-state", "group": "coordination.k8s.io",
+                            "kind": "leases"}
+    upd = dict(created, spec=dict(created["spec"], renewTime="2026-11-20T08:00:05.000000Z"))
+    st, got = call(api, "PUT", path + "/kmon-cluster-state", upd)
+    assert st == 200 and int(got["metadata"]["resourceVersion"]) > int(rv1)
+    assert got["metadata"]["uid"] == created["metadata"]["uid"]
+    assert c.event()["type"] == "MODIFIED"
+    # the other candidate still holds the first version: optimistic concurrency says no
+    st, b = call(api, "PUT", path + "/kmon-cluster-state",
+                 dict(created, spec=dict(created["spec"], holderIdentity="b")))
+    assert st == 409 and b == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'Operation cannot be fulfilled on leases.coordination.k8s.io '
+                   '"kmon-cluster-state": the object has been modified; please apply your '
+                   'changes to the latest version and try again', "reason": "Conflict",
+        "details": {"name": "kmon-cluster-state", "group": "coordination.k8s.io",
+                    "kind": "leases"}, "code": 409}
+    assert api.get("Lease", "kmon", "kmon-cluster-state")["spec"]["holderIdentity"] == "a"
+    nov = dict(got)
+    nov["metadata"] = {k: v for k, v in got["metadata"].items() if k != "resourceVersion"}
+    st, b = call(api, "PUT", path + "/kmon-cluster-state", nov)
+    assert st == 422 and b["reason"] == "Invalid"
+    st, b = call(api, "PUT", path + "/other", dict(got))
+    assert st == 400 and "does not match the name on the URL" in b["message"]
+    st, b = call(api, "PUT", path + "/missing", dict(got, metadata=dict(
+        got["metadata"], name="missing")))
+    assert st == 404 and b["message"] == 'leases.coordination.k8s.io "missing" not found'
+    st, b = call(api, "GET", path + "/kmon-cluster-state")
+    assert st == 200 and b["spec"]["renewTime"] == "2026-11-20T08:00:05.000000Z"
+    st, b = call(api, "DELETE", path + "/kmon-cluster-state")
+    assert st == 200 and b["status"] == "Success" and b["details"]["uid"] == \
+        created["metadata"]["uid"]
+    assert c.event()["type"] == "DELETED"
+    assert call(api, "DELETE", path + "/kmon-cluster-state")[0] == 404
+    c.close()
+    # writes are for leases only, and RBAC applies to them
+    st, b = call(api, "POST", "/apis/apps/v1/namespaces/shop/deployments", {"metadata": {}})
+    assert st == 405
+    api.deny("update", "leases")
+    st, _ = call(api, "POST", path, body)
+    assert st == 201
+    st, b = call(api, "PUT", path + "/kmon-cluster-state",
+                 api.get("Lease", "kmon", "kmon-cluster-state"))
+    assert st == 403 and b["message"].endswith('cannot update resource "leases" in API group '
+                                               '"coordination.k8s.io" in the namespace "kmon"')
+
+
+# ---------------------------------------------------------------------------- builders
+
+
+def test_node_builder_shape():
+    n = make_node("cp-1", control_plane=True, taints=[{"key": "gpu", "value": "a100",
+                                                        "effect": "NoSchedule"}])
+    assert n["metadata"]["labels"]["kubernetes.io/hostname"] == "cp-1"
+    assert n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] == ""
+    assert "namespace" not in n["metadata"] and UID.match(n["metadata"]["uid"])
+    assert [t["key"] for t in n["spec"]["taints"]] == [
+        "node-role.kubernetes.io/control-plane", "gpu"]
+    assert [c["type"] for c in n["status"]["conditions"]] == [
+        "NetworkUnavailable", "MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+    ready = n["status"]["conditions"][-1]
+    assert ready["status"] == "True" and ready["reason"] == "KubeletReady"
+    for c in n["status"]["conditions"]:
+        assert RFC3339.match(c["lastHeartbeatTime"]) and RFC3339.match(c["lastTransitionTime"])
+    assert n["status"]["capacity"]["memory"] == "16393244Ki"
+    assert n["status"]["allocatable"]["pods"] == "110"
+    assert n["status"]["nodeInfo"]["kubeletVersion"] == "v1.29.4"
+    assert {a["type"] for a in n["status"]["addresses"]} == {"InternalIP", "Hostname"}
+    bad = make_node("n", ready=False, conditions={"DiskPressure": "True"})
+    st = {c["type"]: (c["status"], c["reason"]) for c in bad["status"]["conditions"]}
+    assert st["Ready"] == ("False", "KubeletNotReady")
+    assert st["DiskPressure"] == ("True", "KubeletHasDiskPressure")
+
+
+def test_workload_builders_shape():
+    d = make_deployment("web", "shop", replicas=4, ready=3)
+    assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {
+        "maxUnavailable": "25%", "maxSurge": "25%"}}
+    assert d["status"]["unavailableReplicas"] == 1 and d["metadata"]["generation"] == 1
+    assert [c["type"] for c in d["status"]["conditions"]] == ["Available", "Progressing"]
+    assert d["status"]["conditions"][0]["status"] == "True"  # 3 of 4 within 25%
+    d0 = make_deployment("idle", replicas=0)
+    assert d0["status"] == {"observedGeneration": 1, "conditions": d0["status"]["conditions"]}
+    tree = make_deployment_tree("web", "shop", replicas=2)
+    dep, rs, pods = tree[0], tree[1], tree[2:]
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == dep["metadata"]["uid"]
+    assert all(p["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]
+               for p in pods)
+    assert rs["metadata"]["name"].startswith("web-") and len(pods) == 2
+    s = make_statefulset("db", replicas=3, ready=2)
+    assert s["status"]["currentRevision"] == s["status"]["updateRevision"]
+    assert s["status"]["readyReplicas"] == 2 and s["status"]["availableReplicas"] == 2
+    ds = make_daemonset("fluentd", desired=3, ready=2)
+    assert ds["status"]["numberUnavailable"] == 1 and ds["status"]["numberMisscheduled"] == 0
+    cj = make_cronjob("backup", active=["backup-1"], last_schedule="2026-11-20T08:00:00Z")
+    assert cj["status"]["active"][0]["kind"] == "Job" and cj["spec"]["suspend"] is False
+    h = make_hpa("web", min_replicas=2, max_replicas=5, current=3, desired=4)
+    assert h["apiVersion"] == "autoscaling/v2" and h["spec"]["scaleTargetRef"]["name"] == "web"
+    assert [c["type"] for c in h["status"]["conditions"]] == [
+        "AbleToScale", "ScalingActive", "ScalingLimited"]
+    p = make_pvc("data", storage="1Gi")
+    assert p["spec"]["volumeName"] == "pvc-" + p["metadata"]["uid"]
+    assert p["status"]["capacity"] == {"storage": "1Gi"}
+    assert "volumeName" not in make_pvc("x", phase="Pending")["spec"]
+    svc = make_service("edge", type_="NodePort", ports=((80, 8080), (443, 8443)))
+    assert [x["name"] for x in svc["spec"]["ports"]] == ["port-0", "port-1"]
+    assert all(30000 <= x["nodePort"] <= 32767 for x in svc["spec"]["ports"])
+    q = make_resourcequota("compute", hard={"pods": "10"}, used={"pods": "3"})
+    assert q["status"] == {"hard": {"pods": "10"}, "used": {"pods": "3"}}
+    lease = make_lease("l", holder="me")
+    assert lease["spec"]["renewTime"].endswith(".000000Z")
+
+
+def test_pod_states():
+    p = make_pending_pod("big", "shop", owner=("ReplicaSet", "big-5c9f8b7d6"))
+    assert "nodeName" not in p["spec"] and p["status"]["phase"] == "Pending"
+    assert p["status"]["conditions"][0]["reason"] == "Unschedulable"
+    assert "startTime" not in p["status"] and "containerStatuses" not in p["status"]
+    p = make_pod("web-1", "shop", phase="Pending")
+    set_container_state(p, "app", "ImagePullBackOff")
+    cs = p["status"]["containerStatuses"][0]
+    assert cs["state"]["waiting"]["reason"] == "ImagePullBackOff" and not cs["ready"]
+    assert "containerID" not in cs
+    p = make_pod("web-2", "shop", containers=("app", "sidecar"))
+    set_container_state(p, "app", "CrashLoopBackOff", restarts=7, last_reason="OOMKilled")
+    cs = p["status"]["containerStatuses"][0]
+    assert cs["restartCount"] == 7 and cs["lastState"]["terminated"]["exitCode"] == 137
+    ready = [c for c in p["status"]["conditions"] if c["type"] == "Ready"][0]
+    assert ready["status"] == "False" and ready["message"] == \
+        "containers with unready status: [app]"
+    p = make_pod("web-3", init_containers=("init-db",), container_resources={
+        "app": {"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}}})
+    assert p["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "250m"},
+                                                       "limits": {"memory": "1Gi"}}
+    assert p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == \
+        "Completed"
+
+
+# ---------------------------------------------------------------------------- scripted changes
+
+
+def test_scripted_scale_crash_drain_notready(api):
+    seed_cluster(api)
+    c, st, _ = watch(api, "/apis/apps/v1/deployments?watch=1")
+    c.event()
+    rv0 = api.resource_version
+    scale_deployment(api, "shop", "web", 4)
+    ev = c.event()
+    assert ev["type"] == "MODIFIED" and ev["object"]["spec"]["replicas"] == 4
+    assert ev["object"]["metadata"]["generation"] == 2
+    ev = c.event()
+    assert ev["object"]["status"]["readyReplicas"] == 4
+    assert ev["object"]["status"]["observedGeneration"] == 2
+    assert int(ev["object"]["metadata"]["resourceVersion"]) > rv0
+    rs = [r for r in api.list("ReplicaSet", "shop")][0]
+    assert rs["spec"]["replicas"] == 4 and rs["status"]["readyReplicas"] == 4
+    pods = [p for p in api.list("Pod", "shop")
+            if p["metadata"]["ownerReferences"][0]["name"] == rs["metadata"]["name"]]
+    assert len(pods) == 4
+    scale_deployment(api, "shop", "web", 1)
+    assert len([p for p in api.list("Pod", "shop")
+                if p["metadata"]["ownerReferences"][0]["name"] == rs["metadata"]["name"]]) == 1
+    c.close()
+
+    pod = api.list("Pod", "shop")[0]["metadata"]["name"]
+    crash_loop(api, "shop", pod, "app", times=3, last_reason="OOMKilled")
+    cs = api.get("Pod", "shop", pod)["status"]["containerStatuses"][0]
+    assert cs["restartCount"] == 3 and cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert cs["lastState"]["terminated"]["reason"] == "OOMKilled"
+
+    api.add(make_pod("fluentd-abcde", "kube-system", "node-2",
+                     owner=("DaemonSet", "fluentd")))
+    api.add(make_pod("solo", "shop", "node-2"))
+    gone = drain_node(api, "node-2")
+    assert ("shop", "solo") in gone and ("kube-system", "fluentd-abcde") not in gone
+    n = api.get("Node", None, "node-2")
+    assert n["spec"]["unschedulable"] is True
+    assert {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}.items() <= \
+        n["spec"]["taints"][0].items()
+    assert all(p["spec"]["nodeName"] != "node-2" or p["metadata"]["name"] == "fluentd-abcde"
+               for p in api.list("Pod"))
+
+    node_not_ready(api, "node-1")
+    n = api.get("Node", None, "node-1")
+    st = {c["type"]: c for c in n["status"]["conditions"]}
+    assert st["Ready"]["status"] == "Unknown" and st["Ready"]["reason"] == "NodeStatusUnknown"
+    assert st["NetworkUnavailable"]["status"] == "False"
+    assert [(t["key"], t["effect"]) for t in n["spec"]["taints"]] == [
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+        ("node.kubernetes.io/unreachable", "NoExecute")]
+    node_ready(api, "node-1")
+    n = api.get("Node", None, "node-1")
+    assert "taints" not in n["spec"]
+    assert {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"] == "True"
+
+
+def test_namespace_deletion_cascades(api):
+    seed_cluster(api)
+    c, st, _ = watch(api, "/api/v1/namespaces?watch=1")
+    for _ in range(3):
+        c.event()
+    cp, st, _ = watch(api, "/api/v1/namespaces/shop/pods?watch=1")
+    for _ in range(2):
+        cp.event()
+    delete_namespace(api, "shop", finish=False)
+    ev = c.event()
+    assert ev["type"] == "MODIFIED" and ev["object"]["status"]["phase"] == "Terminating"
+    assert RFC3339.match(ev["object"]["metadata"]["deletionTimestamp"])
+    assert api.list("Service", "shop")  # content still there while Terminating
+    n = finish_namespace_deletion(api, "shop")
+    assert n == 13  # deployment, rs, 2 pods, sts, cronjob, job, hpa, 2 pvc, 2 svc, quota
+    assert [cp.event()["type"] for _ in range(2)] == ["DELETED", "DELETED"]
+    ev = c.event()
+    assert ev["type"] == "MODIFIED" and ev["object"]["spec"] == {}
+    ev = c.event()
+    assert ev["type"] == "DELETED" and ev["object"]["metadata"]["name"] == "shop"
+    assert get(api, "/api/v1/namespaces/shop")[0] == 404
+    for path, kind, _ in KINDS:
+        if kind not in ("Node", "Namespace", "Lease"):
+            st, _, lst = get_json(api, path)
+            assert all(i["metadata"]["namespace"] != "shop" for i in lst["items"]), path
+    c.close()
+    cp.close()
+
+
+# ---------------------------------------------------------------------------- kubectl
+
+
+@pytest.fixture
+def kubectl(api, tmp_path):
+    exe = shutil.which("kubectl")
+    if exe is None:
+        pytest.skip("kubectl not on PATH: the real-client checks of the double need it")
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig", namespace="shop")
+    env = dict(os.environ, HOME=str(tmp_path), KUBECONFIG=kc, NO_PROXY="*")
+    env.pop("HTTPS_PROXY", None)
+    env.pop("https_proxy", None)
+
+    argv = [exe, "--kubeconfig", kc, "--cache-dir", str(tmp_path / "cache")]
+
+    def run(*args, timeout=20, check=True):
+        r = subprocess.run(argv + list(args), capture_output=True, text=True, env=env,
+                           timeout=timeout)
+        if check:
+            assert r.returncode == 0, (args, r.stderr)
+        return r
+    run.argv, run.env = argv, env  # for a kubectl left running (--watch)
+    return run
+
+
+def test_kubectl_reads_every_kind(api, kubectl):
+    seed_cluster(api)
+    for resource, kind, want in (("nodes", "Node", ["cp-1", "node-1", "node-2"]),
+                                 ("namespaces", "Namespace", ["default", "kube-system",
+                                                              "shop"]),
+                                 ("deployments", "Deployment", ["web"]),
+                                 ("statefulsets", "StatefulSet", ["db"]),
+                                 ("cronjobs", "CronJob", ["backup"]),
+                                 ("hpa", "HorizontalPodAutoscaler", ["web"]),
+                                 ("pvc", "PersistentVolumeClaim", ["data-db-0", "scratch"]),
+                                 ("svc", "Service", ["edge", "web"]),
+                                 ("resourcequotas", "ResourceQuota", ["compute"]),
+                                 ("pods", "Pod", None)):
+        out = json.loads(kubectl("get", resource, "-o", "json").stdout)
+        assert out["kind"] == "List" or out["kind"].endswith("List")
+        assert all(i["kind"] == kind for i in out["items"]), resource
+        if want is not None:
+            assert names(out["items"]) == want, resource
+    out = json.loads(kubectl("get", "daemonsets", "-n", "kube-system", "-o", "json").stdout)
+    assert names(out["items"]) == ["fluentd"]
+    out = json.loads(kubectl("get", "lease", "-n", "kube-system",
+                             "kube-controller-manager", "-o", "json").stdout)
+    assert out["kind"] == "Lease" and out["spec"]["holderIdentity"] == "cp-1_8f1c"
+    out = kubectl("get", "deploy", "-A").stdout
+    assert "web" in out and "shop" in out
+    out = kubectl("get", "nodes").stdout
+    assert "cp-1" in out and "node-2" in out
+    r = kubectl("get", "nodes", "nope", check=False)
+    assert r.returncode != 0 and 'nodes "nope" not found' in r.stderr
+
+
+def test_kubectl_watch_sees_changes(api, kubectl):
+    seed_cluster(api)
+    p = subprocess.Popen(kubectl.argv + ["get", "nodes", "--watch", "-o", "json",
+                                         "--request-timeout", "20s"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=kubectl.env,
+                         text=True)
+    try:
+        api.wait_watchers(1, timeout=15)
+        node_not_ready(api, "node-1")
+        time.sleep(1.0)
+    finally:
+        p.terminate()
+        out, err = p.communicate(timeout=10)
+    objs = [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", out.strip()) if chunk]
+    assert [o["metadata"]["name"] for o in objs[:3]] == ["cp-1", "node-1", "node-2"], err
+    last = [o for o in objs if o["metadata"]["name"] == "node-1"][-1]
+    assert {c["type"]: c["status"] for c in last["status"]["conditions"]}["Ready"] == "Unknown"

@@ -6,6 +6,7 @@
  */
 #include "agent/kube/podmeta.h"
 #include "common/err.h"
+#include "kube/watch.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

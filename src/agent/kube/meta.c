@@ -9,8 +9,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/timefmt.h"
-#include "kclient.h"
-#include "kconfig.h"
+#include "kube/backoff.h"
+#include "kube/kclient.h"
+#include "kube/kconfig.h"
+#include "kube/pause.h"
+#include "kube/watch.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -60,8 +63,8 @@ struct km_kube_meta {
     struct km_buf body, errbody;
     pthread_t thread;
     bool started;
-    atomic_bool stop;
-    pthread_mutex_t mu; /* entries, stats */
+    struct km_kube_pause pause; /* its stop flag stops requests too */
+    pthread_mutex_t mu;         /* entries, stats */
     pthread_cond_t wake;
     struct entry **e;
     size_t n, cap;
@@ -368,49 +371,9 @@ static int on_stream(void *ud, const char *data, size_t n)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-/* The wall-clock time ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
-/* Sleep up to ms, waking early when stopped. */
-static void pause_ms(struct km_kube_meta *m, int64_t ms)
-{
-    struct timespec ts;
-
-    ts = deadline_in(ms);
-    pthread_mutex_lock(&m->mu);
-    while (!atomic_load(&m->stop) && pthread_cond_timedwait(&m->wake, &m->mu, &ts) == 0)
-        ;
-    pthread_mutex_unlock(&m->mu);
-}
-
-/* Exponential backoff with ±25 % jitter. */
-static int64_t next_backoff(struct km_kube_meta *m, int64_t *b)
-{
-    int64_t d;
-
-    *b = *b ? *b * 2 : BACKOFF_MIN_MS;
-    if (*b > BACKOFF_MAX_MS)
-        *b = BACKOFF_MAX_MS;
-    m->rnd = m->rnd * 6364136223846793005ull + 1442695040888963407ull;
-    d = *b * 3 / 4 + (int64_t)((m->rnd >> 33) % (uint64_t)(*b / 2 + 1));
-    return d;
-}
-
 static void set_up(struct km_kube_meta *m, bool up, const char *why)
 {
-    if (atomic_load(&m->stop))
+    if (km_kube_pause_stopped(&m->pause))
         return; /* a request cut short by the shutdown says nothing about the API */
     pthread_mutex_lock(&m->mu);
     m->st.up = up;
@@ -427,17 +390,6 @@ static void set_up(struct km_kube_meta *m, bool up, const char *why)
         km_log_info(LOG, "the Kubernetes API answers again (%s)", m->cfg.source);
         m->warned = false;
     }
-}
-
-/* A Status body's message, for logs. */
-static const char *status_message(struct km_buf *b, char *out, size_t size)
-{
-    json_t *s = b->len ? json_loadb(b->data, b->len, 0, NULL) : NULL;
-    const char *msg = str_at(s, "message");
-
-    snprintf(out, size, "%s", msg ? msg : "no message");
-    json_decref(s);
-    return out;
 }
 
 /* List every pod of the node (paginated); on success the store holds exactly them (others
@@ -464,7 +416,7 @@ static int list(struct km_kube_meta *m)
         rc = km_kube_get(&m->get, path, &m->body, 60, &status);
         if (rc == 0 && status != 200) {
             snprintf(why, sizeof(why), "HTTP %ld: %s", status,
-                     status_message(&m->body, msg, sizeof(msg)));
+                     km_kube_status_message(&m->body, msg, sizeof(msg)));
             rc = km_err_set(status == 410 ? KM_ENOTFOUND : KM_EIO, "%s", why);
         } else if (rc == 0 && km_buf_error(&m->body)) {
             rc = km_err_set(KM_ELIMIT, "the pod list is larger than %u bytes", MAX_LIST_BYTES);
@@ -487,7 +439,7 @@ static int list(struct km_kube_meta *m)
         c = str_at(json_object_get(doc, "metadata"), "continue");
         snprintf(cont, sizeof(cont), "%s", c && strlen(c) < sizeof(cont) ? c : "");
         json_decref(doc);
-    } while (rc == 0 && cont[0] && !atomic_load(&m->stop));
+    } while (rc == 0 && cont[0] && !km_kube_pause_stopped(&m->pause));
     if (rc == 0) {
         int64_t now = now_ms();
 
@@ -522,7 +474,7 @@ static int watch(struct km_kube_meta *m)
     if (rc == 0 && status == 410)
         return WATCH_RELIST;
     if (rc == 0 && (status < 200 || status >= 300)) {
-        set_up(m, false, status_message(&m->errbody, msg, sizeof(msg)));
+        set_up(m, false, km_kube_status_message(&m->errbody, msg, sizeof(msg)));
         return WATCH_RETRY;
     }
     if (rc) {
@@ -536,10 +488,11 @@ static int watch(struct km_kube_meta *m)
 static void *run(void *arg)
 {
     struct km_kube_meta *m = arg;
-    int64_t backoff = 0;
+    struct km_kube_backoff backoff;
     bool need_list = true;
 
-    while (!atomic_load(&m->stop)) {
+    km_kube_backoff_init(&backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS, m->rnd);
+    while (!km_kube_pause_stopped(&m->pause)) {
         int64_t started = km_time_mono_ns();
         int rc;
 
@@ -556,12 +509,12 @@ static void *run(void *arg)
             pthread_mutex_unlock(&m->mu);
             if (rc) {
                 set_up(m, false, km_err_msg());
-                pause_ms(m, next_backoff(m, &backoff));
+                km_kube_pause_sleep(&m->pause, km_kube_backoff_next(&backoff));
                 continue;
             }
             set_up(m, true, NULL);
             need_list = false;
-            backoff = 0;
+            km_kube_backoff_reset(&backoff);
         }
         rc = watch(m);
         pthread_mutex_lock(&m->mu);
@@ -577,9 +530,9 @@ static void *run(void *arg)
         if (rc == WATCH_RETRY || km_time_mono_ns() - started < 1000000000) {
             /* An error, or a stream that ended at once: never a tight loop. The watch
              * resumes from the last version seen (a 410 then asks for a relist). */
-            pause_ms(m, next_backoff(m, &backoff));
+            km_kube_pause_sleep(&m->pause, km_kube_backoff_next(&backoff));
         } else {
-            backoff = 0;
+            km_kube_backoff_reset(&backoff);
         }
     }
     return NULL;
@@ -612,6 +565,7 @@ static void meta_free(struct km_kube_meta *m)
     km_kube_config_fini(&m->cfg);
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->mu);
+    km_kube_pause_fini(&m->pause);
     free(m);
 }
 
@@ -626,6 +580,7 @@ int km_kube_meta_start(struct km_kube_meta **out, const struct km_kube_meta_opts
     m->o = *o;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
+    km_kube_pause_init(&m->pause);
     km_buf_init(&m->body, MAX_LIST_BYTES);
     km_buf_init(&m->errbody, MAX_OBJ_BYTES);
     km_watch_stream_init(&m->ws, MAX_EVENT_BYTES);
@@ -647,9 +602,9 @@ int km_kube_meta_start(struct km_kube_meta **out, const struct km_kube_meta_opts
         }
     }
     m->o.labels = NULL;
-    rc = km_kube_client_init(&m->watch, &m->cfg, &m->stop);
+    rc = km_kube_client_init(&m->watch, &m->cfg, &m->pause.stop);
     if (rc == 0)
-        rc = km_kube_client_init(&m->get, &m->cfg, &m->stop);
+        rc = km_kube_client_init(&m->get, &m->cfg, &m->pause.stop);
     if (rc)
         goto out_free;
     if (pthread_create(&m->thread, NULL, run, m) != 0) {
@@ -690,7 +645,7 @@ bool km_kube_meta_wait_listed(struct km_kube_meta *m, int64_t timeout_ms)
     struct timespec ts;
     bool done;
 
-    ts = deadline_in(timeout_ms);
+    ts = km_kube_deadline_in(timeout_ms);
     pthread_mutex_lock(&m->mu);
     while (!m->attempted && pthread_cond_timedwait(&m->wake, &m->mu, &ts) == 0)
         ;
@@ -711,10 +666,7 @@ void km_kube_meta_stop(struct km_kube_meta *m)
 {
     if (!m)
         return;
-    atomic_store(&m->stop, true);
-    pthread_mutex_lock(&m->mu);
-    pthread_cond_broadcast(&m->wake);
-    pthread_mutex_unlock(&m->mu);
+    km_kube_pause_stop(&m->pause);
     if (m->started)
         pthread_join(m->thread, NULL);
     meta_free(m);

@@ -128,7 +128,7 @@ static int encode_metadata(struct km_ship_encoder *e, const struct km_mset *cons
         for (size_t f = 0; f < sets[k]->nfam; f++) {
             const struct km_mfamily *fam = &sets[k]->fam[f];
 
-            if ((fam->flags & KM_MF_LOCAL) || fam->first == KM_MSET_END)
+            if ((fam->flags & (KM_MF_LOCAL | KM_MF_SHIP_ONLY)) || fam->first == KM_MSET_END)
                 continue;
             rc = km_array_grow((void **)&e->md, &e->capmd, n + 1, sizeof(*e->md), 256,
                                "encoding metadata");

@@ -46,7 +46,7 @@ int km_ship_loop_create(struct km_ship_loop **out, struct km_agent *a,
         l->identity[0] = (struct km_label){ "cluster", s->cluster };
         l->identity[1] = (struct km_label){ "node", s->node };
         o.url = s->url;
-        rc = km_ship_encoder_create(&l->enc, l->identity, 2);
+        rc = km_ship_encoder_create(&l->enc, l->identity, s->node ? 2 : 1);
         if (rc == 0)
             rc = km_shipper_start(&l->sh, &o);
         if (rc) {

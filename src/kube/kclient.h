@@ -4,8 +4,8 @@
  * Every request sends the bearer token read afresh (rotation), verifies the server with
  * the configured CA, and can be cut short by the owner's stop flag. One thread.
  */
-#ifndef KMON_AGENT_KUBE_KCLIENT_H
-#define KMON_AGENT_KUBE_KCLIENT_H
+#ifndef KMON_KUBE_KCLIENT_H
+#define KMON_KUBE_KCLIENT_H
 
 #include "common/buf.h"
 #include "kconfig.h"
@@ -45,5 +45,9 @@ int km_kube_stream(struct km_kube_client *k, const char *path, long timeout_s,
                    struct km_buf *errbody, long *status);
 
 void km_kube_client_fini(struct km_kube_client *k);
+
+/* The message of a Status object in b (an error answer's body), for logs: into out,
+ * "no message" when there is none. Returns out. */
+const char *km_kube_status_message(const struct km_buf *b, char *out, size_t size);
 
 #endif

@@ -6,6 +6,8 @@
 #include "common/err.h"
 #include "version.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -67,7 +69,7 @@ static int perform(struct km_kube_client *k, const char *path, long timeout_s)
     curl_easy_reset(k->curl);
     curl_easy_setopt(k->curl, CURLOPT_URL, url);
     curl_easy_setopt(k->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(k->curl, CURLOPT_USERAGENT, "kmon-agent/" KMON_VERSION);
+    curl_easy_setopt(k->curl, CURLOPT_USERAGENT, "kmon/" KMON_VERSION);
     curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, k->errbuf);
     curl_easy_setopt(k->curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(k->curl, CURLOPT_TIMEOUT, timeout_s);
@@ -145,4 +147,14 @@ int km_kube_stream(struct km_kube_client *k, const char *path, long timeout_s,
     *status = k->status;
     k->fn = NULL;
     return rc;
+}
+
+const char *km_kube_status_message(const struct km_buf *b, char *out, size_t size)
+{
+    json_t *s = b->len ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+    const json_t *msg = json_object_get(s, "message");
+
+    snprintf(out, size, "%s", json_is_string(msg) ? json_string_value(msg) : "no message");
+    json_decref(s);
+    return out;
 }

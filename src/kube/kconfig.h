@@ -8,8 +8,8 @@
  * GnuTLS backend takes only paths), removed by km_kube_config_fini. A token file is
  * re-read on every request, so a rotated service-account token is picked up.
  */
-#ifndef KMON_AGENT_KUBE_KCONFIG_H
-#define KMON_AGENT_KUBE_KCONFIG_H
+#ifndef KMON_KUBE_KCONFIG_H
+#define KMON_KUBE_KCONFIG_H
 
 #include <stdbool.h>
 

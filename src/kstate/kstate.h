@@ -1,0 +1,52 @@
+/*
+ * kstate — the cluster-state collector: a reflector per enabled kind (reflector.h)
+ * keeping a compact store (store.h), and on demand the whole state as kube-state-metrics
+ * families (KSM v2.15's names, labels and values) in a metric set, with `cluster` on
+ * every series when configured. Used by `kmon server --cluster-state` and
+ * `kmon agent --mode cluster`; it knows neither HTTP serving nor storage.
+ *
+ * Threads: the reflectors run on their own threads; km_kstate_emit and
+ * km_kstate_metrics may be called from any one thread at a time.
+ */
+#ifndef KMON_KSTATE_KSTATE_H
+#define KMON_KSTATE_KSTATE_H
+
+#include "reflector.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct km_mset;
+
+struct km_kstate_opts {
+    const char *kubeconfig; /* NULL or "": in-cluster */
+    const char *sa_dir;     /* the service-account directory for in-cluster */
+    const char *cluster;    /* NULL or "": no cluster label */
+    const char *kinds;      /* "pods,nodes,…"; NULL or "": all */
+    const char *labels_allowlist, *annotations_allowlist; /* KSM syntax */
+    struct km_kreflector_opts r;
+};
+
+struct km_kstate;
+
+/* Check a --cluster-state-kinds value; 0 or KM_EINVAL naming the unknown kind. */
+int km_kstate_check_kinds(const char *kinds);
+
+/* The names of every kind, comma-separated (for --help). */
+const char *km_kstate_kind_names(void);
+
+/* Configure and start. KM_ENOTFOUND (with a sentence) when there is no way to reach the
+ * API; KM_EINVAL for a bad kind list or allowlist. */
+int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o);
+
+/* Append every enabled kind's families and series to m (at m's timestamp). Returns the
+ * number of series. */
+uint64_t km_kstate_emit(struct km_kstate *s, struct km_mset *m);
+
+/* kmon_cluster_state_* self-metrics. */
+void km_kstate_metrics(struct km_kstate *s, struct km_mset *m);
+
+/* Stop the reflectors and free everything. Accepts NULL. */
+void km_kstate_stop(struct km_kstate *s);
+
+#endif

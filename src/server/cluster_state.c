@@ -1,0 +1,201 @@
+/*
+ * cluster_state — the collector inside the server, emitting through ingest with stale
+ * markers (see cluster_state.h).
+ *
+ * Staleness: the previous emission is kept (two metric sets, swapped each interval);
+ * kstate/stale.h finds the series it had and the current one has not.
+ */
+#include "cluster_state.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mset.h"
+#include "common/timefmt.h"
+#include "ingest.h"
+#include "kstate/stale.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG "cluster-state"
+
+struct km_server_cs {
+    struct km_kstate *ks;
+    struct km_ingest *in;
+    int64_t interval_ms;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    bool stop;
+    struct km_mset sets[2], stale;
+    int cur;
+    struct km_kstale stale_track;
+    struct km_log_limit fail_log;
+    /* Statistics (under mu). */
+    uint64_t emissions, stale_markers, refused, failures;
+    uint64_t last_series;
+    double last_seconds;
+};
+
+static void emit_once(struct km_server_cs *cs)
+{
+    struct km_mset *cur = &cs->sets[cs->cur], *prev = &cs->sets[1 - cs->cur];
+    struct km_ingest_mset_result r = { 0 }, rs = { 0 };
+    int64_t t0 = km_time_mono_ns(), t = km_time_now_ns() / 1000000;
+    uint64_t series;
+    int rc;
+
+    km_mset_reset(cur, t);
+    series = km_kstate_emit(cs->ks, cur);
+    rc = km_mset_error(cur);
+    if (rc == 0) {
+        int64_t n;
+
+        km_mset_reset(&cs->stale, t);
+        n = km_kstale_mark(&cs->stale_track, prev, cur, &cs->stale, 0);
+        rc = n < 0 ? (int)n : km_ingest_mset(cs->in, cur, &r);
+    }
+    if (rc == 0 && cs->stale.nsmp)
+        rc = km_ingest_mset(cs->in, &cs->stale, &rs);
+    pthread_mutex_lock(&cs->mu);
+    cs->emissions++;
+    cs->last_series = series;
+    cs->stale_markers += rs.stored;
+    cs->refused += r.received - r.stored + rs.received - rs.stored;
+    cs->last_seconds = (double)(km_time_mono_ns() - t0) / 1e9;
+    if (rc)
+        cs->failures++;
+    pthread_mutex_unlock(&cs->mu);
+    if (rc) {
+        uint64_t held;
+
+        if (km_log_limit_take(&cs->fail_log, &held))
+            km_log_warn(LOG, "the cluster state could not be stored: %s", km_err_msg());
+        return; /* the previous emission stays the reference for stale markers */
+    }
+    cs->cur = 1 - cs->cur;
+}
+
+static void *run(void *arg)
+{
+    struct km_server_cs *cs = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&cs->mu);
+    while (!cs->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += cs->interval_ms / 1000;
+        ts.tv_nsec += (cs->interval_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        while (!cs->stop && pthread_cond_timedwait(&cs->wake, &cs->mu, &ts) == 0)
+            ;
+        if (cs->stop)
+            break;
+        pthread_mutex_unlock(&cs->mu);
+        emit_once(cs);
+        pthread_mutex_lock(&cs->mu);
+    }
+    pthread_mutex_unlock(&cs->mu);
+    return NULL;
+}
+
+int km_server_cs_start(struct km_server_cs **out, const struct km_kstate_opts *o,
+                       int64_t interval_ms, struct km_ingest *in)
+{
+    struct km_server_cs *cs = calloc(1, sizeof(*cs));
+    int rc;
+
+    *out = NULL;
+    if (!cs)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    cs->in = in;
+    cs->interval_ms = interval_ms > 0 ? interval_ms : 30000;
+    cs->fail_log.period_ns = 60 * 1000000000ll;
+    pthread_mutex_init(&cs->mu, NULL);
+    pthread_cond_init(&cs->wake, NULL);
+    km_mset_init(&cs->sets[0]);
+    km_mset_init(&cs->sets[1]);
+    km_mset_init(&cs->stale);
+    rc = km_kstate_start(&cs->ks, o);
+    if (rc)
+        goto out_free;
+    if (pthread_create(&cs->thread, NULL, run, cs) != 0) {
+        rc = km_err_set(KM_ENOMEM, "cannot start the cluster-state thread");
+        goto out_free;
+    }
+    cs->started = true;
+    *out = cs;
+    return 0;
+
+out_free:
+    km_server_cs_stop(cs);
+    return rc;
+}
+
+void km_server_cs_metrics(struct km_server_cs *cs, struct km_mset *m)
+{
+    uint64_t emissions, stale, refused, failures, series;
+    double secs;
+
+    pthread_mutex_lock(&cs->mu);
+    emissions = cs->emissions;
+    stale = cs->stale_markers;
+    refused = cs->refused;
+    failures = cs->failures;
+    series = cs->last_series;
+    secs = cs->last_seconds;
+    pthread_mutex_unlock(&cs->mu);
+    km_kstate_metrics(cs->ks, m);
+    {
+        const struct {
+            const char *name, *help;
+            enum km_mtype type;
+            double v;
+        } g[] = {
+            { "kmon_cluster_state_stored_emissions_total",
+              "Emissions of the cluster state given to ingest.", KM_MT_COUNTER, (double)emissions },
+            { "kmon_cluster_state_stale_markers_total",
+              "Stale markers stored for series that ended (deleted objects).", KM_MT_COUNTER,
+              (double)stale },
+            { "kmon_cluster_state_samples_refused_total",
+              "Cluster-state samples ingest did not store (labels, time window, series cap).",
+              KM_MT_COUNTER, (double)refused },
+            { "kmon_cluster_state_store_failures_total", "Emissions the database could not take.",
+              KM_MT_COUNTER, (double)failures },
+            { "kmon_cluster_state_stored_series", "Series in the last emission given to ingest.",
+              KM_MT_GAUGE, (double)series },
+            { "kmon_cluster_state_store_duration_seconds",
+              "How long the last emission took, ingest included.", KM_MT_GAUGE, secs },
+        };
+
+        for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+            km_mset_add(m, km_mset_family(m, g[i].name, g[i].help, g[i].type, 0), NULL, 0, g[i].v);
+    }
+}
+
+void km_server_cs_stop(struct km_server_cs *cs)
+{
+    if (!cs)
+        return;
+    pthread_mutex_lock(&cs->mu);
+    cs->stop = true;
+    pthread_cond_broadcast(&cs->wake);
+    pthread_mutex_unlock(&cs->mu);
+    if (cs->started)
+        pthread_join(cs->thread, NULL);
+    km_kstate_stop(cs->ks);
+    km_mset_fini(&cs->sets[0]);
+    km_mset_fini(&cs->sets[1]);
+    km_mset_fini(&cs->stale);
+    km_kstale_fini(&cs->stale_track);
+    pthread_cond_destroy(&cs->wake);
+    pthread_mutex_destroy(&cs->mu);
+    free(cs);
+}

@@ -1,0 +1,244 @@
+"""`kmon server --cluster-state` against the Kubernetes API double (kubeapi.py, with the
+kinds of kubeobjects.py and the scripted changes of kubescript.py): after an interval the
+server's /federate answers exactly the series ksm_model.expected_series computes from the
+double's objects (values and label sets; families the collector implements), changes
+over time are reflected, a deleted object's series end at the next emission (stale
+markers), a relist after 410 Gone neither loses nor duplicates a series, lists are paged,
+a forbidden kind is logged once and skipped, and the server keeps answering with the API
+down. Short intervals through the flags keep each test to seconds."""
+import os
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import http_get, parse_exposition, scrape
+from ksm_model import FAMILIES, diff_series, expected_series
+from kubeapi import KubeAPI, make_job, make_pod
+from kubeobjects import (make_cronjob, make_daemonset, make_hpa, make_namespace, make_node,
+                         make_pvc, make_resourcequota, make_service, make_statefulset)
+from kubescript import (crash_loop, delete_namespace, drain_node, make_deployment_tree,
+                        scale_deployment)
+
+INTERVAL = "300ms"
+KINDS = ("Pod", "Node", "Namespace", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
+         "Job", "CronJob", "HorizontalPodAutoscaler", "PersistentVolumeClaim", "Service",
+         "ResourceQuota")
+LABELS = "pods=[app],namespaces=[*],deployments=[app],statefulsets=[*],services=[*]"
+
+
+@pytest.fixture
+def api(tmp_path):
+    with KubeAPI(tmp_path / "api", bookmark_interval=1.0) as a:
+        yield a
+
+
+def cluster(api):
+    api.add(make_node("node-1"))
+    api.add(make_node("node-2", control_plane=True))
+    for ns in ("default", "shop", "kube-system"):
+        api.add(make_namespace(ns))
+    for obj in make_deployment_tree("web", "shop", replicas=3, nodes=("node-1", "node-2")):
+        api.add(obj)
+    for obj in make_deployment_tree("api", "default", replicas=2, nodes=("node-1",)):
+        api.add(obj)
+    api.add(make_pod("bare", "default", "node-1", containers=["app"]))
+    api.add(make_statefulset("db", "shop", replicas=2))
+    api.add(make_daemonset("proxy", "kube-system", desired=2))
+    api.add(make_cronjob("report", "shop"))
+    api.add(make_job("report-28000000", "shop", "report"))
+    api.add(make_hpa("web", "shop"))
+    api.add(make_pvc("data-db-0", "shop"))
+    legacy = make_pvc("legacy", "shop")
+    legacy["metadata"].setdefault("annotations", {})[
+        "volume.beta.kubernetes.io/storage-class"] = "old-ssd"
+    api.add(legacy)
+    unclassed = make_pvc("unclassed", "shop")
+    unclassed["spec"].pop("storageClassName", None)
+    api.add(unclassed)
+    api.add(make_service("web", "shop"))
+    api.add(make_service("lb", "shop", type_="LoadBalancer"))
+    api.add(make_resourcequota("compute", "shop"))
+
+
+def start(server_factory, api, tmp_path, *extra):
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    proc, base, _ = server_factory("--cluster-state", "--kubeconfig", str(kc), "--cluster", "c1",
+                                   "--cluster-state-interval", INTERVAL,
+                                   "--cluster-state-watch-timeout", "5s",
+                                   "--metric-labels-allowlist", LABELS, *extra)
+    return proc, base
+
+
+def ours(fam):
+    return fam in FAMILIES or fam.endswith(("_labels", "_annotations"))
+
+
+def federate(base):
+    q = urllib.parse.urlencode({"match[]": '{__name__=~"kube_.+"}'})
+    text = http_get(f"{base}/federate?{q}")[2]
+    samples = parse_exposition(text)[0] if text else {}
+    # /federate adds instance="" as Prometheus' does: not a label of the series.
+    return {(n, frozenset(p for p in l if p != ("instance", ""))): v
+            for (n, l), v in samples.items() if ours(n)}
+
+
+def expected(api, kinds=KINDS):
+    objs = [o for o in api.objects() if o.get("kind") in kinds]
+    return {k: v for k, v in expected_series(objs, cluster="c1",
+                                             labels_allowlist=LABELS).items()
+            if k[0] != "kube_replicaset_annotations"}
+
+
+def wait_match(base, api, proc, timeout=10, kinds=KINDS):
+    deadline = time.monotonic() + timeout
+    while True:
+        want, got = expected(api, kinds), federate(base)
+        # Families of kinds not watched, or annotations without an allowlist, never come.
+        if got == want:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(diff_series(want, got) + "\n" + proc.log()[-3000:])
+        time.sleep(0.1)
+
+
+def test_every_kind_matches_the_model(server_factory, api, tmp_path):
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path)
+    wait_match(base, api, proc)
+    m = scrape(base)
+    assert m[("kmon_cluster_state_objects", (("kind", "pods"),))] == 6
+    assert m[("kmon_cluster_state_synced", (("kind", "deployments"),))] == 1
+    assert m[("kmon_ingest_samples_received_total", (("protocol", "cluster_state"),))] > 0
+
+
+def test_changes_over_time_and_stale_markers(server_factory, api, tmp_path):
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path)
+    wait_match(base, api, proc)
+    scale_deployment(api, "shop", "web", 5, nodes=["node-1"])
+    wait_match(base, api, proc)
+    pod = next(o for o in api.objects() if o.get("kind") == "Pod" and
+               o["metadata"]["namespace"] == "default" and o["metadata"]["name"] != "bare")
+    crash_loop(api, "default", pod["metadata"]["name"], "app", times=3, last_reason="OOMKilled")
+    wait_match(base, api, proc)
+    drain_node(api, "node-2")
+    wait_match(base, api, proc)
+    # A deleted pod's series end with the next emission: an instant query no longer
+    # returns them (without stale markers they would linger for 5 minutes).
+    api.delete_pod("default", "bare")
+    got = wait_match(base, api, proc)
+    assert not any(dict(l).get("pod") == "bare" for _, l in got)
+    q = urllib.parse.urlencode({"query": 'kube_pod_info{pod="bare"}'})
+    assert '"result":[]' in http_get(f"{base}/api/v1/query?{q}")[2].replace(" ", "")
+    delete_namespace(api, "shop")
+    wait_match(base, api, proc)
+    assert scrape(base)[("kmon_cluster_state_stale_markers_total", ())] > 0
+
+
+def test_relist_after_410_without_duplicates_or_losses(server_factory, api, tmp_path):
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path)
+    wait_match(base, api, proc)
+    lists_before = len(api.requests(path="/api/v1/pods", watch=False))
+    # The watch dropped, then while the collector backs off a pod goes away, another
+    # comes and the history is compacted past the collector's version: the re-watch
+    # answers 410 Gone and the collector lists again.
+    api.drop_watches()
+    api.delete_pod("default", "bare")
+    api.add_pod(make_pod("late", "default", "node-1", containers=["app"]))
+    api.compact()
+    wait_match(base, api, proc)
+    api.wait_requests(lists_before + 1, pred=lambda r: r.path == "/api/v1/pods" and
+                      not r.watch, timeout=10)
+    m = scrape(base)
+    assert m[("kmon_cluster_state_relists_gone_total", (("kind", "pods"),))] >= 1
+
+
+def test_paged_lists(server_factory, api, tmp_path):
+    api.add(make_node("node-1"))
+    api.add(make_namespace("default"))
+    for i in range(1203):
+        api.add_pod(make_pod(f"p-{i:04d}", "default", "node-1", containers=["app"]))
+    proc, base = start(server_factory, api, tmp_path)
+    wait_match(base, api, proc, timeout=30)
+    lists = api.requests(path="/api/v1/pods", watch=False)
+    assert all(r.query.get("limit") == "500" for r in lists)
+    assert len(lists) >= 3 and any(r.query.get("continue") for r in lists)
+
+
+def test_forbidden_kind_logged_once_and_skipped(server_factory, api, tmp_path):
+    cluster(api)
+    api.deny("list", "deployments")
+    api.deny("watch", "deployments")
+    proc, base = start(server_factory, api, tmp_path)
+    kinds = tuple(k for k in KINDS if k != "Deployment")
+    wait_match(base, api, proc, kinds=kinds)
+    time.sleep(1)
+    log = proc.log()
+    assert log.count("cluster-state: forbidden:") == 1, log
+    assert "the ClusterRole needs list,watch on deployments" in log
+    m = scrape(base)
+    assert m[("kmon_cluster_state_forbidden", (("kind", "deployments"),))] == 1
+    assert len(api.requests(path="/apis/apps/v1/deployments")) == 1  # not retried in a loop
+
+
+def test_server_keeps_answering_with_the_api_down(server_factory, api, tmp_path):
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path)
+    wait_match(base, api, proc)
+    api.stop()
+    time.sleep(2)
+    assert http_get(base + "/readyz")[0] == 200
+    m = scrape(base)
+    assert m[("kmon_cluster_state_errors_total", (("kind", "pods"),))] >= 1
+    assert federate(base)  # the last known state is still emitted
+    # Few requests while down: backoff, never a busy loop (checked by the log's size).
+    assert len(proc.log().splitlines()) < 200
+
+
+def test_agent_mode_cluster(server_factory, api, tmp_path):
+    """`kmon agent --mode cluster`: the KSM families on its /metrics (without stale
+    markers: a deleted pod is simply no longer listed) and shipped by remote_write with
+    the cluster label, stale markers ending a deleted pod's series in the server."""
+    from conftest import Proc, free_port, wait_http
+    cluster(api)
+    _, base, _ = server_factory()
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    port = free_port()
+    agent = Proc(["agent", "--mode", "cluster", "--listen", f"127.0.0.1:{port}",
+                  "--interval", INTERVAL, "--kubeconfig", str(kc), "--cluster", "c1",
+                  "--remote-write", f"{base}/api/v1/write", "--metric-labels-allowlist", LABELS,
+                  "--cluster-state-watch-timeout", "5s", "--spool-dir", "none"])
+    try:
+        abase = f"http://127.0.0.1:{port}"
+        wait_http(abase + "/healthz", agent)
+
+        def agent_series():
+            # KSM's exposition writes empty labels (timezone=""); a store drops them.
+            samples = parse_exposition(http_get(abase + "/metrics")[2])[0]
+            return {(n, frozenset(p for p in l if p[1] != "")): v
+                    for (n, l), v in samples.items() if ours(n)}
+
+        def wait_both(timeout=10):
+            deadline = time.monotonic() + timeout
+            while True:
+                objs = [o for o in api.objects() if o.get("kind") in KINDS]
+                want_agent = expected_series(objs, labels_allowlist=LABELS)
+                got_agent, got_server = agent_series(), federate(base)
+                if got_agent == want_agent and got_server == expected(api):
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(diff_series(want_agent, got_agent) + "\nserver:\n" +
+                                         diff_series(expected(api), got_server) + "\n" +
+                                         agent.log()[-2000:])
+                time.sleep(0.1)
+
+        wait_both()
+        api.delete_pod("default", "bare")
+        wait_both()
+        q = urllib.parse.urlencode({"query": 'kube_pod_info{pod="bare"}'})
+        assert '"result":[]' in http_get(f"{base}/api/v1/query?{q}")[2].replace(" ", "")
+        assert "NaN" not in http_get(abase + "/metrics")[2]
+    finally:
+        agent.close()
