@@ -5,6 +5,7 @@
  */
 #include "objects.h"
 
+#include "common/array.h"
 #include "common/err.h"
 #include "common/timefmt.h"
 #include "quantity.h"
@@ -92,7 +93,7 @@ static int parse_map(struct km_kparse *p, const json_t *map, const struct km_all
             break;
         }
     }
-    qsort(*out, *n, sizeof(**out), cmp_kv);
+    km_sort(*out, *n, sizeof(**out), cmp_kv);
     for (uint16_t i = 1; i < *n; i++) {
         if (strcmp((*out)[i].k, (*out)[i - 1].k) == 0) {
             km_intern_put(p->in, (*out)[i].k);

@@ -3,6 +3,7 @@
  */
 #include "stale.h"
 
+#include "common/array.h"
 #include "common/err.h"
 
 #include <stdlib.h>
@@ -49,8 +50,7 @@ int64_t km_kstale_mark(struct km_kstale *s, const struct km_mset *prev, const st
     for (size_t i = 0; i < cur->nsmp; i++)
         s->h[i] = series_hash(cur, &cur->smp[i]);
     s->n = cur->nsmp;
-    if (s->n) /* qsort and bsearch of NULL are undefined even for 0 elements */
-        qsort(s->h, s->n, sizeof(*s->h), cmp_u64);
+    km_sort(s->h, s->n, sizeof(*s->h), cmp_u64);
     memcpy(&nan, &bits, sizeof(nan));
     for (size_t i = 0; prev && i < prev->nsmp; i++) {
         const struct km_msample *p = &prev->smp[i];
