@@ -290,10 +290,13 @@ def test_unreachable_api_falls_back_to_the_log_layout(tmp_path, api):
     kc = api.write_kubeconfig(tmp_path / "kubeconfig", server=f"https://127.0.0.1:{port}")
     agent, base = start_agent(tmp_path, "--kubeconfig", kc)
     try:
-        s = scrape(base)
-        assert gauge(s, "kmon_agent_kubernetes_api_up") == 0
-        web = pod_labels(s, "web-7c9f8d6b5-h2kxq")
-        assert web and web["namespace"] == "shop" and "workload" not in web
+        # Down once the first attempt has failed (a sanitized build on a busy machine may
+        # be scraped before it has been made).
+        wait(lambda: gauge(scrape(base), "kmon_agent_kubernetes_api_up") == 0, 15,
+             "the API to be reported down", agent)
+        web = wait(lambda: pod_labels(scrape(base), "web-7c9f8d6b5-h2kxq"), 15,
+                   "the pod named from the log layout", agent)
+        assert web["namespace"] == "shop" and "workload" not in web
         time.sleep(2)
         assert agent.log().count("naming pods from the kubelet's log layout") == 1
     finally:
