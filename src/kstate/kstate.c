@@ -183,6 +183,17 @@ uint64_t km_kstate_emit(struct km_kstate *s, struct km_mset *m)
     return e.series;
 }
 
+bool km_kstate_synced(struct km_kstate *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct km_kreflector_stats *st = km_kreflector_stats(s->k[i].refl);
+
+        if (!atomic_load(&st->forbidden) && !atomic_load(&st->synced))
+            return false;
+    }
+    return true;
+}
+
 void km_kstate_metrics(struct km_kstate *s, struct km_mset *m)
 {
     static const struct {

@@ -43,6 +43,9 @@ int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o);
  * number of series. */
 uint64_t km_kstate_emit(struct km_kstate *s, struct km_mset *m);
 
+/* Whether every kind the API does not forbid has been listed completely at least once. */
+bool km_kstate_synced(struct km_kstate *s);
+
 /* kmon_cluster_state_* self-metrics. */
 void km_kstate_metrics(struct km_kstate *s, struct km_mset *m);
 

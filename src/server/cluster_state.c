@@ -13,6 +13,7 @@
 #include "common/timefmt.h"
 #include "ingest.h"
 #include "kstate/stale.h"
+#include "kube/pause.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -80,22 +81,37 @@ static void emit_once(struct km_server_cs *cs)
     cs->cur = 1 - cs->cur;
 }
 
+/* Under mu: wait ms milliseconds or until stopped. */
+static void sleep_locked(struct km_server_cs *cs, int64_t ms)
+{
+    struct timespec ts = km_kube_deadline_in(ms);
+
+    while (!cs->stop && pthread_cond_timedwait(&cs->wake, &cs->mu, &ts) == 0)
+        ;
+}
+
 static void *run(void *arg)
 {
     struct km_server_cs *cs = arg;
-    struct timespec ts;
+    bool first = true;
 
     pthread_mutex_lock(&cs->mu);
+    /* The first emission as soon as every kind has been listed (a fresh server shows the
+     * cluster within seconds, not after a whole interval), at the latest after one. */
+    for (int64_t waited = 0; !cs->stop && waited < cs->interval_ms; waited += 200) {
+        bool synced;
+
+        pthread_mutex_unlock(&cs->mu);
+        synced = km_kstate_synced(cs->ks);
+        pthread_mutex_lock(&cs->mu);
+        if (synced)
+            break;
+        sleep_locked(cs, 200);
+    }
     while (!cs->stop) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += cs->interval_ms / 1000;
-        ts.tv_nsec += (cs->interval_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        while (!cs->stop && pthread_cond_timedwait(&cs->wake, &cs->mu, &ts) == 0)
-            ;
+        if (!first)
+            sleep_locked(cs, cs->interval_ms);
+        first = false;
         if (cs->stop)
             break;
         pthread_mutex_unlock(&cs->mu);

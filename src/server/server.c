@@ -228,7 +228,7 @@ const struct km_cfg_field km_server_fields[] = {
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, cluster_state_interval_ms),
       .def = "30s",
-      .help = "how often the cluster state is stored",
+      .help = "how often the cluster state is stored (first as soon as every kind is listed)",
       .min = 100,
       .max = 3600000 },
     KM_CFG_FIELDS_END,

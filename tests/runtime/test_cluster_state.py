@@ -102,6 +102,15 @@ def wait_match(base, api, proc, timeout=10, kinds=KINDS):
         time.sleep(0.1)
 
 
+def test_first_emission_once_listed_not_after_an_interval(server_factory, api, tmp_path):
+    cluster(api)
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    proc, base, _ = server_factory("--cluster-state", "--kubeconfig", str(kc), "--cluster", "c1",
+                                   "--cluster-state-interval", "1h",
+                                   "--metric-labels-allowlist", LABELS)
+    wait_match(base, api, proc, timeout=20)
+
+
 def test_every_kind_matches_the_model(server_factory, api, tmp_path):
     cluster(api)
     proc, base = start(server_factory, api, tmp_path)
