@@ -131,8 +131,9 @@ def test_probes_answered_during_slow_connection_flood(server_factory):
     assert writes and all(st == 204 for st in writes), writes[-5:]
     # The per-address limit held the flood to 256 of the server's connections.
     assert held <= 256 + 16, held
-    # Once the flood's connections are gone, the flooded address is served as before.
-    deadline = time.monotonic() + 10
+    # Once the flood's connections are gone, the flooded address is served as before
+    # (a sanitized server on a busy machine takes longer to see every close).
+    deadline = time.monotonic() + 30
     while open_connections(port, "127.0.0.2") > 8:
         assert time.monotonic() < deadline, open_connections(port, "127.0.0.2")
         time.sleep(0.2)
