@@ -308,7 +308,10 @@ def test_bad_kubeconfig_is_said_once_and_the_agent_runs(tmp_path):
     kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
     agent, base = start_agent(tmp_path, "--kubeconfig", str(kc))
     try:
-        assert pod_labels(scrape(base), "postgres-0") is not None
+        # The pods are there once the first collection that found them has been published
+        # (a sanitized build on a busy machine may be scraped before).
+        wait(lambda: pod_labels(scrape(base), "postgres-0"), 15, "the pod from the log layout",
+             agent)
         assert "no current-context" in agent.log()
     finally:
         agent.close()
