@@ -29,7 +29,7 @@ struct km_kstate {
         struct km_kstore *store;
         struct km_kreflector *refl;
     } k[MAX_KINDS];
-    uint64_t emissions, last_series;
+    uint64_t emissions, last_series, stale_total;
     double last_seconds;
 };
 
@@ -167,20 +167,33 @@ int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o)
     return 0;
 }
 
-uint64_t km_kstate_emit(struct km_kstate *s, struct km_mset *m)
+int km_kstate_emit(struct km_kstate *s, const struct km_kemit_out *out, struct km_kstate_emitted *r)
 {
-    struct km_kemit e = { .m = m, .cluster = s->cluster };
+    struct km_kemit e = { .m = out->m, .out = out, .cluster = s->cluster };
     int64_t t0 = km_time_mono_ns();
+    int rc;
 
     for (size_t i = 0; i < s->n; i++) {
         e.labels_on = s->k[i].parse.labels != NULL;
         e.annots_on = s->k[i].parse.annots != NULL;
         km_kstore_emit(s->k[i].store, &e);
     }
+    rc = km_kemit_finish(&e);
     s->emissions++;
     s->last_series = e.series;
+    s->stale_total += e.stale;
     s->last_seconds = (double)(km_time_mono_ns() - t0) / 1e9;
-    return e.series;
+    if (r) {
+        r->series = e.series;
+        r->stale = e.stale;
+    }
+    return rc;
+}
+
+void km_kstate_forget(struct km_kstate *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        km_kstore_forget(s->k[i].store);
 }
 
 bool km_kstate_synced(struct km_kstate *s)
@@ -246,6 +259,9 @@ void km_kstate_metrics(struct km_kstate *s, struct km_mset *m)
               KM_MT_COUNTER, (double)s->emissions },
             { "kmon_cluster_state_emission_series", "Series in the last emission.", KM_MT_GAUGE,
               (double)s->last_series },
+            { "kmon_cluster_state_emitted_stale_markers_total",
+              "Stale markers emitted for series that ended (deleted or changed objects).",
+              KM_MT_COUNTER, (double)s->stale_total },
             { "kmon_cluster_state_emission_duration_seconds", "How long the last emission took.",
               KM_MT_GAUGE, s->last_seconds },
             { "kmon_cluster_state_interned_strings", "Distinct strings the stores share.",

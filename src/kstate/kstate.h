@@ -2,8 +2,10 @@
  * kstate — the cluster-state collector: a reflector per enabled kind (reflector.h)
  * keeping a compact store (store.h), and on demand the whole state as kube-state-metrics
  * families (KSM v2.15's names, labels and values) in a metric set, with `cluster` on
- * every series when configured. Used by `kmon server --cluster-state` and
- * `kmon agent --mode cluster`; it knows neither HTTP serving nor storage.
+ * every series when configured and stale markers for series that ended, streamed in
+ * chunks so that a large cluster's emission is never whole in memory. Used by
+ * `kmon server --cluster-state` and `kmon agent --mode cluster`; it knows neither HTTP
+ * serving nor storage.
  *
  * Threads: the reflectors run on their own threads; km_kstate_emit and
  * km_kstate_metrics may be called from any one thread at a time.
@@ -11,6 +13,7 @@
 #ifndef KMON_KSTATE_KSTATE_H
 #define KMON_KSTATE_KSTATE_H
 
+#include "emit.h"
 #include "reflector.h"
 
 #include <stdbool.h>
@@ -39,9 +42,20 @@ const char *km_kstate_kind_names(void);
  * API; KM_EINVAL for a bad kind list or allowlist. */
 int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o);
 
-/* Append every enabled kind's families and series to m (at m's timestamp). Returns the
- * number of series. */
-uint64_t km_kstate_emit(struct km_kstate *s, struct km_mset *m);
+struct km_kstate_emitted {
+    uint64_t series, stale;
+};
+
+/* Every enabled kind's families and series into out->m (at its timestamp), handed to
+ * out->flush in chunks when set, with a stale marker for each series of the last
+ * emission that is gone (objects deleted or changed since). Returns 0 or the first
+ * error of a flush or of the set; the counts go to *r (may be NULL). */
+int km_kstate_emit(struct km_kstate *s, const struct km_kemit_out *out,
+                   struct km_kstate_emitted *r);
+
+/* Another replica emits now: what this one emitted is no longer its to end. The next
+ * emission starts afresh and writes no stale marker for the earlier ones. */
+void km_kstate_forget(struct km_kstate *s);
 
 /* Whether every kind the API does not forbid has been listed completely at least once. */
 bool km_kstate_synced(struct km_kstate *s);

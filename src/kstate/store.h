@@ -4,7 +4,8 @@
  * event, removed on DELETED, and replaced as a set by a relist: objects the new list does
  * not contain are removed when it completes (relist_end), so a relist after 410 Gone
  * neither loses nor duplicates an object, and an object deleted while the watch was down
- * goes away.
+ * goes away. Versions already emitted are kept until the next emission has written
+ * their stale markers.
  *
  * Threads: the kind's reflector writes, the emitter reads; one mutex. Parsing happens
  * before the lock is taken.
@@ -37,8 +38,14 @@ size_t km_kstore_relist_end(struct km_kstore *s);
 
 size_t km_kstore_count(struct km_kstore *s);
 
-/* Declare the kind's families in e and emit every object. */
-void km_kstore_emit(struct km_kstore *s, struct km_kemit *e);
+/* Declare the kind's families in e and emit every object, then the stale markers of
+ * the objects' versions emitted last time and gone since (replaced, deleted, dropped by
+ * a relist). Returns the number of stale markers. */
+uint64_t km_kstore_emit(struct km_kstore *s, struct km_kemit *e);
+
+/* Nothing emitted is out there any more (another replica emits): drop the retired
+ * versions without markers, and the next emission starts from nothing. */
+void km_kstore_forget(struct km_kstore *s);
 
 /* Call fn on each object under the lock (tests, tools). */
 void km_kstore_each(struct km_kstore *s, void (*fn)(void *ud, const void *obj), void *ud);

@@ -2,8 +2,9 @@
  * cluster_state — the collector inside the server, emitting through ingest with stale
  * markers (see cluster_state.h).
  *
- * Staleness: the previous emission is kept (two metric sets, swapped each interval);
- * kstate/stale.h finds the series it had and the current one has not.
+ * The emission goes to ingest in chunks of CHUNK samples, stale markers included (the
+ * collector writes them for the objects that changed; see kstate/store.c), so the server
+ * holds the stores and one chunk, never a whole emission.
  */
 #include "cluster_state.h"
 
@@ -12,7 +13,6 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "ingest.h"
-#include "kstate/stale.h"
 #include "kube/pause.h"
 
 #include <pthread.h>
@@ -32,9 +32,7 @@ struct km_server_cs {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     bool stop;
-    struct km_mset sets[2], stale;
-    int cur;
-    struct km_kstale stale_track;
+    struct km_mset chunk; /* the emission's samples on their way to ingest */
     struct km_log_limit fail_log;
     /* Statistics (under mu). */
     uint64_t emissions, stale_markers, refused, failures;
@@ -42,31 +40,40 @@ struct km_server_cs {
     double last_seconds;
 };
 
+/* Samples handed to ingest at a time: the emission is never whole in memory. */
+#define CHUNK 16384
+
+struct flush_ctx {
+    struct km_server_cs *cs;
+    struct km_ingest_mset_result r;
+};
+
+static int flush_chunk(void *ud, struct km_mset *m)
+{
+    struct flush_ctx *f = ud;
+    struct km_ingest_mset_result r = { 0 };
+    int rc = km_ingest_mset(f->cs->in, m, &r);
+
+    f->r.received += r.received;
+    f->r.stored += r.stored;
+    return rc;
+}
+
 static void emit_once(struct km_server_cs *cs)
 {
-    struct km_mset *cur = &cs->sets[cs->cur], *prev = &cs->sets[1 - cs->cur];
-    struct km_ingest_mset_result r = { 0 }, rs = { 0 };
-    int64_t t0 = km_time_mono_ns(), t = km_time_now_ns() / 1000000;
-    uint64_t series;
+    struct flush_ctx f = { .cs = cs };
+    struct km_kemit_out out = { .m = &cs->chunk, .chunk = CHUNK, .flush = flush_chunk, .ud = &f };
+    struct km_kstate_emitted e = { 0 };
+    int64_t t0 = km_time_mono_ns();
     int rc;
 
-    km_mset_reset(cur, t);
-    series = km_kstate_emit(cs->ks, cur);
-    rc = km_mset_error(cur);
-    if (rc == 0) {
-        int64_t n;
-
-        km_mset_reset(&cs->stale, t);
-        n = km_kstale_mark(&cs->stale_track, prev, cur, &cs->stale, 0);
-        rc = n < 0 ? (int)n : km_ingest_mset(cs->in, cur, &r);
-    }
-    if (rc == 0 && cs->stale.nsmp)
-        rc = km_ingest_mset(cs->in, &cs->stale, &rs);
+    km_mset_reset(&cs->chunk, km_time_now_ns() / 1000000);
+    rc = km_kstate_emit(cs->ks, &out, &e);
     pthread_mutex_lock(&cs->mu);
     cs->emissions++;
-    cs->last_series = series;
-    cs->stale_markers += rs.stored;
-    cs->refused += r.received - r.stored + rs.received - rs.stored;
+    cs->last_series = e.series;
+    cs->stale_markers += e.stale;
+    cs->refused += f.r.received - f.r.stored;
     cs->last_seconds = (double)(km_time_mono_ns() - t0) / 1e9;
     if (rc)
         cs->failures++;
@@ -75,10 +82,8 @@ static void emit_once(struct km_server_cs *cs)
         uint64_t held;
 
         if (km_log_limit_take(&cs->fail_log, &held))
-            km_log_warn(LOG, "the cluster state could not be stored: %s", km_err_msg());
-        return; /* the previous emission stays the reference for stale markers */
+            km_log_warn(LOG, "the cluster state could not all be stored: %s", km_err_msg());
     }
-    cs->cur = 1 - cs->cur;
 }
 
 /* Under mu: wait ms milliseconds or until stopped. */
@@ -136,9 +141,7 @@ int km_server_cs_start(struct km_server_cs **out, const struct km_kstate_opts *o
     cs->fail_log.period_ns = 60 * 1000000000ll;
     pthread_mutex_init(&cs->mu, NULL);
     pthread_cond_init(&cs->wake, NULL);
-    km_mset_init(&cs->sets[0]);
-    km_mset_init(&cs->sets[1]);
-    km_mset_init(&cs->stale);
+    km_mset_init(&cs->chunk);
     rc = km_kstate_start(&cs->ks, o);
     if (rc)
         goto out_free;
@@ -178,8 +181,9 @@ void km_server_cs_metrics(struct km_server_cs *cs, struct km_mset *m)
             { "kmon_cluster_state_stored_emissions_total",
               "Emissions of the cluster state given to ingest.", KM_MT_COUNTER, (double)emissions },
             { "kmon_cluster_state_stale_markers_total",
-              "Stale markers stored for series that ended (deleted objects).", KM_MT_COUNTER,
-              (double)stale },
+              "Stale markers given to ingest for series that ended (deleted or changed "
+              "objects).",
+              KM_MT_COUNTER, (double)stale },
             { "kmon_cluster_state_samples_refused_total",
               "Cluster-state samples ingest did not store (labels, time window, series cap).",
               KM_MT_COUNTER, (double)refused },
@@ -207,10 +211,7 @@ void km_server_cs_stop(struct km_server_cs *cs)
     if (cs->started)
         pthread_join(cs->thread, NULL);
     km_kstate_stop(cs->ks);
-    km_mset_fini(&cs->sets[0]);
-    km_mset_fini(&cs->sets[1]);
-    km_mset_fini(&cs->stale);
-    km_kstale_fini(&cs->stale_track);
+    km_mset_fini(&cs->chunk);
     pthread_cond_destroy(&cs->wake);
     pthread_mutex_destroy(&cs->mu);
     free(cs);

@@ -77,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct km_watch_stream ws;
     struct km_intern *in;
     struct km_mset m;
+    struct km_kemit_out out = { .m = &m, .stale_flags = KM_MF_SHIP_ONLY };
     struct km_kemit e;
     struct ctx c;
     size_t cut = size ? data[0] % 64 + 1 : 1, at = 2;
@@ -106,13 +107,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     km_mset_init(&m);
     km_mset_reset(&m, 1);
-    e = (struct km_kemit){ .m = &m, .cluster = "c" };
+    e = (struct km_kemit){ .m = &m, .out = &out, .cluster = "c" };
     km_kstore_emit(c.s, &e);
+    km_kemit_finish(&e);
     check_set(&m);
-    km_mset_fini(&m);
     km_kstore_relist_begin(c.s); /* a relist that finds nothing empties the store */
     (void)km_kstore_relist_end(c.s);
     CHECK(km_kstore_count(c.s) == 0);
+    /* … and the next emission is only the stale markers of what was emitted. */
+    km_mset_reset(&m, 2);
+    e = (struct km_kemit){ .m = &m, .out = &out, .cluster = "c" };
+    km_kstore_emit(c.s, &e);
+    CHECK(km_kemit_finish(&e) == 0 && e.series == 0);
+    check_set(&m);
+    km_mset_fini(&m);
     km_kstore_destroy(c.s);
     km_intern_stats(in, &strings, &bytes);
     CHECK(strings == 0 && bytes == 0);

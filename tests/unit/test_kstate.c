@@ -197,13 +197,17 @@ static void env_init(struct env *e, const struct km_kind *k)
 
 static void env_emit(struct env *e, const char *cluster)
 {
+    /* Stale markers in families of their own (as the agent ships them). */
+    struct km_kemit_out out = { .m = &e->m, .stale_flags = KM_MF_SHIP_ONLY };
     struct km_kemit em = { .m = &e->m,
+                           .out = &out,
                            .cluster = cluster,
                            .labels_on = e->p.labels != NULL,
                            .annots_on = e->p.annots != NULL };
 
     km_mset_reset(&e->m, 1000);
     km_kstore_emit(e->s, &em);
+    assert_int_equal(km_kemit_finish(&em), 0);
     assert_int_equal(km_mset_error(&e->m), 0);
 }
 
@@ -563,13 +567,124 @@ static void test_relist(void **state)
     env_fini(&e);
 }
 
+/* Samples whose `label` is `value`: the stale markers (families flagged KM_MF_SHIP_ONLY,
+ * each a stale NaN) when `stale`, else the ordinary ones. */
+static size_t samples_with(const struct km_mset *m, bool stale, const char *label,
+                           const char *value)
+{
+    size_t n = 0;
+
+    for (size_t f = 0; f < m->nfam; f++) {
+        if (!!(m->fam[f].flags & KM_MF_SHIP_ONLY) != stale)
+            continue;
+        for (uint32_t i = m->fam[f].first; i != KM_MSET_END; i = m->smp[i].next) {
+            const struct km_label *l = km_mset_labels(m, &m->smp[i]);
+            uint64_t bits;
+
+            memcpy(&bits, &m->smp[i].value, sizeof(bits));
+            if (stale)
+                assert_true(bits == KM_STALE_NAN_BITS);
+            for (uint32_t j = 0; j < m->smp[i].nlabels; j++)
+                n += strcmp(l[j].name, label) == 0 && strcmp(l[j].value, value) == 0;
+        }
+    }
+    return n;
+}
+
+static void test_stale_markers(void **state)
+{
+    struct env e;
+    json_t *web = fixture("pod.json"), *a = pod("a", "pa", "Running"),
+           *b = pod("b", "pb", "Running"), *a2 = pod("a", "pa", "Pending"), *ctr;
+    size_t web_series, b_series;
+
+    (void)state;
+    env_init(&e, &km_kind_pods);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, web), 0);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, a), 0);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, b), 0);
+    env_emit(&e, NULL);
+    web_series = samples_with(&e.m, false, "pod", "web-7d9f8c6b5-x2x9k");
+    b_series = samples_with(&e.m, false, "pod", "pb");
+    assert_true(web_series > 20 && b_series > 5);
+    assert_int_equal(samples_with(&e.m, true, "pod", "pb"), 0);
+    /* The same objects again (a watch replays them): no marker. */
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, web), 0);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, a), 0);
+    env_emit(&e, NULL);
+    assert_int_equal(e.m.nsmp, 2 * b_series + web_series);
+    /* The crash-looping container now runs, a goes Pending (same series, other values), b
+     * is deleted: b's series end, and of web only the waiting reason's. */
+    ctr = json_array_get(json_object_get(json_object_get(web, "status"), "containerStatuses"), 0);
+    json_object_set_new(ctr, "state",
+                        json_pack("{s:{s:s}}", "running", "startedAt", "2024-03-01T10:00:00Z"));
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, web), 0);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, a2), 0);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, a), 0); /* changed twice: the first counts */
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, a2), 0);
+    km_kstore_delete(e.s, b);
+    env_emit(&e, NULL);
+    assert_int_equal(samples_with(&e.m, true, "pod", "pb"), b_series);
+    assert_int_equal(samples_with(&e.m, true, "pod", "pa"), 0);
+    assert_int_equal(samples_with(&e.m, true, "pod", "web-7d9f8c6b5-x2x9k"), 1);
+    assert_int_equal(samples_with(&e.m, true, "reason", "CrashLoopBackOff"), 1);
+    assert_int_equal(samples_with(&e.m, false, "pod", "pb"), 0);
+    /* Markers are written once. */
+    env_emit(&e, NULL);
+    assert_int_equal(samples_with(&e.m, true, "pod", "pb"), 0);
+    /* A replica that stops leading forgets: a deletion then writes no marker, and what it
+     * emits next is the start again. */
+    km_kstore_delete(e.s, a2);
+    km_kstore_forget(e.s);
+    env_emit(&e, NULL);
+    assert_int_equal(samples_with(&e.m, true, "pod", "pa"), 0);
+    assert_int_equal(samples_with(&e.m, false, "pod", "pa"), 0);
+    km_kstore_delete(e.s, web);
+    env_emit(&e, NULL);
+    assert_int_equal(samples_with(&e.m, true, "pod", "web-7d9f8c6b5-x2x9k"), web_series - 1);
+    json_decref(web);
+    json_decref(a);
+    json_decref(a2);
+    json_decref(b);
+    env_fini(&e);
+}
+
+/* A Deployment deleted and created again under the same name in one interval: the new
+ * object keeps the series its labels share with the old one (no uid in them), so only
+ * what differs is marked. */
+static void test_stale_markers_twins(void **state)
+{
+    struct env e;
+    json_t *d1 = json_pack("{s:{s:s,s:s,s:s},s:{s:i},s:{}}", "metadata", "uid", "d1", "name", "web",
+                           "namespace", "shop", "spec", "replicas", 3, "status"),
+           *d2 = json_pack("{s:{s:s,s:s,s:s},s:{s:i},s:{}}", "metadata", "uid", "d2", "name", "web",
+                           "namespace", "shop", "spec", "replicas", 5, "status");
+
+    (void)state;
+    env_init(&e, &km_kind_deployments);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, d1), 0);
+    env_emit(&e, NULL);
+    assert_true(value_of(&e.m, "kube_deployment_spec_replicas", "namespace", "shop", "deployment",
+                         "web", NULL) == 3);
+    km_kstore_delete(e.s, d1);
+    assert_int_equal(km_kstore_upsert(e.s, &e.p, d2), 0);
+    env_emit(&e, NULL);
+    assert_true(value_of(&e.m, "kube_deployment_spec_replicas", "namespace", "shop", "deployment",
+                         "web", NULL) == 5);
+    assert_int_equal(samples_with(&e.m, true, "deployment", "web"), 0);
+    json_decref(d1);
+    json_decref(d2);
+    env_fini(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quantity), cmocka_unit_test(test_allowlist),
-        cmocka_unit_test(test_intern),   cmocka_unit_test(test_pod),
-        cmocka_unit_test(test_node),     cmocka_unit_test(test_workloads),
-        cmocka_unit_test(test_relist),   cmocka_unit_test(test_batch_and_quota),
+        cmocka_unit_test(test_quantity),      cmocka_unit_test(test_allowlist),
+        cmocka_unit_test(test_intern),        cmocka_unit_test(test_pod),
+        cmocka_unit_test(test_node),          cmocka_unit_test(test_workloads),
+        cmocka_unit_test(test_relist),        cmocka_unit_test(test_batch_and_quota),
+        cmocka_unit_test(test_stale_markers), cmocka_unit_test(test_stale_markers_twins),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,8 @@
  * the Kubernetes API holds. /metrics shows them as KSM's exposition does (a deleted
  * object's series are simply no longer listed); what is shipped also carries a stale
  * marker for each series of the previous collection that is gone (families flagged
- * KM_MF_SHIP_ONLY), so the receiving store ends them at once.
+ * KM_MF_SHIP_ONLY), so the receiving store ends them at once. The collector writes
+ * straight into the collection's set: no copy of the previous emission is kept.
  *
  * Threads: the collection thread; the collector's reflectors run on their own.
  */
@@ -12,17 +13,12 @@
 #include "common/err.h"
 #include "kstate/kstate.h"
 #include "kstate/settings.h"
-#include "kstate/stale.h"
 
 #include <stddef.h>
 
 struct cs_ctx {
     struct km_kstate_settings set; /* first: km_kstate_fields point into it */
     struct km_kstate *ks;
-    struct km_mset sets[2]; /* this collection's emission and the previous one */
-    int cur;
-    bool sets_ready;
-    struct km_kstale stale;
 };
 
 _Static_assert(offsetof(struct cs_ctx, set) == 0, "km_kstate_fields point into the context");
@@ -35,44 +31,21 @@ static int cs_init(void *vctx, const struct km_host *host)
 
     (void)host;
     km_kstate_opts_from(&o, &ctx->set, NULL); /* the shipper adds --cluster */
-    km_mset_init(&ctx->sets[0]);
-    km_mset_init(&ctx->sets[1]);
-    ctx->sets_ready = true;
     rc = km_kstate_start(&ctx->ks, &o);
     /* Without a way to reach the API this collector has nothing to do: a settings error
      * (the agent stops) rather than a silently empty agent. */
     return rc == KM_ENOTFOUND ? km_err_wrap(KM_EINVAL, "the cluster-state collector") : rc;
 }
 
-/* Copy every sample of src into dst (families declared again). */
-static void copy_set(struct km_mset *dst, const struct km_mset *src)
-{
-    for (size_t f = 0; f < src->nfam; f++) {
-        const struct km_mfamily *fam = &src->fam[f];
-        int i = km_mset_family(dst, fam->name, fam->help, fam->type, fam->flags);
-
-        for (uint32_t s = fam->first; s != KM_MSET_END; s = src->smp[s].next)
-            km_mset_add(dst, i, km_mset_labels(src, &src->smp[s]), src->smp[s].nlabels,
-                        src->smp[s].value);
-    }
-}
-
 static void cs_collect(void *vctx, struct km_collect *c)
 {
     struct cs_ctx *ctx = vctx;
-    struct km_mset *cur = &ctx->sets[ctx->cur], *prev = &ctx->sets[1 - ctx->cur];
+    struct km_kemit_out out = { .m = c->out, .stale_flags = KM_MF_SHIP_ONLY };
+    int rc = km_kstate_emit(ctx->ks, &out, NULL);
 
-    km_mset_reset(cur, c->now_ms);
-    km_kstate_emit(ctx->ks, cur);
-    if (km_mset_error(cur)) {
-        km_collect_error(c, "the cluster state: %s", km_err_name(km_mset_error(cur)));
-        return;
-    }
-    copy_set(c->out, cur);
-    if (km_kstale_mark(&ctx->stale, prev, cur, c->out, KM_MF_SHIP_ONLY) < 0)
-        km_collect_error(c, "stale markers: out of memory");
+    if (rc)
+        km_collect_error(c, "the cluster state: %s", km_err_name(rc));
     km_kstate_metrics(ctx->ks, c->out);
-    ctx->cur = 1 - ctx->cur;
 }
 
 static void cs_fini(void *vctx)
@@ -80,11 +53,6 @@ static void cs_fini(void *vctx)
     struct cs_ctx *ctx = vctx;
 
     km_kstate_stop(ctx->ks);
-    if (ctx->sets_ready) {
-        km_mset_fini(&ctx->sets[0]);
-        km_mset_fini(&ctx->sets[1]);
-    }
-    km_kstale_fini(&ctx->stale);
 }
 
 const struct km_collector_ops km_collector_cluster_state = {
