@@ -251,3 +251,39 @@ def test_agent_mode_cluster(server_factory, api, tmp_path):
         assert "NaN" not in http_get(abase + "/metrics")[2]
     finally:
         agent.close()
+
+
+def test_agent_mode_cluster_ships_a_large_state_in_several_requests(server_factory, api,
+                                                                    tmp_path):
+    """A cluster state of more series than one request carries (10 000 samples) is
+    shipped whole, as several requests, every collection."""
+    from conftest import Proc, free_port, wait_http
+    api.add(make_node("node-1"))
+    api.add(make_namespace("default"))
+    for i in range(320):
+        api.add_pod(make_pod(f"p-{i:04d}", "default", "node-1", containers=["app", "side"]))
+    _, base, _ = server_factory()
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    port = free_port()
+    agent = Proc(["agent", "--mode", "cluster", "--listen", f"127.0.0.1:{port}",
+                  "--interval", "1s", "--kubeconfig", str(kc), "--cluster", "c1",
+                  "--remote-write", f"{base}/api/v1/write", "--metric-labels-allowlist", LABELS,
+                  "--spool-dir", "none"])
+    try:
+        abase = f"http://127.0.0.1:{port}"
+        wait_http(abase + "/healthz", agent)
+        wait_match(base, api, agent, timeout=30, kinds=("Pod", "Node", "Namespace"))
+
+        def shipped():
+            m = scrape(abase)
+            return (m.get(("kmon_agent_ship_requests_total", (("result", "delivered"),)), 0),
+                    m.get(("kmon_agent_ship_samples_total", (("result", "delivered"),)), 0),
+                    m.get(("kmon_cluster_state_emission_series", ()), 0))
+
+        requests, samples, series = shipped()
+        assert series > 10000
+        assert requests >= 2 and samples >= series, (requests, samples, series)
+        assert scrape(abase).get(("kmon_agent_ship_requests_total",
+                                  (("result", "rejected"),)), 0) == 0, agent.log()[-3000:]
+    finally:
+        agent.close()

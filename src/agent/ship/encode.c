@@ -1,7 +1,8 @@
 /*
- * encode — the agent's collection as a remote_write request (see encode.h). Label
- * arrays are built in one flat array (pointers into the sets' strings, valid while the
- * agent's lock is held), then protobuf-c packs and snappy compresses them.
+ * encode — the agent's collection as remote_write requests (see encode.h). A batch's
+ * label arrays are built in one flat array (pointers into the sets' strings, valid while
+ * the agent's lock is held), then protobuf-c packs and snappy compresses them; the
+ * buffers hold one batch, whatever the size of the collection.
  */
 #include "agent/ship/encode.h"
 
@@ -23,12 +24,16 @@ struct km_ship_encoder {
     struct km_rw_ts *ts;
     int64_t *t;
     double *v;
+    size_t *off; /* each series' first label in `labels` (which may move as it grows) */
     size_t capts;
+    size_t nts, nlab;    /* the batch being built */
     struct km_rw_md *md; /* the families' metadata, when asked for */
     size_t capmd;
     bool want_md;
     struct km_buf proto, body;
-    uint32_t samples;
+    km_ship_body_fn fn;
+    void *ud;
+    uint64_t samples, requests; /* of this collection */
     int err;
 };
 
@@ -59,19 +64,21 @@ void km_ship_encoder_destroy(struct km_ship_encoder *e)
     free(e->ts);
     free(e->t);
     free(e->v);
+    free(e->off);
     free(e->md);
     km_buf_fini(&e->proto);
     km_buf_fini(&e->body);
     free(e);
 }
 
-static int reserve(struct km_ship_encoder *e, size_t nts, size_t nlabels)
+static int reserve_ts(struct km_ship_encoder *e, size_t nts)
 {
     if (nts > e->capts) {
         size_t n = nts * 2;
         struct km_rw_ts *ts = realloc(e->ts, n * sizeof(*ts));
         int64_t *t = ts ? realloc(e->t, n * sizeof(*t)) : NULL;
         double *v = t ? realloc(e->v, n * sizeof(*v)) : NULL;
+        size_t *off = v ? realloc(e->off, n * sizeof(*off)) : NULL;
 
         if (ts)
             e->ts = ts;
@@ -79,10 +86,17 @@ static int reserve(struct km_ship_encoder *e, size_t nts, size_t nlabels)
             e->t = t;
         if (v)
             e->v = v;
-        if (!v)
+        if (off)
+            e->off = off;
+        if (!off)
             return KM_ENOMEM;
         e->capts = n;
     }
+    return 0;
+}
+
+static int reserve_labels(struct km_ship_encoder *e, size_t nlabels)
+{
     if (nlabels > e->caplabels) {
         size_t n = nlabels * 2;
         struct km_label *l = realloc(e->labels, n * sizeof(*l));
@@ -152,36 +166,61 @@ static int encode_metadata(struct km_ship_encoder *e, const struct km_mset *cons
     return km_rw_encode_metadata(&e->proto, e->md, w);
 }
 
-/* Under the agent's lock: build and pack the request. */
+/* Under the agent's lock: pack the batch built so far (with the metadata in the first
+ * request of a collection when asked), compress it and hand it on. */
+static void send_batch(struct km_ship_encoder *e, const struct km_mset *const *sets, size_t nsets)
+{
+    int rc;
+
+    if (!e->nts)
+        return;
+    for (size_t i = 0; i < e->nts; i++) { /* the arrays may have moved as they grew */
+        e->ts[i].labels = e->labels + e->off[i];
+        e->ts[i].t = &e->t[i];
+        e->ts[i].v = &e->v[i];
+    }
+    km_buf_reset(&e->proto);
+    rc = km_rw_encode(&e->proto, e->ts, e->nts);
+    if (rc == 0 && e->want_md && e->requests == 0)
+        rc = encode_metadata(e, sets, nsets);
+    if (rc == 0)
+        rc = km_rw_compress(&e->body, e->proto.data, e->proto.len);
+    if (rc == 0)
+        rc = e->fn(e->ud, e->body.data, e->body.len, (uint32_t)e->nts);
+    if (rc && !e->err)
+        e->err = rc;
+    e->requests++;
+    e->samples += e->nts;
+    e->nts = e->nlab = 0;
+}
+
+/* Under the agent's lock: one series per sample, in requests of at most
+ * KM_SHIP_BATCH_SAMPLES. */
 static void encode_sets(void *ud, const struct km_mset *const *sets, size_t nsets)
 {
     struct km_ship_encoder *e = ud;
-    size_t nts = 0, nlab = 0, need_ts = 0, need_lab = 0;
 
-    for (size_t k = 0; k < nsets; k++) {
-        need_ts += sets[k]->nsmp;
-        for (size_t i = 0; i < sets[k]->nsmp; i++)
-            need_lab += sets[k]->smp[i].nlabels + 1 + e->nidentity;
-    }
-    e->err = reserve(e, need_ts ? need_ts : 1, need_lab ? need_lab : 1);
-    if (e->err)
-        return;
-    for (size_t k = 0; k < nsets; k++) {
+    for (size_t k = 0; k < nsets && !e->err; k++) {
         const struct km_mset *m = sets[k];
 
-        for (size_t f = 0; f < m->nfam; f++) {
+        for (size_t f = 0; f < m->nfam && !e->err; f++) {
             const struct km_mfamily *fam = &m->fam[f];
 
             if (fam->flags & KM_MF_LOCAL)
                 continue;
-            for (uint32_t si = fam->first; si != KM_MSET_END; si = m->smp[si].next) {
+            for (uint32_t si = fam->first; si != KM_MSET_END && !e->err; si = m->smp[si].next) {
                 const struct km_msample *smp = &m->smp[si];
                 const struct km_label *sl = km_mset_labels(m, smp);
-                struct km_label *l = &e->labels[nlab];
-                size_t n = 0;
+                size_t n = 0, need = smp->nlabels + 1 + e->nidentity;
+                struct km_label *l;
 
-                if (smp->nlabels + 1 + e->nidentity > KM_LIMIT_LABELS_PER_SERIES)
+                if (need > KM_LIMIT_LABELS_PER_SERIES)
                     continue;
+                if (reserve_ts(e, e->nts + 1) || reserve_labels(e, e->nlab + need)) {
+                    e->err = km_err_set(KM_ENOMEM, "out of memory encoding the collection");
+                    break;
+                }
+                l = &e->labels[e->nlab];
                 l[n++] = (struct km_label){ KM_METRIC_NAME_LABEL, fam->name };
                 for (uint32_t i = 0; i < smp->nlabels; i++)
                     l[n++] = sl[i];
@@ -190,42 +229,32 @@ static void encode_sets(void *ud, const struct km_mset *const *sets, size_t nset
                         l[n++] = e->identity[i];
                 }
                 km_labels_sort(l, n);
-                e->t[nts] = smp->ts_ms;
-                e->v[nts] = smp->value;
-                e->ts[nts] = (struct km_rw_ts){ l, n, &e->t[nts], &e->v[nts], 1 };
-                nts++;
-                nlab += n;
+                e->t[e->nts] = smp->ts_ms;
+                e->v[e->nts] = smp->value;
+                e->off[e->nts] = e->nlab;
+                e->ts[e->nts] = (struct km_rw_ts){ NULL, n, NULL, NULL, 1 };
+                e->nts++;
+                e->nlab += n;
+                if (e->nts == KM_SHIP_BATCH_SAMPLES)
+                    send_batch(e, sets, nsets);
             }
         }
     }
-    km_buf_reset(&e->proto);
-    e->samples = (uint32_t)nts;
-    e->err = nts ? km_rw_encode(&e->proto, e->ts, nts) : 0;
-    if (e->err == 0 && nts && e->want_md)
-        e->err = encode_metadata(e, sets, nsets);
+    if (!e->err)
+        send_batch(e, sets, nsets);
 }
 
-int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, const void **body,
-                   size_t *len, uint32_t *samples)
+int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, km_ship_body_fn fn,
+                   void *ud, uint64_t *samples)
 {
-    int rc;
-
     e->samples = 0;
+    e->requests = 0;
+    e->nts = e->nlab = 0;
     e->err = 0;
     e->want_md = metadata;
+    e->fn = fn;
+    e->ud = ud;
     km_agent_with_sets(a, encode_sets, e);
-    if (e->err)
-        return km_err_set(KM_ENOMEM, "out of memory encoding the collection");
     *samples = e->samples;
-    if (!e->samples) {
-        *body = NULL;
-        *len = 0;
-        return 0;
-    }
-    rc = km_rw_compress(&e->body, e->proto.data, e->proto.len);
-    if (rc)
-        return rc;
-    *body = e->body.data;
-    *len = e->body.len;
-    return 0;
+    return e->err;
 }

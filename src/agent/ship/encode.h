@@ -1,5 +1,5 @@
 /*
- * encode — the agent's last collection as one remote_write request: every published
+ * encode — the agent's last collection as remote_write requests: every published
  * family except those marked node-local (KM_MF_LOCAL: figures the server derives
  * itself), each sample a series with its family name, its labels and the identity
  * labels (node, cluster) unless it has them already, at the collection's timestamp;
@@ -25,10 +25,19 @@ int km_ship_encoder_create(struct km_ship_encoder **out, const struct km_label *
                            size_t nidentity);
 void km_ship_encoder_destroy(struct km_ship_encoder *e);
 
-/* Encode the agent's published sets, with their families' metadata when `metadata` is
- * set; *body points to the snappy-compressed request (valid until the next call),
- * *samples is how many it carries (0: nothing to send, metadata included). */
-int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, const void **body,
-                   size_t *len, uint32_t *samples);
+/* Samples per request: a collection of a million series (a large cluster's state) goes
+ * as many requests, each well under the server's body limits, and the encoder's memory
+ * is one batch's. */
+#define KM_SHIP_BATCH_SAMPLES 10000
+
+/* Takes one compressed request (valid during the call) of `samples` samples; non-zero
+ * stops the encoding and is returned. */
+typedef int (*km_ship_body_fn)(void *ud, const void *body, size_t len, uint32_t samples);
+
+/* Encode the agent's published sets as requests of at most KM_SHIP_BATCH_SAMPLES
+ * samples, in order, each handed to fn; the families' metadata rides in the first when
+ * `metadata` is set. *samples is how many were handed on (0: nothing to send). */
+int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, km_ship_body_fn fn,
+                   void *ud, uint64_t *samples);
 
 #endif

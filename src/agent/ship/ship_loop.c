@@ -59,23 +59,24 @@ int km_ship_loop_create(struct km_ship_loop **out, struct km_agent *a,
     return 0;
 }
 
+static int submit(void *ud, const void *body, size_t len, uint32_t samples)
+{
+    struct km_ship_loop *l = ud;
+
+    km_shipper_submit(l->sh, body, len, samples);
+    return 0;
+}
+
 static void ship(struct km_ship_loop *l)
 {
     int64_t now = km_time_mono_ns() / 1000000;
     bool md = l->md_interval_ms > 0 &&
               (l->md_sent_ms == INT64_MIN || now - l->md_sent_ms >= l->md_interval_ms);
-    const void *body;
-    size_t len;
-    uint32_t samples;
+    uint64_t samples;
 
-    if (km_ship_encode(l->enc, l->a, md, &body, &len, &samples) != 0) {
+    if (km_ship_encode(l->enc, l->a, md, submit, l, &samples) != 0)
         km_log_error("agent", "encoding the collection for shipping: %s", km_err_msg());
-        return;
-    }
-    if (!samples)
-        return;
-    km_shipper_submit(l->sh, body, len, samples);
-    if (md)
+    if (samples && md)
         l->md_sent_ms = now;
 }
 
