@@ -178,20 +178,30 @@ static const char *mode_of(int argc, char **argv)
     return m ? m : "node";
 }
 
+static int produce_metrics(struct km_http_stream *st, struct km_buf *out, void *ud)
+{
+    (void)st;
+    return km_agent_view_step(ud, out);
+}
+
+static void end_metrics(void *ud)
+{
+    km_agent_view_end(ud);
+}
+
+/* Streamed: a cluster agent's view of a large cluster is rendered in parts as the
+ * client takes them, never whole in memory. */
 static void on_metrics(struct km_http_req *req, void *ud)
 {
-    struct km_agent *a = ud;
-    struct km_buf b;
+    struct km_agent_view *v;
 
-    km_buf_init(&b, 0);
-    km_agent_render_prom(a, &b);
-    if (km_buf_error(&b)) {
-        km_buf_fini(&b);
+    if (km_agent_view_begin(ud, &v) != 0) {
         km_http_respond_error(req, 500, "rendering metrics: %s", km_err_msg());
         return;
     }
-    km_http_respond_buf(req, 200, KM_EXPFMT_CONTENT_TYPE, &b);
-    km_buf_fini(&b);
+    if (km_http_respond_stream(req, 200, KM_EXPFMT_CONTENT_TYPE, produce_metrics, v, end_metrics) !=
+        0)
+        km_log_warn("agent", "answering /metrics: %s", km_err_msg());
 }
 
 static void on_snapshot(struct km_http_req *req, void *ud)
@@ -247,8 +257,8 @@ static int print_snapshot(struct km_agent *a, bool json)
     if (json)
         km_agent_render_json(a, &b);
     else
-        km_agent_render_prom(a, &b);
-    if (km_buf_error(&b)) {
+        rc = km_agent_render_prom(a, &b);
+    if (rc || km_buf_error(&b)) {
         fprintf(stderr, "kmon agent: rendering the snapshot failed: %s\n", km_err_msg());
         rc = 1;
     } else if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0) {

@@ -15,6 +15,7 @@
 #ifndef KMON_AGENT_COLLECTOR_H
 #define KMON_AGENT_COLLECTOR_H
 
+#include "common/buf.h"
 #include "common/cfg.h"
 #include "common/mset.h"
 
@@ -56,6 +57,11 @@ struct km_collect {
     struct km_node_summary *summary;
     int64_t now_ms;                   /* wall clock at the start of the collection */
     struct km_collector_state *state; /* for km_collect_error() */
+    /* When the agent ships: hand a part of the collection to shipping at once instead of
+     * keeping it in `out` (a collection too large to be held whole: the cluster state).
+     * NULL when the agent does not ship. */
+    int (*ship)(void *ud, const struct km_mset *part);
+    void *ship_ud;
 };
 
 /* Count a skipped file, line or metric against this collector
@@ -78,6 +84,12 @@ struct km_collector_ops {
     void (*collect)(void *ctx, struct km_collect *c);
     /* Release everything; must accept a context whose init failed half-way. */
     void (*fini)(void *ctx);
+    /* Optional: series not kept in the collection, rendered for /metrics on demand in
+     * steps (view_step: 1 while more follows, 0 at the end, a negative code on error),
+     * after the collection's own. */
+    int (*view_begin)(void *ctx, void **view);
+    int (*view_step)(void *view, struct km_buf *b);
+    void (*view_end)(void *view);
 };
 
 /* The node collectors, in the order their families are rendered. NULL-terminated. */

@@ -58,6 +58,8 @@ struct km_agent {
     uint64_t collections;
     km_agent_health_fn health_hook;
     void *health_ud;
+    int (*ship)(void *ud, const struct km_mset *part);
+    void *ship_ud;
     const struct km_mset **sets; /* scratch for km_agent_with_sets() */
 };
 
@@ -294,6 +296,13 @@ void km_agent_set_health_hook(struct km_agent *a, km_agent_health_fn fn, void *u
     a->health_ud = ud;
 }
 
+void km_agent_set_ship_hook(struct km_agent *a, int (*fn)(void *ud, const struct km_mset *part),
+                            void *ud)
+{
+    a->ship = fn;
+    a->ship_ud = ud;
+}
+
 void km_agent_with_sets(struct km_agent *a, km_agent_sets_fn fn, void *ud)
 {
     size_t n = 0;
@@ -330,6 +339,8 @@ void km_agent_collect(struct km_agent *a)
         c.summary = &sum;
         c.now_ms = now_ms;
         c.state = st;
+        c.ship = a->ship;
+        c.ship_ud = a->ship_ud;
         t0 = km_time_mono_ns();
         st->ops->collect(st->ctx, &c);
         st->duration_s = (double)(km_time_mono_ns() - t0) / 1e9;
@@ -354,15 +365,77 @@ void km_agent_collect(struct km_agent *a)
 
 /* ---- rendering ------------------------------------------------------------------------ */
 
-void km_agent_render_prom(struct km_agent *a, struct km_buf *out)
+struct km_agent_view {
+    struct km_agent *a;
+    bool sets_done; /* the published sets are out */
+    size_t coll;    /* the collector whose view is being rendered */
+    void *cv;       /* its view */
+};
+
+int km_agent_view_begin(struct km_agent *a, struct km_agent_view **out)
 {
-    pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->ncs; i++) {
-        if (a->cs[i].ready)
-            km_mset_render_prom(&a->cs[i].sets[a->cs[i].pub], out);
+    struct km_agent_view *v = calloc(1, sizeof(*v));
+
+    *out = v;
+    if (!v)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    v->a = a;
+    return 0;
+}
+
+int km_agent_view_step(struct km_agent_view *v, struct km_buf *out)
+{
+    struct km_agent *a = v->a;
+
+    if (!v->sets_done) {
+        pthread_mutex_lock(&a->mu);
+        for (size_t i = 0; i < a->ncs; i++) {
+            if (a->cs[i].ready)
+                km_mset_render_prom(&a->cs[i].sets[a->cs[i].pub], out);
+        }
+        km_mset_render_prom(&a->health[a->health_pub], out);
+        pthread_mutex_unlock(&a->mu);
+        v->sets_done = true;
+        return 1;
     }
-    km_mset_render_prom(&a->health[a->health_pub], out);
-    pthread_mutex_unlock(&a->mu);
+    for (; v->coll < a->ncs; v->coll++) {
+        const struct km_collector_state *st = &a->cs[v->coll];
+        int rc;
+
+        if (!st->ready || !st->ops->view_step)
+            continue;
+        if (!v->cv && (rc = st->ops->view_begin(st->ctx, &v->cv)) != 0)
+            return rc;
+        rc = st->ops->view_step(v->cv, out);
+        if (rc > 0)
+            return 1;
+        st->ops->view_end(v->cv);
+        v->cv = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void km_agent_view_end(struct km_agent_view *v)
+{
+    if (!v)
+        return;
+    if (v->cv)
+        v->a->cs[v->coll].ops->view_end(v->cv);
+    free(v);
+}
+
+int km_agent_render_prom(struct km_agent *a, struct km_buf *out)
+{
+    struct km_agent_view v = { .a = a }; /* on the stack: a render allocates nothing */
+    int rc;
+
+    while ((rc = km_agent_view_step(&v, out)) > 0 && (rc = km_buf_error(out)) == 0)
+        ;
+    if (v.cv)
+        a->cs[v.coll].ops->view_end(v.cv);
+    return rc;
 }
 
 /* Counter growth between two readings; a counter that went back (reset, device gone)

@@ -43,8 +43,17 @@ int km_agent_start(struct km_agent *a, const struct km_host *host, const char *d
 /* Run every enabled collector once and publish the results. */
 void km_agent_collect(struct km_agent *a);
 
-/* Prometheus text 0.0.4 of the last collection, the agent's own health and process_*. */
-void km_agent_render_prom(struct km_agent *a, struct km_buf *out);
+/* Prometheus text 0.0.4 of the last collection, the agent's own health and process_*,
+ * then the collectors' views (collector.h), whole into out. 0 or a negative code. */
+int km_agent_render_prom(struct km_agent *a, struct km_buf *out);
+
+/* The same in steps, for a streamed /metrics: step appends the next part to out and
+ * returns 1 while more follows, 0 at the end, or a negative code. The agent and its
+ * collectors must outlive the view. */
+struct km_agent_view;
+int km_agent_view_begin(struct km_agent *a, struct km_agent_view **out);
+int km_agent_view_step(struct km_agent_view *v, struct km_buf *out);
+void km_agent_view_end(struct km_agent_view *v);
 
 /* The prototype's node snapshot (node_name, cpu_millicores, memory_bytes, disk_io,
  * network_io, timestamp) followed by "metrics": every family. */
@@ -54,6 +63,11 @@ void km_agent_render_json(struct km_agent *a, struct km_buf *out);
  * counters); fn runs on the collection thread. */
 typedef void (*km_agent_health_fn)(void *ud, struct km_mset *m);
 void km_agent_set_health_hook(struct km_agent *a, km_agent_health_fn fn, void *ud);
+
+/* Give collectors a way to ship parts of a collection at once (km_collect.ship); fn
+ * runs on the collection thread. */
+void km_agent_set_ship_hook(struct km_agent *a, int (*fn)(void *ud, const struct km_mset *part),
+                            void *ud);
 
 /* Call fn with every published set of the last collection (the collectors' and the
  * agent's health), under the agent's lock: the sets and their strings are valid during

@@ -203,18 +203,23 @@ static const char *type_name(enum km_mtype t)
     return "untyped";
 }
 
+void km_mset_render_prom_family(const struct km_mset *m, size_t fam, struct km_buf *b, bool header)
+{
+    const struct km_mfamily *f = &m->fam[fam];
+
+    if (f->count == 0 || (f->flags & KM_MF_SHIP_ONLY))
+        return;
+    if (header)
+        km_expfmt_family(b, f->name, f->help[0] ? f->help : NULL, type_name(f->type));
+    for (uint32_t s = f->first; s != KM_MSET_END; s = m->smp[s].next)
+        km_expfmt_sample(b, f->name, km_mset_labels(m, &m->smp[s]), m->smp[s].nlabels,
+                         m->smp[s].value, false, 0);
+}
+
 void km_mset_render_prom(const struct km_mset *m, struct km_buf *b)
 {
-    for (size_t i = 0; i < m->nfam; i++) {
-        const struct km_mfamily *f = &m->fam[i];
-
-        if (f->count == 0 || (f->flags & KM_MF_SHIP_ONLY))
-            continue;
-        km_expfmt_family(b, f->name, f->help[0] ? f->help : NULL, type_name(f->type));
-        for (uint32_t s = f->first; s != KM_MSET_END; s = m->smp[s].next)
-            km_expfmt_sample(b, f->name, km_mset_labels(m, &m->smp[s]), m->smp[s].nlabels,
-                             m->smp[s].value, false, 0);
-    }
+    for (size_t i = 0; i < m->nfam; i++)
+        km_mset_render_prom_family(m, i, b, true);
 }
 
 void km_mset_render_json(const struct km_mset *m, struct km_jsonw *w)

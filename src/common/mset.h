@@ -112,6 +112,10 @@ const struct km_msample *km_mset_find(const struct km_mset *m, const char *famil
 /* Render as Prometheus text 0.0.4 (no timestamps) into b. */
 void km_mset_render_prom(const struct km_mset *m, struct km_buf *b);
 
+/* One family's samples (none for an empty or ship-only family), after its HELP and TYPE
+ * lines when `header` is set: a family rendered in parts, the header once. */
+void km_mset_render_prom_family(const struct km_mset *m, size_t fam, struct km_buf *b, bool header);
+
 /* Render families as a JSON array of {"name","help","type","samples":[{"labels":{},"value"}]}
  * into an open km_jsonw value position. */
 struct km_jsonw;

@@ -121,6 +121,9 @@ void km_kemit_add(struct km_kemit *e, int f, const struct km_label *extra, size_
     struct km_label l[KM_KEMIT_MAX_LABELS];
     size_t n = 0;
 
+    if (e->filter && f != e->only)
+        return;
+
     for (size_t i = 0; i < e->nbase; i++)
         l[n++] = e->base[i];
     if (e->cluster)

@@ -59,6 +59,8 @@ struct km_kemit {
     struct km_label base[4];
     size_t nbase; /* identity labels (namespace, pod, uid, …) */
     enum km_kemit_mode mode;
+    bool filter; /* only samples of family index `only` (a view rendered family by family) */
+    int only;
     uint64_t *kept; /* series hashes recorded by KM_KEMIT_PUT_RECORD (this kind) */
     size_t nkept, capkept;
     bool kept_sorted;

@@ -190,6 +190,81 @@ int km_kstate_emit(struct km_kstate *s, const struct km_kemit_out *out, struct k
     return rc;
 }
 
+/* Samples rendered per view step: a few MiB of text at most. */
+#define VIEW_CHUNK 8192
+
+struct km_kstate_view {
+    struct km_kstate *s;
+    size_t kind, fam; /* what is being rendered */
+    size_t pos;       /* the next bucket of the kind's store */
+    bool header;      /* the family's HELP and TYPE are out */
+    struct km_mset m;
+};
+
+int km_kstate_view_begin(struct km_kstate *s, struct km_kstate_view **out)
+{
+    struct km_kstate_view *v = calloc(1, sizeof(*v));
+
+    *out = NULL;
+    if (!v)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    v->s = s;
+    km_mset_init(&v->m);
+    *out = v;
+    return 0;
+}
+
+int km_kstate_view_step(struct km_kstate_view *v, struct km_buf *b)
+{
+    struct km_kstate *s = v->s;
+
+    while (v->kind < s->n) {
+        const struct km_kind *k = s->k[v->kind].kind;
+        struct km_kemit_out out = { .m = &v->m };
+        struct km_kemit e = { .m = &v->m,
+                              .out = &out,
+                              .cluster = s->cluster,
+                              .filter = true,
+                              .only = (int)v->fam,
+                              .labels_on = s->k[v->kind].parse.labels != NULL,
+                              .annots_on = s->k[v->kind].parse.annots != NULL };
+        bool end;
+        int rc;
+
+        if (v->fam >= k->nfams || v->fam >= 64) {
+            v->kind++;
+            v->fam = v->pos = 0;
+            continue;
+        }
+        km_mset_reset(&v->m, 0);
+        e.kind = k;
+        km_kemit_begin_kind(&e);
+        end = km_kstore_view(s->k[v->kind].store, &e, &v->pos, VIEW_CHUNK);
+        rc = km_kemit_finish(&e);
+        if (rc)
+            return rc;
+        if (v->m.fam[v->fam].count) {
+            km_mset_render_prom_family(&v->m, v->fam, b, !v->header);
+            v->header = true;
+        }
+        if (end) {
+            v->fam++;
+            v->pos = 0;
+            v->header = false;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+void km_kstate_view_end(struct km_kstate_view *v)
+{
+    if (!v)
+        return;
+    km_mset_fini(&v->m);
+    free(v);
+}
+
 void km_kstate_forget(struct km_kstate *s)
 {
     for (size_t i = 0; i < s->n; i++)

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct km_buf;
 struct km_mset;
 
 struct km_kstate_opts {
@@ -52,6 +53,22 @@ struct km_kstate_emitted {
  * error of a flush or of the set; the counts go to *r (may be NULL). */
 int km_kstate_emit(struct km_kstate *s, const struct km_kemit_out *out,
                    struct km_kstate_emitted *r);
+
+/* The current state as Prometheus text, family after family (each family's lines
+ * together, as the format wants), rendered in steps of a few thousand samples so that
+ * /metrics of a large cluster is never whole in memory. A view marks nothing emitted.
+ * Objects changing between steps show as they are when their family is rendered (a
+ * view is not a snapshot; the table growing during a view may show a few of them twice
+ * or not at all). */
+struct km_kstate_view;
+
+int km_kstate_view_begin(struct km_kstate *s, struct km_kstate_view **out);
+
+/* Append the next part to b: 1 when more follows, 0 at the end, or a negative code. */
+int km_kstate_view_step(struct km_kstate_view *v, struct km_buf *b);
+
+/* Accepts NULL. */
+void km_kstate_view_end(struct km_kstate_view *v);
 
 /* Another replica emits now: what this one emitted is no longer its to end. The next
  * emission starts afresh and writes no stale marker for the earlier ones. */

@@ -322,6 +322,22 @@ uint64_t km_kstore_emit(struct km_kstore *s, struct km_kemit *e)
     return e->stale - marked;
 }
 
+bool km_kstore_view(struct km_kstore *s, struct km_kemit *e, size_t *pos, size_t max)
+{
+    size_t i;
+
+    pthread_mutex_lock(&s->mu);
+    e->kind = s->kind;
+    e->mode = KM_KEMIT_PUT;
+    for (i = *pos; i < s->nb && e->m->nsmp < max; i++) {
+        for (struct entry *x = s->b[i]; x; x = x->next)
+            s->kind->emit(e, x->obj);
+    }
+    *pos = i;
+    pthread_mutex_unlock(&s->mu);
+    return i >= s->nb;
+}
+
 void km_kstore_forget(struct km_kstore *s)
 {
     struct entry *retired;

@@ -43,6 +43,12 @@ size_t km_kstore_count(struct km_kstore *s);
  * a relist). Returns the number of stale markers. */
 uint64_t km_kstore_emit(struct km_kstore *s, struct km_kemit *e);
 
+/* A view (for /metrics), in parts: emit the objects from bucket *pos on into e (whose
+ * filter usually names one family) until its set holds `max` samples or the table ends;
+ * *pos moves on. Returns true at the table's end. Marks nothing emitted, retires
+ * nothing: the emissions' stale markers are not disturbed. */
+bool km_kstore_view(struct km_kstore *s, struct km_kemit *e, size_t *pos, size_t max);
+
 /* Nothing emitted is out there any more (another replica emits): drop the retired
  * versions without markers, and the next emission starts from nothing. */
 void km_kstore_forget(struct km_kstore *s);

@@ -1,24 +1,34 @@
 /*
  * cluster_state — the cluster-state collector (kstate/) as the agent's one collector in
- * `kmon agent --mode cluster`: every collection the kube-state-metrics families of what
- * the Kubernetes API holds. /metrics shows them as KSM's exposition does (a deleted
- * object's series are simply no longer listed); what is shipped also carries a stale
- * marker for each series of the previous collection that is gone (families flagged
- * KM_MF_SHIP_ONLY), so the receiving store ends them at once. The collector writes
- * straight into the collection's set: no copy of the previous emission is kept.
+ * `kmon agent --mode cluster`: the kube-state-metrics families of what the Kubernetes
+ * API holds. A large cluster's state (a million series at 30 000 pods) is never held
+ * whole: each collection hands it to shipping in parts of KM_CS_PART samples, stale
+ * markers included (a series of the last collection that is gone, so the receiving
+ * store ends it at once), and /metrics renders it from the stores on demand, family by
+ * family as KSM's exposition shows it (no stale markers: a deleted object's series are
+ * simply no longer listed). The collection itself keeps only the collector's
+ * self-metrics. Without shipping nothing is emitted; /metrics still shows the state.
  *
- * Threads: the collection thread; the collector's reflectors run on their own.
+ * Threads: the collection thread; the views on the HTTP thread; the collector's
+ * reflectors on their own.
  */
 #include "agent/collector.h"
+#include "agent/ship/encode.h"
 #include "common/err.h"
 #include "kstate/kstate.h"
 #include "kstate/settings.h"
 
 #include <stddef.h>
 
+/* Samples per part handed to shipping: one remote_write request each, unless an object
+ * has more than 1 024 series. */
+#define KM_CS_PART (KM_SHIP_BATCH_SAMPLES - 1024)
+
 struct cs_ctx {
     struct km_kstate_settings set; /* first: km_kstate_fields point into it */
     struct km_kstate *ks;
+    struct km_mset part; /* the emission on its way to shipping */
+    bool part_ready;
 };
 
 _Static_assert(offsetof(struct cs_ctx, set) == 0, "km_kstate_fields point into the context");
@@ -30,6 +40,8 @@ static int cs_init(void *vctx, const struct km_host *host)
     int rc;
 
     (void)host;
+    km_mset_init(&ctx->part);
+    ctx->part_ready = true;
     km_kstate_opts_from(&o, &ctx->set, NULL); /* the shipper adds --cluster */
     rc = km_kstate_start(&ctx->ks, &o);
     /* Without a way to reach the API this collector has nothing to do: a settings error
@@ -37,15 +49,48 @@ static int cs_init(void *vctx, const struct km_host *host)
     return rc == KM_ENOTFOUND ? km_err_wrap(KM_EINVAL, "the cluster-state collector") : rc;
 }
 
+static int ship_part(void *ud, struct km_mset *m)
+{
+    struct km_collect *c = ud;
+
+    return c->ship(c->ship_ud, m);
+}
+
 static void cs_collect(void *vctx, struct km_collect *c)
 {
     struct cs_ctx *ctx = vctx;
-    struct km_kemit_out out = { .m = c->out, .stale_flags = KM_MF_SHIP_ONLY };
-    int rc = km_kstate_emit(ctx->ks, &out, NULL);
 
-    if (rc)
-        km_collect_error(c, "the cluster state: %s", km_err_name(rc));
+    if (c->ship) {
+        struct km_kemit_out out = { .m = &ctx->part,
+                                    .stale_flags = KM_MF_SHIP_ONLY,
+                                    .chunk = KM_CS_PART,
+                                    .flush = ship_part,
+                                    .ud = c };
+        int rc;
+
+        km_mset_reset(&ctx->part, c->now_ms);
+        rc = km_kstate_emit(ctx->ks, &out, NULL);
+        if (rc)
+            km_collect_error(c, "shipping the cluster state: %s", km_err_name(rc));
+    }
     km_kstate_metrics(ctx->ks, c->out);
+}
+
+static int cs_view_begin(void *vctx, void **view)
+{
+    struct cs_ctx *ctx = vctx;
+
+    return km_kstate_view_begin(ctx->ks, (struct km_kstate_view **)view);
+}
+
+static int cs_view_step(void *view, struct km_buf *b)
+{
+    return km_kstate_view_step(view, b);
+}
+
+static void cs_view_end(void *view)
+{
+    km_kstate_view_end(view);
 }
 
 static void cs_fini(void *vctx)
@@ -53,6 +98,8 @@ static void cs_fini(void *vctx)
     struct cs_ctx *ctx = vctx;
 
     km_kstate_stop(ctx->ks);
+    if (ctx->part_ready)
+        km_mset_fini(&ctx->part);
 }
 
 const struct km_collector_ops km_collector_cluster_state = {
@@ -64,4 +111,7 @@ const struct km_collector_ops km_collector_cluster_state = {
     .init = cs_init,
     .collect = cs_collect,
     .fini = cs_fini,
+    .view_begin = cs_view_begin,
+    .view_step = cs_view_step,
+    .view_end = cs_view_end,
 };

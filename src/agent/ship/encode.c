@@ -244,8 +244,7 @@ static void encode_sets(void *ud, const struct km_mset *const *sets, size_t nset
         send_batch(e, sets, nsets);
 }
 
-int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, km_ship_body_fn fn,
-                   void *ud, uint64_t *samples)
+static void start(struct km_ship_encoder *e, bool metadata, km_ship_body_fn fn, void *ud)
 {
     e->samples = 0;
     e->requests = 0;
@@ -254,7 +253,22 @@ int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata,
     e->want_md = metadata;
     e->fn = fn;
     e->ud = ud;
+}
+
+int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, km_ship_body_fn fn,
+                   void *ud, uint64_t *samples)
+{
+    start(e, metadata, fn, ud);
     km_agent_with_sets(a, encode_sets, e);
+    *samples = e->samples;
+    return e->err;
+}
+
+int km_ship_encode_sets(struct km_ship_encoder *e, const struct km_mset *const *sets, size_t n,
+                        bool metadata, km_ship_body_fn fn, void *ud, uint64_t *samples)
+{
+    start(e, metadata, fn, ud);
+    encode_sets(e, sets, n);
     *samples = e->samples;
     return e->err;
 }

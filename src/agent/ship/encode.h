@@ -40,4 +40,9 @@ typedef int (*km_ship_body_fn)(void *ud, const void *body, size_t len, uint32_t 
 int km_ship_encode(struct km_ship_encoder *e, struct km_agent *a, bool metadata, km_ship_body_fn fn,
                    void *ud, uint64_t *samples);
 
+/* The same for sets the caller holds (a collector's part shipped during the
+ * collection). */
+int km_ship_encode_sets(struct km_ship_encoder *e, const struct km_mset *const *sets, size_t n,
+                        bool metadata, km_ship_body_fn fn, void *ud, uint64_t *samples);
+
 #endif

@@ -20,7 +20,10 @@ struct km_ship_loop {
     struct km_label identity[2];
     int64_t md_interval_ms;
     int64_t md_sent_ms; /* monotonic; INT64_MIN: never */
+    bool md_now;        /* this collection carries the families' metadata */
 };
+
+static int ship_part(void *ud, const struct km_mset *part);
 
 static void health(void *ud, struct km_mset *m)
 {
@@ -54,6 +57,7 @@ int km_ship_loop_create(struct km_ship_loop **out, struct km_agent *a,
             return rc;
         }
         km_agent_set_health_hook(a, health, l);
+        km_agent_set_ship_hook(a, ship_part, l);
     }
     *out = l;
     return 0;
@@ -67,17 +71,23 @@ static int submit(void *ud, const void *body, size_t len, uint32_t samples)
     return 0;
 }
 
-static void ship(struct km_ship_loop *l)
+/* A collector's part shipped during the collection (km_collect.ship). */
+static int ship_part(void *ud, const struct km_mset *part)
 {
-    int64_t now = km_time_mono_ns() / 1000000;
-    bool md = l->md_interval_ms > 0 &&
-              (l->md_sent_ms == INT64_MIN || now - l->md_sent_ms >= l->md_interval_ms);
+    struct km_ship_loop *l = ud;
     uint64_t samples;
 
-    if (km_ship_encode(l->enc, l->a, md, submit, l, &samples) != 0)
+    return km_ship_encode_sets(l->enc, &part, 1, l->md_now, submit, l, &samples);
+}
+
+static void ship(struct km_ship_loop *l)
+{
+    uint64_t samples;
+
+    if (km_ship_encode(l->enc, l->a, l->md_now, submit, l, &samples) != 0)
         km_log_error("agent", "encoding the collection for shipping: %s", km_err_msg());
-    if (samples && md)
-        l->md_sent_ms = now;
+    if (l->md_now)
+        l->md_sent_ms = km_time_mono_ns() / 1000000;
 }
 
 int km_ship_loop_run(struct km_ship_loop *l, int64_t interval_ms)
@@ -88,6 +98,9 @@ int km_ship_loop_run(struct km_ship_loop *l, int64_t interval_ms)
         int64_t now;
         int sig;
 
+        now = km_time_mono_ns() / 1000000;
+        l->md_now = l->md_interval_ms > 0 &&
+                    (l->md_sent_ms == INT64_MIN || now - l->md_sent_ms >= l->md_interval_ms);
         km_agent_collect(l->a);
         if (l->sh)
             ship(l);
