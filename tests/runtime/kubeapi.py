@@ -46,7 +46,8 @@ client has to get right reproduced as the real server does them:
   object has been modified; please apply your changes to the latest version and try
   again"; none is 422), DELETE (a Success Status); other kinds answer 405 to writes.
 * Test controls: add/update/modify/delete objects (global, increasing resourceVersion like
-  etcd's revision), compact history, emit bookmarks, drop watch connections mid-stream,
+  etcd's revision), compact history, emit bookmarks, hold watch events back and release
+  them as one burst, drop watch connections mid-stream,
   inject 500/429/503/... (429 as a Status with Retry-After or as the plain-text reply of
   the max-in-flight/APF filter) or hanging requests, rotate tokens (rewriting in-cluster
   token files with the kubelet's atomic ``..data`` symlink swap), deny verbs (403), and a
@@ -58,12 +59,20 @@ kubeobjects.py builds the other kinds, kubescript.py scripts cluster changes (sc
 crash loop, drain, NotReady, namespace deletion) and ksm_model.py computes the
 kube-state-metrics series the objects must produce.  Standard library only; needs the
 ``openssl`` binary.
+
+Sized for a generated cluster of tens of thousands of objects (bench/kstate-bench.py): each
+object is serialized once when stored, list pages are joined from those bytes and found by
+bisecting the sorted keys (a page costs its own items), and a watch event is encoded once
+for all watchers and written in batches.
 """
 
 import atexit
 import base64
+import bisect
+import contextlib
 import copy
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -115,6 +124,53 @@ def _clone(obj):
     history and the responses share them and only what comes in or goes out to a caller
     is copied."""
     return json.loads(json.dumps(obj))
+
+
+# Serialized once: a stored object's JSON (encode_json's bytes without the newline) is made
+# when it is stored, and list pages and watch events are joined from those bytes instead of
+# encoding the same objects again for every page, watcher and event.  The bytes are exactly
+# what encode_json of the object (or of the list / event around it) gives.
+
+_HEADS = {}
+
+
+def _head(kind, api_version):
+    """'{"kind":K,"apiVersion":A,' as encode_json writes those two keys first."""
+    h = _HEADS.get((kind, api_version))
+    if h is None:
+        h = encode_json({"kind": kind, "apiVersion": api_version})[:-2] + b","
+        _HEADS[(kind, api_version)] = h
+    return h
+
+
+def _store_json(obj):
+    """(full, item): the compact JSON of obj, and of obj without kind and apiVersion (a
+    list's item), both without a trailing newline."""
+    full = encode_json(obj)[:-1]
+    keys = list(obj)
+    if keys[:2] == ["kind", "apiVersion"] and len(keys) > 2 and isinstance(
+            obj["kind"], str) and isinstance(obj["apiVersion"], str):
+        head = _head(obj["kind"], obj["apiVersion"])
+        if full.startswith(head):
+            return full, b"{" + full[len(head):]
+    if "kind" not in obj and "apiVersion" not in obj:
+        return full, full
+    return full, encode_json({k: v for k, v in obj.items()
+                              if k not in ("kind", "apiVersion")})[:-1]
+
+
+def _full_from_item(obj, item):
+    """The full JSON of a stored object from its cached item JSON."""
+    keys = list(obj)
+    if keys[:2] == ["kind", "apiVersion"] and len(keys) > 2 and isinstance(
+            obj["kind"], str) and isinstance(obj["apiVersion"], str):
+        return _head(obj["kind"], obj["apiVersion"]) + item[1:]
+    return encode_json(obj)[:-1]
+
+
+def _event_line(typ, full):
+    """encode_json({"type": typ, "object": obj}) from obj's JSON."""
+    return b'{"type":"%s","object":%s}\n' % (typ.encode(), full)
 
 
 def status_body(code, reason, message, details=None, metadata=None):
@@ -191,11 +247,13 @@ def _suffix(n, *parts):
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_ts(ts):
     return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
         tzinfo=datetime.timezone.utc)
 
 
+@functools.lru_cache(maxsize=65536)
 def _ts(base, plus=0):
     return (_parse_ts(base) + datetime.timedelta(seconds=plus)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -1117,10 +1175,11 @@ class Request:
 
 
 class _Event:
-    __slots__ = ("rv", "type", "obj", "prev", "key")
+    __slots__ = ("rv", "type", "obj", "prev", "key", "full")
 
-    def __init__(self, rv, type_, obj, prev, key):
+    def __init__(self, rv, type_, obj, prev, key, full=None):
         self.rv, self.type, self.obj, self.prev, self.key = rv, type_, obj, prev, key
+        self.full = full  # obj's JSON (see _store_json)
 
 
 class _Watcher:
@@ -1133,6 +1192,7 @@ class _Watcher:
         self.conn = conn
         self.q = queue.Queue()
         self.streaming = False  # headers and replayed events written
+        self.sent = 0  # live events written (the bench waits on it)
 
 
 _DROP = object()
@@ -1584,32 +1644,31 @@ class _Handler(BaseHTTPRequestHandler):
                         self._too_large(want, api._rv)
                         return
                     snap_rv = api._rv
-            state = api._state_at(resource, snap_rv)
-        if limit and rv_param == "0":
-            limit = 0  # the watch cache serves rv=0 lists whole (1.28-1.32)
-        keys = sorted(k for k in state if (not ns or k.startswith(prefix)))
-        items, last, more, examined = [], None, False, 0
-        for i, key in enumerate(keys):
-            rel = key[len(prefix):]
-            if start and rel < start:
-                continue
-            if limit and len(items) >= limit:
-                more = True
-                break
-            last = rel
-            examined = i
-            obj = state[key]
-            if _matches(obj, fsel, lsel):
-                items.append({k: v for k, v in obj.items()
-                              if k not in ("kind", "apiVersion")})
+            if limit and rv_param == "0":
+                limit = 0  # the watch cache serves rv=0 lists whole (1.28-1.32)
+            if snap_rv >= api._rv:
+                # The current state: a page from the sorted keys, items from their JSON.
+                store = api._store[resource]
+                page = _page(api._skeys[resource], lambda key: store[_tkey(key)], api._items,
+                             prefix, start, limit, fsel, lsel)
+                state = None
+            else:
+                state = api._state_at(resource, snap_rv)
+        if state is not None:
+            # An older snapshot (objects changed while the client pages): rebuilt from the
+            # history, as before.
+            page = _page(sorted(state), state.__getitem__, api._items, prefix, start, limit,
+                         fsel, lsel)
+        items, last, more, remaining = page
         meta = {"resourceVersion": str(snap_rv)}
         if more:
             meta["continue"] = _encode_continue(last + "\x00", snap_rv)
             if not fsel and not lsel:
-                meta["remainingItemCount"] = len(keys) - examined - 1
+                meta["remainingItemCount"] = remaining
         r = _RESOURCES[resource]
-        self._send(200, {"kind": r["list"], "apiVersion": r["apiVersion"], "metadata": meta,
-                         "items": items})
+        head = encode_json({"kind": r["list"], "apiVersion": r["apiVersion"],
+                            "metadata": meta})[:-2]
+        self._send(200, b"%s,\"items\":[%s]}\n" % (head, b",".join(items)))
 
     def _too_large(self, want, current):
         self._status(504, "Timeout", f"Timeout: Too large resource version: {want}, "
@@ -1650,21 +1709,34 @@ class _Handler(BaseHTTPRequestHandler):
                 # No resourceVersion (or "0", or sendInitialEvents): the current state as
                 # synthetic ADDED events, then changes.
                 state = api._state_at(resource, api._rv)
-                pending = [("ADDED", state[k]) for k in sorted(state)
-                           if (not ns or k.startswith(prefix))
-                           and _matches(state[k], fsel, lsel)]
+                pending = []
+                for k in sorted(state):
+                    obj = state[k]
+                    if (not ns or k.startswith(prefix)) and _matches(obj, fsel, lsel):
+                        hit = api._items.get(id(obj))
+                        if hit is not None and hit[0] is obj:
+                            pending.append(_event_line("ADDED", _full_from_item(obj, hit[1])))
+                        else:
+                            pending.append(encode_json({"type": "ADDED", "object": obj}))
                 if initial_events and bookmarks:
-                    pending.append(("BOOKMARK", _bookmark_object(
-                        resource, api._rv, {"k8s.io/initial-events-end": "true"})))
+                    pending.append(encode_json({"type": "BOOKMARK", "object": _bookmark_object(
+                        resource, api._rv, {"k8s.io/initial-events-end": "true"})}))
             elif start < api._floor:
                 expired = f"too old resource version: {start} ({api._floor})"
             else:
                 pending = []
-                for ev in api._events[resource]:
-                    if ev.rv > start:
-                        out = _convert(ev, w)
-                        if out is not None:
-                            pending.append(out)
+                events = api._events[resource]
+                lo, hi = 0, len(events)  # rv increases along the history: bisect it
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if events[mid].rv <= start:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                for ev in events[lo:]:
+                    line = _convert_line(ev, w)
+                    if line is not None:
+                        pending.append(line)
             if expired is None:
                 api._watchers.add(w)
                 api._lock.notify_all()
@@ -1702,8 +1774,9 @@ class _Handler(BaseHTTPRequestHandler):
             return t if t > now else None
 
         nbm = next_bookmark(start)
-        for typ, obj in pending:
-            self._chunk(encode_json({"type": typ, "object": obj}))
+        for i in range(0, len(pending), 64):  # one chunk per event, written 64 at a time
+            self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(d), d)
+                                      for d in pending[i:i + 64]))
         with api._lock:
             w.streaming = True
             api._lock.notify_all()
@@ -1724,18 +1797,36 @@ class _Handler(BaseHTTPRequestHandler):
                                              "object": _bookmark_object(w.resource, rv)}))
                     nbm = next_bookmark(now)
                 continue
-            if item is _DROP or item is _STOP:
+            # Whatever else is queued goes out in the same write (still one chunk per
+            # event), so a burst of events costs one TLS write per 64.
+            batch, sent, end = [item], 0, False
+            while len(batch) < 64:
+                try:
+                    batch.append(w.q.get_nowait())
+                except queue.Empty:
+                    break
+            out = []
+            for item in batch:
+                if item is _DROP or item is _STOP:
+                    end = True
+                    break
+                if isinstance(item, tuple):  # ("BOOKMARK", rv)
+                    if w.bookmarks:
+                        out.append(encode_json({"type": "BOOKMARK", "object":
+                                                _bookmark_object(w.resource, item[1])}))
+                    continue
+                api._watch_gate.wait()
+                line = _convert_line(item, w)
+                if line is not None:
+                    out.append(line)
+                    sent += 1
+            if out:
+                self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(d), d) for d in out))
+                w.sent += sent
+            if end:
                 _raw_shutdown(self.request)
                 self.close_connection = True
                 return
-            if isinstance(item, tuple):  # ("BOOKMARK", rv)
-                if w.bookmarks:
-                    self._chunk(encode_json({"type": "BOOKMARK",
-                                             "object": _bookmark_object(w.resource, item[1])}))
-                continue
-            out = _convert(item, w)
-            if out is not None:
-                self._chunk(encode_json({"type": out[0], "object": out[1]}))
 
 
 def _convert(ev, w):
@@ -1753,6 +1844,56 @@ def _convert(ev, w):
         obj = dict(ev.prev, metadata=dict(ev.prev["metadata"], resourceVersion=str(ev.rv)))
         return ("DELETED", obj)
     return None
+
+
+def _convert_line(ev, w):
+    """_convert's event as the line a watch sends, from the event's JSON when it carries
+    the event's own object; None when the watcher does not see it."""
+    out = _convert(ev, w)
+    if out is None:
+        return None
+    if out[1] is ev.obj and ev.full is not None:
+        return _event_line(out[0], ev.full)
+    return encode_json({"type": out[0], "object": out[1]})
+
+
+def _tkey(skey):
+    """The store key (namespace, name) of an etcd key tail (see _skey)."""
+    ns, sep, name = skey.partition("/")
+    return (ns, name) if sep else ("", skey)
+
+
+def _prefix_end(prefix):
+    """The smallest string above every string that starts with prefix."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _page(keys, lookup, cache, prefix, start, limit, fsel, lsel):
+    """One list page over sorted etcd keys: (item JSON list, last key examined (relative to
+    prefix), more, remainingItemCount).  Only the keys under prefix from start on are
+    looked at (bisect), so a page costs its own items, not the whole list."""
+    base = bisect.bisect_left(keys, prefix) if prefix else 0
+    hi = bisect.bisect_left(keys, _prefix_end(prefix)) if prefix else len(keys)
+    i = bisect.bisect_left(keys, prefix + start, base, hi) if start else base
+    items, last, more, examined = [], None, False, i
+    selective = bool(fsel or lsel)
+    n = len(prefix)
+    while i < hi:
+        if limit and len(items) >= limit:
+            more = True
+            break
+        key = keys[i]
+        last = key[n:]
+        examined = i
+        obj = lookup(key)
+        if not selective or _matches(obj, fsel, lsel):
+            hit = cache.get(id(obj))
+            if hit is not None and hit[0] is obj:
+                items.append(hit[1])
+            else:
+                items.append(_store_json(obj)[1])
+        i += 1
+    return items, last, more, hi - examined - 1
 
 
 class _Server(ThreadingHTTPServer):
@@ -1821,6 +1962,10 @@ class KubeAPI:
         self._rv = 1
         self._floor = 0
         self._store = {r: {} for r in _RESOURCES}
+        self._skeys = {r: [] for r in _RESOURCES}  # the store's etcd keys, sorted
+        self._items = {}  # id(stored object) -> (object, its list item JSON)
+        self._watch_gate = threading.Event()  # cleared by hold_watches()
+        self._watch_gate.set()
         self._events = {r: [] for r in _RESOURCES}   # retained (watchable) history
         self._all_events = {r: [] for r in _RESOURCES}  # full history for list snapshots
         self._watchers = set()
@@ -1881,6 +2026,7 @@ class KubeAPI:
             return
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._watch_gate.set()
         with self._lock:
             for w in list(self._watchers):
                 w.q.put(_STOP)
@@ -2027,9 +2173,9 @@ class KubeAPI:
         m = obj["metadata"]
         return (m.get("namespace") or "", m["name"])
 
-    def _record(self, resource, typ, obj, prev):
+    def _record(self, resource, typ, obj, prev, full=None):
         key = _skey(self._key(obj))
-        ev = _Event(self._rv, typ, obj, prev, key)
+        ev = _Event(self._rv, typ, obj, prev, key, full)
         self._events[resource].append(ev)
         self._all_events[resource].append(ev)
         if self.history_limit is not None and len(self._events[resource]) > self.history_limit:
@@ -2041,6 +2187,25 @@ class KubeAPI:
                 w.q.put(ev)
         self._lock.notify_all()
 
+    def _stamped(self, obj):
+        """A private copy of obj with metadata.resourceVersion set to the current one, and
+        its JSON (the copy is the JSON decoded: nothing is shared with the caller)."""
+        o = dict(obj)
+        o["metadata"] = dict(obj["metadata"])
+        o["metadata"]["resourceVersion"] = str(self._rv)
+        full, item = _store_json(o)
+        return json.loads(full), full, item
+
+    def _put(self, resource, k, obj, item):
+        store = self._store[resource]
+        prev = store.get(k)
+        if prev is None:
+            bisect.insort(self._skeys[resource], _skey(k))
+        else:
+            self._items.pop(id(prev), None)
+        store[k] = obj
+        self._items[id(obj)] = (obj, item)
+
     def add(self, obj):
         """Create an object of any served kind; returns the stored copy."""
         resource = _KIND_TO_RES[obj["kind"]]
@@ -2049,11 +2214,10 @@ class KubeAPI:
             if k in self._store[resource]:
                 raise KeyError(f"{obj['kind']} {k} already exists")
             self._rv += 1
-            obj = _clone(obj)
-            obj["metadata"]["resourceVersion"] = str(self._rv)
-            self._store[resource][k] = obj
-            self._record(resource, "ADDED", obj, None)
-            return _clone(obj)
+            obj, full, item = self._stamped(obj)
+            self._put(resource, k, obj, item)
+            self._record(resource, "ADDED", obj, None, full)
+            return json.loads(full)
 
     def update(self, obj):
         """Replace an existing object (MODIFIED); returns the stored copy."""
@@ -2062,11 +2226,10 @@ class KubeAPI:
             k = self._key(obj)
             prev = self._store[resource][k]
             self._rv += 1
-            obj = _clone(obj)
-            obj["metadata"]["resourceVersion"] = str(self._rv)
-            self._store[resource][k] = obj
-            self._record(resource, "MODIFIED", obj, prev)
-            return _clone(obj)
+            obj, full, item = self._stamped(obj)
+            self._put(resource, k, obj, item)
+            self._record(resource, "MODIFIED", obj, prev, full)
+            return json.loads(full)
 
     def modify(self, kind, namespace, name, fn):
         """Apply fn(obj) to a copy of the object (it may mutate or return a new one)."""
@@ -2086,12 +2249,15 @@ class KubeAPI:
                     o["metadata"]["deletionTimestamp"] = _now_ts()
                     o["metadata"]["deletionGracePeriodSeconds"] = 30
                 self.modify(kind, namespace, name, mark)
-            prev = self._store[resource].pop((namespace or "", name))
+            k = (namespace or "", name)
+            prev = self._store[resource].pop(k)
+            self._items.pop(id(prev), None)
+            keys = self._skeys[resource]
+            del keys[bisect.bisect_left(keys, _skey(k))]
             self._rv += 1
-            obj = _clone(prev)
-            obj["metadata"]["resourceVersion"] = str(self._rv)
-            self._record(resource, "DELETED", obj, prev)
-            return _clone(obj)
+            obj, full, _ = self._stamped(prev)
+            self._record(resource, "DELETED", obj, prev, full)
+            return json.loads(full)
 
     def get(self, kind, namespace, name):
         with self._lock:
@@ -2173,6 +2339,17 @@ class KubeAPI:
             for w in self._watchers:
                 w.q.put(("BOOKMARK", rv))
             return rv
+
+    @contextlib.contextmanager
+    def hold_watches(self):
+        """Within the block, changes are recorded and queued to the watches but not sent;
+        they go out as one burst when it ends (the bench measures how fast a client
+        applies events, not how fast the test makes them).  stop() releases them."""
+        self._watch_gate.clear()
+        try:
+            yield
+        finally:
+            self._watch_gate.set()
 
     def drop_watches(self):
         """Cut every open watch mid-stream (TCP shutdown, no terminating chunk).  Returns
