@@ -3,7 +3,10 @@
  * markers (see cluster_state.h).
  *
  * Staleness: the previous emission is kept (two metric sets, swapped each interval);
- * kstate/stale.h finds the series it had and the current one has not.
+ * kstate/stale.h finds the series it had and the current one has not. A replica that
+ * does not lead (--leader-elect) emits nothing and forgets its previous emission without
+ * stale markers: the new leader keeps those series going, and a later leadership here
+ * starts from nothing.
  */
 #include "cluster_state.h"
 
@@ -50,6 +53,10 @@ static void emit_once(struct km_server_cs *cs)
     uint64_t series;
     int rc;
 
+    if (!km_kstate_leading(cs->ks)) {
+        km_mset_reset(prev, t); /* a standby forgets, ending nothing */
+        return;
+    }
     km_mset_reset(cur, t);
     series = km_kstate_emit(cs->ks, cur);
     rc = km_mset_error(cur);

@@ -4,7 +4,9 @@
  * the Kubernetes API holds. /metrics shows them as KSM's exposition does (a deleted
  * object's series are simply no longer listed); what is shipped also carries a stale
  * marker for each series of the previous collection that is gone (families flagged
- * KM_MF_SHIP_ONLY), so the receiving store ends them at once.
+ * KM_MF_SHIP_ONLY), so the receiving store ends them at once. With --leader-elect a
+ * replica that does not lead collects only its self-metrics and forgets its previous
+ * collection without stale markers (the new leader keeps those series going).
  *
  * Threads: the collection thread; the collector's reflectors run on their own.
  */
@@ -34,10 +36,12 @@ static int cs_init(void *vctx, const struct km_host *host)
     int rc;
 
     (void)host;
-    km_kstate_opts_from(&o, &ctx->set, NULL); /* the shipper adds --cluster */
     km_mset_init(&ctx->sets[0]);
     km_mset_init(&ctx->sets[1]);
     ctx->sets_ready = true;
+    rc = km_kstate_opts_from(&o, &ctx->set, NULL); /* the shipper adds --cluster */
+    if (rc)
+        return rc;
     rc = km_kstate_start(&ctx->ks, &o);
     /* Without a way to reach the API this collector has nothing to do: a settings error
      * (the agent stops) rather than a silently empty agent. */
@@ -62,6 +66,11 @@ static void cs_collect(void *vctx, struct km_collect *c)
     struct cs_ctx *ctx = vctx;
     struct km_mset *cur = &ctx->sets[ctx->cur], *prev = &ctx->sets[1 - ctx->cur];
 
+    if (!km_kstate_leading(ctx->ks)) {
+        km_mset_reset(prev, c->now_ms); /* a standby forgets, ending nothing */
+        km_kstate_metrics(ctx->ks, c->out);
+        return;
+    }
     km_mset_reset(cur, c->now_ms);
     km_kstate_emit(ctx->ks, cur);
     if (km_mset_error(cur)) {
