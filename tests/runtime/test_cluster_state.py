@@ -5,14 +5,19 @@ double's objects (values and label sets; families the collector implements), cha
 over time are reflected, a deleted object's series end at the next emission (stale
 markers), a relist after 410 Gone neither loses nor duplicates a series, lists are paged,
 a forbidden kind is logged once and skipped, and the server keeps answering with the API
-down. Short intervals through the flags keep each test to seconds."""
+down. With --leader-elect, of two servers exactly one leads and only its store gets the
+series; killed, the other takes over within the lease duration; stopped, it releases
+the Lease and the other takes over at once; a Lease forbidden by RBAC is logged once and
+nothing is emitted. Short intervals through the flags keep each test to seconds."""
+import json
 import os
+import re
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import http_get, parse_exposition, scrape
+from conftest import SANITIZED, http_get, parse_exposition, scrape
 from ksm_model import FAMILIES, diff_series, expected_series
 from kubeapi import KubeAPI, make_job, make_pod
 from kubeobjects import (make_cronjob, make_daemonset, make_hpa, make_namespace, make_node,
@@ -251,3 +256,172 @@ def test_agent_mode_cluster(server_factory, api, tmp_path):
         assert "NaN" not in http_get(abase + "/metrics")[2]
     finally:
         agent.close()
+
+
+# ---- leader election (--leader-elect): two replicas against one API ---------------------
+
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/default/leases/kmon-cluster-state"
+RETRY = 0.5
+SLACK = 15 if SANITIZED else 3  # a sanitized pair of servers on a busy 2-core machine
+
+
+def elect(lease="3s", renew="2s"):
+    return ("--leader-elect", "--leader-elect-lease-duration", lease,
+            "--leader-elect-renew-deadline", renew, "--leader-elect-retry-period",
+            f"{int(RETRY * 1000)}ms")
+
+
+def replicas(server_factory, api, tmp_path, *extra):
+    """Two servers electing with the Lease default/kmon-cluster-state, identities a and b:
+    {identity: (proc, base)}."""
+    return {ident: start(server_factory, api, tmp_path, *elect(), "--leader-elect-identity",
+                         ident, *extra) for ident in ("a", "b")}
+
+
+def leading(base):
+    return scrape(base).get(("kmon_cluster_state_leader", ()))
+
+
+def emissions(base):
+    return scrape(base).get(("kmon_cluster_state_stored_emissions_total", ()), 0)
+
+
+def wait_leader(reps, timeout, among=None):
+    """The one identity whose /metrics says it leads (the others saying they do not)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        flags = {i: leading(b) for i, (p, b) in reps.items() if among is None or i in among}
+        leaders = [i for i, v in flags.items() if v == 1]
+        if len(leaders) == 1 and all(v == 0 for i, v in flags.items() if i != leaders[0]):
+            return leaders[0]
+        assert len(leaders) <= 1, f"two leaders: {flags}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no single leader within {timeout}s: {flags}\n" +
+                                 "\n".join(p.log()[-1500:] for p, _ in reps.values()))
+        time.sleep(0.05)
+
+
+def holder(api):
+    return (api.get("Lease", "default", "kmon-cluster-state") or {}).get("spec", {})
+
+
+def test_leader_election_one_replica_emits(server_factory, api, tmp_path):
+    cluster(api)
+    reps = replicas(server_factory, api, tmp_path)
+    lead = wait_leader(reps, 10 + SLACK)
+    other = "b" if lead == "a" else "a"
+    (lproc, lbase), (oproc, obase) = reps[lead], reps[other]
+    wait_match(lbase, api, lproc, timeout=10 + SLACK)
+    spec = holder(api)
+    assert spec["holderIdentity"] == lead and spec["leaseDurationSeconds"] == 3
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", spec["renewTime"]), spec
+    # The standby watches every kind (ready to take over) but stores nothing, while the
+    # leader emits interval after interval and renews the Lease.
+    renewed = spec["renewTime"]
+    start_emissions = emissions(lbase)
+    deadline = time.monotonic() + 10 + SLACK
+    while emissions(lbase) < start_emissions + 5 or holder(api)["renewTime"] == renewed:
+        assert wait_leader(reps, 0) == lead
+        assert time.monotonic() < deadline, lproc.log()
+        time.sleep(0.1)
+    m = scrape(obase)
+    assert m[("kmon_cluster_state_synced", (("kind", "pods"),))] == 1
+    assert m[("kmon_cluster_state_objects", (("kind", "pods"),))] == 6
+    assert m.get(("kmon_cluster_state_stored_emissions_total", ()), 0) == 0
+    assert m[("kmon_cluster_state_leader_transitions_total", ())] == 0
+    assert federate(obase) == {}
+    assert scrape(lbase)[("kmon_cluster_state_leader_transitions_total", ())] == 1
+    assert f"became the leader (lease default/kmon-cluster-state, identity {lead})" in \
+        lproc.log()
+    assert "became the leader" not in oproc.log()
+
+
+def test_leader_killed_the_other_takes_over(server_factory, api, tmp_path):
+    cluster(api)
+    reps = replicas(server_factory, api, tmp_path)
+    lead = wait_leader(reps, 10 + SLACK)
+    other = "b" if lead == "a" else "a"
+    wait_match(reps[lead][1], api, reps[lead][0], timeout=10 + SLACK)
+    transitions = holder(api)["leaseTransitions"]
+    reps[lead][0].p.kill()  # SIGKILL: no release; the Lease has to expire
+    killed = time.monotonic()
+    oproc, obase = reps[other]
+    # The lease duration from the last renewal the standby saw, plus its jittered retries
+    # (up to 2.2 retry periods each) to see that renewal and to find the Lease expired.
+    wait_leader(reps, 3 + 2 * 2.2 * RETRY + SLACK, among=(other,))
+    took = time.monotonic() - killed
+    assert took < 3 + 2 * 2.2 * RETRY + SLACK, took
+    spec = holder(api)
+    assert spec["holderIdentity"] == other
+    assert spec["leaseTransitions"] == transitions + 1
+    wait_match(obase, api, oproc, timeout=5 + SLACK)
+    # Changes after the takeover reach the new leader's store.
+    api.delete_pod("default", "bare")
+    wait_match(obase, api, oproc, timeout=5 + SLACK)
+
+
+def test_leader_stopped_releases_the_lease(server_factory, api, tmp_path):
+    """SIGTERM: the Lease is released (holderIdentity "", client-go's ReleaseOnCancel)
+    and the standby takes over long before a 30 s lease would have expired."""
+    cluster(api)
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    reps = {}
+    for ident in ("a", "b"):
+        proc, base, _ = server_factory(
+            "--cluster-state", "--kubeconfig", str(kc), "--cluster", "c1",
+            "--cluster-state-interval", INTERVAL, "--cluster-state-watch-timeout", "5s",
+            "--metric-labels-allowlist", LABELS, *elect(lease="30s", renew="20s"),
+            "--leader-elect-identity", ident)
+        reps[ident] = (proc, base)
+    lead = wait_leader(reps, 10 + SLACK)
+    other = "b" if lead == "a" else "a"
+    lproc = reps[lead][0]
+    assert lproc.stop() == 0
+    stopped = time.monotonic()
+    puts = [json.loads(r.body)["spec"] for r in api.requests(path=LEASE)
+            if r.method == "PUT" and r.status == 200]
+    released = [p for p in puts if p["holderIdentity"] == ""]
+    assert len(released) == 1 and released[0]["leaseDurationSeconds"] == 1, puts
+    assert "released the lease default/kmon-cluster-state (identity " + lead in lproc.log()
+    oproc, obase = reps[other]
+    wait_leader(reps, 2.2 * RETRY + SLACK, among=(other,))
+    assert time.monotonic() - stopped < 2.2 * RETRY + SLACK < 30
+    assert holder(api)["holderIdentity"] == other
+    wait_match(obase, api, oproc, timeout=5 + SLACK)
+
+
+def test_lease_forbidden_logged_once_and_not_leading(server_factory, api, tmp_path):
+    cluster(api)
+    for verb in ("get", "create", "update"):
+        api.deny(verb, "leases")
+    proc, base = start(server_factory, api, tmp_path, *elect())
+    # Several attempts, every retry period, each refused...
+    api.wait_requests(6, pred=lambda r: r.path == LEASE and r.status == 403,
+                      timeout=10 + SLACK)
+    log = proc.log()
+    assert log.count("leader-election: forbidden:") == 1, log
+    assert "needs get,create,update on leases" in log
+    assert 'apiGroups: ["coordination.k8s.io"]' in log
+    # ... and nothing emitted, while the kinds are watched.
+    m = scrape(base)
+    assert m[("kmon_cluster_state_leader", ())] == 0
+    assert m[("kmon_cluster_state_synced", (("kind", "pods"),))] == 1
+    assert m.get(("kmon_cluster_state_stored_emissions_total", ()), 0) == 0
+    assert federate(base) == {}
+    assert proc.p.poll() is None
+    # Once RBAC allows it, the replica leads and emits.
+    for verb in ("get", "create", "update"):
+        api.allow(verb, "leases")
+    wait_leader({"x": (proc, base)}, 5 + SLACK)
+    wait_match(base, api, proc, timeout=5 + SLACK)
+    assert holder(api)["leaseTransitions"] == 0  # created holding it
+
+
+def test_leader_election_settings_refused(server_factory, tmp_path):
+    from conftest import run
+    r = run("server", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"),
+            "--cluster-state", "--kubeconfig", str(tmp_path / "none"), "--leader-elect",
+            "--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "5s")
+    assert r.returncode != 0
+    assert ("--leader-elect-renew-deadline (5s) must be shorter than "
+            "--leader-elect-lease-duration (5s)") in r.stderr, r.stderr
