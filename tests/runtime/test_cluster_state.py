@@ -417,6 +417,90 @@ def test_lease_forbidden_logged_once_and_not_leading(server_factory, api, tmp_pa
     assert holder(api)["leaseTransitions"] == 0  # created holding it
 
 
+def test_lost_lease_no_stale_markers_and_a_fresh_start(server_factory, api, tmp_path):
+    """A leader that sees another holder stops emitting at once, writes no stale markers,
+    and when it leads again starts from an empty previous emission: a pod deleted while
+    it did not lead gets no stale marker from it (the leader of the time ends those)."""
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path, *elect(), "--leader-elect-identity", "a")
+    reps = {"a": (proc, base)}
+    wait_leader(reps, 10 + SLACK)
+    wait_match(base, api, proc, timeout=10 + SLACK)
+
+    def steal(lease):
+        lease["spec"]["holderIdentity"] = "intruder"  # who then never renews
+
+    api.modify("Lease", "default", "kmon-cluster-state", steal)
+    deadline = time.monotonic() + 2 * 2.2 * RETRY + SLACK
+    while scrape(base)[("kmon_cluster_state_leader", ())] != 0:
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    lost = emissions(base)
+    api.delete_pod("default", "bare")
+    # Not leading: nothing emitted (one emission may have been under way) until the
+    # intruder's lease has expired by this replica's clock and it leads again.
+    deadline = time.monotonic() + 3 + 2 * 2.2 * RETRY + SLACK
+    while True:
+        m = scrape(base)
+        if m[("kmon_cluster_state_leader", ())] == 1:
+            break
+        assert m.get(("kmon_cluster_state_stored_emissions_total", ()), 0) <= lost + 1
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    log = proc.log()
+    assert ("lost the leadership (lease default/kmon-cluster-state, identity a): intruder "
+            "holds the lease") in log
+    assert log.count("became the leader") == 2
+    assert holder(api)["holderIdentity"] == "a"
+    again = emissions(base)
+    deadline = time.monotonic() + 5 + SLACK
+    while emissions(base) < again + 2:
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    m = scrape(base)
+    assert m[("kmon_cluster_state_leader_transitions_total", ())] == 2
+    assert m[("kmon_cluster_state_stale_markers_total", ())] == 0
+    want, got = expected(api), federate(base)
+    assert all(got.get(k) == v for k, v in want.items()), diff_series(want, got)
+    assert all(dict(k[1]).get("pod") == "bare" for k in got if k not in want)
+
+
+def test_agent_mode_cluster_leader_election(server_factory, api, tmp_path):
+    """Two `kmon agent --mode cluster --leader-elect` shipping to one server: only the
+    leader's /metrics has the KSM families; SIGTERM it and the other ships the same
+    series on, none ended by the replica that stopped."""
+    from conftest import Proc, free_port, wait_http
+    cluster(api)
+    _, base, _ = server_factory()
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    reps = {}
+    try:
+        for ident in ("a", "b"):
+            port = free_port()
+            reps[ident] = (Proc(["agent", "--mode", "cluster", "--listen", f"127.0.0.1:{port}",
+                                 "--interval", INTERVAL, "--kubeconfig", str(kc), "--cluster",
+                                 "c1", "--remote-write", f"{base}/api/v1/write",
+                                 "--metric-labels-allowlist", LABELS,
+                                 "--cluster-state-watch-timeout", "5s", "--spool-dir", "none",
+                                 *elect(lease="30s", renew="20s"), "--leader-elect-identity",
+                                 ident]), f"http://127.0.0.1:{port}")
+            wait_http(reps[ident][1] + "/healthz", reps[ident][0])
+        lead = wait_leader(reps, 10 + SLACK)
+        other = "b" if lead == "a" else "a"
+        wait_match(base, api, reps[lead][0], timeout=10 + SLACK)
+        assert "kube_pod_info{" in http_get(reps[lead][1] + "/metrics")[2]
+        assert "kube_pod_info" not in http_get(reps[other][1] + "/metrics")[2]
+        assert reps[lead][0].stop() == 0
+        assert "released the lease" in reps[lead][0].log()
+        wait_leader(reps, 2.2 * RETRY + SLACK, among=(other,))
+        api.delete_pod("default", "bare")
+        wait_match(base, api, reps[other][0], timeout=10 + SLACK)
+        assert "kube_pod_info{" in http_get(reps[other][1] + "/metrics")[2]
+    finally:
+        for proc, _ in reps.values():
+            proc.close()
+
+
 def test_leader_election_settings_refused(server_factory, tmp_path):
     from conftest import run
     r = run("server", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"),
