@@ -152,9 +152,9 @@ static int request(struct km_kleader *l, const char *method, const char *path, c
     return 0;
 }
 
-/* Keep `got` (a Lease the API answered with) as the object to write next; r, when
- * given, as the record observed. Takes got. */
-static int keep(struct km_kleader *l, json_t *got, struct km_klease_record *r, bool observe_r)
+/* Keep `got` (a Lease the API answered with) as the object to write next, its record in
+ * *r. Takes got. */
+static int keep(struct km_kleader *l, json_t *got, struct km_klease_record *r)
 {
     int rc = km_klease_parse(got, r);
 
@@ -164,8 +164,6 @@ static int keep(struct km_kleader *l, json_t *got, struct km_klease_record *r, b
     }
     json_decref(l->lease);
     l->lease = got;
-    if (observe_r)
-        observe(l, r);
     return 0;
 }
 
@@ -174,7 +172,7 @@ static int read_lease(struct km_kleader *l, long timeout_s, struct km_klease_rec
     json_t *got;
     int rc = request(l, NULL, l->path, NULL, timeout_s, &got);
 
-    return rc ? rc : keep(l, got, out, false);
+    return rc ? rc : keep(l, got, out);
 }
 
 /* POST a new Lease holding r, or PUT r on the object kept; then r is observed. */
@@ -191,7 +189,7 @@ static int write_lease(struct km_kleader *l, const struct km_klease_record *r, l
                      &got);
     json_decref(obj);
     if (rc == 0)
-        rc = keep(l, got, &back, false);
+        rc = keep(l, got, &back);
     if (rc == 0)
         observe(l, r);
     return rc;
@@ -288,7 +286,7 @@ static void lost(struct km_kleader *l)
 }
 
 /* Whole seconds for a request ending by ns from now (at least 1). */
-static long timeout_s(int64_t ns)
+static long request_timeout_s(int64_t ns)
 {
     return ns > 1000 * NS_PER_MS ? (long)((ns + 1000 * NS_PER_MS - 1) / (1000 * NS_PER_MS)) : 1;
 }
@@ -297,7 +295,7 @@ static long timeout_s(int64_t ns)
 static void release(struct km_kleader *l)
 {
     struct km_klease_record r = { .duration_s = 1 };
-    long t = timeout_s(l->o.renew_deadline_ms * NS_PER_MS);
+    long t = request_timeout_s(l->o.renew_deadline_ms * NS_PER_MS);
 
     atomic_store(&l->leading, false); /* stop acting before the lease is free */
     if (!l->lease || !ours(l))
@@ -332,17 +330,24 @@ static void *run(void *arg)
         bool leading = atomic_load(&l->leading);
         int64_t t0 = km_time_mono_ns();
         int64_t until = leading ? atomic_load(&l->until_ns) : t0 + renew_ns;
-        int rc = try_acquire_or_renew(l, timeout_s(until - t0));
+        int rc = try_acquire_or_renew(l, request_timeout_s(until - t0));
         int64_t now = km_time_mono_ns();
 
+        if (leading && now >= until) {
+            lost(l); /* the deadline passed during the attempt, whatever its outcome */
+            leading = false;
+        }
         if (rc == 0 && now < t0 + renew_ns) {
             atomic_store(&l->until_ns, t0 + renew_ns);
             l->warned_forbidden = false;
             if (!leading)
                 became(l);
         } else {
-            log_failure(l, rc);
-            if (leading && (rc == R_HELD || now >= until))
+            /* A success slower than the renew deadline counts as a failure (the next
+             * attempt renews what it wrote). */
+            if (rc)
+                log_failure(l, rc);
+            if (leading && rc == R_HELD)
                 lost(l);
         }
         km_kube_pause_sleep(&l->pause, wait_ms(l));

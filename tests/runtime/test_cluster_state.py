@@ -465,6 +465,31 @@ def test_lost_lease_no_stale_markers_and_a_fresh_start(server_factory, api, tmp_
     assert all(dict(k[1]).get("pod") == "bare" for k in got if k not in want)
 
 
+def test_leader_stops_leading_at_the_renew_deadline_while_the_api_hangs(
+        server_factory, api, tmp_path):
+    """The Lease requests hang (an API server that accepts and never answers): the leader
+    stops leading at its renew deadline, before the lease could expire for another
+    replica, without waiting for its request to end; it leads again once answered."""
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path, *elect(), "--leader-elect-identity", "a")
+    reps = {"a": (proc, base)}
+    wait_leader(reps, 10 + SLACK)
+    api.hang_next(1000, match=LEASE)
+    hung = time.monotonic()
+    deadline = hung + 2 + SLACK
+    while scrape(base)[("kmon_cluster_state_leader", ())] != 0:
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    assert time.monotonic() - hung < 2 + SLACK < 3 + SLACK
+    api.wait_requests(1, pred=lambda r: r.path == LEASE and r.status is None)
+    api.clear_faults()
+    api.drop_hung()
+    wait_leader(reps, 3 + 2 * 2.2 * RETRY + SLACK)
+    assert ("lost the leadership (lease default/kmon-cluster-state, identity a): not renewed "
+            "within the renew deadline (2s)") in proc.log()
+    assert proc.log().count("became the leader") == 2
+
+
 def test_agent_mode_cluster_leader_election(server_factory, api, tmp_path):
     """Two `kmon agent --mode cluster --leader-elect` shipping to one server: only the
     leader's /metrics has the KSM families; SIGTERM it and the other ships the same
