@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mset.h"
+#include "common/procfile.h"
 #include "common/timefmt.h"
 #include "kinds.h"
 #include "store.h"
@@ -29,6 +30,7 @@ struct km_kstate {
         struct km_kstore *store;
         struct km_kreflector *refl;
     } k[MAX_KINDS];
+    struct km_kleader *leader; /* NULL: no election */
     uint64_t emissions, last_series, stale_total;
     double last_seconds;
 };
@@ -122,6 +124,7 @@ void km_kstate_stop(struct km_kstate *s)
 {
     if (!s)
         return;
+    km_kleader_stop(s->leader);
     for (size_t i = 0; i < s->n; i++)
         km_kreflector_stop(s->k[i].refl);
     for (size_t i = 0; i < s->n; i++)
@@ -132,6 +135,29 @@ void km_kstate_stop(struct km_kstate *s)
     km_kube_config_fini(&s->cfg);
     free(s->cluster);
     free(s);
+}
+
+/* --leader-elect: the elector on the Lease, in the service account's namespace by
+ * default when in-cluster. */
+static int start_leader(struct km_kstate *s, const struct km_kstate_opts *o)
+{
+    struct km_kleader_opts lo = o->leader;
+    char ns[256] = "default", path[4096];
+    int rc;
+
+    if (!lo.ns || !*lo.ns) {
+        if ((!o->kubeconfig || !*o->kubeconfig) && o->sa_dir &&
+            km_path_join(path, sizeof(path), o->sa_dir, "namespace") == 0 &&
+            km_read_small_file(path, ns, sizeof(ns)) <= 0)
+            snprintf(ns, sizeof(ns), "default");
+        lo.ns = ns;
+    }
+    rc = km_kleader_start(&s->leader, &s->cfg, &lo);
+    if (rc)
+        return km_err_wrap(rc, "leader election");
+    km_log_info(LOG, "electing a leader with the lease %s/%s as %s; emitting only when leading",
+                lo.ns, lo.name, km_kleader_identity(s->leader));
+    return 0;
 }
 
 int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o)
@@ -157,6 +183,8 @@ int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o)
     for (size_t i = 0; rc == 0 && i < s->n; i++)
         rc = km_kreflector_start(&s->k[i].refl, s->k[i].kind, s->k[i].store, &s->k[i].parse,
                                  &s->cfg, &o->r);
+    if (rc == 0 && o->leader_elect)
+        rc = start_leader(s, o);
     if (rc) {
         km_kstate_stop(s);
         return rc;
@@ -218,6 +246,8 @@ int km_kstate_view_step(struct km_kstate_view *v, struct km_buf *b)
 {
     struct km_kstate *s = v->s;
 
+    if (v->kind == 0 && v->fam == 0 && v->pos == 0 && !km_kstate_leading(s))
+        return 0; /* a standby shows nothing: the leader's view is the cluster's */
     while (v->kind < s->n) {
         const struct km_kind *k = s->k[v->kind].kind;
         struct km_kemit_out out = { .m = &v->m };
@@ -269,6 +299,11 @@ void km_kstate_forget(struct km_kstate *s)
 {
     for (size_t i = 0; i < s->n; i++)
         km_kstore_forget(s->k[i].store);
+}
+
+bool km_kstate_leading(struct km_kstate *s)
+{
+    return !s->leader || km_kleader_is_leader(s->leader);
 }
 
 bool km_kstate_synced(struct km_kstate *s)
@@ -348,4 +383,6 @@ void km_kstate_metrics(struct km_kstate *s, struct km_mset *m)
         for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
             km_mset_add(m, km_mset_family(m, g[i].name, g[i].help, g[i].type, 0), NULL, 0, g[i].v);
     }
+    if (s->leader)
+        km_kleader_metrics(s->leader, m);
 }

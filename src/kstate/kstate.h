@@ -7,13 +7,18 @@
  * `kmon server --cluster-state` and `kmon agent --mode cluster`; it knows neither HTTP
  * serving nor storage.
  *
- * Threads: the reflectors run on their own threads; km_kstate_emit and
- * km_kstate_metrics may be called from any one thread at a time.
+ * With leader election (kube/leader.h) every replica watches, and the callers emit only
+ * while km_kstate_leading() says this replica leads, so a takeover emits at once.
+ *
+ * Threads: the reflectors and the elector run on their own threads; km_kstate_emit and
+ * km_kstate_metrics may be called from any one thread at a time, km_kstate_leading from
+ * any thread.
  */
 #ifndef KMON_KSTATE_KSTATE_H
 #define KMON_KSTATE_KSTATE_H
 
 #include "emit.h"
+#include "kube/leader.h"
 #include "reflector.h"
 
 #include <stdbool.h>
@@ -29,6 +34,9 @@ struct km_kstate_opts {
     const char *kinds;      /* "pods,nodes,…"; NULL or "": all */
     const char *labels_allowlist, *annotations_allowlist; /* KSM syntax */
     struct km_kreflector_opts r;
+    bool leader_elect; /* elect a leader with a Lease (leader.ns NULL or "": the service
+                        * account's namespace in-cluster, else "default") */
+    struct km_kleader_opts leader;
 };
 
 struct km_kstate;
@@ -74,13 +82,19 @@ void km_kstate_view_end(struct km_kstate_view *v);
  * emission starts afresh and writes no stale marker for the earlier ones. */
 void km_kstate_forget(struct km_kstate *s);
 
+/* Whether this replica should emit: true without leader election, else whether it
+ * holds the Lease now. Any thread. */
+bool km_kstate_leading(struct km_kstate *s);
+
 /* Whether every kind the API does not forbid has been listed completely at least once. */
 bool km_kstate_synced(struct km_kstate *s);
 
-/* kmon_cluster_state_* self-metrics. */
+/* kmon_cluster_state_* self-metrics (with leader election, kmon_cluster_state_leader and
+ * _leader_transitions_total). */
 void km_kstate_metrics(struct km_kstate *s, struct km_mset *m);
 
-/* Stop the reflectors and free everything. Accepts NULL. */
+/* Stop the elector (releasing a held Lease) and the reflectors, and free everything.
+ * Accepts NULL. */
 void km_kstate_stop(struct km_kstate *s);
 
 #endif

@@ -335,7 +335,7 @@ int km_kreflector_start(struct km_kreflector **out, const struct km_kind *kind,
                         const struct km_kube_config *cfg, const struct km_kreflector_opts *o)
 {
     struct km_kreflector *r = calloc(1, sizeof(*r));
-    pthread_attr_t attr;
+    char what[96];
     int rc;
 
     *out = NULL;
@@ -362,14 +362,10 @@ int km_kreflector_start(struct km_kreflector **out, const struct km_kind *kind,
     rc = km_kube_client_init(&r->k, cfg, &r->pause.stop);
     if (rc)
         goto out_free;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 512u << 10);
-    if (pthread_create(&r->thread, &attr, run, r) != 0) {
-        pthread_attr_destroy(&attr);
-        rc = km_err_set(KM_ENOMEM, "cannot start the %s reflector's thread", kind->name);
+    snprintf(what, sizeof(what), "the %s reflector's thread", kind->name);
+    rc = km_kube_thread_start(&r->thread, run, r, what);
+    if (rc)
         goto out_free;
-    }
-    pthread_attr_destroy(&attr);
     r->started = true;
     *out = r;
     return 0;

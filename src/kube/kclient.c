@@ -57,7 +57,9 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
     return atomic_load(k->stop) ? 1 : 0;
 }
 
-static int perform(struct km_kube_client *k, const char *path, long timeout_s)
+/* One request: GET when method is NULL, else `method` with the JSON body (len bytes). */
+static int perform(struct km_kube_client *k, const char *method, const char *path, const char *body,
+                   size_t len, long timeout_s)
 {
     const struct km_kube_config *cfg = k->cfg;
     struct curl_slist *hdr = NULL;
@@ -95,6 +97,13 @@ static int perform(struct km_kube_client *k, const char *path, long timeout_s)
         curl_easy_setopt(k->curl, CURLOPT_SSLKEY, cfg->key_file);
     }
     hdr = curl_slist_append(hdr, "Accept: application/json");
+    if (method) {
+        curl_easy_setopt(k->curl, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(k->curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(k->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+        hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+    }
     if (km_kube_config_token(cfg, token, sizeof(token))) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         hdr = curl_slist_append(hdr, auth);
@@ -112,9 +121,10 @@ static int perform(struct km_kube_client *k, const char *path, long timeout_s)
     else if (cc == CURLE_OPERATION_TIMEDOUT && k->fn && k->status >= 200 && k->status < 300)
         rc = 0; /* a watch that lasted its time */
     else if (cc == CURLE_WRITE_ERROR)
-        rc = km_err_set(KM_EIO, "GET %s: the answer is larger than %zu bytes", path, k->body->max);
+        rc = km_err_set(KM_EIO, "%s %s: the answer is larger than %zu bytes",
+                        method ? method : "GET", path, k->body->max);
     else if (cc != CURLE_OK)
-        rc = km_err_set(KM_EIO, "GET %s%s: %s", cfg->server, path,
+        rc = km_err_set(KM_EIO, "%s %s%s: %s", method ? method : "GET", cfg->server, path,
                         k->errbuf[0] ? k->errbuf : curl_easy_strerror(cc));
     curl_slist_free_all(hdr);
     return rc;
@@ -123,12 +133,18 @@ static int perform(struct km_kube_client *k, const char *path, long timeout_s)
 int km_kube_get(struct km_kube_client *k, const char *path, struct km_buf *out, long timeout_s,
                 long *status)
 {
+    return km_kube_send(k, NULL, path, NULL, 0, out, timeout_s, status);
+}
+
+int km_kube_send(struct km_kube_client *k, const char *method, const char *path, const char *body,
+                 size_t len, struct km_buf *out, long timeout_s, long *status)
+{
     int rc;
 
     km_buf_reset(out);
     k->body = out;
     k->fn = NULL;
-    rc = perform(k, path, timeout_s);
+    rc = perform(k, method, path, body, len, timeout_s);
     *status = k->status;
     return rc;
 }
@@ -143,7 +159,7 @@ int km_kube_stream(struct km_kube_client *k, const char *path, long timeout_s,
     k->body = errbody;
     k->fn = fn;
     k->ud = ud;
-    rc = perform(k, path, timeout_s);
+    rc = perform(k, NULL, path, NULL, 0, timeout_s);
     *status = k->status;
     k->fn = NULL;
     return rc;

@@ -1,6 +1,7 @@
 /*
- * kclient — GET requests to the Kubernetes API over libcurl: whole bodies (lists, single
- * objects; capped) and streams (watches, handed over chunk by chunk as they arrive).
+ * kclient — requests to the Kubernetes API over libcurl: GETs of whole bodies (lists,
+ * single objects; capped) and streams (watches, handed over chunk by chunk as they
+ * arrive), and writes with a JSON body (POST, PUT: a leader election's Lease).
  * Every request sends the bearer token read afresh (rotation), verifies the server with
  * the configured CA, and can be cut short by the owner's stop flag. One thread.
  */
@@ -35,6 +36,12 @@ int km_kube_client_init(struct km_kube_client *k, const struct km_kube_config *c
  * (connection refused, TLS failure, timeout, stopped, body over out's cap). */
 int km_kube_get(struct km_kube_client *k, const char *path, struct km_buf *out, long timeout_s,
                 long *status);
+
+/* `method` ("POST", "PUT") `path` with the JSON `body` (len bytes, sent as
+ * Content-Type: application/json); the answer into `out`. Results as km_kube_get. A NULL
+ * method is a GET without a body. */
+int km_kube_send(struct km_kube_client *k, const char *method, const char *path, const char *body,
+                 size_t len, struct km_buf *out, long timeout_s, long *status);
 
 /* GET `path` as a stream: a 2xx body is given to fn as it arrives (fn returning non-zero
  * ends the request, and that code is returned); another status's body goes to `errbody`.

@@ -3,6 +3,8 @@
  */
 #include "pause.h"
 
+#include "common/err.h"
+
 struct timespec km_kube_deadline_in(int64_t ms)
 {
     struct timespec ts;
@@ -46,4 +48,17 @@ void km_kube_pause_stop(struct km_kube_pause *p)
     atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mu);
+}
+
+int km_kube_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *what)
+{
+    pthread_attr_t attr;
+    int rc = 0;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 512u << 10);
+    if (pthread_create(t, &attr, fn, arg) != 0)
+        rc = km_err_set(KM_ENOMEM, "cannot start %s", what);
+    pthread_attr_destroy(&attr);
+    return rc;
 }

@@ -2,7 +2,8 @@
  * pause — an interruptible sleep for the threads that talk to the Kubernetes API: a
  * backoff or a re-probe waits on a condition variable that stopping the thread wakes at
  * once, and the stop flag is the one libcurl's progress callback reads (kclient.h), so
- * a request in flight ends too. Threads: one sleeper, any number of stoppers.
+ * a request in flight ends too. Threads: one sleeper, any number of stoppers. And how
+ * such a thread is started.
  */
 #ifndef KMON_KUBE_PAUSE_H
 #define KMON_KUBE_PAUSE_H
@@ -32,6 +33,10 @@ static inline bool km_kube_pause_stopped(struct km_kube_pause *p)
 {
     return atomic_load(&p->stop);
 }
+
+/* Start fn(arg) on a thread with the stack a Kubernetes API thread needs (libcurl and
+ * TLS: 512 KiB, not glibc's 8 MiB). 0, or KM_ENOMEM with "cannot start <what>". */
+int km_kube_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *what);
 
 /* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
 struct timespec km_kube_deadline_in(int64_t ms);

@@ -4,7 +4,9 @@
  *
  * The emission goes to ingest in chunks of CHUNK samples, stale markers included (the
  * collector writes them for the objects that changed; see kstate/store.c), so the server
- * holds the stores and one chunk, never a whole emission.
+ * holds the stores and one chunk, never a whole emission. A replica that does not lead
+ * (--leader-elect) emits nothing and forgets what it emitted without stale markers: the
+ * new leader keeps those series going, and a later leadership here starts from nothing.
  */
 #include "cluster_state.h"
 
@@ -67,6 +69,10 @@ static void emit_once(struct km_server_cs *cs)
     int64_t t0 = km_time_mono_ns();
     int rc;
 
+    if (!km_kstate_leading(cs->ks)) {
+        km_kstate_forget(cs->ks); /* a standby forgets, ending nothing */
+        return;
+    }
     km_mset_reset(&cs->chunk, km_time_now_ns() / 1000000);
     rc = km_kstate_emit(cs->ks, &out, &e);
     pthread_mutex_lock(&cs->mu);

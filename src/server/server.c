@@ -446,8 +446,9 @@ static int start_cluster_state(struct km_server *s)
 
     if (!s->o.cluster_state)
         return 0;
-    km_kstate_opts_from(&ko, &s->o.cs, s->o.cluster);
-    rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
+    rc = km_kstate_opts_from(&ko, &s->o.cs, s->o.cluster);
+    if (rc == 0)
+        rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
     return rc ? km_err_wrap(rc, "--cluster-state") : 0;
 }
 

@@ -51,7 +51,8 @@ client has to get right reproduced as the real server does them:
   inject 500/429/503/... (429 as a Status with Retry-After or as the plain-text reply of
   the max-in-flight/APF filter) or hanging requests, rotate tokens (rewriting in-cluster
   token files with the kubelet's atomic ``..data`` symlink swap), deny verbs (403), and a
-  request log to assert on reconnects, backoff, resourceVersion and selectors.
+  request log (with the bodies of writes) to assert on reconnects, backoff,
+  resourceVersion and selectors.
 
 Builders ``make_pod``, ``make_replicaset`` and ``make_job`` produce objects shaped like
 ``kubectl get -o json`` output on a real cluster (containerd, CRI-O or Docker runtimes);
@@ -1140,7 +1141,7 @@ class Request:
     """One request as the double received it."""
 
     __slots__ = ("method", "path", "raw_query", "query", "query_list", "headers", "time",
-                 "wall_time", "status", "user", "watch", "conn_id", "client_cert")
+                 "wall_time", "status", "user", "watch", "conn_id", "client_cert", "body")
 
     def __init__(self, method, path, raw_query, headers, conn_id, client_cert):
         self.method = method
@@ -1156,6 +1157,7 @@ class Request:
         self.watch = False
         self.conn_id = conn_id
         self.client_cert = client_cert
+        self.body = b""  # what a write sent (a Lease's PUT or POST)
 
     def header(self, name, default=None):
         for k, v in self.headers.items():
@@ -1321,6 +1323,7 @@ class _Handler(BaseHTTPRequestHandler):
             api._lock.notify_all()
         length = int(self.headers.get("Content-Length") or 0)
         self._body = self.rfile.read(length) if length else b""
+        req.body = self._body
         try:
             self._dispatch(api, req, path)
         except _BadRequest as e:

@@ -5,14 +5,19 @@ double's objects (values and label sets; families the collector implements), cha
 over time are reflected, a deleted object's series end at the next emission (stale
 markers), a relist after 410 Gone neither loses nor duplicates a series, lists are paged,
 a forbidden kind is logged once and skipped, and the server keeps answering with the API
-down. Short intervals through the flags keep each test to seconds."""
+down. With --leader-elect, of two servers exactly one leads and only its store gets the
+series; killed, the other takes over within the lease duration; stopped, it releases
+the Lease and the other takes over at once; a Lease forbidden by RBAC is logged once and
+nothing is emitted. Short intervals through the flags keep each test to seconds."""
+import json
 import os
+import re
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import http_get, parse_exposition, scrape
+from conftest import SANITIZED, http_get, parse_exposition, scrape
 from ksm_model import FAMILIES, diff_series, expected_series
 from kubeapi import KubeAPI, make_job, make_pod
 from kubeobjects import (make_cronjob, make_daemonset, make_hpa, make_namespace, make_node,
@@ -280,10 +285,293 @@ def test_agent_mode_cluster_ships_a_large_state_in_several_requests(server_facto
                     m.get(("kmon_agent_ship_samples_total", (("result", "delivered"),)), 0),
                     m.get(("kmon_cluster_state_emission_series", ()), 0))
 
-        requests, samples, series = shipped()
-        assert series > 10000
-        assert requests >= 2 and samples >= series, (requests, samples, series)
+        # The shipper's counters are published with the next collection: wait for them.
+        deadline = time.monotonic() + 20
+        while True:
+            requests, samples, series = shipped()
+            if series > 10000 and requests >= 2 and samples >= series:
+                break
+            assert time.monotonic() < deadline, (requests, samples, series)
+            time.sleep(0.2)
         assert scrape(abase).get(("kmon_agent_ship_requests_total",
                                   (("result", "rejected"),)), 0) == 0, agent.log()[-3000:]
     finally:
         agent.close()
+
+
+# ---- leader election (--leader-elect): two replicas against one API ---------------------
+
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/default/leases/kmon-cluster-state"
+RETRY = 0.5
+SLACK = 15 if SANITIZED else 3  # a sanitized pair of servers on a busy 2-core machine
+
+
+def elect(lease="3s", renew="2s"):
+    return ("--leader-elect", "--leader-elect-lease-duration", lease,
+            "--leader-elect-renew-deadline", renew, "--leader-elect-retry-period",
+            f"{int(RETRY * 1000)}ms")
+
+
+def replicas(server_factory, api, tmp_path, *extra):
+    """Two servers electing with the Lease default/kmon-cluster-state, identities a and b:
+    {identity: (proc, base)}."""
+    return {ident: start(server_factory, api, tmp_path, *elect(), "--leader-elect-identity",
+                         ident, *extra) for ident in ("a", "b")}
+
+
+def leading(base):
+    return scrape(base).get(("kmon_cluster_state_leader", ()))
+
+
+def emissions(base):
+    return scrape(base).get(("kmon_cluster_state_stored_emissions_total", ()), 0)
+
+
+def wait_leader(reps, timeout, among=None):
+    """The one identity whose /metrics says it leads (the others saying they do not)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        flags = {i: leading(b) for i, (p, b) in reps.items() if among is None or i in among}
+        leaders = [i for i, v in flags.items() if v == 1]
+        if len(leaders) == 1 and all(v == 0 for i, v in flags.items() if i != leaders[0]):
+            return leaders[0]
+        assert len(leaders) <= 1, f"two leaders: {flags}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no single leader within {timeout}s: {flags}\n" +
+                                 "\n".join(p.log()[-1500:] for p, _ in reps.values()))
+        time.sleep(0.05)
+
+
+def holder(api):
+    return (api.get("Lease", "default", "kmon-cluster-state") or {}).get("spec", {})
+
+
+def test_leader_election_one_replica_emits(server_factory, api, tmp_path):
+    cluster(api)
+    reps = replicas(server_factory, api, tmp_path)
+    lead = wait_leader(reps, 10 + SLACK)
+    other = "b" if lead == "a" else "a"
+    (lproc, lbase), (oproc, obase) = reps[lead], reps[other]
+    wait_match(lbase, api, lproc, timeout=10 + SLACK)
+    spec = holder(api)
+    assert spec["holderIdentity"] == lead and spec["leaseDurationSeconds"] == 3
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", spec["renewTime"]), spec
+    # The standby watches every kind (ready to take over) but stores nothing, while the
+    # leader emits interval after interval and renews the Lease.
+    renewed = spec["renewTime"]
+    start_emissions = emissions(lbase)
+    deadline = time.monotonic() + 10 + SLACK
+    while emissions(lbase) < start_emissions + 5 or holder(api)["renewTime"] == renewed:
+        assert wait_leader(reps, 0) == lead
+        assert time.monotonic() < deadline, lproc.log()
+        time.sleep(0.1)
+    m = scrape(obase)
+    assert m[("kmon_cluster_state_synced", (("kind", "pods"),))] == 1
+    assert m[("kmon_cluster_state_objects", (("kind", "pods"),))] == 6
+    assert m.get(("kmon_cluster_state_stored_emissions_total", ()), 0) == 0
+    assert m[("kmon_cluster_state_leader_transitions_total", ())] == 0
+    assert federate(obase) == {}
+    assert scrape(lbase)[("kmon_cluster_state_leader_transitions_total", ())] == 1
+    assert f"became the leader (lease default/kmon-cluster-state, identity {lead})" in \
+        lproc.log()
+    assert "became the leader" not in oproc.log()
+
+
+def test_leader_killed_the_other_takes_over(server_factory, api, tmp_path):
+    cluster(api)
+    reps = replicas(server_factory, api, tmp_path)
+    lead = wait_leader(reps, 10 + SLACK)
+    other = "b" if lead == "a" else "a"
+    wait_match(reps[lead][1], api, reps[lead][0], timeout=10 + SLACK)
+    transitions = holder(api)["leaseTransitions"]
+    reps[lead][0].p.kill()  # SIGKILL: no release; the Lease has to expire
+    killed = time.monotonic()
+    oproc, obase = reps[other]
+    # The lease duration from the last renewal the standby saw, plus its jittered retries
+    # (up to 2.2 retry periods each) to see that renewal and to find the Lease expired.
+    wait_leader(reps, 3 + 2 * 2.2 * RETRY + SLACK, among=(other,))
+    took = time.monotonic() - killed
+    assert took < 3 + 2 * 2.2 * RETRY + SLACK, took
+    spec = holder(api)
+    assert spec["holderIdentity"] == other
+    assert spec["leaseTransitions"] == transitions + 1
+    wait_match(obase, api, oproc, timeout=5 + SLACK)
+    # Changes after the takeover reach the new leader's store.
+    api.delete_pod("default", "bare")
+    wait_match(obase, api, oproc, timeout=5 + SLACK)
+
+
+def test_leader_stopped_releases_the_lease(server_factory, api, tmp_path):
+    """SIGTERM: the Lease is released (holderIdentity "", client-go's ReleaseOnCancel)
+    and the standby takes over long before a 30 s lease would have expired."""
+    cluster(api)
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    reps = {}
+    for ident in ("a", "b"):
+        proc, base, _ = server_factory(
+            "--cluster-state", "--kubeconfig", str(kc), "--cluster", "c1",
+            "--cluster-state-interval", INTERVAL, "--cluster-state-watch-timeout", "5s",
+            "--metric-labels-allowlist", LABELS, *elect(lease="30s", renew="20s"),
+            "--leader-elect-identity", ident)
+        reps[ident] = (proc, base)
+    lead = wait_leader(reps, 10 + SLACK)
+    other = "b" if lead == "a" else "a"
+    lproc = reps[lead][0]
+    assert lproc.stop() == 0
+    stopped = time.monotonic()
+    puts = [json.loads(r.body)["spec"] for r in api.requests(path=LEASE)
+            if r.method == "PUT" and r.status == 200]
+    released = [p for p in puts if p["holderIdentity"] == ""]
+    assert len(released) == 1 and released[0]["leaseDurationSeconds"] == 1, puts
+    assert "released the lease default/kmon-cluster-state (identity " + lead in lproc.log()
+    oproc, obase = reps[other]
+    wait_leader(reps, 2.2 * RETRY + SLACK, among=(other,))
+    assert time.monotonic() - stopped < 2.2 * RETRY + SLACK < 30
+    assert holder(api)["holderIdentity"] == other
+    wait_match(obase, api, oproc, timeout=5 + SLACK)
+
+
+def test_lease_forbidden_logged_once_and_not_leading(server_factory, api, tmp_path):
+    cluster(api)
+    for verb in ("get", "create", "update"):
+        api.deny(verb, "leases")
+    proc, base = start(server_factory, api, tmp_path, *elect())
+    # Several attempts, every retry period, each refused...
+    api.wait_requests(6, pred=lambda r: r.path == LEASE and r.status == 403,
+                      timeout=10 + SLACK)
+    log = proc.log()
+    assert log.count("leader-election: forbidden:") == 1, log
+    assert "needs get,create,update on leases" in log
+    assert 'apiGroups: ["coordination.k8s.io"]' in log
+    # ... and nothing emitted, while the kinds are watched.
+    m = scrape(base)
+    assert m[("kmon_cluster_state_leader", ())] == 0
+    assert m[("kmon_cluster_state_synced", (("kind", "pods"),))] == 1
+    assert m.get(("kmon_cluster_state_stored_emissions_total", ()), 0) == 0
+    assert federate(base) == {}
+    assert proc.p.poll() is None
+    # Once RBAC allows it, the replica leads and emits.
+    for verb in ("get", "create", "update"):
+        api.allow(verb, "leases")
+    wait_leader({"x": (proc, base)}, 5 + SLACK)
+    wait_match(base, api, proc, timeout=5 + SLACK)
+    assert holder(api)["leaseTransitions"] == 0  # created holding it
+
+
+def test_lost_lease_no_stale_markers_and_a_fresh_start(server_factory, api, tmp_path):
+    """A leader that sees another holder stops emitting at once, writes no stale markers,
+    and when it leads again starts from an empty previous emission: a pod deleted while
+    it did not lead gets no stale marker from it (the leader of the time ends those)."""
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path, *elect(), "--leader-elect-identity", "a")
+    reps = {"a": (proc, base)}
+    wait_leader(reps, 10 + SLACK)
+    wait_match(base, api, proc, timeout=10 + SLACK)
+
+    def steal(lease):
+        lease["spec"]["holderIdentity"] = "intruder"  # who then never renews
+
+    api.modify("Lease", "default", "kmon-cluster-state", steal)
+    deadline = time.monotonic() + 2 * 2.2 * RETRY + SLACK
+    while scrape(base)[("kmon_cluster_state_leader", ())] != 0:
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    lost = emissions(base)
+    api.delete_pod("default", "bare")
+    # Not leading: nothing emitted (one emission may have been under way) until the
+    # intruder's lease has expired by this replica's clock and it leads again.
+    deadline = time.monotonic() + 3 + 2 * 2.2 * RETRY + SLACK
+    while True:
+        m = scrape(base)
+        if m[("kmon_cluster_state_leader", ())] == 1:
+            break
+        assert m.get(("kmon_cluster_state_stored_emissions_total", ()), 0) <= lost + 1
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    log = proc.log()
+    assert ("lost the leadership (lease default/kmon-cluster-state, identity a): intruder "
+            "holds the lease") in log
+    assert log.count("became the leader") == 2
+    assert holder(api)["holderIdentity"] == "a"
+    again = emissions(base)
+    deadline = time.monotonic() + 5 + SLACK
+    while emissions(base) < again + 2:
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    m = scrape(base)
+    assert m[("kmon_cluster_state_leader_transitions_total", ())] == 2
+    assert m[("kmon_cluster_state_stale_markers_total", ())] == 0
+    want, got = expected(api), federate(base)
+    assert all(got.get(k) == v for k, v in want.items()), diff_series(want, got)
+    assert all(dict(k[1]).get("pod") == "bare" for k in got if k not in want)
+
+
+def test_leader_stops_leading_at_the_renew_deadline_while_the_api_hangs(
+        server_factory, api, tmp_path):
+    """The Lease requests hang (an API server that accepts and never answers): the leader
+    stops leading at its renew deadline, before the lease could expire for another
+    replica, without waiting for its request to end; it leads again once answered."""
+    cluster(api)
+    proc, base = start(server_factory, api, tmp_path, *elect(), "--leader-elect-identity", "a")
+    reps = {"a": (proc, base)}
+    wait_leader(reps, 10 + SLACK)
+    api.hang_next(1000, match=LEASE)
+    hung = time.monotonic()
+    deadline = hung + 2 + SLACK
+    while scrape(base)[("kmon_cluster_state_leader", ())] != 0:
+        assert time.monotonic() < deadline, proc.log()
+        time.sleep(0.05)
+    assert time.monotonic() - hung < 2 + SLACK < 3 + SLACK
+    api.wait_requests(1, pred=lambda r: r.path == LEASE and r.status is None)
+    api.clear_faults()
+    api.drop_hung()
+    wait_leader(reps, 3 + 2 * 2.2 * RETRY + SLACK)
+    assert ("lost the leadership (lease default/kmon-cluster-state, identity a): not renewed "
+            "within the renew deadline (2s)") in proc.log()
+    assert proc.log().count("became the leader") == 2
+
+
+def test_agent_mode_cluster_leader_election(server_factory, api, tmp_path):
+    """Two `kmon agent --mode cluster --leader-elect` shipping to one server: only the
+    leader's /metrics has the KSM families; SIGTERM it and the other ships the same
+    series on, none ended by the replica that stopped."""
+    from conftest import Proc, free_port, wait_http
+    cluster(api)
+    _, base, _ = server_factory()
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    reps = {}
+    try:
+        for ident in ("a", "b"):
+            port = free_port()
+            reps[ident] = (Proc(["agent", "--mode", "cluster", "--listen", f"127.0.0.1:{port}",
+                                 "--interval", INTERVAL, "--kubeconfig", str(kc), "--cluster",
+                                 "c1", "--remote-write", f"{base}/api/v1/write",
+                                 "--metric-labels-allowlist", LABELS,
+                                 "--cluster-state-watch-timeout", "5s", "--spool-dir", "none",
+                                 *elect(lease="30s", renew="20s"), "--leader-elect-identity",
+                                 ident]), f"http://127.0.0.1:{port}")
+            wait_http(reps[ident][1] + "/healthz", reps[ident][0])
+        lead = wait_leader(reps, 10 + SLACK)
+        other = "b" if lead == "a" else "a"
+        wait_match(base, api, reps[lead][0], timeout=10 + SLACK)
+        assert "kube_pod_info{" in http_get(reps[lead][1] + "/metrics")[2]
+        assert "kube_pod_info" not in http_get(reps[other][1] + "/metrics")[2]
+        assert reps[lead][0].stop() == 0
+        assert "released the lease" in reps[lead][0].log()
+        wait_leader(reps, 2.2 * RETRY + SLACK, among=(other,))
+        api.delete_pod("default", "bare")
+        wait_match(base, api, reps[other][0], timeout=10 + SLACK)
+        assert "kube_pod_info{" in http_get(reps[other][1] + "/metrics")[2]
+    finally:
+        for proc, _ in reps.values():
+            proc.close()
+
+
+def test_leader_election_settings_refused(server_factory, tmp_path):
+    from conftest import run
+    r = run("server", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"),
+            "--cluster-state", "--kubeconfig", str(tmp_path / "none"), "--leader-elect",
+            "--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "5s")
+    assert r.returncode != 0
+    assert ("--leader-elect-renew-deadline (5s) must be shorter than "
+            "--leader-elect-lease-duration (5s)") in r.stderr, r.stderr

@@ -8,6 +8,9 @@
  * family as KSM's exposition shows it (no stale markers: a deleted object's series are
  * simply no longer listed). The collection itself keeps only the collector's
  * self-metrics. Without shipping nothing is emitted; /metrics still shows the state.
+ * With --leader-elect a replica that does not lead ships nothing, shows no state on
+ * /metrics and forgets what it shipped without stale markers (the new leader keeps
+ * those series going).
  *
  * Threads: the collection thread; the views on the HTTP thread; the collector's
  * reflectors on their own.
@@ -29,6 +32,8 @@ struct cs_ctx {
     struct km_kstate *ks;
     struct km_mset part; /* the emission on its way to shipping */
     bool part_ready;
+    int64_t first_ms; /* the first collection's time */
+    bool synced;      /* every kind has been listed once (or waiting is over) */
 };
 
 _Static_assert(offsetof(struct cs_ctx, set) == 0, "km_kstate_fields point into the context");
@@ -42,7 +47,9 @@ static int cs_init(void *vctx, const struct km_host *host)
     (void)host;
     km_mset_init(&ctx->part);
     ctx->part_ready = true;
-    km_kstate_opts_from(&o, &ctx->set, NULL); /* the shipper adds --cluster */
+    rc = km_kstate_opts_from(&o, &ctx->set, NULL); /* the shipper adds --cluster */
+    if (rc)
+        return rc;
     rc = km_kstate_start(&ctx->ks, &o);
     /* Without a way to reach the API this collector has nothing to do: a settings error
      * (the agent stops) rather than a silently empty agent. */
@@ -60,7 +67,15 @@ static void cs_collect(void *vctx, struct km_collect *c)
 {
     struct cs_ctx *ctx = vctx;
 
-    if (c->ship) {
+    if (!ctx->first_ms)
+        ctx->first_ms = c->now_ms;
+    /* The first emission once every kind has been listed (a 30 000-pod list takes
+     * seconds; emitting half-filled stores meanwhile only slows it), at the latest after
+     * a minute. */
+    ctx->synced = ctx->synced || km_kstate_synced(ctx->ks) || c->now_ms - ctx->first_ms > 60000;
+    if (!km_kstate_leading(ctx->ks)) {
+        km_kstate_forget(ctx->ks); /* a standby forgets, ending nothing */
+    } else if (c->ship && ctx->synced) {
         struct km_kemit_out out = { .m = &ctx->part,
                                     .stale_flags = KM_MF_SHIP_ONLY,
                                     .chunk = KM_CS_PART,
