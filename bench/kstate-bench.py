@@ -4,7 +4,10 @@ Kubernetes API double (tests/runtime/kubeapi.py): NODES nodes, DEPLOYMENTS deplo
 with their ReplicaSets and PODS pods of two containers (spread evenly), NAMESPACES
 namespaces.  It runs `kmon agent --mode cluster` (the collector alone: no TSDB in the
 figures), or with --server `kmon server --cluster-state` (the collector inside the server,
-storing every emission in its TSDB), and prints one JSON line:
+storing every emission in its TSDB); with --ship the agent ships every collection by
+remote_write to a sink in this script (shipped_requests_per_interval,
+shipped_mb_per_interval), without which it emits nothing and only renders /metrics.
+It prints one JSON line:
 
   generation_s         the double generating and storing the cluster (not kmon)
   lists_done_s         start -> the last kind's first watch request, as the double logged
@@ -181,6 +184,46 @@ def generate(api, a):
     return pods
 
 
+class Sink:
+    """A remote_write receiver that reads each request whole and answers 204, counting
+    requests and bytes (what the agent ships, without a store's cost in the figures)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        sink = self
+        self.requests = self.bytes = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                self.rfile.read(n)
+                with sink.lock:
+                    sink.requests += 1
+                    sink.bytes += n
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def counts(self):
+        with self.lock:
+            return self.requests, self.bytes
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pods", type=int, default=30000)
@@ -193,6 +236,10 @@ def main():
     ap.add_argument("--events", type=int, default=5000)
     ap.add_argument("--server", action="store_true",
                     help="run `kmon server --cluster-state` instead of the agent")
+    ap.add_argument("--ship", action="store_true",
+                    help="agent: ship every collection by remote_write to a sink that "
+                         "reads and discards it (the emission then happens; without it the "
+                         "agent only renders /metrics on demand)")
     ap.add_argument("--poll", type=float, default=2.0,
                     help="seconds between two reads of the agent's /metrics (at least 2)")
     ap.add_argument("--timeout", type=float, default=900.0)
@@ -221,6 +268,10 @@ def main():
     else:
         cmd = [a.kmon, "agent", "--mode", "cluster", "--listen", f"127.0.0.1:{port}",
                "--interval", a.interval, "--kubeconfig", kc, "--spool-dir", "none"]
+        if a.ship:
+            sink = Sink().start()
+            cmd += ["--remote-write", f"http://127.0.0.1:{sink.port}/api/v1/write"]
+            res["mode"] = "agent+ship"
     log = open(os.path.join(work, "kmon.log"), "w")
     api.clear_log()
     start = time.monotonic()
@@ -285,9 +336,14 @@ def main():
         # 3. Steady state: INTERVALS intervals, nothing read.
         res["hwm_reset"] = reset_hwm(pid)
         cpu0 = proc_cpu_ms(pid)
+        shipped0 = sink.counts() if a.ship and not a.server else None
         time.sleep(interval_s * a.intervals)
         cpu1 = proc_cpu_ms(pid)
         res["cpu_ms_per_interval"] = round((cpu1 - cpu0) / a.intervals, 1)
+        if shipped0:
+            r1, b1 = sink.counts()
+            res["shipped_requests_per_interval"] = round((r1 - shipped0[0]) / a.intervals, 1)
+            res["shipped_mb_per_interval"] = round((b1 - shipped0[1]) / a.intervals / 1e6, 2)
         res["rss_steady_mib"], res["hwm_steady_mib"] = proc_mem(pid)
 
         # 4. Series (and, for the agent, what one /metrics costs).

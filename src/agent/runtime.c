@@ -417,12 +417,19 @@ int km_agent_view_step(struct km_agent_view *v, struct km_buf *out)
     return 0;
 }
 
+/* End the collector view a render stopped in (an error, a client gone). */
+static void view_release(struct km_agent_view *v)
+{
+    if (v->cv)
+        v->a->cs[v->coll].ops->view_end(v->cv);
+    v->cv = NULL;
+}
+
 void km_agent_view_end(struct km_agent_view *v)
 {
     if (!v)
         return;
-    if (v->cv)
-        v->a->cs[v->coll].ops->view_end(v->cv);
+    view_release(v);
     free(v);
 }
 
@@ -433,8 +440,7 @@ int km_agent_render_prom(struct km_agent *a, struct km_buf *out)
 
     while ((rc = km_agent_view_step(&v, out)) > 0 && (rc = km_buf_error(out)) == 0)
         ;
-    if (v.cv)
-        a->cs[v.coll].ops->view_end(v.cv);
+    view_release(&v);
     return rc;
 }
 

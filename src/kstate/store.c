@@ -129,7 +129,7 @@ static void grow(struct km_kstore *s)
     s->nb = nb;
 }
 
-/* The link that points at the entry with this uid (or the chain's end). */
+/* An object's identity as its series' labels carry it: namespace and name. */
 static uint64_t key_of(const struct km_kmeta *m)
 {
     uint64_t h = XXH3_64bits(m->ns ? m->ns : "", m->ns ? strlen(m->ns) : 0);
@@ -137,6 +137,7 @@ static uint64_t key_of(const struct km_kmeta *m)
     return XXH3_64bits_withSeed(m->name ? m->name : "", m->name ? strlen(m->name) : 0, h);
 }
 
+/* The link that points at the entry with this uid (or the chain's end). */
 static struct entry **slot(struct km_kstore *s, const char *uid, uint64_t h)
 {
     struct entry **pp = &s->b[h & (s->nb - 1)];
