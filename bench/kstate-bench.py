@@ -369,11 +369,11 @@ def main():
         w = watcher(api, "pods")
         agent_port, api_port = w.conn.getpeername()[1], w.conn.getsockname()[1]
         sent0 = w.sent
-        todo = pods[: a.events]
+        changed = pods[: a.events]
         reset_hwm(pid)
         t1 = time.monotonic()
         with api.hold_watches():
-            for ns, name in todo:
+            for ns, name in changed:
                 api.modify_pod(ns, name,
                                lambda p: p["metadata"].setdefault("labels", {}).update(bench="1"))
             released = time.monotonic()
@@ -381,7 +381,7 @@ def main():
         quiet = 0
         while time.monotonic() < released + 600:
             now = time.monotonic()
-            if sent_at is None and w.sent - sent0 >= len(todo):
+            if sent_at is None and w.sent - sent0 >= len(changed):
                 sent_at = now
             if sent_at is not None:
                 agent_q = tcp_queues(agent_port, api_port)
@@ -395,10 +395,10 @@ def main():
                 else:
                     quiet = 0
             time.sleep(0.005)
-        res["events"] = len(todo)
+        res["events"] = len(changed)
         res["double_event_generation_s"] = round(released - t1, 2)
         res["events_sent_s"] = round(sent_at - released, 2) if sent_at else None
-        res["events_per_s"] = (round(len(todo) / (drained_at - released))
+        res["events_per_s"] = (round(len(changed) / (drained_at - released))
                                if drained_at else None)
         res["rss_after_events_mib"], res["hwm_events_mib"] = proc_mem(pid)
         if ev0 is not None:

@@ -273,8 +273,8 @@ int km_kstate_view_step(struct km_kstate_view *v, struct km_buf *b)
         rc = km_kemit_finish(&e);
         if (rc)
             return rc;
-        if (v->m.fam[v->fam].count) {
-            km_mset_render_prom_family(&v->m, v->fam, b, !v->header);
+        if (e.fam[v->fam] >= 0 && v->m.fam[e.fam[v->fam]].count) {
+            km_mset_render_prom_family(&v->m, (size_t)e.fam[v->fam], b, !v->header);
             v->header = true;
         }
         if (end) {
