@@ -108,6 +108,7 @@ static int cut_window(struct km_tsdb *db, int64_t a, int64_t b)
     struct km_block *blk;
     char id[41], path[4200];
     size_t n, removed = 0;
+    bool added = false;
     int rc;
 
     /* Samples below b go to the late buffers before any series is read. */
@@ -148,6 +149,7 @@ static int cut_window(struct km_tsdb *db, int64_t a, int64_t b)
         if (rc == 0) {
             const struct km_block_meta *m = km_block_meta(blk);
 
+            added = true;
             atomic_fetch_add(&db->cuts, 1);
             km_log_info(KM_TSDB_LOG, "cut block %s: %llu series, %llu samples, %.1f KiB", id,
                         (unsigned long long)m->series, (unsigned long long)m->samples,
@@ -156,8 +158,11 @@ static int cut_window(struct km_tsdb *db, int64_t a, int64_t b)
     }
     if (rc)
         return km_err_wrap(rc, "cutting a block");
-    /* The block is durable: drop its data from the head (the caller then checkpoints
-     * the WAL). */
+    /* The block is durable and queried: once no query that pinned the blocks before it
+     * was added is open, drop its data from the head (the caller then checkpoints the
+     * WAL). */
+    if (added)
+        km_tsdb_readers_drain(db);
     rc = km_head_truncate(db->head, a, b, &removed);
     atomic_fetch_add(&db->removed, removed);
     return rc;

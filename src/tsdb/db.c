@@ -575,6 +575,9 @@ int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
     db->lock_fd = -1;
     pthread_rwlock_init(&db->blocks_lock, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);
+    pthread_mutex_init(&db->readers_mu, NULL);
+    pthread_mutex_init(&db->drain_mu, NULL);
+    pthread_cond_init(&db->readers_cv, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     {
         pthread_condattr_t ca;
@@ -671,6 +674,9 @@ void km_tsdb_close(struct km_tsdb *db)
         close(db->lock_fd);
     pthread_rwlock_destroy(&db->blocks_lock);
     pthread_mutex_destroy(&db->maint_mu);
+    pthread_mutex_destroy(&db->readers_mu);
+    pthread_mutex_destroy(&db->drain_mu);
+    pthread_cond_destroy(&db->readers_cv);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
     free(db->dir);

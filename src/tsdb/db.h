@@ -38,6 +38,12 @@ struct km_tsdb {
     struct km_tsdb_bad_block *bad_blocks; /* found at open (read by inspect) */
     size_t nbad_blocks;
     pthread_mutex_t maint_mu;
+    /* Open queries, in two generations: a cut waits for every query that may have
+     * pinned its blocks before the new block was added (km_tsdb_readers_drain). */
+    pthread_mutex_t readers_mu, drain_mu;
+    pthread_cond_t readers_cv;
+    uint64_t readers_gen;
+    uint64_t readers[2];
     int64_t last_sync_ns;
     int64_t last_late_cut_ns; /* when late samples were last cut (monotonic) */
     /* Background maintenance. */
@@ -60,6 +66,11 @@ struct km_tsdb {
 
 /* The wall clock (opts.clock_ms or the system's), ms since the epoch. */
 int64_t km_tsdb_now_ms(const struct km_tsdb *db);
+
+/* query.c: wait until every query opened before this call is closed (so none of them
+ * can read the head's samples a cut is about to drop, having pinned the blocks before
+ * the cut's block was added). Queries opened meanwhile are not waited for. */
+void km_tsdb_readers_drain(struct km_tsdb *db);
 
 /* compact.c */
 int km_tsdb_cut_due(struct km_tsdb *db);

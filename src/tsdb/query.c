@@ -3,12 +3,16 @@
  * set merges, in label order, the head's matching series with every pinned block's, and
  * a series found in several places gets one time-ordered, de-duplicated sample stream
  * (where two places disagree on a timestamp, the older block wins, and blocks win over
- * the head: what was stored first stays).
+ * the head: what was stored first stays). A cut waits for the queries that were open
+ * when its block was added before it drops the block's samples from the head, so a
+ * query sees every sample once, in the head or in a block it pinned.
  */
 #include "common/array.h"
 #include "db.h"
 
 #include "common/err.h"
+#include "common/log.h"
+#include "common/timefmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +22,46 @@ struct km_tsdb_query {
     int64_t mint, maxt;
     struct km_block **blocks;
     size_t nblocks;
+    unsigned gen; /* the readers' generation it is counted in */
 };
+
+static void readers_enter(struct km_tsdb *db, unsigned *gen)
+{
+    pthread_mutex_lock(&db->readers_mu);
+    *gen = (unsigned)(db->readers_gen & 1);
+    db->readers[*gen]++;
+    pthread_mutex_unlock(&db->readers_mu);
+}
+
+static void readers_leave(struct km_tsdb *db, unsigned gen)
+{
+    pthread_mutex_lock(&db->readers_mu);
+    if (--db->readers[gen] == 0)
+        pthread_cond_broadcast(&db->readers_cv);
+    pthread_mutex_unlock(&db->readers_mu);
+}
+
+void km_tsdb_readers_drain(struct km_tsdb *db)
+{
+    int64_t t0 = km_time_mono_ns();
+    uint64_t waited = 0;
+    unsigned gen;
+
+    /* One drain at a time: each waits for a generation no new query joins. */
+    pthread_mutex_lock(&db->drain_mu);
+    pthread_mutex_lock(&db->readers_mu);
+    gen = (unsigned)(db->readers_gen++ & 1);
+    waited = db->readers[gen];
+    while (db->readers[gen] > 0)
+        pthread_cond_wait(&db->readers_cv, &db->readers_mu);
+    pthread_mutex_unlock(&db->readers_mu);
+    pthread_mutex_unlock(&db->drain_mu);
+    if (km_time_mono_ns() - t0 > 5 * 1000000000ll)
+        km_log_warn(KM_TSDB_LOG,
+                    "a cut waited %.1f s for %llu open queries before dropping its samples "
+                    "from memory",
+                    (double)(km_time_mono_ns() - t0) / 1e9, (unsigned long long)waited);
+}
 
 int km_tsdb_query_open(struct km_tsdb *db, int64_t mint, int64_t maxt, struct km_tsdb_query **out)
 {
@@ -29,10 +72,14 @@ int km_tsdb_query_open(struct km_tsdb *db, int64_t mint, int64_t maxt, struct km
     q->db = db;
     q->mint = mint;
     q->maxt = maxt;
+    /* Counted before the blocks are pinned: a cut whose block this query does not pin
+     * keeps its samples in the head until the query is closed. */
+    readers_enter(db, &q->gen);
     pthread_rwlock_rdlock(&db->blocks_lock);
     q->blocks = malloc((db->nblocks ? db->nblocks : 1) * sizeof(*q->blocks));
     if (!q->blocks) {
         pthread_rwlock_unlock(&db->blocks_lock);
+        readers_leave(db, q->gen);
         free(q);
         return km_err_set(KM_ENOMEM, "out of memory");
     }
@@ -58,6 +105,7 @@ void km_tsdb_query_close(struct km_tsdb_query *q)
         return;
     for (size_t i = 0; i < q->nblocks; i++)
         km_block_release(q->blocks[i]);
+    readers_leave(q->db, q->gen);
     free(q->blocks);
     free(q);
 }

@@ -3,7 +3,7 @@
  * after close and reopen (WAL replay), blocks cut by a forced flush and by the head's
  * span, compaction and retention, label queries across head and blocks, and recovery
  * from a torn WAL tail, from corruption in the middle of a segment, and from a damaged
- * block file.
+ * block file; a cut never hides samples from a query that was open while it ran.
  */
 #include "common/err.h"
 #include "tsdb/tsdb.h"
@@ -18,10 +18,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -244,6 +247,77 @@ static void test_cut_compact_retention(void **state)
     km_tsdb_close(db);
 }
 
+struct cut_run {
+    struct km_tsdb *db;
+    int rc;
+    atomic_bool done;
+};
+
+static void *run_flush(void *arg)
+{
+    struct cut_run *c = arg;
+
+    c->rc = km_tsdb_flush(c->db);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* Samples of m{i=x} a query that is already open reads now. */
+static size_t count_open(struct km_tsdb_query *q)
+{
+    struct km_tsdb_series_set *ss;
+    struct km_matcher *mt;
+    int64_t t;
+    double v;
+    size_t n = 0;
+
+    assert_int_equal(km_matcher_create(&mt, KM_MATCH_EQ, "__name__", "m"), 0);
+    assert_int_equal(km_tsdb_select(q, &mt, 1, &ss), 0);
+    while (km_tsdb_series_next(ss))
+        while (km_tsdb_series_sample(ss, &t, &v))
+            n++;
+    assert_int_equal(km_tsdb_series_error(ss), 0);
+    km_tsdb_series_set_destroy(ss);
+    km_matcher_destroy(mt);
+    return n;
+}
+
+static void test_cut_during_open_query(void **state)
+{
+    /* A query pins the blocks that exist when it opens and reads the head later: a cut
+     * that adds a block after the query opened must not drop that block's samples from
+     * the head until the query is closed, or the query sees neither copy (a rate over
+     * a cut boundary came out short while the background cut ran). */
+    struct km_tsdb *db = open_db(0, -1);
+    struct km_tsdb_query *q;
+    struct km_tsdb_stats st;
+    struct cut_run c = { .db = db };
+    pthread_t th;
+
+    (void)state;
+    for (int i = 0; i < 300; i++)
+        put(db, "m", "x", 5000000 + i * 15000LL, i);
+    assert_int_equal(km_tsdb_query_open(db, INT64_MIN, INT64_MAX, &q), 0);
+    assert_int_equal(pthread_create(&th, NULL, run_flush, &c), 0);
+    /* Wait until the cut has added its block (it then waits for the query). */
+    for (int k = 0; k < 20000; k++) {
+        km_tsdb_stats(db, &st);
+        if (st.blocks == 1 || atomic_load(&c.done))
+            break;
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+    assert_int_equal(st.blocks, 1);
+    assert_int_equal(count_open(q), 300);
+    assert_false(atomic_load(&c.done)); /* the head keeps the samples while q is open */
+    km_tsdb_query_close(q);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(c.rc, 0);
+    km_tsdb_stats(db, &st);
+    assert_int_equal(st.head_samples, 0);
+    assert_int_equal(count(db, "m", INT64_MIN, INT64_MAX, NULL, NULL), 300);
+    km_tsdb_close(db);
+}
+
 struct names {
     char v[16][32];
     int n;
@@ -387,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_to_block_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_compact_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cut_during_open_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_across_head_and_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption_in_the_middle, setup, teardown),
