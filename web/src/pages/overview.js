@@ -1,0 +1,107 @@
+// pages/overview.js — the cluster at a glance: nodes and pods counts, CPU and
+// memory against capacity (and requests), the busiest namespaces, workloads
+// and pods, the latest problems; big numbers with sparklines.
+
+import { h } from '../dom.js';
+import { panel, empty } from '../panel.js';
+import { node, pod } from '../queries.js';
+import { cores, bytes, pct, ago, num } from '../units.js';
+import { chart, fromMatrix } from '../chart.js';
+import { WHY, pageHead, grid, stat, bar, toneFor, link, nodeHref, nsHref, podHref, workloadHref, lineChart } from './common.js';
+
+function spark(q, result, unit) {
+  const series = fromMatrix(result, 'value');
+  if (!series.some((s) => s.points.size)) return null;
+  const c = chart({ series, unit, time: q.time, spark: true });
+  q.dispose(c.destroy);
+  return c.el;
+}
+
+export function mount(root, ctx) {
+  const pNodes = panel(ctx, { name: 'nodes', title: 'Nodes', cls: 'stat-panel' }).load(async (q) => {
+    const f = await q.filter({ nodes: true });
+    const [up, known, hist] = await Promise.all([q.scalar(node.reporting(f)), q.scalar(node.known(f)), q.range(node.reporting(f))]);
+    if (!known && !up) return empty(WHY.noNodes);
+    const total = Math.max(known || 0, up || 0);
+    const down = total - (up || 0);
+    return stat({ value: `${up || 0}`, unitText: ` / ${total}`, sub: down ? `${down} not reporting` : 'all reporting', tone: down ? 'bad' : undefined, sparkEl: spark(q, hist, num) });
+  });
+
+  const pPods = panel(ctx, { name: 'pods', title: 'Pods running', cls: 'stat-panel' }).load(async (q) => {
+    const f = await q.filter();
+    const [running, total, hist] = await Promise.all([q.scalar(pod.running(f)), q.scalar(pod.count(f)), q.range(pod.running(f))]);
+    if (!total) return empty(f.namespace ? WHY.noPodsNs(f.namespace) : WHY.noPods);
+    const other = total - (running || 0);
+    return stat({ value: `${running || 0}`, unitText: ` / ${total}`, sub: other > 0 ? `${other} not running` : 'all running', tone: other > 0 ? 'warn' : undefined, sparkEl: spark(q, hist, num) });
+  });
+
+  const resource = (name, title, used, cap, req, fmt) => panel(ctx, { name, title, cls: 'stat-panel' }).load(async (q) => {
+    const f = await q.filter({ nodes: true });
+    const [u, c, r, hist] = await Promise.all([q.scalar(used(f, '5m')), q.scalar(cap(f)), q.scalar(req(f)), q.range(used(f, q.win))]);
+    if (u === null && c === null) return empty(WHY.noNodes);
+    const frac = c ? u / c : NaN;
+    const sub = h('div', null,
+      h('div', { class: 'stat-line' }, h('span', null, `${pct(frac)} of ${fmt(c)}`), bar(frac, toneFor(frac))),
+      r !== null ? h('div', { class: 'stat-line muted' }, `requests ${fmt(r)} (${pct(c ? r / c : NaN)})`) : h('div', { class: 'stat-line muted' }, 'requests: cluster state not collected'));
+    return stat({ value: fmt(u), sub, sparkEl: spark(q, hist, fmt) });
+  });
+  const pCpu = resource('cpu', 'CPU used', node.cpuUsed, node.cpuCap, (f) => pod.requests(f, 'cpu'), cores);
+  const pMem = resource('memory', 'Memory used', (f) => node.memUsed(f), node.memCap, (f) => pod.requests(f, 'memory'), bytes);
+
+  const top = (name, title, keys, label, hrefOf) => panel(ctx, { name, title, sub: 'by CPU' }).load(async (q) => {
+    const f = await q.filter();
+    const [cpu, mem] = await Promise.all([q.instant(pod.topCpu(f, keys, 5)), q.instant(pod.topMem(f, keys, 5))]);
+    if (!cpu.length) return empty(f.namespace ? WHY.noPodsNs(f.namespace) : WHY.noPods);
+    const memOf = new Map(mem.map((s) => [keys.split(', ').map((k) => s.metric[k]).join('/'), Number(s.value[1])]));
+    const rows = cpu.map((s) => ({ m: s.metric, cpu: Number(s.value[1]) })).sort((a, b) => b.cpu - a.cpu);
+    const max = rows[0]?.cpu || 1;
+    return h('ol', { class: 'toplist' }, rows.map((r) => h('li', null,
+      h('span', { class: 'top-name' }, link(hrefOf(r.m), label(r.m))),
+      bar(r.cpu / max),
+      h('span', { class: 'num' }, cores(r.cpu)),
+      h('span', { class: 'num muted' }, memOf.has(keys.split(', ').map((k) => r.m[k]).join('/')) ? bytes(memOf.get(keys.split(', ').map((k) => r.m[k]).join('/'))) : '—'))));
+  });
+  const pTopNs = top('top-namespaces', 'Busiest namespaces', 'namespace', (m) => m.namespace || '(none)', (m) => nsHref(m.namespace));
+  const pTopWl = top('top-workloads', 'Busiest workloads', 'namespace, workload_kind, workload', (m) => `${m.workload || '(standalone)'} · ${m.workload_kind || 'Pod'}`,
+    (m) => (m.workload ? workloadHref(m.namespace, m.workload_kind || 'Pod', m.workload) : nsHref(m.namespace)));
+  const pTopPods = top('top-pods', 'Busiest pods', 'namespace, pod', (m) => `${m.namespace}/${m.pod}`, (m) => podHref(m.namespace, m.pod));
+
+  const pProblems = panel(ctx, { name: 'problems', title: 'Latest problems' }).load(async (q) => {
+    const fn = await q.filter({ nodes: true }).catch(() => null);
+    const f = await q.filter();
+    const w = q.time.span > 86400 ? '1d' : `${Math.max(300, Math.round(q.time.span))}s`;
+    const [silent, unknown, restarting, pending, alerts] = await Promise.all([
+      fn ? q.instant(node.notReporting(fn)) : [], fn ? q.instant(node.unknownSilent(fn)) : [],
+      q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), q.instant(pod.alerts(f))]);
+    const items = [];
+    for (const s of alerts) items.push(['alert', `${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), null]);
+    for (const s of silent) items.push(['node', `Node ${s.metric.node} not reporting`, `last seen ${ago(Number(s.value[1]))}`, nodeHref(s.metric.node)]);
+    for (const s of unknown) items.push(['node', `Node ${s.metric.node} never reported`, 'known to the cluster, no node_* series in a day', null]);
+    for (const s of pending) items.push(['pod', `Pod ${s.metric.namespace}/${s.metric.pod} ${s.metric.phase}`, '', podHref(s.metric.namespace, s.metric.pod)]);
+    for (const s of restarting.sort((a, b) => b.value[1] - a.value[1])) items.push(['pod', `Pod ${s.metric.namespace}/${s.metric.pod} restarting`, `${num(Math.round(Number(s.value[1])))} restarts in the range`, podHref(s.metric.namespace, s.metric.pod)]);
+    if (!items.length) return h('p', { class: 'ok-note' }, '✓ No problems: every node reports, no pod restarts or waits, no alert fires.');
+    const shown = items.slice(0, 12);
+    return h('div', null, h('ul', { class: 'problems' }, shown.map(([kind, title, detail, url]) => h('li', { class: `problem kind-${kind}` },
+      h('span', { class: 'badge' }, kind), h('span', { class: 'problem-title' }, url ? link(url, title) : title), detail ? h('span', { class: 'muted' }, detail) : null))),
+    items.length > shown.length ? h('p', { class: 'muted' }, `and ${items.length - shown.length} more`) : null);
+  });
+
+  const pCpuChart = panel(ctx, { name: 'cpu-by-node', title: 'CPU by node', sub: 'cores, top nodes' }).load(async (q) => {
+    const f = await q.filter({ nodes: true });
+    const r = await q.range(node.cpuByNode(f, q.win));
+    return lineChart(q, [[r, (m) => m.node]], { unit: cores, stacked: true }) || empty(WHY.noData);
+  });
+  const pMemChart = panel(ctx, { name: 'memory-by-node', title: 'Memory by node', sub: 'used, top nodes' }).load(async (q) => {
+    const f = await q.filter({ nodes: true });
+    const r = await q.range(node.memByNode(f));
+    return lineChart(q, [[r, (m) => m.node]], { unit: bytes, stacked: true }) || empty(WHY.noData);
+  });
+
+  root.append(
+    pageHead('Overview', ctx.filter.namespace ? `Namespace ${ctx.filter.namespace}` : 'The whole cluster'),
+    grid('stats', pNodes, pPods, pCpu, pMem),
+    grid('three', pTopNs, pTopWl, pTopPods),
+    grid('two', pCpuChart, pMemChart),
+    grid('one', pProblems));
+}
+
