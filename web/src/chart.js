@@ -43,7 +43,7 @@ function capSeries(list) {
   const rest = sorted.slice(MAX_SERIES - 1);
   const other = new Map();
   for (const s of rest) for (const [t, v] of s.points) if (Number.isFinite(v)) other.set(t, (other.get(t) || 0) + v);
-  return [...keep, { label: `other (${rest.length})`, points: other }];
+  return [...keep, { label: `other (${rest.length})`, points: other, other: true }];
 }
 
 /**
@@ -53,7 +53,7 @@ function capSeries(list) {
 export function chart(opts) {
   const { unit = String, stacked = false, consts = [], height = 220, time, spark = false } = opts;
   let series = capSeries(opts.series.filter((s) => s.points.size));
-  if (!spark) series.sort((a, b) => String(a.label).localeCompare(String(b.label), undefined, { numeric: true }));
+  if (!spark) series.sort((a, b) => (a.other ? 1 : 0) - (b.other ? 1 : 0) || String(a.label).localeCompare(String(b.label), undefined, { numeric: true }));
   // x: the range query's grid
   const xs = [];
   if (time) for (let t = time.start; t <= time.end + 0.001; t += time.step) xs.push(Math.round(t));
@@ -70,8 +70,9 @@ export function chart(opts) {
   const grid = cssVar('--grid', 'rgba(128,128,128,.15)');
   const fmtLegend = (si) => (u, v, sidx, idx) => (idx === null || idx === undefined ? '' : unit(raw[si]?.[idx] ?? null));
   const uSeries = [{ value: (u, v) => (v === null ? '' : new Date(v * 1000).toLocaleString()) }];
+  const colorOf = (i) => (series[i]?.other ? '#9ca3af' : color(i));
   series.forEach((s, i) => {
-    const c = color(i);
+    const c = colorOf(i);
     uSeries.push({
       label: s.label,
       stroke: c,
@@ -88,7 +89,7 @@ export function chart(opts) {
     constData.push(xs.map(() => c.value));
   });
   const bands = stacked ? series.slice(1).map((_, i) => ({ series: [i + 2, i + 1] })) : undefined;
-  if (stacked) uSeries.forEach((s, i) => { if (i >= 2 && i <= series.length) s.fill = alpha(color(i - 1), 0.35); });
+  if (stacked) uSeries.forEach((s, i) => { if (i >= 1 && i <= series.length) s.fill = alpha(colorOf(i - 1), 0.35); });
   const axisFont = '11px system-ui, sans-serif';
   const options = {
     width: 300,
@@ -100,7 +101,8 @@ export function chart(opts) {
     cursor: spark ? { show: false } : { drag: { x: true, y: false, setScale: false }, points: { size: 5 } },
     axes: spark ? [{ show: false }, { show: false }] : [
       { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont },
-      { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont, size: 64,
+      { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont,
+        size: (u, values) => Math.max(40, 12 + 6.4 * Math.max(0, ...(values || []).map((v) => String(v).length))),
         values: (u, splits) => splits.map((v) => unit(v)) },
     ],
     hooks: spark ? {} : {

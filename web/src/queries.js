@@ -66,7 +66,7 @@ export const node = {
   },
   // one node (n), charts
   one: {
-    cpuByMode: (f, n, w) => `sum by (mode) (rate(${sel(f, 'node_cpu_seconds_total', eq('node', n))}[${w}]))`,
+    cpuByMode: (f, n, w) => `sum by (mode) (rate(${sel(f, 'node_cpu_seconds_total', eq('node', n), 'mode!="idle"')}[${w}]))`,
     memUsed: (f, n) => `sum(${sel(f, 'node_memory_MemTotal_bytes', eq('node', n))} - ${sel(f, 'node_memory_MemAvailable_bytes', eq('node', n))})`,
     memCache: (f, n) => `sum(${sel(f, 'node_memory_Cached_bytes', eq('node', n))} + ${sel(f, 'node_memory_Buffers_bytes', eq('node', n))})`,
     memTotal: (f, n) => `sum(${sel(f, 'node_memory_MemTotal_bytes', eq('node', n))})`,
@@ -87,6 +87,15 @@ export const node = {
 };
 
 // ---------- containers / pods ----------
+/**
+ * Cluster-state series carry no workload labels: to scope them to a workload,
+ * keep the pods whose container series match `via` (e.g. workload="x").
+ */
+function through(f, kubeSel, via) {
+  if (!via || !via.length) return kubeSel;
+  return `(${kubeSel} * on (namespace, pod) group_left () group by (namespace, pod) (${sel(f, 'container_memory_working_set_bytes', 'container=""', ...via)}))`;
+}
+
 // Per-container series carry container!=""; the pod's own cgroup is container="".
 const C = 'container!=""';
 const P = 'container=""';
@@ -106,14 +115,18 @@ export const pod = {
     mem: `sum by (${keys}) (${sel(f, 'container_memory_working_set_bytes', C, ...extra)})`,
     pods: `count by (${keys}) (group by (${keys}, pod) (${sel(f, 'container_memory_working_set_bytes', ...extra)}))`,
   }),
+  /** Pods per group: from cluster state when collected, else from container series. */
+  countBy: (f, keys, extra = []) => `count by (${keys}) (${sel(f, 'kube_pod_info', ...extra)}) or count by (${keys}) (group by (${keys}, pod) (${sel(f, 'container_memory_working_set_bytes', ...extra)}))`,
+  workloadsBy: (f, keys, extra = []) => `count by (${keys}) (group by (${keys}, workload_kind, workload) (${sel(f, 'container_memory_working_set_bytes', 'workload!=""', ...extra)}))`,
   topCpu: (f, keys, k = 5, extra = []) => `topk(${k}, sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...extra)}[5m])))`,
-  topMem: (f, keys, k = 5, extra = []) => `topk(${k}, sum by (${keys}) (${sel(f, 'container_memory_working_set_bytes', C, ...extra)}))`,
+  /** Memory of the top-k by CPU (same keys). */
+  topMem: (f, keys, k = 5, extra = []) => `sum by (${keys}) (${sel(f, 'container_memory_working_set_bytes', C, ...extra)}) and on (${keys}) topk(${k}, sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...extra)}[5m])))`,
   info: (f, extra = []) => `group by (namespace, pod, node, workload_kind, workload, qos_class) (${sel(f, 'container_memory_working_set_bytes', P, ...extra)})`,
   kubeInfo: (f, extra = []) => `group by (namespace, pod, node, created_by_kind, created_by_name) (${sel(f, 'kube_pod_info', ...extra)})`,
   phase: (f, extra = []) => `${sel(f, 'kube_pod_status_phase', ...extra)} == 1`,
-  restarts: (f, extra = []) => `sum by (namespace, pod) (${sel(f, 'kube_pod_container_status_restarts_total', ...extra)})`,
-  reqBy: (f, keys, res, extra = []) => `sum by (${keys}) (${sel(f, 'kube_pod_container_resource_requests', eq('resource', res), ...extra)})`,
-  limBy: (f, keys, res, extra = []) => `sum by (${keys}) (${sel(f, 'kube_pod_container_resource_limits', eq('resource', res), ...extra)})`,
+  restarts: (f, extra = [], via) => `sum by (namespace, pod) (${through(f, sel(f, 'kube_pod_container_status_restarts_total', ...extra), via)})`,
+  reqBy: (f, keys, res, extra = [], via) => `sum by (${keys}) (${through(f, sel(f, 'kube_pod_container_resource_requests', eq('resource', res), ...extra), via)})`,
+  limBy: (f, keys, res, extra = [], via) => `sum by (${keys}) (${through(f, sel(f, 'kube_pod_container_resource_limits', eq('resource', res), ...extra), via)})`,
   // charts (stacked per pod or per container)
   cpuBy: (f, key, w, extra = []) => `sum by (${key}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...extra)}[${w}]))`,
   memBy: (f, key, extra = []) => `sum by (${key}) (${sel(f, 'container_memory_working_set_bytes', C, ...extra)})`,
@@ -134,6 +147,9 @@ export const kube = {
     StatefulSet: [`sum by (namespace, statefulset) (${sel(f, 'kube_statefulset_replicas')})`, `sum by (namespace, statefulset) (${sel(f, 'kube_statefulset_status_replicas_ready')})`, 'statefulset'],
     DaemonSet: [`sum by (namespace, daemonset) (${sel(f, 'kube_daemonset_status_desired_number_scheduled')})`, `sum by (namespace, daemonset) (${sel(f, 'kube_daemonset_status_number_ready')})`, 'daemonset'],
   }),
+  jobs: (f) => [`sum by (namespace, job_name) (${sel(f, 'kube_job_status_active')})`, `sum by (namespace, job_name) (${sel(f, 'kube_job_status_succeeded')})`, `sum by (namespace, job_name) (${sel(f, 'kube_job_status_failed')})`],
+  /** Requests of each workload: cluster-state requests joined to the workload labels of container series. */
+  reqByWorkload: (f, res) => `sum by (namespace, workload_kind, workload) (${sel(f, 'kube_pod_container_resource_requests', eq('resource', res))} * on (namespace, pod) group_left (workload_kind, workload) group by (namespace, pod, workload_kind, workload) (${sel(f, 'container_memory_working_set_bytes', 'container=""', 'workload!=""')}))`,
   nsPhase: (f) => `${sel(f, 'kube_namespace_status_phase')} == 1`,
 };
 

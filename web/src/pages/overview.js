@@ -73,29 +73,29 @@ export function mount(root, ctx) {
     const [silent, unknown, restarting, pending, alerts] = await Promise.all([
       fn ? q.instant(node.notReporting(fn)) : [], fn ? q.instant(node.unknownSilent(fn)) : [],
       q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), q.instant(pod.alerts(f))]);
-    const items = [];
-    for (const s of alerts) items.push(['alert', `${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), null]);
-    for (const s of silent) items.push(['node', `Node ${s.metric.node} not reporting`, `last seen ${ago(Number(s.value[1]))}`, nodeHref(s.metric.node)]);
-    for (const s of unknown) items.push(['node', `Node ${s.metric.node} never reported`, 'known to the cluster, no node_* series in a day', null]);
-    for (const s of pending) items.push(['pod', `Pod ${s.metric.namespace}/${s.metric.pod} ${s.metric.phase}`, '', podHref(s.metric.namespace, s.metric.pod)]);
-    for (const s of restarting.sort((a, b) => b.value[1] - a.value[1])) items.push(['pod', `Pod ${s.metric.namespace}/${s.metric.pod} restarting`, `${num(Math.round(Number(s.value[1])))} restarts in the range`, podHref(s.metric.namespace, s.metric.pod)]);
-    if (!items.length) return h('p', { class: 'ok-note' }, '✓ No problems: every node reports, no pod restarts or waits, no alert fires.');
-    const shown = items.slice(0, 12);
-    return h('div', null, h('ul', { class: 'problems' }, shown.map(([kind, title, detail, url]) => h('li', { class: `problem kind-${kind}` },
-      h('span', { class: 'badge' }, kind), h('span', { class: 'problem-title' }, url ? link(url, title) : title), detail ? h('span', { class: 'muted' }, detail) : null))),
-    items.length > shown.length ? h('p', { class: 'muted' }, `and ${items.length - shown.length} more`) : null);
+    const groups = [
+      ['alert', 'alerts firing', alerts.map((s) => [`${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), null])],
+      ['node', 'nodes not reporting', [
+        ...silent.sort((a, b) => a.value[1] - b.value[1]).map((s) => [`Node ${s.metric.node} not reporting`, `last seen ${ago(Number(s.value[1]))}`, nodeHref(s.metric.node)]),
+        ...unknown.map((s) => [`Node ${s.metric.node} never reported`, 'known to the cluster, no node_* series in a day', null])]],
+      ['pod', 'pods restarting', restarting.sort((a, b) => b.value[1] - a.value[1]).map((s) => [`Pod ${s.metric.namespace}/${s.metric.pod} restarting`, `${num(Math.round(Number(s.value[1])))} restarts in the range`, podHref(s.metric.namespace, s.metric.pod)])],
+      ['pod', 'pods not running', pending.map((s) => [`Pod ${s.metric.namespace}/${s.metric.pod} ${s.metric.phase}`, '', podHref(s.metric.namespace, s.metric.pod)])],
+    ].filter((g) => g[2].length);
+    if (!groups.length) return h('p', { class: 'ok-note' }, '✓ No problems: every node reports, no pod restarts or waits, no alert fires.');
+    const items = groups.flatMap(([kind, , list]) => list.slice(0, 5).map((it) => [kind, ...it]));
+    return h('div', null,
+      h('p', { class: 'problem-summary' }, groups.map(([kind, label, list]) => h('span', { class: `badge kind-${kind}` }, `${list.length} ${label}`))),
+      h('ul', { class: 'problems' }, items.map(([kind, title, detail, url]) => h('li', { class: `problem kind-${kind}` },
+        h('span', { class: 'badge' }, kind), h('span', { class: 'problem-title' }, url ? link(url, title) : title), detail ? h('span', { class: 'muted' }, detail) : null))));
   });
 
-  const pCpuChart = panel(ctx, { name: 'cpu-by-node', title: 'CPU by node', sub: 'cores, top nodes' }).load(async (q) => {
+  const usage = (name, title, used, cap, req, fmt) => panel(ctx, { name, title, sub: 'used, requests and capacity' }).load(async (q) => {
     const f = await q.filter({ nodes: true });
-    const r = await q.range(node.cpuByNode(f, q.win));
-    return lineChart(q, [[r, (m) => m.node]], { unit: cores, stacked: true }) || empty(WHY.noData);
+    const [r, c, rq] = await Promise.all([q.range(used(f, q.win)), q.scalar(cap(f)), q.scalar(req(f))]);
+    return lineChart(q, [[r, 'used']], { unit: fmt, consts: [{ label: 'capacity', value: c, color: '#ef4444' }, { label: 'requests', value: rq, color: '#f59e0b' }] }) || empty(WHY.noData);
   });
-  const pMemChart = panel(ctx, { name: 'memory-by-node', title: 'Memory by node', sub: 'used, top nodes' }).load(async (q) => {
-    const f = await q.filter({ nodes: true });
-    const r = await q.range(node.memByNode(f));
-    return lineChart(q, [[r, (m) => m.node]], { unit: bytes, stacked: true }) || empty(WHY.noData);
-  });
+  const pCpuChart = usage('cpu-usage', 'Cluster CPU', node.cpuUsed, node.cpuCap, (f) => pod.requests(f, 'cpu'), cores);
+  const pMemChart = usage('memory-usage', 'Cluster memory', (f) => node.memUsed(f), node.memCap, (f) => pod.requests(f, 'memory'), bytes);
 
   root.append(
     pageHead('Overview', ctx.filter.namespace ? `Namespace ${ctx.filter.namespace}` : 'The whole cluster'),
