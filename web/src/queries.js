@@ -164,3 +164,97 @@ export function rateWindow(step) {
   const s = Math.max(4 * step, 60);
   return s % 60 === 0 ? `${s / 60}m` : `${s}s`;
 }
+
+// ---------- explore: the filter applied to a user's expression ----------
+const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless',
+  'atan2', 'inf', 'nan', 'start', 'end', '@']);
+const AGGREGATORS = new Set(['sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio']);
+const GROUPING = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
+
+/** The filter's matchers for one metric (none for a bare selector's node scope). */
+function filterMatchers(f, metric) {
+  const m = sel(f, metric || '__any__');
+  return m.slice(m.indexOf('{') + 1, -1);
+}
+
+/**
+ * Add the filter's matchers to every selector of a PromQL expression.
+ * Returns {expr, map(offset in expr → offset in the original)}.
+ */
+export function applyFilter(src, f) {
+  if (!f.cluster && !f.namespace) return { expr: src, map: (i) => i };
+  const inserts = []; // [original offset, text]
+  let i = 0, depthBrace = 0, lastWord = '', skipParen = false;
+  const n = src.length;
+  const isStart = (c) => /[A-Za-z_:]/.test(c);
+  const isWord = (c) => /[A-Za-z0-9_:]/.test(c);
+  const skipWs = (j) => { while (j < n && /\s/.test(src[j])) j++; return j; };
+  while (i < n) {
+    const c = src[i];
+    if (c === '#') { while (i < n && src[i] !== '\n') i++; continue; }
+    if (c === '"' || c === "'" || c === '`') {
+      const q = c; i++;
+      while (i < n && src[i] !== q) { if (src[i] === '\\' && q !== '`') i++; i++; }
+      i++; continue;
+    }
+    if (c === '[') { while (i < n && src[i] !== ']') i++; i++; continue; }
+    if (c === '{') {
+      if (depthBrace === 0) {
+        // a bare selector {...}: matchers go in first
+        const m = filterMatchers(f, null);
+        const j = skipWs(i + 1);
+        if (m) inserts.push([i + 1, src[j] === '}' ? m : `${m},`]);
+      }
+      depthBrace++; i++; continue;
+    }
+    if (c === '}') { depthBrace = Math.max(0, depthBrace - 1); i++; continue; }
+    if (c === '(' && skipParen) {
+      let d = 0;
+      for (; i < n; i++) { if (src[i] === '(') d++; else if (src[i] === ')' && --d === 0) { i++; break; } }
+      skipParen = false; continue;
+    }
+    if (depthBrace === 0 && /[0-9.]/.test(c) && !isWord(src[i - 1] || ' ')) {
+      while (i < n && /[0-9a-zA-Z.+_]/.test(src[i])) i++; continue;
+    }
+    if (depthBrace === 0 && isStart(c)) {
+      let j = i;
+      while (j < n && isWord(src[j])) j++;
+      const word = src.slice(i, j);
+      const k = skipWs(j);
+      const lower = word.toLowerCase();
+      if (GROUPING.has(lower)) { skipParen = true; lastWord = lower; i = j; continue; }
+      const aggregation = AGGREGATORS.has(lower) && /^(by|without)\b/i.test(src.slice(k));
+      if (lastWord === 'offset' || KEYWORDS.has(lower) || src[k] === '(' || aggregation) { lastWord = lower; i = j; continue; }
+      const m = filterMatchers(f, word);
+      if (m) {
+        if (src[k] === '{') {
+          const after = skipWs(k + 1);
+          inserts.push([k + 1, src[after] === '}' ? m : `${m},`]);
+          depthBrace++; i = k + 1;
+        } else {
+          inserts.push([j, `{${m}}`]); i = j;
+        }
+      } else i = j;
+      lastWord = lower;
+      continue;
+    }
+    if (!/\s/.test(c)) lastWord = c;
+    i++;
+  }
+  let out = '', at = 0;
+  const shifts = [];
+  for (const [pos, text] of inserts) {
+    out += src.slice(at, pos);
+    shifts.push([out.length, text.length]);
+    out += text; at = pos;
+  }
+  out += src.slice(at);
+  return {
+    expr: out,
+    map(off) {
+      let o = off;
+      for (const [p, len] of shifts) { if (off >= p + len) o -= len; else if (off > p) o -= off - p; }
+      return o;
+    },
+  };
+}
