@@ -190,6 +190,38 @@ describe('dashboard on a kmon demo (this host, node series only)', { skip: noDem
     await page.close2();
   });
 
+  test('dragging on a chart sets a custom range; auto-refresh re-runs the panels', async () => {
+    const page = await open();
+    await page.goto(`${DEMO}/ui/nodes/${encodeURIComponent(nodeName)}?range=15m`);
+    await settled(page);
+    const over = await page.$('[data-panel="cpu"] .u-over');
+    const box = await over.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForURL(/from=\d+&to=\d+|to=\d+.*from=\d+|from=\d+.*to=\d+/);
+    const u = new URL(page.url());
+    const span = Number(u.searchParams.get('to')) - Number(u.searchParams.get('from'));
+    assert.ok(span > 60e3 && span < 15 * 60e3, `zoomed span ${span} ms`);
+    await settled(page);
+    assert.equal(await page.inputValue('#f-range'), 'custom');
+    await page.goBack();
+    await page.waitForURL((x) => !x.searchParams.get('from'));
+    await settled(page);
+    assert.equal(await page.inputValue('#f-range'), '15m');
+    // auto-refresh every 10 s: the panels run their queries again, in place
+    let runs = 0;
+    page.on('request', (r) => { if (r.url().includes('/api/v1/query')) runs++; });
+    await page.selectOption('#f-refresh', '10s');
+    await page.waitForURL(/refresh=10s/);
+    await page.waitForTimeout(11500);
+    assert.ok(runs > 5, `only ${runs} queries in 11.5 s of auto-refresh`);
+    assert.equal(await page.$$eval('[data-panel][data-state="error"]', (e) => e.length), 0);
+    assert.deepEqual(page.problems, []);
+    await page.close2();
+  });
+
   test('explore: a parse error is shown with its column marked', async () => {
     const page = await open();
     await page.goto(`${DEMO}/ui/explore`);

@@ -122,10 +122,14 @@ export function panel(ctx, { name, title, sub, cls = '', actions }) {
         if (cycle.signal.aborted) { mine.forEach((d) => d()); return; }
         disposers.forEach((d) => d());
         disposers = mine;
-        clear(body);
-        if (state === 'empty') append(body, [h('p', { class: 'empty' }, out.why)]);
-        else if (state === 'error') append(body, [errorBox(out)]);
-        else append(body, [out]);
+        if (state === 'ready' && out instanceof Node && out.parentNode === body && body.childNodes.length === 1) {
+          // the loader updated its content in place (a big table keeps its scroll position)
+        } else {
+          clear(body);
+          if (state === 'empty') append(body, [h('p', { class: 'empty' }, out.why)]);
+          else if (state === 'error') append(body, [errorBox(out)]);
+          else append(body, [out]);
+        }
         el.dataset.queries = [...new Set(recorded)].join('\n');
         el.dataset.state = state;
         el.removeAttribute('aria-busy');

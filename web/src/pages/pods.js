@@ -57,6 +57,10 @@ export function mount(root, ctx) {
       return r;
     });
     const phaseCell = (r) => (r.phase ? h('span', { class: `badge ${r.phase === 'Running' || r.phase === 'Succeeded' ? 'ok' : r.phase === 'Pending' ? 'warn' : 'bad'}` }, r.phase) : null);
+    if (current && current.el.isConnected) { // a refresh: same table, new rows
+      current.setRows(rows);
+      return current.el;
+    }
     current = table([
       { id: 'pod', label: 'Pod', width: 'minmax(220px, 3fr)' },
       { id: 'ns', label: 'Namespace', width: 'minmax(110px, 1.2fr)' },
