@@ -93,10 +93,12 @@ export function chart(opts) {
   const axisFont = '11px system-ui, sans-serif';
   const options = {
     width: 300,
-    height: spark ? 40 : height,
+    height: spark ? (opts.sparkHeight || 40) : height,
     series: uSeries,
     bands,
-    scales: { x: { time: true, ...(time ? { range: () => [time.start, time.end] } : {}) }, y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] } },
+    scales: { x: { time: true, ...(time ? { range: () => [time.start, time.end] } : {}) }, y: { range: spark
+      ? (u, min, max) => (max > min ? [min - (max - min) * 0.15, max + (max - min) * 0.15] : [min - 1, max + 1])
+      : (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] } },
     legend: { show: !spark, live: true },
     cursor: spark ? { show: false } : { drag: { x: true, y: false, setScale: false }, points: { size: 5 } },
     axes: spark ? [{ show: false }, { show: false }] : [

@@ -115,6 +115,11 @@ export const pod = {
     mem: `sum by (${keys}) (${sel(f, 'container_memory_working_set_bytes', C, ...extra)})`,
     pods: `count by (${keys}) (group by (${keys}, pod) (${sel(f, 'container_memory_working_set_bytes', ...extra)}))`,
   }),
+  /** CPU over time of named groups (the rows of a top list): one query, keys as regex matchers. */
+  cpuOf: (f, keys, rows, w) => {
+    const ms = keys.split(', ').map((k) => `${k}=~${str([...new Set(rows.map((r) => r[k] || ''))].map(reStr).join('|'))}`);
+    return `sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...ms)}[${w}]))`;
+  },
   /** Pods per group: from cluster state when collected, else from container series. */
   countBy: (f, keys, extra = []) => `count by (${keys}) (${sel(f, 'kube_pod_info', ...extra)}) or count by (${keys}) (group by (${keys}, pod) (${sel(f, 'container_memory_working_set_bytes', ...extra)}))`,
   workloadsBy: (f, keys, extra = []) => `count by (${keys}) (group by (${keys}, workload_kind, workload) (${sel(f, 'container_memory_working_set_bytes', 'workload!=""', ...extra)}))`,

@@ -9,10 +9,10 @@ import { cores, bytes, pct, ago, num } from '../units.js';
 import { chart, fromMatrix } from '../chart.js';
 import { WHY, pageHead, grid, stat, bar, toneFor, link, nodeHref, nsHref, podHref, workloadHref, lineChart } from './common.js';
 
-function spark(q, result, unit) {
+function spark(q, result, unit, sparkHeight) {
   const series = fromMatrix(result, 'value');
   if (!series.some((s) => s.points.size)) return null;
-  const c = chart({ series, unit, time: q.time, spark: true });
+  const c = chart({ series, unit, time: q.time, spark: true, sparkHeight });
   q.dispose(c.destroy);
   return c.el;
 }
@@ -48,21 +48,27 @@ export function mount(root, ctx) {
   const pCpu = resource('cpu', 'CPU used', node.cpuUsed, node.cpuCap, (f) => pod.requests(f, 'cpu'), cores);
   const pMem = resource('memory', 'Memory used', (f) => node.memUsed(f), node.memCap, (f) => pod.requests(f, 'memory'), bytes);
 
-  const top = (name, title, keys, label, hrefOf) => panel(ctx, { name, title, sub: 'by CPU' }).load(async (q) => {
+  const top = (name, title, keys, label, hrefOf) => panel(ctx, { name, title, sub: 'by CPU, with its trend' }).load(async (q) => {
     const f = await q.filter();
+    const ks = keys.split(', ');
+    const keyOf = (m) => ks.map((k) => m[k] || '').join('/');
     const [cpu, mem] = await Promise.all([q.instant(pod.topCpu(f, keys, 5)), q.instant(pod.topMem(f, keys, 5))]);
     if (!cpu.length) return empty(f.namespace ? WHY.noPodsNs(f.namespace) : WHY.noPods);
-    const memOf = new Map(mem.map((s) => [keys.split(', ').map((k) => s.metric[k]).join('/'), Number(s.value[1])]));
+    const memOf = new Map(mem.map((s) => [keyOf(s.metric), Number(s.value[1])]));
     const rows = cpu.map((s) => ({ m: s.metric, cpu: Number(s.value[1]) })).sort((a, b) => b.cpu - a.cpu);
-    const max = rows[0]?.cpu || 1;
-    return h('ol', { class: 'toplist' }, rows.map((r) => h('li', null,
-      h('span', { class: 'top-name' }, link(hrefOf(r.m), label(r.m))),
-      bar(r.cpu / max),
-      h('span', { class: 'num' }, cores(r.cpu)),
-      h('span', { class: 'num muted' }, memOf.has(keys.split(', ').map((k) => r.m[k]).join('/')) ? bytes(memOf.get(keys.split(', ').map((k) => r.m[k]).join('/'))) : '—'))));
+    const hist = await q.range(pod.cpuOf(f, keys, rows.map((r) => r.m), q.win));
+    const histOf = new Map(hist.map((s) => [keyOf(s.metric), s]));
+    return h('ol', { class: 'toplist' }, rows.map((r) => {
+      const s = histOf.get(keyOf(r.m));
+      return h('li', null,
+        h('span', { class: 'top-name' }, link(hrefOf(r.m), label(r.m))),
+        (s && spark(q, [s], cores, 24)) || h('span', null),
+        h('span', { class: 'num' }, cores(r.cpu)),
+        h('span', { class: 'num muted' }, bytes(memOf.get(keyOf(r.m)))));
+    }));
   });
   const pTopNs = top('top-namespaces', 'Busiest namespaces', 'namespace', (m) => m.namespace || '(none)', (m) => nsHref(m.namespace));
-  const pTopWl = top('top-workloads', 'Busiest workloads', 'namespace, workload_kind, workload', (m) => `${m.workload || '(standalone)'} · ${m.workload_kind || 'Pod'}`,
+  const pTopWl = top('top-workloads', 'Busiest workloads', 'namespace, workload_kind, workload', (m) => h('span', { title: `${m.workload_kind || 'Pod'} in ${m.namespace}` }, m.workload || '(standalone)', h('span', { class: 'muted kind' }, ` ${m.workload_kind || 'Pod'}`)),
     (m) => (m.workload ? workloadHref(m.namespace, m.workload_kind || 'Pod', m.workload) : nsHref(m.namespace)));
   const pTopPods = top('top-pods', 'Busiest pods', 'namespace, pod', (m) => `${m.namespace}/${m.pod}`, (m) => podHref(m.namespace, m.pod));
 
