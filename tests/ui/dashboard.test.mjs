@@ -385,6 +385,15 @@ describe('dashboard on the generated cluster (100 nodes / 3 000 pods)', { skip: 
     await settled(page2);
     const b = await view(page2);
     assert.deepEqual(b, a);
+    // the navigation keeps the filters
+    await page.click('nav a:has-text("Workloads")');
+    await page.waitForURL(/\/ui\/workloads\?/);
+    assert.match(page.url(), new RegExp(`namespace=${ns}`));
+    assert.match(page.url(), /range=6h/);
+    await settled(page);
+    await page.goBack();
+    await page.waitForURL(/\/ui\/pods/);
+    await settled(page);
     // back and forward
     await page.goBack();
     await page.waitForURL((u) => !/range=6h/.test(u.search));

@@ -48,7 +48,7 @@ const main = h('main', { id: 'main', tabindex: '-1' });
 document.body.append(
   h('a', { href: '#main', class: 'skip' }, 'Skip to content'),
   h('header', { class: 'top' },
-    h('a', { href: state.BASE, class: 'brand', 'aria-label': 'kmon overview' }, h('span', { class: 'logo' }, 'k'), 'kmon'),
+    h('a', { href: state.BASE, class: 'brand', id: 'brand', 'aria-label': 'kmon overview' }, h('span', { class: 'logo' }, 'k'), 'kmon'),
     h('nav', { 'aria-label': 'Pages' }, navLinks)),
   h('div', { class: 'filters', role: 'toolbar', 'aria-label': 'Filters' },
     h('label', null, h('span', null, 'Cluster'), fCluster),
@@ -177,7 +177,9 @@ function makeCtx(route, root) {
 
 let mountSeq = 0;
 async function route(r = state.parse(), how = 'init') {
-  navLinks.forEach((a) => {
+  navLinks.forEach((a, i) => {
+    a.href = state.href(NAV[i][0]); // the filters follow the user from page to page
+    if (i === 0) document.getElementById('brand').href = a.href;
     const on = a.dataset.pages.split(' ').includes(r.page);
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');

@@ -104,7 +104,7 @@ export function chart(opts) {
     axes: spark ? [{ show: false }, { show: false }] : [
       { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont },
       { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, font: axisFont,
-        size: (u, values) => Math.max(40, 12 + 6.4 * Math.max(0, ...(values || []).map((v) => String(v).length))),
+        size: (u, values) => Math.max(44, 18 + 7 * Math.max(0, ...(values || []).map((v) => String(v).length))),
         values: (u, splits) => splits.map((v) => unit(v)) },
     ],
     hooks: spark ? {} : {

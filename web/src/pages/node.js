@@ -74,9 +74,11 @@ export function mount(root, ctx) {
       return { mount: s.metric.mountpoint, fstype: s.metric.fstype, device: s.metric.device, size: sz, used: a !== undefined ? sz - a : null, fill: a !== undefined && sz ? 1 - a / sz : null };
     });
     return table([
-      { id: 'mount', label: 'Mount point' }, { id: 'device', label: 'Device' }, { id: 'fstype', label: 'Type', width: 'minmax(70px, .6fr)' },
-      { id: 'size', label: 'Size', num: true, cell: (r) => bytes(r.size) }, { id: 'used', label: 'Used', num: true, cell: (r) => bytes(r.used) },
-      { id: 'fill', label: 'Fill', num: true, cell: (r) => h('span', { class: 'cell-bar' }, bar(r.fill, toneFor(r.fill)), pct(r.fill)) },
+      { id: 'mount', label: 'Mount point', width: 'minmax(90px, 2fr)' }, { id: 'device', label: 'Device', width: 'minmax(70px, 1.4fr)' },
+      { id: 'fstype', label: 'Type', width: 'minmax(50px, .7fr)' },
+      { id: 'size', label: 'Size', num: true, cell: (r) => bytes(r.size), width: 'minmax(66px, 1fr)' },
+      { id: 'used', label: 'Used', num: true, cell: (r) => bytes(r.used), width: 'minmax(66px, 1fr)' },
+      { id: 'fill', label: 'Fill', num: true, cell: (r) => h('span', { class: 'cell-bar' }, bar(r.fill, toneFor(r.fill)), pct(r.fill)), width: 'minmax(96px, 1.2fr)' },
     ], { rows, key: (r) => r.mount, label: 'Filesystems', sort: 'mount' }).el;
   });
 
