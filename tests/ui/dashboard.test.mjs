@@ -222,6 +222,48 @@ describe('dashboard on a kmon demo (this host, node series only)', { skip: noDem
     await page.close2();
   });
 
+  test('choosing a cluster adds cluster="…" to every panel’s queries', async () => {
+    const clusters = (await getJSON(DEMO, '/api/v1/label/cluster/values')).filter(Boolean);
+    if (!clusters.length) return; // single-cluster setup without the label: nothing to choose
+    const page = await open();
+    await page.goto(`${DEMO}/ui/`);
+    await settled(page);
+    await page.selectOption('#f-cluster', clusters[0]);
+    await page.waitForURL(new RegExp(`cluster=${clusters[0]}`));
+    await page.waitForFunction((c) => [...document.querySelectorAll('[data-panel]')].every((p) => p.dataset.state && p.dataset.queries.includes(`cluster="${c}"`)), clusters[0]);
+    for (const x of await panels(page)) {
+      for (const q of x.queries.split('\n').filter(Boolean)) assert.ok(q.includes(`cluster="${clusters[0]}"`), `${x.name}: ${q}`);
+    }
+    assert.deepEqual(page.problems, []);
+    await page.close2();
+  });
+
+  test('explore: completion of metric names and label names; a result as chart and table', async () => {
+    const page = await open();
+    await page.goto(`${DEMO}/ui/explore`);
+    await page.click('#explore-expr');
+    await page.keyboard.type('node_loa');
+    await page.waitForSelector('#explore-completions li');
+    const names = await page.$$eval('#explore-completions li', (l) => l.map((x) => x.textContent));
+    assert.ok(names.includes('node_load1'), names.join(','));
+    await page.keyboard.press('Tab');
+    assert.match(await page.inputValue('#explore-expr'), /^node_load\d+$/);
+    await page.keyboard.type('{');
+    await page.waitForSelector('#explore-completions li');
+    const labels = await page.$$eval('#explore-completions li', (l) => l.map((x) => x.textContent));
+    assert.ok(labels.includes('node'), labels.join(','));
+    await page.keyboard.press('Escape');
+    await page.keyboard.type('}');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/expr=node_load/);
+    await settled(page);
+    assert.equal(await page.getAttribute('[data-panel="explore-chart"]', 'data-state'), 'ready');
+    assert.equal(await page.getAttribute('[data-panel="explore-table"]', 'data-state'), 'ready');
+    assert.ok(await coloredPixels(page, 'explore-chart') > 30);
+    assert.deepEqual(page.problems, []);
+    await page.close2();
+  });
+
   test('explore: a parse error is shown with its column marked', async () => {
     const page = await open();
     await page.goto(`${DEMO}/ui/explore`);

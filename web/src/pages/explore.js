@@ -29,7 +29,7 @@ const labelStr = (m) => {
 };
 const fmtValue = (v) => {
   const x = Number(v);
-  if (!Number.isFinite(x)) return v === 'NaN' ? 'NaN (no number)' : (x > 0 ? '+Inf (unbounded)' : '-Inf (unbounded)');
+  if (!Number.isFinite(x)) return v === 'NaN' ? 'not a number' : (x > 0 ? '+∞' : '−∞');
   return Math.abs(x) >= 1e6 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(4) : String(Math.round(x * 1e6) / 1e6);
 };
 
