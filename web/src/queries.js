@@ -108,6 +108,7 @@ export const pod = {
   requests: (f, res) => `sum(${sel(f, 'kube_pod_container_resource_requests', eq('resource', res))})`,
   restarting: (f, w) => `sum by (namespace, pod) (increase(${sel(f, 'kube_pod_container_status_restarts_total')}[${w}])) > 0`,
   pending: (f) => `sum by (namespace, pod, phase) (${sel(f, 'kube_pod_status_phase', 'phase=~"Pending|Failed|Unknown"')}) > 0`,
+  kubeCount: (f) => `count(${sel(f, 'kube_pod_info')})`,
   alerts: (f) => sel(f, 'ALERTS', 'alertstate="firing"'),
   // tables
   by: (f, keys, extra = []) => ({

@@ -143,6 +143,7 @@ export function mount(root, ctx) {
   const form = h('section', { class: 'panel' },
     h('div', { class: 'explore-box' }, h('div', { class: 'editor' }, box, list), run), errorArea, ranAs);
   root.append(head, form);
+  requestAnimationFrame(() => { if (!document.activeElement || document.activeElement === document.body) box.focus({ preventScroll: true }); });
 
   if (!expr) {
     root.append(h('section', { class: 'panel', dataset: { panel: 'examples', state: 'empty', queries: '' } },

@@ -76,9 +76,10 @@ export function mount(root, ctx) {
     const fn = await q.filter({ nodes: true }).catch(() => null);
     const f = await q.filter();
     const w = q.time.span > 86400 ? '1d' : `${Math.max(300, Math.round(q.time.span))}s`;
-    const [silent, unknown, restarting, pending, alerts] = await Promise.all([
+    const [silent, unknown, restarting, pending, alerts, kubePods] = await Promise.all([
       fn ? q.instant(node.notReporting(fn)) : [], fn ? q.instant(node.unknownSilent(fn)) : [],
-      q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), q.instant(pod.alerts(f))]);
+      q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), q.instant(pod.alerts(f)), q.scalar(pod.kubeCount(f))]);
+    const noKube = kubePods === null ? h('p', { class: 'muted' }, `Pod restarts and pending pods are unknown. ${WHY.noKube}`) : null;
     const groups = [
       ['alert', 'alerts firing', alerts.map((s) => [`${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), null])],
       ['node', 'nodes not reporting', [
@@ -87,12 +88,14 @@ export function mount(root, ctx) {
       ['pod', 'pods restarting', restarting.sort((a, b) => b.value[1] - a.value[1]).map((s) => [`Pod ${s.metric.namespace}/${s.metric.pod} restarting`, `${num(Math.round(Number(s.value[1])))} restarts in the range`, podHref(s.metric.namespace, s.metric.pod)])],
       ['pod', 'pods not running', pending.map((s) => [`Pod ${s.metric.namespace}/${s.metric.pod} ${s.metric.phase}`, '', podHref(s.metric.namespace, s.metric.pod)])],
     ].filter((g) => g[2].length);
-    if (!groups.length) return h('p', { class: 'ok-note' }, '✓ No problems: every node reports, no pod restarts or waits, no alert fires.');
+    if (!groups.length) {
+      return h('div', null, h('p', { class: 'ok-note' }, noKube ? '✓ Every node reports and no alert fires.' : '✓ No problems: every node reports, no pod restarts or waits, no alert fires.'), noKube);
+    }
     const items = groups.flatMap(([kind, , list]) => list.slice(0, 5).map((it) => [kind, ...it]));
     return h('div', null,
       h('p', { class: 'problem-summary' }, groups.map(([kind, label, list]) => h('span', { class: `badge kind-${kind}` }, `${list.length} ${label}`))),
       h('ul', { class: 'problems' }, items.map(([kind, title, detail, url]) => h('li', { class: `problem kind-${kind}` },
-        h('span', { class: 'badge' }, kind), h('span', { class: 'problem-title' }, url ? link(url, title) : title), detail ? h('span', { class: 'muted' }, detail) : null))));
+        h('span', { class: 'badge' }, kind), h('span', { class: 'problem-title' }, url ? link(url, title) : title), detail ? h('span', { class: 'muted' }, detail) : null))), noKube);
   });
 
   const usage = (name, title, used, cap, req, fmt) => panel(ctx, { name, title, sub: 'used, requests and capacity' }).load(async (q) => {
