@@ -153,6 +153,15 @@ export const kube = {
     StatefulSet: [`sum by (namespace, statefulset) (${sel(f, 'kube_statefulset_replicas')})`, `sum by (namespace, statefulset) (${sel(f, 'kube_statefulset_status_replicas_ready')})`, 'statefulset'],
     DaemonSet: [`sum by (namespace, daemonset) (${sel(f, 'kube_daemonset_status_desired_number_scheduled')})`, `sum by (namespace, daemonset) (${sel(f, 'kube_daemonset_status_number_ready')})`, 'daemonset'],
   }),
+  /** [desired, ready] of one workload, or null for kinds without them. */
+  replicasOf: (f, kind, name) => {
+    const r = kube.replicas(f)[kind];
+    if (!r) return null;
+    const label = r[2];
+    return [`sum(${sel(f, { Deployment: 'kube_deployment_spec_replicas', StatefulSet: 'kube_statefulset_replicas', DaemonSet: 'kube_daemonset_status_desired_number_scheduled' }[kind], eq(label, name))})`,
+      `sum(${sel(f, { Deployment: 'kube_deployment_status_replicas_available', StatefulSet: 'kube_statefulset_status_replicas_ready', DaemonSet: 'kube_daemonset_status_number_ready' }[kind], eq(label, name))})`];
+  },
+  jobOf: (f, name) => ['active', 'succeeded', 'failed'].map((k) => `sum(${sel(f, `kube_job_status_${k}`, eq('job_name', name))})`),
   jobs: (f) => [`sum by (namespace, job_name) (${sel(f, 'kube_job_status_active')})`, `sum by (namespace, job_name) (${sel(f, 'kube_job_status_succeeded')})`, `sum by (namespace, job_name) (${sel(f, 'kube_job_status_failed')})`],
   /** Requests of each workload: cluster-state requests joined to the workload labels of container series. */
   reqByWorkload: (f, res) => `sum by (namespace, workload_kind, workload) (${sel(f, 'kube_pod_container_resource_requests', eq('resource', res))} * on (namespace, pod) group_left (workload_kind, workload) group by (namespace, pod, workload_kind, workload) (${sel(f, 'container_memory_working_set_bytes', 'container=""', 'workload!=""')}))`,
