@@ -63,3 +63,9 @@ export function bar(frac, tone) {
 }
 
 export const toneFor = (frac) => (frac >= 0.9 ? 'bad' : frac >= 0.75 ? 'warn' : 'ok');
+
+/** A pod's owner as a workload: a ReplicaSet "name-<hash>" is its Deployment "name". */
+export function ownerOf(kind, name) {
+  if (kind === 'ReplicaSet') return { kind: 'Deployment', name: (name || '').replace(/-[a-z0-9]{8,10}$/, '') };
+  return { kind, name };
+}

@@ -7,7 +7,7 @@ import { panel, empty } from '../panel.js';
 import { pod, eq } from '../queries.js';
 import { href } from '../state.js';
 import { cores, bytes, bytesRate, pct, num, duration } from '../units.js';
-import { WHY, pageHead, grid, lineChart, nodeHref, workloadHref, link } from './common.js';
+import { WHY, pageHead, grid, lineChart, nodeHref, workloadHref, link, ownerOf } from './common.js';
 
 export function mount(root, ctx) {
   const { ns, pod: name } = ctx.params;
@@ -20,12 +20,13 @@ export function mount(root, ctx) {
     const [ci, ki, ph, rs, st] = await Promise.all([q.instant(pod.info(f, P)), q.instant(pod.kubeInfo(f, P)), q.instant(pod.phase(f, P)), q.scalar(pod.restarts(f, P)), q.scalar(pod.startTime(f, P))]);
     if (!ci.length && !ki.length) return empty(why);
     const m = { ...(ki[0]?.metric || {}), ...(ci[0]?.metric || {}) };
-    const kind = m.workload_kind || m.created_by_kind;
-    const owner = m.workload || m.created_by_name;
+    const o = m.workload ? { kind: m.workload_kind, name: m.workload } : ownerOf(m.created_by_kind, m.created_by_name);
+    const kind = o.kind;
+    const owner = o.name;
     const item = (k, v) => h('div', { class: 'info-item' }, h('div', { class: 'k' }, k), h('div', { class: 'v' }, v ?? '—'));
     return h('div', { class: 'grid info' },
       item('Node', m.node ? link(nodeHref(m.node), m.node) : null),
-      item('Workload', owner ? (m.workload ? link(workloadHref(ns, kind, owner), `${owner} · ${kind}`) : `${owner} · ${kind}`) : 'none'),
+      item('Workload', owner ? link(workloadHref(ns, kind, owner), `${owner} · ${kind}`) : 'none'),
       item('QoS class', m.qos_class),
       item('Phase', ph[0]?.metric.phase || (ci.length ? 'Running' : null)),
       item('Started', st ? `${duration(q.time.end - st)} ago` : null),

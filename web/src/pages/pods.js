@@ -8,7 +8,7 @@ import { pod } from '../queries.js';
 import { patch } from '../state.js';
 import { table } from '../table.js';
 import { cores, bytes, num } from '../units.js';
-import { WHY, pageHead, byKey, podHref } from './common.js';
+import { WHY, pageHead, byKey, podHref, ownerOf } from './common.js';
 
 /** All terms (space-separated) must occur in the row's text. */
 function matcher(text) {
@@ -42,7 +42,10 @@ export function mount(root, ctx) {
     const c = byKey(cpu, KK), m = byKey(mem, KK), rs = byKey(restarts, KK);
     const meta = new Map();
     const put = (s, o) => { const k = `${s.metric.namespace}/${s.metric.pod}`; meta.set(k, { ...(meta.get(k) || {}), ...o }); };
-    for (const s of kinfo) put(s, { node: s.metric.node, kind: s.metric.created_by_kind, owner: s.metric.created_by_name });
+    for (const s of kinfo) {
+      const o = ownerOf(s.metric.created_by_kind, s.metric.created_by_name);
+      put(s, { node: s.metric.node, kind: o.kind, owner: o.name });
+    }
     for (const s of info) put(s, { node: s.metric.node, kind: s.metric.workload_kind, owner: s.metric.workload, qos: s.metric.qos_class });
     for (const s of phase) put(s, { phase: s.metric.phase });
     for (const k of [...c.keys(), ...m.keys()]) if (!meta.has(k)) meta.set(k, {});
