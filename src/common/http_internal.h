@@ -25,7 +25,7 @@
 #define KM_HTTP_MAX_ROUTES   128
 #define KM_HTTP_MAX_SEGMENTS 16
 #define KM_HTTP_MAX_PARAMS   8
-#define KM_HTTP_MAX_HEADERS  8
+#define KM_HTTP_MAX_HEADERS  12
 #define KM_HTTP_PATH_MAX     2048
 
 struct route {

@@ -354,6 +354,15 @@ int km_http_respond(struct km_http_req *r, unsigned status, const char *content_
     return km_http_keep_response(r, status, content_type, resp);
 }
 
+int km_http_respond_static(struct km_http_req *r, unsigned status, const char *content_type,
+                           const void *data, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+
+    return km_http_keep_response(r, status, content_type, resp);
+}
+
 int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *content_type,
                         struct km_buf *body)
 {

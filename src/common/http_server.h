@@ -173,12 +173,16 @@ const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size
  * without workers): those must be short anyway. */
 bool km_http_req_cancelled(struct km_http_req *r);
 
-/* Add a response header to the answer that follows. At most 8 per request. */
+/* Add a response header to the answer that follows. At most 12 per request. */
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value);
 
 /* Answer with a copy of data[0..len). */
 int km_http_respond(struct km_http_req *r, unsigned status, const char *content_type,
                     const void *data, size_t len);
+/* Answer with data[0..len) as it is, not copied: it must outlive the server (data
+ * compiled into the binary). */
+int km_http_respond_static(struct km_http_req *r, unsigned status, const char *content_type,
+                           const void *data, size_t len);
 /* Answer with the buffer's contents, taking its memory (the buffer is left empty). */
 int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *content_type,
                         struct km_buf *body);
