@@ -160,6 +160,12 @@ const char *km_http_req_header(const struct km_http_req *r, const char *name);
 /* Every value of a header sent several times, like km_http_req_args(). */
 size_t km_http_req_headers(const struct km_http_req *r, const char *name, const char **out,
                            size_t max);
+/* The client takes gzip (Accept-Encoding). JSON and text answers of 1 KiB and more are
+ * compressed for it by km_http_respond() and km_http_respond_buf() unless the handler
+ * set Content-Encoding itself (a body compressed ahead of time). */
+bool km_http_req_accepts_gzip(const struct km_http_req *r);
+/* If-None-Match names this (quoted) ETag, weak or strong, or is "*": answer 304. */
+bool km_http_req_etag_matches(const struct km_http_req *r, const char *etag);
 /* The request body (empty for GET; the raw bytes of a form body too). */
 const char *km_http_req_body(const struct km_http_req *r, size_t *len);
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <xxhash.h>
 
 struct km_ui {
@@ -68,73 +67,6 @@ void km_ui_metrics(struct km_mset *m)
                        KM_MT_GAUGE, 0);
     km_mset_add(m, f, &(struct km_label){ "encoding", "identity" }, 1, (double)bytes);
     km_mset_add(m, f, &(struct km_label){ "encoding", "gzip" }, 1, (double)gz);
-}
-
-/* ---- request headers ------------------------------------------------------------------ */
-
-/* The next comma-separated token of *p, trimmed, into [*b, *e); false at the end. */
-static bool next_token(const char **p, const char **b, const char **e)
-{
-    const char *s = *p;
-
-    while (*s == ' ' || *s == '\t' || *s == ',')
-        s++;
-    if (!*s)
-        return false;
-    *b = s;
-    while (*s && *s != ',')
-        s++;
-    *p = s;
-    while (s > *b && (s[-1] == ' ' || s[-1] == '\t'))
-        s--;
-    *e = s;
-    return true;
-}
-
-/* Accept-Encoding names gzip (or *) without q=0. */
-static bool accepts_gzip(const struct km_http_req *req)
-{
-    const char *h = km_http_req_header(req, "Accept-Encoding"), *b, *e;
-
-    while (h && next_token(&h, &b, &e)) {
-        const char *semi = b, *name_end, *q;
-
-        while (semi < e && *semi != ';')
-            semi++;
-        name_end = semi;
-        if (semi == e)
-            semi = NULL;
-
-        while (name_end > b && name_end[-1] == ' ')
-            name_end--;
-        if (!((name_end - b == 4 && strncasecmp(b, "gzip", 4) == 0) ||
-              (name_end - b == 1 && *b == '*')))
-            continue;
-        if (!semi)
-            return true;
-        q = semi + 1;
-        while (q < e && *q == ' ')
-            q++;
-        if (e - q >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=')
-            return strtod(q + 2, NULL) > 0;
-        return true;
-    }
-    return false;
-}
-
-/* If-None-Match lists this ETag (weak or strong) or is "*". */
-static bool etag_matches(const struct km_http_req *req, const char *etag)
-{
-    const char *h = km_http_req_header(req, "If-None-Match"), *b, *e;
-    size_t n = strlen(etag);
-
-    while (h && next_token(&h, &b, &e)) {
-        if (e - b >= 2 && b[0] == 'W' && b[1] == '/')
-            b += 2;
-        if ((e - b == 1 && *b == '*') || ((size_t)(e - b) == n && memcmp(b, etag, n) == 0))
-            return true;
-    }
-    return false;
 }
 
 bool km_ui_wants_page(const struct km_http_req *req)
@@ -277,7 +209,7 @@ static void serve_dev(struct km_http_req *req, const struct km_ui *ui, const cha
     }
     snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)XXH3_64bits(b.data, b.len));
     add_page_headers(req, etag);
-    if (etag_matches(req, etag))
+    if (km_http_req_etag_matches(req, etag))
         km_http_respond_static(req, 304, NULL, "", 0);
     else
         km_http_respond_buf(req, 200, type_of(file), &b);
@@ -312,9 +244,9 @@ static void on_ui(struct km_http_req *req, void *ud)
         return;
     }
     add_page_headers(req, a->etag);
-    if (etag_matches(req, a->etag)) {
+    if (km_http_req_etag_matches(req, a->etag)) {
         km_http_respond_static(req, 304, NULL, "", 0);
-    } else if (a->gz && accepts_gzip(req)) {
+    } else if (a->gz && km_http_req_accepts_gzip(req)) {
         km_http_req_add_header(req, "Content-Encoding", "gzip");
         km_http_respond_static(req, 200, a->content_type, a->gz, a->gzlen);
     } else {
