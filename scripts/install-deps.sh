@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs the Debian 12 packages kmon needs, and only those that are missing.
+# Installs the Debian 12 packages kmon needs, and only those that are missing, then the
+# dashboard's npm packages (scripts/web-deps.sh).
 #   scripts/install-deps.sh build   what building and running kmon needs
 #   scripts/install-deps.sh test    that, plus what the test suite and benchmarks use
 # Runs apt-get as root, or through sudo when started by another user.
@@ -7,15 +8,23 @@ set -eu
 
 build_pkgs="build-essential cmake pkg-config
 libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev libzstd-dev libjansson-dev
-libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev libgnutls28-dev"
+libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev libgnutls28-dev
+zlib1g-dev"
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest bindfs fuse3 util-linux procps
-prometheus-node-exporter curl prometheus iproute2 openssl"
+prometheus-node-exporter curl prometheus iproute2 openssl chromium"
+
+# Node.js and npm build the dashboard (its chart library comes from npm); a machine that
+# has them from elsewhere (NodeSource) keeps its own.
+node_pkgs=""
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    node_pkgs="nodejs npm"
+fi
 
 case "${1:-build}" in
-build) want="$build_pkgs" ;;
-test) want="$build_pkgs $test_pkgs" ;;
+build) want="$build_pkgs $node_pkgs" ;;
+test) want="$build_pkgs $node_pkgs $test_pkgs" ;;
 *)
     echo "usage: $0 build|test" >&2
     exit 2
@@ -29,8 +38,12 @@ for p in $want; do
     fi
 done
 
+web_deps() {
+    exec "$(dirname "$0")/web-deps.sh" "${1:-build}"
+}
+
 if [ -z "$missing" ]; then
-    exit 0
+    web_deps "$@"
 fi
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -47,3 +60,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing
+web_deps "$@"

@@ -25,7 +25,7 @@
 #define KM_HTTP_MAX_ROUTES   128
 #define KM_HTTP_MAX_SEGMENTS 16
 #define KM_HTTP_MAX_PARAMS   8
-#define KM_HTTP_MAX_HEADERS  8
+#define KM_HTTP_MAX_HEADERS  12
 #define KM_HTTP_PATH_MAX     2048
 
 struct route {
@@ -144,6 +144,13 @@ int km_http_keep_response(struct km_http_req *r, unsigned status, const char *ct
 struct conn *km_http_conn_of(struct MHD_Connection *c);
 /* A poll of the socket: has the peer closed or reset it? */
 bool km_http_peer_hung_up(int fd);
+
+/* http_gzip.c: an Accept-Encoding value takes gzip; a comma-separated list (an
+ * If-None-Match) holds `token` (weak or strong) or "*"; gzip data[0..len) at `level`
+ * into a new *out (the caller frees it). */
+bool km_http_accepts_gzip(const char *accept_encoding);
+bool km_http_list_has(const char *list, const char *token);
+int km_http_gzip(const void *data, size_t len, int level, char **out, size_t *outlen);
 
 /* http_args.c: decode the query string and a form body into r->args. 0, or the status
  * to answer (400, 413) with a message in msg. */

@@ -345,11 +345,76 @@ static enum MHD_Result deliver(struct km_http_req *r)
     return ret;
 }
 
+/* Answers this size and larger are worth compressing (smaller ones fit a packet). */
+#define GZIP_MIN 1024
+
+bool km_http_req_accepts_gzip(const struct km_http_req *r)
+{
+    return km_http_accepts_gzip(km_http_req_header(r, "Accept-Encoding"));
+}
+
+bool km_http_req_etag_matches(const struct km_http_req *r, const char *etag)
+{
+    return km_http_list_has(km_http_req_header(r, "If-None-Match"), etag);
+}
+
+/* A JSON or text answer the client takes gzip-compressed, not already encoded. */
+static bool want_gzip(const struct km_http_req *r, const char *ctype, size_t len)
+{
+    if (len < GZIP_MIN || !ctype ||
+        !(strncmp(ctype, "application/json", 16) == 0 || strncmp(ctype, "text/", 5) == 0))
+        return false;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i][0], "Content-Encoding") == 0)
+            return false;
+    }
+    return km_http_req_accepts_gzip(r);
+}
+
+/* Compress the answer for the client when it takes gzip: *resp is the compressed one
+ * (NULL when the answer goes as it is). Level 1: most of the gain (JSON compresses
+ * 5-10x) at a small cost per answer. */
+static int gzip_response(struct km_http_req *r, const char *ctype, const void *data, size_t len,
+                         struct MHD_Response **resp)
+{
+    char *gz;
+    size_t gzlen;
+
+    *resp = NULL;
+    if (!want_gzip(r, ctype, len) || km_http_gzip(data, len, 1, &gz, &gzlen) != 0)
+        return 0;
+    *resp = MHD_create_response_from_buffer_with_free_callback(gzlen, gz, free);
+    if (!*resp) {
+        free(gz);
+        return km_err_set(KM_ENOMEM, "out of memory");
+    }
+    MHD_add_response_header(*resp, "Content-Encoding", "gzip");
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i][0], "Vary") == 0)
+            return 0; /* the handler's says it */
+    }
+    MHD_add_response_header(*resp, "Vary", "Accept-Encoding");
+    return 0;
+}
+
 int km_http_respond(struct km_http_req *r, unsigned status, const char *content_type,
                     const void *data, size_t len)
 {
+    struct MHD_Response *resp;
+    int rc = gzip_response(r, content_type, data, len, &resp);
+
+    if (rc)
+        return rc;
+    if (!resp)
+        resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
+    return km_http_keep_response(r, status, content_type, resp);
+}
+
+int km_http_respond_static(struct km_http_req *r, unsigned status, const char *content_type,
+                           const void *data, size_t len)
+{
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
 
     return km_http_keep_response(r, status, content_type, resp);
 }
@@ -358,9 +423,17 @@ int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *cont
                         struct km_buf *body)
 {
     size_t len;
-    char *data = km_buf_detach(body, &len);
+    char *data;
     struct MHD_Response *resp;
+    int rc = gzip_response(r, content_type, body->data, body->len, &resp);
 
+    if (rc)
+        return rc;
+    if (resp) {
+        km_buf_fini(body); /* taken: the compressed copy goes out */
+        return km_http_keep_response(r, status, content_type, resp);
+    }
+    data = km_buf_detach(body, &len);
     resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
     if (!resp) {
         free(data);

@@ -160,6 +160,12 @@ const char *km_http_req_header(const struct km_http_req *r, const char *name);
 /* Every value of a header sent several times, like km_http_req_args(). */
 size_t km_http_req_headers(const struct km_http_req *r, const char *name, const char **out,
                            size_t max);
+/* The client takes gzip (Accept-Encoding). JSON and text answers of 1 KiB and more are
+ * compressed for it by km_http_respond() and km_http_respond_buf() unless the handler
+ * set Content-Encoding itself (a body compressed ahead of time). */
+bool km_http_req_accepts_gzip(const struct km_http_req *r);
+/* If-None-Match names this (quoted) ETag, weak or strong, or is "*": answer 304. */
+bool km_http_req_etag_matches(const struct km_http_req *r, const char *etag);
 /* The request body (empty for GET; the raw bytes of a form body too). */
 const char *km_http_req_body(const struct km_http_req *r, size_t *len);
 
@@ -173,12 +179,16 @@ const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size
  * without workers): those must be short anyway. */
 bool km_http_req_cancelled(struct km_http_req *r);
 
-/* Add a response header to the answer that follows. At most 8 per request. */
+/* Add a response header to the answer that follows. At most 12 per request. */
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value);
 
 /* Answer with a copy of data[0..len). */
 int km_http_respond(struct km_http_req *r, unsigned status, const char *content_type,
                     const void *data, size_t len);
+/* Answer with data[0..len) as it is, not copied: it must outlive the server (data
+ * compiled into the binary). */
+int km_http_respond_static(struct km_http_req *r, unsigned status, const char *content_type,
+                           const void *data, size_t len);
 /* Answer with the buffer's contents, taking its memory (the buffer is left empty). */
 int km_http_respond_buf(struct km_http_req *r, unsigned status, const char *content_type,
                         struct km_buf *body);

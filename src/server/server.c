@@ -21,6 +21,7 @@
 #include "kstate/settings.h"
 #include "storage/storage.h"
 #include "tsdb/tsdb_storage.h"
+#include "ui/ui.h"
 #include "version.h"
 
 #include <stddef.h>
@@ -213,6 +214,12 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, admin_api),
       .def = "false",
       .help = "serve POST /api/v1/admin/flush (cut the memory into a block now)" },
+    { .name = "ui-dir",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ui_dir),
+      .metavar = "DIR",
+      .help = "serve the dashboard (/ui/) from this directory (web/src of a source tree) "
+              "instead of the copy built into the binary: for working on the dashboard" },
     { .name = "cluster-state",
       .type = KM_CFG_BOOL,
       .offset = offsetof(struct km_server_opts, cluster_state),
@@ -244,6 +251,11 @@ static void on_root(struct km_http_req *req, void *ud)
     char ts[48];
     bool ready = km_http_server_ready(s->http);
 
+    /* A browser is sent to the dashboard; API clients and probes get this document. */
+    if (km_ui_wants_page(req)) {
+        km_ui_redirect(req);
+        return;
+    }
     km_buf_init(&b, 0);
     km_jsonw_init(&w, &b);
     km_jsonw_obj_begin(&w);
@@ -325,6 +337,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
     }
     if (s->cs)
         km_server_cs_metrics(s->cs, &m);
+    km_ui_metrics(&m);
     km_buf_init(&b, 0);
     km_mset_render_prom(&m, &b);
     km_mset_fini(&m);
@@ -399,6 +412,10 @@ static int add_routes(struct km_server *s)
             km_http_server_add_routes(s->http, ingest, sizeof(ingest) / sizeof(ingest[0]), &s->api);
     if (rc == 0 && s->o.admin_api)
         rc = km_http_server_add_routes(s->http, admin, 1, &s->api);
+    if (rc == 0)
+        rc = km_ui_create(&s->ui, s->o.ui_dir);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_ui_routes, km_ui_nroutes, s->ui);
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_api_seed_routes, km_api_seed_nroutes, &s->api);
     if (rc == 0)
@@ -537,6 +554,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->api.ingest);
     km_storage_close(s->api.store);
+    km_ui_destroy(s->ui);
     if (s->self_ok)
         km_self_metrics_fini(&s->self);
     pthread_mutex_destroy(&s->self_mu);

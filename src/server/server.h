@@ -45,6 +45,7 @@ struct km_server_opts {
     int64_t query_max_samples;
     int64_t query_timeout_ms;
     bool admin_api;
+    char *ui_dir; /* serve the dashboard from here (development), not the embedded copy */
     /* The cluster-state collector (--cluster-state); cs is filled by the "Cluster
      * state" section (kstate/settings.h). */
     bool cluster_state;

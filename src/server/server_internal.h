@@ -44,6 +44,7 @@ struct km_server {
     struct km_self_metrics self;
     bool self_ok;
     struct km_server_cs *cs; /* --cluster-state, or NULL */
+    struct km_ui *ui;        /* the dashboard's files */
 };
 
 /* The prototype's REST API (api_seed.c): its routes, for a struct km_api_ctx. */

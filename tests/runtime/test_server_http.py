@@ -290,3 +290,30 @@ def test_413_is_read_by_a_client_that_sends_the_whole_body(server_factory):
         assert "larger than" in json_error(*r)
     assert value(scrape(base), "kmon_tsdb_head_series") == 0
     assert proc.p.poll() is None, proc.log()
+
+
+def test_answers_are_gzip_compressed_for_clients_that_take_it(server_factory):
+    """Large JSON answers (a query over many series) go out gzip-compressed to a client
+    that asks (browsers, Grafana), as Prometheus does; the same bytes as uncompressed;
+    small answers and clients that do not ask get them as they are."""
+    import gzip
+
+    _, base, _ = server_factory()
+    now = int(time.time())
+    series = [rwlib.series_of("gz_test", now * 1000, float(i), i=str(i), job="gzip")
+              for i in range(200)]
+    st, _, _ = http_request(base + "/api/v1/write", "POST", rwlib.snappy(
+        rwlib.write_request(series)), rwlib.HEADERS)
+    assert st == 204
+    path = f"/api/v1/query?query=gz_test&time={now}"
+    st, h, plain = http_request(base + path)
+    assert st == 200 and "Content-Encoding" not in h and len(plain) > 10000
+    st, h, packed = http_request(base + path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert st == 200 and h["Content-Encoding"] == "gzip" and h["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(packed) == plain and len(packed) < len(plain) / 4
+    assert h["Content-Type"] == "application/json"
+    st, h, _ = http_request(base + path, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in h
+    st, h, small = http_request(base + "/api/v1/query?query=1",
+                                headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and "Content-Encoding" not in h and json.loads(small)["status"] == "success"
