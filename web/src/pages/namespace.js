@@ -5,9 +5,10 @@
 import { h } from '../dom.js';
 import { panel, empty } from '../panel.js';
 import { pod } from '../queries.js';
+import { table } from '../table.js';
 import { href } from '../state.js';
-import { cores, bytes, bytesRate } from '../units.js';
-import { pageHead, grid, lineChart } from './common.js';
+import { cores, bytes, bytesRate, num } from '../units.js';
+import { pageHead, grid, lineChart, byKey, workloadHref } from './common.js';
 import { podTablePanel } from './podtable.js';
 
 export function mount(root, ctx) {
@@ -26,8 +27,25 @@ export function mount(root, ctx) {
   const rx = chartPanel('network-rx', 'Network received', 'bytes/s by pod', async (q, f) => lineChart(q, [[await q.range(pod.netRxBy(f, 'pod', q.win)), (m) => m.pod]], { unit: bytesRate, stacked: true }));
   const tx = chartPanel('network-tx', 'Network sent', 'bytes/s by pod', async (q, f) => lineChart(q, [[await q.range(pod.netTxBy(f, 'pod', q.win)), (m) => m.pod]], { unit: bytesRate, stacked: true }));
 
+  const workloads = panel(ctx, { name: 'workloads-table', title: `Workloads in ${ns}` }).load(async (q) => {
+    const f = await q.filter();
+    const K = 'namespace, workload_kind, workload';
+    const b = pod.by(f, K, ['workload!=""']);
+    const [cpuR, memR, podsR] = await Promise.all([q.instant(b.cpu), q.instant(b.mem), q.instant(b.pods)]);
+    const ks = ['namespace', 'workload_kind', 'workload'];
+    const c = byKey(cpuR, ks), m = byKey(memR, ks), n = byKey(podsR, ks);
+    if (!n.size) return empty(`No pod of namespace “${ns}” names a workload: no container_* series with a workload label.`);
+    const rows = [...n.keys()].map((k) => { const [, kind, name] = k.split('/'); return { key: k, kind, name, pods: n.get(k), cpu: c.get(k) ?? null, mem: m.get(k) ?? null }; });
+    return table([
+      { id: 'name', label: 'Workload', width: 'minmax(180px, 2.4fr)' }, { id: 'kind', label: 'Kind' },
+      { id: 'pods', label: 'Pods', num: true, cell: (r) => num(r.pods) }, { id: 'cpu', label: 'CPU', num: true, cell: (r) => cores(r.cpu) },
+      { id: 'mem', label: 'Memory', num: true, cell: (r) => bytes(r.mem) },
+    ], { rows, key: (r) => r.key, href: (r) => workloadHref(ns, r.kind, r.name), label: `Workloads in ${ns}`, sort: '-cpu', maxHeight: '420px' }).el;
+  });
+
   root.append(
     pageHead(ns, 'Namespace', h('a', { href: href('namespaces', { namespace: '' }), class: 'crumbs' }, '← All namespaces')),
     grid('two', cpu, mem, rx, tx),
+    grid('one', workloads),
     grid('one', podTablePanel(ctx, { extra: [], why, title: `Pods in ${ns}` })));
 }

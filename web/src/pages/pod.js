@@ -33,13 +33,24 @@ export function mount(root, ctx) {
       item('Restarts', rs === null ? (ph.length ? '0' : null) : num(rs)));
   });
 
-  const cpu = chartPanel('cpu', 'CPU by container', 'cores; pod request and limit', async (q, f) => {
-    const [r, req, lim, limSpec] = await Promise.all([q.range(pod.cpuBy(f, 'container', q.win, P)), q.scalar(pod.reqBy(f, 'pod', 'cpu', P)), q.scalar(pod.limBy(f, 'pod', 'cpu', P)), q.scalar(pod.cpuLimitSpec(f, P))]);
-    return lineChart(q, [[r, (m) => m.container]], { unit: cores, consts: [{ label: 'request', value: req, color: '#f59e0b' }, { label: 'limit', value: lim ?? limSpec, color: '#ef4444' }] });
+  /** Request and limit lines, one pair per container (from cluster state, else the cgroup's limit). */
+  const lines = (reqR, limR, limSpec) => {
+    const many = new Set([...reqR, ...limR].map((s) => s.metric.container)).size > 1;
+    const name = (what, s) => (many ? `${what} ${s.metric.container}` : what);
+    const out = [
+      ...reqR.map((s) => ({ label: name('request', s), value: Number(s.value[1]), color: '#f59e0b' })),
+      ...limR.map((s) => ({ label: name('limit', s), value: Number(s.value[1]), color: '#ef4444' })),
+    ];
+    if (!limR.length && limSpec !== null) out.push({ label: 'limit', value: limSpec, color: '#ef4444' });
+    return out;
+  };
+  const cpu = chartPanel('cpu', 'CPU by container', 'cores; requests and limits', async (q, f) => {
+    const [r, req, lim, limSpec] = await Promise.all([q.range(pod.cpuBy(f, 'container', q.win, P)), q.instant(pod.reqBy(f, 'container', 'cpu', P)), q.instant(pod.limBy(f, 'container', 'cpu', P)), q.scalar(pod.cpuLimitSpec(f, P))]);
+    return lineChart(q, [[r, (m) => m.container]], { unit: cores, consts: lines(req, lim, limSpec) });
   });
-  const mem = chartPanel('memory', 'Memory working set by container', 'bytes; pod limit', async (q, f) => {
-    const [r, req, lim, limSpec] = await Promise.all([q.range(pod.memBy(f, 'container', P)), q.scalar(pod.reqBy(f, 'pod', 'memory', P)), q.scalar(pod.limBy(f, 'pod', 'memory', P)), q.scalar(pod.memLimitSpec(f, P))]);
-    return lineChart(q, [[r, (m) => m.container]], { unit: bytes, consts: [{ label: 'request', value: req, color: '#f59e0b' }, { label: 'limit', value: lim ?? limSpec, color: '#ef4444' }] });
+  const mem = chartPanel('memory', 'Memory working set by container', 'bytes; requests and limits', async (q, f) => {
+    const [r, req, lim, limSpec] = await Promise.all([q.range(pod.memBy(f, 'container', P)), q.instant(pod.reqBy(f, 'container', 'memory', P)), q.instant(pod.limBy(f, 'container', 'memory', P)), q.scalar(pod.memLimitSpec(f, P))]);
+    return lineChart(q, [[r, (m) => m.container]], { unit: bytes, consts: lines(req, lim, limSpec) });
   });
   const thr = chartPanel('throttling', 'CPU throttling', 'share of CFS periods throttled', async (q, f) =>
     lineChart(q, [[await q.range(pod.throttled(f, q.win, P)), (m) => m.container]], { unit: pct }),
