@@ -225,6 +225,28 @@ describe('dashboard on a kmon demo (this host, node series only)', { skip: noDem
     await page.close2();
   });
 
+  test('a custom from/to range applies to the queries and the URL', async () => {
+    const page = await open();
+    await page.goto(`${DEMO}/ui/nodes/${encodeURIComponent(nodeName)}`);
+    await settled(page);
+    await page.selectOption('#f-range', 'custom');
+    assert.equal(await page.isVisible('#f-from'), true);
+    const local = (ms) => { const d = new Date(ms); const p = (n) => String(n).padStart(2, '0'); return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`; };
+    const to = Math.floor(Date.now() / 60000) * 60000, from = to - 20 * 60000;
+    await page.fill('#f-from', local(from));
+    await page.fill('#f-to', local(to));
+    await page.click('#f-apply');
+    await page.waitForURL(/from=\d+/);
+    const u = new URL(page.url());
+    assert.equal(Number(u.searchParams.get('from')), from);
+    assert.equal(Number(u.searchParams.get('to')), to);
+    await settled(page);
+    assert.equal(await page.inputValue('#f-range'), 'custom');
+    assert.equal(await page.$$eval('[data-panel][data-state="error"]', (e) => e.length), 0);
+    assert.deepEqual(page.problems, []);
+    await page.close2();
+  });
+
   test('choosing a cluster adds cluster="…" to every panel’s queries', async () => {
     const clusters = (await getJSON(DEMO, '/api/v1/label/cluster/values')).filter(Boolean);
     if (!clusters.length) return; // single-cluster setup without the label: nothing to choose
