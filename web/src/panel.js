@@ -144,9 +144,11 @@ export function panel(ctx, { name, title, sub, cls = '', actions }) {
 function errorBox(e) {
   const detail = e instanceof api.ApiError ? e.error.replace(/^invalid parameter "query": /, '') : '';
   const lead = e instanceof api.ApiError && e.errorType === 'unavailable'
-    ? 'The kmon server did not answer; the panel will retry on the next refresh.'
+    ? 'The kmon server did not answer. Press ⟳ to try again.'
     : e instanceof api.ApiError && e.errorType === 'bad_data'
       ? 'The server refused this panel’s query:'
-      : 'This panel could not be drawn: the server failed to answer its query.';
+      : e instanceof api.ApiError
+        ? 'This panel could not be drawn: the server failed to answer its query.'
+        : 'This panel could not be drawn: press ⟳ to try again.';
   return h('div', { class: 'error', role: 'alert' }, h('p', null, lead), detail ? h('code', null, detail) : null);
 }
