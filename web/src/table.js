@@ -118,7 +118,7 @@ export function table(columns, opts) {
       return;
     }
     body.style.height = `${view.length * ROW}px`;
-    const vh = scroller.clientHeight || 600;
+    const vh = scroller.clientHeight || window.innerHeight;
     const first = Math.max(0, Math.floor(scroller.scrollTop / ROW) - OVERSCAN);
     const last = Math.min(view.length, Math.ceil((scroller.scrollTop + vh) / ROW) + OVERSCAN);
     const sig = `${first}:${last}`;
@@ -135,6 +135,9 @@ export function table(columns, opts) {
     if (!virtual || raf) return;
     raf = requestAnimationFrame(() => { raf = 0; draw(false); });
   }, { passive: true });
+
+  // a virtual table drawn before it was in the page (or resized) draws the rows it now shows
+  new ResizeObserver(() => { if (virtual) draw(false); }).observe(scroller);
 
   apply();
   return {
