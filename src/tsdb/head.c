@@ -1432,14 +1432,84 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Collect label names or values of selected series, sort, dedupe, report. */
+static int push_str(const char ***strs, size_t *ns, size_t *cap, const char *s)
+{
+    if (*ns == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        const char **p = realloc(*strs, ncap * sizeof(*p));
+
+        if (!p)
+            return km_err_set(KM_ENOMEM, "out of memory");
+        *strs = p;
+        *cap = ncap;
+    }
+    (*strs)[(*ns)++] = s;
+    return 0;
+}
+
+/* Sorted, without duplicates, to fn. */
+static void emit_strings(const char **strs, size_t ns, km_str_fn fn, void *ud)
+{
+    km_sort(strs, ns, sizeof(*strs), cmp_str);
+    for (size_t i = 0; i < ns; i++) {
+        if (i > 0 && strcmp(strs[i], strs[i - 1]) == 0)
+            continue;
+        if (fn(ud, strs[i]))
+            break;
+    }
+}
+
+/* Without matchers, over a range holding the whole head: every series the head holds
+ * has a sample in the range, so the index alone answers (the names, or one name's
+ * values, that some series still has) without visiting any series. */
+static int collect_from_index(struct km_head *h, const char *name, km_str_fn fn, void *ud)
+{
+    const char **strs = NULL;
+    size_t ns = 0, cap = 0;
+    uint32_t name_id;
+    int rc = 0;
+
+    pthread_rwlock_rdlock(&h->index_lock);
+    for (size_t i = 0; i < h->nnames_slots && rc == 0; i++) {
+        const struct name *n = &h->names[i];
+
+        if (!n->used)
+            continue;
+        if (name &&
+            (km_symtab_find(h->syms, name, strlen(name), &name_id) != 0 || n->name != name_id))
+            continue;
+        for (size_t k = 0; k < n->n && rc == 0; k++) {
+            const struct km_postings *p = pair_get(h, n->name, n->values[k], false);
+
+            if (!p || p->n == 0)
+                continue;
+            rc = push_str(&strs, &ns, &cap, km_symtab_str(h->syms, name ? n->values[k] : n->name));
+            if (!name)
+                break; /* the name is in use: once is enough */
+        }
+    }
+    /* The strings belong to the symbol table: handed over under the lock that keeps the
+     * series using them alive. */
+    if (rc == 0 && ns)
+        emit_strings(strs, ns, fn, ud);
+    pthread_rwlock_unlock(&h->index_lock);
+    free(strs);
+    return rc;
+}
+
 static int collect_strings(struct km_head *h, const char *name, struct km_matcher *const *m,
                            size_t nm, int64_t mint, int64_t maxt, km_str_fn fn, void *ud)
 {
     struct km_hseries **v;
     const char **strs = NULL;
     size_t n, ns = 0, cap = 0;
+    int64_t hmin = atomic_load(&h->mint), hlate = atomic_load(&h->late_mint);
     int rc;
 
+    if (hlate < hmin)
+        hmin = hlate;
+    if (nm == 0 && mint <= hmin && maxt >= atomic_load(&h->maxt))
+        return collect_from_index(h, name, fn, ud);
     rc = km_head_select(h, m, nm, mint, maxt, &v, &n);
     if (rc)
         return rc;
@@ -1451,31 +1521,12 @@ static int collect_strings(struct km_head *h, const char *name, struct km_matche
                 s = km_symtab_str(h->syms, v[i]->lab[2 * k]);
             else if (strcmp(km_symtab_str(h->syms, v[i]->lab[2 * k]), name) == 0)
                 s = km_symtab_str(h->syms, v[i]->lab[2 * k + 1]);
-            if (!s)
-                continue;
-            if (ns == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                const char **p = realloc(strs, ncap * sizeof(*p));
-
-                if (!p) {
-                    rc = km_err_set(KM_ENOMEM, "out of memory");
-                    break;
-                }
-                strs = p;
-                cap = ncap;
-            }
-            strs[ns++] = s;
-        }
-    }
-    if (rc == 0 && ns) {
-        km_sort(strs, ns, sizeof(*strs), cmp_str);
-        for (size_t i = 0; i < ns; i++) {
-            if (i > 0 && strcmp(strs[i], strs[i - 1]) == 0)
-                continue;
-            if (fn(ud, strs[i]))
+            if (s && (rc = push_str(&strs, &ns, &cap, s)) != 0)
                 break;
         }
     }
+    if (rc == 0 && ns)
+        emit_strings(strs, ns, fn, ud);
     free(strs);
     /* The strings were borrowed from the series: release them only now. */
     for (size_t i = 0; i < n; i++)

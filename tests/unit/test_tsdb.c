@@ -351,6 +351,28 @@ static void test_labels_across_head_and_blocks(void **state)
     assert_int_equal(km_tsdb_label_names(q, NULL, 0, add_name, &n), 0);
     assert_int_equal(n.n, 3);
     km_tsdb_query_close(q);
+    /* Without matchers over the whole head the index answers; over part of it the
+     * series are looked at, and one with no sample in the range is left out. */
+    put(db, "new", "c", 9000, 1);
+    put(db, "other", "d", 3000, 1);
+    n.n = 0;
+    assert_int_equal(km_tsdb_query_open(db, 0, 10000, &q), 0);
+    assert_int_equal(km_tsdb_label_values(q, "i", NULL, 0, add_name, &n), 0);
+    assert_int_equal(n.n, 4);
+    assert_string_equal(n.v[3], "d");
+    n.n = 0;
+    assert_int_equal(km_tsdb_label_values(q, "no_such_label", NULL, 0, add_name, &n), 0);
+    assert_int_equal(n.n, 0);
+    km_tsdb_query_close(q);
+    n.n = 0;
+    assert_int_equal(km_tsdb_query_open(db, 5000, 10000, &q), 0);
+    assert_int_equal(km_tsdb_label_values(q, "i", NULL, 0, add_name, &n), 0);
+    assert_int_equal(n.n, 1);
+    assert_string_equal(n.v[0], "c");
+    n.n = 0;
+    assert_int_equal(km_tsdb_label_values(q, "__name__", NULL, 0, add_name, &n), 0);
+    assert_int_equal(n.n, 1);
+    km_tsdb_query_close(q);
     km_tsdb_close(db);
 }
 
