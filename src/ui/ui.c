@@ -254,7 +254,16 @@ static void on_ui(struct km_http_req *req, void *ud)
     }
 }
 
+/* Anything but GET under /ui/ is a client with a wrong base URL (`kmon query --server
+ * http://host/ui`): "no such endpoint", as for any unknown path, not 405. */
+static void on_ui_other(struct km_http_req *req, void *ud)
+{
+    (void)ud;
+    km_http_respond_error(req, 404, "no such endpoint: %s", km_http_req_path(req));
+}
+
 const struct km_http_route km_ui_routes[] = {
+    { "POST", "/ui/*", on_ui_other, KM_ROUTE_INLINE },
     /* On the polling thread: a file in memory is answered at once, never behind a
      * queue of slow queries. */
     { "GET", "/ui/*", on_ui, KM_ROUTE_INLINE },
