@@ -9,6 +9,8 @@
  * URLPATH is the path under /ui/ ("index.html", "vendor/uPlot.esm.js"). Exits non-zero
  * with a sentence when a file cannot be read or OUT.c cannot be written.
  */
+#include "mime.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,29 +22,6 @@ struct file {
     unsigned char *data, *gz;
     size_t len, gzlen;
 };
-
-static const char *content_type(const char *path)
-{
-    static const char *const map[][2] = {
-        { ".html", "text/html; charset=utf-8" },
-        { ".js", "text/javascript; charset=utf-8" },
-        { ".mjs", "text/javascript; charset=utf-8" },
-        { ".css", "text/css; charset=utf-8" },
-        { ".svg", "image/svg+xml" },
-        { ".png", "image/png" },
-        { ".ico", "image/x-icon" },
-        { ".json", "application/json" },
-        { ".txt", "text/plain; charset=utf-8" },
-        { ".woff2", "font/woff2" },
-    };
-    const char *dot = strrchr(path, '.');
-
-    for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(dot, map[i][0]) == 0)
-            return map[i][1];
-    }
-    return "application/octet-stream";
-}
 
 static int read_file(const char *path, struct file *f)
 {
@@ -148,7 +127,7 @@ int main(int argc, char **argv)
         const char *arg = argv[i + 2], *eq = strchr(arg, '=');
 
         fprintf(out, "    { \"%.*s\", \"%s\", raw%d, %zu, ", (int)(eq - arg), arg,
-                content_type(eq + 1), i, f[i].len);
+                km_ui_content_type(eq + 1), i, f[i].len);
         if (f[i].gz)
             fprintf(out, "gz%d, %zu, ", i, f[i].gzlen);
         else

@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/mset.h"
+#include "ui/mime.h"
 #include "ui/ui_assets.h"
 
 #include <stdio.h>
@@ -157,25 +158,6 @@ static int read_dev(const struct km_ui *ui, const char *file, struct km_buf *b)
     return rc;
 }
 
-static const char *type_of(const char *file)
-{
-    const char *dot = strrchr(file, '.');
-
-    if (!dot)
-        return "application/octet-stream";
-    if (strcmp(dot, ".html") == 0)
-        return "text/html; charset=utf-8";
-    if (strcmp(dot, ".js") == 0 || strcmp(dot, ".mjs") == 0)
-        return "text/javascript; charset=utf-8";
-    if (strcmp(dot, ".css") == 0)
-        return "text/css; charset=utf-8";
-    if (strcmp(dot, ".svg") == 0)
-        return "image/svg+xml";
-    if (strcmp(dot, ".png") == 0)
-        return "image/png";
-    return "application/octet-stream";
-}
-
 /* ---- handlers -------------------------------------------------------------------------- */
 
 static void add_page_headers(struct km_http_req *req, const char *etag)
@@ -212,7 +194,7 @@ static void serve_dev(struct km_http_req *req, const struct km_ui *ui, const cha
     if (km_http_req_etag_matches(req, etag))
         km_http_respond_static(req, 304, NULL, "", 0);
     else
-        km_http_respond_buf(req, 200, type_of(file), &b);
+        km_http_respond_buf(req, 200, km_ui_content_type(file), &b);
     km_buf_fini(&b);
 }
 
