@@ -5,7 +5,7 @@
 
 export const BASE = new URL('./', import.meta.url).pathname; // "/ui/": where app.js is served
 
-export const RANGES = ['15m', '1h', '6h', '24h', '7d'];
+export const RANGES = ['5m', '15m', '1h', '6h', '24h', '7d'];
 export const REFRESHES = ['off', '10s', '30s', '1m', '5m'];
 /** Query keys that follow the user from page to page. */
 export const GLOBAL_KEYS = ['cluster', 'namespace', 'range', 'from', 'to', 'refresh'];
