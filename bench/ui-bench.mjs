@@ -7,8 +7,9 @@
 //   render    from the last answer to every panel drawn (data-state set on every
 //             [data-panel]): the page's own work
 //   total     from navigation to every panel drawn
-// Median and worst of the runs. Usage:
-//   node bench/ui-bench.mjs --url http://127.0.0.1:5302 [--runs 10] [--pages overview,pods]
+// Median and worst of the runs. --calls lists each API call of the last run with its
+// server time, slowest first: where a page's time goes. Usage:
+//   node bench/ui-bench.mjs --url http://127.0.0.1:5302 [--runs 10] [--pages overview,pods] [--calls]
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,7 +87,19 @@ async function main() {
       const page = await ctx.newPage();
       const r = [];
       await measure(page, base + PAGES[name]); // warm: the browser's cache of the app
-      for (let i = 0; i < runs; i++) r.push(await measure(page, base + PAGES[name]));
+      let calls = [];
+      const onDone = (q) => {
+        if (!q.url().includes('/api/')) return;
+        const t = q.timing();
+        const body = q.postData() ? `?${q.postData()}` : '';
+        calls.push({ ms: t.responseEnd - t.requestStart, what: new URL(q.url()).pathname + decodeURIComponent(body.replace(/\+/g, ' ')) });
+      };
+      page.on('requestfinished', onDone);
+      for (let i = 0; i < runs; i++) {
+        calls = [];
+        r.push(await measure(page, base + PAGES[name]));
+      }
+      page.off('requestfinished', onDone);
       await page.close();
       const s = (k) => stats(r.map((x) => x[k]));
       console.log(`${name.padEnd(11)} ${String(r[0].n).padStart(5)}  ` +
@@ -94,6 +107,9 @@ async function main() {
         `${fmt(s('wall').median)} /${fmt(s('wall').worst)}      ` +
         `${fmt(s('render').median)} /${fmt(s('render').worst)}        ` +
         `${fmt(s('total').median)} /${fmt(s('total').worst)}`);
+      if (process.argv.includes('--calls')) {
+        for (const c of calls.sort((a, b) => b.ms - a.ms)) console.log(`  ${fmt(c.ms)}  ${c.what}`);
+      }
     }
   } finally {
     await browser.close();

@@ -31,6 +31,7 @@ struct demo_opts {
     int64_t retention_ms;
     char *node_name;
     char *cluster;
+    char *ui_dir;
 };
 
 static const struct km_cfg_field demo_fields[] = {
@@ -73,6 +74,12 @@ static const struct km_cfg_field demo_fields[] = {
       .def = "default",
       .metavar = "NAME",
       .help = "the cluster label on this node's series" },
+    { .name = "ui-dir",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct demo_opts, ui_dir),
+      .metavar = "DIR",
+      .help = "serve the dashboard from this directory (web/src of a source tree) instead "
+              "of the copy built into the binary: for working on the dashboard" },
     KM_CFG_FIELDS_END,
 };
 
@@ -92,12 +99,13 @@ static void print_where(const struct demo_opts *o, uint16_t port, const char *no
     else
         snprintf(base, sizeof(base), "http://%.*s:%u", hlen, o->listen, port);
     printf("\nkmon demo is running: a server and an agent measuring this machine (%s).\n\n"
+           "  %s/ui/                  the dashboard (open it in a browser)\n"
            "  %s/                     health\n"
            "  %s/api/nodes            this node, as the prototype's API shows it\n"
            "  %s/api/nodes/%s/timeseries?window=300\n"
            "  %s/metrics              kmon about itself\n\n"
            "Data in %s. Ctrl-C stops it.\n\n",
-           node, base, base, base, node, base, o->data);
+           node, base, base, base, base, node, base, o->data);
     fflush(stdout);
 }
 
@@ -146,7 +154,13 @@ int km_demo_main(int argc, char **argv)
         so.listen = strdup(o.listen);
         so.data_dir = strdup(o.data);
         so.retention_ms = o.retention_ms;
-        rc = so.listen && so.data_dir ? km_sig_init() : km_err_set(KM_ENOMEM, "out of memory");
+        if (o.ui_dir) {
+            free(so.ui_dir);
+            so.ui_dir = strdup(o.ui_dir);
+        }
+        rc = so.listen && so.data_dir && (!o.ui_dir || so.ui_dir)
+                 ? km_sig_init()
+                 : km_err_set(KM_ENOMEM, "out of memory");
     }
     if (rc == 0)
         rc = km_server_start(&srv, &so);

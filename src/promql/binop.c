@@ -354,6 +354,30 @@ static int set_operation(enum km_pq_binop op, const struct km_pq_matching *m,
     return rc;
 }
 
+bool km_pq_binop_covers_unlabelled(const struct km_pq_matching *m, const struct km_pq_vec *v)
+{
+    static const struct km_labels none = { 0 };
+    size_t words = (v->nsteps + 63) / 64;
+    uint64_t *seen;
+    bool all = true;
+
+    if (v->nsteps == 0 || v->n == 0)
+        return false;
+    seen = calloc(words, sizeof(*seen));
+    if (!seen)
+        return false; /* only a shortcut: the full evaluation decides */
+    for (size_t si = 0; si < v->n; si++) {
+        if (!km_pq_labels_group_eq(v->s[si].labels, &none, m->labels, m->nlabels, m->on, !m->on))
+            continue;
+        for (size_t w = 0; w < words; w++)
+            seen[w] |= v->s[si].set[w];
+    }
+    for (size_t i = 0; i < v->nsteps && all; i++)
+        all = (seen[i >> 6] >> (i & 63)) & 1;
+    free(seen);
+    return all;
+}
+
 /* ---- arithmetic and comparisons between vectors ---------------------------------------- */
 
 /* The labels of a result: the "many" side's, without __name__ for arithmetic, reduced

@@ -66,4 +66,8 @@ int km_pq_binop_vectors(enum km_pq_binop op, bool return_bool, const struct km_p
                         const struct km_pq_vec *lhs, const struct km_pq_vec *rhs,
                         struct km_pq_budget *b, struct km_pq_vec *out);
 
+/* Whether at every step v has a series whose matching signature under m is the one a
+ * series without labels has: then `v or <anything without labels>` is v. */
+bool km_pq_binop_covers_unlabelled(const struct km_pq_matching *m, const struct km_pq_vec *v);
+
 #endif

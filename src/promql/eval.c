@@ -888,16 +888,64 @@ static enum km_pq_binop binop_of(enum km_promql_binop op)
     }
 }
 
+/* Whether every series e yields has no labels but perhaps a name: an aggregation
+ * without grouping, vector(), and what keeps their labels (parentheses, a sign, an
+ * operator with a number). */
+static bool yields_unlabelled(const struct km_promql_expr *e)
+{
+    e = km_promql_unparen(e);
+    switch (e->kind) {
+    case KM_PROMQL_AGGREGATE:
+        return !e->aggregate.without && e->aggregate.grouping.n == 0 &&
+               e->aggregate.op != KM_PROMQL_AGG_TOPK && e->aggregate.op != KM_PROMQL_AGG_BOTTOMK &&
+               e->aggregate.op != KM_PROMQL_AGG_COUNT_VALUES;
+    case KM_PROMQL_CALL:
+        return e->call.func->id == KM_PROMQL_FN_VECTOR;
+    case KM_PROMQL_UNARY:
+        return yields_unlabelled(e->unary.expr);
+    case KM_PROMQL_BINARY:
+        if (e->binary.lhs->type == KM_PROMQL_TYPE_SCALAR)
+            return yields_unlabelled(e->binary.rhs);
+        if (e->binary.rhs->type == KM_PROMQL_TYPE_SCALAR)
+            return yields_unlabelled(e->binary.lhs);
+        return false;
+    default:
+        return false;
+    }
+}
+
+static struct km_pq_matching matching_of(const struct km_promql_expr *e)
+{
+    const struct km_promql_matching *pm = e->binary.matching;
+
+    return (struct km_pq_matching){
+        .card = pm ? (enum km_pq_card)pm->card : KM_PQ_ONE_TO_ONE,
+        .on = pm && pm->on,
+        .labels = pm ? (const char *const *)pm->labels.names : NULL,
+        .nlabels = pm ? pm->labels.n : 0,
+        .include = pm ? (const char *const *)pm->include.names : NULL,
+        .ninclude = pm ? pm->include.n : 0,
+    };
+}
+
 static int binary(struct ctx *c, const struct km_promql_expr *e, const struct km_pq_grid *g,
                   struct val *out)
 {
     enum km_pq_binop op = binop_of(e->binary.op);
+    struct km_pq_matching m = matching_of(e);
     struct val l, r;
     int rc;
 
     rc = eval(c, e->binary.lhs, g, &l);
     if (rc)
         return rc;
+    /* `A or sum(B)`, the fallback dashboards write: when A has its unlabelled series at
+     * every step nothing of the right side can be kept, so it is not read. */
+    if (op == KM_PQ_OR && l.type == KM_PROMQL_TYPE_VECTOR && yields_unlabelled(e->binary.rhs) &&
+        km_pq_binop_covers_unlabelled(&m, &l.vec)) {
+        *out = l;
+        return 0;
+    }
     rc = eval(c, e->binary.rhs, g, &r);
     if (rc) {
         val_fini(&l, c->b);
@@ -913,16 +961,6 @@ static int binary(struct ctx *c, const struct km_promql_expr *e, const struct km
             out->sc[i] = km_pq_binop_is_comparison(op) ? (keep ? 1 : 0) : x;
         }
     } else if (l.type == KM_PROMQL_TYPE_VECTOR && r.type == KM_PROMQL_TYPE_VECTOR) {
-        const struct km_promql_matching *pm = e->binary.matching;
-        struct km_pq_matching m = {
-            .card = pm ? (enum km_pq_card)pm->card : KM_PQ_ONE_TO_ONE,
-            .on = pm && pm->on,
-            .labels = pm ? (const char *const *)pm->labels.names : NULL,
-            .nlabels = pm ? pm->labels.n : 0,
-            .include = pm ? (const char *const *)pm->include.names : NULL,
-            .ninclude = pm ? pm->include.n : 0,
-        };
-
         out->type = KM_PROMQL_TYPE_VECTOR;
         rc = km_pq_binop_vectors(op, e->binary.return_bool, &m, &l.vec, &r.vec, c->b, &out->vec);
     } else {

@@ -74,7 +74,7 @@ static int gather_series(struct km_series_set *set, struct gather *g, const int6
 }
 
 static int open_selection(struct km_querier *q, const struct km_pq_selector *sel, int64_t mint,
-                          int64_t maxt, int64_t range_ms, const struct km_pq_grid *g,
+                          int64_t maxt, int64_t range_ms, bool newest, const struct km_pq_grid *g,
                           struct km_series_set **set)
 {
     struct km_select_hints h = {
@@ -82,6 +82,8 @@ static int open_selection(struct km_querier *q, const struct km_pq_selector *sel
         .maxt = maxt,
         .step_ms = g->n > 1 ? g->step : 0,
         .range_ms = range_ms,
+        /* One step of an instant selector reads only the newest sample before it. */
+        .newest_only = newest,
     };
 
     if (h.mint == 0 && h.maxt == 0)
@@ -103,7 +105,8 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
     km_pq_vec_init(out, g->n);
     rc = sink ? km_pq_points_init(&pts, g->n) : 0;
     if (rc == 0)
-        rc = open_selection(q, sel, km_pq_time_sub(first, lookback_ms), last, 0, g, &set);
+        rc = open_selection(q, sel, km_pq_time_sub(first, lookback_ms), last, 0, first == last, g,
+                            &set);
     if (rc) {
         km_pq_points_fini(&pts);
         return rc;
@@ -250,7 +253,8 @@ int km_pq_range_open(struct km_querier *q, const struct km_pq_selector *sel, int
     memset(it, 0, sizeof(*it));
     if (sel->has_at)
         first = last = km_pq_time_sub(sel->at_ms, sel->offset_ms);
-    return open_selection(q, sel, km_pq_time_sub(first, range_ms), last, range_ms, g, &it->set);
+    return open_selection(q, sel, km_pq_time_sub(first, range_ms), last, range_ms, false, g,
+                          &it->set);
 }
 
 bool km_pq_range_next(struct km_pq_range_iter *it, struct km_pq_budget *b,

@@ -39,6 +39,8 @@ struct km_select_hints {
     int64_t range_ms;   /* the range of a range selector ([5m]) */
     const char *func;   /* the function that consumes it ("rate"), or NULL */
     bool labels_only;   /* no samples needed: series, label names and values */
+    bool newest_only;   /* of each series only its newest sample in range (an instant
+                         * selector): a store may return a part of them ending with it */
 };
 
 /* A batch of one series' samples, borrowed from the set. */

@@ -486,6 +486,12 @@ int km_hchunk_decode_chunk(const struct km_hchunk *c, int64_t *t, double *v)
     return km_hchunk_decode(&h, c->data, t, v);
 }
 
+void km_hchunk_last(const struct km_hchunk *c, int64_t *t, double *v)
+{
+    *t = c->maxt;
+    *v = c->enc == KM_HC_INT ? (double)c->last.m / km_pow10[c->exp] : km_bits_double(c->last.bits);
+}
+
 int km_hchunk_decode(const struct km_hchunk_hdr *h, const uint8_t *data, int64_t *t, double *v)
 {
     struct km_hchunk_it it;

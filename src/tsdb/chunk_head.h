@@ -116,4 +116,7 @@ int km_hchunk_decode(const struct km_hchunk_hdr *h, const uint8_t *data, int64_t
 /* The same for a chunk in memory. */
 int km_hchunk_decode_chunk(const struct km_hchunk *c, int64_t *t, double *v);
 
+/* A chunk's newest sample, from its append state (nothing decoded). */
+void km_hchunk_last(const struct km_hchunk *c, int64_t *t, double *v);
+
 #endif

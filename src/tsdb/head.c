@@ -1083,12 +1083,27 @@ static int merge_runs(struct km_samples *out, size_t k)
     return 0;
 }
 
+/* The newest chunk of s holding a sample in [mint, maxt], or NULL. */
+static const struct km_hchunk *newest_chunk(const struct km_hseries *s, int64_t mint, int64_t maxt)
+{
+    const struct km_hchunk *found = NULL;
+
+    for (const struct km_hchunk *c = s->first; c && c->mint <= maxt; c = c->next) {
+        if (c->maxt >= mint)
+            found = c;
+    }
+    return found;
+}
+
 /* The series' samples in chunks and `ooo` within [mint, maxt], and in the late buffers
  * within [late_mint, maxt], in time order. Takes the series lock. With `take`, the
- * series' `late` buffer becomes `late_cut` first (a cut reading it). */
+ * series' `late` buffer becomes `late_cut` first (a cut reading it). With `newest`, of
+ * the chunks only the newest in range is read (its last sample alone when it ends in
+ * range): what a reader of the newest sample needs. */
 static int series_read(struct km_hseries *s, int64_t mint, int64_t maxt, int64_t late_mint,
-                       bool take, struct km_samples *out)
+                       bool take, bool newest, struct km_samples *out)
 {
+    const struct km_hchunk *from, *to = NULL; /* the chunks read: [from, to) */
     size_t runs[4], nruns = 0;
     int rc = 0;
 
@@ -1102,7 +1117,22 @@ static int series_read(struct km_hseries *s, int64_t mint, int64_t maxt, int64_t
         s->late_cut = s->late;
         s->late = NULL;
     }
-    for (const struct km_hchunk *c = s->first; c && rc == 0; c = c->next) {
+    from = s->first;
+    if (newest) {
+        const struct km_hchunk *c = newest_chunk(s, mint, maxt);
+
+        from = c;
+        to = c ? c->next : NULL;
+        if (c && c->maxt <= maxt) {
+            int64_t t;
+            double v;
+
+            km_hchunk_last(c, &t, &v);
+            rc = km_samples_append(out, &t, &v, 1);
+            from = to;
+        }
+    }
+    for (const struct km_hchunk *c = from; c != to && rc == 0; c = c->next) {
         int64_t ts[KM_HCHUNK_MAX];
         double vs[KM_HCHUNK_MAX];
         int n;
@@ -1152,14 +1182,21 @@ int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint
                            struct km_samples *out)
 {
     (void)h;
-    return series_read(s, mint, maxt, mint, false, out);
+    return series_read(s, mint, maxt, mint, false, false, out);
+}
+
+int km_head_series_newest(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
+                          struct km_samples *out)
+{
+    (void)h;
+    return series_read(s, mint, maxt, mint, false, true, out);
 }
 
 int km_head_series_cut_samples(struct km_head *h, struct km_hseries *s, int64_t a, int64_t b,
                                struct km_samples *out)
 {
     (void)h;
-    return series_read(s, INT64_MIN, b - 1, a, true, out);
+    return series_read(s, INT64_MIN, b - 1, a, true, false, out);
 }
 
 /* ---- settling after a replay ------------------------------------------------------- */

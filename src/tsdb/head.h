@@ -91,6 +91,11 @@ enum km_append_status km_head_append(struct km_head *h, struct km_hseries *s, in
 /* Samples of a series within [mint, maxt], in time order, into out. */
 int km_head_series_samples(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
                            struct km_samples *out);
+/* For a reader of the newest sample in [mint, maxt] only (an instant query): a part of
+ * them, in time order, that ends with that one — at most one chunk's worth, and none
+ * decoded when the newest chunk ends within the range. */
+int km_head_series_newest(struct km_head *h, struct km_hseries *s, int64_t mint, int64_t maxt,
+                          struct km_samples *out);
 
 /* For a cut of the window [a, b) (after min_valid was raised to b): every sample of the
  * series before b in chunks and out-of-order buffer, and its late samples within

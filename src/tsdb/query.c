@@ -139,6 +139,7 @@ struct km_tsdb_series_set {
     int err;
     int64_t mint, maxt; /* within the query's range */
     bool labels_only;   /* no samples read */
+    bool newest;        /* only what ends with the newest sample */
 };
 
 /* Move a source to its next series with samples in range. */
@@ -191,17 +192,17 @@ static int source_advance(struct km_tsdb_series_set *ss, struct source *s)
 int km_tsdb_select_labels(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
                           struct km_tsdb_series_set **out)
 {
-    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, true, out);
+    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, KM_TSDB_READ_LABELS, out);
 }
 
 int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
                    struct km_tsdb_series_set **out)
 {
-    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, false, out);
+    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, KM_TSDB_READ_SAMPLES, out);
 }
 
 int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
-                         int64_t mint, int64_t maxt, bool labels_only,
+                         int64_t mint, int64_t maxt, enum km_tsdb_read read,
                          struct km_tsdb_series_set **out)
 {
     struct km_tsdb_series_set *ss = calloc(1, sizeof(*ss));
@@ -212,7 +213,8 @@ int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, s
     ss->q = q;
     ss->mint = mint > q->mint ? mint : q->mint;
     ss->maxt = maxt < q->maxt ? maxt : q->maxt;
-    ss->labels_only = labels_only;
+    ss->labels_only = read == KM_TSDB_READ_LABELS;
+    ss->newest = read == KM_TSDB_READ_NEWEST;
     ss->src = calloc(q->nblocks + 1, sizeof(*ss->src));
     if (!ss->src) {
         free(ss);
@@ -247,6 +249,8 @@ int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, s
 static int read_source(struct km_tsdb_series_set *ss, struct source *s, struct km_samples *out)
 {
     out->n = 0;
+    if (s->is_head && ss->newest)
+        return km_head_series_newest(ss->q->db->head, s->hs[s->hi - 1], ss->mint, ss->maxt, out);
     if (s->is_head)
         return km_head_series_samples(ss->q->db->head, s->hs[s->hi - 1], ss->mint, ss->maxt, out);
     return km_block_read_samples(&s->rd, &s->cur, ss->mint, ss->maxt, out);

@@ -117,10 +117,17 @@ bool km_tsdb_series_sample(struct km_tsdb_series_set *ss, int64_t *t, double *v)
  * km_tsdb_series_next()); false when none are left. */
 bool km_tsdb_series_batch(struct km_tsdb_series_set *ss, const int64_t **t, const double **v,
                           size_t *n);
+/* What a selection reads of each series. */
+enum km_tsdb_read {
+    KM_TSDB_READ_SAMPLES, /* every sample in range */
+    KM_TSDB_READ_NEWEST,  /* a part that ends with the newest sample in range */
+    KM_TSDB_READ_LABELS,  /* none */
+};
+
 /* The series matching the matchers with samples in [mint, maxt] (within the query's
- * range), their samples read within it; with labels_only none are read. */
+ * range), with what `read` says of their samples within it. */
 int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
-                         int64_t mint, int64_t maxt, bool labels_only,
+                         int64_t mint, int64_t maxt, enum km_tsdb_read read,
                          struct km_tsdb_series_set **out);
 /* Like km_tsdb_select(), for the labels only: no samples are read (a series whose blocks
  * overlap the range may come back with no sample inside it, as in Prometheus). */

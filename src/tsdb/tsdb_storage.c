@@ -74,7 +74,10 @@ static int st_select(void *q, struct km_matcher *const *m, size_t nm,
         mint = INT64_MIN;
         maxt = INT64_MAX;
     }
-    return km_tsdb_select_range(q, m, nm, mint, maxt, hints->labels_only,
+    return km_tsdb_select_range(q, m, nm, mint, maxt,
+                                hints->labels_only   ? KM_TSDB_READ_LABELS
+                                : hints->newest_only ? KM_TSDB_READ_NEWEST
+                                                     : KM_TSDB_READ_SAMPLES,
                                 (struct km_tsdb_series_set **)set);
 }
 

@@ -2,13 +2,16 @@
 /ui/ while API clients keep the health document; every page path under /ui/ gets the
 app (deep links); files carry an ETag (304 on revalidation), are gzip-compressed when
 the client takes it, and come with a Content-Security-Policy; nothing outside the
-embedded files can be read; --ui-dir serves a working copy from disk."""
+embedded files can be read; --ui-dir serves a working copy from disk (server and demo)."""
 import gzip
 import http.client
 import json
 import os
+import signal
+import subprocess
+import time
 
-from conftest import http_request
+from conftest import KMON, free_port, http_request
 
 WEB_SRC = os.path.join(os.path.dirname(__file__), "..", "..", "web", "src")
 
@@ -114,3 +117,35 @@ def test_server_knows_its_files_size(server_factory):
     assert st == 200
     gz = [line for line in text.splitlines() if line.startswith("kmon_ui_bytes{")]
     assert any('encoding="gzip"' in line for line in gz), gz
+
+
+def test_demo_points_at_the_dashboard_and_takes_a_working_copy(tmp_path):
+    """`kmon demo` names the dashboard first in what it prints, and --ui-dir works there as
+    on the server (the way to work on the dashboard against this machine's data)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "index.html").write_text("<!doctype html><title>demo working copy</title>")
+    port = free_port()
+    p = subprocess.Popen([KMON, "demo", "--listen", f"127.0.0.1:{port}", "--data",
+                          str(tmp_path / "data"), "--ui-dir", str(src)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                st, _, body = raw(base, "/ui/")
+                break
+            except OSError:
+                assert p.poll() is None and time.monotonic() < deadline, p.stderr.read()
+                time.sleep(0.2)
+        assert st == 200 and b"demo working copy" in body
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, err
+        lines = [x for x in out.splitlines() if base in x]
+        assert lines and lines[0].split()[0] == f"{base}/ui/", out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()

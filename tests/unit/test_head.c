@@ -114,6 +114,54 @@ static void test_chunks_cut_at_boundaries(void **state)
     km_head_destroy(h);
 }
 
+/* What an instant query reads (km_head_series_newest) ends with the sample a full read
+ * ends with, for windows over chunk boundaries, inside chunks, between samples, with
+ * decimal and binary values, a staleness marker and out-of-order samples. */
+static void test_newest_matches_full_read(void **state)
+{
+    struct km_head *h = new_head();
+    struct km_hseries *s = metric(h, "x", "j", NULL);
+    struct km_samples all = { 0 }, part = { 0 };
+    unsigned seed = 7;
+
+    (void)state;
+    /* 1000 samples 15 s apart from 7000 s (six chunks), the values decimal then binary. */
+    for (int i = 0; i < 1000; i++) {
+        double v = i < 500 ? i * 0.25 : 1.0 / (i + 3);
+
+        if (i == 700) {
+            uint64_t stale = 0x7ff0000000000002ull; /* Prometheus' staleness marker */
+
+            memcpy(&v, &stale, sizeof(v));
+        }
+        assert_int_equal(km_head_append(h, s, 7000000 + i * 15000LL, v, false), KM_APPEND_OK);
+    }
+    /* Out of order, within the window: between samples of the last chunk. */
+    assert_int_equal(km_head_append(h, s, 7000000 + 995 * 15000LL + 7000, 42, false), KM_APPEND_OK);
+    for (int k = 0; k < 3000; k++) {
+        int64_t maxt = 6990000 + (int64_t)(rand_r(&seed) % 15200000);
+        int64_t mint = maxt - (int64_t)(rand_r(&seed) % 600000);
+
+        if (k % 3 == 0)
+            maxt = 7000000 + (int64_t)(rand_r(&seed) % 1000) * 15000; /* on a sample */
+        assert_int_equal(km_head_series_samples(h, s, mint, maxt, &all), 0);
+        assert_int_equal(km_head_series_newest(h, s, mint, maxt, &part), 0);
+        assert_true(part.n <= all.n);
+        assert_true(part.n <= 241 + 1);
+        if (all.n == 0)
+            continue;
+        assert_true(part.n > 0);
+        for (size_t i = 1; i < part.n; i++)
+            assert_true(part.t[i - 1] < part.t[i]);
+        assert_int_equal(part.t[part.n - 1], all.t[all.n - 1]);
+        assert_memory_equal(&part.v[part.n - 1], &all.v[all.n - 1], sizeof(double));
+    }
+    km_samples_fini(&all);
+    km_samples_fini(&part);
+    km_head_series_put(h, s);
+    km_head_destroy(h);
+}
+
 struct strs {
     char buf[32][64];
     int n;
@@ -425,6 +473,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_outcomes),
         cmocka_unit_test(test_chunks_cut_at_boundaries),
+        cmocka_unit_test(test_newest_matches_full_read),
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_late_samples),
