@@ -13,7 +13,7 @@ zlib1g-dev"
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest bindfs fuse3 util-linux procps
-prometheus-node-exporter curl prometheus iproute2 openssl chromium"
+prometheus-node-exporter curl prometheus prometheus-alertmanager iproute2 openssl chromium"
 
 # Node.js and npm build the dashboard (its chart library comes from npm); a machine that
 # has them from elsewhere (NodeSource) keeps its own.
