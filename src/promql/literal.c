@@ -245,7 +245,7 @@ static int unit_at(const char *s, size_t n, size_t *len)
     return -1;
 }
 
-int km_promql_duration_parse(const char *s, size_t n, int64_t *ms, struct km_buf *msg)
+static int parse_duration(const char *s, size_t n, bool zero_ok, int64_t *ms, struct km_buf *msg)
 {
     const int64_t ns_per_ms = 1000000;
     int64_t total_ns = 0;
@@ -292,7 +292,7 @@ int km_promql_duration_parse(const char *s, size_t n, int64_t *ms, struct km_buf
         km_buf_puts(msg, "duration out of range");
         return KM_EINVAL;
     }
-    if (total_ns == 0) {
+    if (total_ns == 0 && !zero_ok) {
         km_buf_puts(msg, "duration must be greater than 0");
         return KM_EINVAL;
     }
@@ -303,6 +303,20 @@ out_invalid:
     km_buf_puts(msg, "not a valid duration string: ");
     km_promql_quote(msg, s, n);
     return KM_EINVAL;
+}
+
+int km_promql_duration_parse(const char *s, size_t n, int64_t *ms, struct km_buf *msg)
+{
+    return parse_duration(s, n, false, ms, msg);
+}
+
+int km_promql_config_duration_parse(const char *s, size_t n, int64_t *ms, struct km_buf *msg)
+{
+    if (n == 1 && s[0] == '0') {
+        *ms = 0;
+        return 0;
+    }
+    return parse_duration(s, n, true, ms, msg);
 }
 
 void km_promql_format_duration(struct km_buf *out, int64_t ms)

@@ -28,6 +28,9 @@ size_t km_promql_format_float(char out[KM_PROMQL_FLOAT_MAX], double v);
  * Prometheus' message appended to `msg` ("not a valid duration string: \"5m1h\"",
  * "duration out of range", "duration must be greater than 0"). */
 int km_promql_duration_parse(const char *s, size_t n, int64_t *ms, struct km_buf *msg);
+/* A duration of a configuration (model.ParseDuration: a rule's `for`, a group's
+ * `interval`): the same, and zero ("0", "0s") allowed. */
+int km_promql_config_duration_parse(const char *s, size_t n, int64_t *ms, struct km_buf *msg);
 
 /* Append ms (>= 0) as Prometheus prints a duration: "1h30m", "2w", "90d", "0s". */
 void km_promql_format_duration(struct km_buf *out, int64_t ms);

@@ -862,6 +862,21 @@ static void test_literals(void **state)
     assert_int_equal(km_promql_duration_parse("1s1m", 4, &ms, &b), KM_EINVAL);
     assert_string_equal(km_buf_cstr(&b), "not a valid duration string: \"1s1m\"");
     km_buf_reset(&b);
+    /* A query's duration is never zero; a rule's `for` and a group's `interval` may be. */
+    assert_int_equal(km_promql_duration_parse("0s", 2, &ms, &b), KM_EINVAL);
+    assert_string_equal(km_buf_cstr(&b), "duration must be greater than 0");
+    km_buf_reset(&b);
+    ms = -1;
+    assert_int_equal(km_promql_config_duration_parse("0", 1, &ms, &b), 0);
+    assert_int_equal(ms, 0);
+    ms = -1;
+    assert_int_equal(km_promql_config_duration_parse("0s", 2, &ms, &b), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(km_promql_config_duration_parse("5m", 2, &ms, &b), 0);
+    assert_int_equal(ms, 300000);
+    assert_int_equal(km_promql_config_duration_parse("5", 1, &ms, &b), KM_EINVAL);
+    assert_int_equal(km_promql_config_duration_parse("", 0, &ms, &b), KM_EINVAL);
+    km_buf_reset(&b);
     km_promql_format_duration(&b, 90061001);
     assert_string_equal(km_buf_cstr(&b), "1d1h1m1s1ms");
     km_buf_reset(&b);
