@@ -253,6 +253,8 @@ int km_notifier_create(struct km_notifier **out, const struct km_notifier_opts *
     }
     n->qcap = o->queue_capacity ? o->queue_capacity : KM_NOTIFY_QUEUE_CAPACITY;
     n->max_batch = o->max_batch ? o->max_batch : KM_NOTIFY_MAX_BATCH;
+    if (n->max_batch > n->qcap)
+        n->max_batch = n->qcap; /* a batch never holds more than the queue */
     n->max_attempts = o->max_attempts ? o->max_attempts : KM_NOTIFY_MAX_ATTEMPTS;
     n->retry_ms = o->retry_backoff_ms > 0 ? o->retry_backoff_ms : KM_NOTIFY_RETRY_MS;
     n->drain_ms = o->drain_timeout_ms ? o->drain_timeout_ms : KM_NOTIFY_DRAIN_MS;
