@@ -52,13 +52,13 @@ struct km_notify_target {
     int64_t timeout_ms;       /* one request, connecting included (0: 10 000, Prometheus') */
 };
 
-#define KM_NOTIFY_QUEUE_CAPACITY                                                                   \
-    10000                         /* Prometheus' --alertmanager.notification-queue-capacity        \
-                                   */
-#define KM_NOTIFY_MAX_BATCH    64 /* Prometheus 2.42's maxBatchSize */
-#define KM_NOTIFY_MAX_ATTEMPTS 3
-#define KM_NOTIFY_RETRY_MS     500
-#define KM_NOTIFY_DRAIN_MS     5000
+/* Defaults. The queue's is Prometheus' --alertmanager.notification-queue-capacity, the
+ * batch's its 2.42 maxBatchSize. */
+#define KM_NOTIFY_QUEUE_CAPACITY 10000
+#define KM_NOTIFY_MAX_BATCH      64
+#define KM_NOTIFY_MAX_ATTEMPTS   3
+#define KM_NOTIFY_RETRY_MS       500
+#define KM_NOTIFY_DRAIN_MS       5000
 
 struct km_notifier_opts {
     const struct km_notify_target *targets; /* copied; none: every batch is dropped */
@@ -98,8 +98,9 @@ int km_notifier_create(struct km_notifier **out, const struct km_notifier_opts *
  * value counts as lacking, and is left out), as Prometheus does. When the queue would
  * overflow, the oldest queued alerts are dropped to make room (and, of a call with more
  * alerts than the whole queue holds, its first ones), each counted in
- * prometheus_notifications_dropped_total. Returns 0, or KM_ENOMEM when copying failed,
- * in which case none of these alerts is queued (they are counted as dropped). */
+ * prometheus_notifications_dropped_total. Returns 0, or KM_ENOMEM (KM_ELIMIT: more than
+ * KM_LIMIT_LABELS_PER_SERIES labels) when copying failed, in which case none of these
+ * alerts is queued (they are counted as dropped). Not to be called once destroy() began. */
 int km_notifier_send(struct km_notifier *n, const struct km_alert_msg *alerts, size_t count);
 
 /* The prometheus_notifications_* families (the latency as _sum and _count), and
