@@ -102,6 +102,8 @@ static int equal(struct xstate *s, const struct tv *a, const struct tv *b)
         rc = tmpl_fn_error(s, "%s", km_buf_cstr(&m));
     } else if (is_nil(a) || is_nil(b)) {
         rc = is_nil(a) == is_nil(b);
+        km_buf_fini(&m);
+        return rc;
     } else if (b->k == TV_SAMPLE) {
         rc = a->sample == b->sample;
     } else if (b->k == TV_TIME) {
@@ -112,7 +114,7 @@ static int equal(struct xstate *s, const struct tv *a, const struct tv *b)
         km_buf_printf(&m, ": %s", tmpl_type_name(b));
         rc = tmpl_fn_error(s, "%s", km_buf_cstr(&m));
     }
-    km_buf_fini(&m);
+    tmpl_buf_done(&s->fnerr, &m);
     return rc;
 }
 

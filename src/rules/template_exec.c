@@ -58,11 +58,13 @@ __attribute__((format(printf, 3, 4))) static int xfail(struct xstate *s, int rc,
         km_buf_puts(e, " at <");
         km_buf_append(e, ctx.data ? ctx.data : "", ctx.len);
         km_buf_puts(e, ">: ");
-        km_buf_fini(&ctx);
+        tmpl_buf_done(e, &ctx);
     }
     va_start(ap, fmt);
     km_buf_vprintf(e, fmt, ap);
     va_end(ap);
+    if (km_buf_error(&s->fnerr) == KM_ENOMEM && !e->err)
+        e->err = KM_ENOMEM; /* a function's reason, cut short, went into the message */
     return rc;
 }
 
@@ -335,7 +337,7 @@ static int node_string_fail(struct xstate *s, const char *fmt, const struct tnod
     km_buf_init(&b, 0);
     tmpl_node_string(&b, n);
     rc = xfail(s, KM_EINVAL, fmt, km_buf_cstr(&b), extra);
-    km_buf_fini(&b);
+    tmpl_buf_done(s->err, &b);
     return rc;
 }
 
@@ -908,7 +910,7 @@ static int walk_range(struct xstate *s, const struct tv *dot, const struct tnode
         struct km_buf b;
 
         rc = xfail(s, KM_EINVAL, "range can't iterate over %s", sprint1(s, &b, &val));
-        km_buf_fini(&b);
+        tmpl_buf_done(s->err, &b);
         goto out_pop;
     }
     }
@@ -936,7 +938,7 @@ static int walk_template(struct xstate *s, const struct tv *dot, const struct tn
         km_buf_init(&q, 0);
         tmpl_quote(&q, n->call.name, n->call.name_len);
         rc = xfail(s, KM_EINVAL, "template %s not defined", km_buf_cstr(&q));
-        km_buf_fini(&q);
+        tmpl_buf_done(s->err, &q);
         return rc;
     }
     rc = eval_pipeline(s, dot, n->call.pipe, &newdot);
@@ -1038,7 +1040,7 @@ int km_tmpl_expand(const struct km_tmpl *t, const struct km_tmpl_data *d, struct
     struct xstate s = { .t = t, .d = d };
     struct km_buf msg;
     struct tv dot = { .k = TV_DATA, .data = d };
-    int rc;
+    int err_before = km_buf_error(err), rc;
 
     km_buf_init(&msg, 64 * 1024);
     km_buf_init(&s.out, KM_LIMIT_TMPL_OUTPUT);
@@ -1062,7 +1064,15 @@ int km_tmpl_expand(const struct km_tmpl *t, const struct km_tmpl_data *d, struct
             km_buf_printf(err, "error executing template %s: the output does not fit", t->name);
         }
     } else {
+        if (km_buf_error(&msg) == KM_ENOMEM) {
+            /* the message is not whole: running out of memory is what went wrong */
+            rc = KM_ENOMEM;
+            km_buf_reset(&msg);
+            km_buf_puts(&msg, "out of memory");
+        }
         km_buf_printf(err, "error executing template %s: %s", t->name, km_buf_cstr(&msg));
+        if (km_buf_error(err) == KM_ENOMEM && err_before != KM_ENOMEM)
+            rc = KM_ENOMEM; /* the message could not be given */
     }
     for (size_t k = 0; k < s.nresults; k++)
         km_tmpl_query_result_fini(&s.results[k]);

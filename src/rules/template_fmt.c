@@ -433,8 +433,8 @@ static void fmt_integer(struct pp *p, uint64_t u, bool is_signed, int verb, cons
 
         km_buf_init(&r, 16);
         km_promql_utf8_append(&r, u > 0x10ffff ? KM_PROMQL_RUNE_ERROR : (int32_t)u);
-        pad(p, r.data, r.len);
-        km_buf_fini(&r);
+        pad(p, r.data ? r.data : "", r.len);
+        tmpl_buf_done(p->buf, &r);
         return;
     }
     case 'q': {
@@ -442,8 +442,8 @@ static void fmt_integer(struct pp *p, uint64_t u, bool is_signed, int verb, cons
 
         km_buf_init(&r, 32);
         km_promql_quote_rune(&r, u > 0x10ffff ? KM_PROMQL_RUNE_ERROR : (int32_t)u);
-        pad(p, r.data, r.len);
-        km_buf_fini(&r);
+        pad(p, r.data ? r.data : "", r.len);
+        tmpl_buf_done(p->buf, &r);
         return;
     }
     case 'U': {
@@ -460,7 +460,7 @@ static void fmt_integer(struct pp *p, uint64_t u, bool is_signed, int verb, cons
             km_buf_putc(&r, '\'');
         }
         pad_nozero(p, r.data ? r.data : "", r.len);
-        km_buf_fini(&r);
+        tmpl_buf_done(p->buf, &r);
         return;
     }
     default:
@@ -475,7 +475,8 @@ static void fmt_integer(struct pp *p, uint64_t u, bool is_signed, int verb, cons
         if (width > cap) {
             buf = malloc(width);
             if (!buf) {
-                km_buf_puts(p->buf, "%!(NOMEM)");
+                if (!p->buf->err)
+                    p->buf->err = KM_ENOMEM;
                 return;
             }
             cap = width;
@@ -574,7 +575,7 @@ static void fmt_float(struct pp *p, double v, int verb, const struct tv *arg)
             sharp_float(&num, verb, prec);
     }
     if (km_buf_error(&num)) {
-        km_buf_fini(&num);
+        tmpl_buf_done(p->buf, &num);
         return;
     }
     if (p->f.space && num.data[0] == '+' && !p->f.plus)
@@ -639,7 +640,7 @@ static void fmt_string(struct pp *p, const char *s, size_t n, int verb, const st
             tmpl_quote(&q, s, n);
         }
         pad(p, q.data ? q.data : "", q.len);
-        km_buf_fini(&q);
+        tmpl_buf_done(p->buf, &q);
         return;
     case 'x':
     case 'X': {
@@ -738,7 +739,7 @@ static void print_time(struct pp *p, int64_t ms, int verb, const struct tv *arg)
     km_buf_init(&t, 0);
     tmpl_fmt_time(&t, ms);
     fmt_string(p, t.data ? t.data : "", t.len, verb, arg);
-    km_buf_fini(&t);
+    tmpl_buf_done(p->buf, &t);
 }
 
 static void print_value(struct pp *p, const struct tv *v, int verb, int depth)

@@ -357,7 +357,7 @@ static int f_re_replace_all(struct xstate *s, const struct tv *argv, size_t argc
         } else if (s->fnerr.len == 0) {
             km_buf_puts(&s->fnerr, "out of memory");
         }
-        km_buf_fini(&msg);
+        tmpl_buf_done(&s->fnerr, &msg);
         return rc;
     }
     km_buf_fini(&msg);
@@ -406,7 +406,7 @@ static int f_match(struct xstate *s, const struct tv *argv, size_t argc, struct 
     rc = compile(s, &argv[0], &re, &msg);
     if (rc) {
         km_buf_puts(&s->fnerr, rc == KM_EINVAL ? km_buf_cstr(&msg) : "out of memory");
-        km_buf_fini(&msg);
+        tmpl_buf_done(&s->fnerr, &msg);
         return rc;
     }
     km_buf_fini(&msg);
@@ -807,7 +807,7 @@ static int float_to_time(struct xstate *s, double v, int64_t *ms)
                       "%s cannot be represented as a nanoseconds timestamp since it overflows "
                       "int64",
                       km_buf_cstr(&b));
-        km_buf_fini(&b);
+        tmpl_buf_done(&s->fnerr, &b);
         return KM_EINVAL;
     }
     *ms = go_int64(ns) / 1000000;
@@ -877,7 +877,7 @@ static int f_parse_duration(struct xstate *s, const struct tv *argv, size_t argc
     else
         out->f = (double)ms / 1000;
     rc = rc && strcmp(km_buf_cstr(&msg), "duration must be greater than 0") != 0 ? KM_EINVAL : 0;
-    km_buf_fini(&msg);
+    tmpl_buf_done(&s->fnerr, &msg);
     return rc;
 }
 

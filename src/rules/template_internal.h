@@ -14,6 +14,7 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "common/err.h"
 #include "common/labels.h"
 #include "rules/template.h"
 
@@ -74,6 +75,15 @@ struct tlex {
     size_t n, cap;
     struct km_buf msg; /* the TK_ERROR token's message */
 };
+
+/* Free a scratch buffer, passing its running out of memory on to `into`: a message built
+ * with scratch buffers is whole, or the buffer it went to says ENOMEM. */
+static inline void tmpl_buf_done(struct km_buf *into, struct km_buf *tmp)
+{
+    if (km_buf_error(tmp) == KM_ENOMEM && !into->err)
+        into->err = KM_ENOMEM;
+    km_buf_fini(tmp);
+}
 
 /* Split text[0..n) into tokens. 0 (an error of the text is a TK_ERROR token, for the
  * parser to report where it meets it) or KM_ENOMEM. Free with tmpl_lex_fini(). */

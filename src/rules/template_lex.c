@@ -173,7 +173,7 @@ static void error_rune(struct lexer *l, const char *what, int32_t r)
     else
         km_promql_format_rune_u(&u, r);
     lex_error(l, "%s %s", what, km_buf_cstr(&u));
-    km_buf_fini(&u);
+    tmpl_buf_done(&l->lx->msg, &u);
 }
 
 /* Is a right delimiter (after a trim marker or not) at pos? */
@@ -432,7 +432,7 @@ out_bad:;
     km_buf_init(&q, 0);
     tmpl_quote(&q, l->s + l->start, l->pos - l->start);
     lex_error(l, "bad number syntax: %s", km_buf_cstr(&q));
-    km_buf_fini(&q);
+    tmpl_buf_done(&l->lx->msg, &q);
 }
 
 /* A quoted string or character constant, after its opening quote. */

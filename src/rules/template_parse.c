@@ -28,9 +28,9 @@ struct name {
 struct parser {
     struct km_tmpl *t;
     struct tlex lx;
-    size_t i;        /* the next token */
-    size_t furthest; /* the furthest token read: errors are on its line */
-    struct km_buf *err;
+    size_t i;          /* the next token */
+    size_t furthest;   /* the furthest token read: errors are on its line */
+    struct km_buf msg; /* the message of the first error */
     int rc;            /* the first error; nothing is parsed after it */
     struct name *vars; /* the variables in scope, "$" first */
     size_t nvars, capvars;
@@ -50,12 +50,12 @@ __attribute__((format(printf, 3, 4))) static void fail(struct parser *p, int rc,
         return;
     p->rc = rc;
     if (rc == KM_ENOMEM) {
-        km_buf_puts(p->err, "out of memory parsing a template");
+        km_buf_puts(&p->msg, "out of memory parsing a template");
         return;
     }
-    km_buf_printf(p->err, "template: %s:%u: ", p->t->name, p->lx.v[p->furthest].line);
+    km_buf_printf(&p->msg, "template: %s:%u: ", p->t->name, p->lx.v[p->furthest].line);
     va_start(ap, fmt);
-    km_buf_vprintf(p->err, fmt, ap);
+    km_buf_vprintf(&p->msg, fmt, ap);
     va_end(ap);
 }
 
@@ -147,7 +147,7 @@ static void unexpected(struct parser *p, const struct ttoken *tok, const char *c
     } else {
         fail(p, KM_EINVAL, "unexpected %s in %s", km_buf_cstr(&what), context);
     }
-    km_buf_fini(&what);
+    tmpl_buf_done(&p->msg, &what);
 }
 
 static const struct ttoken *expect(struct parser *p, enum ttok t, const char *context)
@@ -515,7 +515,7 @@ static struct tnode *number_node(struct parser *p, const struct ttoken *tok)
             km_buf_init(&q, 0);
             tmpl_quote(&q, s, n);
             fail(p, KM_EINVAL, "integer overflow: %s", km_buf_cstr(&q));
-            km_buf_fini(&q);
+            tmpl_buf_done(&p->msg, &q);
             return NULL;
         }
         v->is_float = true;
@@ -538,7 +538,7 @@ out_illegal:
     km_buf_init(&q, 0);
     tmpl_quote(&q, s, n);
     fail(p, KM_EINVAL, "illegal number syntax: %s", km_buf_cstr(&q));
-    km_buf_fini(&q);
+    tmpl_buf_done(&p->msg, &q);
     return NULL;
 }
 
@@ -610,7 +610,7 @@ static struct tnode *term(struct parser *p)
             km_buf_init(&q, 0);
             tmpl_quote(&q, s, tok->len);
             fail(p, KM_EINVAL, "function %s not defined", km_buf_cstr(&q));
-            km_buf_fini(&q);
+            tmpl_buf_done(&p->msg, &q);
             return NULL;
         }
         n->ident.name = n->ident.fn->name;
@@ -624,7 +624,7 @@ static struct tnode *term(struct parser *p)
             km_buf_init(&q, 0);
             tmpl_quote(&q, s, tok->len);
             fail(p, KM_EINVAL, "undefined variable %s", km_buf_cstr(&q));
-            km_buf_fini(&q);
+            tmpl_buf_done(&p->msg, &q);
             return NULL;
         }
         return var_node(p, tok);
@@ -695,8 +695,8 @@ static struct tnode *operand(struct parser *p)
         tmpl_node_string(&s, node);
         tmpl_quote(&q, s.data ? s.data : "", s.len);
         fail(p, KM_EINVAL, "unexpected . after term %s", km_buf_cstr(&q));
-        km_buf_fini(&s);
-        km_buf_fini(&q);
+        tmpl_buf_done(&p->msg, &s);
+        tmpl_buf_done(&p->msg, &q);
         return NULL;
     }
     case TN_FIELD:
@@ -925,7 +925,7 @@ static struct tnode *control(struct parser *p, enum tnode_kind kind, const char 
                 km_buf_init(&s, 0);
                 tmpl_node_string(&s, last);
                 fail(p, KM_EINVAL, "expected end; found %s", km_buf_cstr(&s));
-                km_buf_fini(&s);
+                tmpl_buf_done(&p->msg, &s);
                 return NULL;
             }
         }
@@ -989,7 +989,7 @@ static void add_tree(struct parser *p, const char *name, size_t len, struct tnod
             km_buf_init(&q, 0);
             tmpl_quote(&q, name, len);
             fail(p, KM_EINVAL, "template: multiple definition of template %s", km_buf_cstr(&q));
-            km_buf_fini(&q);
+            tmpl_buf_done(&p->msg, &q);
         }
         return;
     }
@@ -1024,7 +1024,7 @@ static void definition_body(struct parser *p, const char *name, size_t len, cons
         km_buf_init(&s, 0);
         tmpl_node_string(&s, last);
         fail(p, KM_EINVAL, "unexpected %s in %s", km_buf_cstr(&s), context);
-        km_buf_fini(&s);
+        tmpl_buf_done(&p->msg, &s);
     }
     if (root && !FAILED(p)) {
         p->nesting--;
@@ -1185,7 +1185,7 @@ static void parse_top(struct parser *p)
             km_buf_init(&s, 0);
             tmpl_node_string(&s, n);
             fail(p, KM_EINVAL, "unexpected %s", km_buf_cstr(&s));
-            km_buf_fini(&s);
+            tmpl_buf_done(&p->msg, &s);
             break;
         }
         list_append(root, n);
@@ -1196,7 +1196,7 @@ static void parse_top(struct parser *p)
 
 int tmpl_parse_tree(struct km_tmpl *t, struct km_buf *err)
 {
-    struct parser p = { .t = t, .err = err };
+    struct parser p = { .t = t };
     int rc;
 
     rc = tmpl_lex(&p.lx, t->text, t->len);
@@ -1204,9 +1204,19 @@ int tmpl_parse_tree(struct km_tmpl *t, struct km_buf *err)
         km_buf_puts(err, "out of memory parsing a template");
         return rc;
     }
+    km_buf_init(&p.msg, 64 * 1024);
     var_push(&p, "$", 1);
     if (!FAILED(&p))
         parse_top(&p);
+    /* A message cut short for want of memory is the parse's failure too. */
+    if (p.rc && km_buf_error(&p.msg) == KM_ENOMEM) {
+        p.rc = KM_ENOMEM;
+        km_buf_reset(&p.msg);
+        km_buf_puts(&p.msg, "out of memory parsing a template");
+    }
+    if (p.rc)
+        km_buf_append(err, p.msg.data ? p.msg.data : "", p.msg.len);
+    km_buf_fini(&p.msg);
     free(p.vars);
     tmpl_lex_fini(&p.lx);
     return p.rc;
@@ -1355,8 +1365,8 @@ int km_tmpl_parse(struct km_tmpl **out, const char *name, const char *text, size
                   struct km_buf *err)
 {
     size_t ndefs = sizeof(prometheus_defs) - 1;
+    int err_before = km_buf_error(err), rc;
     struct km_tmpl *t;
-    int rc;
 
     if (n > KM_LIMIT_TMPL_TEXT) {
         km_buf_printf(err, "template: %s: the text of %zu bytes exceeds the limit of %u", name, n,
@@ -1377,6 +1387,8 @@ int km_tmpl_parse(struct km_tmpl **out, const char *name, const char *text, size
         memcpy(t->text + ndefs, text, n);
     t->text[t->len] = '\0';
     rc = tmpl_parse_tree(t, err);
+    if (rc && rc != KM_ENOMEM && km_buf_error(err) == KM_ENOMEM && err_before != KM_ENOMEM)
+        rc = KM_ENOMEM; /* the message could not be given */
     if (rc) {
         km_tmpl_destroy(t);
         return rc;

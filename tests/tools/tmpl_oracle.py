@@ -9,8 +9,10 @@ and `promtool test rules` evaluates them at time 0 against the series below; sin
 test expects no alert, promtool prints what it got, and this script reads the expanded
 annotation back from that. Prints a JSON list of {"t", "expr", "out"} to stdout.
 
-It is how the expected strings in tests/unit/test_rules_template.c were obtained:
-    python3 tests/tools/tmpl_oracle.py cases.json
+It is how the expected strings in tests/unit/test_rules_template.c were obtained, from
+the cases in tmpl_cases.json:
+    python3 tests/tools/tmpl_oracle.py --c tests/tools/tmpl_cases.json
+prints them as the rows of that test's table ({name, template, output, error}).
 """
 import json
 import os
@@ -57,7 +59,47 @@ def go_unquote(s):
     return out.decode("utf-8", "surrogateescape")
 
 
+def c_string(s):
+    """s as a C string literal (UTF-8 as it is; no hex escape a digit could extend)."""
+    if s is None:
+        return "NULL"
+    out = []
+    for b in s.encode("utf-8", "surrogateescape"):
+        c = chr(b)
+        if c == "\\" or c == '"':
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif b < 0x20 or b == 0x7f:
+            out.append("\\%03o" % b)
+        elif c == "?" and out and out[-1] == "?":
+            out.append("\\?")
+        elif b >= 0x80:
+            out.append(bytes([b]))
+        else:
+            out.append(c)
+    data = b"".join(x if isinstance(x, bytes) else x.encode() for x in out)
+    return '"' + data.decode("utf-8", "surrogateescape") + '"'
+
+
+def print_c(cases):
+    for i, c in enumerate(cases):
+        if "parse_error" in c:
+            out, err = None, c["parse_error"]
+        elif c["out"].startswith("<error expanding template: "):
+            out, err = None, c["out"][len("<error expanding template: "):-1]
+        else:
+            out, err = c["out"], None
+        print("    { \"A%d\", %s,\n      %s,\n      %s }," % (i, c_string(c["t"]), c_string(out),
+                                                         c_string(err)))
+
+
 def main():
+    as_c = len(sys.argv) > 1 and sys.argv[1] == "--c"
+    if as_c:
+        del sys.argv[1]
     src = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin
     cases = [c if isinstance(c, dict) else {"t": c} for c in json.load(src)]
     for c in cases:
@@ -88,6 +130,9 @@ def main():
     for i, c in enumerate(cases):
         if "parse_error" not in c:
             c["out"] = got.get("A%d" % i)
+    if as_c:
+        print_c(cases)
+        return
     json.dump(cases, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
 
