@@ -53,6 +53,20 @@
 #define KM_LIMIT_PROMQL_DEPTH 1000
 #define KM_LIMIT_PROMQL_NODES 200000
 
+/* An alert template (src/rules/template.h): its text in bytes, the nesting of its
+ * actions and parentheses (the parser recurses that deep); per expansion the output in
+ * bytes, the depth of walking (nested actions and {{template}} calls, where Go allows
+ * 100000), the steps of work (nodes walked and range iterations: a recursive template
+ * must not run for ever), the `query` calls, and the bytes of the values it makes on the
+ * way. Prometheus has none but Go's depth; real rule templates stay far below them. */
+#define KM_LIMIT_TMPL_TEXT    (256u * 1024)
+#define KM_LIMIT_TMPL_NESTING 100
+#define KM_LIMIT_TMPL_OUTPUT  (1024u * 1024)
+#define KM_LIMIT_TMPL_DEPTH   200
+#define KM_LIMIT_TMPL_STEPS   1000000u
+#define KM_LIMIT_TMPL_QUERIES 1000
+#define KM_LIMIT_TMPL_MEMORY  (64u * 1024 * 1024)
+
 /* Form bodies (application/x-www-form-urlencoded) decoded into request arguments: past
  * either the request is answered 413. Go's net/http caps form bodies at 10 MB too. */
 #define KM_LIMIT_HTTP_FORM_BODY   (10u * 1024 * 1024)

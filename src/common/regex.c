@@ -102,13 +102,19 @@ bool km_regex_match(const struct km_regex *re, const char *s, size_t n)
 
 int km_regex_match_groups(const struct km_regex *re, const char *s, size_t n, size_t *ov, int max)
 {
+    return km_regex_match_groups_at(re, s, n, 0, ov, max);
+}
+
+int km_regex_match_groups_at(const struct km_regex *re, const char *s, size_t n, size_t start,
+                             size_t *ov, int max)
+{
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
     PCRE2_SIZE *v;
     int rc, k;
 
     if (!md)
         return 0;
-    rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+    rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, start, 0, md, NULL);
     if (rc < 0) {
         pcre2_match_data_free(md);
         return 0;
@@ -125,6 +131,14 @@ int km_regex_match_groups(const struct km_regex *re, const char *s, size_t n, si
     }
     pcre2_match_data_free(md);
     return k;
+}
+
+int km_regex_group_count(const struct km_regex *re)
+{
+    uint32_t n = 0;
+
+    pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &n);
+    return (int)n + 1;
 }
 
 int km_regex_group_number(const struct km_regex *re, const char *name)

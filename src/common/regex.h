@@ -29,6 +29,14 @@ bool km_regex_match(const struct km_regex *re, const char *s, size_t n);
  * Returns the number of groups reported (> 0), or 0 when it does not match. */
 int km_regex_match_groups(const struct km_regex *re, const char *s, size_t n, size_t *ov, int max);
 
+/* The same for a match that starts at byte `start` or after it (a regex's ^, \b and
+ * lookbehind still see what lies before `start`): for finding successive matches. */
+int km_regex_match_groups_at(const struct km_regex *re, const char *s, size_t n, size_t start,
+                             size_t *ov, int max);
+
+/* The number of groups of a match: the capturing groups plus one (the whole match). */
+int km_regex_group_count(const struct km_regex *re);
+
 /* The number of the named group `name`, or -1. */
 int km_regex_group_number(const struct km_regex *re, const char *name);
 

@@ -8,6 +8,7 @@
  */
 #include "common/buf.h"
 #include "common/err.h"
+#include "oom_wrap.h"
 #include "promql/parse.h"
 #include "promql/print.h"
 
@@ -21,62 +22,15 @@
 
 #include <cmocka.h>
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-
-static long allocations;  /* counted while armed */
-static long fail_at = -1; /* the allocation (from 0) that fails; -1: none */
-static bool armed;
-
-static bool fail_now(void)
-{
-    if (!armed)
-        return false;
-    return allocations++ == fail_at;
-}
-
-void *__wrap_malloc(size_t n)
-{
-    return fail_now() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return fail_now() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return fail_now() ? NULL : __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s)
-{
-    return fail_now() ? NULL : __real_strdup(s);
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-    return fail_now() ? NULL : __real_strndup(s, n);
-}
-
 /* Parse, print and format q: the result code and the texts ("" for those not made). */
-static int run(const char *q, char *out, size_t outsize)
+static int run(const void *ctx, char *out, size_t outsize)
 {
+    const char *q = ctx;
     struct km_promql_expr *e = NULL;
     struct km_promql_error err;
     struct km_buf a, b;
     int rc;
 
-    armed = true;
     rc = km_promql_parse(q, strlen(q), &e, &err);
     km_buf_init(&a, 0);
     km_buf_init(&b, 0);
@@ -85,7 +39,6 @@ static int run(const char *q, char *out, size_t outsize)
         if (rc == 0)
             rc = km_promql_format(&b, e);
     }
-    armed = false;
     if (rc == 0)
         snprintf(out, outsize, "%s\n%s", km_buf_cstr(&a), km_buf_cstr(&b));
     else if (rc != KM_ENOMEM)
@@ -122,28 +75,11 @@ static void test_every_allocation_fails(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
-        char want[4096], got[4096];
-        int want_rc, rc;
-        long total;
+        char why[16384];
 
-        allocations = 0;
-        fail_at = -1;
-        want_rc = run(queries[i], want, sizeof(want));
-        assert_int_not_equal(want_rc, KM_ENOMEM);
-        total = allocations;
-        assert_true(total > 0);
-        for (long k = 0; k < total; k++) {
-            allocations = 0;
-            fail_at = k;
-            rc = run(queries[i], got, sizeof(got));
-            if (rc == KM_ENOMEM)
-                continue;
-            if (rc != want_rc || strcmp(got, want) != 0)
-                fail_msg("%s with allocation %ld failing: %d \"%s\", want %d \"%s\"", queries[i], k,
-                         rc, got, want_rc, want);
-        }
+        if (!oom_each_allocation(run, queries[i], why, sizeof(why)))
+            fail_msg("%s: %s", queries[i], why);
     }
-    fail_at = -1;
 }
 
 int main(void)
