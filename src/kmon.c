@@ -5,6 +5,7 @@
 #include "agent/agent_main.h"
 #include "demo/demo_main.h"
 #include "query/query_main.h"
+#include "rules/cmd/rules_main.h"
 #include "server/server_main.h"
 #include "tsdb/cmd/tsdb_main.h"
 #include "version.h"
@@ -28,6 +29,8 @@ static const struct command commands[] = {
       km_query_main },
     { "tsdb", "tools over a data directory: inspect blocks, bytes per sample, verify checksums",
       km_tsdb_main },
+    { "rules", "check and unit-test Prometheus rule files (recording and alerting rules)",
+      km_rules_main },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -37,7 +40,8 @@ static void usage(FILE *out)
     fprintf(out,
             "kmon %s — Kubernetes monitoring: a node agent (node-exporter and cAdvisor "
             "metrics)\nand a server that stores them (remote_write, JSON) in its own "
-            "time-series database\nand answers the prototype's REST API\n\n"
+            "time-series database,\nanswers PromQL, the REST API and a dashboard, and "
+            "evaluates recording and alerting\nrules (Alertmanager, webhooks)\n\n"
             "Usage: kmon <command> [flags]\n\nCommands:\n",
             KMON_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)

@@ -7,7 +7,9 @@
  * streaming JSON writer.
  */
 #include "api_prom.h"
+
 #include "common/array.h"
+#include "rules/manager.h"
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -930,14 +932,45 @@ static void on_targets(struct km_http_req *req, void *ud)
 
 static void on_rules(struct km_http_req *req, void *ud)
 {
-    (void)ud;
-    respond_empty(req, "groups", NULL);
+    const struct km_api_ctx *api = ud;
+    struct km_rules *rules = __atomic_load_n(&api->rules, __ATOMIC_ACQUIRE);
+    const char *type = km_http_req_arg(req, "type");
+    struct km_buf b;
+    struct km_jsonw w;
+
+    if (type && strcmp(type, "alert") != 0 && strcmp(type, "record") != 0) {
+        respond_error(req, ERR_BAD_DATA, "unsupported type: %s", type);
+        return;
+    }
+    if (!rules) {
+        respond_empty(req, "groups", NULL);
+        return;
+    }
+    success_begin(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "groups");
+    km_rules_write_groups(rules, type, &w);
+    km_jsonw_obj_end(&w);
+    success_finish(req, &w, &b);
 }
 
 static void on_alerts(struct km_http_req *req, void *ud)
 {
-    (void)ud;
-    respond_empty(req, "alerts", NULL);
+    const struct km_api_ctx *api = ud;
+    struct km_rules *rules = __atomic_load_n(&api->rules, __ATOMIC_ACQUIRE);
+    struct km_buf b;
+    struct km_jsonw w;
+
+    if (!rules) {
+        respond_empty(req, "alerts", NULL);
+        return;
+    }
+    success_begin(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "alerts");
+    km_rules_write_alerts(rules, &w);
+    km_jsonw_obj_end(&w);
+    success_finish(req, &w, &b);
 }
 
 const struct km_http_route km_api_prom_routes[] = {

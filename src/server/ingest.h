@@ -55,6 +55,19 @@ struct km_ingest_mset_result {
  * timestamp. 0, or the store's error (the write-ahead log could not be written). */
 int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_ingest_mset_result *r);
 
+/* The same for the server's own metrics (its self-scrape): `extra` labels (job, instance)
+ * added to every sample; counted as protocol "self". */
+struct km_label;
+int km_ingest_mset_self(struct km_ingest *in, const struct km_mset *m, const struct km_label *extra,
+                        size_t nextra, struct km_ingest_mset_result *r);
+
+/* Append samples the rules computed (recording rules' results, ALERTS), with their labels
+ * already sorted and checked: values' length and UTF-8, the clock's window and the series
+ * cap as for remote_write; counted as protocol "rules". 0, or the store's error. */
+struct km_sample;
+int km_ingest_samples(struct km_ingest *in, const struct km_sample *s, size_t n,
+                      struct km_ingest_mset_result *r);
+
 /* Milliseconds since the epoch of the last request that stored something (0: none). */
 int64_t km_ingest_last_ms(const struct km_ingest *in);
 

@@ -17,7 +17,14 @@
 
 #define KM_INGEST_LOG "ingest"
 
-enum km_ingest_source { KM_SRC_REMOTE_WRITE, KM_SRC_JSON, KM_SRC_CLUSTER_STATE, KM_SRC_COUNT };
+enum km_ingest_source {
+    KM_SRC_REMOTE_WRITE,
+    KM_SRC_JSON,
+    KM_SRC_CLUSTER_STATE,
+    KM_SRC_RULES,
+    KM_SRC_SELF,
+    KM_SRC_COUNT
+};
 
 struct km_ingest {
     struct km_storage *store;

@@ -45,21 +45,30 @@ static int flush(struct km_ingest *in, struct batch *b, struct km_ingest_mset_re
     return rc;
 }
 
-/* Build and check one sample's labels into l; the count, or a negative code. */
+/* Build and check one sample's labels into l (the set's, then `extra` where the sample
+ * lacks them); the count, or a negative code. */
 static int labels_of(struct km_ingest *in, const struct km_mset *m, const struct km_msample *s,
-                     struct km_label *l)
+                     const struct km_label *extra, size_t nextra, struct km_label *l)
 {
     const struct km_label *src = km_mset_labels(m, s);
     size_t n = 0;
     int rc;
 
-    if (s->nlabels + 1 > KM_LIMIT_LABELS_PER_SERIES)
-        return km_err_set(KM_ELIMIT, "%u labels (at most %d)", s->nlabels + 1,
+    if (s->nlabels + nextra + 1 > KM_LIMIT_LABELS_PER_SERIES)
+        return km_err_set(KM_ELIMIT, "%zu labels (at most %d)", s->nlabels + nextra + 1,
                           KM_LIMIT_LABELS_PER_SERIES);
     l[n++] = (struct km_label){ KM_METRIC_NAME_LABEL, m->fam[s->family].name };
     for (uint32_t i = 0; i < s->nlabels; i++) {
         if (src[i].value && src[i].value[0])
             l[n++] = src[i];
+    }
+    for (size_t k = 0; k < nextra; k++) {
+        bool has = false;
+
+        for (uint32_t i = 0; i < s->nlabels && !has; i++)
+            has = strcmp(src[i].name, extra[k].name) == 0;
+        if (!has)
+            l[n++] = extra[k];
     }
     km_labels_sort(l, n);
     rc = km_labels_check(l, n);
@@ -68,7 +77,8 @@ static int labels_of(struct km_ingest *in, const struct km_mset *m, const struct
     return rc ? rc : (int)n;
 }
 
-int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_ingest_mset_result *r)
+static int ingest_mset(struct km_ingest *in, enum km_ingest_source src, const struct km_mset *m,
+                       const struct km_label *extra, size_t nextra, struct km_ingest_mset_result *r)
 {
     struct batch *b = calloc(1, sizeof(*b));
     int64_t lo, hi;
@@ -77,7 +87,7 @@ int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_inge
     memset(r, 0, sizeof(*r));
     if (!b)
         return km_err_set(KM_ENOMEM, "out of memory");
-    atomic_fetch_add(&in->requests[KM_SRC_CLUSTER_STATE], 1);
+    atomic_fetch_add(&in->requests[src], 1);
     km_storage_time_window(in->store, &lo, &hi);
     if (in->o.max_series) {
         struct km_storage_info ts;
@@ -96,7 +106,7 @@ int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_inge
         struct km_label *l;
         int n;
 
-        if (b->nlab + KM_LIMIT_LABELS_PER_SERIES + 1 > LAB_CAP)
+        if (b->nlab + KM_LIMIT_LABELS_PER_SERIES + nextra + 1 > LAB_CAP)
             rc = flush(in, b, r);
         if (rc)
             break;
@@ -107,10 +117,11 @@ int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_inge
             r->refused_time++;
             continue;
         }
-        n = labels_of(in, m, s, l);
+        n = labels_of(in, m, s, extra, nextra, l);
         if (n < 0) {
             r->refused_labels++;
-            km_log_debug(KM_INGEST_LOG, "cluster state: a series of %s refused: %s",
+            km_log_debug(KM_INGEST_LOG, "%s: a series of %s refused: %s",
+                         src == KM_SRC_SELF ? "self-scrape" : "cluster state",
                          m->fam[s->family].name, km_err_msg());
             continue;
         }
@@ -121,9 +132,81 @@ int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_inge
     }
     if (rc == 0)
         rc = flush(in, b, r);
-    atomic_fetch_add(&in->samples[KM_SRC_CLUSTER_STATE], r->received);
+    atomic_fetch_add(&in->samples[src], r->received);
     if (r->refused_labels)
-        atomic_fetch_add(&in->refused[KM_SRC_CLUSTER_STATE], 1);
+        atomic_fetch_add(&in->refused[src], 1);
     free(b);
+    return rc;
+}
+
+int km_ingest_mset(struct km_ingest *in, const struct km_mset *m, struct km_ingest_mset_result *r)
+{
+    return ingest_mset(in, KM_SRC_CLUSTER_STATE, m, NULL, 0, r);
+}
+
+int km_ingest_mset_self(struct km_ingest *in, const struct km_mset *m, const struct km_label *extra,
+                        size_t nextra, struct km_ingest_mset_result *r)
+{
+    return ingest_mset(in, KM_SRC_SELF, m, extra, nextra, r);
+}
+
+int km_ingest_samples(struct km_ingest *in, const struct km_sample *s, size_t n,
+                      struct km_ingest_mset_result *r)
+{
+    struct km_sample *ok = malloc((n + 1) * sizeof(*ok));
+    enum km_sample_status *st = malloc((n + 1) * sizeof(*st));
+    struct km_append_result res;
+    size_t k = 0;
+    int64_t lo, hi;
+    int rc = 0;
+
+    memset(r, 0, sizeof(*r));
+    if (!ok || !st) {
+        free(ok);
+        free(st);
+        return km_err_set(KM_ENOMEM, "out of memory");
+    }
+    atomic_fetch_add(&in->requests[KM_SRC_RULES], 1);
+    km_storage_time_window(in->store, &lo, &hi);
+    if (in->o.max_series) {
+        struct km_storage_info ts;
+
+        km_storage_info(in->store, &ts);
+        if (ts.series >= in->o.max_series) {
+            atomic_fetch_add(&in->limited, 1);
+            r->limited = r->received = n;
+            goto out_free;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool good = true;
+
+        r->received++;
+        if (km_sample_check_time(s[i].t, lo, hi) != KM_SAMPLE_APPENDED) {
+            r->refused_time++;
+            continue;
+        }
+        for (size_t l = 0; good && l < s[i].nlabels; l++)
+            good = km_ingest_check_value(in, s[i].labels[l].name, s[i].labels[l].value,
+                                         strlen(s[i].labels[l].value)) == 0;
+        if (!good) {
+            r->refused_labels++;
+            continue;
+        }
+        ok[k++] = s[i];
+    }
+    if (k) {
+        rc = km_storage_append(in->store, ok, k, st, &res);
+        km_ingest_count(in, &res);
+        r->stored += res.appended + res.duplicate;
+        r->refused_time += res.too_new + res.out_of_retention + res.too_old;
+        r->refused_other += res.conflicting + res.invalid;
+    }
+    atomic_fetch_add(&in->samples[KM_SRC_RULES], r->received);
+    if (r->refused_labels)
+        atomic_fetch_add(&in->refused[KM_SRC_RULES], 1);
+out_free:
+    free(ok);
+    free(st);
     return rc;
 }

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 const struct km_cfg_field km_server_fields[] = {
@@ -220,6 +221,62 @@ const struct km_cfg_field km_server_fields[] = {
       .metavar = "DIR",
       .help = "serve the dashboard (/ui/) from this directory (web/src of a source tree) "
               "instead of the copy built into the binary: for working on the dashboard" },
+    { .name = "rules",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct km_server_opts, rules),
+      .metavar = "GLOB,...",
+      .help = "Prometheus rule files to evaluate (recording and alerting rules; globs such as "
+              "'/etc/kmon/rules/*.yaml'), reloaded on SIGHUP and POST /-/reload" },
+    { .name = "rules-evaluation-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, rules_interval_ms),
+      .def = "1m",
+      .help = "how often a rule group without its own interval is evaluated",
+      .min = 1000,
+      .max = 86400000 },
+    { .name = "default-rules",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct km_server_opts, default_rules),
+      .def = "true",
+      .help = "evaluate kmon's default rule pack (Kubernetes, node and kmon alerts; "
+              "docs/rules.md); a rule of the same name in a --rules file replaces a default one" },
+    { .name = "disable-rules",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct km_server_opts, disabled_rules),
+      .metavar = "NAME,...",
+      .help = "default rules (alert or record names) not to evaluate" },
+    { .name = "self-scrape-interval",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, self_scrape_ms),
+      .def = "15s",
+      .help = "how often the server stores its own /metrics (job=\"kmon\"; kmon's own alerts "
+              "read them); 0 stores none",
+      .min = 0,
+      .max = 3600000 },
+    { .name = "alert-history-retention",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, alert_history_retention_ms),
+      .def = "90d",
+      .help = "how long every alert's transitions are kept (DATA/alerts; GET "
+              "/api/alerts/history); 0 keeps none",
+      .min = 0,
+      .max = 3650LL * 86400000 },
+    { .name = "alertmanager",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct km_server_opts, alertmanagers),
+      .metavar = "URL,...",
+      .help = "Alertmanagers to send alerts to (http://am:9093; API v2)" },
+    { .name = "alert-webhook",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct km_server_opts, alert_webhooks),
+      .metavar = "URL,...",
+      .help = "URLs to POST alerts to as JSON ({\"version\":\"1\",\"status\",\"alerts\"})" },
+    { .name = "external-url",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, external_url),
+      .metavar = "URL",
+      .help = "how users reach this server: alerts' generatorURL and $externalURL in "
+              "templates (default: none)" },
     { .name = "cluster-state",
       .type = KM_CFG_BOOL,
       .offset = offsetof(struct km_server_opts, cluster_state),
@@ -314,6 +371,37 @@ static void on_readyz(struct km_http_req *req, void *ud)
 
 /* ---- /metrics ----------------------------------------------------------------------- */
 
+void km_server_collect_metrics(struct km_server *s, struct km_mset *m)
+{
+    struct statvfs vfs;
+
+    pthread_mutex_lock(&s->self_mu);
+    if (s->self_ok)
+        km_self_metrics_collect(&s->self, m);
+    pthread_mutex_unlock(&s->self_mu);
+    km_mset_gauge(m, "kmon_server_start_time_seconds", "When the server started.",
+                  (double)s->start_ns / 1e9);
+    km_mset_gauge(m, "kmon_server_ready", "1 once the database is open.",
+                  km_http_server_ready(s->http) ? 1 : 0);
+    if (statvfs(s->o.data_dir, &vfs) == 0) {
+        km_mset_gauge(m, "kmon_data_directory_size_bytes",
+                      "Size of the filesystem holding the data directory.",
+                      (double)vfs.f_blocks * (double)vfs.f_frsize);
+        km_mset_gauge(m, "kmon_data_directory_available_bytes",
+                      "Space left to kmon on the filesystem holding the data directory.",
+                      (double)vfs.f_bavail * (double)vfs.f_frsize);
+    }
+    km_http_server_metrics(s->http, m);
+    if (km_http_server_ready(s->http)) {
+        km_ingest_metrics(s->api.ingest, m);
+        km_storage_metrics(s->api.store, m);
+    }
+    if (s->cs)
+        km_server_cs_metrics(s->cs, m);
+    km_server_rules_metrics(s, m);
+    km_ui_metrics(m);
+}
+
 static void on_metrics(struct km_http_req *req, void *ud)
 {
     struct km_server *s = ud;
@@ -322,22 +410,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
 
     km_mset_init(&m);
     km_mset_reset(&m, 0);
-    pthread_mutex_lock(&s->self_mu);
-    if (s->self_ok)
-        km_self_metrics_collect(&s->self, &m);
-    pthread_mutex_unlock(&s->self_mu);
-    km_mset_gauge(&m, "kmon_server_start_time_seconds", "When the server started.",
-                  (double)s->start_ns / 1e9);
-    km_mset_gauge(&m, "kmon_server_ready", "1 once the database is open.",
-                  km_http_server_ready(s->http) ? 1 : 0);
-    km_http_server_metrics(s->http, &m);
-    if (km_http_server_ready(s->http)) {
-        km_ingest_metrics(s->api.ingest, &m);
-        km_storage_metrics(s->api.store, &m);
-    }
-    if (s->cs)
-        km_server_cs_metrics(s->cs, &m);
-    km_ui_metrics(&m);
+    km_server_collect_metrics(s, &m);
     km_buf_init(&b, 0);
     km_mset_render_prom(&m, &b);
     km_mset_fini(&m);
@@ -394,6 +467,9 @@ static int add_routes(struct km_server *s)
         { "GET", "/-/healthy", on_healthz, KM_ROUTE_INLINE },
         { "GET", "/-/ready", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
         { "GET", "/metrics", on_metrics, 0 },
+        { "POST", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY },
+        { "PUT", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY },
+        { "GET", "/api/alerts/history", km_server_on_alert_history, KM_ROUTE_NEEDS_READY },
     };
     static const struct km_http_route ingest[] = {
         { "POST", "/api/v1/write", on_write, KM_ROUTE_NEEDS_READY },
@@ -532,12 +608,21 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     }
     if (rc == 0)
         rc = start_cluster_state(s);
+    if (rc == 0)
+        rc = km_server_rules_start(s);
+    if (rc == 0)
+        rc = km_server_self_scrape_start(s);
     if (rc) {
         km_server_destroy(s, 0);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+int km_server_reload(struct km_server *s, struct km_buf *errs)
+{
+    return km_server_rules_reload(s, errs);
 }
 
 uint16_t km_server_port(const struct km_server *s)
@@ -549,7 +634,9 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
 {
     if (!s)
         return;
-    km_server_cs_stop(s->cs); /* it writes through ingest: stopped first */
+    km_server_self_scrape_stop(s); /* they write through ingest: stopped first */
+    km_server_rules_stop(s);
+    km_server_cs_stop(s->cs);
     km_http_server_stop(s->http, grace_ms);
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->api.ingest);

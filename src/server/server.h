@@ -45,7 +45,16 @@ struct km_server_opts {
     int64_t query_max_samples;
     int64_t query_timeout_ms;
     bool admin_api;
-    char *ui_dir; /* serve the dashboard from here (development), not the embedded copy */
+    char *ui_dir;         /* serve the dashboard from here (development), not the embedded copy */
+    char *rules;          /* rule file globs, comma-separated */
+    char *alertmanagers;  /* Alertmanager URLs, comma-separated */
+    char *alert_webhooks; /* webhook URLs, comma-separated */
+    char *external_url;   /* how users reach this server (generatorURL, templates) */
+    int64_t rules_interval_ms;
+    bool default_rules;                 /* load the default rule pack */
+    char *disabled_rules;               /* default rules not to load, comma-separated */
+    int64_t alert_history_retention_ms; /* 0: no history */
+    int64_t self_scrape_ms;             /* 0: the server does not store its own metrics */
     /* The cluster-state collector (--cluster-state); cs is filled by the "Cluster
      * state" section (kstate/settings.h). */
     bool cluster_state;
@@ -63,6 +72,11 @@ struct km_server;
 /* Bind the listening socket, start serving, open (replay) the database. On success *out
  * is running; stop it with km_server_destroy(). */
 int km_server_start(struct km_server **out, const struct km_server_opts *o);
+
+/* Reload the rule files (SIGHUP): 0, or an error with every file's errors in errs (the old
+ * rules stay). */
+struct km_buf;
+int km_server_reload(struct km_server *s, struct km_buf *errs);
 
 /* The port bound (useful with port 0). */
 uint16_t km_server_port(const struct km_server *s);

@@ -16,6 +16,10 @@
 #define KM_SERVER_LOG "server"
 
 struct km_ingest;
+struct km_alert_history;
+struct km_mset;
+struct km_notifier;
+struct km_rules;
 struct km_server_cs;
 struct km_storage;
 
@@ -32,6 +36,7 @@ struct km_api_ctx {
     int64_t start_ns;                    /* when the server started (runtimeinfo) */
     const struct km_cfg_field *settings; /* the server's settings (flags, config) */
     const void *settings_base;
+    struct km_rules *rules; /* set (atomically) once the rules are loaded; may be NULL */
 };
 
 struct km_server {
@@ -43,9 +48,32 @@ struct km_server {
     pthread_mutex_t self_mu; /* self metrics are read by one request at a time */
     struct km_self_metrics self;
     bool self_ok;
-    struct km_server_cs *cs; /* --cluster-state, or NULL */
-    struct km_ui *ui;        /* the dashboard's files */
+    struct km_server_cs *cs;          /* --cluster-state, or NULL */
+    struct km_ui *ui;                 /* the dashboard's files */
+    struct km_rules *rules;           /* --rules */
+    struct km_notifier *notifier;     /* --alertmanager, --alert-webhook, or NULL */
+    struct km_alert_history *history; /* DATA/alerts, or NULL */
+    /* The self-scrape (self_scrape.c). */
+    pthread_t scrape_thread;
+    pthread_mutex_t scrape_mu;
+    pthread_cond_t scrape_wake;
+    bool scrape_init, scrape_started, scrape_stop;
 };
+
+/* Everything /metrics shows (server.c). */
+void km_server_collect_metrics(struct km_server *s, struct km_mset *m);
+
+/* The server's own metrics stored every --self-scrape-interval (self_scrape.c). */
+int km_server_self_scrape_start(struct km_server *s);
+void km_server_self_scrape_stop(struct km_server *s);
+
+/* The rules and the notifier (server_rules.c). */
+int km_server_rules_start(struct km_server *s);
+void km_server_rules_stop(struct km_server *s);
+int km_server_rules_reload(struct km_server *s, struct km_buf *errs);
+void km_server_rules_metrics(struct km_server *s, struct km_mset *m);
+void km_server_on_reload(struct km_http_req *req, void *ud);
+void km_server_on_alert_history(struct km_http_req *req, void *ud);
 
 /* The prototype's REST API (api_seed.c): its routes, for a struct km_api_ctx. */
 extern const struct km_http_route km_api_seed_routes[];

@@ -4,6 +4,7 @@
  */
 #include "server/server_main.h"
 
+#include "common/buf.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/listen.h"
@@ -13,6 +14,7 @@
 #include "version.h"
 
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,8 +62,20 @@ int km_server_main(int argc, char **argv)
                 "/api/v1/write), data in %s",
                 KMON_VERSION, KMON_REVISION, o.listen[0] == ':' ? "localhost" : "", o.listen,
                 o.data_dir);
-    while (km_sig_wait(60000) == 0)
-        ;
+    for (;;) {
+        int sig = km_sig_wait(60000);
+
+        if (sig == SIGHUP) {
+            struct km_buf errs;
+
+            km_log_info("server", "SIGHUP: reloading the rule files");
+            km_buf_init(&errs, 1u << 20);
+            km_server_reload(s, &errs);
+            km_buf_fini(&errs);
+        } else if (sig != 0) {
+            break;
+        }
+    }
     km_log_info("server", "stopping: finishing requests, syncing the write-ahead log");
     km_server_destroy(s, 10000);
     km_log_info("server", "stopped");

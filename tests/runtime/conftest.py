@@ -156,6 +156,12 @@ def server_factory(tmp_path):
     def start(*extra, data=None, env=None, port=None):
         port = port or free_port()
         data = str(data or tmp_path / f"data-{len(procs)}")
+        # These tests count exactly what their requests store (series, samples): the
+        # server's own metrics, which it stores every 15 s by default, would be counted
+        # with them. The default (self-scrape on) is tested in test_fresh_node.py and
+        # test_rules_server.py.
+        if not any(str(a).startswith("--self-scrape-interval") for a in extra):
+            extra = ("--self-scrape-interval", "0", *extra)
         proc = Proc(["server", "--listen", f"127.0.0.1:{port}", "--data", data, *extra],
                     env=env)
         procs.append(proc)

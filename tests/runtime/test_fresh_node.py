@@ -168,8 +168,12 @@ def test_server_with_no_flags_stores_and_answers(node, tmp_path):
     status, text = node.curl(5000, "/api/v1/write", body, HEADERS)
     assert status == 204, text
     samples = parse_exposition(node.wait_http(server, 5000, "/metrics"))[0]
-    assert value(samples, "kmon_ingest_samples_total", outcome="stored") == 1
-    assert value(samples, "kmon_tsdb_head_series") == 1
+    assert value(samples, "kmon_ingest_samples_received_total", protocol="remote_write") == 1
+    q = json.loads(node.wait_http(server, 5000, "/api/v1/query?query=kmon_fresh_node_test"))
+    assert [r["value"][1] for r in q["data"]["result"]] == ["42"]
+    # By default the server also stores its own metrics (job="kmon"), for kmon's alerts.
+    node.wait_http(server, 5000, "/api/v1/query?query=kmon_server_start_time_seconds%7Bjob%3D%22kmon%22%7D",
+                   until=lambda text: json.loads(text)["data"]["result"])
 
     assert node.stop(server) == 0, node.log(server)
     assert "stopped" in node.log(server)

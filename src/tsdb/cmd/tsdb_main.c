@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/jsonw.h"
 #include "common/log.h"
+#include "common/subcmd.h"
 #include "common/timefmt.h"
 #include "tsdb/inspect.h"
 
@@ -406,43 +407,21 @@ out_free_config:
     return status;
 }
 
-static const struct {
-    const char *name;
-    const char *summary;
-    int (*main)(int argc, char **argv);
-} subcommands[] = {
+static const struct km_subcmd subcommands[] = {
     { "inspect", "blocks, series, samples, bytes per sample, WAL; verify every checksum",
       inspect_main },
     { "dump", "print the samples of matching series", km_tsdb_dump_main },
 };
 
-#define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
-
-static void usage(FILE *out)
-{
-    fprintf(out, "Usage: kmon tsdb <command> [flags] DIR\n\nTools over a kmon data directory "
-                 "(the server's time-series database).\n\nCommands:\n");
-    for (size_t i = 0; i < NSUB; i++)
-        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\nRun 'kmon tsdb <command> --help' for a command's flags.\n");
-}
-
 int km_tsdb_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < NSUB; i++) {
-        if (strcmp(argv[1], subcommands[i].name) == 0)
-            return subcommands[i].main(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "kmon tsdb: unknown command \"%s\"\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    static const struct km_subcmd_set set = {
+        .who = "kmon tsdb",
+        .usage = "kmon tsdb <command> [flags] DIR",
+        .about = "Tools over a kmon data directory (the server's time-series database).",
+        .cmds = subcommands,
+        .n = sizeof(subcommands) / sizeof(subcommands[0]),
+    };
+
+    return km_subcmd_dispatch(&set, argc, argv);
 }
