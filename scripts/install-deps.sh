@@ -12,7 +12,7 @@ libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev libgnutl
 zlib1g-dev"
 
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
-python3 python3-pytest bindfs fuse3 util-linux procps
+python3 python3-pytest python3-yaml bindfs fuse3 util-linux procps
 prometheus-node-exporter curl prometheus prometheus-alertmanager iproute2 openssl chromium"
 
 # Node.js and npm build the dashboard (its chart library comes from npm); a machine that
