@@ -470,6 +470,7 @@ static int add_routes(struct km_server *s)
         { "POST", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY },
         { "PUT", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY },
         { "GET", "/api/alerts/history", km_server_on_alert_history, KM_ROUTE_NEEDS_READY },
+        { "GET", "/api/v1/alertmanagers", km_server_on_alertmanagers, 0 },
     };
     static const struct km_http_route ingest[] = {
         { "POST", "/api/v1/write", on_write, KM_ROUTE_NEEDS_READY },

@@ -74,6 +74,7 @@ int km_server_rules_reload(struct km_server *s, struct km_buf *errs);
 void km_server_rules_metrics(struct km_server *s, struct km_mset *m);
 void km_server_on_reload(struct km_http_req *req, void *ud);
 void km_server_on_alert_history(struct km_http_req *req, void *ud);
+void km_server_on_alertmanagers(struct km_http_req *req, void *ud);
 
 /* The prototype's REST API (api_seed.c): its routes, for a struct km_api_ctx. */
 extern const struct km_http_route km_api_seed_routes[];

@@ -202,6 +202,68 @@ void km_server_rules_metrics(struct km_server *s, struct km_mset *m)
         km_alert_history_metrics(s->history, m);
 }
 
+/* GET /api/v1/alertmanagers: the Alertmanagers alerts are sent to, as Prometheus lists
+ * them (the URL posted to; user information left out). */
+void km_server_on_alertmanagers(struct km_http_req *req, void *ud)
+{
+    struct km_server *s = ud;
+    size_t n = 0;
+    char **am = split_list(s->o.alertmanagers, &n);
+    struct km_buf b;
+    struct km_jsonw w;
+
+    if (!am) {
+        km_http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    km_buf_init(&b, 0);
+    km_jsonw_init(&w, &b);
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "status");
+    km_jsonw_str(&w, "success");
+    km_jsonw_key(&w, "data");
+    km_jsonw_obj_begin(&w);
+    km_jsonw_key(&w, "activeAlertmanagers");
+    km_jsonw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        const char *at = strchr(am[i], '@'), *scheme = strstr(am[i], "://");
+        size_t len = strlen(am[i]);
+
+        km_jsonw_obj_begin(&w);
+        km_jsonw_key(&w, "url");
+        if (at && scheme && at > scheme) { /* http://user:pass@host → http://host */
+            char clean[2048];
+
+            snprintf(clean, sizeof(clean), "%.*s%s", (int)(scheme + 3 - am[i]), am[i], at + 1);
+            len = strlen(clean);
+            while (len && clean[len - 1] == '/')
+                clean[--len] = '\0';
+            snprintf(clean + len, sizeof(clean) - len, "/api/v2/alerts");
+            km_jsonw_str(&w, clean);
+        } else {
+            char url[2048];
+
+            while (len && am[i][len - 1] == '/')
+                len--;
+            snprintf(url, sizeof(url), "%.*s/api/v2/alerts", (int)len, am[i]);
+            km_jsonw_str(&w, url);
+        }
+        km_jsonw_obj_end(&w);
+    }
+    km_jsonw_arr_end(&w);
+    km_jsonw_key(&w, "droppedAlertmanagers");
+    km_jsonw_arr_begin(&w);
+    km_jsonw_arr_end(&w);
+    km_jsonw_obj_end(&w);
+    km_jsonw_obj_end(&w);
+    if (km_buf_error(&b))
+        km_http_respond_error(req, 500, "the answer could not be written");
+    else
+        km_http_respond_buf(req, 200, "application/json", &b);
+    km_buf_fini(&b);
+    free_list(am);
+}
+
 /* The matchers of one `match` selector; a metric name stands for the alertname (an alert's
  * labels have no __name__). */
 static int history_matchers(const char *text, struct km_promql_expr **e, struct km_buf *why)

@@ -286,6 +286,9 @@ receivers:
             time.sleep(0.1)
         proc, base, _, _ = start_server(tmp_path, rules_dir, "--alertmanager", am_url,
                                         "--external-url", "http://kmon.example:5000")
+        ams = json.loads(http_get(base + "/api/v1/alertmanagers")[2])["data"]
+        assert ams == {"activeAlertmanagers": [{"url": am_url + "/api/v2/alerts"}],
+                       "droppedAlertmanagers": []}
         push(base, 9)
         firing = wait_for(lambda: [m for m in Receiver.got if m["status"] == "firing"],
                           timeout=40, what="a firing notification", proc=proc)[0]
