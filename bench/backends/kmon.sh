@@ -4,6 +4,8 @@
 #   ./run-anchors.sh --backend prometheus --backend victoriametrics \
 #       --backend /path/to/kmon/bench/backends/kmon.sh [--skip-queries]
 # The binary is this checkout's build (KMON_BIN to override); build it first (make build).
+# Like the other backends it stores only what the harness sends: no self-scrape, no
+# default rule pack.
 
 KMON_BIN=${KMON_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/kmon}
 
@@ -19,6 +21,8 @@ start() {
         --data "$DATA_DIR" \
         --retention "${RETENTION:-15d}" \
         --enable-admin-api \
+        --self-scrape-interval 0 \
+        --default-rules=false \
         --log-level warn
     SERVER_PID=$LAUNCHED_PID
 }

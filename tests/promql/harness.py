@@ -156,6 +156,12 @@ def kmon_flags(kmon_bin):
         flags += ["--query-max-samples", str(MAX_SAMPLES)]
     if "--query-lookback-delta" in help_text:
         flags += ["--query-lookback-delta", LOOKBACK]
+    # The same data on both sides: the Prometheus here neither scrapes itself nor
+    # evaluates rules, so kmon stores neither its own metrics nor its rule pack's results.
+    if "--self-scrape-interval" in help_text:
+        flags += ["--self-scrape-interval", "0"]
+    if "--default-rules" in help_text:
+        flags += ["--default-rules=false"]
     return flags
 
 

@@ -156,12 +156,14 @@ def server_factory(tmp_path):
     def start(*extra, data=None, env=None, port=None):
         port = port or free_port()
         data = str(data or tmp_path / f"data-{len(procs)}")
-        # These tests count exactly what their requests store (series, samples): the
-        # server's own metrics, which it stores every 15 s by default, would be counted
-        # with them. The default (self-scrape on) is tested in test_fresh_node.py and
-        # test_rules_server.py.
+        # These tests count exactly what their requests store (series, samples) and compare
+        # it with Prometheus: the server's own metrics (stored every 15 s by default) and
+        # its default rule pack's results (every minute) would be counted with them. Both
+        # defaults are tested on their own (test_fresh_node.py, test_rules_server.py).
         if not any(str(a).startswith("--self-scrape-interval") for a in extra):
             extra = ("--self-scrape-interval", "0", *extra)
+        if not any(str(a).startswith("--default-rules") for a in extra):
+            extra = ("--default-rules=false", *extra)
         proc = Proc(["server", "--listen", f"127.0.0.1:{port}", "--data", data, *extra],
                     env=env)
         procs.append(proc)
