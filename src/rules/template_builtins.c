@@ -149,7 +149,7 @@ static int bool_result(int r, struct tv *out)
 {
     if (r < 0)
         return r;
-    out->k = TV_BOOL;
+    *out = (struct tv){ .k = TV_BOOL };
     out->b = r != 0;
     return 0;
 }
@@ -225,7 +225,7 @@ static int b_len(struct xstate *s, const struct tv *argv, size_t argc, struct tv
     const struct tv *v = &argv[0];
 
     (void)argc;
-    out->k = TV_INT;
+    *out = (struct tv){ .k = TV_INT };
     switch (v->k) {
     case TV_NIL:
         return tmpl_fn_error(s, "reflect: call of reflect.Value.Type on zero Value");
@@ -306,11 +306,9 @@ static int b_index(struct xstate *s, const struct tv *argv, size_t argc, struct 
                 return tmpl_fn_error(s, "reflect: %s index out of range",
                                      item.k == TV_VECTOR ? "slice" : "string");
             if (item.k == TV_VECTOR) {
-                item.sample = item.vec->v[x];
-                item.k = TV_SAMPLE;
+                item = (struct tv){ .k = TV_SAMPLE, .sample = item.vec->v[x] };
             } else {
-                item.i = (unsigned char)item.s.p[x];
-                item.k = TV_BYTE;
+                item = (struct tv){ .k = TV_BYTE, .i = (unsigned char)item.s.p[x] };
             }
             break;
         case TV_LABELS: {
@@ -320,9 +318,7 @@ static int b_index(struct xstate *s, const struct tv *argv, size_t argc, struct 
             if (rc)
                 return rc;
             v = tmpl_label_get(item.labels, ix->s.p, ix->s.n);
-            item.k = TV_STRING;
-            item.s.p = v ? v : "";
-            item.s.n = v ? strlen(v) : 0;
+            item = (struct tv){ .k = TV_STRING, .s = { v ? v : "", v ? strlen(v) : 0 } };
             break;
         }
         case TV_ARGS: {
@@ -331,7 +327,7 @@ static int b_index(struct xstate *s, const struct tv *argv, size_t argc, struct 
             rc = map_key(s, ix);
             if (rc)
                 return rc;
-            item.k = TV_NIL;
+            item = (struct tv){ .k = TV_NIL };
             for (size_t i = 0; i < a->n; i++) {
                 char key[32];
                 int n = snprintf(key, sizeof(key), "arg%zu", i);

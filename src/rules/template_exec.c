@@ -135,7 +135,7 @@ int tmpl_xstring(struct xstate *s, const char *p, size_t n, struct tv *out)
     if (n)
         memcpy(c, p, n);
     c[n] = '\0';
-    out->k = TV_STRING;
+    *out = (struct tv){ .k = TV_STRING };
     out->s.p = c;
     out->s.n = n;
     return 0;
@@ -268,11 +268,11 @@ static int validate_type(struct xstate *s, const struct tv *v, enum tparam t, st
         *out = *v;
         switch (t) {
         case TP_SAMPLE:
-            out->k = TV_SAMPLE;
+            *out = (struct tv){ .k = TV_SAMPLE };
             out->sample = NULL;
             return 0;
         case TP_VECTOR:
-            out->k = TV_VECTOR;
+            *out = (struct tv){ .k = TV_VECTOR };
             out->vec = NULL;
             return 0;
         case TP_STRING:
@@ -307,24 +307,24 @@ static int ideal_constant(struct xstate *s, const struct tnode *n, struct tv *ou
     for (size_t k = 0; k < len; k++)
         floaty |= strchr(".eEpP", text[k]) != NULL && text[k];
     if (v->is_complex) {
-        out->k = TV_COMPLEX;
+        *out = (struct tv){ .k = TV_COMPLEX };
         out->c.re = v->f;
         out->c.im = v->imag;
         return 0;
     }
     if (v->is_float && !is_hex_int(text, len) && !v->is_char && floaty) {
-        out->k = TV_FLOAT;
+        *out = (struct tv){ .k = TV_FLOAT };
         out->f = v->f;
         return 0;
     }
     if (v->is_int) {
-        out->k = TV_INT;
+        *out = (struct tv){ .k = TV_INT };
         out->i = v->i;
         return 0;
     }
     if (v->is_uint)
         return xfail(s, KM_EINVAL, "%.*s overflows int", (int)len, text);
-    out->k = TV_NIL;
+    *out = (struct tv){ .k = TV_NIL };
     return 0;
 }
 
@@ -441,45 +441,68 @@ static int eval_function(struct xstate *s, const struct tv *dot, const struct tn
 
 /* ---- Fields --------------------------------------------------------------------------- */
 
-/* A method of *time.Time (those without arguments that answer a number). */
+/* A method of *time.Time: those without arguments. */
 static int time_method(struct xstate *s, const struct tv *recv, const char *name,
                        const struct tnode *args, const struct tv *final, struct tv *out,
                        bool *found)
 {
-    static const char *const methods[] = { "Unix",   "UnixMilli", "UnixMicro", "UnixNano",
-                                           "IsZero", "String",    "UTC",       "Local" };
+    enum m {
+        UNIX,
+        UNIX_MILLI,
+        UNIX_MICRO,
+        UNIX_NANO,
+        IS_ZERO,
+        STRING,
+        UTC,
+        LOCAL,
+        YEAR,
+        YEAR_DAY,
+        MONTH,
+        WEEKDAY,
+        DAY,
+        HOUR,
+        MINUTE,
+        SECOND,
+        NANOSECOND,
+        NMETHODS
+    };
+    static const char *const methods[NMETHODS] = {
+        "Unix", "UnixMilli", "UnixMicro", "UnixNano", "IsZero",     "String",
+        "UTC",  "Local",     "Year",      "YearDay",  "Month",      "Weekday",
+        "Day",  "Hour",      "Minute",    "Second",   "Nanosecond",
+    };
     int64_t ms = recv->ms;
-    size_t nargs = (args ? args->list.n - 1 : 0) + (final ? 1 : 0), m;
+    size_t nargs = (args ? args->list.n - 1 : 0) + (final ? 1 : 0);
+    struct tmpl_civil c;
+    unsigned m;
 
     *found = false;
-    for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
-        if (strcmp(methods[m], name) == 0)
-            break;
-    }
-    if (m == sizeof(methods) / sizeof(methods[0]))
+    for (m = 0; m < NMETHODS && strcmp(methods[m], name) != 0; m++)
+        ;
+    if (m == NMETHODS)
         return 0;
     *found = true;
     if (nargs != 0)
         return xfail(s, KM_EINVAL, "wrong number of args for %s: want 0 got %zu", name, nargs);
-    out->k = TV_INT;
-    switch (m) {
-    case 0: /* floor division: Go's Unix() of a time before 1970 */
+    tmpl_civil_time(ms, &c);
+    *out = (struct tv){ .k = TV_INT, .it = m <= UNIX_NANO ? IT_INT64 : IT_INT };
+    switch ((enum m)m) {
+    case UNIX: /* floor division, as Go's for a time before 1970 */
         out->i = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
         return 0;
-    case 1:
+    case UNIX_MILLI:
         out->i = ms;
         return 0;
-    case 2:
+    case UNIX_MICRO:
         out->i = ms * 1000;
         return 0;
-    case 3:
+    case UNIX_NANO:
         out->i = ms * 1000000;
         return 0;
-    case 4:
-        out->k = TV_BOOL;
-        out->b = false;
+    case IS_ZERO:
+        *out = (struct tv){ .k = TV_BOOL, .b = false };
         return 0;
-    case 5: {
+    case STRING: {
         struct km_buf b;
         int rc;
 
@@ -489,7 +512,36 @@ static int time_method(struct xstate *s, const struct tv *recv, const char *name
         km_buf_fini(&b);
         return rc ? fn_failed(s, rc) : 0;
     }
-    default: /* UTC, Local: the same time (kmon runs in UTC) */
+    case YEAR:
+        out->i = c.year;
+        return 0;
+    case YEAR_DAY:
+        out->i = c.yday;
+        return 0;
+    case MONTH:
+        out->i = c.month;
+        out->it = IT_MONTH;
+        return 0;
+    case WEEKDAY:
+        out->i = c.wday;
+        out->it = IT_WEEKDAY;
+        return 0;
+    case DAY:
+        out->i = c.day;
+        return 0;
+    case HOUR:
+        out->i = c.hour;
+        return 0;
+    case MINUTE:
+        out->i = c.min;
+        return 0;
+    case SECOND:
+        out->i = c.sec;
+        return 0;
+    case NANOSECOND:
+        out->i = (int64_t)c.msec * 1000000;
+        return 0;
+    default: /* UTC, Local: the same time (kmon keeps times in UTC) */
         *out = *recv;
         return 0;
     }
@@ -510,7 +562,7 @@ static int lookup_label(struct xstate *s, const struct km_labels *l, const char 
     const char *v = tmpl_label_get(l, name, strlen(name));
 
     (void)s;
-    out->k = TV_STRING;
+    *out = (struct tv){ .k = TV_STRING };
     out->s.p = v ? v : "";
     out->s.n = v ? strlen(v) : 0;
     return 0;
@@ -529,7 +581,9 @@ static int eval_field(struct xstate *s, const struct tv *dot, const char *name,
     (void)dot;
     switch (r.k) {
     case TV_NIL:
-        out->k = TV_NIL;
+        if (r.iface) /* calling a method on a nil interface can't work */
+            return xfail(s, KM_EINVAL, "nil pointer evaluating interface {}.%s", name);
+        *out = (struct tv){ .k = TV_NIL };
         return 0;
     case TV_TIME:
         rc = time_method(s, &r, name, args, final, out, &found);
@@ -543,15 +597,15 @@ static int eval_field(struct xstate *s, const struct tv *dot, const char *name,
                 return xfail(s, KM_EINVAL, "%s has arguments but cannot be invoked as function",
                              name);
             if (strcmp(name, "Labels") == 0 || strcmp(name, "ExternalLabels") == 0) {
-                out->k = TV_LABELS;
+                *out = (struct tv){ .k = TV_LABELS };
                 out->labels = name[0] == 'L' ? r.data->labels : r.data->external;
             } else if (strcmp(name, "Value") == 0) {
-                out->k = TV_FLOAT;
+                *out = (struct tv){ .k = TV_FLOAT };
                 out->f = r.data->value;
             } else {
                 const char *u = r.data->external_url ? r.data->external_url : "";
 
-                out->k = TV_STRING;
+                *out = (struct tv){ .k = TV_STRING };
                 out->s.p = u;
                 out->s.n = strlen(u);
             }
@@ -566,10 +620,10 @@ static int eval_field(struct xstate *s, const struct tv *dot, const char *name,
         if (has_args)
             return xfail(s, KM_EINVAL, "%s has arguments but cannot be invoked as function", name);
         if (name[0] == 'L') {
-            out->k = TV_LABELS;
+            *out = (struct tv){ .k = TV_LABELS };
             out->labels = r.sample->labels;
         } else {
-            out->k = TV_FLOAT;
+            *out = (struct tv){ .k = TV_FLOAT };
             out->f = r.sample->value;
         }
         return 0;
@@ -580,7 +634,7 @@ static int eval_field(struct xstate *s, const struct tv *dot, const char *name,
     case TV_ARGS:
         if (has_args)
             return xfail(s, KM_EINVAL, "%s is not a method but has arguments", name);
-        out->k = TV_NIL; /* a missing key: the zero of interface {} */
+        *out = (struct tv){ .k = TV_NIL, .iface = true }; /* a missing key: interface {}'s zero */
         if (strncmp(name, "arg", 3) == 0 && name[3] >= '0' && name[3] <= '9' &&
             (name[3] != '0' || name[4] == '\0')) {
             char *end;
@@ -670,7 +724,7 @@ static int eval_arg(struct xstate *s, const struct tv *dot, enum tparam type, co
     case TN_NIL:
         if (type == TP_STRING)
             return xfail(s, KM_EINVAL, "cannot assign nil to string");
-        v.k = TV_NIL;
+        v = (struct tv){ .k = TV_NIL };
         return validate_type(s, &v, type, out);
     case TN_FIELD:
         rc = eval_field_node(s, dot, n, NULL, NULL, &v);
@@ -692,7 +746,7 @@ static int eval_arg(struct xstate *s, const struct tv *dot, enum tparam type, co
         case TP_STRING:
             if (n->kind != TN_STRING)
                 return node_string_fail(s, "expected string; found %s%s", n, "");
-            out->k = TV_STRING;
+            *out = (struct tv){ .k = TV_STRING };
             out->s.p = n->str.p;
             out->s.n = n->str.n;
             return 0;
@@ -704,14 +758,14 @@ static int eval_arg(struct xstate *s, const struct tv *dot, enum tparam type, co
             break;
         }
         if (n->kind == TN_BOOL) {
-            out->k = TV_BOOL;
+            *out = (struct tv){ .k = TV_BOOL };
             out->b = n->b;
             return 0;
         }
         if (n->kind == TN_NUMBER)
             return ideal_constant(s, n, out);
         if (n->kind == TN_STRING) {
-            out->k = TV_STRING;
+            *out = (struct tv){ .k = TV_STRING };
             out->s.p = n->str.p;
             out->s.n = n->str.n;
             return 0;
@@ -756,7 +810,7 @@ static int eval_command(struct xstate *s, const struct tv *dot, const struct tno
         return rc;
     switch (first->kind) {
     case TN_BOOL:
-        out->k = TV_BOOL;
+        *out = (struct tv){ .k = TV_BOOL };
         out->b = first->b;
         return 0;
     case TN_DOT:
@@ -767,7 +821,7 @@ static int eval_command(struct xstate *s, const struct tv *dot, const struct tno
     case TN_NUMBER:
         return ideal_constant(s, first, out);
     case TN_STRING:
-        out->k = TV_STRING;
+        *out = (struct tv){ .k = TV_STRING };
         out->s.p = first->str.p;
         out->s.n = first->str.n;
         return 0;
@@ -798,6 +852,7 @@ static int eval_pipeline(struct xstate *s, const struct tv *dot, const struct tn
         if (rc)
             goto out_leave;
         have = true;
+        value.iface = false; /* Go digs into an interface {} after each command */
     }
     for (size_t k = 0; k < pipe->pipe.ndecl; k++) {
         const char *name = pipe->pipe.decl[k]->field.idents[0];

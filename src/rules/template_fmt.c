@@ -30,7 +30,6 @@ struct fmtf {
 struct pp {
     struct km_buf *buf;
     struct fmtf f;
-    bool erroring; /* printing a bad verb's value: no Stringers */
 };
 
 static void print_arg(struct pp *p, const struct tv *v, int verb);
@@ -93,8 +92,27 @@ static bool can_backquote(const char *s, size_t n)
     return true;
 }
 
+const char *tmpl_int_name(const struct tv *v)
+{
+    static const char *const months[] = { "January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December" };
+    static const char *const days[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday" };
+
+    if (v->k != TV_INT)
+        return NULL;
+    if (v->it == IT_MONTH && v->i >= 1 && v->i <= 12)
+        return months[v->i - 1];
+    if (v->it == IT_WEEKDAY && v->i >= 0 && v->i <= 6)
+        return days[v->i];
+    return NULL;
+}
+
 const char *tmpl_type_name(const struct tv *v)
 {
+    if (v->k == TV_INT && v->it != IT_INT)
+        return v->it == IT_INT64 ? "int64" : v->it == IT_MONTH ? "time.Month" : "time.Weekday";
     switch (v->k) {
     case TV_NIL:
         return "<nil>";
@@ -387,7 +405,6 @@ static void pad_nozero(struct pp *p, const char *s, size_t n)
 
 static void bad_verb(struct pp *p, int verb, const struct tv *v)
 {
-    p->erroring = true;
     km_buf_puts(p->buf, "%!");
     km_promql_utf8_append(p->buf, verb);
     km_buf_putc(p->buf, '(');
@@ -399,7 +416,6 @@ static void bad_verb(struct pp *p, int verb, const struct tv *v)
         print_arg(p, v, 'v');
     }
     km_buf_putc(p->buf, ')');
-    p->erroring = false;
 }
 
 static void fmt_integer(struct pp *p, uint64_t u, bool is_signed, int verb, const struct tv *v)
@@ -732,7 +748,7 @@ static void print_time(struct pp *p, int64_t ms, int verb, const struct tv *arg)
 {
     struct km_buf t;
 
-    if (!strchr("vsxXq", verb) || !verb || p->erroring) {
+    if (!strchr("vsxXq", verb) || !verb) {
         bad_verb(p, verb, arg);
         return;
     }
@@ -758,6 +774,11 @@ static void print_value(struct pp *p, const struct tv *v, int verb, int depth)
             bad_verb(p, verb, v);
         return;
     case TV_INT:
+        if (tmpl_int_name(v) && strchr("vsxXq", verb) && verb) {
+            /* a Stringer */
+            fmt_string(p, tmpl_int_name(v), strlen(tmpl_int_name(v)), verb, v);
+            return;
+        }
         fmt_integer(p, (uint64_t)v->i, true, verb, v);
         return;
     case TV_BYTE:
@@ -849,7 +870,7 @@ void tmpl_print_action(struct km_buf *out, const struct tv *v)
     struct pp p = { .buf = out };
 
     if (v->k == TV_NIL) {
-        km_buf_puts(out, "<no value>");
+        km_buf_puts(out, v->iface ? "<nil>" : "<no value>");
     } else if (v->k == TV_SAMPLE && v->sample) {
         print_sample(&p, v->sample, 'v');
     } else if (v->k == TV_TIME) {
@@ -1104,46 +1125,54 @@ void tmpl_sprintf(struct km_buf *out, const char *s, size_t end, const struct tv
 
 /* ---- time.Time.String() --------------------------------------------------------------- */
 
-/* The civil date of a day count since 1970-01-01 (proleptic Gregorian calendar, eras
- * of 400 years). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void tmpl_civil_time(int64_t ms, struct tmpl_civil *c)
 {
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468; /* days from 0000-03-01 */
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-void tmpl_fmt_time(struct km_buf *out, int64_t ms)
-{
-    int64_t days = ms / 86400000, rem = ms % 86400000, y;
-    unsigned m, d, msec;
+    int64_t days = ms / 86400000, rem = ms % 86400000, z, era, doe, yoe, doy, mp;
 
     if (rem < 0) {
         rem += 86400000;
         days--;
     }
-    civil_from_days(days, &y, &m, &d);
-    msec = (unsigned)(rem % 1000);
+    /* days to a date: eras of 400 years from 0000-03-01 */
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    c->day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    c->month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    c->year = yoe + era * 400 + (c->month <= 2);
+    if (c->month >= 3) {
+        bool leap = (c->year % 4 == 0 && c->year % 100 != 0) || c->year % 400 == 0;
+
+        c->yday = (unsigned)(doy + 60 + leap);
+    } else {
+        c->yday = (unsigned)(doy - 305);
+    }
+    c->wday = (unsigned)(((days % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
+    c->msec = (unsigned)(rem % 1000);
     rem /= 1000;
-    if (y < 0)
-        km_buf_printf(out, "-%04lld", (long long)-y);
+    c->hour = (unsigned)(rem / 3600);
+    c->min = (unsigned)(rem / 60 % 60);
+    c->sec = (unsigned)(rem % 60);
+}
+
+void tmpl_fmt_time(struct km_buf *out, int64_t ms)
+{
+    struct tmpl_civil c;
+
+    tmpl_civil_time(ms, &c);
+    if (c.year < 0)
+        km_buf_printf(out, "-%04lld", (long long)-c.year);
     else
-        km_buf_printf(out, "%04lld", (long long)y);
-    km_buf_printf(out, "-%02u-%02u %02u:%02u:%02u", m, d, (unsigned)(rem / 3600),
-                  (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
-    if (msec) {
-        char frac[8];
+        km_buf_printf(out, "%04lld", (long long)c.year);
+    km_buf_printf(out, "-%02u-%02u %02u:%02u:%02u", c.month, c.day, c.hour, c.min, c.sec);
+    if (c.msec) {
+        char frac[16];
         int k;
 
-        snprintf(frac, sizeof(frac), "%03u", msec);
+        snprintf(frac, sizeof(frac), "%03u", c.msec);
         for (k = 2; k > 0 && frac[k] == '0'; k--)
             frac[k] = '\0';
         km_buf_printf(out, ".%s", frac);

@@ -45,7 +45,7 @@ static const char *cstr(struct xstate *s, const struct tv *v, int *rc)
 
 static int string_result(const char *p, size_t n, struct tv *out)
 {
-    out->k = TV_STRING;
+    *out = (struct tv){ .k = TV_STRING };
     out->s.p = p;
     out->s.n = n;
     return 0;
@@ -98,7 +98,7 @@ static int f_query(struct xstate *s, const struct tv *argv, size_t argc, struct 
         vec->v[k] = &samples[k];
     }
     vec->n = r->n;
-    out->k = TV_VECTOR;
+    *out = (struct tv){ .k = TV_VECTOR };
     out->vec = vec;
     return 0;
 }
@@ -108,7 +108,7 @@ static int f_first(struct xstate *s, const struct tv *argv, size_t argc, struct 
     (void)argc;
     if (!argv[0].vec || argv[0].vec->n == 0)
         return tmpl_fn_error(s, "first() called on vector with no elements");
-    out->k = TV_SAMPLE;
+    *out = (struct tv){ .k = TV_SAMPLE };
     out->sample = argv[0].vec->v[0];
     return 0;
 }
@@ -129,7 +129,7 @@ static int f_value(struct xstate *s, const struct tv *argv, size_t argc, struct 
     (void)argc;
     if (!argv[0].sample)
         return tmpl_fn_error(s, NIL_DEREF);
-    out->k = TV_FLOAT;
+    *out = (struct tv){ .k = TV_FLOAT };
     out->f = argv[0].sample->value;
     return 0;
 }
@@ -213,10 +213,11 @@ static int f_args(struct xstate *s, const struct tv *argv, size_t argc, struct t
     a->n = argc;
     for (size_t k = 0; k < argc; k++) {
         a->v[k] = argv[k];
+        a->v[k].iface = argv[k].k == TV_NIL; /* the map's values are interfaces */
         a->order[k] = k;
     }
     km_sort(a->order, argc, sizeof(*a->order), args_order_cmp);
-    out->k = TV_ARGS;
+    *out = (struct tv){ .k = TV_ARGS };
     out->args = a;
     return 0;
 }
@@ -410,7 +411,7 @@ static int f_match(struct xstate *s, const struct tv *argv, size_t argc, struct 
         return rc;
     }
     km_buf_fini(&msg);
-    out->k = TV_BOOL;
+    *out = (struct tv){ .k = TV_BOOL };
     out->b = km_regex_match(re, argv[1].s.p, argv[1].s.n);
     km_regex_destroy(re);
     return 0;
@@ -423,7 +424,7 @@ static int f_safe_html(struct xstate *s, const struct tv *argv, size_t argc, str
     (void)s;
     (void)argc;
     *out = argv[0];
-    out->k = TV_HTML;
+    out->k = TV_HTML; /* the same string, of another type */
     return 0;
 }
 
@@ -444,7 +445,9 @@ static bool separator(int32_t r, locale_t loc)
         return !name_char((unsigned char)r);
     if (letter_or_digit(r, loc))
         return false;
-    return loc ? iswspace_l((wint_t)r, loc) : false;
+    /* Go's unicode.IsSpace past ASCII */
+    return r == 0x85 || r == 0xa0 || r == 0x1680 || (r >= 0x2000 && r <= 0x200a) || r == 0x2028 ||
+           r == 0x2029 || r == 0x202f || r == 0x205f || r == 0x3000;
 }
 
 /* Map the case of every rune (strings.ToUpper, ToLower, Title); an invalid byte becomes
@@ -851,7 +854,7 @@ static int f_to_time(struct xstate *s, const struct tv *argv, size_t argc, struc
         return tmpl_fn_error(s, "value is NaN or Inf");
     if (rc)
         return rc;
-    out->k = TV_TIME;
+    *out = (struct tv){ .k = TV_TIME };
     out->ms = ms;
     return 0;
 }
@@ -864,7 +867,7 @@ static int f_parse_duration(struct xstate *s, const struct tv *argv, size_t argc
     int rc;
 
     (void)argc;
-    out->k = TV_FLOAT;
+    *out = (struct tv){ .k = TV_FLOAT };
     out->f = 0;
     if (d->s.n == 0)
         return tmpl_fn_error(s, "empty duration string");

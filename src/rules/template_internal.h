@@ -251,8 +251,19 @@ struct targs {
     size_t *order;
 };
 
+/* The Go type of a TV_INT: int, or one of the integer types a time's methods answer. */
+enum tv_int_type {
+    IT_INT,
+    IT_INT64,
+    IT_MONTH,   /* time.Month: prints as "January" */
+    IT_WEEKDAY, /* time.Weekday: prints as "Sunday" */
+};
+
 struct tv {
     enum tv_kind k;
+    bool iface;          /* TV_NIL: the zero of interface {} (a missing key of args'
+                            map), not yet unwrapped by a pipeline */
+    enum tv_int_type it; /* TV_INT */
     union {
         bool b;
         int64_t i; /* TV_INT, TV_BYTE */
@@ -359,6 +370,9 @@ void tmpl_query_escape(struct km_buf *b, const char *s, size_t n);
 
 /* ---- Go's fmt (template_fmt.c) -------------------------------------------------------- */
 
+/* The name a time.Month or time.Weekday value prints as, or NULL for another int. */
+const char *tmpl_int_name(const struct tv *v);
+
 /* Go's name of a value's type ("float64", "map[string]string", "*template.sample"). */
 const char *tmpl_type_name(const struct tv *v);
 
@@ -375,6 +389,14 @@ void tmpl_print_action(struct km_buf *out, const struct tv *v);
 /* Go's %.<prec>g of a float ("1.235e+06", "+Inf"), and %v (the shortest digits). */
 void tmpl_fmt_g(struct km_buf *out, double v, int prec);
 void tmpl_fmt_v(struct km_buf *out, double v);
+
+/* A time's calendar fields in UTC, as Go's time.Time methods give them. */
+struct tmpl_civil {
+    int64_t year;
+    unsigned month, day, yday, wday, hour, min, sec, msec;
+};
+
+void tmpl_civil_time(int64_t ms, struct tmpl_civil *c);
 
 /* Go's time.Time.String() in UTC of ms since the epoch:
  * "2009-11-10 23:00:00.5 +0000 UTC". */

@@ -17,7 +17,7 @@
 
 #include <string.h>
 
-static int fixture_add(struct km_tmpl_query_result *out, const struct km_label *l, size_t n,
+static inline int fixture_add(struct km_tmpl_query_result *out, const struct km_label *l, size_t n,
                        double v)
 {
     struct km_labels *ls = NULL;
@@ -29,7 +29,7 @@ static int fixture_add(struct km_tmpl_query_result *out, const struct km_label *
     return rc;
 }
 
-static int fixture_query(void *ctx, const char *promql, int64_t at_ms,
+static inline int fixture_query(void *ctx, const char *promql, int64_t at_ms,
                          struct km_tmpl_query_result *out, struct km_buf *err)
 {
     static const char *const instance[] = { "b:9100", "a:9100", "c:9100" };
@@ -70,7 +70,7 @@ struct fixture {
     struct km_tmpl_data d;
 };
 
-static int fixture_init(struct fixture *f)
+static inline int fixture_init(struct fixture *f)
 {
     struct km_label l[] = { { "__name__", "up" }, { "instance", "host:9090" }, { "job", "node" } };
     int rc;
@@ -83,14 +83,14 @@ static int fixture_init(struct fixture *f)
     return rc;
 }
 
-static void fixture_fini(struct fixture *f)
+static inline void fixture_fini(struct fixture *f)
 {
     km_labels_destroy(f->labels);
 }
 
 /* Parse text[0..n) as the template `name` and expand it with d: 0 with the output in out,
  * or the code of the failure with its message in out. */
-static int fixture_run(const struct km_tmpl_data *d, const char *name, const char *text, size_t n,
+static inline int fixture_run(const struct km_tmpl_data *d, const char *name, const char *text, size_t n,
                        struct km_buf *out)
 {
     struct km_tmpl *t = NULL;

@@ -1172,6 +1172,228 @@ static const struct row rows[] = {
       "{{ template \"__alert_desc\" . }}{{ define \"__alert_desc\" }}{{ .Labels.job }} is {{ "
       ".Value }}{{ end }}",
       "node is 1.234567e+06", NULL },
+    { "A474",
+      "{{ printf \"%s|%d|%v|%c|%s|%x|%q\" 1.5 true (index \"abc\" 0) (index \"abc\" 0) (index "
+      "\"abc\" 0) (index \"abc\" 0) (index \"abc\" 0) }}",
+      "%!s(float64=1.5)|%!d(bool=true)|97|a|%!s(uint8=97)|61|'a'", NULL },
+    { "A475", "{{ printf \"%6.2f|%-6.2f|%+.1e\" $value $value $value }}",
+      "1234567.00|1234567.00|+1.2e+06", NULL },
+    { "A476",
+      "{{ printf \"%q|%x|%5x|%10.3v|%-10s|%05s|%#x|% #x\" \"\\x80\" \"\" \"\" \"abcdef\" \"é\" "
+      "\"ab\" \"ab\" \"ab\" }}",
+      "\"\\x80\"||     |       abc|é         |000ab|0x6162|0x61 0x62", NULL },
+    { "A477",
+      "{{ printf \"%+d %+d|% d|%.0d|%5.0d|%.3d|%08.3d|%o %#o %O|%b|%#b\" 0 -0 -5 0 0 7 7 0 0 0 -5 "
+      "5 }}",
+      "+0 +0|-5||     |007|     007|0 0 0o0|-101|0b101", NULL },
+    { "A478", "{{ printf \"%U %#U|%c|%q|%e\" 0x1F600 10 1114112 10 0 }}",
+      "U+1F600 U+000A|�|'\\n'|%!e(int=0)", NULL },
+    { "A479",
+      "{{ printf \"%v|%.2f|%g|%g %g|%.3g|%10.3e|%x\" -0.0 2.675 100000 100000.0 1000000.0 "
+      "1234.5678 1234.5678 255.0 }}",
+      "-0|2.67|%!g(int=100000)|100000 1e+06|1.23e+03| 1.235e+03|0x1.fep+07", NULL },
+    { "A480", "{{ printf \"%s|%d|%s\" (args 1) (query \"node_load1\" | first) . }}",
+      "map[arg0:%!s(int=1)]|&{map[%!d(string=__name__):%!d(string=node_load1) "
+      "%!d(string=instance):%!d(string=b:9100) %!d(string=job):%!d(string=node)] "
+      "%!d(float64=0.25)}|{map[__name__:up instance:host:9090 job:node] map[]  "
+      "%!s(float64=1.234567e+06)}",
+      NULL },
+    { "A481",
+      "{{ printf \"%+.3v|%T|%t|%*s|%-*s|%.*s\" 3.14159 1i true 5 \"a\" 5 \"b\" 2 \"abcdef\" }}",
+      "3.14|complex128|true|    a|b    |ab", NULL },
+    { "A482", "{{ printf \"%[2]*[1]d|%[1]d %[1]x %[1]o|%[3]d|%d %d %[1]d %d\" 12 5 }}",
+      "   12|12 c 14|%!d(BADINDEX)|5 %!d(MISSING) 12 5", NULL },
+    { "A483", "{{ printf \"%[1]d %[1]x %[1]o\" 64 }}", "64 40 100", NULL },
+    { "A484", "{{ printf \"%d %d %[1]d %d\" 1 2 }}", "1 2 1 2", NULL },
+    { "A485", "{{ printf \"%\" 1 }}", "%!(NOVERB)%!(EXTRA int=1)", NULL },
+    { "A486", "{{ printf \"%-\" }}", "%!(NOVERB)", NULL },
+    { "A487", "{{ printf \"%!\" }}", "%!!(MISSING)", NULL },
+    { "A488", "{{ printf \"%ä\" 1 }}", "%!ä(int=1)", NULL },
+    { "A489", "{{ printf \"%.f|%.e|%5.g\" 2.5 2.5 2.5 }}", "2|2e+00|    2", NULL },
+    { "A490",
+      "{{ -0.0 }}|{{ 1e-320 }}|{{ 0.1 | printf \"%v\" }}|{{ 5e-324 }}|{{ 1.7976931348623157e308 "
+      "}}|{{ 123456.0 }}|{{ 1234567.0 }}|{{ 0.0001 }}|{{ 0.00001 }}",
+      "-0|1e-320|0.1|5e-324|1.7976931348623157e+308|123456|1.234567e+06|0.0001|1e-05", NULL },
+    { "A491",
+      "{{ (toTime 1700000000).Unix }}|{{ (toTime 1700000000.5).UnixMilli }}|{{ (toTime "
+      "1.5).UnixNano }}|{{ (toTime 1.5).UnixMicro }}|{{ (toTime 1.5).String }}|{{ (toTime 1.5).UTC "
+      "}}|{{ (toTime 0).IsZero }}",
+      "1700000000|1700000000500|1500000000|1500000|1970-01-01 00:00:01.5 +0000 UTC|1970-01-01 "
+      "00:00:01.5 +0000 UTC|false",
+      NULL },
+    { "A492", "{{ (toTime 1700000000).Year }}", "2023", NULL },
+    { "A493", "{{ with $labels.job }}{{ else if true }}x{{ end }}", NULL,
+      "template: __alert_A493:1: unexpected <if> in input" },
+    { "A494", "{{ with $labels.job }}{{ else }}x{{ end }}", "", NULL },
+    { "A495", "{{ range $labels }}{{ $.Value }}{{ end }}", "1.234567e+061.234567e+061.234567e+06",
+      NULL },
+    { "A496", "{{ range $i, $v := query \"node_load1\" }}{{ $v | label \"instance\" }},{{ end }}",
+      "b:9100,a:9100,c:9100,", NULL },
+    { "A497", "{{ $x := 0 }}{{ range $x = args 7 8 }}{{ $x }}{{ end }}{{ $x }}", "788", NULL },
+    { "A498",
+      "{{ humanize 999.95 }}|{{ humanize 999.949 }}|{{ humanize 1e15 }}|{{ humanize 0.00099999 "
+      "}}|{{ humanize 1e24 }}|{{ humanize -1e-25 }}",
+      "1000|999.9|1P|1000u|1Y|-0.1y", NULL },
+    { "A499",
+      "{{ humanizeDuration 0.0015 }}|{{ humanizeDuration 123.456 }}|{{ humanizeDuration 7199 }}|{{ "
+      "humanizeDuration \"600\" }}|{{ humanizeDuration 1e-3 }}",
+      "1.5ms|2m 3s|1h 59m 59s|10m 0s|1ms", NULL },
+    { "A500",
+      "{{ humanizePercentage 0.99999 }}|{{ humanizePercentage 1.23456e-7 }}|{{ humanize1024 1536 "
+      "}}|{{ humanize1024 1099511627776 }}|{{ humanize1024 -0.5 }}",
+      "100%|1.235e-05%|1.5ki|1Ti|-0.5", NULL },
+    { "A501",
+      "{{ humanizeTimestamp 1e-3 }}|{{ humanizeTimestamp 1.0005 }}|{{ humanizeTimestamp -0.0005 "
+      "}}|{{ humanizeTimestamp 9223372036.854775807 }}|{{ humanizeTimestamp -9223372036.854775808 "
+      "}}",
+      "1970-01-01 00:00:00.001 +0000 UTC|1970-01-01 00:00:01 +0000 UTC|1970-01-01 00:00:00 +0000 "
+      "UTC|1677-09-21 00:12:43.146 +0000 UTC|1677-09-21 00:12:43.146 +0000 UTC",
+      NULL },
+    { "A502", "{{ humanizeTimestamp 9223372036.854776 }}", "1677-09-21 00:12:43.146 +0000 UTC",
+      NULL },
+    { "A503", "{{ toTime \"1.5\" }}|{{ toTime 1 }}",
+      "1970-01-01 00:00:01.5 +0000 UTC|1970-01-01 00:00:01 +0000 UTC", NULL },
+    { "A504",
+      "{{ title \"\" }}|{{ title \"  a  b\" }}|{{ title \"a-b_c.d/e:f\" }}|{{ title \"1a 2B\" "
+      "}}|{{ title \"éa\" }}|{{ title \"x\\ty\" }}|{{ title \"a b\" }}|{{ title \"ä ö\" }}",
+      "|  A  B|A-B_c.D/E:F|1a 2B|Éa|X\tY|A B|Ä Ö", NULL },
+    { "A505",
+      "{{ toUpper \"abc\" }}|{{ toLower \"ABC\" }}|{{ toUpper \"ǆ\" }}|{{ toLower \"ǅ\" }}|{{ "
+      "toUpper \"µ\" }}|{{ toLower \"Ω\" }}|{{ toUpper \"ﬀ\" }}",
+      "ABC|abc|Ǆ|ǆ|Μ|ω|ﬀ", NULL },
+    { "A506",
+      "{{ reReplaceAll \"a\" \"b\" \"\" }}|{{ reReplaceAll \"\" \"\" \"\" }}|{{ reReplaceAll \"$\" "
+      "\"!\" \"ab\" }}|{{ reReplaceAll \"(?m)^\" \">\" \"a\nb\" }}|{{ reReplaceAll \"\\\\b\" \"|\" "
+      "\"ab cd\" }}|{{ reReplaceAll \"é*\" \"-\" \"aéb\" }}",
+      NULL, "template: __alert_A506:1: unterminated quoted string" },
+    { "A507",
+      "{{ reReplaceAll \"(a)|(b)\" \"[$1$2]\" \"ab\" }}|{{ reReplaceAll \"(?P<x>a)\" "
+      "\"${x}${y}$x1\" \"a\" }}|{{ reReplaceAll \"a\" \"$1\" \"a\" }}|{{ reReplaceAll \"(a)\" "
+      "\"$0$00$01\" \"a\" }}",
+      "[a][b]|a||a", NULL },
+    { "A508",
+      "{{ reReplaceAll \"[[:alpha:]]+\" \"W\" \"ab1cd\" }}|{{ reReplaceAll \"\\\\pL\" \"L\" "
+      "\"aé1\" }}|{{ reReplaceAll \"\\\\d\" \"D\" \"١2\" }}|{{ reReplaceAll \"(?i)straße\" \"x\" "
+      "\"STRASSE\" }}|{{ reReplaceAll \"(?s)a.b\" \"x\" \"a\nb\" }}|{{ reReplaceAll \"a.b\" \"x\" "
+      "\"a\nb\" }}",
+      NULL, "template: __alert_A508:1: unterminated quoted string" },
+    { "A509", "{{ reReplaceAll \"\\\\z\" \"x\" \"a\" }}", "ax", NULL },
+    { "A510", "{{ reReplaceAll \"a++\" \"x\" \"a\" }}", NULL,
+      "error executing template __alert_A510: template: __alert_A510:1:115: executing "
+      "\"__alert_A510\" at <reReplaceAll \"a++\" \"x\" \"a\">: error calling reReplaceAll: regexp: "
+      "Compile(`a++`): error parsing regexp: invalid nested repetition operator: `++`" },
+    { "A511", "{{ reReplaceAll \"(?<n>a)\" \"x\" \"a\" }}", NULL,
+      "error executing template __alert_A511: template: __alert_A511:1:115: executing "
+      "\"__alert_A511\" at <reReplaceAll \"(?<n>a)\" \"x\" \"a\">: error calling reReplaceAll: "
+      "regexp: Compile(`(?<n>a)`): error parsing regexp: invalid or unsupported Perl syntax: "
+      "`(?<`" },
+    { "A512", "{{ reReplaceAll \"\\\\Z\" \"x\" \"a\" }}", NULL,
+      "error executing template __alert_A512: template: __alert_A512:1:115: executing "
+      "\"__alert_A512\" at <reReplaceAll \"\\\\Z\" \"x\" \"a\">: error calling reReplaceAll: "
+      "regexp: Compile(`\\Z`): error parsing regexp: invalid escape sequence: `\\Z`" },
+    { "A513", "{{ reReplaceAll \"a{1001}\" \"x\" \"a\" }}", NULL,
+      "error executing template __alert_A513: template: __alert_A513:1:115: executing "
+      "\"__alert_A513\" at <reReplaceAll \"a{1001}\" \"x\" \"a\">: error calling reReplaceAll: "
+      "regexp: Compile(`a{1001}`): error parsing regexp: invalid repeat count: `{1001}`" },
+    { "A514", "{{ match \"[\" \"\" }}", NULL,
+      "error executing template __alert_A514: template: __alert_A514:1:115: executing "
+      "\"__alert_A514\" at <match \"[\" \"\">: error calling match: error parsing regexp: missing "
+      "closing ]: `[`" },
+    { "A515",
+      "{{ stripPort \"[::1]:9090\" }}|{{ stripPort \"host:9090\" }}|{{ stripPort \"1.2.3.4:80\" "
+      "}}|{{ stripPort \"\" }}|{{ stripDomain \"\" }}|{{ stripDomain \"node-1.example.com:9100\" "
+      "}}|{{ stripDomain \"node-1.example.com\" }}|{{ stripDomain \"[2001:db8::1]:80\" }}|{{ "
+      "stripDomain \"2001:db8::1\" }}",
+      "::1|host|1.2.3.4|||node-1:9100|node-1|[2001:db8::1]:80|2001:db8::1", NULL },
+    { "A516",
+      "{{ graphLink \"\" }}|{{ tableLink \"a+b\" }}|{{ urlquery \"ü ~-_.!*'()\" }}|{{ html "
+      "\"'\\\"&<>\" }}|{{ js \"\\u0000\\u001f\\u007f\\u0080\\u00ad\" }}",
+      "/graph?g0.expr=&g0.tab=0|/"
+      "graph?g0.expr=a%2Bb&g0.tab=1|%C3%BC+~-_.%21%2A%27%28%29|&#39;&#34;&amp;&lt;&gt;|"
+      "\\u0000\\u001F\177\\u0080\\u00AD",
+      NULL },
+    { "A517",
+      "{{ len \"héllo\" }}|{{ index \"héllo\" 1 }}|{{ slice \"héllo\" 1 3 }}|{{ printf \"%q\" "
+      "(slice \"héllo\" 1 2) }}",
+      "6|195|é|\"\\xc3\"", NULL },
+    { "A518",
+      "{{ args }}|{{ args nil }}|{{ len (args nil nil) }}|{{ (args nil).arg0 }}|{{ index (args 1) "
+      "\"arg0\" }}",
+      "map[]|map[arg0:<nil>]|2|<no value>|1", NULL },
+    { "A519", "{{ (args).arg0.x }}", NULL,
+      "error executing template __alert_A519: template: __alert_A519:1:116: executing "
+      "\"__alert_A519\" at <args>: nil pointer evaluating interface {}.x" },
+    { "A520", "{{ index (args) \"arg0\" \"x\" }}", NULL,
+      "error executing template __alert_A520: template: __alert_A520:1:115: executing "
+      "\"__alert_A520\" at <index (args) \"arg0\" \"x\">: error calling index: index of nil "
+      "pointer" },
+    { "A521", "{{ index (args 1) 0 }}", NULL,
+      "error executing template __alert_A521: template: __alert_A521:1:115: executing "
+      "\"__alert_A521\" at <index (args 1) 0>: error calling index: value has type int; should be "
+      "string" },
+    { "A522", "{{ index (args 1) nil }}", NULL,
+      "error executing template __alert_A522: template: __alert_A522:1:115: executing "
+      "\"__alert_A522\" at <index (args 1) nil>: error calling index: value is nil; should be of "
+      "type string" },
+    { "A523",
+      "{{ sortByLabel \"instance\" (query \"nothing\") }}|{{ range sortByLabel \"job\" (query "
+      "\"node_load1\") }}{{ .Labels.instance }}{{ end }}",
+      "[]|b:9100a:9100c:9100", NULL },
+    { "A524", "{{ first (query \"node_load1\" | sortByLabel \"instance\") | label \"instance\" }}",
+      "a:9100", NULL },
+    { "A525",
+      "{{ query \"node_load1\" | len }}|{{ range query \"up\" }}{{ .Labels }} {{ .Value }}{{ end "
+      "}}|{{ with query \"1+1\" }}{{ index . 0 | value }}{{ end }}",
+      "3|map[__name__:up instance:host:9090 job:node] 1.234567e+06|2", NULL },
+    { "A526",
+      "{{ .Labels.__name__ }}|{{ index .Labels \"__name__\" }}|{{ $labels.instance | reReplaceAll "
+      "\":.*\" \"\" }}",
+      "up|up|host", NULL },
+    { "A527",
+      "{{ if and $labels.job (gt $value 1.0) }}yes{{ end }}|{{ if or $labels.nope $labels.job }}{{ "
+      "or $labels.nope $labels.job }}{{ end }}|{{ if not $labels.nope }}none{{ end }}",
+      "yes|node|none", NULL },
+    { "A528", "{{ printf \"%.1f%%\" (mul 1 2) }}", NULL,
+      "template: __alert_A528:1: function \"mul\" not defined" },
+    { "A529", "{{ $value | printf \"%.1f\" | printf \"%s%%\" }}", "1234567.0%", NULL },
+    { "A530", "{{ 5 | printf \"%d-%d\" 4 }}", "4-5", NULL },
+    { "A531", "Line one\nLine {{ \"two\" }}\n{{- \" three\" }}\n{{ \" four\" -}}\n five",
+      "Line one\nLine two three\n fourfive", NULL },
+    { "A532",
+      "{{ \"\\t\" | printf \"%q\" }}|{{ \"\\a\\b\\f\\v\\r\" | printf \"%q\" }}|{{ `\\n` | printf "
+      "\"%q\" }}|{{ printf \"%#q\" \"a`b\" }}|{{ printf \"%#q\" \"ab\" }}",
+      "\"\\t\"|\"\\a\\b\\f\\v\\r\"|\"\\\\n\"|\"a`b\"|`ab`", NULL },
+    { "A533", "{{ range args nil 1 }}[{{ . }}]{{ end }}", "[<no value>][1]", NULL },
+    { "A534", "{{ range args nil }}{{ .x }}{{ end }}", NULL,
+      "error executing template __alert_A534: template: __alert_A534:1:135: executing "
+      "\"__alert_A534\" at <.x>: nil pointer evaluating interface {}.x" },
+    { "A535", "{{ (args nil).arg0.x }}", NULL,
+      "error executing template __alert_A535: template: __alert_A535:1:121: executing "
+      "\"__alert_A535\" at <nil>: nil pointer evaluating interface {}.x" },
+    { "A536", "{{ $a := args }}{{ $a.arg0.x }}", NULL,
+      "error executing template __alert_A536: template: __alert_A536:1:133: executing "
+      "\"__alert_A536\" at <$a.arg0.x>: nil pointer evaluating interface {}.x" },
+    { "A537", "{{ (index (args) \"arg0\").x }}", "<no value>", NULL },
+    { "A538", "{{ with $a := args nil }}{{ $a.arg0 }}{{ end }}", "<no value>", NULL },
+    { "A539", "{{ (args nil).arg0 }}", "<no value>", NULL },
+    { "A540", "{{ range $k, $v := args nil }}{{ $v }}{{ end }}", "<no value>", NULL },
+    { "A541", "{{ range args nil }}{{ printf \"%v\" . }}{{ end }}", "<nil>", NULL },
+    { "A542", "{{ range args nil }}{{ eq . nil }}{{ end }}", "true", NULL },
+    { "A543",
+      "{{ (toTime 1700000000).Month }}|{{ (toTime 1700000000).Weekday }}|{{ (toTime "
+      "1700000000).YearDay }}|{{ (toTime 1700000000.25).Nanosecond }}|{{ (toTime 1700000000).Day "
+      "}}|{{ (toTime 1700000000).Hour }}|{{ (toTime 1700000000).Minute }}|{{ (toTime "
+      "1700000000).Second }}",
+      "November|Tuesday|318|249000000|14|22|13|20", NULL },
+    { "A544", "{{ eq (toTime 1700000000).Month 11 }}", "true", NULL },
+    { "A545",
+      "{{ (toTime -62135596800).Year }}|{{ (toTime -1).Second }}|{{ (toTime 1700000000).Unix | "
+      "printf \"%T\" }}|{{ (toTime 1700000000).Year | printf \"%T\" }}",
+      NULL,
+      "error executing template __alert_A545: template: __alert_A545:1:116: executing "
+      "\"__alert_A545\" at <toTime -62135596800>: error calling toTime: -6.21355968e+10 cannot be "
+      "represented as a nanoseconds timestamp since it overflows int64" },
+    { "A546", "{{ title \"ab a b a　b a​b\" }}", "AB A B A　B A​b", NULL },
 };
 
 static void test_prometheus_table(void **state)
