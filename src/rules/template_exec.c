@@ -484,25 +484,15 @@ static int time_method(struct xstate *s, const struct tv *recv, const char *name
     *found = true;
     if (nargs != 0)
         return xfail(s, KM_EINVAL, "wrong number of args for %s: want 0 got %zu", name, nargs);
-    tmpl_civil_time(ms, &c);
-    *out = (struct tv){ .k = TV_INT, .it = m <= UNIX_NANO ? IT_INT64 : IT_INT };
-    switch ((enum m)m) {
-    case UNIX: /* floor division, as Go's for a time before 1970 */
-        out->i = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-        return 0;
-    case UNIX_MILLI:
-        out->i = ms;
-        return 0;
-    case UNIX_MICRO:
-        out->i = ms * 1000;
-        return 0;
-    case UNIX_NANO:
-        out->i = ms * 1000000;
-        return 0;
-    case IS_ZERO:
+    if (m == IS_ZERO) {
         *out = (struct tv){ .k = TV_BOOL, .b = false };
         return 0;
-    case STRING: {
+    }
+    if (m == UTC || m == LOCAL) {
+        *out = *recv; /* the same time: kmon keeps times in UTC */
+        return 0;
+    }
+    if (m == STRING) {
         struct km_buf b;
         int rc;
 
@@ -512,39 +502,32 @@ static int time_method(struct xstate *s, const struct tv *recv, const char *name
         km_buf_fini(&b);
         return rc ? fn_failed(s, rc) : 0;
     }
-    case YEAR:
-        out->i = c.year;
-        return 0;
-    case YEAR_DAY:
-        out->i = c.yday;
-        return 0;
-    case MONTH:
-        out->i = c.month;
-        out->it = IT_MONTH;
-        return 0;
-    case WEEKDAY:
-        out->i = c.wday;
-        out->it = IT_WEEKDAY;
-        return 0;
-    case DAY:
-        out->i = c.day;
-        return 0;
-    case HOUR:
-        out->i = c.hour;
-        return 0;
-    case MINUTE:
-        out->i = c.min;
-        return 0;
-    case SECOND:
-        out->i = c.sec;
-        return 0;
-    case NANOSECOND:
-        out->i = (int64_t)c.msec * 1000000;
-        return 0;
-    default: /* UTC, Local: the same time (kmon keeps times in UTC) */
-        *out = *recv;
-        return 0;
+    tmpl_civil_time(ms, &c);
+    {
+        /* ms is a time Go can hold in nanoseconds: none of these overflows */
+        const int64_t field[NMETHODS] = {
+            [UNIX] = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000), /* floor, as Go's */
+            [UNIX_MILLI] = ms,
+            [UNIX_MICRO] = ms * 1000,
+            [UNIX_NANO] = ms * 1000000,
+            [YEAR] = c.year,
+            [YEAR_DAY] = c.yday,
+            [MONTH] = c.month,
+            [WEEKDAY] = c.wday,
+            [DAY] = c.day,
+            [HOUR] = c.hour,
+            [MINUTE] = c.min,
+            [SECOND] = c.sec,
+            [NANOSECOND] = (int64_t)c.msec * 1000000,
+        };
+
+        *out = (struct tv){ .k = TV_INT, .i = field[m] };
+        out->it = m <= UNIX_NANO ? IT_INT64
+                  : m == MONTH   ? IT_MONTH
+                  : m == WEEKDAY ? IT_WEEKDAY
+                                 : IT_INT;
     }
+    return 0;
 }
 
 const char *tmpl_label_get(const struct km_labels *l, const char *name, size_t n)
