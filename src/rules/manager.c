@@ -631,9 +631,11 @@ void km_rules_metrics(struct km_rules *m, struct km_mset *ms)
     int f_samples = km_mset_family(ms, "prometheus_rule_group_last_evaluation_samples",
                                    "Samples the group's last evaluation wrote.", KM_MT_GAUGE, 0);
     int f_rdur = km_mset_family(ms, "kmon_rule_last_duration_seconds",
-                                "How long the rule's last evaluation took.", KM_MT_GAUGE, 0);
-    int f_rfail = km_mset_family(ms, "kmon_rule_evaluation_failures_total",
-                                 "Evaluations of the rule that failed.", KM_MT_COUNTER, 0);
+                                "How long the last evaluation of the rules of this name took.",
+                                KM_MT_GAUGE, 0);
+    int f_rfail =
+        km_mset_family(ms, "kmon_rule_evaluation_failures_total",
+                       "Evaluations of the rules of this name that failed.", KM_MT_COUNTER, 0);
     int f_alerts =
         km_mset_family(ms, "kmon_rule_alerts", "The rule's alerts, by state.", KM_MT_GAUGE, 0);
     int f_load =
@@ -657,15 +659,31 @@ void km_rules_metrics(struct km_rules *m, struct km_mset *ms)
             const struct km_rule_state *rs = &g->rules[k];
             struct km_label l[2] = { { "rule_group", key }, { "rule", rs->rule->name } };
             size_t count[3] = { 0 };
+            double seconds = 0, failures = 0;
+            bool seen = false, alerting = false;
 
             evals += rs->evals;
             fails += rs->failures;
-            km_mset_add(ms, f_rdur, l, 2, rs->last_seconds);
-            km_mset_add(ms, f_rfail, l, 2, (double)rs->failures);
-            if (rs->rule->kind != KM_RULE_ALERT)
+            /* Rules of one name in a group (an alert per severity) are one series each. */
+            for (size_t e = 0; e < k && !seen; e++)
+                seen = strcmp(g->rules[e].rule->name, rs->rule->name) == 0;
+            if (seen)
                 continue;
-            for (size_t a = 0; a < rs->nalerts; a++)
-                count[rs->alerts[a]->state]++;
+            for (size_t e = k; e < g->nrules; e++) {
+                const struct km_rule_state *same = &g->rules[e];
+
+                if (strcmp(same->rule->name, rs->rule->name) != 0)
+                    continue;
+                seconds += same->last_seconds;
+                failures += (double)same->failures;
+                alerting |= same->rule->kind == KM_RULE_ALERT;
+                for (size_t a = 0; a < same->nalerts; a++)
+                    count[same->alerts[a]->state]++;
+            }
+            km_mset_add(ms, f_rdur, l, 2, seconds);
+            km_mset_add(ms, f_rfail, l, 2, failures);
+            if (!alerting)
+                continue;
             for (int s = KM_ALERT_PENDING; s <= KM_ALERT_FIRING; s++) {
                 struct km_label ls[3] = { l[0], l[1], { "state", km_alert_state_name(s) } };
 
