@@ -105,7 +105,7 @@ async function coloredPixels(page, panel) {
   });
 }
 
-const PAGES = ['', 'nodes', 'namespaces', 'workloads', 'pods', 'explore'];
+const PAGES = ['', 'nodes', 'namespaces', 'workloads', 'pods', 'alerts', 'explore'];
 
 describe('dashboard on a kmon demo (this host, node series only)', { skip: noDemo }, () => {
   let nodeName;

@@ -1,6 +1,7 @@
-// api.js — fetch wrappers for the server's Prometheus HTTP API. Queries are
-// POSTed form-encoded; every call takes an AbortSignal; an error answer
-// ({"status":"error",...}) becomes a thrown ApiError with errorType and error.
+// api.js — fetch wrappers for the server's Prometheus HTTP API (queries, labels,
+// rules, alerts) and kmon's alert history. Queries are POSTed form-encoded;
+// every call takes an AbortSignal; an error answer ({"status":"error",...})
+// becomes a thrown ApiError with errorType and error.
 
 export class ApiError extends Error {
   constructor(errorType, error, status) {
@@ -19,6 +20,23 @@ export class ApiError extends Error {
 
 const API = new URL('../api/v1/', import.meta.url).pathname; // served under /ui/, API at /api/v1/
 
+async function send(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError('unavailable', 'the kmon server did not answer', 0);
+  }
+}
+
+/** The answer's JSON body, or null when it has none. */
+async function jsonOf(res) {
+  try { return await res.json(); } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    return null;
+  }
+}
+
 async function call(path, { form, params, signal } = {}) {
   let url = API + path;
   const init = { signal, headers: { Accept: 'application/json' } };
@@ -30,17 +48,8 @@ async function call(path, { form, params, signal } = {}) {
     const s = params.toString();
     if (s) url += `?${s}`;
   }
-  let res;
-  try {
-    res = await fetch(url, init);
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError('unavailable', 'the kmon server did not answer', 0);
-  }
-  let body = null;
-  try { body = await res.json(); } catch (e) {
-    if (e.name === 'AbortError') throw e;
-  }
+  const res = await send(url, init);
+  const body = await jsonOf(res);
   if (!body) throw new ApiError('http', `the server answered HTTP ${res.status} without a JSON body`, res.status);
   if (body.status !== 'success') throw new ApiError(body.errorType, body.error, res.status);
   return body.data;
@@ -80,3 +89,31 @@ export function series(matchers, signal, range) {
 }
 
 export function metadata(signal) { return call('metadata', { signal }); }
+
+/** The rule groups (Prometheus' /api/v1/rules): data.groups. */
+export async function rules(signal) { return (await call('rules', { signal })).groups || []; }
+
+/** The active alerts (Prometheus' /api/v1/alerts): data.alerts, pending and firing. */
+export async function alerts(signal) { return (await call('alerts', { signal })).alerts || []; }
+
+const HISTORY = new URL('../api/alerts/history', import.meta.url).pathname; // not under /api/v1, plain JSON
+
+/**
+ * Alert transitions ({from, to, transitions[]}, oldest first) between from and to (unix
+ * seconds), optionally of the alerts a selector matches, at most limit (the newest). A 404 is
+ * the history being off (--alert-history-retention 0): ApiError with errorType "off".
+ */
+export async function alertHistory({ from, to, match, limit }, signal) {
+  const p = new URLSearchParams();
+  if (from !== undefined) p.set('from', String(from));
+  if (to !== undefined) p.set('to', String(to));
+  if (match) p.set('match', match);
+  if (limit) p.set('limit', String(limit));
+  const res = await send(`${HISTORY}?${p}`, { signal, headers: { Accept: 'application/json' } });
+  const body = await jsonOf(res);
+  if (res.status === 404) throw new ApiError('off', body?.error || 'the alert history is off', 404);
+  if (!res.ok || !body || !Array.isArray(body.transitions)) {
+    throw new ApiError(res.status === 400 ? 'bad_data' : 'http', body?.error || `the server answered HTTP ${res.status} without the history`, res.status);
+  }
+  return body;
+}

@@ -85,6 +85,15 @@ function helper(ctx, cycle, recorded, disposers) {
       }
       return f;
     },
+    /**
+     * A call to another API than PromQL's (rules, alerts, alert history): fn(signal), shared
+     * by the panels of the cycle under key; `shown` (default key; null: nothing) is recorded
+     * in data-queries.
+     */
+    call(key, fn, shown = key) {
+      if (shown) recorded.push(shown);
+      return cached(cycle, `c|${key}`, () => fn(cycle.signal));
+    },
     dispose(fn) { disposers.push(fn); },
     ctx,
   };

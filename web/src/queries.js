@@ -30,6 +30,22 @@ export function sel(f, metric, ...extra) {
 
 export const needsScope = (f) => !!f.namespace;
 
+/**
+ * The filter as it applies to alerts (/api/v1/alerts, the alert history), which are not
+ * PromQL series of one kind: an alert of another cluster or namespace is out, an alert
+ * without the label (a node's, the cluster's) stays. test(labels) applies it in the
+ * browser; match is the same as a selector for /api/alerts/history (`=~"ns|"` also
+ * matches the label's absence); text says it in data-queries.
+ */
+export function alertFilter(f) {
+  const keys = ['cluster', 'namespace'].filter((k) => f[k]);
+  return {
+    test: (labels) => keys.every((k) => !labels[k] || labels[k] === f[k]),
+    match: keys.length ? `{${keys.map((k) => `${k}=~${str(`${reStr(f[k])}|`)}`).join(',')}}` : '',
+    text: keys.length ? keys.map((k) => `${eq(k, f[k])} or no ${k} label`).join(', ') : 'all',
+  };
+}
+
 /** The nodes that run pods of the chosen namespace. */
 export const nodeScope = (f) =>
   `group by (node) (${sel(f, 'container_memory_working_set_bytes')}) or group by (node) (${sel(f, 'kube_pod_info')})`;

@@ -20,6 +20,7 @@ const ROUTES = [
   [/^workloads\/([^/]+)\/([^/]+)\/([^/]+)$/, 'workload', ['ns', 'kind', 'name']],
   [/^pods$/, 'pods', []],
   [/^pods\/([^/]+)\/([^/]+)$/, 'pod', ['ns', 'pod']],
+  [/^alerts$/, 'alerts', []],
   [/^explore$/, 'explore', []],
 ];
 

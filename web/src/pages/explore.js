@@ -111,7 +111,9 @@ export function mount(root, ctx) {
         if (c.prefix.length < 1) { hide(); return; }
         if (!metricNames) metricNames = await api.labelValues('__name__', [], ctx.signal);
         const p = c.prefix.toLowerCase();
-        cands = [...FUNCS.filter((x) => x.startsWith(p)), ...metricNames.filter((x) => x.toLowerCase().includes(p))];
+        const named = metricNames.filter((x) => x.toLowerCase().includes(p));
+        const starts = (x) => x.toLowerCase().startsWith(p); // names that start with what was typed first (node_load1 before node:node_load1_per_cpu:ratio)
+        cands = [...FUNCS.filter((x) => x.startsWith(p)), ...named.filter(starts), ...named.filter((x) => !starts(x))];
       } else if (c.kind === 'label') {
         const match = c.metric ? [`${c.metric}{${scope.join(',')}}`] : [];
         const names = await api.labels(match, ctx.signal);

@@ -1,6 +1,7 @@
 // pages/overview.js — the cluster at a glance: nodes and pods counts, CPU and
-// memory against capacity (and requests), the busiest namespaces, workloads
-// and pods, the latest problems; big numbers with sparklines.
+// memory against capacity (and requests), the firing alerts, the busiest
+// namespaces, workloads and pods, the latest problems; big numbers with
+// sparklines.
 
 import { h } from '../dom.js';
 import { panel, empty } from '../panel.js';
@@ -8,6 +9,8 @@ import { node, pod } from '../queries.js';
 import { cores, bytes, pct, ago, num } from '../units.js';
 import { chart, fromMatrix } from '../chart.js';
 import { WHY, pageHead, grid, stat, bar, toneFor, link, nodeHref, nsHref, podHref, workloadHref, lineChart } from './common.js';
+import { WHY_ALERTS, loadAlerts, loadRules, alertingRules, byUrgency, sevRank, sevTone, mainLabel, since } from './alertlist.js';
+import { href } from '../state.js';
 
 function spark(q, result, unit, sparkHeight) {
   const series = fromMatrix(result, 'value');
@@ -48,6 +51,30 @@ export function mount(root, ctx) {
   const pCpu = resource('cpu', 'CPU used', node.cpuUsed, node.cpuCap, (f) => pod.requests(f, 'cpu'), cores);
   const pMem = resource('memory', 'Memory used', (f) => node.memUsed(f), node.memCap, (f) => pod.requests(f, 'memory'), bytes);
 
+  const pAlerts = panel(ctx, { name: 'firing-alerts', title: 'Firing alerts', cls: 'stat-panel', actions: h('a', { href: href('alerts'), class: 'panel-link' }, 'All alerts →') }).load(async (q) => {
+    const [alerts, groups] = await Promise.all([loadAlerts(q), loadRules(q, { record: false })]);
+    if (alerts === null || groups === null) return empty(WHY_ALERTS.rulesOff);
+    if (!alerts.length && !alertingRules(groups).length) return empty(WHY_ALERTS.noRules);
+    const firing = alerts.filter((a) => a.state === 'firing').sort(byUrgency);
+    const pending = alerts.length - firing.length;
+    const pendingNote = pending ? h('div', { class: 'stat-sub' }, link(href('alerts'), `${pending} pending`)) : null;
+    if (!firing.length) return h('div', { class: 'stat' }, h('p', { class: 'ok-note' }, '✓ No alerts firing'), pendingNote);
+    const bySev = new Map();
+    for (const a of firing) { const s = a.labels?.severity || 'none'; bySev.set(s, (bySev.get(s) || 0) + 1); }
+    const sevs = [...bySev].sort(([a], [b]) => sevRank(a) - sevRank(b) || a.localeCompare(b));
+    const worst = sevTone(sevs[0][0]);
+    const now = Date.now();
+    return h('div', { class: `stat${worst ? ` tone-${worst === 'bad' ? 'bad' : 'warn'}` : ''}` },
+      h('div', { class: 'stat-value' }, String(firing.length), h('span', { class: 'stat-unit' }, ' firing')),
+      h('div', { class: 'stat-sub sev-counts' }, sevs.map(([sv, n]) => h('span', { class: `badge ${sevTone(sv)}`, dataset: { severity: sv } }, `${n} ${sv}`))),
+      h('ul', { class: 'firing-list' }, firing.slice(0, 3).map((a) => h('li', null,
+        link(href('alerts', { q: a.labels?.alertname || '' }), a.labels?.alertname || 'alert'),
+        mainLabel(a.labels) ? h('span', { class: 'muted' }, ` ${mainLabel(a.labels)}`) : null,
+        h('span', { class: 'muted since' }, since(a.activeAt, now))))),
+      firing.length > 3 ? h('div', { class: 'stat-sub' }, link(href('alerts'), `and ${firing.length - 3} more`)) : null,
+      pendingNote);
+  });
+
   const top = (name, title, keys, label, hrefOf) => panel(ctx, { name, title, sub: 'by CPU, with its trend' }).load(async (q) => {
     const f = await q.filter();
     const ks = keys.split(', ');
@@ -81,7 +108,7 @@ export function mount(root, ctx) {
       q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), q.instant(pod.alerts(f)), q.scalar(pod.kubeCount(f))]);
     const noKube = kubePods === null ? h('p', { class: 'muted' }, `Pod restarts and pending pods are unknown. ${WHY.noKube}`) : null;
     const groups = [
-      ['alert', 'alerts firing', alerts.map((s) => [`${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), null])],
+      ['alert', 'alerts firing', alerts.sort((a, b) => sevRank(a.metric.severity) - sevRank(b.metric.severity)).map((s) => [`${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), href('alerts', { q: s.metric.alertname || '' })])],
       ['node', 'nodes not reporting', [
         ...silent.sort((a, b) => a.value[1] - b.value[1]).map((s) => [`Node ${s.metric.node} not reporting`, `last seen ${ago(Number(s.value[1]))}`, nodeHref(s.metric.node)]),
         ...unknown.map((s) => [`Node ${s.metric.node} never reported`, 'known to the cluster, no node_* series in a day', null])]],
@@ -108,7 +135,7 @@ export function mount(root, ctx) {
 
   root.append(
     pageHead('Overview', ctx.filter.namespace ? `Namespace ${ctx.filter.namespace}` : 'The whole cluster'),
-    grid('stats', pNodes, pPods, pCpu, pMem),
+    grid('stats', pNodes, pPods, pCpu, pMem, pAlerts),
     grid('three', pTopNs, pTopWl, pTopPods),
     grid('two', pCpuChart, pMemChart),
     grid('one', pProblems));
