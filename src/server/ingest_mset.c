@@ -77,6 +77,22 @@ static int labels_of(struct km_ingest *in, const struct km_mset *m, const struct
     return rc ? rc : (int)n;
 }
 
+/* At --max-series nothing of an in-process producer's set is stored, as a remote_write
+ * request answered 429: counted, and true. */
+static bool at_series_cap(struct km_ingest *in, size_t n, struct km_ingest_mset_result *r)
+{
+    struct km_storage_info ts;
+
+    if (!in->o.max_series)
+        return false;
+    km_storage_info(in->store, &ts);
+    if (ts.series < in->o.max_series)
+        return false;
+    atomic_fetch_add(&in->limited, 1);
+    r->limited = r->received = n;
+    return true;
+}
+
 static int ingest_mset(struct km_ingest *in, enum km_ingest_source src, const struct km_mset *m,
                        const struct km_label *extra, size_t nextra, struct km_ingest_mset_result *r)
 {
@@ -89,17 +105,9 @@ static int ingest_mset(struct km_ingest *in, enum km_ingest_source src, const st
         return km_err_set(KM_ENOMEM, "out of memory");
     atomic_fetch_add(&in->requests[src], 1);
     km_storage_time_window(in->store, &lo, &hi);
-    if (in->o.max_series) {
-        struct km_storage_info ts;
-
-        km_storage_info(in->store, &ts);
-        if (ts.series >= in->o.max_series) {
-            /* As a remote_write request answered 429: nothing of it is stored. */
-            atomic_fetch_add(&in->limited, 1);
-            r->limited = r->received = m->nsmp;
-            free(b);
-            return 0;
-        }
+    if (at_series_cap(in, m->nsmp, r)) {
+        free(b);
+        return 0;
     }
     for (size_t i = 0; rc == 0 && i < m->nsmp; i++) {
         const struct km_msample *s = &m->smp[i];
@@ -168,16 +176,8 @@ int km_ingest_samples(struct km_ingest *in, const struct km_sample *s, size_t n,
     }
     atomic_fetch_add(&in->requests[KM_SRC_RULES], 1);
     km_storage_time_window(in->store, &lo, &hi);
-    if (in->o.max_series) {
-        struct km_storage_info ts;
-
-        km_storage_info(in->store, &ts);
-        if (ts.series >= in->o.max_series) {
-            atomic_fetch_add(&in->limited, 1);
-            r->limited = r->received = n;
-            goto out_free;
-        }
-    }
+    if (at_series_cap(in, n, r))
+        goto out_free;
     for (size_t i = 0; i < n; i++) {
         bool good = true;
 

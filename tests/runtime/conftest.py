@@ -71,6 +71,20 @@ class Proc:
             os.unlink(self.stderr_path)
 
 
+def wait_until(cond, timeout=30, what="the condition", proc=None):
+    """cond()'s first true value, polled every 0.2 s; fail after timeout seconds, with the
+    kmon process's log when given."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s" +
+                                 (f":\n{proc.log()}" if proc else ""))
+        time.sleep(0.2)
+
+
 def wait_http(url, proc, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,12 +14,11 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 
 import pytest
 import yaml
 
-from conftest import free_port, http_get
+from conftest import free_port, http_get, wait_until
 from kubeapi import KubeAPI, make_pod
 from kubeobjects import make_namespace, make_node, set_container_state
 from kubescript import crash_loop
@@ -48,18 +47,6 @@ def pack_rule(name):
             if r.get("alert") == name:
                 return dict(r)
     raise AssertionError(f"{name} is not in {PACK}")
-
-
-def wait(cond, timeout, what, proc=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout}s" +
-                                 (f":\n{proc.log()}" if proc else ""))
-        time.sleep(0.2)
 
 
 @pytest.mark.skipif(not ALERTMANAGER, reason="prometheus-alertmanager is not installed")
@@ -99,7 +86,7 @@ receivers:
             except OSError:
                 return False
 
-        wait(am_ready, 20, "alertmanager ready")
+        wait_until(am_ready, 20, "alertmanager ready")
         with KubeAPI(tmp_path / "api", bookmark_interval=1.0) as api:
             api.add(make_node("node-1"))
             api.add(make_namespace("shop"))
@@ -110,7 +97,7 @@ receivers:
                 "--cluster-state-interval", "300ms", "--rules", str(rules),
                 "--default-rules=false", "--alertmanager", am_url)
             crash_loop(api, "shop", "web-0", "app", times=3)
-            firing = wait(lambda: [m for m in Hook.got if m["status"] == "firing"], 60,
+            firing = wait_until(lambda: [m for m in Hook.got if m["status"] == "firing"], 60,
                           "a firing KubePodCrashLooping at the webhook", proc)[0]
             alert = firing["alerts"][0]
             assert alert["labels"]["alertname"] == "KubePodCrashLooping"
@@ -128,7 +115,7 @@ receivers:
             assert [t["state"] for t in hist["transitions"]][:2] == ["pending", "firing"]
             # The pod recovers: the alert resolves, and Alertmanager says so.
             api.modify("Pod", "shop", "web-0", lambda p: set_container_state(p, "app", "Running"))
-            wait(lambda: [m for m in Hook.got if m["status"] == "resolved"], 60,
+            wait_until(lambda: [m for m in Hook.got if m["status"] == "resolved"], 60,
                  "a resolved KubePodCrashLooping at the webhook", proc)
     finally:
         am.terminate()

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import Proc, free_port, http_get, http_request, wait_ready
+from conftest import Proc, free_port, http_get, http_request, wait_ready, wait_until
 from rwlib import HEADERS, series_of, snappy, write_request
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -52,18 +51,6 @@ def query(base, q):
     return json.loads(body)["data"]["result"]
 
 
-def wait_for(fn, timeout=30, what="condition", proc=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s" +
-                                 (f":\n{proc.log()}" if proc else ""))
-        time.sleep(0.2)
-
-
 def alerts(base):
     status, _, body = http_get(base + "/api/v1/alerts")
     assert status == 200
@@ -97,7 +84,7 @@ def test_recording_rule_is_written_back_and_goes_stale(tmp_path, rules_dir):
     try:
         push(base, 3)
         push(base, 4, instance="b")
-        got = wait_for(lambda: query(base, "job:test_value:sum"), what="recorded series",
+        got = wait_until(lambda: query(base, "job:test_value:sum"), what="recorded series",
                        proc=proc)
         assert got[0]["metric"] == {"__name__": "job:test_value:sum", "job": "j"}
         assert got[0]["value"][1] == "7"
@@ -105,7 +92,7 @@ def test_recording_rule_is_written_back_and_goes_stale(tmp_path, rules_dir):
         (rules_dir / "r.yaml").write_text("groups: []\n")
         status, _, body = http_request(base + "/-/reload", "POST")
         assert status == 200, body
-        wait_for(lambda: not query(base, "job:test_value:sum"), timeout=10,
+        wait_until(lambda: not query(base, "job:test_value:sum"), timeout=10,
                  what="stale recorded series", proc=proc)
         groups = json.loads(http_get(base + "/api/v1/rules")[2])["data"]["groups"]
         assert groups == []
@@ -119,7 +106,7 @@ def test_rules_api_and_metrics(tmp_path, rules_dir):
     proc, base, _, _ = start_server(tmp_path, rules_dir)
     try:
         push(base, 9)
-        wait_for(lambda: alerts(base), what="a pending alert", proc=proc)
+        wait_until(lambda: alerts(base), what="a pending alert", proc=proc)
         a = alerts(base)[0]
         assert a["state"] == "pending"
         assert a["labels"] == {"alertname": "TestHigh", "instance": "a", "job": "j",
@@ -144,7 +131,7 @@ def test_rules_api_and_metrics(tmp_path, rules_dir):
         assert "prometheus_rule_group_last_duration_seconds" in metrics
         assert 'kmon_ingest_requests_total{protocol="rules"}' in metrics
         # ALERTS is written for a pending alert once the state is restored (2nd evaluation).
-        wait_for(lambda: query(base, 'ALERTS{alertstate="pending"}'), what="ALERTS series")
+        wait_until(lambda: query(base, 'ALERTS{alertstate="pending"}'), what="ALERTS series")
         state = query(base, "ALERTS_FOR_STATE")
         assert abs(float(state[0]["value"][1]) - time.time()) < 30
     finally:
@@ -175,7 +162,7 @@ def test_bad_file_on_reload_keeps_the_old_rules(tmp_path, rules_dir):
         assert "prometheus_rule_config_last_reload_successful 0" in metrics
         os.unlink(rules_dir / "bad.yaml")
         proc.p.send_signal(signal.SIGHUP)
-        wait_for(lambda: "prometheus_rule_config_last_reload_successful 1" in
+        wait_until(lambda: "prometheus_rule_config_last_reload_successful 1" in
                  http_get(base + "/metrics")[2], timeout=10, what="a good reload")
     finally:
         proc.stop()
@@ -199,9 +186,9 @@ def test_for_state_survives_kill_9(tmp_path, rules_dir):
     proc, base, data, port = start_server(tmp_path, rules_dir)
     try:
         push(base, 9)
-        first = wait_for(lambda: alerts(base), what="a pending alert", proc=proc)[0]
+        first = wait_until(lambda: alerts(base), what="a pending alert", proc=proc)[0]
         # Pending for a while, and ALERTS_FOR_STATE written (after the restore point).
-        wait_for(lambda: query(base, "ALERTS_FOR_STATE"), what="ALERTS_FOR_STATE", proc=proc)
+        wait_until(lambda: query(base, "ALERTS_FOR_STATE"), what="ALERTS_FOR_STATE", proc=proc)
         time.sleep(6)
         proc.p.kill()
         proc.p.wait()
@@ -221,7 +208,7 @@ def test_for_state_survives_kill_9(tmp_path, rules_dir):
             active = parse_time(a[0]["activeAt"])
             return active if active < time.time() - 4 else None
 
-        active = wait_for(restored, timeout=20, what="the restored for state", proc=proc)
+        active = wait_until(restored, timeout=20, what="the restored for state", proc=proc)
         assert parse_time(first["activeAt"]) <= active
         assert "restored an alert's for state" in proc.log()
     finally:
@@ -290,7 +277,7 @@ receivers:
         assert ams == {"activeAlertmanagers": [{"url": am_url + "/api/v2/alerts"}],
                        "droppedAlertmanagers": []}
         push(base, 9)
-        firing = wait_for(lambda: [m for m in Receiver.got if m["status"] == "firing"],
+        firing = wait_until(lambda: [m for m in Receiver.got if m["status"] == "firing"],
                           timeout=40, what="a firing notification", proc=proc)[0]
         alert = firing["alerts"][0]
         assert alert["labels"] == {"alertname": "TestHigh", "instance": "a", "job": "j",
@@ -301,7 +288,7 @@ receivers:
         am_alerts = json.loads(http_get(am_url + "/api/v2/alerts")[2])
         assert am_alerts[0]["labels"]["alertname"] == "TestHigh"
         push(base, 1)
-        wait_for(lambda: [m for m in Receiver.got if m["status"] == "resolved"], timeout=40,
+        wait_until(lambda: [m for m in Receiver.got if m["status"] == "resolved"], timeout=40,
                  what="a resolved notification", proc=proc)
         metrics = http_get(base + "/metrics")[2]
         assert f'prometheus_notifications_sent_total{{alertmanager="{am_url}/api/v2/alerts"}}' \
@@ -329,10 +316,10 @@ def test_alert_history_is_kept_and_survives_a_restart(tmp_path, rules_dir):
     proc, base, data, port = start_server(tmp_path, rules_dir)
     try:
         push(base, 9)
-        wait_for(lambda: [t for t in history(base) if t["state"] == "firing"],
+        wait_until(lambda: [t for t in history(base) if t["state"] == "firing"],
                  what="a firing transition", proc=proc)
         push(base, 1)
-        wait_for(lambda: [t for t in history(base) if t["state"] == "inactive"],
+        wait_until(lambda: [t for t in history(base) if t["state"] == "inactive"],
                  what="a resolved transition", proc=proc)
         got = history(base, match='TestHigh{instance="a"}')
         assert [(t["from"], t["state"]) for t in got] == [
@@ -380,7 +367,7 @@ def test_default_pack_loads_and_user_rules_override_it(tmp_path, rules_dir):
                 "KmonAgentDown"} <= names
         assert all(f.startswith("default/") for f, _ in got)
         # Watchdog fires on the first evaluation.
-        wait_for(lambda: [a for a in alerts(base) if a["labels"]["alertname"] == "Watchdog"
+        wait_until(lambda: [a for a in alerts(base) if a["labels"]["alertname"] == "Watchdog"
                           and a["state"] == "firing"], what="Watchdog firing", proc=proc)
     finally:
         proc.stop()
