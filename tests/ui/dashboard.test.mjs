@@ -482,6 +482,7 @@ describe('dashboard on the generated cluster (100 nodes / 3 000 pods)', { skip: 
     await page.waitForURL(/range=6h/);
     await settled(page);
     await page.fill('#pods-search', 'a');
+    await page.waitForURL(/[?&]q=a(&|$)/); // the search reaches the URL after its debounce
     await page.click('[data-panel="pods-table"] [data-col="mem"] button');
     await page.waitForURL(/sort=/);
     const url = page.url();

@@ -18,7 +18,7 @@
 #include <string.h>
 
 static inline int fixture_add(struct km_tmpl_query_result *out, const struct km_label *l, size_t n,
-                       double v)
+                              double v)
 {
     struct km_labels *ls = NULL;
     int rc = km_labels_create(&ls, l, n);
@@ -30,7 +30,7 @@ static inline int fixture_add(struct km_tmpl_query_result *out, const struct km_
 }
 
 static inline int fixture_query(void *ctx, const char *promql, int64_t at_ms,
-                         struct km_tmpl_query_result *out, struct km_buf *err)
+                                struct km_tmpl_query_result *out, struct km_buf *err)
 {
     static const char *const instance[] = { "b:9100", "a:9100", "c:9100" };
     static const char *const job[] = { "node", "node", "other" };
@@ -90,8 +90,8 @@ static inline void fixture_fini(struct fixture *f)
 
 /* Parse text[0..n) as the template `name` and expand it with d: 0 with the output in out,
  * or the code of the failure with its message in out. */
-static inline int fixture_run(const struct km_tmpl_data *d, const char *name, const char *text, size_t n,
-                       struct km_buf *out)
+static inline int fixture_run(const struct km_tmpl_data *d, const char *name, const char *text,
+                              size_t n, struct km_buf *out)
 {
     struct km_tmpl *t = NULL;
     struct km_buf err;
