@@ -178,7 +178,6 @@ static int load_files(char *const *files, size_t n, bool is_glob, bool with_defa
     return 0;
 }
 
-/* New groups for the files; each file is owned by its groups (freed with the last). */
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -186,16 +185,15 @@ static int str_cmp(const void *a, const void *b)
 
 /* The names of the default rules not to load: those disabled, and those the user's files
  * define (sorted; the strings borrowed from the files and m->disabled). */
-static char **default_skips(struct km_rules *m, struct km_rulefile **files, size_t nuser,
-                            char *disabled, size_t *n)
+static char **default_skips(struct km_rulefile **files, size_t nuser, char *disabled, size_t *n)
 {
     size_t cap = 1;
     char **v, *save = NULL;
 
     for (size_t i = 0; i < nuser; i++)
         cap += files[i]->nrules;
-    for (const char *p = disabled; *p; p++)
-        cap += *p == ',';
+    for (const char *p = disabled; *p; p++) /* a name after each separator, at most */
+        cap += *p == ',' || *p == ' ';
     v = calloc(cap + 1, sizeof(*v));
     *n = 0;
     if (!v)
@@ -209,17 +207,17 @@ static char **default_skips(struct km_rules *m, struct km_rulefile **files, size
     for (char *t = strtok_r(disabled, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
         v[(*n)++] = t;
     km_sort(v, *n, sizeof(*v), str_cmp);
-    (void)m;
     return v;
 }
 
+/* New groups for the files; each file is owned by its groups (freed with the last). */
 static int build_groups(struct km_rules *m, struct km_rulefile **files, size_t nfiles, size_t nuser,
                         struct km_rules_group ***out, size_t *nout)
 {
     struct km_rules_group **g;
     size_t n = 0, total = 0, nskip = 0;
     char *disabled = strdup(m->disabled);
-    char **skip = disabled ? default_skips(m, files, nuser, disabled, &nskip) : NULL;
+    char **skip = disabled ? default_skips(files, nuser, disabled, &nskip) : NULL;
     int rc = 0;
 
     if (!skip)

@@ -380,13 +380,13 @@ def test_default_pack_loads_and_user_rules_override_it(tmp_path, rules_dir):
         expr: vector(0) > 0
 """)
     proc, base, _, _ = start_server(tmp_path, rules_dir, "--default-rules=true",
-                                    "--disable-rules", "Watchdog,CPUThrottlingHigh")
+                                    "--disable-rules", "Watchdog, CPUThrottlingHigh KubeletTooManyPods")
     try:
         got = rules_of(base)
         assert [f for f, n in got if n == "KubePodCrashLooping"] == [
             str(rules_dir / "mine.yaml")]
         names = {n for _, n in got}
-        assert "Watchdog" not in names and "CPUThrottlingHigh" not in names
+        assert not {"Watchdog", "CPUThrottlingHigh", "KubeletTooManyPods"} & names
         assert "KubePodNotReady" in names
     finally:
         proc.stop()
