@@ -49,6 +49,7 @@ int km_rules_create(struct km_rules **out, const struct km_rules_opts *o)
         goto out_free;
     m->o.external_labels = m->external;
     m->o.external_url = m->external_url;
+    pthread_mutex_init(&m->load_mu, NULL);
     pthread_mutex_init(&m->mu, NULL);
     *out = m;
     return 0;
@@ -78,6 +79,7 @@ void km_rules_destroy(struct km_rules *m)
     free(m->external_url);
     free(m->disabled);
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->load_mu);
     free(m);
 }
 
@@ -334,13 +336,23 @@ static int load(struct km_rules *m, char *const *files, size_t n, bool is_glob, 
 
 int km_rules_load(struct km_rules *m, char *const *patterns, size_t npatterns, struct km_buf *errs)
 {
-    return load(m, patterns, npatterns, true, true, errs);
+    int rc;
+
+    pthread_mutex_lock(&m->load_mu);
+    rc = load(m, patterns, npatterns, true, true, errs);
+    pthread_mutex_unlock(&m->load_mu);
+    return rc;
 }
 
 int km_rules_load_stopped(struct km_rules *m, char *const *files, size_t nfiles,
                           struct km_buf *errs)
 {
-    return load(m, files, nfiles, false, false, errs);
+    int rc;
+
+    pthread_mutex_lock(&m->load_mu);
+    rc = load(m, files, nfiles, false, false, errs);
+    pthread_mutex_unlock(&m->load_mu);
+    return rc;
 }
 
 int km_rules_eval_all(struct km_rules *m, int64_t ts_ms)

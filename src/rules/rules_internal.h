@@ -73,8 +73,9 @@ struct km_rules {
     struct km_rules_opts o;
     struct km_labels *external; /* owned copy of o.external_labels */
     char *external_url;
-    char *disabled;     /* owned copy of o.disabled */
-    pthread_mutex_t mu; /* groups, counts */
+    char *disabled;          /* owned copy of o.disabled */
+    pthread_mutex_t load_mu; /* one load at a time (SIGHUP and POST /-/reload race) */
+    pthread_mutex_t mu;      /* groups, counts */
     struct km_rules_group **groups;
     size_t ngroups;
     bool restored; /* a load happened: later new groups do not restore */

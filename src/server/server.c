@@ -635,10 +635,12 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
 {
     if (!s)
         return;
-    km_server_self_scrape_stop(s); /* they write through ingest: stopped first */
+    /* The self-scrape, the rules and the collector write through ingest: stopped before
+     * it; the rules after the HTTP server, whose /-/reload and API handlers use them. */
+    km_server_self_scrape_stop(s);
+    km_http_server_stop(s->http, grace_ms);
     km_server_rules_stop(s);
     km_server_cs_stop(s->cs);
-    km_http_server_stop(s->http, grace_ms);
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->api.ingest);
     km_storage_close(s->api.store);

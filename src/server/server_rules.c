@@ -166,8 +166,7 @@ int km_server_rules_start(struct km_server *s)
         snprintf(url, sizeof(url), "http://%s:%u", host, km_http_server_port(s->http));
     }
     ro.external_url = url;
-    ro.query = s->api.query;
-    ro.query.timeout_ms = 0;
+    ro.query = s->api.query; /* the server's limits: samples, lookback, --query-timeout */
     rc = km_rules_create(&s->rules, &ro);
     if (rc)
         return rc;
