@@ -11,6 +11,9 @@ export function str(v) {
 }
 export function reStr(v) { return String(v).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
 export const eq = (k, v) => `${k}=${str(v)}`;
+/** Matchers selecting the groups `rows` name (keys "a, b": a=~"x|y", b=~"u|v"; a superset
+ * of the rows' combinations, which callers join back by their keys). */
+const rowMatchers = (keys, rows) => keys.split(', ').map((k) => `${k}=~${str([...new Set(rows.map((r) => r[k] || ''))].map(reStr).join('|'))}`);
 
 /** A selector metric{cluster, namespace (or node scope), ...extra}. extra: matcher strings. */
 export function sel(f, metric, ...extra) {
@@ -133,16 +136,13 @@ export const pod = {
     pods: `count by (${keys}) (group by (${keys}, pod) (${sel(f, 'container_memory_working_set_bytes', ...extra)}))`,
   }),
   /** CPU over time of named groups (the rows of a top list): one query, keys as regex matchers. */
-  cpuOf: (f, keys, rows, w) => {
-    const ms = keys.split(', ').map((k) => `${k}=~${str([...new Set(rows.map((r) => r[k] || ''))].map(reStr).join('|'))}`);
-    return `sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...ms)}[${w}]))`;
-  },
+  cpuOf: (f, keys, rows, w) => `sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...rowMatchers(keys, rows))}[${w}]))`,
+  /** Memory now of named groups (the rows of a top list), selected as cpuOf selects them. */
+  memOf: (f, keys, rows) => `sum by (${keys}) (${sel(f, 'container_memory_working_set_bytes', C, ...rowMatchers(keys, rows))})`,
   /** Pods per group: from cluster state when collected, else from container series. */
   countBy: (f, keys, extra = []) => `count by (${keys}) (${sel(f, 'kube_pod_info', ...extra)}) or count by (${keys}) (group by (${keys}, pod) (${sel(f, 'container_memory_working_set_bytes', ...extra)}))`,
   workloadsBy: (f, keys, extra = []) => `count by (${keys}) (group by (${keys}, workload_kind, workload) (${sel(f, 'container_memory_working_set_bytes', 'workload!=""', ...extra)}))`,
   topCpu: (f, keys, k = 5, extra = []) => `topk(${k}, sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...extra)}[5m])))`,
-  /** Memory of the top-k by CPU (same keys). */
-  topMem: (f, keys, k = 5, extra = []) => `sum by (${keys}) (${sel(f, 'container_memory_working_set_bytes', C, ...extra)}) and on (${keys}) topk(${k}, sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...extra)}[5m])))`,
   info: (f, extra = []) => `group by (namespace, pod, node, workload_kind, workload, qos_class) (${sel(f, 'container_memory_working_set_bytes', P, ...extra)})`,
   kubeInfo: (f, extra = []) => `group by (namespace, pod, node, created_by_kind, created_by_name) (${sel(f, 'kube_pod_info', ...extra)})`,
   phase: (f, extra = []) => `${sel(f, 'kube_pod_status_phase', ...extra)} == 1`,

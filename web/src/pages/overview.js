@@ -79,11 +79,13 @@ export function mount(root, ctx) {
     const f = await q.filter();
     const ks = keys.split(', ');
     const keyOf = (m) => ks.map((k) => m[k] || '').join('/');
-    const [cpu, mem] = await Promise.all([q.instant(pod.topCpu(f, keys, 5)), q.instant(pod.topMem(f, keys, 5))]);
+    const cpu = await q.instant(pod.topCpu(f, keys, 5));
     if (!cpu.length) return empty(f.namespace ? WHY.noPodsNs(f.namespace) : WHY.noPods);
-    const memOf = new Map(mem.map((s) => [keyOf(s.metric), Number(s.value[1])]));
     const rows = cpu.map((s) => ({ m: s.metric, cpu: Number(s.value[1]) })).sort((a, b) => b.cpu - a.cpu);
-    const hist = await q.range(pod.cpuOf(f, keys, rows.map((r) => r.m), q.win));
+    // The rows' memory and CPU trend, selected by their names (not a second top-k).
+    const [mem, hist] = await Promise.all([q.instant(pod.memOf(f, keys, rows.map((r) => r.m))),
+      q.range(pod.cpuOf(f, keys, rows.map((r) => r.m), q.win))]);
+    const memOf = new Map(mem.map((s) => [keyOf(s.metric), Number(s.value[1])]));
     const histOf = new Map(hist.map((s) => [keyOf(s.metric), s]));
     return h('ol', { class: 'toplist' }, rows.map((r) => {
       const s = histOf.get(keyOf(r.m));
