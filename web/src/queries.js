@@ -128,7 +128,6 @@ export const pod = {
   restarting: (f, w) => `sum by (namespace, pod) (increase(${sel(f, 'kube_pod_container_status_restarts_total')}[${w}])) > 0`,
   pending: (f) => `sum by (namespace, pod, phase) (${sel(f, 'kube_pod_status_phase', 'phase=~"Pending|Failed|Unknown"')}) > 0`,
   kubeCount: (f) => `count(${sel(f, 'kube_pod_info')})`,
-  alerts: (f) => sel(f, 'ALERTS', 'alertstate="firing"'),
   // tables
   by: (f, keys, extra = []) => ({
     cpu: `sum by (${keys}) (rate(${sel(f, 'container_cpu_usage_seconds_total', C, ...extra)}[5m]))`,

@@ -105,9 +105,12 @@ export function mount(root, ctx) {
     const fn = await q.filter({ nodes: true }).catch(() => null);
     const f = await q.filter();
     const w = q.time.span > 86400 ? '1d' : `${Math.max(300, Math.round(q.time.span))}s`;
-    const [silent, unknown, restarting, pending, alerts, kubePods] = await Promise.all([
+    // Firing alerts from the rule manager, as the alerts card reads them (one call per
+    // refresh for both): the ALERTS series start only after a restart's restore point.
+    const [silent, unknown, restarting, pending, firing, kubePods] = await Promise.all([
       fn ? q.instant(node.notReporting(fn)) : [], fn ? q.instant(node.unknownSilent(fn)) : [],
-      q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), q.instant(pod.alerts(f)), q.scalar(pod.kubeCount(f))]);
+      q.instant(pod.restarting(f, w)), q.instant(pod.pending(f)), loadAlerts(q), q.scalar(pod.kubeCount(f))]);
+    const alerts = (firing || []).filter((a) => a.state === 'firing').map((a) => ({ metric: a.labels || {} }));
     const noKube = kubePods === null ? h('p', { class: 'muted' }, `Pod restarts and pending pods are unknown. ${WHY.noKube}`) : null;
     const groups = [
       ['alert', 'alerts firing', alerts.sort((a, b) => sevRank(a.metric.severity) - sevRank(b.metric.severity)).map((s) => [`${s.metric.alertname || 'alert'} firing`, [s.metric.severity, s.metric.namespace, s.metric.pod || s.metric.node].filter(Boolean).join(' · '), href('alerts', { q: s.metric.alertname || '' })])],
