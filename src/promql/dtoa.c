@@ -336,3 +336,23 @@ int km_pq_shortest(double v, char digits[24], int *exp10)
     digits[n] = '\0';
     return n;
 }
+
+char *km_pq_format_exp(char out[KM_PQ_EXP_MAX], double v, char e)
+{
+    char digits[24];
+    int exp10, n;
+
+    if (isnan(v)) {
+        snprintf(out, KM_PQ_EXP_MAX, "NaN");
+    } else if (isinf(v)) {
+        snprintf(out, KM_PQ_EXP_MAX, "%s", v > 0 ? "+Inf" : "-Inf");
+    } else if (v == 0) {
+        snprintf(out, KM_PQ_EXP_MAX, "%s0%c+00", signbit(v) ? "-" : "", e);
+    } else {
+        n = km_pq_shortest(v, digits, &exp10);
+        snprintf(out, KM_PQ_EXP_MAX, "%s%c%s%.*s%c%c%02d", v < 0 ? "-" : "", digits[0],
+                 n > 1 ? "." : "", n - 1, digits + 1, e, exp10 < 0 ? '-' : '+',
+                 exp10 < 0 ? -exp10 : exp10);
+    }
+    return out;
+}

@@ -10,4 +10,12 @@
  * Returns the number of digits (1..17); digits is NUL-terminated. */
 int km_pq_shortest(double v, char digits[24], int *exp10);
 
+/* Longest text km_pq_format_exp() writes, with its NUL. */
+#define KM_PQ_EXP_MAX 40
+
+/* v as Go's strconv.FormatFloat(v, e, -1, 64) prints it, e being 'e' or 'E': the shortest
+ * digits, at least two exponent digits ("1.5e+00", "-2E-07", "0e+00"), and "NaN",
+ * "+Inf", "-Inf". Returns out. */
+char *km_pq_format_exp(char out[KM_PQ_EXP_MAX], double v, char e);
+
 #endif

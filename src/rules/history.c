@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/mset.h"
 #include "common/timefmt.h"
+#include "rules/rules_internal.h"
 #include "storage/sample.h"
 
 #include <dirent.h>
@@ -139,16 +140,6 @@ void km_alert_history_close(struct km_alert_history *h)
     free(h);
 }
 
-static void json_labels(struct km_jsonw *w, const struct km_labels *l)
-{
-    km_jsonw_obj_begin(w);
-    for (size_t i = 0; l && i < l->n; i++) {
-        km_jsonw_key(w, l->v[i].name);
-        km_jsonw_str(w, l->v[i].value);
-    }
-    km_jsonw_obj_end(w);
-}
-
 void km_alert_history_record(void *ud, const struct km_rules_transition *t)
 {
     struct km_alert_history *h = ud;
@@ -178,9 +169,9 @@ void km_alert_history_record(void *ud, const struct km_rules_transition *t)
     km_jsonw_key(&w, "active_at");
     km_jsonw_i64(&w, t->active_at_ms);
     km_jsonw_key(&w, "labels");
-    json_labels(&w, t->labels);
+    km_rules_json_labels(&w, t->labels);
     km_jsonw_key(&w, "annotations");
-    json_labels(&w, t->annotations);
+    km_rules_json_labels(&w, t->annotations);
     km_jsonw_obj_end(&w);
     km_buf_putc(&line, '\n');
     if (km_buf_error(&line)) {

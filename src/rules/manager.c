@@ -409,29 +409,6 @@ void km_rules_counts(struct km_rules *m, size_t *groups, size_t *rules, int64_t 
 
 /* ---- the API ------------------------------------------------------------------------------ */
 
-/* Go's strconv.FormatFloat(v, 'e', -1, 64), as Prometheus prints an alert's value. */
-static void format_value_e(char out[40], double v)
-{
-    char digits[24];
-    int exp10, n;
-
-    if (isnan(v)) {
-        strcpy(out, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        strcpy(out, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    if (v == 0) {
-        strcpy(out, signbit(v) ? "-0e+00" : "0e+00");
-        return;
-    }
-    n = km_pq_shortest(v, digits, &exp10);
-    snprintf(out, 40, "%s%c%s%.*se%c%02d", v < 0 ? "-" : "", digits[0], n > 1 ? "." : "", n - 1,
-             digits + 1, exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
-}
-
 /* time.Time's JSON: RFC 3339 with the fraction's trailing zeros dropped. */
 static void json_time(struct km_jsonw *w, int64_t ms)
 {
@@ -453,7 +430,7 @@ static void json_time(struct km_jsonw *w, int64_t ms)
     km_jsonw_str(w, buf);
 }
 
-static void json_labels(struct km_jsonw *w, const struct km_labels *l)
+void km_rules_json_labels(struct km_jsonw *w, const struct km_labels *l)
 {
     km_jsonw_obj_begin(w);
     for (size_t i = 0; l && i < l->n; i++) {
@@ -475,13 +452,13 @@ static void json_pairs(struct km_jsonw *w, const struct km_rule_pair *p, size_t 
 
 static void json_alert(struct km_jsonw *w, const struct km_alert *a)
 {
-    char value[40];
+    char value[KM_PQ_EXP_MAX];
 
     km_jsonw_obj_begin(w);
     km_jsonw_key(w, "labels");
-    json_labels(w, a->labels);
+    km_rules_json_labels(w, a->labels);
     km_jsonw_key(w, "annotations");
-    json_labels(w, a->annotations);
+    km_rules_json_labels(w, a->annotations);
     km_jsonw_key(w, "state");
     km_jsonw_str(w, km_alert_state_name(a->state));
     km_jsonw_key(w, "activeAt");
@@ -491,8 +468,7 @@ static void json_alert(struct km_jsonw *w, const struct km_alert *a)
         json_time(w, a->keep_firing_since);
     }
     km_jsonw_key(w, "value");
-    format_value_e(value, a->value);
-    km_jsonw_str(w, value);
+    km_jsonw_str(w, km_pq_format_exp(value, a->value, 'e')); /* as Prometheus prints it */
     km_jsonw_obj_end(w);
 }
 

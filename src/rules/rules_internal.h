@@ -84,6 +84,10 @@ struct km_rules {
     uint64_t loads, load_failures;
 };
 
+/* manager.c: a label set as a JSON object (the API, the history). */
+struct km_jsonw;
+void km_rules_json_labels(struct km_jsonw *w, const struct km_labels *l);
+
 /* group.c */
 /* A group of `file`'s group g, without the rules named in skip[0..nskip) (sorted). */
 int km_rules_group_create(struct km_rules_group **out, struct km_rules *m,

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/labels.h"
+#include "promql/dtoa.h"
 #include "promql/eval.h"
 #include "promql/literal.h"
 #include "promql/parse.h"
@@ -226,26 +227,12 @@ static void print_labels(struct km_buf *b, const struct km_labels *l)
     km_buf_putc(b, '}');
 }
 
-/* Go's strconv.FormatFloat(v, 'E', -1, 64). */
+/* Go's strconv.FormatFloat(v, 'E', -1, 64), as promtool prints a value. */
 static void print_value(struct km_buf *b, double v)
 {
-    char s[KM_PROMQL_FLOAT_MAX + 8];
+    char s[KM_PQ_EXP_MAX];
 
-    if (isnan(v)) {
-        km_buf_puts(b, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        km_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    /* The fewest digits that read back as v. */
-    for (int prec = 0; prec <= 16; prec++) {
-        snprintf(s, sizeof(s), "%.*E", prec, v);
-        if (strtod(s, NULL) == v)
-            break;
-    }
-    km_buf_puts(b, s);
+    km_buf_puts(b, km_pq_format_exp(s, v, 'E'));
 }
 
 /* ---- alerts --------------------------------------------------------------------------------- */

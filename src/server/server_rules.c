@@ -4,6 +4,7 @@
  * as protocol "rules"), alerts sent to every --alertmanager and --alert-webhook, reloaded
  * on SIGHUP and POST /-/reload (a bad file keeps the old rules and the answer says why).
  */
+#include "common/cfg.h"
 #include "common/err.h"
 #include "common/jsonw.h"
 #include "common/log.h"
@@ -19,37 +20,22 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Split a comma-separated list into a NULL-terminated array of owned strings. */
+/* The items of a comma-separated setting, as km_cfg_split_list() trims them, in one
+ * allocation: a NULL-terminated array followed by the text it points into (free() it). */
 static char **split_list(const char *list, size_t *n)
 {
-    size_t cap = 1;
-    char **v, *copy, *save = NULL;
+    const char *text = list ? list : "";
+    size_t cap = 1, len = strlen(text);
+    char **v;
 
-    *n = 0;
-    for (const char *p = list ? list : ""; *p; p++)
+    for (const char *p = text; *p; p++)
         cap += *p == ',';
-    v = calloc(cap + 1, sizeof(*v));
-    copy = strdup(list ? list : "");
-    if (!v || !copy) {
-        free(v);
-        free(copy);
+    v = calloc(1, (cap + 1) * sizeof(*v) + len + 1);
+    if (!v)
         return NULL;
-    }
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        if (*t && (v[*n] = strdup(t)) != NULL)
-            (*n)++;
-    }
-    free(copy);
+    memcpy(v + cap + 1, text, len + 1);
+    *n = km_cfg_split_list((char *)(v + cap + 1), v, cap);
     return v;
-}
-
-static void free_list(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
 }
 
 static int append_samples(void *ud, const struct km_sample *s, size_t n)
@@ -99,8 +85,8 @@ static int start_notifier(struct km_server *s)
 
 out_free:
     free(t);
-    free_list(am);
-    free_list(hook);
+    free(am);
+    free(hook);
     return rc;
 }
 
@@ -116,7 +102,7 @@ int km_server_rules_reload(struct km_server *s, struct km_buf *errs)
     if (!patterns)
         return km_err_set(KM_ENOMEM, "out of memory");
     rc = km_rules_load(s->rules, patterns, n, errs);
-    free_list(patterns);
+    free(patterns);
     if (rc == KM_EINVAL || rc == KM_EIO)
         km_log_error(KM_SERVER_LOG, "loading the rule files failed; the old rules stay:\n%s",
                      km_buf_cstr(errs));
@@ -260,7 +246,7 @@ void km_server_on_alertmanagers(struct km_http_req *req, void *ud)
     else
         km_http_respond_buf(req, 200, "application/json", &b);
     km_buf_fini(&b);
-    free_list(am);
+    free(am);
 }
 
 /* The matchers of one `match` selector; a metric name stands for the alertname (an alert's

@@ -96,6 +96,27 @@ static uint64_t next_random(uint64_t *s)
     return *s;
 }
 
+/* Go's strconv.FormatFloat(v, 'e' or 'E', -1, 64), as Prometheus' alerts API and promtool
+ * print values (checked with Go 1.19's output). */
+static void test_format_exp(void **state)
+{
+    char out[KM_PQ_EXP_MAX];
+
+    (void)state;
+    assert_string_equal(km_pq_format_exp(out, 1, 'e'), "1e+00");
+    assert_string_equal(km_pq_format_exp(out, 9, 'e'), "9e+00");
+    assert_string_equal(km_pq_format_exp(out, 17, 'E'), "1.7E+01");
+    assert_string_equal(km_pq_format_exp(out, -0.00025, 'e'), "-2.5e-04");
+    assert_string_equal(km_pq_format_exp(out, 0.1, 'e'), "1e-01");
+    assert_string_equal(km_pq_format_exp(out, 1e300, 'e'), "1e+300");
+    assert_string_equal(km_pq_format_exp(out, 123456789012345678.0, 'e'), "1.2345678901234568e+17");
+    assert_string_equal(km_pq_format_exp(out, 0, 'E'), "0E+00");
+    assert_string_equal(km_pq_format_exp(out, -0.0, 'e'), "-0e+00");
+    assert_string_equal(km_pq_format_exp(out, NAN, 'e'), "NaN");
+    assert_string_equal(km_pq_format_exp(out, -INFINITY, 'e'), "-Inf");
+    assert_string_equal(km_pq_format_exp(out, INFINITY, 'E'), "+Inf");
+}
+
 static void test_property(void **state)
 {
     uint64_t seed = 0x9E3779B97F4A7C15ull;
@@ -130,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known),
         cmocka_unit_test(test_property),
+        cmocka_unit_test(test_format_exp),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
