@@ -4,6 +4,7 @@
  */
 #include "agent/agent_main.h"
 #include "demo/demo_main.h"
+#include "logs/cmd/logs_main.h"
 #include "query/query_main.h"
 #include "rules/cmd/rules_main.h"
 #include "server/server_main.h"
@@ -31,6 +32,8 @@ static const struct command commands[] = {
       km_tsdb_main },
     { "rules", "check and unit-test Prometheus rule files (recording and alerting rules)",
       km_rules_main },
+    { "logs", "query the log store with LogQL (a data directory or a server), inspect it",
+      km_logs_main },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

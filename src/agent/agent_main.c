@@ -10,6 +10,7 @@
 #include "agent/agent_main.h"
 
 #include "agent/collector.h"
+#include "agent/logs/logs.h"
 #include "agent/runtime.h"
 #include "agent/ship/ship_loop.h"
 #include "common/cfg.h"
@@ -300,6 +301,19 @@ static const char *spool_dir(const struct agent_opts *o)
     return geteuid() == 0 ? "/var/lib/kmon/spool" : "./kmon-agent-spool";
 }
 
+/* The node collectors and, last, the container logs' (agent/logs/logs.h). */
+static const struct km_collector_ops *const *node_collectors_with_logs(void)
+{
+    static const struct km_collector_ops *list[64];
+    size_t n = 0;
+
+    for (size_t i = 0; km_node_collectors[i] && n < 62; i++)
+        list[n++] = km_node_collectors[i];
+    list[n++] = &km_collector_logs;
+    list[n] = NULL;
+    return list;
+}
+
 int km_agent_main(int argc, char **argv)
 {
     struct agent_opts o = { 0 };
@@ -327,7 +341,7 @@ int km_agent_main(int argc, char **argv)
     /* The mode decides which collectors (and so which settings) exist: read before the
      * settings table is built (and checked again with the rest of the settings). */
     cluster_mode = strcmp(mode_of(argc, argv), "cluster") == 0;
-    collectors = cluster_mode ? km_cluster_collectors : km_node_collectors;
+    collectors = cluster_mode ? km_cluster_collectors : node_collectors_with_logs();
     rc = km_agent_create(&a, collectors);
     if (rc) {
         fprintf(stderr, "kmon agent: %s\n", km_err_msg());
@@ -378,6 +392,10 @@ int km_agent_main(int argc, char **argv)
     ship.ship.backoff_min_ms = 500;
     ship.ship.backoff_max_ms = 5000;
 
+    km_logs_set_target(&(struct km_logs_target){ .server = o.server,
+                                                 .cluster = o.cluster,
+                                                 .timeout_ms = o.ship_timeout_ms,
+                                                 .run = !o.once });
     rc = km_sig_init();
     if (rc == 0)
         rc = km_agent_start(a, &host, o.disabled);

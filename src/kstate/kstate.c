@@ -31,6 +31,7 @@ struct km_kstate {
         struct km_kreflector *refl;
     } k[MAX_KINDS];
     struct km_kleader *leader; /* NULL: no election */
+    struct km_kevents *events; /* NULL: Events not watched */
     uint64_t emissions, last_series, stale_total;
     double last_seconds;
 };
@@ -124,6 +125,7 @@ void km_kstate_stop(struct km_kstate *s)
 {
     if (!s)
         return;
+    km_kevents_stop(s->events);
     km_kleader_stop(s->leader);
     for (size_t i = 0; i < s->n; i++)
         km_kreflector_stop(s->k[i].refl);
@@ -160,6 +162,39 @@ static int start_leader(struct km_kstate *s, const struct km_kstate_opts *o)
     return 0;
 }
 
+static bool events_leading(void *ud)
+{
+    return km_kstate_leading(ud);
+}
+
+/* Events as log lines, after the elector (only the leader's lines are written). */
+static int start_events(struct km_kstate *s, const struct km_kstate_opts *o)
+{
+    struct km_kevents_opts eo = { .sink = o->events_sink,
+                                  .cluster = o->events_cluster && *o->events_cluster
+                                                 ? o->events_cluster
+                                                 : s->cluster,
+                                  .leading = events_leading,
+                                  .leading_ud = s,
+                                  .watch_timeout_s = o->r.watch_timeout_s,
+                                  .page_limit = o->r.page_limit,
+                                  .backoff_min_ms = o->r.backoff_min_ms,
+                                  .backoff_max_ms = o->r.backoff_max_ms,
+                                  .forbidden_retry_ms = o->r.forbidden_retry_ms };
+    int rc = km_kevents_start(&s->events, &s->cfg, &eo);
+
+    if (rc)
+        return km_err_wrap(rc, "the Events watcher");
+    km_log_info(LOG, "writing Kubernetes Events (events.k8s.io/v1) as the log stream "
+                     "{source=\"kubernetes-events\"}");
+    return 0;
+}
+
+struct km_kevents *km_kstate_events(struct km_kstate *s)
+{
+    return s->events;
+}
+
 int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o)
 {
     struct km_kstate *s = calloc(1, sizeof(*s));
@@ -185,6 +220,8 @@ int km_kstate_start(struct km_kstate **out, const struct km_kstate_opts *o)
                                  &s->cfg, &o->r);
     if (rc == 0 && o->leader_elect)
         rc = start_leader(s, o);
+    if (rc == 0 && o->events && o->events_sink.push)
+        rc = start_events(s, o);
     if (rc) {
         km_kstate_stop(s);
         return rc;
@@ -357,6 +394,21 @@ void km_kstate_metrics(struct km_kstate *s, struct km_mset *m)
 
         for (size_t j = 0; j < sizeof(v) / sizeof(v[0]); j++)
             km_mset_add(m, fam[j], &l, 1, v[j]);
+    }
+    if (s->events) {
+        const struct km_kreflector_stats *st = km_kevents_stats(s->events);
+        struct km_label l = { "kind", "events" };
+        double v[] = {
+            (double)km_kevents_tracked(s->events), (double)atomic_load(&st->lists),
+            (double)atomic_load(&st->pages),       (double)atomic_load(&st->watches),
+            (double)atomic_load(&st->events),      (double)atomic_load(&st->relists_gone),
+            (double)atomic_load(&st->errors),      atomic_load(&st->forbidden) ? 1.0 : 0.0,
+            atomic_load(&st->synced) ? 1.0 : 0.0
+        };
+
+        for (size_t j = 0; j < sizeof(v) / sizeof(v[0]); j++)
+            km_mset_add(m, fam[j], &l, 1, v[j]);
+        km_kevents_metrics(s->events, m);
     }
     km_intern_stats(s->in, &strings, &bytes);
     {

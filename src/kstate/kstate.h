@@ -7,17 +7,21 @@
  * `kmon server --cluster-state` and `kmon agent --mode cluster`; it knows neither HTTP
  * serving nor storage.
  *
+ * With an Events sink (opts.events_sink, events.h) it also watches events.k8s.io/v1
+ * Events and hands each new observation to the sink as a log line.
+ *
  * With leader election (kube/leader.h) every replica watches, and the callers emit only
  * while km_kstate_leading() says this replica leads, so a takeover emits at once.
  *
- * Threads: the reflectors and the elector run on their own threads; km_kstate_emit and
- * km_kstate_metrics may be called from any one thread at a time, km_kstate_leading from
- * any thread.
+ * Threads: the reflectors, the elector and the Events watcher (two) run on their own
+ * threads; km_kstate_emit and km_kstate_metrics may be called from any one thread at a
+ * time, km_kstate_leading from any thread.
  */
 #ifndef KMON_KSTATE_KSTATE_H
 #define KMON_KSTATE_KSTATE_H
 
 #include "emit.h"
+#include "events.h"
 #include "kube/leader.h"
 #include "reflector.h"
 
@@ -37,6 +41,15 @@ struct km_kstate_opts {
     bool leader_elect; /* elect a leader with a Lease (leader.ns NULL or "": the service
                         * account's namespace in-cluster, else "default") */
     struct km_kleader_opts leader;
+    bool events; /* watch Events (--cluster-state-events), when events_sink is set */
+    /* Where Event lines go (the caller sets it after km_kstate_opts_from); push NULL: no
+     * Events are watched. It is called from the Events sender's thread and must stay
+     * valid until km_kstate_stop() returns. Only the leader's lines are handed over. */
+    struct km_kevents_sink events_sink;
+    /* The Events' cluster label when it is not `cluster` (the agent's cluster mode, where
+     * the metrics shipper adds cluster to samples but nothing adds it to log streams);
+     * NULL or "": `cluster`. */
+    const char *events_cluster;
 };
 
 struct km_kstate;
@@ -90,10 +103,15 @@ bool km_kstate_leading(struct km_kstate *s);
 bool km_kstate_synced(struct km_kstate *s);
 
 /* kmon_cluster_state_* self-metrics (with leader election, kmon_cluster_state_leader and
- * _leader_transitions_total). */
+ * _leader_transitions_total; with Events, their watch as kind="events" and
+ * kmon_kstate_events_*). */
 void km_kstate_metrics(struct km_kstate *s, struct km_mset *m);
 
-/* Stop the elector (releasing a held Lease) and the reflectors, and free everything.
+/* The Events watcher, or NULL when Events are not watched (tests, tools). */
+struct km_kevents *km_kstate_events(struct km_kstate *s);
+
+/* Stop the Events watcher (offering its queued lines to the sink once), the elector
+ * (releasing a held Lease) and the reflectors, and free everything.
  * Accepts NULL. */
 void km_kstate_stop(struct km_kstate *s);
 

@@ -94,6 +94,13 @@ const struct km_cfg_field km_kstate_fields[] = {
       .help = "how often the leader renews and the others try to acquire the Lease",
       .min = 10,
       .max = 3600000 },
+    { .name = "cluster-state-events",
+      .type = KM_CFG_BOOL,
+      .offset = offsetof(struct km_kstate_settings, events),
+      .def = "true",
+      .help = "write Kubernetes Events (events.k8s.io/v1) to the logs as the stream "
+              "{source=\"kubernetes-events\", namespace, kind, name, reason, type} (the "
+              "ClusterRole needs list,watch on events in apiGroups [\"events.k8s.io\"])" },
     KM_CFG_FIELDS_END,
 };
 
@@ -142,5 +149,6 @@ int km_kstate_opts_from(struct km_kstate_opts *out, const struct km_kstate_setti
     out->leader.lease_duration_ms = s->le_lease_ms;
     out->leader.renew_deadline_ms = s->le_renew_ms;
     out->leader.retry_period_ms = s->le_retry_ms;
+    out->events = s->events;
     return km_kstate_settings_check(s);
 }

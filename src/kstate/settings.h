@@ -2,7 +2,8 @@
  * settings — the cluster-state collector's settings as one config table (common/cfg.h),
  * shared by `kmon server --cluster-state` (its "Cluster state" section) and
  * `kmon agent --mode cluster` (the cluster_state collector's settings): where the API
- * is, which kinds, the watch timeout, KSM's allowlists, leader election among replicas.
+ * is, which kinds, the watch timeout, KSM's allowlists, leader election among replicas,
+ * Kubernetes Events as logs.
  * Constant data.
  */
 #ifndef KMON_KSTATE_SETTINGS_H
@@ -19,6 +20,7 @@ struct km_kstate_settings {
     bool leader_elect;
     char *le_ns, *le_name, *le_identity;
     int64_t le_lease_ms, le_renew_ms, le_retry_ms;
+    bool events; /* --cluster-state-events */
 };
 
 /* Fields pointing into a struct km_kstate_settings. */

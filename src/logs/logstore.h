@@ -56,6 +56,15 @@ struct km_logstore_opts {
      * sentence ("replaying the log WAL: 41% (12 of 29 segments)"). */
     void (*progress)(void *ud, const char *msg);
     void *progress_ud;
+
+    /* Added with the store (0/NULL: the default), mostly for tests and the benchmark: */
+    int64_t (*now_ms)(void *ud); /* the wall clock in ms (NULL: the system's) */
+    void *now_ud;
+    size_t chunk_target_bytes;  /* cut a head past this many raw line bytes (0: 1 MiB) */
+    int64_t max_chunk_age_ms;   /* or when it is this old (0: 1 h) */
+    uint64_t chunk_file_bytes;  /* start a new chunk file past this size (0: 64 MiB) */
+    uint64_t wal_segment_bytes; /* start a new WAL segment past this size (0: 64 MiB) */
+    int zstd_level;             /* chunk compression level (0: 3) */
 };
 
 enum km_log_refusal {
@@ -98,6 +107,9 @@ void km_logstore_source(struct km_logstore *s, struct km_log_source *out);
 
 /* Cut and write what is in memory now and fsync (tests, shutdown). */
 int km_logstore_flush(struct km_logstore *s);
+
+/* Run retention now (the background thread runs it every second). */
+void km_logstore_retention(struct km_logstore *s);
 
 /* kmon_logs_* families: entries and bytes taken by outcome/reason, streams, chunks and
  * bytes on disk and in memory, WAL size, retention deletions, compression ratio. */

@@ -26,6 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Caps of the decoders (they belong with src/common/limits.h): labels of one stream,
+ * and the arena of one decoded request, which holds every line, label and entry of the
+ * body (a small multiple of its length plus a constant). */
+#define KM_LOKI_LIMIT_LABELS       256
+#define KM_LOKI_LIMIT_ARENA_FACTOR 32
+#define KM_LOKI_LIMIT_ARENA_EXTRA  (1u << 20)
+
 /* A decoded push request. Zero it before the first decode; km_loki_push_fini() frees. */
 struct km_loki_push {
     struct km_log_push_stream *streams; /* into the arena */
@@ -34,7 +41,9 @@ struct km_loki_push {
     struct km_arena arena;
 };
 
-/* Decode a protobuf PushRequest already snappy-uncompressed (km_rw_uncompress). */
+/* Decode a protobuf PushRequest already snappy-uncompressed (km_rw_uncompress). Lines
+ * and labels are copied into out's arena: body may be freed afterwards. A struct decoded
+ * into before is reused (its arena reset); on failure it holds no streams. */
 int km_loki_push_decode_proto(struct km_loki_push *out, const void *body, size_t len);
 
 /* Decode the JSON form. Timestamps are strings of nanoseconds ("1700000000000000000");

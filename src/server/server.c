@@ -19,6 +19,8 @@
 #include "common/timefmt.h"
 #include "ingest.h"
 #include "kstate/settings.h"
+#include "logs/logstore.h"
+#include "logs_api.h"
 #include "storage/storage.h"
 #include "tsdb/tsdb_storage.h"
 #include "ui/ui.h"
@@ -295,6 +297,39 @@ const struct km_cfg_field km_server_fields[] = {
       .help = "how often the cluster state is stored (first as soon as every kind is listed)",
       .min = 100,
       .max = 3600000 },
+    { .name = "logs-retention",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, logs_retention_ms),
+      .def = "0",
+      .help = "delete log lines older than this (0: the same as --retention)",
+      .min = 0,
+      .max = 100ll * 365 * 86400000 },
+    { .name = "logs-retention-size",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, logs_retention_bytes),
+      .def = "0",
+      .help = "also delete the oldest log chunks while the log store (DATA/logs) is larger "
+              "than this (0: no cap)" },
+    { .name = "logs-max-line-size",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, logs_max_line_bytes),
+      .def = "256KiB",
+      .help = "longer log lines are refused (400, counted per reason)" },
+    { .name = "logs-max-streams",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, logs_max_streams),
+      .def = "1000000",
+      .help = "new log streams (label sets) past this many are refused (400)",
+      .min = 1,
+      .max = INT64_MAX },
+    { .name = "logs-ooo-window",
+      .type = KM_CFG_DURATION,
+      .offset = offsetof(struct km_server_opts, logs_ooo_window_ms),
+      .def = "1h",
+      .help = "log lines this much older than their stream's newest are still accepted "
+              "(--max-future applies to log lines too)",
+      .min = 0,
+      .max = 7ll * 86400000 },
     KM_CFG_FIELDS_END,
 };
 
@@ -395,6 +430,7 @@ void km_server_collect_metrics(struct km_server *s, struct km_mset *m)
     if (km_http_server_ready(s->http)) {
         km_ingest_metrics(s->api.ingest, m);
         km_storage_metrics(s->api.store, m);
+        km_logs_api_metrics(s->logs_api, m);
     }
     if (s->cs)
         km_server_cs_metrics(s->cs, m);
@@ -497,6 +533,52 @@ static int add_routes(struct km_server *s)
         rc = km_http_server_add_routes(s->http, km_api_seed_routes, km_api_seed_nroutes, &s->api);
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_api_prom_routes, km_api_prom_nroutes, &s->api);
+    if (rc == 0) {
+        struct km_logs_api_opts lo = {
+            .max_decoded_bytes = s->o.max_decoded_bytes,
+            .query_timeout_ms = s->o.query_timeout_ms,
+        };
+
+        rc = km_logs_api_create(&s->logs_api, &lo);
+    }
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_logs_api_routes, km_logs_api_nroutes,
+                                       s->logs_api);
+    return rc;
+}
+
+static void logs_progress(void *ud, const char *msg)
+{
+    (void)ud;
+    km_log_info(KM_SERVER_LOG, "%s", msg);
+}
+
+/* The log store in DATA/logs, and the Loki API over it. */
+static int open_logs(struct km_server *s)
+{
+    struct km_buf dir;
+    struct km_logstore_opts lo = {
+        .retention_ms = s->o.logs_retention_ms ? s->o.logs_retention_ms : s->o.retention_ms,
+        .retention_bytes = s->o.logs_retention_bytes,
+        /* The store reads 0 as its default: 1 ms is the nearest to none. */
+        .max_future_ms = s->o.max_future_ms ? s->o.max_future_ms : 1,
+        .ooo_window_ms = s->o.logs_ooo_window_ms ? s->o.logs_ooo_window_ms : 1,
+        .max_line_bytes = (size_t)s->o.logs_max_line_bytes,
+        .max_streams = (uint64_t)s->o.logs_max_streams,
+        .fsync_interval_ms = s->o.fsync_interval_ms,
+        .progress = logs_progress,
+    };
+    int rc;
+
+    km_buf_init(&dir, 0);
+    km_buf_printf(&dir, "%s/logs", s->o.data_dir);
+    lo.dir = km_buf_cstr(&dir);
+    rc = km_logstore_open(&s->logs, &lo);
+    if (rc)
+        rc = km_err_wrap(rc, "opening the log store in %s", lo.dir);
+    else
+        km_logs_api_attach(s->logs_api, s->logs);
+    km_buf_fini(&dir);
     return rc;
 }
 
@@ -528,11 +610,23 @@ static int open_db(struct km_server *s)
     rc = km_ingest_create(&s->api.ingest, s->api.store, &io);
     if (rc)
         return rc;
+    rc = open_logs(s);
+    if (rc)
+        return rc;
     km_http_server_set_ready(s->http, true);
     return 0;
 }
 
 /* --cluster-state: the collector, emitting through ingest. */
+/* Kubernetes Events from the collector, into the log store: what the store refuses
+ * (counted in its metrics) is not retried; only a failing store is. */
+static int push_kube_events(void *ud, const struct km_log_push_stream *st, size_t n)
+{
+    struct km_log_push_result r;
+
+    return km_logstore_push(ud, st, n, &r);
+}
+
 static int start_cluster_state(struct km_server *s)
 {
     struct km_kstate_opts ko;
@@ -541,6 +635,8 @@ static int start_cluster_state(struct km_server *s)
     if (!s->o.cluster_state)
         return 0;
     rc = km_kstate_opts_from(&ko, &s->o.cs, s->o.cluster);
+    if (rc == 0 && s->logs)
+        ko.events_sink = (struct km_kevents_sink){ push_kube_events, s->logs };
     if (rc == 0)
         rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
     return rc ? km_err_wrap(rc, "--cluster-state") : 0;
@@ -644,6 +740,8 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     km_http_server_destroy(s->http);
     km_ingest_destroy(s->api.ingest);
     km_storage_close(s->api.store);
+    km_logstore_close(s->logs);
+    km_logs_api_destroy(s->logs_api);
     km_ui_destroy(s->ui);
     if (s->self_ok)
         km_self_metrics_fini(&s->self);

@@ -61,6 +61,12 @@ struct km_server_opts {
     char *cluster;
     int64_t cluster_state_interval_ms;
     struct km_kstate_settings cs;
+    /* The log store (DATA/logs) and the Loki API. */
+    int64_t logs_retention_ms; /* 0: retention_ms */
+    uint64_t logs_retention_bytes;
+    uint64_t logs_max_line_bytes;
+    int64_t logs_max_streams;
+    int64_t logs_ooo_window_ms;
 };
 
 /* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into

@@ -16,6 +16,8 @@
 #define KM_SERVER_LOG "server"
 
 struct km_ingest;
+struct km_logstore;
+struct km_logs_api;
 struct km_alert_history;
 struct km_mset;
 struct km_notifier;
@@ -53,6 +55,8 @@ struct km_server {
     struct km_rules *rules;           /* --rules */
     struct km_notifier *notifier;     /* --alertmanager, --alert-webhook, or NULL */
     struct km_alert_history *history; /* DATA/alerts, or NULL */
+    struct km_logstore *logs;         /* DATA/logs */
+    struct km_logs_api *logs_api;     /* the Loki API over it */
     /* The self-scrape (self_scrape.c). */
     pthread_t scrape_thread;
     pthread_mutex_t scrape_mu;

@@ -33,6 +33,10 @@ int km_server_main(int argc, char **argv)
                    "  POST /api/nodes/<n>/metrics     the prototype's JSON (and "
                    "/api/namespaces/<ns>/pods/<p>/metrics)\n"
                    "  GET  /api/nodes, /api/pods, …   the prototype's REST API (docs/api.md)\n"
+                   "  POST /loki/api/v1/push          Loki's push API (promtail, Alloy, Fluent "
+                   "Bit, Vector, logging libraries; protobuf or JSON)\n"
+                   "  GET  /loki/api/v1/query_range   LogQL and the rest of Loki's API (Grafana's "
+                   "Loki data source, logcli); logs in DATA/logs\n"
                    "  GET  /, /healthz, /readyz       health; GET /metrics about kmon itself",
         .other_commands = other_commands,
     };

@@ -1,7 +1,7 @@
 """Builders of the cluster-state kinds the kube-apiserver double (kubeapi.py) serves
 besides pods, ReplicaSets and Jobs: Node, Namespace, Deployment, StatefulSet, DaemonSet,
 CronJob, HorizontalPodAutoscaler (autoscaling/v2), PersistentVolumeClaim, Service,
-ResourceQuota and Lease, plus ``set_container_state`` for the pod container states a
+ResourceQuota, Lease and Event (events.k8s.io/v1: ``make_event``, ``observe_event``), plus ``set_container_state`` for the pod container states a
 cluster-state collector must tell apart (ImagePullBackOff, CrashLoopBackOff with its last
 termination, OOMKilled ...) and ``make_pending_pod`` for a pod the scheduler could not
 place.
@@ -16,14 +16,14 @@ client reads them).  Standard library only.
 
 import copy
 
-from kubeapi import (_digest, _hex64, _owner_ref, _owner_uid, _suffix, _template, _ts,
-                     make_uid)
+from kubeapi import (_digest, _hex64, _owner_api_version, _owner_ref, _owner_uid,
+                     _parse_ts, _suffix, _template, _ts, make_uid)
 
 __all__ = [
     "make_node", "make_namespace", "make_deployment", "make_statefulset", "make_daemonset",
     "make_cronjob", "make_hpa", "make_pvc", "make_service", "make_resourcequota",
     "make_lease", "make_pending_pod", "set_container_state", "node_condition",
-    "deployment_conditions",
+    "deployment_conditions", "make_event", "observe_event",
 ]
 
 T0 = "2026-11-20T08:00:00Z"
@@ -629,3 +629,115 @@ def make_pending_pod(name, namespace="default", *, message=None, **kw):
         "0/3 nodes are available: 3 No preemption victims found for incoming pod.."}],
         "qosClass": st["qosClass"]}
     return pod
+
+
+# ----------------------------------------------------------------------------- Event
+
+
+def _event_suffix(at, *parts):
+    """The name suffix client-go gives an Event: the hex of its creation time in Unix
+    nanoseconds (fmt.Sprintf("%v.%x", ref.Name, t.UnixNano())), made unique per parts."""
+    dt = _parse_ts(at)
+    nanos = int(dt.timestamp()) * 1_000_000_000 + int(_digest("evns", *parts)[:6], 16) % 1_000_000_000
+    return format(nanos, "x")
+
+
+def _micro(at, micros):
+    """A MicroTime ("2026-11-20T08:00:01.123456Z") from a Time and microseconds."""
+    return at[:-1] + f".{micros:06d}Z"
+
+
+def make_event(regarding, reason, note, *, type_="Normal", at=T0, count=1, last=None,
+               legacy=False, controller=None, instance=None, action=None, field_path=None,
+               namespace=None, uid=None, resource_version="1", name=None):
+    """An Event as GET /apis/events.k8s.io/v1 serves it on a real 1.29 cluster.
+
+    regarding: the object it is about, as (kind, namespace or None, name[, uid]); a
+    cluster-scoped object's Events live in "default".  Two shapes:
+
+    * legacy=False — written by an events.k8s.io client (the scheduler, controllers on the
+      new API): eventTime (MicroTime) set, ``series`` {count, lastObservedTime} once it has
+      repeated (count >= 2; last = the last observation's time), deprecatedSource {},
+      deprecated timestamps null, no deprecatedCount;
+    * legacy=True — written through core/v1 by client-go's EventRecorder (the kubelet,
+      most controllers): eventTime null, reportingController/Instance = the source's
+      component/host, deprecatedSource {component, host}, deprecatedFirstTimestamp = at,
+      deprecatedLastTimestamp = last (or at), deprecatedCount = count.
+
+    Fields in the Go struct's order (metadata, eventTime, series, reportingController,
+    reportingInstance, action, reason, regarding, note, type, deprecatedSource,
+    deprecatedFirstTimestamp, deprecatedLastTimestamp, deprecatedCount)."""
+    rkind, rns, rname = regarding[0], regarding[1], regarding[2]
+    ruid = regarding[3] if len(regarding) > 3 else make_uid(rns or "", rkind, rname)
+    ns = namespace or rns or "default"
+    name = name or f"{rname}.{_event_suffix(at, rkind, rns, rname, reason, note)}"
+    if controller is None:
+        controller = "kubelet" if legacy else "default-scheduler"
+    if instance is None:
+        instance = "node-1" if legacy else f"{controller}-control-plane"
+    meta = {"name": name, "namespace": ns,
+            "uid": uid or make_uid("event", ns, name),
+            "resourceVersion": str(resource_version), "creationTimestamp": at}
+    ev = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": meta}
+    if legacy:
+        ev["eventTime"] = None
+    else:
+        ev["eventTime"] = _micro(at, int(_digest("micro", name)[:5], 16) % 1_000_000)
+        if count >= 2:
+            ev["series"] = {"count": count,
+                            "lastObservedTime": _micro(last or at, int(_digest(
+                                "micro-last", name, count)[:5], 16) % 1_000_000)}
+    if controller:  # omitempty
+        ev["reportingController"] = controller
+    if instance:
+        ev["reportingInstance"] = instance
+    if action:
+        ev["action"] = action
+    ev["reason"] = reason
+    reg = {"kind": rkind}
+    if rns:
+        reg["namespace"] = rns
+    reg["name"] = rname
+    reg["uid"] = ruid
+    reg["apiVersion"] = _owner_api_version(rkind)
+    reg["resourceVersion"] = str(int(_digest("rrv", rname)[:4], 16))
+    if field_path:
+        reg["fieldPath"] = field_path
+    ev["regarding"] = reg
+    ev["note"] = note
+    ev["type"] = type_
+    if legacy:
+        ev["deprecatedSource"] = {k: v for k, v in (("component", controller),
+                                                     ("host", instance)) if v}
+        ev["deprecatedFirstTimestamp"] = at
+        ev["deprecatedLastTimestamp"] = last or at
+        ev["deprecatedCount"] = count
+    else:
+        ev["deprecatedSource"] = {}
+        ev["deprecatedFirstTimestamp"] = None
+        ev["deprecatedLastTimestamp"] = None
+    return ev
+
+
+def observe_event(ev, at, note=None):
+    """The Event observed once more at `at` (what a recorder's PATCH does): a new-shape
+    Event gets or advances its series (count, lastObservedTime as a MicroTime), a legacy
+    one its deprecatedCount and deprecatedLastTimestamp.  Returns a new object."""
+    ev = copy.deepcopy(ev)
+    if note is not None:
+        ev["note"] = note
+    if ev.get("eventTime") is None:
+        ev["deprecatedCount"] = ev.get("deprecatedCount", 1) + 1
+        ev["deprecatedLastTimestamp"] = at
+        return ev
+    count = ev.get("series", {}).get("count", 1) + 1
+    series = {"count": count, "lastObservedTime": _micro(at, int(_digest(
+        "micro-last", ev["metadata"]["name"], count)[:5], 16) % 1_000_000)}
+    out = {}
+    for k, v in ev.items():  # series goes right after eventTime
+        if k == "series":
+            continue
+        out[k] = v
+        if k == "eventTime":
+            out["series"] = series
+    return out

@@ -2,7 +2,8 @@
 """The dashboard's end-to-end tests in a real browser, as a user meets it: starts a real
 `kmon demo` (server + agent on this host, default flags but for its port and a fresh data
 directory) and a `kmon server` loaded with the 100-node/3 000-pod dataset
-(gen_cluster.py, through remote_write), then runs the browser tests (node --test
+(gen_cluster.py, through remote_write) with its pods' logs (gen_logs.py, through Loki's
+push API), then runs the browser tests (node --test
 tests/ui/, playwright-core driving Debian's chromium) against both. Screenshots of every
 page land in the artifact directory (--artifacts, default $KMON_UI_ARTIFACTS or
 /tmp/kmon-ui-artifacts). Both processes must stop cleanly on SIGTERM, and a sanitized
@@ -105,6 +106,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--serve", action="store_true",
                     help="start both, print their URLs and wait (Ctrl-C stops them)")
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="run only the test files whose name contains NAME (repeatable)")
     a = ap.parse_args()
     kmon = os.path.abspath(os.environ.get("KMON_BIN", os.path.join(ROOT, "build", "kmon")))
     driver = os.path.join(ROOT, "web", "node_modules", "playwright-core")
@@ -136,19 +139,30 @@ def main():
         dataset = json.loads(gen.stdout.strip().splitlines()[-1])
         print(f"run_e2e: dataset pushed in {time.monotonic() - t0:.1f}s: "
               f"{dataset['series']} series, {dataset['samples']} samples", flush=True)
+        gen = subprocess.run([sys.executable, os.path.join(HERE, "gen_logs.py"), "--url",
+                              data_url, "--nodes", os.environ.get("KMON_UI_NODES", "100"),
+                              "--pods", os.environ.get("KMON_UI_PODS", "3000")],
+                             capture_output=True, text=True, timeout=900)
+        if gen.returncode != 0:
+            raise SystemExit(f"gen_logs failed:\n{gen.stdout}{gen.stderr}")
+        logs = json.loads(gen.stdout.strip().splitlines()[-1])
+        print(f"run_e2e: logs pushed in {logs['seconds']}s: {logs['lines']} lines, "
+              f"{logs['events']} events, {logs['streams']} streams", flush=True)
         demo.wait_ready(demo_url)
         # The demo's own node with a CPU rate: two collections of its agent.
         wait_for("the demo node's CPU rate", lambda: query(
             demo_url, "sum(rate(node_cpu_seconds_total[1m])) > 0"), 90)
         env = dict(os.environ, KMON_UI_URL=demo_url, KMON_UI_DATA_URL=data_url,
-                   KMON_UI_ARTIFACTS=a.artifacts, KMON_UI_DATASET=json.dumps(dataset))
+                   KMON_UI_ARTIFACTS=a.artifacts, KMON_UI_DATASET=json.dumps(dataset),
+                   KMON_UI_LOGS=json.dumps(logs), KMON_BIN=kmon)
         if a.serve:
             print(f"demo    {demo_url}/ui/\ndataset {data_url}/ui/\nCtrl-C stops both.",
                   flush=True)
             signal.sigwait([signal.SIGINT, signal.SIGTERM])
             failed = False
             return 0
-        tests = sorted(os.path.join(HERE, f) for f in os.listdir(HERE) if f.endswith(".test.mjs"))
+        tests = sorted(os.path.join(HERE, f) for f in os.listdir(HERE) if f.endswith(".test.mjs")
+                       and (not a.only or any(o in f for o in a.only)))
         rc = subprocess.run(["node", "--test", "--test-concurrency=1", *tests], env=env,
                             timeout=1200).returncode
         failed = rc != 0

@@ -1,5 +1,6 @@
 // api.js — fetch wrappers for the server's Prometheus HTTP API (queries, labels,
-// rules, alerts) and kmon's alert history. Queries are POSTed form-encoded;
+// rules, alerts), kmon's alert history and Loki's log API (LogQL over a range, log
+// labels). Prometheus queries are POSTed form-encoded;
 // every call takes an AbortSignal; an error answer ({"status":"error",...})
 // becomes a thrown ApiError with errorType and error.
 
@@ -116,4 +117,58 @@ export async function alertHistory({ from, to, match, limit }, signal) {
     throw new ApiError(res.status === 400 ? 'bad_data' : 'http', body?.error || `the server answered HTTP ${res.status} without the history`, res.status);
   }
   return body;
+}
+
+// ---------- Loki: the log API (/loki/api/v1/...) ----------
+
+const LOKI = new URL('../loki/api/v1/', import.meta.url).pathname;
+
+/** Unix seconds (a number) → Loki's nanosecond timestamp (a decimal string). */
+export const nsOf = (sec) => (BigInt(Math.floor(sec * 1000)) * 1000000n).toString();
+
+/**
+ * A Loki call: GET with params. Loki answers errors as plain text (HTTP 400 "parse error
+ * at line 1, col 4: ..."), kmon as JSON ({"status":"error","error":...}); both become an
+ * ApiError whose error is the server's sentence. A 404 is the server having no log API:
+ * errorType "off".
+ */
+async function lokiCall(path, params, signal) {
+  const s = params ? new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== '')).toString() : '';
+  const res = await send(LOKI + path + (s ? `?${s}` : ''), { signal, headers: { Accept: 'application/json' } });
+  let text = '';
+  try { text = await res.text(); } catch (e) { if (e.name === 'AbortError') throw e; }
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* plain text */ }
+  if (res.status === 404) throw new ApiError('off', 'this kmon server has no log API (/loki/api/v1)', 404);
+  if (!res.ok || !body || (body.status && body.status !== 'success')) {
+    const msg = (body && (body.error || body.message)) || text.trim() || `the server answered HTTP ${res.status}`;
+    throw new ApiError(body?.errorType || (res.status === 400 ? 'bad_data' : 'http'), msg, res.status);
+  }
+  return body.data !== undefined ? body.data : body;
+}
+
+/**
+ * LogQL over a range: {resultType: 'streams'|'matrix', result, stats}. o: {query, start,
+ * end (unix seconds, or ns strings), limit, direction ('backward'|'forward'), step (s)}.
+ */
+export function lokiQueryRange(o, signal) {
+  const ts = (t) => (typeof t === 'string' ? t : nsOf(t));
+  return lokiCall('query_range', {
+    query: o.query, start: ts(o.start), end: ts(o.end), limit: o.limit, direction: o.direction,
+    step: o.step !== undefined ? String(o.step) : undefined,
+  }, signal);
+}
+
+/** The values of a log label (optionally of the streams a selector names) in a range. */
+export async function lokiLabelValues(name, { query, start, end } = {}, signal) {
+  const d = await lokiCall(`label/${encodeURIComponent(name)}/values`, {
+    query, start: start !== undefined ? nsOf(start) : undefined, end: end !== undefined ? nsOf(end) : undefined,
+  }, signal);
+  return Array.isArray(d) ? d : [];
+}
+
+/** The log label names in a range. */
+export async function lokiLabels({ start, end } = {}, signal) {
+  const d = await lokiCall('labels', { start: start !== undefined ? nsOf(start) : undefined, end: end !== undefined ? nsOf(end) : undefined }, signal);
+  return Array.isArray(d) ? d : [];
 }

@@ -20,10 +20,11 @@ const PAGES = {
   pods: () => import('./pages/pods.js'),
   pod: () => import('./pages/pod.js'),
   alerts: () => import('./pages/alerts.js'),
+  logs: () => import('./pages/logs.js'),
   explore: () => import('./pages/explore.js'),
 };
 const NAV = [['', 'Overview', ['overview']], ['nodes', 'Nodes', ['nodes', 'node']], ['namespaces', 'Namespaces', ['namespaces', 'namespace']],
-  ['workloads', 'Workloads', ['workloads', 'workload']], ['pods', 'Pods', ['pods', 'pod']], ['alerts', 'Alerts', ['alerts']], ['explore', 'Explore', ['explore']]];
+  ['workloads', 'Workloads', ['workloads', 'workload']], ['pods', 'Pods', ['pods', 'pod']], ['alerts', 'Alerts', ['alerts']], ['logs', 'Logs', ['logs']], ['explore', 'Explore', ['explore']]];
 /** Query keys whose change remounts the page (others — sort, q — the page applies itself). */
 const MOUNT_KEYS = ['cluster', 'namespace', 'range', 'from', 'to', 'kind', 'expr'];
 

@@ -21,6 +21,7 @@ const ROUTES = [
   [/^pods$/, 'pods', []],
   [/^pods\/([^/]+)\/([^/]+)$/, 'pod', ['ns', 'pod']],
   [/^alerts$/, 'alerts', []],
+  [/^logs$/, 'logs', []],
   [/^explore$/, 'explore', []],
 ];
 

@@ -1,6 +1,7 @@
 // pages/pod.js — one pod: its facts (node, workload, QoS, phase, start,
 // restarts), per-container CPU with request and limit lines, memory working
-// set with its limit, CPU throttling, network, restarts and OOM kills.
+// set with its limit, CPU throttling, network, restarts and OOM kills, and its
+// recent logs (podLogs: container picker, live tail, links to the Logs page).
 
 import { h } from '../dom.js';
 import { panel, empty } from '../panel.js';
@@ -8,6 +9,7 @@ import { pod, eq } from '../queries.js';
 import { href } from '../state.js';
 import { cores, bytes, bytesRate, pct, num, duration } from '../units.js';
 import { WHY, pageHead, grid, lineChart, nodeHref, workloadHref, link, ownerOf } from './common.js';
+import { podLogs, podLogsHref, podEventsHref } from './podlogs.js';
 
 export function mount(root, ctx) {
   const { ns, pod: name } = ctx.params;
@@ -63,7 +65,10 @@ export function mount(root, ctx) {
     lineChart(q, [[await q.range(pod.restartsBy(f, P)), (m) => m.container]], { unit: num }), WHY.noKube);
 
   root.append(
-    pageHead(name, `Pod in namespace ${ns}`, h('a', { href: href('pods', { namespace: ns }), class: 'crumbs' }, '← All pods')),
+    pageHead(name, `Pod in namespace ${ns}`, h('span', { class: 'head-links' },
+      h('a', { href: podLogsHref(ns, name), id: 'pod-head-logs' }, 'Logs'), h('a', { href: podEventsHref(ns, name), id: 'pod-head-events' }, 'Events'),
+      h('a', { href: href('pods', { namespace: ns }), class: 'crumbs' }, '← All pods'))),
     grid('one', info),
-    grid('two', cpu, mem, thr, net, restarts));
+    grid('two', cpu, mem, thr, net, restarts),
+    grid('one', podLogs(ctx, ns, name)));
 }

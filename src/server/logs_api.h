@@ -1,0 +1,55 @@
+/*
+ * logs_api — the server's Loki HTTP API over its log store (DATA/logs): the push API
+ * (POST /loki/api/v1/push and Loki's legacy /api/prom/push, protobuf + snappy or JSON,
+ * gzip accepted), LogQL queries (/loki/api/v1/query, /query_range), /labels,
+ * /label/<name>/values, /series, /index/stats, /index/volume and /status/buildinfo,
+ * with Loki's JSON shapes and status codes, so that promtail, Grafana Alloy, logging
+ * libraries, Grafana's Loki data source and logcli work against kmon.
+ *
+ * Threads: the handlers run on the HTTP server's workers; the store is thread-safe and
+ * the counters are atomic.
+ */
+#ifndef KMON_SERVER_LOGS_API_H
+#define KMON_SERVER_LOGS_API_H
+
+#include "common/http_server.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct km_logstore;
+struct km_mset;
+
+struct km_logs_api_opts {
+    uint64_t max_decoded_bytes; /* a push body may not expand past this (413) */
+    int64_t query_timeout_ms;   /* a query's longest run */
+};
+
+struct km_logs_api;
+
+/* The API, without a store yet (its routes are registered before the store opens and
+ * answer 503 until the server is ready). On success *out is new; free it with
+ * km_logs_api_destroy(). */
+int km_logs_api_create(struct km_logs_api **out, const struct km_logs_api_opts *o);
+
+/* Serve from an open store (borrowed: close it after the HTTP server stopped), before
+ * the server is marked ready. */
+void km_logs_api_attach(struct km_logs_api *a, struct km_logstore *store);
+
+/* Accepts NULL. */
+void km_logs_api_destroy(struct km_logs_api *a);
+
+/* Its routes, to register with the struct km_logs_api as their context (every one
+ * flagged KM_ROUTE_NEEDS_READY). */
+extern const struct km_http_route km_logs_api_routes[];
+extern const size_t km_logs_api_nroutes;
+
+/* A time as Loki's API reads one (start, end, time): NULL or "" → def; a float with a
+ * '.' is seconds; an integer of 10 digits or fewer is seconds, a longer one nanoseconds;
+ * else RFC 3339. Stores nanoseconds; KM_EINVAL with Loki's message. */
+int km_logs_api_parse_time(const char *v, int64_t def, int64_t *out);
+
+/* kmon_logs_push_requests_total{code}, kmon_logs_queries_total{endpoint,code}. */
+void km_logs_api_metrics(struct km_logs_api *a, struct km_mset *m);
+
+#endif
