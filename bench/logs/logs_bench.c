@@ -215,22 +215,24 @@ static size_t gen_java(struct stream *s, char *out, size_t size, int64_t ts)
     t[10] = ' ';
     t[23] = 0;
     if (rn(100) < 4) {
+        /* A given failure has the same stack each time it happens (one of two call
+         * paths), each frame at its source line; the cause goes with the exception. */
+        unsigned ex = zipf(4), path = rn(4) == 0, depth = 10 + ex * 7 + path * 3;
+
         n = snprintf(out, size,
                      "%s ERROR 1 --- [nio-8080-exec-%u] %s : Request processing failed\n%s\n", t,
-                     1 + rn(200), java_classes[zipf(8)], exceptions[zipf(4)]);
+                     1 + rn(200), java_classes[zipf(8)], exceptions[ex]);
         k = (size_t)n;
-        unsigned depth = 8 + rn(30);
         for (unsigned d = 0; d < depth && k + 200 < size; d++) {
             k += (size_t)snprintf(out + k, size - k, "\tat ");
-            unsigned fr = (d + zipf(3)) % 9;
-            /* the same frame is always at the same source line */
-            k += (size_t)snprintf(out + k, size - k, frames[fr], 40 + (fr * 7919u + d) % 900);
+            unsigned fr = (ex * 2 + path + d) % 9;
+            k += (size_t)snprintf(out + k, size - k, frames[fr], 40 + (fr * 7919u) % 900);
             k += (size_t)snprintf(out + k, size - k, "\n");
         }
-        if (rn(2) && k + 200 < size)
+        if (ex % 2 && k + 200 < size)
             k +=
                 (size_t)snprintf(out + k, size - k, "Caused by: %s\n\t... %u common frames omitted",
-                                 exceptions[rn(4)], 10 + rn(40));
+                                 exceptions[(ex + 1) % 4], depth - 3);
         return k;
     }
     char msg[200];
@@ -276,9 +278,9 @@ static size_t gen_klog(struct stream *s, char *out, size_t size, int64_t ts)
     default:
         snprintf(m, sizeof(m), klog_msgs[4], s->app);
     }
-    n = snprintf(out, size, "%c%02d%02d %02d:%02d:%02d.%06u       1 %s] %s",
-                 which == 4 ? 'E' : 'I', tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, (unsigned)((ts / 1000) % 1000000), klog_where[which], m);
+    n = snprintf(out, size, "%c%02d%02d %02d:%02d:%02d.%06u       1 %s] %s", which == 4 ? 'E' : 'I',
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned)((ts / 1000) % 1000000), klog_where[which], m);
     return n > 0 && (size_t)n < size ? (size_t)n : size - 1;
 }
 

@@ -1,7 +1,8 @@
 /*
  * http_internal — what the pieces of the HTTP server share (http_server.c: life cycle,
  * routing, requests; http_args.c: query strings and form bodies; http_stream.c:
- * streamed answers; http_tls.c: certificates). Internal to src/common/http_*.c.
+ * streamed answers; http_ws.c: WebSocket sessions; http_tls.c: certificates). Internal to
+ * src/common/http_*.c.
  *
  * Ownership: the server owns its routes, TLS material and the list of open streams; a
  * request (struct km_http_req) belongs to its MHD connection, from the URI callback to
@@ -54,6 +55,7 @@ struct conn {
     bool cut;
     bool server_idle; /* a streamed answer waits for its producer or writer, not the client */
     bool unverified;  /* a client certificate is needed and could not be required: refuse */
+    bool upgraded;    /* handed to a WebSocket session: no longer HTTP, never cut here */
 };
 
 struct km_http_server {
@@ -94,6 +96,14 @@ struct km_http_server {
     bool streams_ending;    /* stopping: push streams end as soon as they start */
     bool streams_cancelled; /* stopping past the grace: every stream is cut */
     atomic_int resuming;    /* stream readers being resumed right now (see http_stream.c) */
+    /* WebSocket sessions (http_ws.c): every one begun (answered 101 or about to be)
+     * and not yet joined, under ws_mu. */
+    pthread_mutex_t ws_mu;
+    struct km_ws *ws;
+    size_t nws;                      /* sessions open or reserved (counted against the cap) */
+    bool ws_stopping;                /* the server stops: sessions end with 1001 */
+    atomic_uint_fast64_t ws_refused; /* handshakes refused for the cap */
+    atomic_uint_fast64_t ws_total;   /* sessions begun */
     /* TLS (http_tls.c): PEM texts, NUL-terminated, owned; tls_cert NULL for plain HTTP. */
     char *tls_cert, *tls_key, *tls_ca;
 };
@@ -121,6 +131,7 @@ struct km_http_req {
     unsigned status;
     struct MHD_Response *resp;     /* built by km_http_respond*(), not yet delivered */
     struct km_http_stream *stream; /* a stream the worker produces once the handler returns */
+    struct km_ws *ws;              /* a WebSocket answered 101, until MHD hands it the socket */
     struct route *route;           /* for a worker */
     struct km_http_req *qnext;
     size_t nparams;
@@ -166,6 +177,17 @@ void km_http_streams_end_push(struct km_http_server *s);
 /* Stopping past the grace: cut every stream and wake whatever waits on one. */
 void km_http_streams_cancel(struct km_http_server *s);
 size_t km_http_streams_open(struct km_http_server *s);
+
+/* http_ws.c. */
+/* Opening handshakes answered (101) whose connection MHD never upgraded (the client
+ * left first): give the session's reservation back. */
+void km_http_ws_abandon(struct km_ws *ws);
+/* Stopping: every session ends (a close frame 1001 to its client) and its thread is
+ * joined; sessions that begin later end at once. */
+void km_http_ws_stop_all(struct km_http_server *s);
+size_t km_http_ws_open(struct km_http_server *s);
+/* The cap on sessions (opts.max_websockets or its default). */
+unsigned km_http_ws_cap(const struct km_http_server *s);
 
 /* http_tls.c. */
 int km_http_tls_load(struct km_http_server *s, const struct km_http_opts *o);

@@ -650,6 +650,7 @@ static void req_free(struct km_http_req *r)
         MHD_destroy_response(r->resp);
     km_buf_fini(&r->body);
     km_http_args_fini(r);
+    km_http_ws_abandon(r->ws);
     for (size_t i = 0; i < r->nheaders; i++) {
         free(r->headers[i][0]);
         free(r->headers[i][1]);
@@ -1133,7 +1134,7 @@ static void cut_slow(struct km_http_server *s, int64_t now)
     if (head_limit > req_limit)
         head_limit = req_limit;
     for (struct conn *c = s->conns; c; c = c->next) {
-        if (c->cut || c->server_idle ||
+        if (c->cut || c->server_idle || c->upgraded ||
             now - c->since_ns <= (c->headers_done ? req_limit : head_limit))
             continue;
         /* MHD sees the end of the stream and closes the connection itself. */
@@ -1204,6 +1205,7 @@ static void init_sync(struct km_http_server *s)
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->streams_mu, NULL);
+    pthread_mutex_init(&s->ws_mu, NULL);
 }
 
 static void fini_sync(struct km_http_server *s)
@@ -1213,6 +1215,7 @@ static void fini_sync(struct km_http_server *s)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_cv);
     pthread_mutex_destroy(&s->streams_mu);
+    pthread_mutex_destroy(&s->ws_mu);
 }
 
 int km_http_server_create(struct km_http_server **out, const struct km_http_opts *opts)
@@ -1264,7 +1267,8 @@ static struct MHD_Daemon *start_daemon(struct km_http_server *s)
 {
     /* Suspend/resume always: handlers on workers, and streams waiting for data. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | km_http_tls_flags(s);
+                     MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+                     km_http_tls_flags(s);
     struct MHD_OptionItem o[24];
     size_t n = 0;
 
@@ -1336,6 +1340,8 @@ static void drain(struct km_http_server *s, int64_t grace_ms)
     }
     atomic_store(&s->quiescing, true);
     km_http_streams_end_push(s);
+    /* WebSocket sessions end now (close 1001): they would hold their requests open. */
+    km_http_ws_stop_all(s);
     wait_inflight(s, grace_ms);
 }
 
@@ -1366,6 +1372,9 @@ void km_http_server_stop(struct km_http_server *s, int64_t grace_ms)
     wait_inflight(s, KM_HTTP_FLUSH_MS);
     while (atomic_load(&s->resuming) > 0)
         sched_yield();
+    /* Sessions upgraded since the drain (their 101 was on its way) end too: MHD must
+     * not stop with upgraded connections still the application's. */
+    km_http_ws_stop_all(s);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     stop_watchdog(s);
@@ -1440,6 +1449,15 @@ void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
                   "Requests whose handler waits for a free worker thread.", (double)waiting);
     km_mset_gauge(m, "kmon_http_streams", "Streamed answers being sent now.",
                   (double)km_http_streams_open(s));
+    km_mset_gauge(m, "kmon_http_websockets", "WebSocket sessions open now.",
+                  (double)km_http_ws_open(s));
+    km_mset_gauge(m, "kmon_http_websockets_limit", "WebSocket sessions open at once at most.",
+                  (double)km_http_ws_cap(s));
+    km_mset_add(m,
+                km_mset_family(m, "kmon_http_websockets_refused_total",
+                               "WebSocket handshakes refused (503) for the limit on sessions.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)atomic_load(&s->ws_refused));
     km_mset_add(m,
                 km_mset_family(m, "kmon_http_slow_connections_cut_total",
                                "Connections closed for taking longer than the header or "

@@ -3,7 +3,8 @@
  * path pattern, handler, flags), request arguments from the query string and form
  * bodies, bodies collected up to a cap, JSON and text answers, streamed answers
  * (chunked: produced on demand, or pushed from other threads as Server-Sent Events),
- * CORS, optional TLS (and client certificates), and a graceful stop.
+ * WebSocket sessions (RFC 6455, a thread each, capped), CORS, optional TLS (and client
+ * certificates), and a graceful stop.
  *
  * Threads: libmicrohttpd's polling thread(s) (opts.threads, epoll) read requests and write
  * answers and never wait on a handler: with opts.workers > 0 a handler runs on one of
@@ -73,6 +74,9 @@ struct km_http_opts {
     /* With TLS: PEM CA certificate(s); every client must then present a certificate
      * they signed, or the TLS handshake fails (mutual TLS). NULL: none asked for. */
     const char *tls_client_ca_file;
+    /* WebSocket sessions open at once (km_http_respond_websocket; 0: 64). Each holds a
+     * thread and a connection; past the cap handshakes are refused with 503. */
+    unsigned max_websockets;
 };
 
 /* Bind the listening socket, read the TLS files, prepare the server (not yet serving).
@@ -128,7 +132,8 @@ void km_http_server_destroy(struct km_http_server *s);
 struct km_mset;
 
 /* kmon_http_requests_total{code,handler,method} and handler time, per route; open
- * connections, requests waiting for a worker, streams open, slow connections cut. */
+ * connections, requests waiting for a worker, streams open, WebSockets open (and their
+ * cap, and handshakes refused for it), slow connections cut. */
 void km_http_server_metrics(struct km_http_server *s, struct km_mset *m);
 
 /* ---- inside a handler ---------------------------------------------------------------- */
@@ -249,5 +254,54 @@ bool km_http_stream_cancelled(struct km_http_stream *st);
 /* End a push stream (the client gets the rest of what was queued, then the end of the
  * body) and release the writer's reference; st is invalid after. Accepts NULL. */
 void km_http_stream_close(struct km_http_stream *st);
+
+/* ---- WebSockets (RFC 6455) -------------------------------------------------------------
+ *
+ * A handler that accepts a WebSocket answers with km_http_respond_websocket(): the
+ * server checks the opening handshake, answers 101 and, once the connection is the
+ * session's, runs `session` on a thread of its own (so a session may block; at most
+ * opts.max_websockets of them at once). The session talks with km_ws_send_text() and
+ * km_ws_recv() (which answers pings and watches for the client's close while it waits)
+ * and returns when it is done; the server then sends a close frame (the code given to
+ * km_ws_close(), 1000 by default, 1001 when the server stops), waits up to a second for
+ * the client's, and closes the connection. It sends a ping after 30 s without traffic and
+ * drops a client silent for 90 s. Frames from the client must be masked; messages are
+ * joined from fragments up to 1 MiB. km_http_server_stop() ends every session: its
+ * km_ws_* calls return KM_ECANCELED and it must return soon. Over TLS it works the same
+ * (libmicrohttpd relays the bytes).
+ *
+ * The km_ws_* functions are for the session's own thread only.
+ */
+struct km_ws;
+
+typedef void (*km_ws_session_fn)(struct km_ws *ws, void *ud);
+
+/* Answer the request as a WebSocket opening handshake and give the connection to
+ * `session`. `ud` belongs to the session from this call on: free_ud(ud) (if not NULL)
+ * runs once when it is over, also when this call fails. On failure the request was
+ * answered with an error (400 not a WebSocket handshake, 426 another version than 13,
+ * 503 with Retry-After past opts.max_websockets or while stopping) and the error is
+ * returned (KM_EINVAL, KM_ELIMIT, KM_ECANCELED). Validate the request's arguments
+ * before: after the 101 errors can only go in close frames. */
+int km_http_respond_websocket(struct km_http_req *r, km_ws_session_fn session, void *ud,
+                              void (*free_ud)(void *ud));
+
+/* Send a text message (UTF-8: the caller's promise). 0; KM_ECANCELED once the
+ * connection is closing (the client closed, left or broke the protocol, or the server
+ * stops); KM_ETIMEDOUT when the client took nothing for 10 s (the session ends). */
+int km_ws_send_text(struct km_ws *ws, const void *data, size_t len);
+
+/* Wait up to timeout_ms for a message from the client, meanwhile answering pings and
+ * handling close frames: 1 with the message in msg (reset first; NULL: messages are
+ * dropped, the wait goes on); 0 when the time is up; KM_ECANCELED once the connection
+ * is closing. */
+int km_ws_recv(struct km_ws *ws, int64_t timeout_ms, struct km_buf *msg);
+
+/* The close frame sent when the session returns (default 1000, ""); the reason is cut
+ * to 123 bytes. */
+void km_ws_close(struct km_ws *ws, uint16_t code, const char *reason);
+
+/* True once km_ws_* calls fail with KM_ECANCELED. */
+bool km_ws_closing(const struct km_ws *ws);
 
 #endif

@@ -3,13 +3,14 @@
  * handed to a sink (see events.h).
  *
  * Two threads:
- *   watcher: the reflector's loop (reflector.c) without a store: a paged list, then a
- *            watch from its resourceVersion with bookmarks, a relist on 410 Gone, a
- *            jittered backoff on errors, a 403 logged once and probed again every
- *            forbidden_retry_ms. Each ADDED or MODIFIED Event is decoded; when the map
- *            of observations (events_seen.c) says it is new, its labels and line are
- *            copied into one allocation and queued; DELETED forgets the uid. A list
- *            marks what it saw in the map and drops the rest at its end.
+ *   watcher: a reflector's thread (reflector.c) with this file as its consumer instead
+ *            of a store: a paged list, then a watch from its resourceVersion with
+ *            bookmarks, a relist on 410 Gone, a jittered backoff on errors, a 403 logged
+ *            once and probed again every forbidden_retry_ms. Each ADDED or MODIFIED
+ *            Event is decoded; when the map of observations (events_seen.c) says it is
+ *            new, its labels and line are copied into one allocation and queued;
+ *            DELETED forgets the uid. A list marks what it saw in the map and drops the
+ *            rest at its end.
  *   sender:  takes up to `batch` lines off the queue, hands them to the sink with the
  *            lock released, and on a refusal puts them back at the front and waits a
  *            backoff (1 s doubling to 30 s). The queue holds at most max_queued lines
@@ -20,9 +21,10 @@
  *            in the API: a restart writes it again.
  *
  * Leadership (opts.leading): a replica that does not lead queues nothing and discards
- * what is queued, remembering that it missed something; once it leads, the sender cuts
- * the watcher's request short and the watcher forgets its map and relists, writing every
- * Event the API holds (duplicates of what the old leader wrote are dropped by the store).
+ * what is queued, remembering that it missed something; once it leads, the sender asks
+ * the reflector for a relist (km_kreflector_relist: the request in flight is cut short),
+ * the watcher forgets its map (on_relist) and relists, writing every Event the API holds
+ * (duplicates of what the old leader wrote are dropped by the store).
  *
  * Without a Kubernetes configuration (cfg NULL: tests) there is no watcher thread and
  * km_kevents_feed() gives the events.
@@ -34,7 +36,6 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "kube/backoff.h"
-#include "kube/kclient.h"
 #include "kube/pause.h"
 #include "kube/watch.h"
 
@@ -48,13 +49,6 @@
 #define PATH            "/apis/events.k8s.io/v1/events"
 #define MAX_PAGE_BYTES  (64u << 20)
 #define MAX_EVENT_BYTES (4u << 20)
-#define MAX_ERR_BYTES   (1u << 20)
-#define MAX_LIST_TRIES  5
-
-/* Results of a list or watch, besides 0 and KM_E*. */
-#define R_RELIST    1001
-#define R_RETRY     1002
-#define R_FORBIDDEN 1003
 
 /* One queued line with its labels, in one allocation. */
 struct item {
@@ -69,23 +63,16 @@ struct item {
 struct km_kevents {
     struct km_kevents_opts o;
     char *cluster;
-    /* The watcher (its thread only, but for the atomics). */
-    struct km_kube_client k;
-    struct km_watch_stream ws;
-    struct km_buf body, errbody, line;
-    struct km_kube_backoff backoff;
-    struct km_kreflector_stats st;
-    struct km_kube_pause pause;
-    atomic_bool cut;        /* ends the request in flight: stop or relist_req */
-    atomic_bool relist_req; /* the sender asks for a relist (leadership taken) */
-    atomic_bool missed;     /* something was not written while standing by */
-    atomic_size_t tracked;  /* seen.n, for other threads */
+    /* The watcher (the reflector's thread, or km_kevents_feed's caller; but the atomics). */
+    struct km_kreflector *refl;     /* NULL without a Kubernetes configuration */
+    struct km_kreflector_stats st0; /* the statistics without a reflector: zeros */
+    struct km_buf line;
+    atomic_bool stopping;  /* km_kevents_stop() began */
+    atomic_bool missed;    /* something was not written while standing by */
+    atomic_size_t tracked; /* seen.n, for other threads */
     struct km_kevents_seen seen;
-    struct km_log_limit err_log;
-    pthread_t watcher;
-    bool has_watcher, watcher_started, warned_forbidden;
+    bool has_watcher;
     char scratch[KM_KEVENTS_SCRATCH]; /* labels cut to size */
-    char rv[128];
     /* The queue and the sender (under mu). */
     pthread_mutex_t mu;
     pthread_cond_t wake;
@@ -106,7 +93,7 @@ static const char *const outcome_names[KM_KEV__N] = { "emitted", "duplicate", "d
 
 static bool stopped(struct km_kevents *e)
 {
-    return km_kube_pause_stopped(&e->pause);
+    return atomic_load(&e->stopping);
 }
 
 static bool leading(struct km_kevents *e)
@@ -270,269 +257,37 @@ int km_kevents_feed(struct km_kevents *e, enum km_watch_type type, const json_t 
     return 0;
 }
 
-/* ---- the watcher: list ----------------------------------------------------------------- */
+/* ---- the watcher: the reflector's consumer ---------------------------------------------- */
 
-static void encode(char *out, size_t size, const char *s)
+static void on_list_begin(void *ud)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t k = 0;
+    struct km_kevents *e = ud;
 
-    for (; *s && k + 4 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            out[k++] = (char)c;
-        } else {
-            out[k++] = '%';
-            out[k++] = hex[c >> 4];
-            out[k++] = hex[c & 15];
-        }
-    }
-    out[k] = '\0';
-}
-
-static void set_rv(struct km_kevents *e, const json_t *obj)
-{
-    const json_t *meta = json_is_object(obj) ? json_object_get(obj, "metadata") : NULL;
-    const json_t *rv = json_is_object(meta) ? json_object_get(meta, "resourceVersion") : NULL;
-
-    if (json_is_string(rv) && json_string_length(rv) < sizeof(e->rv))
-        snprintf(e->rv, sizeof(e->rv), "%s", json_string_value(rv));
-}
-
-static void log_error(struct km_kevents *e, const char *what)
-{
-    uint64_t held;
-
-    atomic_fetch_add(&e->st.errors, 1);
-    if (!stopped(e) && km_log_limit_take(&e->err_log, &held))
-        km_log_warn(LOG, "events: %s (%llu more since the last message)", what,
-                    (unsigned long long)held);
-}
-
-static int status_result(long status, struct km_buf *b)
-{
-    char msg[512];
-
-    if (status == 403)
-        return R_FORBIDDEN;
-    if (status == 410)
-        return R_RELIST;
-    return km_err_set(KM_EIO, "HTTP %ld: %s", status, km_kube_status_message(b, msg, sizeof(msg)));
-}
-
-static int list_page(struct km_kevents *e, const char *cont, char *next, size_t nsize)
-{
-    char path[4096], enc[2048];
-    const json_t *items, *item, *meta, *c;
-    json_t *doc;
-    long status;
-    size_t i;
-    int rc;
-
-    encode(enc, sizeof(enc), cont);
-    snprintf(path, sizeof(path), "%s?limit=%u%s%s", e->o.path, e->o.page_limit,
-             cont[0] ? "&continue=" : "", enc);
-    rc = km_kube_get(&e->k, path, &e->body, 120, &status);
-    if (rc)
-        return atomic_load(&e->relist_req) ? R_RELIST : rc;
-    if (status != 200)
-        return status_result(status, &e->body);
-    if (km_buf_error(&e->body))
-        return km_err_set(KM_ELIMIT, "a list page larger than %u bytes", MAX_PAGE_BYTES);
-    atomic_fetch_add(&e->st.pages, 1);
-    doc = json_loadb(e->body.data, e->body.len, 0, NULL);
-    items = json_object_get(doc, "items");
-    if (!json_is_array(items)) {
-        json_decref(doc);
-        return km_err_set(KM_EINVAL, "GET %s: not a list", path);
-    }
-    json_array_foreach(items, i, item) handle(e, KM_W_ADDED, item);
-    set_rv(e, doc);
-    meta = json_object_get(doc, "metadata");
-    c = json_is_object(meta) ? json_object_get(meta, "continue") : NULL;
-    snprintf(next, nsize, "%s",
-             json_is_string(c) && json_string_length(c) < nsize ? json_string_value(c) : "");
-    json_decref(doc);
-    return 0;
-}
-
-static int list(struct km_kevents *e)
-{
-    char cont[2048] = "", next[2048];
-    int tries = 0, rc;
-
-    atomic_fetch_add(&e->st.lists, 1);
     km_kevents_seen_begin(&e->seen);
-    for (;;) {
-        rc = list_page(e, cont, next, sizeof(next));
-        if (rc == R_RELIST && cont[0] && !atomic_load(&e->relist_req) && ++tries < MAX_LIST_TRIES) {
-            atomic_fetch_add(&e->st.relists_gone, 1);
-            km_kevents_seen_begin(&e->seen);
-            cont[0] = '\0';
-            continue;
-        }
-        if (rc == R_RELIST && !atomic_load(&e->relist_req))
-            rc = km_err_set(KM_EIO, "the list answered 410 Gone");
-        if (rc || !next[0] || stopped(e))
-            break;
-        memcpy(cont, next, sizeof(cont));
-    }
-    if (rc == 0 && !stopped(e))
-        km_kevents_seen_end(&e->seen);
-    atomic_store(&e->tracked, e->seen.n);
-    km_buf_fini(&e->body);
-    km_buf_init(&e->body, MAX_PAGE_BYTES);
-    return rc;
 }
 
-/* ---- the watcher: watch ---------------------------------------------------------------- */
-
-static int on_event(void *ud, enum km_watch_type type, const json_t *obj)
+static int on_put(void *ud, enum km_watch_type type, const json_t *obj)
 {
-    struct km_kevents *e = ud;
-    const char *msg;
-
-    atomic_fetch_add(&e->st.events, 1);
-    if (atomic_load(&e->relist_req))
-        return R_RELIST;
-    switch (type) {
-    case KM_W_ADDED:
-    case KM_W_MODIFIED:
-    case KM_W_DELETED:
-        set_rv(e, obj);
-        handle(e, type, obj);
-        return 0;
-    case KM_W_BOOKMARK:
-        set_rv(e, obj);
-        return 0;
-    case KM_W_ERROR:
-        if (json_integer_value(json_object_get(obj, "code")) == 410)
-            return R_RELIST;
-        msg = json_string_value(json_object_get(obj, "message"));
-        log_error(e, msg ? msg : "the watch sent an error");
-        return R_RETRY;
-    }
+    handle(ud, type, obj);
     return 0;
 }
 
-static int on_stream(void *ud, const char *data, size_t n)
+static void on_list_end(void *ud)
 {
     struct km_kevents *e = ud;
 
-    return km_watch_stream_feed(&e->ws, data, n, on_event, e);
-}
-
-static int watch(struct km_kevents *e)
-{
-    char path[4096], enc[256];
-    long status;
-    int rc;
-
-    encode(enc, sizeof(enc), e->rv);
-    snprintf(path, sizeof(path),
-             "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld", e->o.path,
-             enc, e->o.watch_timeout_s);
-    km_watch_stream_reset(&e->ws);
-    atomic_fetch_add(&e->st.watches, 1);
-    rc = km_kube_stream(&e->k, path, e->o.watch_timeout_s + 30, on_stream, e, &e->errbody, &status);
-    if (atomic_load(&e->relist_req))
-        return R_RELIST;
-    if (rc == R_RELIST || rc == R_RETRY)
-        return rc;
-    if (rc == KM_EINVAL || rc == KM_ELIMIT)
-        return R_RELIST;
-    if (rc == 0 && (status < 200 || status >= 300))
-        rc = status_result(status, &e->errbody);
-    return rc;
-}
-
-static void forbidden(struct km_kevents *e)
-{
-    if (!e->warned_forbidden) {
-        km_log_warn(LOG,
-                    "forbidden: cannot list events.k8s.io/events; Kubernetes Events are not "
-                    "written to the logs (the ClusterRole needs list,watch on events, "
-                    "apiGroups: [\"events.k8s.io\"]); asking again every %lld s",
-                    (long long)(e->o.forbidden_retry_ms / 1000));
-        e->warned_forbidden = true;
-    }
-    atomic_store(&e->st.forbidden, true);
-    atomic_store(&e->st.up, true);
-    km_kube_pause_sleep(&e->pause, e->o.forbidden_retry_ms);
+    km_kevents_seen_end(&e->seen);
+    atomic_store(&e->tracked, e->seen.n);
 }
 
 /* A relist the sender asked for: forget what was written (the last leader wrote it, or
- * nobody did) and let requests run again. */
-static bool take_relist(struct km_kevents *e)
+ * nobody did). */
+static void on_relist(void *ud)
 {
-    if (!atomic_load(&e->relist_req))
-        return false;
-    atomic_store(&e->relist_req, false);
-    atomic_store(&e->cut, false);
-    if (stopped(e))
-        atomic_store(&e->cut, true); /* stop came meanwhile: keep requests cut */
+    struct km_kevents *e = ud;
+
     km_kevents_seen_clear(&e->seen);
-    return true;
-}
-
-static void *watcher_run(void *arg)
-{
-    struct km_kevents *e = arg;
-    bool need_list = true;
-
-    while (!stopped(e)) {
-        int64_t started = km_time_mono_ns();
-        int rc;
-
-        if (take_relist(e))
-            need_list = true;
-        if (need_list) {
-            rc = list(e);
-            if (take_relist(e))
-                continue;
-            if (rc == R_FORBIDDEN) {
-                forbidden(e);
-                continue;
-            }
-            if (rc) {
-                atomic_store(&e->st.up, false);
-                log_error(e, km_err_msg());
-                km_kube_pause_sleep(&e->pause, km_kube_backoff_next(&e->backoff));
-                continue;
-            }
-            if (atomic_load(&e->st.forbidden))
-                km_log_info(LOG, "events: listing Events is allowed now; writing them");
-            atomic_store(&e->st.forbidden, false);
-            e->warned_forbidden = false;
-            atomic_store(&e->st.synced, true);
-            atomic_store(&e->st.up, true);
-            km_kube_backoff_reset(&e->backoff);
-            need_list = false;
-        }
-        rc = watch(e);
-        if (rc == R_RELIST) {
-            if (!atomic_load(&e->relist_req))
-                atomic_fetch_add(&e->st.relists_gone, 1);
-            need_list = true;
-            continue;
-        }
-        if (rc == R_FORBIDDEN) {
-            need_list = true;
-            forbidden(e);
-            continue;
-        }
-        if (rc && rc != R_RETRY) {
-            atomic_store(&e->st.up, false);
-            log_error(e, km_err_msg());
-        }
-        if (rc || km_time_mono_ns() - started < 1000000000)
-            km_kube_pause_sleep(&e->pause, km_kube_backoff_next(&e->backoff));
-        else
-            km_kube_backoff_reset(&e->backoff);
-    }
-    return NULL;
+    atomic_store(&e->tracked, e->seen.n);
 }
 
 /* ---- the sender ---------------------------------------------------------------------- */
@@ -598,8 +353,7 @@ static void *sender_run(void *arg)
         } else if (atomic_load(&e->missed) && e->has_watcher) {
             /* Leading now after missing lines: the watcher relists. */
             atomic_store(&e->missed, false);
-            atomic_store(&e->relist_req, true);
-            atomic_store(&e->cut, true);
+            km_kreflector_relist(e->refl);
         }
         if (e->qn == 0 || !leading(e)) {
             if (e->stop)
@@ -645,12 +399,9 @@ static void *sender_run(void *arg)
 
 static void events_free(struct km_kevents *e)
 {
-    km_kube_client_fini(&e->k);
-    km_watch_stream_fini(&e->ws);
-    km_buf_fini(&e->body);
-    km_buf_fini(&e->errbody);
+    atomic_store(&e->stopping, true); /* a watcher waiting for room drops instead */
+    km_kreflector_stop(e->refl);
     km_buf_fini(&e->line);
-    km_kube_pause_fini(&e->pause);
     km_kevents_seen_fini(&e->seen);
     for (size_t i = 0; i < e->qn; i++)
         free(e->q[(e->qhead + i) % e->o.max_queued]);
@@ -660,6 +411,34 @@ static void events_free(struct km_kevents *e)
     pthread_mutex_destroy(&e->mu);
     free(e->cluster);
     free(e);
+}
+
+/* The watcher: a reflector of Events into on_put (before the sender starts, which reads
+ * e->refl). */
+static int start_watcher(struct km_kevents *e, const struct km_kube_config *cfg)
+{
+    static const struct km_kreflector_consumer c0 = { on_list_begin, on_put, on_list_end, on_relist,
+                                                      NULL };
+    struct km_kreflector_consumer c = c0;
+    struct km_kreflector_opts ro = {
+        .watch_timeout_s = e->o.watch_timeout_s,
+        .page_limit = e->o.page_limit,
+        .forbidden_retry_ms = e->o.forbidden_retry_ms,
+        .backoff_min_ms = e->o.backoff_min_ms,
+        .backoff_max_ms = e->o.backoff_max_ms,
+        .max_page_bytes = MAX_PAGE_BYTES,
+        .max_event_bytes = MAX_EVENT_BYTES,
+    };
+    char msg[512];
+    struct km_kreflector_target t = { "events", e->o.path, msg };
+
+    snprintf(msg, sizeof(msg),
+             "forbidden: cannot list events.k8s.io/events; Kubernetes Events are not written to "
+             "the logs (the ClusterRole needs list,watch on events, apiGroups: "
+             "[\"events.k8s.io\"]); asking again every %lld s",
+             (long long)(e->o.forbidden_retry_ms / 1000));
+    c.ud = e;
+    return km_kreflector_start_consumer(&e->refl, &t, &c, cfg, &ro);
 }
 
 int km_kevents_start(struct km_kevents **out, const struct km_kube_config *cfg,
@@ -697,17 +476,10 @@ int km_kevents_start(struct km_kevents **out, const struct km_kube_config *cfg,
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->wake, NULL);
     pthread_cond_init(&e->room, NULL);
-    km_kube_pause_init(&e->pause);
-    km_buf_init(&e->body, MAX_PAGE_BYTES);
-    km_buf_init(&e->errbody, MAX_ERR_BYTES);
     km_buf_init(&e->line, KM_KEVENTS_MAX_LINE);
-    km_watch_stream_init(&e->ws, MAX_EVENT_BYTES);
     km_kevents_seen_init(&e->seen, o->max_tracked);
-    km_kube_backoff_init(&e->backoff, e->o.backoff_min_ms, e->o.backoff_max_ms,
-                         (uint64_t)km_time_mono_ns() ^ (uintptr_t)e);
     km_kube_backoff_init(&e->sink_backoff, e->o.backoff_min_ms, e->o.backoff_max_ms,
                          (uint64_t)km_time_mono_ns() ^ ((uintptr_t)e >> 4));
-    e->err_log.period_ns = 60 * 1000000000ll;
     e->sink_log.period_ns = 60 * 1000000000ll;
     e->q = calloc(e->o.max_queued, sizeof(*e->q));
     if (!e->q || (o->cluster && *o->cluster && !(e->cluster = strdup(o->cluster)))) {
@@ -716,7 +488,7 @@ int km_kevents_start(struct km_kevents **out, const struct km_kube_config *cfg,
     }
     e->has_watcher = cfg != NULL;
     if (cfg) {
-        rc = km_kube_client_init(&e->k, cfg, &e->cut);
+        rc = start_watcher(e, cfg);
         if (rc)
             goto out_free;
     }
@@ -725,18 +497,9 @@ int km_kevents_start(struct km_kevents **out, const struct km_kube_config *cfg,
         goto out_free;
     }
     e->sender_started = true;
-    if (cfg) {
-        rc = km_kube_thread_start(&e->watcher, watcher_run, e, "the Events watcher's thread");
-        if (rc)
-            goto out_stop;
-        e->watcher_started = true;
-    }
     *out = e;
     return 0;
 
-out_stop:
-    km_kevents_stop(e);
-    return rc;
 out_free:
     events_free(e);
     return rc;
@@ -744,7 +507,7 @@ out_free:
 
 const struct km_kreflector_stats *km_kevents_stats(const struct km_kevents *e)
 {
-    return &e->st;
+    return e->refl ? km_kreflector_stats(e->refl) : &e->st0;
 }
 
 uint64_t km_kevents_count(const struct km_kevents *e, enum km_kevents_outcome o)
@@ -786,18 +549,15 @@ void km_kevents_metrics(struct km_kevents *e, struct km_mset *m)
     km_mset_add(m,
                 km_mset_family(m, "kmon_kstate_events_forbidden",
                                "1 when the API forbids listing Events (RBAC).", KM_MT_GAUGE, 0),
-                NULL, 0, atomic_load(&e->st.forbidden) ? 1.0 : 0.0);
+                NULL, 0, atomic_load(&km_kevents_stats(e)->forbidden) ? 1.0 : 0.0);
 }
 
 void km_kevents_stop(struct km_kevents *e)
 {
     if (!e)
         return;
-    atomic_store(&e->cut, true);
-    km_kube_pause_stop(&e->pause);
-    if (e->watcher_started)
-        pthread_join(e->watcher, NULL);
-    e->watcher_started = false;
+    atomic_store(&e->stopping, true);
+    km_kreflector_halt(e->refl);
     pthread_mutex_lock(&e->mu);
     e->stop = true;
     pthread_cond_broadcast(&e->wake);

@@ -354,6 +354,26 @@ bool km_kstate_synced(struct km_kstate *s)
     return true;
 }
 
+/* One kind's row of kmon_cluster_state_* (the families fam[], in km_kstate_metrics()'s
+ * order): its objects and its reflector's statistics. */
+static void reflector_metrics(struct km_mset *m, const int *fam, const char *kind, size_t objects,
+                              const struct km_kreflector_stats *st)
+{
+    struct km_label l = { "kind", kind };
+    double v[] = { (double)objects,
+                   (double)atomic_load(&st->lists),
+                   (double)atomic_load(&st->pages),
+                   (double)atomic_load(&st->watches),
+                   (double)atomic_load(&st->events),
+                   (double)atomic_load(&st->relists_gone),
+                   (double)atomic_load(&st->errors),
+                   atomic_load(&st->forbidden) ? 1.0 : 0.0,
+                   atomic_load(&st->synced) ? 1.0 : 0.0 };
+
+    for (size_t j = 0; j < sizeof(v) / sizeof(v[0]); j++)
+        km_mset_add(m, fam[j], &l, 1, v[j]);
+}
+
 void km_kstate_metrics(struct km_kstate *s, struct km_mset *m)
 {
     static const struct {
@@ -381,33 +401,12 @@ void km_kstate_metrics(struct km_kstate *s, struct km_mset *m)
 
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         fam[i] = km_mset_family(m, f[i].name, f[i].help, f[i].type, 0);
-    for (size_t i = 0; i < s->n; i++) {
-        const struct km_kreflector_stats *st = km_kreflector_stats(s->k[i].refl);
-        struct km_label l = { "kind", s->k[i].kind->name };
-        double v[] = {
-            (double)km_kstore_count(s->k[i].store), (double)atomic_load(&st->lists),
-            (double)atomic_load(&st->pages),        (double)atomic_load(&st->watches),
-            (double)atomic_load(&st->events),       (double)atomic_load(&st->relists_gone),
-            (double)atomic_load(&st->errors),       atomic_load(&st->forbidden) ? 1.0 : 0.0,
-            atomic_load(&st->synced) ? 1.0 : 0.0
-        };
-
-        for (size_t j = 0; j < sizeof(v) / sizeof(v[0]); j++)
-            km_mset_add(m, fam[j], &l, 1, v[j]);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        reflector_metrics(m, fam, s->k[i].kind->name, km_kstore_count(s->k[i].store),
+                          km_kreflector_stats(s->k[i].refl));
     if (s->events) {
-        const struct km_kreflector_stats *st = km_kevents_stats(s->events);
-        struct km_label l = { "kind", "events" };
-        double v[] = {
-            (double)km_kevents_tracked(s->events), (double)atomic_load(&st->lists),
-            (double)atomic_load(&st->pages),       (double)atomic_load(&st->watches),
-            (double)atomic_load(&st->events),      (double)atomic_load(&st->relists_gone),
-            (double)atomic_load(&st->errors),      atomic_load(&st->forbidden) ? 1.0 : 0.0,
-            atomic_load(&st->synced) ? 1.0 : 0.0
-        };
-
-        for (size_t j = 0; j < sizeof(v) / sizeof(v[0]); j++)
-            km_mset_add(m, fam[j], &l, 1, v[j]);
+        reflector_metrics(m, fam, "events", km_kevents_tracked(s->events),
+                          km_kevents_stats(s->events));
         km_kevents_metrics(s->events, m);
     }
     km_intern_stats(s->in, &strings, &bytes);

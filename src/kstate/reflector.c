@@ -1,15 +1,19 @@
 /*
- * reflector — list + watch of one kind into its store (see reflector.h).
+ * reflector — list + watch of one kind into its store, or into a consumer's callbacks
+ * (see reflector.h).
  *
- * The loop:
- *   list:  relist_begin; GET path?limit=N[&continue=C] page after page, each item put in
- *          the store; a 410 on a continue token starts the list again from the first
- *          page; relist_end removes what the list did not contain. The list's
- *          metadata.resourceVersion is where the watch starts.
+ * The loop (the consumer's callbacks in brackets; the store's in km_kreflector_start()):
+ *   list:  [list_begin]; GET path?limit=N[&continue=C] page after page, each item [put]
+ *          as ADDED; a 410 on a continue token starts the list again from the first
+ *          page; [list_end] once the list completed (the store removes what the list did
+ *          not contain). The list's metadata.resourceVersion is where the watch starts.
  *   watch: GET path?watch=1&resourceVersion=RV&allowWatchBookmarks=true&timeoutSeconds=T;
- *          ADDED/MODIFIED put, DELETED removes, BOOKMARK moves RV; an ERROR event with
- *          code 410 or an HTTP 410 goes back to list; a stream that ends is watched
- *          again from RV; errors wait a jittered backoff first (never a busy loop).
+ *          ADDED/MODIFIED/DELETED [put], BOOKMARK moves RV; an ERROR event with code 410
+ *          or an HTTP 410 goes back to list; a stream that ends is watched again from
+ *          RV; errors wait a jittered backoff first (never a busy loop).
+ *   relist: km_kreflector_relist() cuts the request in flight short (the client's stop
+ *          flag, `cut`); the loop calls [relist] and lists again, not counting it as a
+ *          410.
  */
 #include "reflector.h"
 
@@ -28,11 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOG             "cluster-state"
-#define MAX_PAGE_BYTES  (256u << 20)
-#define MAX_EVENT_BYTES (16u << 20)
-#define MAX_ERR_BYTES   (1u << 20)
-#define MAX_LIST_TRIES  5 /* lists restarted for an expired continue token */
+#define LOG               "cluster-state"
+#define MAX_PAGE_BYTES    (256u << 20) /* default of opts.max_page_bytes */
+#define MAX_EVENT_BYTES   (16u << 20)  /* default of opts.max_event_bytes */
+#define MAX_ERR_BYTES     (1u << 20)
+#define MAX_LIST_TRIES    5 /* lists restarted for an expired continue token */
+#define MAX_NAME_BYTES    64
+#define MAX_PATH_BYTES    1024
+#define MAX_FORBIDDEN_MSG 512
 
 /* Results of a list or watch, besides 0 and KM_E*. */
 #define R_RELIST    1001
@@ -40,8 +47,10 @@
 #define R_FORBIDDEN 1003
 
 struct km_kreflector {
-    const struct km_kind *kind;
-    struct km_kstore *store;
+    /* What is listed and where it goes. */
+    char name[MAX_NAME_BYTES], path[MAX_PATH_BYTES], forbidden_msg[MAX_FORBIDDEN_MSG];
+    struct km_kreflector_consumer c;
+    struct km_kstore *store; /* km_kreflector_start(): the consumer is the store */
     struct km_kparse parse;
     struct km_kreflector_opts o;
     struct km_kube_client k;
@@ -50,13 +59,25 @@ struct km_kreflector {
     struct km_kube_backoff backoff;
     struct km_kreflector_stats st;
     pthread_t thread;
-    struct km_kube_pause pause; /* its stop flag stops requests too */
+    struct km_kube_pause pause; /* stops the thread */
+    atomic_bool cut;            /* ends the request in flight: stop or relist_req */
+    atomic_bool relist_req;     /* km_kreflector_relist() */
     bool started, warned_forbidden;
     struct km_log_limit err_log;
     char rv[128];
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */
+
+static bool stopped(struct km_kreflector *r)
+{
+    return km_kube_pause_stopped(&r->pause);
+}
+
+static bool relist_asked(struct km_kreflector *r)
+{
+    return atomic_load(&r->relist_req);
+}
 
 /* Percent-encode a continue token into out. */
 static void encode(char *out, size_t size, const char *s)
@@ -81,10 +102,11 @@ static void encode(char *out, size_t size, const char *s)
 
 static void set_rv(struct km_kreflector *r, const json_t *obj)
 {
-    const char *rv = km_kjson_str(json_object_get(obj, "metadata"), "resourceVersion");
+    const json_t *meta = json_is_object(obj) ? json_object_get(obj, "metadata") : NULL;
+    const json_t *rv = json_is_object(meta) ? json_object_get(meta, "resourceVersion") : NULL;
 
-    if (rv && strlen(rv) < sizeof(r->rv))
-        snprintf(r->rv, sizeof(r->rv), "%s", rv);
+    if (json_is_string(rv) && json_string_length(rv) < sizeof(r->rv))
+        snprintf(r->rv, sizeof(r->rv), "%s", json_string_value(rv));
 }
 
 static void log_error(struct km_kreflector *r, const char *what)
@@ -92,8 +114,8 @@ static void log_error(struct km_kreflector *r, const char *what)
     uint64_t held;
 
     atomic_fetch_add(&r->st.errors, 1);
-    if (!km_kube_pause_stopped(&r->pause) && km_log_limit_take(&r->err_log, &held))
-        km_log_warn(LOG, "%s: %s (%llu more since the last message)", r->kind->name, what,
+    if (!stopped(r) && km_log_limit_take(&r->err_log, &held))
+        km_log_warn(LOG, "%s: %s (%llu more since the last message)", r->name, what,
                     (unsigned long long)held);
 }
 
@@ -115,22 +137,22 @@ static int status_result(long status, struct km_buf *b)
 static int list_page(struct km_kreflector *r, const char *cont, char *next, size_t nsize)
 {
     char path[4096], enc[2048];
-    const json_t *items, *item;
+    const json_t *items, *item, *meta, *c;
     json_t *doc;
     long status;
     size_t i;
     int rc;
 
     encode(enc, sizeof(enc), cont);
-    snprintf(path, sizeof(path), "%s?limit=%u%s%s", r->kind->path, r->o.page_limit,
+    snprintf(path, sizeof(path), "%s?limit=%u%s%s", r->path, r->o.page_limit,
              cont[0] ? "&continue=" : "", enc);
     rc = km_kube_get(&r->k, path, &r->body, 120, &status);
     if (rc)
-        return rc;
+        return relist_asked(r) ? R_RELIST : rc;
     if (status != 200)
         return status_result(status, &r->body);
     if (km_buf_error(&r->body))
-        return km_err_set(KM_ELIMIT, "a list page larger than %u bytes", MAX_PAGE_BYTES);
+        return km_err_set(KM_ELIMIT, "a list page larger than %zu bytes", r->o.max_page_bytes);
     atomic_fetch_add(&r->st.pages, 1);
     doc = json_loadb(r->body.data, r->body.len, 0, NULL);
     items = json_object_get(doc, "items");
@@ -140,16 +162,16 @@ static int list_page(struct km_kreflector *r, const char *cont, char *next, size
     }
     json_array_foreach(items, i, item)
     {
-        rc = km_kstore_upsert(r->store, &r->parse, item);
+        rc = r->c.put(r->c.ud, KM_W_ADDED, item);
         if (rc == KM_ENOMEM)
             break;
-        if (rc)
-            km_log_debug(LOG, "%s: an object was skipped: %s", r->kind->name, km_err_msg());
         rc = 0;
     }
     set_rv(r, doc);
-    cont = km_kjson_str(json_object_get(doc, "metadata"), "continue");
-    snprintf(next, nsize, "%s", cont && strlen(cont) < nsize ? cont : "");
+    meta = json_object_get(doc, "metadata");
+    c = json_is_object(meta) ? json_object_get(meta, "continue") : NULL;
+    snprintf(next, nsize, "%s",
+             json_is_string(c) && json_string_length(c) < nsize ? json_string_value(c) : "");
     json_decref(doc);
     return rc;
 }
@@ -160,28 +182,28 @@ static int list(struct km_kreflector *r)
     int tries = 0, rc;
 
     atomic_fetch_add(&r->st.lists, 1);
-    km_kstore_relist_begin(r->store);
+    r->c.list_begin(r->c.ud);
     for (;;) {
         rc = list_page(r, cont, next, sizeof(next));
-        if (rc == R_RELIST && cont[0] && ++tries < MAX_LIST_TRIES) {
+        if (rc == R_RELIST && cont[0] && !relist_asked(r) && ++tries < MAX_LIST_TRIES) {
             /* The continue token expired: the list starts over. */
-            km_log_info(LOG, "%s: the list's continue token expired; listing again", r->kind->name);
+            km_log_info(LOG, "%s: the list's continue token expired; listing again", r->name);
             atomic_fetch_add(&r->st.relists_gone, 1);
-            km_kstore_relist_begin(r->store);
+            r->c.list_begin(r->c.ud);
             cont[0] = '\0';
             continue;
         }
-        if (rc == R_RELIST)
+        if (rc == R_RELIST && !relist_asked(r))
             rc = km_err_set(KM_EIO, "the list answered 410 Gone");
-        if (rc || !next[0] || km_kube_pause_stopped(&r->pause))
+        if (rc || !next[0] || stopped(r))
             break;
         memcpy(cont, next, sizeof(cont));
     }
-    if (rc == 0 && !km_kube_pause_stopped(&r->pause))
-        km_kstore_relist_end(r->store);
+    if (rc == 0 && !stopped(r))
+        r->c.list_end(r->c.ud);
     /* A list is megabytes of JSON read once: give the memory back. */
     km_buf_fini(&r->body);
-    km_buf_init(&r->body, MAX_PAGE_BYTES);
+    km_buf_init(&r->body, r->o.max_page_bytes);
     malloc_trim(0);
     return rc;
 }
@@ -191,31 +213,25 @@ static int list(struct km_kreflector *r)
 static int on_event(void *ud, enum km_watch_type type, const json_t *obj)
 {
     struct km_kreflector *r = ud;
-    const json_t *code;
-    int rc;
+    const char *msg;
 
     atomic_fetch_add(&r->st.events, 1);
+    if (relist_asked(r))
+        return R_RELIST;
     switch (type) {
     case KM_W_ADDED:
     case KM_W_MODIFIED:
-        set_rv(r, obj);
-        rc = km_kstore_upsert(r->store, &r->parse, obj);
-        if (rc && rc != KM_ENOMEM)
-            km_log_debug(LOG, "%s: an object was skipped: %s", r->kind->name, km_err_msg());
-        return rc == KM_ENOMEM ? rc : 0;
     case KM_W_DELETED:
         set_rv(r, obj);
-        km_kstore_delete(r->store, obj);
-        return 0;
+        return r->c.put(r->c.ud, type, obj) == KM_ENOMEM ? KM_ENOMEM : 0;
     case KM_W_BOOKMARK:
         set_rv(r, obj);
         return 0;
     case KM_W_ERROR:
-        code = json_object_get(obj, "code");
-        if (json_integer_value(code) == 410)
+        if (json_integer_value(json_object_get(obj, "code")) == 410)
             return R_RELIST;
-        log_error(r, km_kjson_str(obj, "message") ? km_kjson_str(obj, "message")
-                                                  : "the watch sent an error");
+        msg = json_string_value(json_object_get(obj, "message"));
+        log_error(r, msg ? msg : "the watch sent an error");
         return R_RETRY;
     }
     return 0;
@@ -236,11 +252,13 @@ static int watch(struct km_kreflector *r)
 
     encode(enc, sizeof(enc), r->rv);
     snprintf(path, sizeof(path),
-             "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld",
-             r->kind->path, enc, r->o.watch_timeout_s);
+             "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld", r->path,
+             enc, r->o.watch_timeout_s);
     km_watch_stream_reset(&r->ws);
     atomic_fetch_add(&r->st.watches, 1);
     rc = km_kube_stream(&r->k, path, r->o.watch_timeout_s + 30, on_stream, r, &r->errbody, &status);
+    if (relist_asked(r))
+        return R_RELIST;
     if (rc == R_RELIST || rc == R_RETRY)
         return rc;
     if (rc == KM_EINVAL || rc == KM_ELIMIT)
@@ -255,11 +273,7 @@ static int watch(struct km_kreflector *r)
 static void forbidden(struct km_kreflector *r)
 {
     if (!r->warned_forbidden) {
-        km_log_warn(LOG,
-                    "forbidden: cannot list %s%s%s; the ClusterRole needs list,watch on %s "
-                    "(apiGroups: [\"%s\"]); %s are skipped",
-                    r->kind->group[0] ? r->kind->group : "", r->kind->group[0] ? "/" : "",
-                    r->kind->name, r->kind->name, r->kind->group, r->kind->name);
+        km_log_warn(LOG, "%s", r->forbidden_msg);
         r->warned_forbidden = true;
     }
     atomic_store(&r->st.forbidden, true);
@@ -267,17 +281,36 @@ static void forbidden(struct km_kreflector *r)
     km_kube_pause_sleep(&r->pause, r->o.forbidden_retry_ms);
 }
 
+/* A relist km_kreflector_relist() asked for: the consumer forgets what it must, and
+ * requests run again. */
+static bool take_relist(struct km_kreflector *r)
+{
+    if (!relist_asked(r))
+        return false;
+    atomic_store(&r->relist_req, false);
+    atomic_store(&r->cut, false);
+    if (stopped(r))
+        atomic_store(&r->cut, true); /* stop came meanwhile: keep requests cut */
+    if (r->c.relist)
+        r->c.relist(r->c.ud);
+    return true;
+}
+
 static void *run(void *arg)
 {
     struct km_kreflector *r = arg;
     bool need_list = true;
 
-    while (!km_kube_pause_stopped(&r->pause)) {
+    while (!stopped(r)) {
         int64_t started = km_time_mono_ns();
         int rc;
 
+        if (take_relist(r))
+            need_list = true;
         if (need_list) {
             rc = list(r);
+            if (take_relist(r))
+                continue;
             if (rc == R_FORBIDDEN) {
                 forbidden(r);
                 continue;
@@ -288,7 +321,10 @@ static void *run(void *arg)
                 km_kube_pause_sleep(&r->pause, km_kube_backoff_next(&r->backoff));
                 continue;
             }
+            if (atomic_load(&r->st.forbidden))
+                km_log_info(LOG, "%s: listing is allowed now", r->name);
             atomic_store(&r->st.forbidden, false);
+            r->warned_forbidden = false;
             atomic_store(&r->st.synced, true);
             atomic_store(&r->st.up, true);
             km_kube_backoff_reset(&r->backoff);
@@ -296,7 +332,8 @@ static void *run(void *arg)
         }
         rc = watch(r);
         if (rc == R_RELIST) {
-            atomic_fetch_add(&r->st.relists_gone, 1);
+            if (!relist_asked(r))
+                atomic_fetch_add(&r->st.relists_gone, 1);
             need_list = true;
             continue;
         }
@@ -318,6 +355,37 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* ---- the store as the consumer ---------------------------------------------------------- */
+
+static void store_list_begin(void *ud)
+{
+    struct km_kreflector *r = ud;
+
+    km_kstore_relist_begin(r->store);
+}
+
+static int store_put(void *ud, enum km_watch_type type, const json_t *obj)
+{
+    struct km_kreflector *r = ud;
+    int rc;
+
+    if (type == KM_W_DELETED) {
+        km_kstore_delete(r->store, obj);
+        return 0;
+    }
+    rc = km_kstore_upsert(r->store, &r->parse, obj);
+    if (rc && rc != KM_ENOMEM)
+        km_log_debug(LOG, "%s: an object was skipped: %s", r->name, km_err_msg());
+    return rc == KM_ENOMEM ? rc : 0;
+}
+
+static void store_list_end(void *ud)
+{
+    struct km_kreflector *r = ud;
+
+    km_kstore_relist_end(r->store);
+}
+
 /* ---- life ---------------------------------------------------------------------------- */
 
 static void reflector_free(struct km_kreflector *r)
@@ -330,20 +398,22 @@ static void reflector_free(struct km_kreflector *r)
     free(r);
 }
 
-int km_kreflector_start(struct km_kreflector **out, const struct km_kind *kind,
-                        struct km_kstore *store, const struct km_kparse *parse,
-                        const struct km_kube_config *cfg, const struct km_kreflector_opts *o)
+/* A reflector of t into c (c.ud NULL: the reflector itself), its thread not started. */
+static int reflector_new(struct km_kreflector **out, const struct km_kreflector_target *t,
+                         const struct km_kreflector_consumer *c, const struct km_kube_config *cfg,
+                         const struct km_kreflector_opts *o)
 {
     struct km_kreflector *r = calloc(1, sizeof(*r));
-    char what[96];
     int rc;
 
-    *out = NULL;
     if (!r)
         return km_err_set(KM_ENOMEM, "out of memory");
-    r->kind = kind;
-    r->store = store;
-    r->parse = *parse;
+    snprintf(r->name, sizeof(r->name), "%s", t->name);
+    snprintf(r->path, sizeof(r->path), "%s", t->path);
+    snprintf(r->forbidden_msg, sizeof(r->forbidden_msg), "%s", t->forbidden);
+    r->c = *c;
+    if (!r->c.ud)
+        r->c.ud = r;
     r->o = *o;
     if (!r->o.watch_timeout_s)
         r->o.watch_timeout_s = 300;
@@ -351,28 +421,87 @@ int km_kreflector_start(struct km_kreflector **out, const struct km_kind *kind,
         r->o.page_limit = 500;
     if (!r->o.forbidden_retry_ms)
         r->o.forbidden_retry_ms = 10 * 60 * 1000;
+    if (!r->o.max_page_bytes)
+        r->o.max_page_bytes = MAX_PAGE_BYTES;
+    if (!r->o.max_event_bytes)
+        r->o.max_event_bytes = MAX_EVENT_BYTES;
     r->err_log.period_ns = 60 * 1000000000ll;
     km_kube_pause_init(&r->pause);
-    km_buf_init(&r->body, MAX_PAGE_BYTES);
+    km_buf_init(&r->body, r->o.max_page_bytes);
     km_buf_init(&r->errbody, MAX_ERR_BYTES);
-    km_watch_stream_init(&r->ws, MAX_EVENT_BYTES);
+    km_watch_stream_init(&r->ws, r->o.max_event_bytes);
     km_kube_backoff_init(&r->backoff, r->o.backoff_min_ms ? r->o.backoff_min_ms : 1000,
                          r->o.backoff_max_ms ? r->o.backoff_max_ms : 30000,
                          (uint64_t)km_time_mono_ns() ^ (uintptr_t)r);
-    rc = km_kube_client_init(&r->k, cfg, &r->pause.stop);
-    if (rc)
-        goto out_free;
-    snprintf(what, sizeof(what), "the %s reflector's thread", kind->name);
+    rc = km_kube_client_init(&r->k, cfg, &r->cut);
+    if (rc) {
+        reflector_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int reflector_run(struct km_kreflector **out, struct km_kreflector *r)
+{
+    char what[96];
+    int rc;
+
+    snprintf(what, sizeof(what), "the %s reflector's thread", r->name);
     rc = km_kube_thread_start(&r->thread, run, r, what);
-    if (rc)
-        goto out_free;
+    if (rc) {
+        reflector_free(r);
+        return rc;
+    }
     r->started = true;
     *out = r;
     return 0;
+}
 
-out_free:
-    reflector_free(r);
-    return rc;
+int km_kreflector_start_consumer(struct km_kreflector **out, const struct km_kreflector_target *t,
+                                 const struct km_kreflector_consumer *c,
+                                 const struct km_kube_config *cfg,
+                                 const struct km_kreflector_opts *o)
+{
+    struct km_kreflector *r;
+    int rc;
+
+    *out = NULL;
+    rc = reflector_new(&r, t, c, cfg, o);
+    if (rc)
+        return rc;
+    return reflector_run(out, r);
+}
+
+int km_kreflector_start(struct km_kreflector **out, const struct km_kind *kind,
+                        struct km_kstore *store, const struct km_kparse *parse,
+                        const struct km_kube_config *cfg, const struct km_kreflector_opts *o)
+{
+    static const struct km_kreflector_consumer c = { store_list_begin, store_put, store_list_end,
+                                                     NULL, NULL };
+    char msg[MAX_FORBIDDEN_MSG];
+    struct km_kreflector_target t = { kind->name, kind->path, msg };
+    struct km_kreflector *r;
+    int rc;
+
+    *out = NULL;
+    snprintf(msg, sizeof(msg),
+             "forbidden: cannot list %s%s%s; the ClusterRole needs list,watch on %s "
+             "(apiGroups: [\"%s\"]); %s are skipped",
+             kind->group[0] ? kind->group : "", kind->group[0] ? "/" : "", kind->name, kind->name,
+             kind->group, kind->name);
+    rc = reflector_new(&r, &t, &c, cfg, o);
+    if (rc)
+        return rc;
+    r->store = store;
+    r->parse = *parse;
+    return reflector_run(out, r);
+}
+
+void km_kreflector_relist(struct km_kreflector *r)
+{
+    atomic_store(&r->relist_req, true);
+    atomic_store(&r->cut, true);
 }
 
 const struct km_kreflector_stats *km_kreflector_stats(const struct km_kreflector *r)
@@ -380,12 +509,21 @@ const struct km_kreflector_stats *km_kreflector_stats(const struct km_kreflector
     return &r->st;
 }
 
+void km_kreflector_halt(struct km_kreflector *r)
+{
+    if (!r)
+        return;
+    atomic_store(&r->cut, true);
+    km_kube_pause_stop(&r->pause);
+    if (r->started)
+        pthread_join(r->thread, NULL);
+    r->started = false;
+}
+
 void km_kreflector_stop(struct km_kreflector *r)
 {
     if (!r)
         return;
-    km_kube_pause_stop(&r->pause);
-    if (r->started)
-        pthread_join(r->thread, NULL);
+    km_kreflector_halt(r);
     reflector_free(r);
 }

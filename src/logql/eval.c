@@ -246,6 +246,36 @@ static bool plain_match(const struct lq_selector *s, const char *l, size_t n)
     return true;
 }
 
+/* Every 1024 lines, and at each line once past the limit on lines, check the query's
+ * limits: 0 or ev_check()'s error. */
+static int ev_tick(struct ev *e)
+{
+    if ((++e->ticks & 1023) == 0 || (e->p->max_lines && e->st->lines_processed >= e->p->max_lines))
+        return ev_check(e);
+    return 0;
+}
+
+/* A line read, in the statistics. */
+static void ev_count(struct ev *e, const struct km_log_entry *en)
+{
+    e->st->lines_processed++;
+    e->st->bytes_processed += en->len;
+}
+
+/* The selector over one line en of the stream sl: `fast` (line filters only) over the
+ * line as it is, else through the pipeline into e->ln. 1 when the line is kept, 0 when
+ * it is filtered out, or a negative error. */
+static int ev_filter(struct ev *e, const struct lq_selector *sel, const struct km_labels *sl,
+                     const struct km_log_entry *en, bool fast)
+{
+    int rc;
+
+    if (fast)
+        return plain_match(sel, en->line, en->len) ? 1 : 0;
+    rc = line_start(e, sl, en);
+    return rc ? rc : lq_pipeline_run(sel, &e->ln, &e->scratch);
+}
+
 static int open_set(struct ev *e, const struct lq_selector *s, int64_t start, int64_t end,
                     bool backward, struct km_log_set **out)
 {
@@ -422,28 +452,20 @@ static int eval_log(struct ev *e, const struct lq_selector *sel, struct km_logql
                 const struct km_log_entry *en = &b.e[i];
                 struct hent he;
 
-                if (((++e->ticks & 1023) == 0 ||
-                     (e->p->max_lines && e->st->lines_processed >= e->p->max_lines)) &&
-                    (rc = ev_check(e)))
+                if ((rc = ev_tick(e)))
                     goto out;
                 if (!can_enter(&h, limit, en->ts_ns)) {
                     leave = true;
                     break;
                 }
-                e->st->lines_processed++;
-                e->st->bytes_processed += en->len;
+                ev_count(e, en);
                 he = (struct hent){ en->ts_ns, seq++, stream_series, (char *)en->line, en->len };
-                if (fast) {
-                    if (!plain_match(sel, en->line, en->len))
-                        continue;
-                } else {
-                    if ((rc = line_start(e, sl, en)))
-                        goto out;
-                    rc = lq_pipeline_run(sel, &e->ln, &e->scratch);
-                    if (rc < 0)
-                        goto out;
-                    if (rc == 0)
-                        continue;
+                rc = ev_filter(e, sel, sl, en, fast);
+                if (rc < 0)
+                    goto out;
+                if (rc == 0)
+                    continue;
+                if (!fast) {
                     he.line = (char *)e->ln.line;
                     he.len = e->ln.len;
                     if (!plain) {
@@ -567,6 +589,9 @@ static bool in_grouping(const struct lq_grouping *g, const char *name)
 /* The unwrapped value of the line, or an error label. */
 static int unwrap_value(struct ev *e, const struct lq_node *n, double *v, bool *ok)
 {
+    /* A missing label converts "" (and fails). Static: a compound literal in the block
+     * below would end with the block, and l is read after it. */
+    static const struct lq_lbl missing = { "", "", 0, 0, false, false };
     const struct lq_lbl *l = lq_line_get(&e->ln, n->unwrap_label, strlen(n->unwrap_label));
     char msg[200];
     int bad, ml;
@@ -574,8 +599,8 @@ static int unwrap_value(struct ev *e, const struct lq_node *n, double *v, bool *
     *ok = false;
     if (!l) {
         *v = 0;
-        *ok = true; /* Loki: a missing label converts "" and fails... keep as error below */
-        l = &(struct lq_lbl){ "", "", 0, 0, false, false };
+        *ok = true;
+        l = &missing;
     }
     char tmp[101];
 
@@ -659,28 +684,21 @@ static int extract(struct ev *e, const struct lq_node *n, const struct grid *g, 
                 size_t si = fixed;
                 double v = 1;
 
-                if (((++e->ticks & 1023) == 0 ||
-                     (e->p->max_lines && e->st->lines_processed >= e->p->max_lines)) &&
-                    (rc = ev_check(e)))
+                if ((rc = ev_tick(e)))
                     goto out;
-                e->st->lines_processed++;
-                e->st->bytes_processed += en->len;
+                ev_count(e, en);
+                rc = ev_filter(e, sel, sl, en, fast);
+                if (rc < 0)
+                    goto out;
+                if (rc == 0)
+                    continue;
                 if (fast) {
-                    if (!plain_match(sel, en->line, en->len))
-                        continue;
                     if (bytes)
                         v = (double)en->len;
                 } else {
                     size_t nl;
                     bool ok, keep;
 
-                    if ((rc = line_start(e, sl, en)))
-                        goto out;
-                    rc = lq_pipeline_run(sel, &e->ln, &e->scratch);
-                    if (rc < 0)
-                        goto out;
-                    if (rc == 0)
-                        continue;
                     if (bytes)
                         v = (double)e->ln.len;
                     if (n->has_unwrap) {

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +40,16 @@ int lq_parse_float(const char *s, size_t n, double *out)
     return 0;
 }
 
+/* A unit of a duration or a size, and what it multiplies a number by. */
+struct unit {
+    const char *u;
+    double mul;
+};
+
 /* Go's time.ParseDuration, plus d, w and y as Prometheus' model.ParseDuration reads them. */
 int lq_parse_duration(const char *s, size_t n, int64_t *ns)
 {
-    static const struct {
-        const char *u;
-        double mul;
-    } units[] = {
+    static const struct unit units[] = {
         { "ns", 1 },      { "us", 1e3 },        { "\xc2\xb5s", 1e3 },   { "\xce\xbcs", 1e3 },
         { "ms", 1e6 },    { "s", 1e9 },         { "m", 60e9 },          { "h", 3600e9 },
         { "d", 86400e9 }, { "w", 7 * 86400e9 }, { "y", 365 * 86400e9 },
@@ -104,10 +108,7 @@ int lq_parse_duration(const char *s, size_t n, int64_t *ns)
 /* go-humanize's ParseBytes: a number, optional spaces, a unit (case-insensitive). */
 int lq_parse_bytes(const char *s, size_t n, double *out)
 {
-    static const struct {
-        const char *u;
-        double mul;
-    } units[] = {
+    static const struct unit units[] = {
         { "", 1 },
         { "b", 1 },
         { "kib", 1024.0 },
@@ -429,11 +430,17 @@ static int fail_at(struct parser *p, size_t pos, const char *msg)
     return km_err_set(KM_EINVAL, "%s", km_buf_cstr(p->err));
 }
 
-static int fail_plain(struct parser *p, const char *msg)
+/* An error without a place, as Loki words them: "parse error : " and the message. */
+static __attribute__((format(printf, 2, 3))) int fail_plain(struct parser *p, const char *fmt, ...)
 {
+    va_list ap;
+
     if (p->rc)
         return p->rc;
-    km_buf_printf(p->err, "parse error : %s", msg);
+    km_buf_puts(p->err, "parse error : ");
+    va_start(ap, fmt);
+    km_buf_vprintf(p->err, fmt, ap);
+    va_end(ap);
     p->rc = KM_EINVAL;
     return km_err_set(KM_EINVAL, "%s", km_buf_cstr(p->err));
 }
@@ -1356,6 +1363,16 @@ static struct lq_node *node_new(struct parser *p, enum lq_node_kind k)
     return n;
 }
 
+/* A node parser failed: free what it built, and say "out of memory" unless an error was
+ * said. Returns NULL. */
+static struct lq_node *node_fail(struct parser *p, struct lq_node *n)
+{
+    lq_node_destroy(n);
+    if (!p->rc)
+        nomem(p);
+    return NULL;
+}
+
 static int parse_label_list(struct parser *p, char ***out, size_t *nout)
 {
     if (expect(p, T_LPAREN, "("))
@@ -1466,31 +1483,20 @@ static struct lq_node *parse_range_fn(struct parser *p, enum lq_range_op op)
     if (op == LQ_R_RATE && n->has_unwrap)
         unwrap_op = true;
     if (unwrap_op && !n->has_unwrap) {
-        fail_plain(p, "invalid aggregation sum_over_time without unwrap");
-        km_buf_reset(p->err);
-        km_buf_printf(p->err, "parse error : invalid aggregation %s without unwrap",
-                      lq_range_name(op));
-        km_err_set(KM_EINVAL, "%s", km_buf_cstr(p->err));
+        fail_plain(p, "invalid aggregation %s without unwrap", lq_range_name(op));
         goto out_free;
     }
     if (!unwrap_op && n->has_unwrap) {
-        km_buf_printf(p->err, "parse error : invalid aggregation %s with unwrap",
-                      lq_range_name(op));
-        p->rc = km_err_set(KM_EINVAL, "%s", km_buf_cstr(p->err));
+        fail_plain(p, "invalid aggregation %s with unwrap", lq_range_name(op));
         goto out_free;
     }
     if (n->g.present && !n->has_unwrap) {
-        km_buf_printf(p->err, "parse error : grouping not allowed for %s aggregation",
-                      lq_range_name(op));
-        p->rc = km_err_set(KM_EINVAL, "%s", km_buf_cstr(p->err));
+        fail_plain(p, "grouping not allowed for %s aggregation", lq_range_name(op));
         goto out_free;
     }
     return n;
 out_free:
-    lq_node_destroy(n);
-    if (!p->rc)
-        nomem(p);
-    return NULL;
+    return node_fail(p, n);
 }
 
 static struct lq_node *parse_vagg(struct parser *p, enum lq_vagg_op op)
@@ -1539,10 +1545,7 @@ static struct lq_node *parse_vagg(struct parser *p, enum lq_vagg_op op)
     }
     return n;
 out_free:
-    lq_node_destroy(n);
-    if (!p->rc)
-        nomem(p);
-    return NULL;
+    return node_fail(p, n);
 }
 
 static struct lq_node *parse_label_replace(struct parser *p)
@@ -1576,10 +1579,7 @@ static struct lq_node *parse_label_replace(struct parser *p)
         goto out_free;
     return n;
 out_free:
-    lq_node_destroy(n);
-    if (!p->rc)
-        nomem(p);
-    return NULL;
+    return node_fail(p, n);
 }
 
 static struct lq_node *primary(struct parser *p)

@@ -29,6 +29,7 @@
 #define KM_LC_REC_MAX     (64u * 1024 * 1024)
 #define KM_LC_REC_ENTRIES 1 /* WAL: one stream's entries */
 #define KM_LC_REC_STREAM  2 /* streams file: a stream's id and labels */
+#define KM_LC_REC_NEXT_ID 3 /* streams file: uvarint; every id below it was once taken */
 
 /* A chunk index entry is fixed-size. */
 #define KM_LC_IDX_ENTRY 72

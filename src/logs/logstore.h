@@ -43,13 +43,18 @@ struct km_mset;
 
 struct km_logstore_opts {
     const char *dir;           /* the store's directory (created if missing): DATA/logs */
-    int64_t retention_ms;      /* lines older than this by the clock are deleted (0: 15 d) */
-    uint64_t retention_bytes;  /* and the oldest beyond this size on disk (0: no cap) */
-    int64_t max_future_ms;     /* lines further ahead of the clock are refused (0: 10 m) */
-    int64_t ooo_window_ms;     /* a stream takes lines this far behind its newest (0: 1 h) */
+    int64_t retention_ms;      /* lines older than this by the clock are deleted, on disk
+                                * and in memory (0: 15 d) */
+    uint64_t retention_bytes;  /* and the oldest while chunk files + WAL pass this (0: no
+                                * cap); see FORMAT.md, Retention */
+    int64_t max_future_ms;     /* lines further ahead of the clock are refused (0: 10 m;
+                                * negative: none, a line ahead of the clock is refused) */
+    int64_t ooo_window_ms;     /* a stream takes lines this far behind its newest (0: 1 h;
+                                * negative: none, only lines at or after its newest) */
     size_t max_line_bytes;     /* longer lines are refused (0: 256 KiB) */
     uint64_t max_streams;      /* new streams past this are refused (0: 1 000 000) */
-    int64_t fsync_interval_ms; /* durability against a crash of the machine (0: 1 s) */
+    int64_t fsync_interval_ms; /* durability against a crash of the machine (0: 1 s;
+                                * negative: every push, synced before it returns) */
     bool read_only;            /* open to read only (kmon logs inspect, kmon logs query --data):
                                 * no WAL writes, no background thread, no retention */
     /* Progress of long work (WAL replay at open), or NULL: called now and then with a
@@ -108,7 +113,9 @@ void km_logstore_source(struct km_logstore *s, struct km_log_source *out);
 /* Cut and write what is in memory now and fsync (tests, shutdown). */
 int km_logstore_flush(struct km_logstore *s);
 
-/* Run retention now (the background thread runs it every second). */
+/* Run retention now (the background thread runs it every second), then drop the
+ * streams with no data left from the streams file and the label index (the thread does
+ * that at most once a minute). */
 void km_logstore_retention(struct km_logstore *s);
 
 /* kmon_logs_* families: entries and bytes taken by outcome/reason, streams, chunks and

@@ -169,7 +169,7 @@ struct lset {
     char **needle;
     size_t *nlen;
     size_t nn;
-    struct lstream **sts;
+    struct lstream **sts; /* counted in the store's nsets: kept from stream GC */
     size_t nsts, next;
     struct lstream *st;
     struct src *src;
@@ -212,6 +212,11 @@ static void lset_close(void *p)
 
     if (!set)
         return;
+    if (set->sts) {
+        pthread_mutex_lock(&set->s->mu);
+        set->s->nsets--;
+        pthread_mutex_unlock(&set->s->mu);
+    }
     set_reset_stream(set);
     free(set->cur);
     free(set->ret);
@@ -259,6 +264,8 @@ static int lselect(void *ctx, const struct km_log_select *sel, void **out)
     }
     pthread_mutex_lock(&s->mu);
     rc = match_streams(s, sel->m, sel->nm, set->start, set->end, &set->sts, &set->nsts);
+    if (rc == 0 && set->sts)
+        s->nsets++;
     pthread_mutex_unlock(&s->mu);
     if (rc < 0)
         goto fail;

@@ -27,6 +27,8 @@
 #define KM_LOGS_WAL_REC_ENTRIES 65536u             /* or above this many entries */
 #define KM_LOGS_LABEL_BYTES     (16u * 1024)       /* a stream's labels, all together */
 #define KM_LOGS_HEAD_MAX_BYTES  (64u * 1024 * 1024)
+#define KM_LOGS_MAX_STREAM_ID   (1ull << 62) /* a larger next id in the streams file is ignored */
+#define KM_LOGS_GC_PERIOD_MS    60000        /* drop streams with no data at most this often */
 
 /* An immutable, time-sorted run of entries in memory (a cut chunk not yet on disk, or
  * a reader's copy of a head). */
@@ -143,6 +145,11 @@ struct km_logstore {
     size_t npairs, cappairs;
     struct lmap pair_map;
     int strm_fd;
+    /* stream GC: streams dropped while a read set was open wait here until none is */
+    struct lstream **grave;
+    size_t ngrave, capgrave;
+    uint64_t nsets; /* read sets open (lread.c) */
+    int64_t last_gc_ms;
 
     /* WAL */
     int wal_fd;
@@ -153,6 +160,7 @@ struct km_logstore {
     size_t nwal_segs, capwal_segs;
     uint64_t wal_bytes;
     bool wal_dirty, strm_dirty;
+    bool fsync_each;    /* opts.fsync_interval_ms < 0: sync before a push returns */
     int old_wal_fds[8]; /* rolled segments the store's thread syncs and closes */
     size_t nold_wal_fds;
     struct km_buf walbuf;
@@ -175,6 +183,7 @@ struct km_logstore {
     uint64_t refused[KM_LOG_REFUSAL__N], refused_bytes[KM_LOG_REFUSAL__N];
     uint64_t chunks_written, chunk_bytes_written, chunk_raw_written;
     uint64_t retention_files, retention_chunks, retention_bytes;
+    uint64_t retention_head_entries, streams_dropped;
     uint64_t head_bytes, wal_replayed;
     uint64_t write_errors;
 };

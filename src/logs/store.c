@@ -807,7 +807,7 @@ static int wal_write(struct km_logstore *s, uint64_t *pos)
     if (s->wal_fd < 0 || s->wal_size + s->walbuf.len > s->o.wal_segment_bytes) {
         if (s->wal_fd >= 0) {
             /* the store's thread syncs and closes it: pushes do not wait for the disk */
-            if (s->wal_dirty &&
+            if (s->wal_dirty && !s->fsync_each &&
                 s->nold_wal_fds < sizeof(s->old_wal_fds) / sizeof(*s->old_wal_fds)) {
                 s->old_wal_fds[s->nold_wal_fds++] = s->wal_fd;
                 pthread_cond_signal(&s->cv);
@@ -855,14 +855,20 @@ static void wal_truncate(struct km_logstore *s)
     for (size_t i = s->qhead; i < s->qn; i++)
         if (s->q[i].c->first_pos < keep)
             keep = s->q[i].c->first_pos;
-    keep_seq = keep == UINT64_MAX ? s->wal_seq : (uint32_t)(keep >> 32);
+    /* the segment being written is kept; a closed one (rolled by the size cap, or after
+     * a failed write) only while a record in it is needed */
+    keep_seq = keep != UINT64_MAX ? (uint32_t)(keep >> 32)
+               : s->wal_fd >= 0   ? s->wal_seq
+                                  : UINT32_MAX;
     for (size_t i = 0; i < s->nwal_segs; i++) {
         uint32_t seq = s->wal_segs[i];
 
-        if (seq < keep_seq && seq != s->wal_seq) {
+        if (seq < keep_seq && (seq != s->wal_seq || s->wal_fd < 0)) {
             char path[PATH_MAX];
             struct stat stt;
 
+            if (seq >= s->wal_seq_floor) /* positions keep growing */
+                s->wal_seq_floor = seq + 1;
             wal_path(path, sizeof(path), s->dir, seq);
             if (stat(path, &stt) == 0 && s->wal_bytes >= (uint64_t)stt.st_size)
                 s->wal_bytes -= (uint64_t)stt.st_size;
@@ -875,8 +881,9 @@ static void wal_truncate(struct km_logstore *s)
     s->nwal_segs = k;
 }
 
-/* At close, when every entry is in chunks on disk: delete the current segment too, so
- * that the next open does not read it only to skip it. */
+/* At close, or when the size cap finds the WAL large, if every entry is in chunks on
+ * disk: delete the current segment too (the next push starts a new one), so that the
+ * next open does not read it only to skip it (under mu, or with no other thread). */
 static void wal_drop_if_idle(struct km_logstore *s)
 {
     char path[PATH_MAX];
@@ -886,6 +893,7 @@ static void wal_drop_if_idle(struct km_logstore *s)
     for (size_t i = 0; i < s->nst; i++)
         if (s->st[i]->hn)
             return;
+    wal_truncate(s); /* every segment below the current one */
     for (size_t i = 0; i < s->nold_wal_fds; i++) {
         fdatasync(s->old_wal_fds[i]);
         close(s->old_wal_fds[i]);
@@ -893,9 +901,14 @@ static void wal_drop_if_idle(struct km_logstore *s)
     s->nold_wal_fds = 0;
     close(s->wal_fd);
     s->wal_fd = -1;
+    s->wal_dirty = false;
+    /* the next segment (a push after the size cap dropped this one) numbers above it */
+    if (s->wal_seq_floor <= s->wal_seq)
+        s->wal_seq_floor = s->wal_seq + 1;
     wal_path(path, sizeof(path), s->dir, s->wal_seq);
     if (unlink(path) == 0) {
         s->nwal_segs = 0;
+        s->wal_bytes = 0;
         snprintf(path, sizeof(path), "%s/wal", s->dir);
         fsync_dir(path);
     }
@@ -953,6 +966,55 @@ fail:
     return KM_EIO;
 }
 
+/* The stream's time range from its chunks and head. */
+static void stream_bounds(struct lstream *st)
+{
+    st->mint = st->hn ? st->hmint : INT64_MAX;
+    st->maxt = st->hn ? st->hmaxt : INT64_MIN;
+    for (size_t j = 0; j < st->nch; j++) {
+        if (st->ch[j]->mint < st->mint)
+            st->mint = st->ch[j]->mint;
+        if (st->ch[j]->maxt > st->maxt)
+            st->maxt = st->ch[j]->maxt;
+    }
+}
+
+/* Drop the head's entries older than cut (under mu). The WAL keeps their records until
+ * it is truncated; replay skips entries older than the retention, so they stay gone. */
+static void head_trim(struct km_logstore *s, struct lstream *st, int64_t cut)
+{
+    size_t w = 0, dropped = 0;
+    uint32_t woff = 0;
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+
+    for (size_t i = 0; i < st->hn; i++) {
+        struct lhead_entry h = st->he[i];
+
+        if (h.ts < cut) {
+            dropped += h.len;
+            continue;
+        }
+        /* offsets grow with i, so the move is always backwards */
+        if (woff != h.off)
+            memmove(st->hlines.data + woff, st->hlines.data + h.off, h.len);
+        st->he[w++] = (struct lhead_entry){ h.ts, woff, h.len };
+        woff += h.len;
+        if (h.ts < mint)
+            mint = h.ts;
+        if (h.ts > maxt)
+            maxt = h.ts;
+    }
+    s->retention_head_entries += st->hn - w;
+    s->head_bytes -= dropped;
+    st->hlines.len = woff;
+    st->hn = w;
+    st->hmint = mint;
+    st->hmaxt = maxt;
+    if (w == 0)
+        st->hfirst_pos = st->hlast_pos = 0;
+    stream_bounds(st);
+}
+
 /* Drop chunks in file f from every stream and delete it (under mu and wmu). */
 static void file_delete(struct km_logstore *s, struct lfile *f)
 {
@@ -976,16 +1038,8 @@ static void file_delete(struct km_logstore *s, struct lfile *f)
             }
         }
         st->nch = w;
-        if (changed) {
-            st->mint = st->hn ? st->hmint : INT64_MAX;
-            st->maxt = st->hn ? st->hmaxt : INT64_MIN;
-            for (size_t j = 0; j < st->nch; j++) {
-                if (st->ch[j]->mint < st->mint)
-                    st->mint = st->ch[j]->mint;
-                if (st->ch[j]->maxt > st->maxt)
-                    st->maxt = st->ch[j]->maxt;
-            }
-        }
+        if (changed)
+            stream_bounds(st);
     }
     file_path(p, sizeof(p), s->dir, f->seq, "idx");
     unlink(p);
@@ -1130,6 +1184,7 @@ static int drain(struct km_logstore *s)
                 /* many files in one drain: sync the oldest now */
                 fdatasync(synced[0]->dat);
                 fdatasync(synced[0]->idx);
+                km_lfile_unref(synced[0]);
                 memmove(synced, synced + 1, 7 * sizeof(*synced));
                 nsynced--;
             }
@@ -1238,10 +1293,15 @@ int km_ls_read_chunk(struct lfile *f, uint64_t off, uint32_t len, uint32_t bloom
 
 /* ---------------------------------------------------------------- retention */
 
-static void retention(struct km_logstore *s)
+/* Retention (under wmu): chunk files whose newest entry is older than the retention,
+ * head entries older than it, then the oldest files while the store's files (chunks and
+ * WAL) pass retention_bytes. Returns true when the WAL alone holds more than half the
+ * cap (and wal_tried is false): the caller runs retention_cut_wal(). */
+static bool retention(struct km_logstore *s, bool wal_tried)
 {
     int64_t now_ns = km_ls_now_ms(s) * 1000000;
     int64_t cut = now_ns - s->o.retention_ms * 1000000;
+    bool cut_heads = false;
 
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nfiles;) {
@@ -1253,9 +1313,12 @@ static void retention(struct km_logstore *s)
         }
         i++;
     }
+    for (size_t i = 0; i < s->nst; i++)
+        if (s->st[i]->hn && s->st[i]->hmint < cut)
+            head_trim(s, s->st[i], cut);
     if (s->o.retention_bytes) {
         for (;;) {
-            uint64_t total = 0;
+            uint64_t total = s->wal_bytes;
             struct lfile *oldest = NULL;
 
             for (size_t i = 0; i < s->nfiles; i++) {
@@ -1263,12 +1326,178 @@ static void retention(struct km_logstore *s)
                 if (s->files[i]->chunks && (!oldest || s->files[i]->maxt < oldest->maxt))
                     oldest = s->files[i];
             }
-            if (total <= s->o.retention_bytes || !oldest)
+            if (total <= s->o.retention_bytes)
+                break;
+            if (s->wal_bytes > s->o.retention_bytes / 2 && !wal_tried) {
+                /* the WAL is what is large: cut heads before deleting anything */
+                cut_heads = true;
+                break;
+            }
+            if (!oldest)
                 break;
             file_delete(s, oldest);
         }
     }
     pthread_mutex_unlock(&s->mu);
+    return cut_heads;
+}
+
+/* The size cap found the WAL large: cut every head and close the current segment (so
+ * that every WAL record is in a cut chunk), write the chunks out, delete the closed
+ * segments, then apply the cap again (under wmu). */
+static void retention_cut_wal(struct km_logstore *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nst; i++)
+        if (s->st[i]->hn && head_cut(s, s->st[i]) < 0)
+            km_log_warn(MOD, "cutting log heads for the size cap: %s", km_err_msg());
+    /* every record so far is in a cut chunk: close the segment, the next push starts a
+     * new one, and once the chunks are written the closed ones are deleted */
+    if (s->wal_fd >= 0) {
+        if (s->wal_dirty)
+            fdatasync(s->wal_fd);
+        close(s->wal_fd);
+        s->wal_fd = -1;
+        s->wal_dirty = false;
+        if (s->wal_seq_floor <= s->wal_seq)
+            s->wal_seq_floor = s->wal_seq + 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (drain(s) < 0)
+        km_log_warn(MOD, "writing log chunks: %s", km_err_msg());
+    pthread_mutex_lock(&s->mu);
+    wal_truncate(s);
+    pthread_mutex_unlock(&s->mu);
+    retention(s, true);
+}
+
+/* Streams with no data left (no chunk, nothing in the head, so nothing in the WAL that
+ * replay would keep) leave the streams file and the label index (under wmu). The streams
+ * file is rewritten to a temporary name, synced and renamed over the old one: a crash
+ * leaves the old file or the new one. Its first record keeps next_id, so an id is never
+ * given twice (a dropped stream's WAL records are skipped at replay, its id being
+ * unknown). A stream pushed again later gets a new id. */
+static int streams_gc(struct km_logstore *s, bool force)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    struct km_buf b, rec;
+    size_t dead = 0, live = 0;
+    int64_t now = km_ls_now_ms(s);
+    int fd = -1, rc = 0;
+    uint8_t hdr[KM_LC_REC_HEADER], v[10];
+
+    if (s->o.read_only)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->nsets == 0) {
+        for (size_t i = 0; i < s->ngrave; i++)
+            stream_destroy(s->grave[i]);
+        s->ngrave = 0;
+    }
+    if (!force && now - s->last_gc_ms < KM_LOGS_GC_PERIOD_MS && now >= s->last_gc_ms) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    s->last_gc_ms = now;
+    for (size_t i = 0; i < s->nst; i++)
+        dead += s->st[i]->nch == 0 && s->st[i]->hn == 0;
+    if (dead == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    if (km_array_grow((void **)&s->grave, &s->capgrave, s->ngrave + dead, sizeof(*s->grave), 16,
+                      "dropping log streams") < 0) {
+        pthread_mutex_unlock(&s->mu);
+        return KM_ENOMEM;
+    }
+
+    /* the new streams file */
+    km_buf_init(&b, 0);
+    km_buf_init(&rec, 0);
+    memcpy(hdr, KM_LC_MAGIC_STRM, 4);
+    km_lc_put_u32(hdr + 4, KM_LC_VERSION);
+    km_buf_append(&b, hdr, KM_LC_FILE_HEADER);
+    km_buf_append(&rec, v, km_lc_put_uvarint(v, s->next_id));
+    km_lc_rec_header(hdr, KM_LC_REC_NEXT_ID, rec.data, (uint32_t)rec.len);
+    km_buf_append(&b, hdr, sizeof(hdr));
+    km_buf_append(&b, rec.data, rec.len);
+    for (size_t i = 0; i < s->nst; i++) {
+        struct lstream *st = s->st[i];
+
+        if (st->nch == 0 && st->hn == 0)
+            continue;
+        km_buf_reset(&rec);
+        km_lc_stream_encode(&rec, st->id, st->labels);
+        km_lc_rec_header(hdr, KM_LC_REC_STREAM, rec.data, (uint32_t)rec.len);
+        km_buf_append(&b, hdr, sizeof(hdr));
+        km_buf_append(&b, rec.data, rec.len);
+    }
+    if (km_buf_error(&b) || km_buf_error(&rec)) {
+        rc = km_err_set(KM_ENOMEM, "out of memory rewriting the log streams file");
+        goto free_bufs;
+    }
+    snprintf(path, sizeof(path), "%s/streams", s->dir);
+    snprintf(tmp, sizeof(tmp), "%s/streams.tmp", s->dir);
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 || pwrite_all(fd, b.data, b.len, 0) < 0 || fdatasync(fd) != 0 ||
+        rename(tmp, path) != 0) {
+        rc = km_err_set_errno(KM_EIO, errno, "rewriting the log streams file %s", path);
+        s->write_errors++;
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        goto free_bufs;
+    }
+    fsync_dir(s->dir);
+    if (s->strm_fd >= 0)
+        close(s->strm_fd);
+    s->strm_fd = fd;
+    s->strm_dirty = false;
+
+    /* the table and the label index, rebuilt from the live streams */
+    for (size_t i = 0; i < s->nnames; i++) {
+        free(s->names[i].name);
+        free(s->names[i].vals.v);
+    }
+    for (size_t i = 0; i < s->npairs; i++) {
+        free(s->pairs[i].value);
+        free(s->pairs[i].ids.v);
+    }
+    s->nnames = s->npairs = 0;
+    lmap_fini(&s->by_labels);
+    lmap_fini(&s->by_id);
+    lmap_fini(&s->name_map);
+    lmap_fini(&s->pair_map);
+    memset(&s->by_labels, 0, sizeof(s->by_labels));
+    memset(&s->by_id, 0, sizeof(s->by_id));
+    memset(&s->name_map, 0, sizeof(s->name_map));
+    memset(&s->pair_map, 0, sizeof(s->pair_map));
+    for (size_t i = 0; i < s->nst; i++) {
+        struct lstream *st = s->st[i];
+
+        if (st->nch == 0 && st->hn == 0) {
+            s->grave[s->ngrave++] = st;
+            s->streams_dropped++;
+            continue;
+        }
+        st->idx = (uint32_t)live;
+        s->st[live++] = st;
+        if (rc == 0 &&
+            (lmap_put(&s->by_labels, st->labels->hash, st->idx) < 0 ||
+             lmap_put(&s->by_id, id_hash(st->id), st->idx) < 0 || index_stream(s, st) < 0))
+            rc = KM_ENOMEM; /* as in stream_add: the store is out of memory */
+    }
+    s->nst = live;
+    if (s->nsets == 0) {
+        for (size_t i = 0; i < s->ngrave; i++)
+            stream_destroy(s->grave[i]);
+        s->ngrave = 0;
+    }
+free_bufs:
+    pthread_mutex_unlock(&s->mu);
+    km_buf_fini(&b);
+    km_buf_fini(&rec);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- background */
@@ -1355,7 +1584,10 @@ static void *bg_main(void *arg)
         if (now - last_maint >= 1000000000LL) {
             cut_old_heads(s, false);
             drain(s);
-            retention(s);
+            if (retention(s, false))
+                retention_cut_wal(s);
+            if (streams_gc(s, false) < 0)
+                km_log_warn(MOD, "dropping log streams with no data: %s", km_err_msg());
             last_maint = now;
         }
         pthread_mutex_unlock(&s->wmu);
@@ -1366,6 +1598,24 @@ static void *bg_main(void *arg)
 }
 
 /* ---------------------------------------------------------------- push */
+
+/* fsync_interval_ms < 0: the streams file, then the WAL segment, synced before a push
+ * returns (under mu: pushes wait for each other's disk, as asked). Segments rolled
+ * during the push were synced when they were rolled (wal_write). */
+static int sync_each(struct km_logstore *s)
+{
+    if (s->strm_dirty && s->strm_fd >= 0 && fdatasync(s->strm_fd) != 0) {
+        s->write_errors++;
+        return km_err_set_errno(KM_EIO, errno, "fsync of the log streams file");
+    }
+    s->strm_dirty = false;
+    if (s->wal_dirty && s->wal_fd >= 0 && fdatasync(s->wal_fd) != 0) {
+        s->write_errors++;
+        return km_err_set_errno(KM_EIO, errno, "fsync of the log WAL");
+    }
+    s->wal_dirty = false;
+    return 0;
+}
 
 const char *km_log_refusal_str(enum km_log_refusal r)
 {
@@ -1669,6 +1919,8 @@ int km_logstore_push(struct km_logstore *s, const struct km_log_push_stream *st,
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = push_one(s, &st[i], now, res);
+    if (rc == 0 && s->fsync_each)
+        rc = sync_each(s);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -1682,6 +1934,10 @@ static int load_streams(struct km_logstore *s)
     size_t len = 0, off = KM_LC_FILE_HEADER;
     int rc;
 
+    if (!s->o.read_only) { /* a rewrite (stream GC) cut short by a crash */
+        snprintf(path, sizeof(path), "%s/streams.tmp", s->dir);
+        unlink(path);
+    }
     snprintf(path, sizeof(path), "%s/streams", s->dir);
     rc = read_file(path, SIZE_MAX / 2, &buf, &len);
     if (rc == KM_ENOTFOUND || (rc == 0 && len < KM_LC_FILE_HEADER)) {
@@ -1723,8 +1979,18 @@ static int load_streams(struct km_logstore *s)
                         rc == 0 ? "a torn record" : "a corrupt record", off);
             break;
         }
-        if (type == KM_LC_REC_STREAM && km_lc_stream_decode(pl, pl_len, &id, &l) == 0) {
-            if (stream_by_id(s, id) || stream_by_labels(s, l->v, l->n, l->hash)) {
+        if (type == KM_LC_REC_NEXT_ID) {
+            const uint8_t *q = pl;
+
+            if (km_lc_get_uvarint(&q, pl + pl_len, &id) == 0 && q == pl + pl_len &&
+                id > s->next_id && id < KM_LOGS_MAX_STREAM_ID)
+                s->next_id = id;
+        } else if (type == KM_LC_REC_STREAM && km_lc_stream_decode(pl, pl_len, &id, &l) == 0) {
+            if (id == 0 || id >= KM_LOGS_MAX_STREAM_ID || stream_by_id(s, id) ||
+                stream_by_labels(s, l->v, l->n, l->hash)) {
+                /* a duplicate is skipped, but its id is not given again either */
+                if (id < KM_LOGS_MAX_STREAM_ID && id >= s->next_id)
+                    s->next_id = id + 1;
                 km_labels_destroy(l);
             } else if (stream_add(s, id, l, &st) < 0) {
                 free(buf);
@@ -1998,16 +2264,23 @@ static void set_defaults(struct km_logstore_opts *o)
             *ms[i] = MAX_MS;
     if (o->retention_ms <= 0)
         o->retention_ms = DEF_RETENTION_MS;
-    if (o->max_future_ms <= 0)
+    /* 0 is the default, a negative value none */
+    if (o->max_future_ms == 0)
         o->max_future_ms = DEF_MAX_FUTURE_MS;
-    if (o->ooo_window_ms <= 0)
+    else if (o->max_future_ms < 0)
+        o->max_future_ms = 0;
+    if (o->ooo_window_ms == 0)
         o->ooo_window_ms = DEF_OOO_WINDOW_MS;
+    else if (o->ooo_window_ms < 0)
+        o->ooo_window_ms = 0;
     if (o->max_line_bytes == 0)
         o->max_line_bytes = DEF_MAX_LINE;
     if (o->max_line_bytes > KM_LOGS_WAL_REC_BYTES)
         o->max_line_bytes = KM_LOGS_WAL_REC_BYTES;
     if (o->max_streams == 0)
         o->max_streams = DEF_MAX_STREAMS;
+    /* negative: fsync before every push returns (the store's thread still wakes up
+     * every DEF_FSYNC_MS for its other work) */
     if (o->fsync_interval_ms <= 0)
         o->fsync_interval_ms = DEF_FSYNC_MS;
     if (o->chunk_target_bytes == 0)
@@ -2040,6 +2313,7 @@ int km_logstore_open(struct km_logstore **out, const struct km_logstore_opts *op
     if (!s)
         return km_err_set(KM_ENOMEM, "out of memory opening the log store");
     s->o = *opts;
+    s->fsync_each = opts->fsync_interval_ms < 0;
     set_defaults(&s->o);
     s->lockfd = s->strm_fd = s->wal_fd = -1;
     s->next_id = 1;
@@ -2142,7 +2416,10 @@ void km_logstore_retention(struct km_logstore *s)
     if (s->o.read_only)
         return;
     pthread_mutex_lock(&s->wmu);
-    retention(s);
+    if (retention(s, false))
+        retention_cut_wal(s);
+    if (streams_gc(s, true) < 0)
+        km_log_warn(MOD, "dropping log streams with no data: %s", km_err_msg());
     pthread_mutex_unlock(&s->wmu);
 }
 
@@ -2162,6 +2439,9 @@ void km_logstore_close(struct km_logstore *s)
     for (size_t i = 0; i < s->nst; i++)
         stream_destroy(s->st[i]);
     free(s->st);
+    for (size_t i = 0; i < s->ngrave; i++)
+        stream_destroy(s->grave[i]);
+    free(s->grave);
     for (size_t i = 0; i < s->nfiles; i++)
         km_lfile_unref(s->files[i]);
     free(s->files);
@@ -2256,6 +2536,16 @@ void km_logstore_metrics(struct km_logstore *s, struct km_mset *m)
                                "Compressed bytes of log chunks deleted by retention.",
                                KM_MT_COUNTER, 0),
                 NULL, 0, (double)s->retention_bytes);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_logs_retention_deleted_head_entries_total",
+                               "Log entries still in memory deleted by retention.", KM_MT_COUNTER,
+                               0),
+                NULL, 0, (double)s->retention_head_entries);
+    km_mset_add(m,
+                km_mset_family(m, "kmon_logs_streams_dropped_total",
+                               "Log streams dropped once retention had deleted all their data.",
+                               KM_MT_COUNTER, 0),
+                NULL, 0, (double)s->streams_dropped);
     km_mset_add(m,
                 km_mset_family(m, "kmon_logs_write_errors_total",
                                "Failed writes of the log WAL, streams or chunk files.",

@@ -13,6 +13,8 @@
 #ifndef KMON_QUERY_QUERY_H
 #define KMON_QUERY_QUERY_H
 
+#include "common/buf.h"
+#include "common/cfg.h"
 #include "promql/eval.h"
 
 #include <stdbool.h>
@@ -67,6 +69,21 @@ int km_query_local(const char *dir, const struct km_query_req *q, struct km_quer
  * address (KM_EIO, KM_ETIMEDOUT, KM_ECORRUPT). */
 int km_query_remote(const char *base_url, const struct km_query_req *q,
                     struct km_query_answer *out);
+
+/* One request of kmon's commands (`kmon query`, `kmon logs query`) to a server: a GET of
+ * base_url (its "?…" and "#…" and trailing slashes dropped) + path, path holding its own
+ * query string, or a POST of form[0..form_len) (a form body) when form is not NULL; with
+ * libcurl: http and https only, compressed answers taken, `agent` as the User-Agent, a
+ * connection within 10 s and the whole within timeout_ms + 10 s. On success (any HTTP
+ * status) *status is the status and body holds the answer, at most body's cap. Errors
+ * name the server by its address without a password: KM_ELIMIT (the answer is larger
+ * than body's cap), KM_ETIMEDOUT, KM_EIO (cannot reach it), KM_ENOMEM. */
+int km_query_http(const char *base_url, const char *path, const char *form, size_t form_len,
+                  const char *agent, int64_t timeout_ms, struct km_buf *body, long *status);
+
+/* The general settings of a command that prints an answer (km_cfg_common_fields), with
+ * logging quiet unless asked: into out[0..cap), ended by KM_CFG_FIELDS_END. */
+void km_query_general_fields(struct km_cfg_field *out, size_t cap);
 
 /* base_url without a user and password ("http://u:p@h:1/x" → "http://h:1/x"), for
  * messages. Returns out. */

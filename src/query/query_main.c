@@ -125,21 +125,6 @@ static void print_help(const struct km_cfg_cmd *c)
            "answers an error; 2 for a bad flag or time.\n");
 }
 
-/* The general settings, with logging quiet unless asked (a query's output is the point):
- * km_cfg_common_fields with another default level. */
-static void make_general_fields(struct km_cfg_field *out, size_t cap)
-{
-    size_t n = 0;
-
-    for (const struct km_cfg_field *f = km_cfg_common_fields; f->name && n + 1 < cap; f++) {
-        out[n] = *f;
-        if (strcmp(f->name, "log-level") == 0)
-            out[n].def = "warn";
-        n++;
-    }
-    out[n] = (struct km_cfg_field)KM_CFG_FIELDS_END;
-}
-
 /* The expression: the argument, or standard input for "-" (*owned is then the caller's). */
 static int read_expr(const char *arg, const char **expr, char **owned)
 {
@@ -333,7 +318,7 @@ int km_query_main(int argc, char **argv)
     size_t nrest = 0;
     int rc, status = 2;
 
-    make_general_fields(general, sizeof(general) / sizeof(general[0]));
+    km_query_general_fields(general, sizeof(general) / sizeof(general[0]));
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Query", query_fields, &o };
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Source", source_fields, &o };
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "General", general, &common };

@@ -11,11 +11,10 @@
  *   Timestamp         1 seconds (varint int64)  2 nanos (varint int32)
  *   LabelPairAdapter  1 name (LEN)  2 value (LEN)
  *
- * Acceptance is protobuf-c 1.4's, as in rw_decode.c (the reference the tests and the
- * fuzz target compare with): a tag of at most 5 bytes with a non-zero field number,
- * lengths of at most 5 bytes within the message, varints of at most 10 bytes, wire types
- * 3, 4, 6 and 7 refused, a known field with another wire type refused, unknown fields
- * skipped; a string or message given twice means the last one. On top of that, what
+ * Acceptance is protobuf-c 1.4's, as pbread.h reads it for rw_decode.c too (the
+ * reference the tests and the fuzz target compare with): a known field with another wire
+ * type refused, unknown fields skipped; a string or message given twice means the last
+ * one. On top of that, what
  * protobuf-c takes and Loki would not: a Timestamp out of the range of nanoseconds in an
  * int64 or with nanos outside [0, 1e9), and labels that do not parse.
  *
@@ -27,159 +26,38 @@
 #include "loki_push_internal.h"
 
 #include "common/err.h"
+#include "pbread.h"
 #include "promql/quote.h"
 #include "remote/rw_codec.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { WT_VARINT = 0, WT_64BIT = 1, WT_LEN = 2, WT_32BIT = 5 };
-
 #define NS_PER_S 1000000000ll
 
-struct rd {
-    const uint8_t *p, *end;
-};
-
-struct field {
-    uint32_t num;
-    unsigned wt;
-    const uint8_t *val; /* the value (after a length prefix for LEN) */
-    size_t len;         /* bytes of the value */
-};
-
-/* Read one field: tag, then its value by wire type. 0 or KM_EINVAL. */
-static int next_field(struct rd *r, struct field *f, const char *where)
-{
-    size_t rem = (size_t)(r->end - r->p), max = rem < 5 ? rem : 5, i;
-    uint32_t tag;
-    unsigned shift = 4;
-
-    if ((r->p[0] & 0xf8) == 0)
-        return km_err_set(KM_EINVAL, "%s: field number 0", where);
-    f->wt = r->p[0] & 7;
-    tag = (uint32_t)(r->p[0] & 0x7f) >> 3;
-    if (r->p[0] & 0x80) {
-        for (i = 1; i < max; i++) {
-            tag |= (uint32_t)(r->p[i] & 0x7f) << shift;
-            shift += 7;
-            if (!(r->p[i] & 0x80))
-                break;
-        }
-        if (i >= max)
-            return km_err_set(KM_EINVAL, "%s: malformed field tag", where);
-        r->p += i + 1;
-    } else {
-        r->p++;
-    }
-    f->num = tag;
-    rem = (size_t)(r->end - r->p);
-    switch (f->wt) {
-    case WT_VARINT:
-        max = rem < 10 ? rem : 10;
-        for (i = 0; i < max && (r->p[i] & 0x80); i++)
-            ;
-        if (i == max)
-            return km_err_set(KM_EINVAL, "%s: unterminated varint", where);
-        f->val = r->p;
-        f->len = i + 1;
-        break;
-    case WT_64BIT:
-    case WT_32BIT: {
-        size_t need = f->wt == WT_64BIT ? 8 : 4;
-
-        if (rem < need)
-            return km_err_set(KM_EINVAL, "%s: truncated fixed-size value", where);
-        f->val = r->p;
-        f->len = need;
-        break;
-    }
-    case WT_LEN: {
-        size_t len = 0;
-
-        max = rem < 5 ? rem : 5;
-        shift = 0;
-        for (i = 0; i < max; i++) {
-            len |= (size_t)(r->p[i] & 0x7f) << shift;
-            shift += 7;
-            if (!(r->p[i] & 0x80))
-                break;
-        }
-        if (i == max)
-            return km_err_set(KM_EINVAL, "%s: malformed length", where);
-        if (len > rem - (i + 1))
-            return km_err_set(KM_EINVAL, "%s: a length of %zu bytes runs past the message", where,
-                              len);
-        f->val = r->p + i + 1;
-        f->len = len;
-        r->p += i + 1;
-        break;
-    }
-    default:
-        return km_err_set(KM_EINVAL, "%s: unsupported wire type %u", where, f->wt);
-    }
-    r->p += f->len;
-    return 0;
-}
-
-/* protobuf-c's reading of a varint: 7 bits per byte, bits past 64 lost. */
-static uint64_t varint_value(const uint8_t *p, size_t len)
-{
-    uint64_t v = 0;
-
-    for (size_t i = 0; i < len; i++)
-        if (7 * i < 64)
-            v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-    return v;
-}
-
-static int expect(const struct field *f, unsigned wt, const char *where, const char *name)
-{
-    if (f->wt != wt)
-        return km_err_set(KM_EINVAL, "%s: field %s has wire type %u, not %u", where, name, f->wt,
-                          wt);
-    return 0;
-}
-
 /* ---- checks (pass 1) ------------------------------------------------------------------- */
-
-static int check_pair(const uint8_t *p, size_t n)
-{
-    struct rd r = { p, p + n };
-    struct field f = { 0 };
-    int rc;
-
-    while (r.p < r.end) {
-        rc = next_field(&r, &f, "structured metadata");
-        if (rc == 0 && (f.num == 1 || f.num == 2))
-            rc = expect(&f, WT_LEN, "structured metadata", f.num == 1 ? "name" : "value");
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
 
 /* The Timestamp p[0..n) as nanoseconds. */
 static int read_timestamp(const uint8_t *p, size_t n, int64_t *ns)
 {
-    struct rd r = { p, p + n };
+    struct km_pb_reader r = { p, p + n };
     int64_t sec = 0;
     int32_t nanos = 0;
-    struct field f = { 0 };
+    struct km_pb_field f = { 0 };
     int rc;
 
     while (r.p < r.end) {
-        rc = next_field(&r, &f, "timestamp");
+        rc = km_pb_next(&r, &f, "timestamp");
         if (rc)
             return rc;
         if (f.num == 1 || f.num == 2) {
-            rc = expect(&f, WT_VARINT, "timestamp", f.num == 1 ? "seconds" : "nanos");
+            rc = km_pb_expect(&f, KM_PB_VARINT, "timestamp", f.num == 1 ? "seconds" : "nanos");
             if (rc)
                 return rc;
             if (f.num == 1)
-                sec = (int64_t)varint_value(f.val, f.len);
+                sec = (int64_t)km_pb_varint(f.val, f.len);
             else
-                nanos = (int32_t)(uint32_t)varint_value(f.val, f.len);
+                nanos = (int32_t)(uint32_t)km_pb_varint(f.val, f.len);
         }
     }
     if (nanos < 0 || nanos >= NS_PER_S)
@@ -195,58 +73,48 @@ static int read_timestamp(const uint8_t *p, size_t n, int64_t *ns)
     return 0;
 }
 
+static int check_timestamp(const uint8_t *p, size_t n)
+{
+    int64_t ns;
+
+    return read_timestamp(p, n, &ns);
+}
+
+static int check_pair(const uint8_t *p, size_t n)
+{
+    static const struct km_pb_decl decl[] = { { 1, KM_PB_LEN, "name", NULL },
+                                              { 2, KM_PB_LEN, "value", NULL } };
+
+    return km_pb_check(p, n, "structured metadata", decl, 2);
+}
+
 static int check_entry(const uint8_t *p, size_t n)
 {
-    struct rd r = { p, p + n };
-    struct field f = { 0 };
-    int64_t ns;
-    int rc;
+    static const struct km_pb_decl decl[] = { { 1, KM_PB_LEN, "timestamp", check_timestamp },
+                                              { 2, KM_PB_LEN, "line", NULL },
+                                              { 3, KM_PB_LEN, "structuredMetadata", check_pair } };
 
-    while (r.p < r.end) {
-        rc = next_field(&r, &f, "entry");
-        if (rc)
-            return rc;
-        switch (f.num) {
-        case 1:
-            rc = expect(&f, WT_LEN, "entry", "timestamp");
-            if (rc == 0)
-                rc = read_timestamp(f.val, f.len, &ns);
-            break;
-        case 2:
-            rc = expect(&f, WT_LEN, "entry", "line");
-            break;
-        case 3:
-            rc = expect(&f, WT_LEN, "entry", "structuredMetadata");
-            if (rc == 0)
-                rc = check_pair(f.val, f.len);
-            break;
-        default:
-            break;
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return km_pb_check(p, n, "entry", decl, 3);
 }
 
 /* Check the StreamAdapter p[0..n); *entries receives its number of entries. */
 static int check_stream(const uint8_t *p, size_t n, size_t *entries)
 {
-    struct rd r = { p, p + n };
-    struct field f = { 0 };
+    struct km_pb_reader r = { p, p + n };
+    struct km_pb_field f = { 0 };
     size_t k = 0;
     int rc;
 
     while (r.p < r.end) {
-        rc = next_field(&r, &f, "stream");
+        rc = km_pb_next(&r, &f, "stream");
         if (rc)
             return rc;
         switch (f.num) {
         case 1:
-            rc = expect(&f, WT_LEN, "stream", "labels");
+            rc = km_pb_expect(&f, KM_PB_LEN, "stream", "labels");
             break;
         case 2:
-            rc = expect(&f, WT_LEN, "stream", "entries");
+            rc = km_pb_expect(&f, KM_PB_LEN, "stream", "entries");
             if (rc == 0)
                 rc = check_entry(f.val, f.len);
             if (rc)
@@ -254,7 +122,7 @@ static int check_stream(const uint8_t *p, size_t n, size_t *entries)
             k++;
             break;
         case 3:
-            rc = expect(&f, WT_VARINT, "stream", "hash");
+            rc = km_pb_expect(&f, KM_PB_VARINT, "stream", "hash");
             break;
         default:
             break;
@@ -285,12 +153,12 @@ void km_loki_push_reset(struct km_loki_push *out, size_t len)
 static int fill_stream(struct km_loki_push *out, const uint8_t *p, size_t n, size_t nentries,
                        struct km_log_push_stream *st)
 {
-    struct rd r = { p, p + n };
+    struct km_pb_reader r = { p, p + n };
     const uint8_t *labels = NULL;
     size_t labels_len = 0, k = 0;
     struct km_log_entry *e = NULL;
     struct km_label *l;
-    struct field f = { 0 };
+    struct km_pb_field f = { 0 };
     size_t nl;
     int rc;
 
@@ -299,19 +167,19 @@ static int fill_stream(struct km_loki_push *out, const uint8_t *p, size_t n, siz
         if (!e)
             return km_err_wrap(KM_ELIMIT, "the request is too large to decode");
     }
-    while (r.p < r.end && next_field(&r, &f, "stream") == 0) {
+    while (r.p < r.end && km_pb_next(&r, &f, "stream") == 0) {
         if (f.num == 1) {
             labels = f.val;
             labels_len = f.len;
         } else if (f.num == 2) {
-            struct rd er = { f.val, f.val + f.len };
+            struct km_pb_reader er = { f.val, f.val + f.len };
             struct km_log_entry *en = &e[k++];
-            struct field ef = { 0 };
+            struct km_pb_field ef = { 0 };
 
             en->ts_ns = 0;
             en->line = "";
             en->len = 0;
-            while (er.p < er.end && next_field(&er, &ef, "entry") == 0) {
+            while (er.p < er.end && km_pb_next(&er, &ef, "entry") == 0) {
                 if (ef.num == 1) {
                     rc = read_timestamp(ef.val, ef.len, &en->ts_ns);
                     if (rc)
@@ -344,20 +212,20 @@ static int fill_stream(struct km_loki_push *out, const uint8_t *p, size_t n, siz
 int km_loki_push_decode_proto(struct km_loki_push *out, const void *body, size_t len)
 {
     const uint8_t *p = body;
-    struct rd r = { p, p + len };
+    struct km_pb_reader r = { p, p + len };
     struct km_log_push_stream *st;
     size_t nstreams = 0, k = 0, nentries;
-    struct field f = { 0 };
+    struct km_pb_field f = { 0 };
     int rc;
 
     km_loki_push_reset(out, len);
     /* Pass 1: check everything and count the streams. */
     while (r.p < r.end) {
-        rc = next_field(&r, &f, "PushRequest");
+        rc = km_pb_next(&r, &f, "PushRequest");
         if (rc)
             return rc;
         if (f.num == 1) {
-            rc = expect(&f, WT_LEN, "PushRequest", "streams");
+            rc = km_pb_expect(&f, KM_PB_LEN, "PushRequest", "streams");
             if (rc == 0)
                 rc = check_stream(f.val, f.len, &nentries);
             if (rc)
@@ -372,7 +240,7 @@ int km_loki_push_decode_proto(struct km_loki_push *out, const void *body, size_t
         return km_err_wrap(KM_ELIMIT, "the request is too large to decode");
     /* Pass 2: fill. */
     r.p = p;
-    while (r.p < r.end && next_field(&r, &f, "PushRequest") == 0) {
+    while (r.p < r.end && km_pb_next(&r, &f, "PushRequest") == 0) {
         if (f.num != 1)
             continue;
         rc = check_stream(f.val, f.len, &nentries);

@@ -114,50 +114,58 @@ static int stream_labels(struct km_loki_push *out, json_t *obj, struct km_log_pu
     return 0;
 }
 
-static int values_entries(struct km_loki_push *out, json_t *values, struct km_log_push_stream *st)
+/* One of "values": [timestamp, line] or [timestamp, line, {structured metadata}]. */
+static int value_entry(struct km_loki_push *out, json_t *v, struct km_log_entry *e)
 {
-    size_t n = json_array_size(values), i;
-    struct km_log_entry *e;
-    json_t *v;
+    size_t len = json_array_size(v);
     int rc;
 
-    e = km_arena_alloc(&out->arena, (n ? n : 1) * sizeof(*e), _Alignof(struct km_log_entry));
-    if (!e)
-        return km_err_wrap(KM_ELIMIT, "the request is too large to decode");
-    json_array_foreach(values, i, v)
-    {
-        size_t len = json_array_size(v);
+    if (!json_is_array(v) || len < 2 || len > 3)
+        rc = km_err_set(KM_EINVAL, "not an array of a timestamp, a line and optional metadata");
+    else
+        rc = json_ts(json_array_get(v, 0), &e->ts_ns);
+    if (rc == 0)
+        rc = copy_line(out, json_array_get(v, 1), e);
+    if (rc == 0 && len == 3) {
+        json_t *md = json_array_get(v, 2), *mv;
+        const char *mk;
 
-        if (!json_is_array(v) || len < 2 || len > 3)
-            rc = km_err_set(KM_EINVAL, "not an array of a timestamp, a line and optional metadata");
-        else
-            rc = json_ts(json_array_get(v, 0), &e[i].ts_ns);
-        if (rc == 0)
-            rc = copy_line(out, json_array_get(v, 1), &e[i]);
-        if (rc == 0 && len == 3) {
-            json_t *md = json_array_get(v, 2), *mv;
-            const char *mk;
-
-            if (!json_is_object(md))
-                rc = km_err_set(KM_EINVAL, "the structured metadata is not an object");
-            json_object_foreach(md, mk, mv)
-            {
-                if (rc == 0 && !json_is_string(mv))
-                    rc = km_err_set(KM_EINVAL, "structured metadata %s is not a string", mk);
-            }
+        if (!json_is_object(md))
+            rc = km_err_set(KM_EINVAL, "the structured metadata is not an object");
+        json_object_foreach(md, mk, mv)
+        {
+            if (rc == 0 && !json_is_string(mv))
+                rc = km_err_set(KM_EINVAL, "structured metadata %s is not a string", mk);
         }
-        if (rc)
-            return km_err_wrap(rc, "value %zu", i + 1);
     }
-    st->entries = e;
-    st->n_entries = n;
-    return 0;
+    return rc;
 }
 
-/* The older form's "entries": [{"ts": RFC 3339, "line": …}]. */
-static int old_entries(struct km_loki_push *out, json_t *entries, struct km_log_push_stream *st)
+/* One of the older form's "entries": {"ts": RFC 3339 or nanoseconds, "line": …}. */
+static int old_entry(struct km_loki_push *out, json_t *v, struct km_log_entry *e)
 {
-    size_t n = json_array_size(entries), i;
+    json_t *ts = json_object_get(v, "ts");
+    int rc;
+
+    if (!json_is_object(v))
+        rc = km_err_set(KM_EINVAL, "not an object");
+    else if (json_is_string(ts))
+        rc = km_time_parse_rfc3339(json_string_value(ts), &e->ts_ns);
+    else if (json_is_integer(ts))
+        rc = json_ts(ts, &e->ts_ns);
+    else
+        rc = km_err_set(KM_EINVAL, "\"ts\" is missing or not a string");
+    if (rc == 0)
+        rc = copy_line(out, json_object_get(v, "line"), e);
+    return rc;
+}
+
+/* st's entries from the array arr, each read by one (errors name `what` and its place). */
+static int read_entries(struct km_loki_push *out, json_t *arr,
+                        int (*one)(struct km_loki_push *, json_t *, struct km_log_entry *),
+                        const char *what, struct km_log_push_stream *st)
+{
+    size_t n = json_array_size(arr), i;
     struct km_log_entry *e;
     json_t *v;
     int rc;
@@ -165,22 +173,11 @@ static int old_entries(struct km_loki_push *out, json_t *entries, struct km_log_
     e = km_arena_alloc(&out->arena, (n ? n : 1) * sizeof(*e), _Alignof(struct km_log_entry));
     if (!e)
         return km_err_wrap(KM_ELIMIT, "the request is too large to decode");
-    json_array_foreach(entries, i, v)
+    json_array_foreach(arr, i, v)
     {
-        json_t *ts = json_object_get(v, "ts");
-
-        if (!json_is_object(v))
-            rc = km_err_set(KM_EINVAL, "not an object");
-        else if (json_is_string(ts))
-            rc = km_time_parse_rfc3339(json_string_value(ts), &e[i].ts_ns);
-        else if (json_is_integer(ts))
-            rc = json_ts(ts, &e[i].ts_ns);
-        else
-            rc = km_err_set(KM_EINVAL, "\"ts\" is missing or not a string");
-        if (rc == 0)
-            rc = copy_line(out, json_object_get(v, "line"), &e[i]);
+        rc = one(out, v, &e[i]);
         if (rc)
-            return km_err_wrap(rc, "entry %zu", i + 1);
+            return km_err_wrap(rc, "%s %zu", what, i + 1);
     }
     st->entries = e;
     st->n_entries = n;
@@ -215,13 +212,13 @@ static int decode_stream(struct km_loki_push *out, json_t *s, struct km_log_push
     if (values) {
         if (!json_is_array(values))
             return km_err_set(KM_EINVAL, "\"values\" is not an array");
-        return values_entries(out, values, st);
+        return read_entries(out, values, value_entry, "value", st);
     }
     values = json_object_get(s, "entries");
     if (values && !json_is_array(values))
         return km_err_set(KM_EINVAL, "\"entries\" is not an array");
     if (values)
-        return old_entries(out, values, st);
+        return read_entries(out, values, old_entry, "entry", st);
     return km_err_set(KM_EINVAL, "no \"values\" array");
 }
 

@@ -9,6 +9,7 @@
  * /label/<name>/values and /series default to the last 6 hours.
  */
 #include "logs_api.h"
+#include "logs_tail.h"
 
 #include "common/array.h"
 #include "common/buf.h"
@@ -991,6 +992,14 @@ out:
     km_buf_fini(&err);
 }
 
+/* GET /loki/api/v1/tail: a WebSocket session (logs_tail.c). */
+static void on_tail(struct km_http_req *req, void *ud)
+{
+    struct km_logs_api *a = ud;
+
+    km_logs_tail_serve(req, &a->src, a->o.query_timeout_ms);
+}
+
 static void on_buildinfo(struct km_http_req *req, void *ud)
 {
     struct km_buf b;
@@ -1036,6 +1045,7 @@ const struct km_http_route km_logs_api_routes[] = {
     { "POST", "/loki/api/v1/index/stats", on_stats, KM_ROUTE_NEEDS_READY },
     { "GET", "/loki/api/v1/index/volume", on_volume, KM_ROUTE_NEEDS_READY },
     { "POST", "/loki/api/v1/index/volume", on_volume, KM_ROUTE_NEEDS_READY },
+    { "GET", "/loki/api/v1/tail", on_tail, KM_ROUTE_NEEDS_READY },
     { "GET", "/loki/api/v1/status/buildinfo", on_buildinfo, 0 },
 };
 const size_t km_logs_api_nroutes = sizeof(km_logs_api_routes) / sizeof(km_logs_api_routes[0]);

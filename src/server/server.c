@@ -560,12 +560,13 @@ static int open_logs(struct km_server *s)
     struct km_logstore_opts lo = {
         .retention_ms = s->o.logs_retention_ms ? s->o.logs_retention_ms : s->o.retention_ms,
         .retention_bytes = s->o.logs_retention_bytes,
-        /* The store reads 0 as its default: 1 ms is the nearest to none. */
-        .max_future_ms = s->o.max_future_ms ? s->o.max_future_ms : 1,
-        .ooo_window_ms = s->o.logs_ooo_window_ms ? s->o.logs_ooo_window_ms : 1,
+        /* The store reads 0 as its default and a negative value as none / every push;
+         * the flags' 0 means none / every write, as for the TSDB. */
+        .max_future_ms = s->o.max_future_ms ? s->o.max_future_ms : -1,
+        .ooo_window_ms = s->o.logs_ooo_window_ms ? s->o.logs_ooo_window_ms : -1,
         .max_line_bytes = (size_t)s->o.logs_max_line_bytes,
         .max_streams = (uint64_t)s->o.logs_max_streams,
-        .fsync_interval_ms = s->o.fsync_interval_ms,
+        .fsync_interval_ms = s->o.fsync_interval_ms ? s->o.fsync_interval_ms : -1,
         .progress = logs_progress,
     };
     int rc;

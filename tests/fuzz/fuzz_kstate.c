@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/mset.h"
 #include "fuzz_common.h"
+#include "fuzz_watch.h"
 #include "kstate/intern.h"
 #include "kstate/kinds.h"
 #include "kstate/quantity.h"
@@ -97,14 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               km_allowlist_for(&annots, kind->name) };
     CHECK(km_kstore_create(&c.s, kind, in) == 0);
     km_watch_stream_init(&ws, 1 << 16);
-    while (at < size) {
-        size_t n = size - at < cut ? size - at : cut;
-
-        if (km_watch_stream_feed(&ws, buf + at, n, on_event, &c) != 0)
-            km_watch_stream_reset(&ws);
-        at += n;
-        cut = cut * 7 % 61 + 1;
-    }
+    fuzz_watch_feed(&ws, buf, size, at, cut, on_event, &c);
     km_mset_init(&m);
     km_mset_reset(&m, 1);
     e = (struct km_kemit){ .m = &m, .out = &out, .cluster = "c" };

@@ -14,6 +14,7 @@
  */
 #include "common/buf.h"
 #include "fuzz_common.h"
+#include "fuzz_watch.h"
 #include "kstate/events.h"
 #include "kube/watch.h"
 
@@ -118,14 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     km_buf_init(&c.a, 0);
     km_buf_init(&c.b, 0);
     km_watch_stream_init(&ws, 1 << 16);
-    while (at < size) {
-        size_t n = size - at < cut ? size - at : cut;
-
-        if (km_watch_stream_feed(&ws, buf + at, n, on_event, &c) != 0)
-            km_watch_stream_reset(&ws);
-        at += n;
-        cut = cut * 7 % 61 + 1;
-    }
+    fuzz_watch_feed(&ws, buf, size, at, cut, on_event, &c);
     km_kevents_seen_begin(&c.seen); /* a list that finds nothing empties the map */
     (void)km_kevents_seen_end(&c.seen);
     CHECK(c.seen.n == 0);

@@ -1006,8 +1006,8 @@ _KIND_TO_RES = {v["kind"]: k for k, v in _RESOURCES.items()}
 _WRITABLE = {"leases"}  # create/update/delete served (everything else is read-only)
 
 # Group versions served, in the order the real server lists them.
-# (events.k8s.io/v1 is served but not listed here: test_kubeapi_double pins this list.)
-_GROUP_VERSIONS = ["apps/v1", "autoscaling/v2", "batch/v1", "coordination.k8s.io/v1"]
+_GROUP_VERSIONS = ["apps/v1", "autoscaling/v2", "batch/v1", "coordination.k8s.io/v1",
+                   "events.k8s.io/v1"]
 
 _ROUTE = re.compile(r"^/(?:api/(v1)|apis/([^/]+)/([^/]+))(/watch)?"
                     r"(?:/namespaces/([^/]+))?/([^/]+)(?:/([^/]+))?/?$")

@@ -980,7 +980,7 @@ def test_discovery_documents(api):
     st, _, g = get_json(api, "/apis")
     assert st == 200 and g["kind"] == "APIGroupList"
     assert [x["name"] for x in g["groups"]] == ["apps", "autoscaling", "batch",
-                                               "coordination.k8s.io"]
+                                               "coordination.k8s.io", "events.k8s.io"]
     assert g["groups"][1]["preferredVersion"] == {"groupVersion": "autoscaling/v2",
                                                   "version": "v2"}
     st, _, core = get_json(api, "/api/v1")

@@ -185,6 +185,16 @@ static size_t total_entries(const struct km_logql_result *r)
     return n;
 }
 
+/* The entries of the log query q over the whole data set (at most 1000). */
+static size_t count_all(const char *q)
+{
+    struct km_logql_result *r = run_log(q, T0, T0 + 1000 * SEC, KM_LOGQL_FORWARD, 1000);
+    size_t n = total_entries(r);
+
+    km_logql_result_destroy(r);
+    return n;
+}
+
 static bool find_sub(const char *hay, size_t n, const char *needle)
 {
     return memmem(hay, n, needle, strlen(needle)) != NULL;
@@ -377,28 +387,21 @@ static void test_line_filters(void **state)
             (strstr(recs[i].line, "hello 1") || strstr(recs[i].line, "10.0.0.1 ")) &&
             !strstr(recs[i].line, "status=400"))
             want++;
-    r = run_log("{app=~\"web|db\"} |~ \"hello 1|10\\\\.0\\\\.0\\\\.1 \" != \"status=400\"", T0,
-                T0 + 1000 * SEC, KM_LOGQL_FORWARD, 1000);
-    assert_int_equal(total_entries(r), want);
-    km_logql_result_destroy(r);
+    assert_int_equal(
+        count_all("{app=~\"web|db\"} |~ \"hello 1|10\\\\.0\\\\.0\\\\.1 \" != \"status=400\""),
+        want);
 
     /* or alternatives */
     want = 0;
     for (size_t i = 0; i < nrec; i++)
         if (recs[i].k == DB && (recs[i].db_error || strstr(recs[i].line, "port 5001")))
             want++;
-    r = run_log("{app=\"db\"} |= \"deadlock\" or \"port 5001\"", T0, T0 + 1000 * SEC,
-                KM_LOGQL_FORWARD, 1000);
-    assert_int_equal(total_entries(r), want);
-    km_logql_result_destroy(r);
+    assert_int_equal(count_all("{app=\"db\"} |= \"deadlock\" or \"port 5001\""), want);
     want = 0;
     for (size_t i = 0; i < nrec; i++)
         if (recs[i].k == DB && !(recs[i].db_error || strstr(recs[i].line, "port 5001")))
             want++;
-    r = run_log("{app=\"db\"} != \"deadlock\" or \"port 5001\"", T0, T0 + 1000 * SEC,
-                KM_LOGQL_FORWARD, 1000);
-    assert_int_equal(total_entries(r), want);
-    km_logql_result_destroy(r);
+    assert_int_equal(count_all("{app=\"db\"} != \"deadlock\" or \"port 5001\""), want);
 }
 
 static void test_direction_and_limit(void **state)
@@ -499,18 +502,15 @@ static void test_json_and_label_filters(void **state)
                                  (recs[i].latency_ms > 150 && strcmp(recs[i].level, "info") == 0) ||
                                  recs[i].status == 404))
             want++;
-    r = run_log("{app=\"api\"} | json | (latency > 150ms and level=\"info\") or status == 404", T0,
-                T0 + 1000 * SEC, KM_LOGQL_FORWARD, 1000);
-    assert_int_equal(total_entries(r), want);
-    km_logql_result_destroy(r);
+    assert_int_equal(
+        count_all("{app=\"api\"} | json | (latency > 150ms and level=\"info\") or status == 404"),
+        want);
 
     /* bytes */
     want = 0;
     for (size_t i = 0; i < nrec; i++)
         want += recs[i].k == API && (recs[i].malformed || recs[i].size_kb * 1000 > 2048);
-    r = run_log("{app=\"api\"} | json | size > 2KiB", T0, T0 + 1000 * SEC, KM_LOGQL_FORWARD, 1000);
-    assert_int_equal(total_entries(r), want);
-    km_logql_result_destroy(r);
+    assert_int_equal(count_all("{app=\"api\"} | json | size > 2KiB"), want);
 
     /* json with parameters */
     r = run_log("{app=\"api\"} | json lvl=\"level\", uid=\"user.id\" | uid=\"3\"", T0,
@@ -553,10 +553,7 @@ static void test_logfmt_and_formats(void **state)
     (void)state;
     for (size_t i = 0; i < nrec; i++)
         want += recs[i].k == WEB && recs[i].mb >= 20 && recs[i].dur_s > 60;
-    r = run_log("{app=\"web\"} | logfmt | bytes >= 20MB, duration > 1m", T0, T0 + 1000 * SEC,
-                KM_LOGQL_FORWARD, 1000);
-    assert_int_equal(total_entries(r), want);
-    km_logql_result_destroy(r);
+    assert_int_equal(count_all("{app=\"web\"} | logfmt | bytes >= 20MB, duration > 1m"), want);
 
     /* line_format with a function; label_format rename and template; drop and keep */
     r = run_log(

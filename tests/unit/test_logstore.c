@@ -2,7 +2,9 @@
  * Unit tests: the log store (src/logs/logstore.h) — round trips in both directions with
  * limits and half-open ranges, matchers, out-of-order merge across chunks, duplicates
  * (also after reopening), every refusal, the label queries and stats, retention by time
- * and size, a torn WAL tail, concurrent pushers and readers, inspect and metrics.
+ * and size (the WAL counted), retention of heads, dropping streams with no data left,
+ * negative options (none / every push), a torn WAL tail, concurrent pushers and
+ * readers, inspect and metrics.
  * Expected results are computed by the tests from what they pushed.
  */
 #include "common/err.h"
@@ -836,6 +838,313 @@ static void test_read_only_and_lock(void **state)
     km_logstore_close(NULL);
 }
 
+static uint64_t dir_size(const char *dir)
+{
+    char cmd[256];
+    unsigned long long n = 0;
+    FILE *fp;
+
+    snprintf(cmd, sizeof(cmd), "find %s -type f -printf '%%s\\n' | awk '{t+=$1} END {print t+0}'",
+             dir);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    assert_int_equal(fscanf(fp, "%llu", &n), 1);
+    pclose(fp);
+    return n;
+}
+
+static double metric(struct km_logstore *s, const char *name)
+{
+    struct km_mset m;
+    const struct km_msample *sm;
+    double v;
+
+    km_mset_init(&m);
+    km_mset_reset(&m, 0);
+    km_logstore_metrics(s, &m);
+    sm = km_mset_find(&m, name, NULL, 0);
+    v = sm ? sm->value : -1;
+    km_mset_fini(&m);
+    return v;
+}
+
+/* Retention also deletes what is still in memory: a head's entries older than the
+ * retention go (and stay gone after a restart, when the WAL is replayed). */
+static void test_retention_heads(void **state)
+{
+    struct fixture *f = *state;
+    static struct km_log_entry e[100], u[20];
+    static char lines[100][64], ulines[20][64];
+    static struct got g;
+    struct km_log_push_result res;
+    int64_t now = g_now_ms * 1000000;
+    char out[256];
+    struct km_log_source src;
+
+    f->o.retention_ms = 2 * 3600 * 1000;
+    f->o.chunk_target_bytes = 1 << 20;
+    f->o.max_chunk_age_ms = 24 * 3600 * 1000;
+    open_store(f);
+    make_entries(e, lines, 50, now - 90 * 60 * SEC, SEC, "old");
+    make_entries(e + 50, lines + 50, 50, now, SEC, "new");
+    push(f, "app=h", e, 100, &res);
+    assert_int_equal(res.stored, 100);
+    make_entries(u, ulines, 20, now - 100 * 60 * SEC, SEC, "gone");
+    push(f, "app=u", u, 20, &res);
+    assert_int_equal(res.stored, 20);
+    km_logstore_retention(f->s);
+    read_sel(f, "app", KM_MATCH_RE, ".+", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, 120);
+    /* 45 minutes later the first 50 entries and all of app=u are past the retention */
+    g_now_ms += 45 * 60 * 1000;
+    km_logstore_retention(f->s);
+    read_sel(f, "app", KM_MATCH_EQ, "h", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, 50);
+    for (size_t i = 0; i < 50; i++) {
+        assert_int_equal(g.ts[i], e[50 + i].ts_ns);
+        assert_string_equal(g.line[i], lines[50 + i]);
+    }
+    assert_true(metric(f->s, "kmon_logs_retention_deleted_head_entries_total") == 70);
+    /* app=u had nothing left: dropped from the label index */
+    km_logstore_source(f->s, &src);
+    out[0] = 0;
+    assert_int_equal(km_log_label_values(&src, "app", NULL, 0, 0, INT64_MAX, collect_str, out), 0);
+    assert_string_equal(out, "h;");
+    /* the WAL still holds the old records: replay must not bring them back */
+    reopen(f);
+    read_sel(f, "app", KM_MATCH_RE, ".+", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, 50);
+    assert_int_equal(g.ts[0], e[50].ts_ns);
+    assert_int_equal(g.ts[49], e[99].ts_ns);
+}
+
+/* The ids named by the streams file: type 2 records' first uvarint, in order; returns
+ * how many, and *next_id from a type 3 record (0 if none). */
+static size_t streams_file_ids(const char *dir, uint64_t *ids, size_t max, uint64_t *next_id)
+{
+    char path[128];
+    static uint8_t buf[1 << 16];
+    size_t len, off = 8, n = 0;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/streams", dir);
+    fp = fopen(path, "rb");
+    assert_non_null(fp);
+    len = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    assert_memory_equal(buf, "KLS1", 4);
+    *next_id = 0;
+    while (off + 9 <= len) {
+        uint32_t l = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
+                     (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
+        uint8_t type = buf[off + 8];
+        uint64_t v = 0;
+        unsigned sh = 0;
+
+        assert_true(off + 9 + l <= len);
+        for (size_t k = off + 9; k < off + 9 + l; k++, sh += 7) {
+            v |= (uint64_t)(buf[k] & 0x7f) << sh;
+            if (!(buf[k] & 0x80))
+                break;
+        }
+        if (type == 2 && n < max)
+            ids[n++] = v;
+        if (type == 3)
+            *next_id = v;
+        off += 9 + l;
+    }
+    assert_int_equal(off, len);
+    return n;
+}
+
+/* A stream whose data retention deleted leaves the streams file and the label index;
+ * pushed again it gets a new id, never one given before (even after a restart). */
+static void test_stream_gc(void **state)
+{
+    struct fixture *f = *state;
+    static struct km_log_entry e[40];
+    static char lines[40][64];
+    static struct got g;
+    struct km_log_push_result res;
+    int64_t now = g_now_ms * 1000000;
+    uint64_t ids[16], next;
+    char out[256];
+    struct km_log_source src;
+
+    f->o.retention_ms = 2 * 3600 * 1000;
+    f->o.chunk_file_bytes = 1; /* one chunk file per chunk */
+    f->o.max_streams = 2;
+    open_store(f);
+    make_entries(e, lines, 10, now, SEC, "keep");
+    push(f, "app=a", e, 10, &res); /* id 1 */
+    make_entries(e + 10, lines + 10, 10, now - 100 * 60 * SEC, SEC, "drop");
+    push(f, "app=b", e + 10, 10, &res); /* id 2, the highest */
+    assert_int_equal(res.stored, 10);
+    km_logstore_flush(f->s);
+    /* the stream limit is reached */
+    push(f, "app=c", e, 1, &res);
+    assert_int_equal(res.refused[KM_LOG_STREAM_LIMIT], 1);
+    g_now_ms += 45 * 60 * 1000;
+    km_logstore_retention(f->s);
+    assert_int_equal(streams_file_ids(f->dir, ids, 16, &next), 1);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(next, 3);
+    assert_true(metric(f->s, "kmon_logs_streams") == 1);
+    assert_true(metric(f->s, "kmon_logs_streams_dropped_total") == 1);
+    km_logstore_source(f->s, &src);
+    out[0] = 0;
+    assert_int_equal(km_log_series(&src, NULL, 0, 0, INT64_MAX, collect_labels, out), 0);
+    assert_string_equal(out, "app=a;");
+    reopen(f);
+    /* room again under max_streams; ids go on from 3 */
+    make_entries(e + 20, lines + 20, 10, g_now_ms * 1000000, SEC, "again");
+    push(f, "app=b", e + 20, 10, &res);
+    assert_int_equal(res.stored, 10);
+    push(f, "app=c", e + 20, 5, &res); /* a and the new b: at the limit again */
+    assert_int_equal(res.refused[KM_LOG_STREAM_LIMIT], 5);
+    assert_int_equal(streams_file_ids(f->dir, ids, 16, &next), 2);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 3);
+    reopen(f);
+    read_sel(f, "app", KM_MATCH_EQ, "b", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, 10);
+    assert_string_equal(g.line[0], "again line 0 with some padding text here");
+    read_sel(f, "app", KM_MATCH_EQ, "a", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, 10);
+    assert_string_equal(g.line[0], "keep line 0 with some padding text here");
+}
+
+/* A read set opened before a stream is dropped still reads it safely (nothing left). */
+static void test_stream_gc_open_set(void **state)
+{
+    struct fixture *f = *state;
+    static struct km_log_entry e[10];
+    static char lines[10][64];
+    struct km_log_push_result res;
+    struct km_log_source src;
+    struct km_matcher *m;
+    struct km_log_set *set;
+    struct km_log_select sel = { 0 };
+    struct km_log_batch b;
+    size_t n = 0;
+
+    f->o.retention_ms = 2 * 3600 * 1000;
+    open_store(f);
+    make_entries(e, lines, 10, g_now_ms * 1000000 - 100 * 60 * SEC, SEC, "old");
+    push(f, "app=o", e, 10, &res);
+    km_logstore_source(f->s, &src);
+    assert_int_equal(km_matcher_create(&m, KM_MATCH_EQ, "app", "o"), 0);
+    sel.m = &m;
+    sel.nm = 1;
+    sel.end_ns = INT64_MAX;
+    assert_int_equal(km_log_select(&src, &sel, &set), 0);
+    g_now_ms += 45 * 60 * 1000;
+    km_logstore_retention(f->s); /* drops app=o, which the set holds */
+    assert_true(metric(f->s, "kmon_logs_streams") == 0);
+    while (km_log_set_next(set)) {
+        assert_string_equal(km_labels_get(km_log_set_labels(set), "app"), "o");
+        while (km_log_set_batch(set, &b))
+            n += b.n;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(km_log_set_error(set), 0);
+    km_log_set_close(set);
+    km_logstore_retention(f->s); /* now frees it */
+    km_matcher_destroy(m);
+}
+
+/* The size cap counts the WAL: with the WAL (one segment, never rolled) far over the
+ * cap, retention writes the heads out, drops the WAL and keeps the newest data within
+ * the cap. */
+static void test_retention_size_wal(void **state)
+{
+    struct fixture *f = *state;
+    static struct km_log_entry e[2000];
+    static char lines[2000][64];
+    static struct got g;
+    struct km_log_push_result res;
+    int64_t now = g_now_ms * 1000000;
+
+    f->o.chunk_file_bytes = 1;
+    f->o.retention_bytes = 3000;
+    open_store(f);
+    make_entries(e, lines, 2000, now - 1000 * SEC, SEC / 2, "w");
+    for (int i = 0; i < 20; i++)
+        push(f, "app=w", e + i * 100, 100, &res);
+    assert_true(dir_size(f->dir) > 3000 * 10); /* the WAL alone */
+    km_logstore_retention(f->s);
+    assert_true(dir_size(f->dir) <= 3000 + 64); /* + the lock and streams files */
+    read_sel(f, "app", KM_MATCH_EQ, "w", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_true(g.n > 0 && g.n < 2000);
+    for (size_t i = 0; i < g.n; i++)
+        assert_int_equal(g.ts[i], e[2000 - g.n + i].ts_ns);
+    /* pushing goes on in new WAL segments, the cap holding round after round */
+    push(f, "app=w", e + 1999, 1, &res);
+    assert_int_equal(res.duplicate, 1);
+    static struct km_log_entry m2[500];
+    static char mlines[500][64];
+    make_entries(m2, mlines, 500, now + SEC, SEC / 4, "more");
+    for (int r = 0; r < 5; r++) {
+        push(f, "app=w", m2 + r * 100, 100, &res);
+        assert_int_equal(res.stored, 100);
+        km_logstore_retention(f->s);
+        assert_true(dir_size(f->dir) <= 3000 + 64);
+        read_sel(f, "app", KM_MATCH_EQ, "w", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+        assert_true(g.n > 0);
+        assert_int_equal(g.ts[g.n - 1], m2[r * 100 + 99].ts_ns);
+    }
+    struct km_log_entry last = { now + 500 * SEC, "after the cap", 13 };
+    push(f, "app=w", &last, 1, &res);
+    assert_int_equal(res.stored, 1);
+    read_sel(f, "app", KM_MATCH_EQ, "w", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    size_t before = g.n;
+    int64_t first = g.ts[0];
+    /* a restart keeps exactly the same */
+    reopen(f);
+    read_sel(f, "app", KM_MATCH_EQ, "w", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, before);
+    assert_int_equal(g.ts[0], first);
+    assert_string_equal(g.line[g.n - 1], "after the cap");
+}
+
+/* Negative options: no future at all, no out-of-order window, fsync on every push. */
+static void test_none_options(void **state)
+{
+    struct fixture *f = *state;
+    struct km_log_push_result res;
+    static struct got g;
+    int64_t now = g_now_ms * 1000000;
+    struct km_log_entry e[] = { { now, "at now", 6 },
+                                { now + 1000000, "a ms ahead", 10 },
+                                { now - SEC, "a second behind", 15 },
+                                { now, "same ts", 7 } };
+
+    f->o.max_future_ms = -1;
+    f->o.ooo_window_ms = -1;
+    f->o.fsync_interval_ms = -1;
+    open_store(f);
+    push(f, "app=n", e, 1, &res);
+    assert_int_equal(res.stored, 1);
+    push(f, "app=n", e + 1, 1, &res);
+    assert_int_equal(res.refused[KM_LOG_TOO_NEW], 1);
+    push(f, "app=n", e + 2, 1, &res);
+    assert_int_equal(res.refused[KM_LOG_TOO_OLD], 1);
+    push(f, "app=n", e + 3, 1, &res);
+    assert_int_equal(res.stored, 1);
+    reopen(f);
+    read_sel(f, "app", KM_MATCH_EQ, "n", 0, INT64_MAX, false, SIZE_MAX, NULL, &g);
+    assert_int_equal(g.n, 2);
+    /* and 0 still means the defaults (10 min ahead, 1 h behind) */
+    km_logstore_close(f->s);
+    f->s = NULL;
+    f->o.max_future_ms = f->o.ooo_window_ms = f->o.fsync_interval_ms = 0;
+    open_store(f);
+    push(f, "app=n", e + 1, 1, &res);
+    assert_int_equal(res.stored, 1);
+    push(f, "app=n", e + 2, 1, &res);
+    assert_int_equal(res.stored, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,7 +1160,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_progress_and_inspect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_and_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_heads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_gc_open_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_size_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_none_options, setup, teardown),
     };
 
+    if (getenv("KMON_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("KMON_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

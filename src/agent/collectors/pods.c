@@ -17,12 +17,18 @@
  * the API does not know (yet), or every pod when the API cannot be reached, is named from
  * the kubelet's log layout (kube/logmeta.h). A pod nothing names is counted in
  * kmon_agent_pods_unnamed and left out rather than reported under a made-up name.
+ *
+ * The API's metadata is also published for the container logs' workload labels
+ * (pods.h): a pointer under a lock, set at init and withdrawn at fini before the
+ * metadata stops.
  */
+#include "agent/collectors/pods.h"
 #include "agent/cgroup/cgfs.h"
 #include "agent/cgroup/kubepods.h"
 #include "agent/collector.h"
 #include "agent/kube/logmeta.h"
 #include "agent/kube/meta.h"
+#include "agent/logs/tailer.h"
 #include "common/array.h"
 #include "common/cfg.h"
 #include "common/err.h"
@@ -30,6 +36,7 @@
 #include "common/procfile.h"
 #include "hostfs/procfs.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +333,38 @@ static void label_name(const char *key, char *out, size_t size)
     }
 }
 
+/* The metadata published for km_pods_workload (one agent per process). */
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct km_kube_meta *shared_meta;
+
+struct workload_out {
+    char *kind, *name;
+    int rc;
+};
+
+static void copy_workload(void *ud, const struct km_kube_pod *p)
+{
+    struct workload_out *w = ud;
+
+    w->rc = p->workload_kind && *p->workload_kind && p->workload && *p->workload;
+    if (w->rc) {
+        snprintf(w->kind, KM_TAILER_WORKLOAD_MAX, "%s", p->workload_kind);
+        snprintf(w->name, KM_TAILER_WORKLOAD_MAX, "%s", p->workload);
+    }
+}
+
+int km_pods_workload(void *ud, const char *uid, char *kind, char *name)
+{
+    struct workload_out w = { kind, name, KM_ENOTFOUND };
+
+    (void)ud;
+    pthread_mutex_lock(&shared_mu);
+    if (shared_meta && !km_kube_meta_with_pod(shared_meta, uid, copy_workload, &w))
+        w.rc = KM_ENOTFOUND;
+    pthread_mutex_unlock(&shared_mu);
+    return w.rc;
+}
+
 /* The API's metadata, when there is a way to reach it; without, the log layout names. */
 static void start_meta(struct pods_ctx *ctx, const struct km_host *host)
 {
@@ -341,8 +380,12 @@ static void start_meta(struct pods_ctx *ctx, const struct km_host *host)
     int rc = km_kube_meta_start(&ctx->meta, &o);
 
     /* The first collection names pods from the API when it answers soon. */
-    if (rc == 0)
+    if (rc == 0) {
         km_kube_meta_wait_listed(ctx->meta, 3000);
+        pthread_mutex_lock(&shared_mu);
+        shared_meta = ctx->meta;
+        pthread_mutex_unlock(&shared_mu);
+    }
     if (rc == KM_ENOTFOUND && !ctx->kubeconfig)
         km_log_info("kubernetes",
                     "no Kubernetes API access: %s and no --kubeconfig; naming pods from the "
@@ -822,6 +865,10 @@ static void pods_fini(void *vctx)
 {
     struct pods_ctx *ctx = vctx;
 
+    pthread_mutex_lock(&shared_mu);
+    if (shared_meta == ctx->meta)
+        shared_meta = NULL; /* no lookup runs past this */
+    pthread_mutex_unlock(&shared_mu);
     km_kube_meta_stop(ctx->meta);
     km_kpods_fini(&ctx->kp);
     km_procfile_fini(&ctx->meminfo);

@@ -15,6 +15,7 @@
 #include "agent/collector.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct km_logs_target {
@@ -26,6 +27,12 @@ struct km_logs_target {
 
 /* Copy where to ship (strings included); call before km_agent_start(). */
 void km_logs_set_target(const struct km_logs_target *t);
+
+/* Where the agent's own log lines go unless --logs-url says otherwise: the push endpoint
+ * <--server>/loki/api/v1/push into url (size bytes), the cluster label and the push
+ * timeout. False (nothing written) without --server, or for --once. The cluster mode's
+ * Kubernetes Events go there too. */
+bool km_logs_server_push(char *url, size_t size, const char **cluster, int64_t *timeout_ms);
 
 extern const struct km_collector_ops km_collector_logs;
 

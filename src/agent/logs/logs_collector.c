@@ -4,6 +4,7 @@
  */
 #include "agent/logs/logs.h"
 
+#include "agent/collectors/pods.h"
 #include "agent/logs/logship.h"
 #include "agent/logs/tailer.h"
 #include "common/err.h"
@@ -100,6 +101,26 @@ void km_logs_set_target(const struct km_logs_target *t)
     target.run = t->run;
 }
 
+/* <--server>/loki/api/v1/push into url. */
+static void server_push_url(char *url, size_t size)
+{
+    size_t n = strlen(target.server);
+
+    while (n && target.server[n - 1] == '/')
+        n--;
+    snprintf(url, size, "%.*s/loki/api/v1/push", (int)n, target.server);
+}
+
+bool km_logs_server_push(char *url, size_t size, const char **cluster, int64_t *timeout_ms)
+{
+    if (!target.has_server || !target.run)
+        return false;
+    server_push_url(url, size);
+    *cluster = target.cluster;
+    *timeout_ms = target.timeout_ms;
+    return true;
+}
+
 static int logs_init(void *vctx, const struct km_host *host)
 {
     struct logs_ctx *ctx = vctx;
@@ -116,12 +137,7 @@ static int logs_init(void *vctx, const struct km_host *host)
     if (ctx->url && *ctx->url) {
         url = ctx->url;
     } else if (target.has_server) {
-        size_t n = strlen(target.server);
-
-        while (n && target.server[n - 1] == '/')
-            n--;
-        snprintf(ctx->url_buf, sizeof(ctx->url_buf), "%.*s/loki/api/v1/push", (int)n,
-                 target.server);
+        server_push_url(ctx->url_buf, sizeof(ctx->url_buf));
         url = ctx->url_buf;
     }
     if (ctx->mode == MODE_OFF)
@@ -152,6 +168,7 @@ static int logs_init(void *vctx, const struct km_host *host)
     to.max_line = (size_t)ctx->max_line;
     to.batch_bytes = (size_t)ctx->batch_bytes;
     to.multiline = ctx->multiline;
+    to.workload = km_pods_workload; /* the pods collector's metadata, when it has some */
     if (!target.run) {
         /* --once: check the settings only. */
         rc = km_tailer_open(&ctx->t, &(struct km_tailer_opts){ .root = host->root,

@@ -3,30 +3,23 @@
  */
 #include "agent/logs/logship.h"
 
+#include "agent/logs/lokipost.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "remote/loki_push.h"
-#include "version.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define LOG            "logs"
-#define REPLY_MAX      2048
-#define MESSAGE_MAX    300
 #define LOG_EVERY_NS   (60 * 1000000000ll)
 #define MAX_RETRY_WAIT (300 * 1000ll)
-
-enum outcome { SENT, RETRY, REJECTED };
 
 struct km_logship {
     struct km_logship_opts o;
@@ -37,44 +30,16 @@ struct km_logship {
     pthread_cond_t cv;
     bool stopping;
     int64_t stop_deadline_ns;
-    CURL *curl;
-    struct curl_slist *headers;
-    struct km_buf body, reply;
-    int64_t retry_after_ms;
+    struct km_lokipost *post;
+    struct km_buf body;
     unsigned seed;
     /* Under mu. */
     bool up;
     uint64_t req_ok, req_retry, req_rejected, checkpoint_errors;
     int64_t last_ok_ms;
     /* Sender thread only. */
-    int64_t last_reject_log_ns, last_fail_log_ns;
-    uint64_t rejects_unlogged;
+    int64_t last_fail_log_ns;
 };
-
-static size_t on_reply(char *p, size_t size, size_t n, void *ud)
-{
-    struct km_logship *s = ud;
-    size_t len = size * n;
-
-    if (s->reply.len < REPLY_MAX)
-        km_buf_append(&s->reply, p,
-                      len < REPLY_MAX - s->reply.len ? len : REPLY_MAX - s->reply.len);
-    return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct km_logship *s = ud;
-    size_t len = size * n;
-
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        long long secs = atoll(p + 12);
-
-        if (secs > 0)
-            s->retry_after_ms = secs * 1000;
-    }
-    return len;
-}
 
 static bool stopping_now(struct km_logship *s, bool hard)
 {
@@ -86,63 +51,9 @@ static bool stopping_now(struct km_logship *s, bool hard)
     return r;
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static bool abort_request(void *ud)
 {
-    (void)dt;
-    (void)dn;
-    (void)ut;
-    (void)un;
     return stopping_now(ud, true);
-}
-
-static enum outcome post(struct km_logship *s, long *status, char *why, size_t whysize)
-{
-    CURLcode cc;
-
-    km_buf_reset(&s->reply);
-    s->retry_after_ms = 0;
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, s->body.data);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
-    cc = curl_easy_perform(s->curl);
-    *status = 0;
-    if (cc != CURLE_OK) {
-        snprintf(why, whysize, "%s", curl_easy_strerror(cc));
-        return RETRY;
-    }
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
-    snprintf(why, whysize, "HTTP %ld: %.*s", *status, (int)s->reply.len,
-             s->reply.data ? s->reply.data : "");
-    if (*status >= 200 && *status < 300)
-        return SENT;
-    if (*status == 429 || *status >= 500 || *status < 200)
-        return RETRY;
-    return REJECTED;
-}
-
-/* The server's sentence: the "error" (or Loki's "message") of a JSON body, else the
- * body; one line, at most MESSAGE_MAX bytes. */
-static void reply_message(const struct km_buf *reply, char *out, size_t size)
-{
-    const char *msg = reply->data ? reply->data : "";
-    size_t len = reply->len, n;
-    json_t *doc = json_loadb(msg, len, 0, NULL);
-    const json_t *err = json_object_get(doc, "error");
-
-    if (!json_is_string(err))
-        err = json_object_get(doc, "message");
-    if (json_is_string(err)) {
-        msg = json_string_value(err);
-        len = json_string_length(err);
-    }
-    n = len < MESSAGE_MAX ? len : MESSAGE_MAX;
-    while (n < len && n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
-        n--;
-    if (n >= size)
-        n = size - 1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
-    out[n] = '\0';
-    json_decref(doc);
 }
 
 static int encode_json(struct km_buf *out, const struct km_log_push_stream *st, size_t n)
@@ -209,11 +120,11 @@ static bool deliver(struct km_logship *s, uint64_t lines, bool *delivered)
 
     for (;;) {
         long status;
-        char why[REPLY_MAX + 64];
-        enum outcome r = post(s, &status, why, sizeof(why));
+        char why[KM_LOKIPOST_WHY];
+        enum km_lokipost_result r = km_lokipost_send(s->post, &s->body, &status, why);
         int64_t now = km_time_mono_ns(), wait;
 
-        if (r == SENT) {
+        if (r == KM_LOKIPOST_SENT) {
             pthread_mutex_lock(&s->mu);
             if (!s->up)
                 km_log_info(LOG, "delivering logs to %s again", s->url);
@@ -224,27 +135,11 @@ static bool deliver(struct km_logship *s, uint64_t lines, bool *delivered)
             *delivered = true;
             return true;
         }
-        if (r == REJECTED) {
+        if (r == KM_LOKIPOST_REJECTED) {
             pthread_mutex_lock(&s->mu);
             s->req_rejected++;
             pthread_mutex_unlock(&s->mu);
-            if (!s->last_reject_log_ns || now - s->last_reject_log_ns >= LOG_EVERY_NS) {
-                char msg[MESSAGE_MAX + 4], more[80] = "";
-
-                reply_message(&s->reply, msg, sizeof(msg));
-                if (s->rejects_unlogged)
-                    snprintf(more, sizeof(more),
-                             " (%" PRIu64 " more rejected since the last such message)",
-                             s->rejects_unlogged);
-                km_log_warn(LOG,
-                            "%s answered HTTP %ld to a batch of %" PRIu64
-                            " log lines, which is dropped%s: %s",
-                            s->url, status, lines, more, msg);
-                s->last_reject_log_ns = now;
-                s->rejects_unlogged = 0;
-            } else {
-                s->rejects_unlogged++;
-            }
+            km_lokipost_log_rejected(s->post, status, lines, "log lines");
             *delivered = false;
             return true;
         }
@@ -261,8 +156,10 @@ static bool deliver(struct km_logship *s, uint64_t lines, bool *delivered)
         if (backoff > s->o.backoff_max_ms)
             backoff = s->o.backoff_max_ms;
         wait = backoff / 2 + (int64_t)(rand_r(&s->seed) % (unsigned)(backoff / 2 + 1));
-        if (s->retry_after_ms > wait)
-            wait = s->retry_after_ms < MAX_RETRY_WAIT ? s->retry_after_ms : MAX_RETRY_WAIT;
+        if (km_lokipost_retry_after_ms(s->post) > wait)
+            wait = km_lokipost_retry_after_ms(s->post) < MAX_RETRY_WAIT
+                       ? km_lokipost_retry_after_ms(s->post)
+                       : MAX_RETRY_WAIT;
         wait_ms(s, wait);
         if (stopping_now(s, false))
             return false;
@@ -333,18 +230,10 @@ static void *run(void *arg)
     return NULL;
 }
 
-static void init_curl(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static void free_ship(struct km_logship *s)
 {
-    if (s->curl)
-        curl_easy_cleanup(s->curl);
-    curl_slist_free_all(s->headers);
+    km_lokipost_close(s->post);
     km_buf_fini(&s->body);
-    km_buf_fini(&s->reply);
     free(s->url);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -353,14 +242,12 @@ static void free_ship(struct km_logship *s)
 
 int km_logship_start(struct km_logship **out, struct km_tailer *t, const struct km_logship_opts *o)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct km_logship *s = calloc(1, sizeof(*s));
     pthread_condattr_t ca;
     int rc;
 
     if (!s)
         return km_err_set(KM_ENOMEM, "out of memory");
-    pthread_once(&once, init_curl);
     s->o = *o;
     s->t = t;
     if (s->o.poll_ms <= 0)
@@ -379,37 +266,20 @@ int km_logship_start(struct km_logship **out, struct km_tailer *t, const struct 
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     km_buf_init(&s->body, KM_TAILER_BATCH_MAX * 2u + 1024 * 1024);
-    km_buf_init(&s->reply, 0);
     s->seed = (unsigned)km_time_now_ns();
     s->up = true;
     s->url = strdup(o->url);
-    s->curl = curl_easy_init();
-    if (!s->url || !s->curl) {
+    if (!s->url) {
         rc = km_err_set(KM_ENOMEM, "out of memory starting the log sender");
         goto out_free;
     }
-    s->headers = curl_slist_append(NULL, o->json ? "Content-Type: application/json"
-                                                 : "Content-Type: application/x-protobuf");
-    s->headers = curl_slist_append(s->headers, "Expect:");
-    if (!s->headers) {
-        rc = km_err_set(KM_ENOMEM, "out of memory starting the log sender");
+    rc = km_lokipost_open(&s->post, &(struct km_lokipost_opts){ .url = o->url,
+                                                                .json = o->json,
+                                                                .timeout_ms = o->timeout_ms,
+                                                                .abort = abort_request,
+                                                                .abort_ud = s });
+    if (rc)
         goto out_free;
-    }
-    curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
-    curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->headers);
-    curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "kmon-agent/" KMON_VERSION);
-    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(o->timeout_ms < 5000 ? o->timeout_ms : 5000));
-    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_reply);
-    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
-    curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
     if (pthread_create(&s->thread, NULL, run, s) != 0) {
         rc = km_err_set(KM_EIO, "cannot start the log sender thread");
         goto out_free;

@@ -8,7 +8,8 @@
  * retried with exponential backoff and jitter, and nothing more is read — the files on
  * disk are the buffer, so an outage costs no memory and loses nothing the kubelet keeps.
  * A 4xx other than 429 is final: the batch is dropped and counted, and the server's
- * message logged at most once a minute, as metrics shipping does.
+ * message logged at most once a minute, as metrics shipping does (the request and its
+ * classification: lokipost.h, shared with the cluster mode's Kubernetes Events).
  *
  * Threads: start/stop from the controlling thread; metrics from any thread.
  */

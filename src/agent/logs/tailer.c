@@ -77,8 +77,12 @@ struct lfile {
 
 struct lcont {
     char *rel; /* <ns>_<pod>_<uid>/<container> */
-    char ns[256], pod[256], container[256];
-    struct km_label lab[2][6];
+    char ns[256], pod[256], container[256], uid[128];
+    char wkind[KM_TAILER_WORKLOAD_MAX], wname[KM_TAILER_WORKLOAD_MAX];
+    bool wknown;       /* the lookup answered: the labels are final */
+    int64_t wretry_ns; /* the next lookup while not known */
+    struct km_label lab[2][8];
+    size_t nlab;
     struct lfile **f;
     size_t nf, capf;
     const struct km_regex *ml;
@@ -734,7 +738,40 @@ static void set_labels(struct km_tailer *t, struct lcont *c)
         c->lab[s][3] = (struct km_label){ "node", t->node };
         c->lab[s][4] = (struct km_label){ "pod", c->pod };
         c->lab[s][5] = (struct km_label){ "stream", streams[s] };
+        c->lab[s][6] = (struct km_label){ "workload", c->wname };
+        c->lab[s][7] = (struct km_label){ "workload_kind", c->wkind };
     }
+    c->nlab = c->wname[0] && c->wkind[0] ? 8 : 6;
+}
+
+/* Ask for the container's workload while its pod is not known, at most every
+ * KM_TAILER_WORKLOAD_RETRY_MS, and never while a batch (which borrows the labels) is
+ * out. */
+static void lookup_workload(struct km_tailer *t, struct lcont *c)
+{
+    int64_t now;
+    int rc;
+
+    if (c->wknown || !t->o.workload || t->batch_out)
+        return;
+    now = mono_ns();
+    if (now < c->wretry_ns)
+        return;
+    if (!c->uid[0]) {
+        c->wknown = true; /* nothing to look up by */
+        return;
+    }
+    rc = t->o.workload(t->o.workload_ud, c->uid, c->wkind, c->wname);
+    if (rc < 0) {
+        c->wkind[0] = c->wname[0] = '\0';
+        c->wretry_ns = now + KM_TAILER_WORKLOAD_RETRY_MS * 1000000ll;
+        return;
+    }
+    if (rc == 0)
+        c->wkind[0] = c->wname[0] = '\0';
+    c->wkind[KM_TAILER_WORKLOAD_MAX - 1] = c->wname[KM_TAILER_WORKLOAD_MAX - 1] = '\0';
+    c->wknown = true;
+    set_labels(t, c);
 }
 
 static struct lcont *add_container(struct km_tailer *t, const char *poddir, const char *container,
@@ -760,6 +797,8 @@ static struct lcont *add_container(struct km_tailer *t, const char *poddir, cons
     memcpy(c->ns, poddir, (size_t)(u1 - poddir));
     memcpy(c->pod, u1 + 1, (size_t)(u2 - u1 - 1));
     snprintf(c->container, sizeof(c->container), "%s", container);
+    if (strlen(u2 + 1) < sizeof(c->uid))
+        memcpy(c->uid, u2 + 1, strlen(u2 + 1) + 1);
     c->ml = rule_for(t, c->ns, c->container);
     c->bidx[0] = c->bidx[1] = -1;
     set_labels(t, c);
@@ -856,6 +895,7 @@ int km_tailer_scan(struct km_tailer *t)
             if (!c)
                 continue;
             c->present = true;
+            lookup_workload(t, c);
             if ((size_t)snprintf(cdir, sizeof(cdir), "%s/%s", dir, ce->d_name) < sizeof(cdir))
                 scan_container(t, c, cdir);
         }
@@ -1051,8 +1091,8 @@ static int build_batch(struct km_tailer *t)
     for (size_t i = 0; i < t->nbs; i++) {
         struct bstream *b = &t->bs[i];
 
-        t->out[i] =
-            (struct km_log_push_stream){ b->c->lab[b->stream], 6, t->oute + b->first, b->n };
+        t->out[i] = (struct km_log_push_stream){ b->c->lab[b->stream], b->c->nlab,
+                                                 t->oute + b->first, b->n };
     }
     return 0;
 }

@@ -25,6 +25,14 @@
  * (positions.h). One batch is out at a time: until it is acknowledged, nothing more is
  * read (backpressure: a slow server slows reading, nothing is dropped).
  *
+ * Workload labels: with a `workload` lookup (the agent's pod metadata), a container's
+ * streams also carry workload_kind and workload (its pod's controlling Deployment,
+ * StatefulSet, …) once the lookup knows the pod (by the uid in the directory name).
+ * While it does not, lines go without them and the lookup is retried every
+ * KM_TAILER_WORKLOAD_RETRY_MS; once known (or known to have no workload) a container's
+ * labels never change again. So a pod the metadata learns of late starts a new stream
+ * (the same labels plus the two) at the first batch after; no line is in both.
+ *
  * Fairness: each fill reads the containers round-robin, each at most `stream_budget`
  * bytes per round, until the batch holds batch_bytes; a noisy container takes its
  * share of each batch, the others theirs.
@@ -45,24 +53,34 @@
 #define KM_TAILER_SPLIT_MARK " [kmon: line split, continued]"
 
 /* Bounds (see limits.h for the style). */
-#define KM_TAILER_LINE_MIN       256u                /* smallest --logs-max-line */
-#define KM_TAILER_LINE_MAX       (64u * 1024 * 1024) /* largest --logs-max-line */
-#define KM_TAILER_BATCH_MAX      (64u * 1024 * 1024) /* largest --logs-batch-bytes */
-#define KM_TAILER_CONTAINERS_MAX 65536u              /* containers followed at once */
-#define KM_TAILER_FILES_PER_C    64u                 /* files per container directory */
-#define KM_TAILER_RULES_MAX      64u                 /* multiline rules */
+#define KM_TAILER_LINE_MIN          256u                /* smallest --logs-max-line */
+#define KM_TAILER_LINE_MAX          (64u * 1024 * 1024) /* largest --logs-max-line */
+#define KM_TAILER_BATCH_MAX         (64u * 1024 * 1024) /* largest --logs-batch-bytes */
+#define KM_TAILER_CONTAINERS_MAX    65536u              /* containers followed at once */
+#define KM_TAILER_FILES_PER_C       64u                 /* files per container directory */
+#define KM_TAILER_RULES_MAX         64u                 /* multiline rules */
+#define KM_TAILER_WORKLOAD_MAX      256u                /* a workload name or kind, with its NUL */
+#define KM_TAILER_WORKLOAD_RETRY_MS 5000                /* lookups of a pod not known yet */
+
+/* The workload of the pod whose uid is `uid`: 1 with kind and name written
+ * (NUL-terminated, cut to KM_TAILER_WORKLOAD_MAX bytes), 0 when the pod is known and has
+ * no workload (a bare pod), negative when the pod is not known (yet). Called with the
+ * tailer's lock held, from the thread driving km_tailer_scan(). */
+typedef int (*km_tailer_workload_fn)(void *ud, const char *uid, char *kind, char *name);
 
 struct km_tailer_opts {
     const char *root;      /* the host's root: logs are under <root>/var/log/pods */
     const char *state_dir; /* where positions are checkpointed; NULL: nowhere (tests) */
     const char *cluster, *node;
-    size_t max_line;            /* cap of a joined line (256 KiB by default) */
-    size_t batch_bytes;         /* line bytes in one batch (1 MiB by default) */
-    size_t stream_budget;       /* bytes read from one file per round (0: batch_bytes / 4) */
-    size_t buffered_max;        /* bytes held in partial lines over all files (0: 64 MiB) */
-    const char *multiline;      /* rules "ns/container=REGEX" separated by ';' or newlines */
-    int64_t rotate_grace_ms;    /* a rotated file idle this long is finished (1 s) */
-    int64_t multiline_flush_ms; /* a multiline record idle this long is sent (1 s) */
+    size_t max_line;                /* cap of a joined line (256 KiB by default) */
+    size_t batch_bytes;             /* line bytes in one batch (1 MiB by default) */
+    size_t stream_budget;           /* bytes read from one file per round (0: batch_bytes / 4) */
+    size_t buffered_max;            /* bytes held in partial lines over all files (0: 64 MiB) */
+    const char *multiline;          /* rules "ns/container=REGEX" separated by ';' or newlines */
+    int64_t rotate_grace_ms;        /* a rotated file idle this long is finished (1 s) */
+    int64_t multiline_flush_ms;     /* a multiline record idle this long is sent (1 s) */
+    km_tailer_workload_fn workload; /* NULL: no workload labels */
+    void *workload_ud;
 };
 
 struct km_tailer;

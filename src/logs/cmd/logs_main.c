@@ -20,6 +20,7 @@
 #include "common/timefmt.h"
 #include "logql/logql.h"
 #include "logs/logstore.h"
+#include "query/query.h"
 #include "version.h"
 
 #include <curl/curl.h>
@@ -94,20 +95,6 @@ static const struct km_cfg_field query_fields[] = {
     KM_CFG_FIELDS_END,
 };
 
-/* The general settings with logging quiet unless asked. */
-static void make_general_fields(struct km_cfg_field *out, size_t cap)
-{
-    size_t n = 0;
-
-    for (const struct km_cfg_field *f = km_cfg_common_fields; f->name && n + 1 < cap; f++) {
-        out[n] = *f;
-        if (strcmp(f->name, "log-level") == 0)
-            out[n].def = "warn";
-        n++;
-    }
-    out[n] = (struct km_cfg_field)KM_CFG_FIELDS_END;
-}
-
 /* DIR/logs when DIR is a data directory holding one, else DIR itself. */
 static void logs_dir(const char *dir, struct km_buf *out)
 {
@@ -173,89 +160,59 @@ out:
     return rc;
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-    struct km_buf *b = ud;
-
-    if (km_buf_append(b, p, size * n) != 0)
-        return 0;
-    return size * n;
-}
-
 /* GET base/loki/api/v1/query_range; *data receives the `data` object. */
 static int query_remote(const struct logs_query_opts *o, const char *q, int64_t start, int64_t end,
                         struct km_buf *data)
 {
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct km_buf url, body;
-    json_error_t jerr;
+    struct km_buf path, body;
     json_t *root = NULL, *d;
-    size_t base_len = strcspn(o->server, "?#");
     long status = 0;
     char *esc, *s;
-    CURLcode cc;
-    CURL *c;
-    int rc = 0;
+    int rc;
 
-    km_buf_init(&url, 0);
+    km_buf_init(&path, 0);
     km_buf_init(&body, MAX_ANSWER);
-    c = curl_easy_init();
-    if (!c) {
-        rc = km_err_set(KM_ENOMEM, "cannot start libcurl");
+    esc = curl_easy_escape(NULL, q, 0);
+    if (!esc) {
+        rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out;
     }
-    while (base_len > 0 && o->server[base_len - 1] == '/')
-        base_len--;
-    esc = curl_easy_escape(c, q, 0);
-    km_buf_printf(&url,
-                  "%.*s/loki/api/v1/query_range?query=%s&start=%lld&end=%lld&limit=%lld&"
-                  "direction=%s",
-                  (int)base_len, o->server, esc ? esc : "", (long long)start, (long long)end,
-                  (long long)o->limit, o->forward ? "forward" : "backward");
+    km_buf_printf(
+        &path, "/loki/api/v1/query_range?query=%s&start=%lld&end=%lld&limit=%lld&direction=%s", esc,
+        (long long)start, (long long)end, (long long)o->limit, o->forward ? "forward" : "backward");
     curl_free(esc);
-    curl_easy_setopt(c, CURLOPT_URL, km_buf_cstr(&url));
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "kmon-logs/" KMON_VERSION);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms + 5000);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        rc = km_err_set(KM_EIO, "cannot reach %.*s: %s", (int)base_len, o->server,
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        goto out_curl;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    root = json_loadb(body.data ? body.data : "", body.len, 0, &jerr);
+    rc = km_buf_error(&path) ? km_err_set(KM_ENOMEM, "out of memory") : 0;
+    if (rc == 0)
+        rc = km_query_http(o->server, km_buf_cstr(&path), NULL, 0, "kmon-logs/" KMON_VERSION,
+                           o->timeout_ms, &body, &status);
+    if (rc)
+        goto out;
+    root = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
     if (status != 200) {
         json_t *m = json_object_get(root, "message");
 
         rc = km_err_set(KM_EINVAL, "the server answered %ld: %.*s", status,
                         json_is_string(m) ? (int)json_string_length(m) : (int)body.len,
                         json_is_string(m) ? json_string_value(m) : km_buf_cstr(&body));
-        goto out_curl;
+        goto out_root;
     }
     d = json_object_get(root, "data");
     if (!json_is_object(d)) {
         rc = km_err_set(KM_ECORRUPT, "the server's answer has no data object");
-        goto out_curl;
+        goto out_root;
     }
     s = json_dumps(d, JSON_COMPACT);
     if (!s) {
         rc = km_err_set(KM_ENOMEM, "out of memory");
-        goto out_curl;
+        goto out_root;
     }
     km_buf_puts(data, s);
     free(s);
-out_curl:
+out_root:
     json_decref(root);
-    curl_easy_cleanup(c);
 out:
     km_buf_fini(&body);
-    km_buf_fini(&url);
+    km_buf_fini(&path);
     return rc;
 }
 
@@ -404,7 +361,7 @@ static int query_main(int argc, char **argv)
     int rc, status = 2;
 
     km_buf_init(&data, MAX_ANSWER);
-    make_general_fields(general, sizeof(general) / sizeof(general[0]));
+    km_query_general_fields(general, sizeof(general) / sizeof(general[0]));
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Query", query_fields, &o };
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "General", general, &common };
     rc = km_cfg_parse(&cmd, argc, argv, rest, 2, &nrest);
