@@ -401,9 +401,11 @@ int main(int argc, char **argv)
                                             "catalog",        "orders", "search",   "inventory",
                                             "recommendation", "users" };
 
+        const char *app = i < 160 ? apps[i % 10] : "controller";
+
         snprintf(s->ns, sizeof(s->ns), "%s", ns);
-        snprintf(s->app, sizeof(s->app), "%s", i < 160 ? apps[i % 10] : "controller");
-        snprintf(s->pod, sizeof(s->pod), "%s-%x-%05x", s->app, (unsigned)rnd() & 0xfffffff,
+        snprintf(s->app, sizeof(s->app), "%s", app);
+        snprintf(s->pod, sizeof(s->pod), "%s-%x-%05x", app, (unsigned)rnd() & 0xfffffff,
                  (unsigned)rnd() & 0xfffff);
         snprintf(s->container, sizeof(s->container), "%s", i % 10 == 9 ? "istio-proxy" : "app");
         s->kind = i >= 160 ? K_KLOG : (i % 3 == 1 ? K_JAVA : K_ACCESS);
