@@ -133,6 +133,8 @@ struct km_http_req {
     struct km_http_stream *stream; /* a stream the worker produces once the handler returns */
     struct km_ws *ws;              /* a WebSocket answered 101, until MHD hands it the socket */
     struct route *route;           /* for a worker */
+    void *auth;                    /* opts.authorize's identity, freed with free_auth */
+    void (*free_auth)(void *auth);
     struct km_http_req *qnext;
     size_t nparams;
     const char *param_names[KM_HTTP_MAX_PARAMS];

@@ -493,6 +493,19 @@ static enum MHD_Result refuse(struct km_http_req *r, unsigned status, const char
     return rc ? MHD_NO : deliver(r);
 }
 
+void km_http_req_set_auth(struct km_http_req *r, void *auth, void (*free_auth)(void *auth))
+{
+    if (r->free_auth)
+        r->free_auth(r->auth);
+    r->auth = auth;
+    r->free_auth = free_auth;
+}
+
+void *km_http_req_auth(const struct km_http_req *r)
+{
+    return r->auth;
+}
+
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value)
 {
     char *n, *v;
@@ -651,6 +664,8 @@ static void req_free(struct km_http_req *r)
     km_buf_fini(&r->body);
     km_http_args_fini(r);
     km_http_ws_abandon(r->ws);
+    if (r->free_auth)
+        r->free_auth(r->auth);
     for (size_t i = 0; i < r->nheaders; i++) {
         free(r->headers[i][0]);
         free(r->headers[i][1]);
@@ -805,6 +820,20 @@ static enum MHD_Result answer_not_ready(struct km_http_req *r, struct route *rt)
     return deliver(r);
 }
 
+/* opts.authorize: true to go on; false when it answered (counted as the route's answer). */
+static bool answer_authorized(struct km_http_req *r, struct route *rt)
+{
+    int64_t t0 = km_time_mono_ns();
+
+    if (r->srv->opts.authorize(r, rt->flags, r->srv->opts.authorize_ud))
+        return true;
+    if (!r->responded)
+        km_http_respond_error(r, 403, "access denied");
+    r->routed = true;
+    count_answer(rt, r->status, t0);
+    return false;
+}
+
 static enum MHD_Result run_route(struct km_http_req *r, struct route *rt, char **segs, size_t nsegs)
 {
     r->nparams = 0;
@@ -822,6 +851,8 @@ static enum MHD_Result run_route(struct km_http_req *r, struct route *rt, char *
             rt->nsegs < nsegs ? r->path + (segs[rt->nsegs] - r->pathcopy) : "";
         r->nparams++;
     }
+    if (r->srv->opts.authorize && !answer_authorized(r, rt))
+        return deliver(r);
     if ((rt->flags & KM_ROUTE_NEEDS_READY) && !km_http_server_ready(r->srv))
         return answer_not_ready(r, rt);
     if (!(rt->flags & KM_ROUTE_INLINE) && r->srv->opts.workers)

@@ -77,6 +77,14 @@ struct km_http_opts {
     /* WebSocket sessions open at once (km_http_respond_websocket; 0: 64). Each holds a
      * thread and a connection; past the cap handshakes are refused with 503. */
     unsigned max_websockets;
+    /* Access control. Called on the polling thread for each request a route matched, with
+     * the route's flags, before anything else is done with it (before
+     * KM_ROUTE_NEEDS_READY's 503, before a worker takes it): return true to let it
+     * through, after km_http_req_set_auth() when there is an identity to attach, or false
+     * after answering it (401 or 403 with km_http_respond_error()). Quick and never
+     * blocking. NULL: every request passes. */
+    bool (*authorize)(struct km_http_req *r, unsigned route_flags, void *ud);
+    void *authorize_ud;
 };
 
 /* Bind the listening socket, read the TLS files, prepare the server (not yet serving).
@@ -95,6 +103,11 @@ enum {
     /* Answers 503 (opts.not_ready_msg, Retry-After: 5) until km_http_server_set_ready():
      * the handler never runs before, so it need not check. */
     KM_ROUTE_NEEDS_READY = 1u << 1,
+    /* The access a request needs when the server has opts.authorize (a route with none of
+     * these is open to everyone: health probes, the dashboard's files). */
+    KM_ROUTE_READ = 1u << 2,  /* queries: the REST, Prometheus and Loki APIs, /metrics */
+    KM_ROUTE_WRITE = 1u << 3, /* ingest: remote_write, Loki push, OTLP, the JSON endpoints */
+    KM_ROUTE_ADMIN = 1u << 4, /* reload, flush, snapshot, delete */
 };
 
 struct km_http_route {
@@ -183,6 +196,12 @@ const char *km_http_req_peer(const struct km_http_req *r, char *out, size_t size
  * Always false for a handler running on a polling thread (KM_ROUTE_INLINE, or a server
  * without workers): those must be short anyway. */
 bool km_http_req_cancelled(struct km_http_req *r);
+
+/* Attach who the request is (opts.authorize does, before the handler runs); free_auth
+ * (if not NULL) frees it with the request. km_http_req_auth(): what was attached, or
+ * NULL. */
+void km_http_req_set_auth(struct km_http_req *r, void *auth, void (*free_auth)(void *auth));
+void *km_http_req_auth(const struct km_http_req *r);
 
 /* Add a response header to the answer that follows. At most 12 per request. */
 int km_http_req_add_header(struct km_http_req *r, const char *name, const char *value);

@@ -1,0 +1,39 @@
+/*
+ * httpc_auth — how kmon's HTTP clients (the agent's shipper and log shipper, kmon query,
+ * kmon logs, the server's remote_write forwarder) prove who they are and check whom they
+ * talk to: the server's certificate verified against --ca-file (the system store when
+ * none is given), a client certificate and key presented when configured (mutual TLS),
+ * and "Authorization: Bearer <token>" from a token file re-read whenever it changes
+ * (a rotated Secret), so a long-running agent never needs a restart for a new token.
+ *
+ * Threads: one object may serve several threads (the token is read under a lock).
+ * Errors are returned (km_err_msg() says why), never printed; the token is never
+ * logged.
+ */
+#ifndef KMON_COMMON_HTTPC_AUTH_H
+#define KMON_COMMON_HTTPC_AUTH_H
+
+#include <curl/curl.h>
+
+struct km_httpc_auth_opts {
+    const char *ca_file;    /* PEM CA bundle to verify the server with (NULL: system store) */
+    const char *cert_file;  /* PEM client certificate (NULL: none) */
+    const char *key_file;   /* its PEM key (NULL: in cert_file) */
+    const char *token_file; /* the bearer token, one line (NULL: none) */
+};
+
+struct km_httpc_auth;
+
+/* Check the files can be read (a bad one is KM_EINVAL/KM_EIO naming it). On success
+ * *out is new. */
+int km_httpc_auth_create(struct km_httpc_auth **out, const struct km_httpc_auth_opts *o);
+/* Accepts NULL. */
+void km_httpc_auth_destroy(struct km_httpc_auth *a);
+
+/* Configure a curl handle for one request: CA, client certificate and key; and append
+ * the Authorization header to *headers (the token file re-read first if it changed).
+ * a may be NULL (nothing to do). 0, or an error (the token file became unreadable: the
+ * last token read is used and the error is only reported once per change). */
+int km_httpc_auth_apply(struct km_httpc_auth *a, CURL *curl, struct curl_slist **headers);
+
+#endif
