@@ -28,6 +28,7 @@
  */
 #include "api_prom.h"
 
+#include "auth/auth.h"
 #include "common/array.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -410,13 +411,14 @@ static int open_sets(struct fed *f, const struct km_api_ctx *api, struct km_http
 {
     struct km_select_hints h = { .func = "federate" };
     int64_t now = km_time_now_ns() / 1000000;
+    struct km_auth_view av; /* the querier opened through it stands on its own */
     int rc;
 
     f->maxt = now;
     f->mint = now - api->query.lookback_ms;
     h.mint = f->mint;
     h.maxt = f->maxt;
-    rc = km_querier_open(api->store, f->mint, f->maxt, &f->q);
+    rc = km_querier_open(km_auth_storage(req, api->store, &av), f->mint, f->maxt, &f->q);
     for (size_t i = 0; i < f->nsel && rc == 0; i++) {
         const struct km_promql_expr *e = f->sel[i];
 

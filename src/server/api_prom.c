@@ -7,6 +7,7 @@
  * streaming JSON writer.
  */
 #include "api_prom.h"
+#include "auth/auth.h"
 
 #include "common/array.h"
 #include "rules/manager.h"
@@ -250,6 +251,7 @@ static void on_query(struct km_http_req *req, void *ud)
     struct km_pq_opts o = api->query;
     struct km_promql_expr *e = NULL;
     struct km_pq_result r;
+    struct km_auth_view av;
     int64_t t;
     int rc;
 
@@ -259,7 +261,7 @@ static void on_query(struct km_http_req *req, void *ud)
         return;
     o.cancelled = client_gone;
     o.cancel_ud = req;
-    rc = km_pq_eval_instant(api->store, e, t, &o, &r);
+    rc = km_pq_eval_instant(km_auth_storage(req, api->store, &av), e, t, &o, &r);
     if (rc)
         respond_eval_error(req, rc);
     else
@@ -274,6 +276,7 @@ static void on_query_range(struct km_http_req *req, void *ud)
     struct km_pq_opts o = api->query;
     struct km_promql_expr *e = NULL;
     struct km_pq_result r;
+    struct km_auth_view av;
     int64_t start, end, step;
     const char *sv;
     int rc;
@@ -321,7 +324,7 @@ static void on_query_range(struct km_http_req *req, void *ud)
     }
     o.cancelled = client_gone;
     o.cancel_ud = req;
-    rc = km_pq_eval_range(api->store, e, start, end, step, &o, &r);
+    rc = km_pq_eval_range(km_auth_storage(req, api->store, &av), e, start, end, step, &o, &r);
     if (rc)
         respond_eval_error(req, rc);
     else
@@ -459,11 +462,13 @@ static void respond_strings(struct km_http_req *req, const struct strset *x)
 
 /* Label names, or the values of `name`, of the series matching any of m (all when
  * none) in [start, end]. */
-static int collect_strings(const struct km_api_ctx *api, const struct matches *m, const char *name,
-                           int64_t start, int64_t end, struct strset *out)
+static int collect_strings(struct km_http_req *req, const struct km_api_ctx *api,
+                           const struct matches *m, const char *name, int64_t start, int64_t end,
+                           struct strset *out)
 {
+    struct km_auth_view av;
     struct km_querier *q;
-    int rc = km_querier_open(api->store, start, end, &q);
+    int rc = km_querier_open(km_auth_storage(req, api->store, &av), start, end, &q);
 
     if (rc)
         return rc;
@@ -491,7 +496,7 @@ static void on_labels(struct km_http_req *req, void *ud)
 
     if (!range_args(req, &start, &end) || !parse_matches(req, &m, ""))
         return;
-    rc = collect_strings(api, &m, NULL, start, end, &x);
+    rc = collect_strings(req, api, &m, NULL, start, end, &x);
     if (rc)
         respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
     else
@@ -518,7 +523,7 @@ static void on_label_values(struct km_http_req *req, void *ud)
     }
     if (!range_args(req, &start, &end) || !parse_matches(req, &m, ""))
         return;
-    rc = collect_strings(api, &m, name, start, end, &x);
+    rc = collect_strings(req, api, &m, name, start, end, &x);
     if (rc)
         respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
     else
@@ -544,6 +549,7 @@ static void on_series(struct km_http_req *req, void *ud)
     struct matches m;
     struct lsets x = { 0 };
     struct km_querier *q = NULL;
+    struct km_auth_view av;
     int64_t start, end;
     int rc;
 
@@ -554,7 +560,7 @@ static void on_series(struct km_http_req *req, void *ud)
     if (!range_args(req, &start, &end) ||
         !parse_matches(req, &m, "invalid parameter \"match[]\": "))
         return;
-    rc = km_querier_open(api->store, start, end, &q);
+    rc = km_querier_open(km_auth_storage(req, api->store, &av), start, end, &q);
     for (size_t i = 0; i < m.n && rc == 0; i++) {
         const struct km_promql_expr *vs = m.e[i];
         struct km_select_hints h = {
@@ -864,6 +870,9 @@ static void on_tsdb_status(struct km_http_req *req, void *ud)
             return;
         }
     }
+    /* Figures over every cluster: not for a token limited to some. */
+    if (km_auth_refuse_limited(req, "the TSDB's cardinality figures"))
+        return;
     if (km_storage_cardinality(api->store, (size_t)top, &c) != 0) {
         respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
         return;
@@ -942,6 +951,9 @@ static void on_rules(struct km_http_req *req, void *ud)
         respond_error(req, ERR_BAD_DATA, "unsupported type: %s", type);
         return;
     }
+    /* Rules and their alerts span every cluster. */
+    if (km_auth_refuse_limited(req, "the rules and their alerts"))
+        return;
     if (!rules) {
         respond_empty(req, "groups", NULL);
         return;
@@ -961,6 +973,8 @@ static void on_alerts(struct km_http_req *req, void *ud)
     struct km_buf b;
     struct km_jsonw w;
 
+    if (km_auth_refuse_limited(req, "the alerts"))
+        return;
     if (!rules) {
         respond_empty(req, "alerts", NULL);
         return;
@@ -974,30 +988,30 @@ static void on_alerts(struct km_http_req *req, void *ud)
 }
 
 const struct km_http_route km_api_prom_routes[] = {
-    { "GET", "/api/v1/query", on_query, KM_ROUTE_NEEDS_READY },
-    { "POST", "/api/v1/query", on_query, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY },
-    { "POST", "/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/series", on_series, KM_ROUTE_NEEDS_READY },
-    { "POST", "/api/v1/series", on_series, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
-    { "POST", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/label/<name>/values", on_label_values, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/metadata", on_metadata, KM_ROUTE_NEEDS_READY },
-    { "POST", "/api/v1/metadata", on_metadata, KM_ROUTE_NEEDS_READY },
-    { "GET", "/federate", km_api_federate, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/format_query", on_format_query, 0 },
-    { "POST", "/api/v1/format_query", on_format_query, 0 },
-    { "GET", "/api/v1/query_exemplars", on_exemplars, 0 },
-    { "POST", "/api/v1/query_exemplars", on_exemplars, 0 },
+    { "GET", "/api/v1/query", on_query, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/api/v1/query", on_query, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/series", on_series, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/api/v1/series", on_series, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/label/<name>/values", on_label_values, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/metadata", on_metadata, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/api/v1/metadata", on_metadata, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/federate", km_api_federate, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/format_query", on_format_query, KM_ROUTE_READ },
+    { "POST", "/api/v1/format_query", on_format_query, KM_ROUTE_READ },
+    { "GET", "/api/v1/query_exemplars", on_exemplars, KM_ROUTE_READ },
+    { "POST", "/api/v1/query_exemplars", on_exemplars, KM_ROUTE_READ },
     { "GET", "/api/v1/status/buildinfo", on_buildinfo, 0 },
-    { "GET", "/api/v1/status/runtimeinfo", on_runtimeinfo, 0 },
-    { "GET", "/api/v1/status/flags", on_flags, 0 },
-    { "GET", "/api/v1/status/config", on_config, 0 },
-    { "GET", "/api/v1/status/tsdb", on_tsdb_status, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/v1/targets", on_targets, 0 },
-    { "GET", "/api/v1/rules", on_rules, 0 },
-    { "GET", "/api/v1/alerts", on_alerts, 0 },
+    { "GET", "/api/v1/status/runtimeinfo", on_runtimeinfo, KM_ROUTE_READ },
+    { "GET", "/api/v1/status/flags", on_flags, KM_ROUTE_READ },
+    { "GET", "/api/v1/status/config", on_config, KM_ROUTE_READ },
+    { "GET", "/api/v1/status/tsdb", on_tsdb_status, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/v1/targets", on_targets, KM_ROUTE_READ },
+    { "GET", "/api/v1/rules", on_rules, KM_ROUTE_READ },
+    { "GET", "/api/v1/alerts", on_alerts, KM_ROUTE_READ },
 };
 
 const size_t km_api_prom_nroutes = sizeof(km_api_prom_routes) / sizeof(km_api_prom_routes[0]);

@@ -19,6 +19,7 @@
  * a query runs past --query-timeout. Durations are seconds ("300") or what the settings
  * take ("5m", "1h30m", "15d").
  */
+#include "auth/auth.h"
 #include "common/err.h"
 #include "common/http_server.h"
 #include "common/jsonw.h"
@@ -126,11 +127,12 @@ static bool ask_now(const struct km_api_ctx *api, struct km_http_req *req,
 {
     struct km_model_params p = { .rate_window_ms = km_model_rate_window(0, api->scrape_ms) };
     struct km_pq_opts o = query_opts(api, req, lookback_ms);
+    struct km_auth_view av;
     int rc;
 
     if (f)
         p.f = *f;
-    rc = km_model_instant(api->store, &o, ask, &p, now_ms(), out);
+    rc = km_model_instant(km_auth_storage(req, api->store, &av), &o, ask, &p, now_ms(), out);
     if (rc == 0)
         return true;
     respond_query_error(req, rc);
@@ -555,11 +557,12 @@ static void timeseries(const struct km_api_ctx *api, struct km_http_req *req,
     const struct km_entity *e;
     struct km_model m;
     struct out out;
+    struct km_auth_view av;
     size_t points = 0;
     int rc;
 
     ask.figs[level] = FIGS_RATES;
-    rc = km_model_range(api->store, &o, &ask, &mp, &g, &m);
+    rc = km_model_range(km_auth_storage(req, api->store, &av), &o, &ask, &mp, &g, &m);
     if (rc) {
         respond_query_error(req, rc);
         return;
@@ -676,22 +679,26 @@ static void on_deployment_ts(struct km_http_req *req, void *ud)
 /* ---- routes -------------------------------------------------------------------------------- */
 
 const struct km_http_route km_api_seed_routes[] = {
-    { "GET", "/api/nodes", on_nodes, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/nodes/<node>", on_node, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/nodes/<node>/pods", on_node_pods, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/nodes/<node>/timeseries", on_node_ts, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/pods", on_pods, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/pods/<pod>", on_pod, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/pods/<pod>/timeseries", on_pod_ts, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/namespaces", on_namespaces, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/namespaces/<namespace>", on_namespace, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/namespaces/<namespace>/pods", on_namespace_pods, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/namespaces/<namespace>/timeseries", on_namespace_ts, KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/namespaces/<namespace>/deployments", on_deployments, KM_ROUTE_NEEDS_READY },
+    { "GET", "/api/nodes", on_nodes, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/nodes/<node>", on_node, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/nodes/<node>/pods", on_node_pods, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/nodes/<node>/timeseries", on_node_ts, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/pods", on_pods, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/pods/<pod>", on_pod, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/pods/<pod>/timeseries", on_pod_ts, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/namespaces", on_namespaces, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/namespaces/<namespace>", on_namespace, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/namespaces/<namespace>/pods", on_namespace_pods,
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/namespaces/<namespace>/timeseries", on_namespace_ts,
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/namespaces/<namespace>/deployments", on_deployments,
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
     { "GET", "/api/namespaces/<namespace>/deployments/<deployment>", on_deployment,
-      KM_ROUTE_NEEDS_READY },
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
     { "GET", "/api/namespaces/<namespace>/deployments/<deployment>/pods", on_deployment_pods,
-      KM_ROUTE_NEEDS_READY },
-    { "GET", "/api/deployments/<deployment>/timeseries", on_deployment_ts, KM_ROUTE_NEEDS_READY },
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/api/deployments/<deployment>/timeseries", on_deployment_ts,
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
 };
 const size_t km_api_seed_nroutes = sizeof(km_api_seed_routes) / sizeof(km_api_seed_routes[0]);

@@ -11,6 +11,7 @@
 #include "logs_api.h"
 #include "logs_tail.h"
 
+#include "auth/auth.h"
 #include "common/array.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -509,6 +510,7 @@ static void run_query(struct km_logs_api *a, struct km_http_req *req, bool range
     struct km_logql_expr *e = NULL;
     struct km_logql_result *res = NULL;
     struct km_logql_params p;
+    struct km_auth_log_view av;
     struct km_buf err, b;
     int rc;
 
@@ -565,7 +567,7 @@ static void run_query(struct km_logs_api *a, struct km_http_req *req, bool range
         p.deadline_ns = km_time_mono_ns() + a->o.query_timeout_ms * NS_PER_MS;
     p.cancelled = req_cancelled;
     p.cancel_ud = req;
-    rc = km_logql_eval(e, &a->src, &p, &res);
+    rc = km_logql_eval(e, km_auth_logs(req, &a->src, &av), &p, &res);
     if (rc) {
         answer_error(a, req, eval_status(rc), km_err_msg());
         goto out;
@@ -607,6 +609,8 @@ static int add_str(void *ud, const char *s)
 /* /labels and /label/<name>/values. */
 static void labels_common(struct km_logs_api *a, struct km_http_req *req, const char *name)
 {
+    struct km_auth_log_view av;
+    const struct km_log_source *src = km_auth_logs(req, &a->src, &av);
     struct km_matcher **m = NULL;
     struct km_buf err, b;
     struct km_jsonw w;
@@ -633,9 +637,9 @@ static void labels_common(struct km_logs_api *a, struct km_http_req *req, const 
     km_jsonw_key(&w, "data");
     km_jsonw_arr_begin(&w);
     if (name)
-        rc = km_log_label_values(&a->src, name, m, nm, start, end, add_str, &w);
+        rc = km_log_label_values(src, name, m, nm, start, end, add_str, &w);
     else
-        rc = km_log_label_names(&a->src, m, nm, start, end, add_str, &w);
+        rc = km_log_label_names(src, m, nm, start, end, add_str, &w);
     km_jsonw_arr_end(&w);
     km_jsonw_obj_end(&w);
     km_buf_putc(&b, '\n');
@@ -690,6 +694,8 @@ static int cmp_labels_p(const void *x, const void *y)
 static void on_series(struct km_http_req *req, void *ud)
 {
     struct km_logs_api *a = ud;
+    struct km_auth_log_view av;
+    const struct km_log_source *src = km_auth_logs(req, &a->src, &av);
     const char *match[MAX_MATCH_ARGS];
     struct series_acc acc = { 0 };
     struct km_buf err, b;
@@ -713,7 +719,7 @@ static void on_series(struct km_http_req *req, void *ud)
         goto out;
     }
     if (nmatch == 0)
-        rc = km_log_series(&a->src, NULL, 0, start, end, add_series, &acc);
+        rc = km_log_series(src, NULL, 0, start, end, add_series, &acc);
     for (size_t i = 0; i < nmatch && rc == 0; i++) {
         struct km_matcher **m = NULL;
         size_t nm = 0;
@@ -723,7 +729,7 @@ static void on_series(struct km_http_req *req, void *ud)
             answer_error(a, req, 400, err.len ? km_buf_cstr(&err) : km_err_msg());
             goto out_free;
         }
-        rc = km_log_series(&a->src, m, nm, start, end, add_series, &acc);
+        rc = km_log_series(src, m, nm, start, end, add_series, &acc);
         km_logql_matchers_free(m, nm);
     }
     if (rc) {
@@ -768,6 +774,8 @@ out:
 static void on_stats(struct km_http_req *req, void *ud)
 {
     struct km_logs_api *a = ud;
+    struct km_auth_log_view av;
+    const struct km_log_source *src = km_auth_logs(req, &a->src, &av);
     struct km_matcher **m = NULL;
     struct km_log_stats st = { 0 };
     struct km_buf err, b;
@@ -789,7 +797,7 @@ static void on_stats(struct km_http_req *req, void *ud)
         answer_error(a, req, 400, err.len ? km_buf_cstr(&err) : km_err_msg());
         goto out;
     }
-    rc = km_log_stats(&a->src, m, nm, start, end, &st);
+    rc = km_log_stats(src, m, nm, start, end, &st);
     if (rc) {
         answer_error(a, req, eval_status(rc), km_err_msg());
         goto out;
@@ -873,6 +881,8 @@ static int by_bytes_desc(const void *a, const void *b)
 static void on_volume(struct km_http_req *req, void *ud)
 {
     struct km_logs_api *a = ud;
+    struct km_auth_log_view av;
+    const struct km_log_source *src = km_auth_logs(req, &a->src, &av);
     struct km_matcher **m = NULL, *all[KM_LOKI_LIMIT_LABELS + MAX_VOLUME_LABELS];
     struct volume_acc acc = { .nnames = 0 };
     const char *targets = km_http_req_arg(req, "targetLabels");
@@ -918,7 +928,7 @@ static void on_volume(struct km_http_req *req, void *ud)
                 acc.names[acc.nnames++] = m[i]->name;
         }
     }
-    rc = km_log_series(&a->src, m, nm, start, end, add_volume_series, &acc);
+    rc = km_log_series(src, m, nm, start, end, add_volume_series, &acc);
     /* Each group's bytes: the selector narrowed to the group's values (a value "" matches
      * the streams without the label, as in every selector). */
     for (size_t g = 0; g < acc.n && rc == 0; g++) {
@@ -932,7 +942,7 @@ static void on_volume(struct km_http_req *req, void *ud)
             n += rc == 0;
         }
         if (rc == 0)
-            rc = km_log_stats(&a->src, all, n, start, end, &st);
+            rc = km_log_stats(src, all, n, start, end, &st);
         for (size_t i = nm; i < n; i++)
             km_matcher_destroy(all[i]);
         acc.g[g].bytes = st.bytes;
@@ -1028,24 +1038,26 @@ static void on_buildinfo(struct km_http_req *req, void *ud)
 }
 
 const struct km_http_route km_logs_api_routes[] = {
-    { "POST", "/loki/api/v1/push", on_push, KM_ROUTE_NEEDS_READY },
-    { "POST", "/api/prom/push", on_push, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/query", on_query, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/query", on_query, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/label", on_labels, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/label/<name>/values", on_label_values, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/label/<name>/values", on_label_values, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/series", on_series, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/series", on_series, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/index/stats", on_stats, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/index/stats", on_stats, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/index/volume", on_volume, KM_ROUTE_NEEDS_READY },
-    { "POST", "/loki/api/v1/index/volume", on_volume, KM_ROUTE_NEEDS_READY },
-    { "GET", "/loki/api/v1/tail", on_tail, KM_ROUTE_NEEDS_READY },
+    { "POST", "/loki/api/v1/push", on_push, KM_ROUTE_NEEDS_READY | KM_ROUTE_WRITE },
+    { "POST", "/api/prom/push", on_push, KM_ROUTE_NEEDS_READY | KM_ROUTE_WRITE },
+    { "GET", "/loki/api/v1/query", on_query, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/query", on_query, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/query_range", on_query_range, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/labels", on_labels, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/label", on_labels, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/label/<name>/values", on_label_values,
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/label/<name>/values", on_label_values,
+      KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/series", on_series, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/series", on_series, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/index/stats", on_stats, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/index/stats", on_stats, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/index/volume", on_volume, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "POST", "/loki/api/v1/index/volume", on_volume, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+    { "GET", "/loki/api/v1/tail", on_tail, KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
     { "GET", "/loki/api/v1/status/buildinfo", on_buildinfo, 0 },
 };
 const size_t km_logs_api_nroutes = sizeof(km_logs_api_routes) / sizeof(km_logs_api_routes[0]);

@@ -16,6 +16,7 @@
  */
 #include "logs_tail.h"
 
+#include "auth/auth.h"
 #include "common/array.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -72,6 +73,7 @@ static void tail_free(void *ud)
     if (!t)
         return;
     km_logql_expr_destroy(t->e);
+    km_auth_log_source_fini(&t->src);
     free(t->seen);
     km_buf_fini(&t->msg);
     free(t);
@@ -429,9 +431,14 @@ void km_logs_tail_serve(struct km_http_req *req, const struct km_log_source *src
         tail_error(req, 503, "out of memory");
         goto out;
     }
-    t->src = *src;
     t->query_timeout_ms = query_timeout_ms;
     km_buf_init(&t->msg, TAIL_MESSAGE_MAX);
+    /* A token limited to clusters tails through a view of its own (the session outlives
+     * the request). */
+    if (km_auth_log_source(req, src, &t->src)) {
+        tail_error(req, 503, "out of memory");
+        goto out_free_tail;
+    }
     if (!q || !*q) {
         tail_error(req, 400, "query must not be empty");
         goto out_free_tail;

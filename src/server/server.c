@@ -8,6 +8,7 @@
 #include "server_internal.h"
 
 #include "api_prom.h"
+#include "auth/auth.h"
 #include "cluster_state.h"
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -39,8 +40,8 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, listen),
       .def = ":5000",
       .metavar = "ADDR:PORT",
-      .help = "where to serve the API, remote_write and /metrics (no authentication yet: "
-              "anyone who reaches it can write and read)",
+      .help = "where to serve the API, remote_write and /metrics (without --tokens anyone who "
+              "reaches it can write and read: keep it on loopback or behind a proxy then)",
       .per_command = true },
     { .name = "data",
       .type = KM_CFG_STRING,
@@ -217,6 +218,14 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, admin_api),
       .def = "false",
       .help = "serve POST /api/v1/admin/flush (cut the memory into a block now)" },
+    { .name = "tokens",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, tokens),
+      .metavar = "FILE",
+      .help = "bearer tokens (YAML: tokens: [{name, sha256, scope: write|read|admin, cluster}]; "
+              "docs/security.md; kmon token new makes one): every API, ingest and /metrics "
+              "request then needs one of them; re-read when the file changes (default: none, "
+              "everything is open)" },
     { .name = "ui-dir",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, ui_dir),
@@ -436,6 +445,8 @@ void km_server_collect_metrics(struct km_server *s, struct km_mset *m)
         km_server_cs_metrics(s->cs, m);
     km_server_rules_metrics(s, m);
     km_ui_metrics(m);
+    if (s->auth)
+        km_auth_metrics(s->auth, m);
 }
 
 static void on_metrics(struct km_http_req *req, void *ud)
@@ -502,20 +513,22 @@ static int add_routes(struct km_server *s)
         { "GET", "/readyz", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
         { "GET", "/-/healthy", on_healthz, KM_ROUTE_INLINE },
         { "GET", "/-/ready", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
-        { "GET", "/metrics", on_metrics, 0 },
-        { "POST", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY },
-        { "PUT", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY },
-        { "GET", "/api/alerts/history", km_server_on_alert_history, KM_ROUTE_NEEDS_READY },
-        { "GET", "/api/v1/alertmanagers", km_server_on_alertmanagers, 0 },
+        { "GET", "/metrics", on_metrics, KM_ROUTE_READ },
+        { "POST", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY | KM_ROUTE_ADMIN },
+        { "PUT", "/-/reload", km_server_on_reload, KM_ROUTE_NEEDS_READY | KM_ROUTE_ADMIN },
+        { "GET", "/api/alerts/history", km_server_on_alert_history,
+          KM_ROUTE_NEEDS_READY | KM_ROUTE_READ },
+        { "GET", "/api/v1/alertmanagers", km_server_on_alertmanagers, KM_ROUTE_READ },
     };
     static const struct km_http_route ingest[] = {
-        { "POST", "/api/v1/write", on_write, KM_ROUTE_NEEDS_READY },
-        { "POST", "/api/nodes/<node>/metrics", on_node_json, KM_ROUTE_NEEDS_READY },
+        { "POST", "/api/v1/write", on_write, KM_ROUTE_NEEDS_READY | KM_ROUTE_WRITE },
+        { "POST", "/api/nodes/<node>/metrics", on_node_json,
+          KM_ROUTE_NEEDS_READY | KM_ROUTE_WRITE },
         { "POST", "/api/namespaces/<namespace>/pods/<pod>/metrics", on_pod_json,
-          KM_ROUTE_NEEDS_READY },
+          KM_ROUTE_NEEDS_READY | KM_ROUTE_WRITE },
     };
     static const struct km_http_route admin[] = {
-        { "POST", "/api/v1/admin/flush", on_flush, KM_ROUTE_NEEDS_READY },
+        { "POST", "/api/v1/admin/flush", on_flush, KM_ROUTE_NEEDS_READY | KM_ROUTE_ADMIN },
     };
     int rc;
 
@@ -643,15 +656,17 @@ static int start_cluster_state(struct km_server *s)
     return rc ? km_err_wrap(rc, "--cluster-state") : 0;
 }
 
-/* There is no authentication yet: say so when more than this machine can reach us. */
+/* Without tokens anyone who reaches the port may write and read: say so when more than
+ * this machine can reach us. */
 static void warn_if_reachable(const struct km_server *s)
 {
-    if (km_listen_is_loopback(s->o.listen))
+    if (s->auth || km_listen_is_loopback(s->o.listen))
         return;
     km_log_warn(KM_SERVER_LOG,
                 "listening on %s without authentication: anyone who can reach this port can "
-                "write and read metrics; bind to loopback (--listen 127.0.0.1:%u) or put the "
-                "server behind an authenticating proxy or a NetworkPolicy",
+                "write and read metrics; give --tokens FILE (docs/security.md), bind to "
+                "loopback (--listen 127.0.0.1:%u) or put the server behind an authenticating "
+                "proxy or a NetworkPolicy",
                 s->o.listen, km_http_server_port(s->http));
 }
 
@@ -694,6 +709,13 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     s->api.settings = km_server_fields;
     s->api.settings_base = &s->o;
     rc = km_mkdir_setting(o->data_dir, 0750, "data directory", "data"); /* and parents */
+    if (rc == 0 && o->tokens && *o->tokens) {
+        rc = km_auth_open(&s->auth, o->tokens);
+        if (rc)
+            rc = km_err_wrap(rc, "--tokens");
+        ho.authorize = km_auth_authorize;
+        ho.authorize_ud = s->auth;
+    }
     if (rc == 0)
         rc = km_http_server_create(&s->http, &ho);
     if (rc == 0)
@@ -744,6 +766,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     km_logstore_close(s->logs);
     km_logs_api_destroy(s->logs_api);
     km_ui_destroy(s->ui);
+    km_auth_close(s->auth);
     if (s->self_ok)
         km_self_metrics_fini(&s->self);
     pthread_mutex_destroy(&s->self_mu);

@@ -45,6 +45,7 @@ struct km_server_opts {
     int64_t query_max_samples;
     int64_t query_timeout_ms;
     bool admin_api;
+    char *tokens;         /* --tokens FILE: bearer tokens and their scopes (NULL: open) */
     char *ui_dir;         /* serve the dashboard from here (development), not the embedded copy */
     char *rules;          /* rule file globs, comma-separated */
     char *alertmanagers;  /* Alertmanager URLs, comma-separated */

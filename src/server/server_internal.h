@@ -57,6 +57,7 @@ struct km_server {
     struct km_alert_history *history; /* DATA/alerts, or NULL */
     struct km_logstore *logs;         /* DATA/logs */
     struct km_logs_api *logs_api;     /* the Loki API over it */
+    struct km_auth *auth;             /* --tokens, or NULL (open) */
     /* The self-scrape (self_scrape.c). */
     pthread_t scrape_thread;
     pthread_mutex_t scrape_mu;

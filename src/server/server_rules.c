@@ -4,6 +4,7 @@
  * as protocol "rules"), alerts sent to every --alertmanager and --alert-webhook, reloaded
  * on SIGHUP and POST /-/reload (a bad file keeps the old rules and the answer says why).
  */
+#include "auth/auth.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/jsonw.h"
@@ -289,6 +290,9 @@ void km_server_on_alert_history(struct km_http_req *req, void *ud)
     long long limit = 10000;
     char *end;
 
+    /* The history spans every cluster. */
+    if (km_auth_refuse_limited(req, "the alert history"))
+        return;
     if (!s->history) {
         km_http_respond_error(req, 404, "the alert history is off (--alert-history-retention 0)");
         return;

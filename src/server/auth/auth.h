@@ -18,6 +18,9 @@
 #ifndef KMON_SERVER_AUTH_AUTH_H
 #define KMON_SERVER_AUTH_AUTH_H
 
+#include "logs/logsource.h"
+#include "storage/storage.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -53,5 +56,117 @@ bool km_auth_may_read_cluster(const struct km_http_req *r, const char *cluster);
 
 /* Free an identity (the gate's free_auth). Accepts NULL. */
 void km_auth_id_free(void *id);
+
+/* ---- the token file (tokens.c) --------------------------------------------------------
+ *
+ *   tokens:
+ *     - name: edge-a            # what logs and metrics call it (never the token)
+ *       sha256: 9f86d0…         # 64 hex digits: SHA-256 of the token
+ *       scope: write            # write | read | admin
+ *       cluster: a              # write: required; read: optional (or clusters: [a, b])
+ */
+
+#define KM_AUTH_DIGEST_LEN 32
+
+struct km_auth_token {
+    char *name;
+    unsigned char sha256[KM_AUTH_DIGEST_LEN];
+    enum km_auth_scope scope;
+    char **clusters; /* write: its one cluster; read: those it sees (0: all); admin: none */
+    size_t nclusters;
+    unsigned line; /* where it is in the file */
+};
+
+struct km_auth_token_set {
+    struct km_auth_token *t;
+    size_t n;
+};
+
+/* Parse a token file's text (`path` names it in messages). On success *out holds at least
+ * one token; otherwise KM_EINVAL with a message "PATH: line N: …" and *out empty. */
+int km_auth_tokens_parse(struct km_auth_token_set *out, const char *path, const char *text,
+                         size_t len);
+/* Read and parse the file. */
+int km_auth_tokens_load(struct km_auth_token_set *out, const char *path);
+void km_auth_token_set_fini(struct km_auth_token_set *s);
+
+/* Whether two digests are equal, in time independent of where they differ. */
+bool km_auth_digest_equal(const unsigned char *a, const unsigned char *b);
+/* The token whose digest is SHA-256(token[0..len)), or -1. Every digest is compared in
+ * full, whichever matches (no early exit). */
+long km_auth_token_find(const struct km_auth_token_set *s, const char *token, size_t len);
+
+/* ---- the gate (gate.c) ---------------------------------------------------------------- */
+
+struct km_auth;
+struct km_mset;
+
+/* Load the token file (a bad one is an error naming its line: the server does not start).
+ * The gate checks the file again at most once a second and reloads it when it changed; a
+ * bad file then keeps the tokens in use and is logged once. */
+int km_auth_open(struct km_auth **out, const char *path);
+/* Accepts NULL. */
+void km_auth_close(struct km_auth *a);
+
+/* Check the file now (not waiting for the once-a-second check): 1 reloaded, 0 unchanged,
+ * negative: the file is bad or unreadable (the old tokens stay). */
+int km_auth_reload(struct km_auth *a);
+
+/* The HTTP server's opts.authorize (ud: the struct km_auth). The token comes from
+ * "Authorization: Bearer T", from basic auth's password (the user name when the
+ * password is empty), or, for GET on read routes only (browsers' EventSource and
+ * WebSocket cannot send headers), from a `token` query parameter. */
+bool km_auth_authorize(struct km_http_req *r, unsigned route_flags, void *ud);
+
+/* kmon_auth_requests_total{result}, kmon_auth_token_requests_total{token}, the tokens
+ * loaded and the file's last reload. */
+void km_auth_metrics(struct km_auth *a, struct km_mset *m);
+
+/* ---- read scoping (view.c) -------------------------------------------------------------
+ *
+ * A read token limited to clusters sees only the series and log streams whose `cluster`
+ * label is one of them: its requests read through a view that adds the matcher
+ * cluster="a" (or cluster=~"a|b") to every selection and label lookup. */
+
+/* A view's room, on the handler's stack; nothing to free. */
+struct km_auth_view {
+    struct km_storage st; /* what km_auth_storage() hands out */
+    struct km_storage *base;
+    const struct km_auth_id *id;
+};
+
+/* Whether the request's reads are limited to some clusters (a read token with clusters). */
+bool km_auth_read_limited(const struct km_http_req *r);
+
+/* For what shows every cluster at once (cardinality figures, rules and alerts): when the
+ * request's reads are limited, answer 403 (naming `what`) and return true. */
+bool km_auth_refuse_limited(struct km_http_req *r, const char *what);
+
+/* The store the request reads: `base` when it may read everything; otherwise a view in
+ * *tmp (valid while tmp is; queriers opened through it stand on their own). */
+struct km_storage *km_auth_storage(const struct km_http_req *r, struct km_storage *base,
+                                   struct km_auth_view *tmp);
+
+/* A log view's room, on the handler's stack (or, from km_auth_log_source(), its own). */
+struct km_auth_log_view {
+    struct km_log_source src; /* what km_auth_logs() hands out */
+    struct km_log_source base;
+    const struct km_auth_id *id;
+    struct km_matcher *cluster; /* km_auth_log_source()'s own */
+};
+
+/* The log source the request reads: `base` when it may read everything; otherwise a view
+ * in *tmp, valid while tmp and the request are (sets selected through it stand on their
+ * own). */
+const struct km_log_source *km_auth_logs(const struct km_http_req *r,
+                                         const struct km_log_source *base,
+                                         struct km_auth_log_view *tmp);
+
+/* The same for a reader that outlives the request (a tail): *out = *base when it may read
+ * everything; otherwise a view of its own memory. Release with km_auth_log_source_fini().
+ * KM_ENOMEM. */
+int km_auth_log_source(const struct km_http_req *r, const struct km_log_source *base,
+                       struct km_log_source *out);
+void km_auth_log_source_fini(struct km_log_source *s);
 
 #endif
