@@ -537,6 +537,12 @@ const char *km_http_req_path(const struct km_http_req *r)
     return r->path;
 }
 
+const char *km_http_req_query(const struct km_http_req *r, size_t *len)
+{
+    *len = r->query_len;
+    return r->query;
+}
+
 const char *km_http_req_param(const struct km_http_req *r, const char *name)
 {
     for (size_t i = 0; i < r->nparams; i++) {

@@ -153,6 +153,9 @@ void km_http_server_metrics(struct km_http_server *s, struct km_mset *m);
 
 const char *km_http_req_method(const struct km_http_req *r);
 const char *km_http_req_path(const struct km_http_req *r);
+/* The raw query string (after '?', as sent, not decoded; "" when none): for opts.authorize,
+ * which runs before the arguments are decoded. */
+const char *km_http_req_query(const struct km_http_req *r, size_t *len);
 /* A <name> segment of the matched pattern, or for "*" the rest of the path after a
  * prefix route's prefix, as sent ("" when nothing follows); NULL when there is none. */
 const char *km_http_req_param(const struct km_http_req *r, const char *name);

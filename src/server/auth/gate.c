@@ -192,6 +192,45 @@ static bool from_basic(const char *b64, gnutls_datum_t *out, const char **tok, s
     return *len > 0;
 }
 
+/* The first `token` argument of the raw query string, %-decoded into out (at most size - 1
+ * bytes); its length, or 0 when there is none (or it is too long or malformed). */
+static size_t from_query(const struct km_http_req *r, char *out, size_t size)
+{
+    size_t qlen, i = 0;
+    const char *q = km_http_req_query(r, &qlen), *end = q + qlen;
+
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+
+        if (stop - q > 6 && memcmp(q, "token=", 6) == 0) {
+            for (const char *c = q + 6; c < stop; c++) {
+                int v = (unsigned char)*c;
+
+                if (i + 1 >= size)
+                    return 0;
+                if (*c == '+') {
+                    v = ' ';
+                } else if (*c == '%') {
+                    static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+                    const char *h1, *h2;
+
+                    if (stop - c < 3 || !(h1 = memchr(hex, c[1], 32)) ||
+                        !(h2 = memchr(hex, c[2], 32)))
+                        return 0;
+                    v = (int)((h1 - hex) % 16 * 16 + (h2 - hex) % 16);
+                    c += 2;
+                }
+                out[i++] = (char)v;
+            }
+            out[i] = 0;
+            return i;
+        }
+        q = stop + 1;
+    }
+    return 0;
+}
+
 /* ---- answers --------------------------------------------------------------------------- */
 
 static void refuse(struct km_http_req *r, unsigned status, const char *type, const char *msg)
@@ -285,6 +324,7 @@ bool km_auth_authorize(struct km_http_req *r, unsigned flags, void *ud)
     const char *h, *tok = NULL, *need;
     size_t len = 0;
     gnutls_datum_t basic = { NULL, 0 };
+    char qtok[MAX_TOKEN_BYTES + 1];
     struct km_auth_id *id = NULL;
     enum km_auth_scope scope = KM_AUTH_READ;
     bool found = false, allowed = false;
@@ -306,8 +346,8 @@ bool km_auth_authorize(struct km_http_req *r, unsigned flags, void *ud)
     } else if (!h && (flags & KM_ROUTE_READ) && !(flags & (KM_ROUTE_WRITE | KM_ROUTE_ADMIN)) &&
                strcmp(km_http_req_method(r), "GET") == 0) {
         /* Browsers cannot set headers on an EventSource or a WebSocket. */
-        tok = km_http_req_arg(r, "token");
-        len = tok ? strlen(tok) : 0;
+        len = from_query(r, qtok, sizeof(qtok));
+        tok = len ? qtok : NULL;
     }
     if (!tok || len == 0 || len > MAX_TOKEN_BYTES) {
         gnutls_free(basic.data);
