@@ -7,6 +7,7 @@
 #include "logs/cmd/logs_main.h"
 #include "query/query_main.h"
 #include "rules/cmd/rules_main.h"
+#include "server/auth/auth.h"
 #include "server/server_main.h"
 #include "tsdb/cmd/tsdb_main.h"
 #include "version.h"
@@ -34,6 +35,7 @@ static const struct command commands[] = {
       km_rules_main },
     { "logs", "query the log store with LogQL (a data directory or a server), inspect it",
       km_logs_main },
+    { "token", "make a bearer token for the server's --tokens file", km_token_main },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

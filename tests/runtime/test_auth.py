@@ -230,6 +230,28 @@ def test_bad_token_file_stops_the_server(tmp_path):
         assert want in out.stderr and str(f) in out.stderr, out.stderr
 
 
+def test_kmon_token_new_makes_a_working_entry(server_factory, tmp_path):
+    out = subprocess.run([KMON, "token", "new", "--name", "edge-a", "--scope", "write",
+                          "--cluster", "a"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    tok = out.stdout.strip()
+    assert len(tok) == 64
+    assert tok not in out.stderr and sha(tok) in out.stderr
+    f = tmp_path / "tokens.yaml"
+    f.write_text("tokens:\n" + "".join(l + "\n" for l in out.stderr.splitlines()
+                                       if not l.startswith("#")))
+    srv, base, data = server_factory("--tokens", str(f))
+    st, _, b = http_request(base + "/loki/api/v1/push", "POST", json.dumps(
+        {"streams": [{"stream": {"app": "x"}, "values": [[str(time.time_ns()), "l"]]}]}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {tok}"})
+    assert st == 204, b
+    # A write token without its cluster is refused with the reason.
+    out = subprocess.run([KMON, "token", "new", "--name", "x", "--scope", "write"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "bound to one cluster" in out.stderr
+    assert out.stdout == ""
+
+
 @pytest.mark.skipif(PROMETHEUS is None,
                     reason="Debian's prometheus is not installed (scripts/install-deps.sh test)")
 def test_prometheus_remote_writes_with_a_bearer_token(authed, tmp_path):

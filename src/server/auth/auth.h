@@ -122,6 +122,9 @@ bool km_auth_authorize(struct km_http_req *r, unsigned route_flags, void *ud);
  * loaded and the file's last reload. */
 void km_auth_metrics(struct km_auth *a, struct km_mset *m);
 
+/* `kmon token new` (token_cmd.c). */
+int km_token_main(int argc, char **argv);
+
 /* ---- read scoping (view.c) -------------------------------------------------------------
  *
  * A read token limited to clusters sees only the series and log streams whose `cluster`
