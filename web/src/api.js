@@ -2,7 +2,10 @@
 // rules, alerts), kmon's alert history and Loki's log API (LogQL over a range, log
 // labels). Prometheus queries are POSTed form-encoded;
 // every call takes an AbortSignal; an error answer ({"status":"error",...})
-// becomes a thrown ApiError with errorType and error.
+// becomes a thrown ApiError with errorType and error. A 401 (a server with --tokens)
+// asks for a token (auth.js) and sends the call again with it.
+
+import { askToken, withToken } from './auth.js';
 
 export class ApiError extends Error {
   constructor(errorType, error, status) {
@@ -22,11 +25,23 @@ export class ApiError extends Error {
 const API = new URL('../api/v1/', import.meta.url).pathname; // served under /ui/, API at /api/v1/
 
 async function send(url, init) {
-  try {
-    return await fetch(url, init);
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError('unavailable', 'the kmon server did not answer', 0);
+  for (;;) {
+    let res;
+    try {
+      res = await fetch(url, { ...init, headers: withToken(init.headers) });
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError('unavailable', 'the kmon server did not answer', 0);
+    }
+    if (res.status !== 401) return res;
+    let why = '';
+    try { why = (await res.clone().json()).error || ''; } catch { /* no JSON */ }
+    try {
+      await askToken(why === 'unknown token' ? 'The server does not know that token: enter another.' : undefined);
+    } catch {
+      throw new ApiError('unauthorized', why || 'this server needs a token', 401);
+    }
+    init.signal?.throwIfAborted();
   }
 }
 

@@ -6,6 +6,7 @@
 import { h, clear, select } from './dom.js';
 import * as state from './state.js';
 import * as api from './api.js';
+import * as auth from './auth.js';
 import { filterMatch } from './queries.js';
 import { newCycle } from './panel.js';
 
@@ -46,12 +47,14 @@ const fRefresh = select({ id: 'f-refresh', 'aria-label': 'Auto-refresh' },
   state.REFRESHES.map((r) => [r, r === 'off' ? 'Refresh off' : `Every ${r}`]), 'off');
 const refreshNow = h('button', { type: 'button', class: 'btn icon', title: 'Refresh now', 'aria-label': 'Refresh now' }, '⟳');
 const main = h('main', { id: 'main', tabindex: '-1' });
+const signOut = h('button', { type: 'button', class: 'btn sign-out', id: 'sign-out', hidden: true, title: 'Forget the token kept in this browser', onclick: () => auth.signOut() }, 'Sign out');
 
 document.body.append(
   h('a', { href: '#main', class: 'skip' }, 'Skip to content'),
   h('header', { class: 'top' },
     h('a', { href: state.BASE, class: 'brand', id: 'brand', 'aria-label': 'kmon overview' }, h('span', { class: 'logo' }, 'k'), 'kmon'),
-    h('nav', { 'aria-label': 'Pages' }, navLinks)),
+    h('nav', { 'aria-label': 'Pages' }, navLinks),
+    signOut),
   h('div', { class: 'filters', role: 'toolbar', 'aria-label': 'Filters' },
     h('label', null, h('span', null, 'Cluster'), fCluster),
     h('label', null, h('span', null, 'Namespace'), fNamespace),
@@ -61,6 +64,8 @@ document.body.append(
     h('label', null, h('span', null, 'Auto-refresh'), fRefresh),
     refreshNow),
   main);
+
+auth.onChange((signedIn) => { signOut.hidden = !signedIn; });
 
 // ---------- filter controls ----------
 function fillSelect(el, opts, current) {
