@@ -86,7 +86,10 @@ def authed(server_factory, tmp_path):
     st, _, b = write(base, "adm", [rwlib.series_of("up", now, 1, cluster="a", job="j"),
                                    rwlib.series_of("up", now, 1, cluster="b", job="j")])
     assert st == 204, b
-    return srv, base, data, f
+    yield srv, base, data, f
+    # A clean stop: no leak or other sanitizer report (a sanitized build).
+    assert srv.stop() == 0, srv.log()
+    assert "Sanitizer" not in srv.log(), srv.log()
 
 
 def test_refusals_are_json_and_name_the_problem(authed):
@@ -183,6 +186,25 @@ def test_read_tokens_see_their_clusters_only(authed):
     assert json.loads(b)["data"] == ["a"]
     st, _, b = get(base, "/loki/api/v1/series", "r-a", **{"match[]": '{app="x"}'})
     assert [s["cluster"] for s in json.loads(b)["data"]] == ["a"]
+
+
+def test_tail_with_a_query_token_sees_its_clusters_only(authed):
+    from test_logs_tail import WS, collect, entries_of  # noqa: F401 (the tail's client)
+    srv, base, data, _ = authed
+    st, _, ws = WS.connect(base, "/loki/api/v1/tail", {"query": '{app="x"}'})
+    assert st == 401
+    st, _, ws = WS.connect(base, "/loki/api/v1/tail",
+                           {"query": '{app="x"}', "token": secret("r-a")})
+    assert st == 101, ws
+    for k in range(3):
+        assert push_logs(base, "adm", "b", f"b {k}")[0] == 204
+        assert push_logs(base, "adm", "a", f"a {k}")[0] == 204
+    got = collect(ws, 3, timeout=15)
+    time.sleep(1)
+    assert sorted(line for _, _, line in got) == ["a 0", "a 1", "a 2"]
+    assert all(dict(lab)["cluster"] == "a" for lab, _, _ in got)
+    ws.close()
+    assert "secret-" not in srv.log()
 
 
 def test_token_file_reloaded_while_running(authed):
