@@ -229,6 +229,15 @@ def test_token_file_reloaded_while_running(authed):
     assert srv.log().count("sha256 must be 64 hexadecimal digits") == 1
 
 
+def test_no_warning_beyond_loopback_with_tokens(server_factory, tmp_path):
+    f = tmp_path / "tokens.yaml"
+    f.write_text(tokens_yaml(TOKENS))
+    port = free_port()
+    srv, _, _ = server_factory("--tokens", str(f), "--listen", f":{port}", port=port)
+    assert "without authentication" not in srv.log()
+    assert "6 tokens from" in srv.log()
+
+
 def test_bad_token_file_stops_the_server(tmp_path):
     f = tmp_path / "tokens.yaml"
     cases = {
