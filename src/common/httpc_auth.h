@@ -32,8 +32,12 @@ void km_httpc_auth_destroy(struct km_httpc_auth *a);
 
 /* Configure a curl handle for one request: CA, client certificate and key; and append
  * the Authorization header to *headers (the token file re-read first if it changed).
- * a may be NULL (nothing to do). 0, or an error (the token file became unreadable: the
- * last token read is used and the error is only reported once per change). */
+ * a may be NULL (nothing to do). The token file is looked at (one stat()) at most once a
+ * second and re-read only when its inode, size or mtime changed. Returns 0, or an error
+ * to log and go on with: the token file became unreadable, empty or holds a control
+ * character — the header still carries the last good token, and the error is reported
+ * once per change of the file; KM_ENOMEM: no header was added.
+ * Built in the kmon_httpc library (kmon_common does not link libcurl). */
 int km_httpc_auth_apply(struct km_httpc_auth *a, CURL *curl, struct curl_slist **headers);
 
 #endif
