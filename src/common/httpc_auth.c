@@ -279,3 +279,28 @@ int km_httpc_auth_apply(struct km_httpc_auth *a, CURL *curl, struct curl_slist *
     *headers = l;
     return rc;
 }
+
+int km_httpc_auth_headers(struct km_httpc_auth *a, CURL *curl, const struct curl_slist *base,
+                          struct curl_slist **out)
+{
+    struct curl_slist *h = NULL;
+    int rc;
+
+    *out = NULL;
+    for (const struct curl_slist *l = base; l; l = l->next) {
+        struct curl_slist *n = curl_slist_append(h, l->data);
+
+        if (!n) {
+            curl_slist_free_all(h);
+            return km_err_set(KM_ENOMEM, "out of memory building request headers");
+        }
+        h = n;
+    }
+    rc = km_httpc_auth_apply(a, curl, &h);
+    if (rc == KM_ENOMEM) {
+        curl_slist_free_all(h);
+        return rc;
+    }
+    *out = h;
+    return rc;
+}
