@@ -5,6 +5,7 @@ certificate is served without a restart (a broken one is not); the agent, `kmon 
 and `kmon logs query` talk to it with --ca-file/--cert-file/--key-file, and the agent
 sends the token of --token-file, re-read when the file changes. Certificates are made
 with openssl (tlscerts.py)."""
+import datetime
 import http.server
 import json
 import os
@@ -21,7 +22,7 @@ import urllib.request
 import pytest
 
 import rwlib
-from conftest import KMON, PROMETHEUS, SANITIZED, Prometheus, Proc, free_port, run, wait_until
+from conftest import PROMETHEUS, SANITIZED, Prometheus, Proc, free_port, run, wait_until
 from tlscerts import Certs, serial_and_cn
 
 SLOW = 3 if SANITIZED else 1
@@ -134,11 +135,11 @@ def scrape_tls(server, ctx):
 
 
 def not_after(pem_path):
+    """The certificate's notAfter, Unix seconds."""
     out = subprocess.run(["openssl", "x509", "-in", pem_path, "-noout", "-enddate"],
                          capture_output=True, text=True, check=True).stdout
-    import email.utils
-    return email.utils.parsedate_to_datetime(
-        out.split("=", 1)[1].strip().replace(" GMT", " +0000")).timestamp()
+    t = datetime.datetime.strptime(out.split("=", 1)[1].strip(), "%b %d %H:%M:%S %Y GMT")
+    return t.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 # ---- the server ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Certificates for the TLS tests, made with the `openssl` command line into a directory:
 a CA, a server certificate for 127.0.0.1 and localhost, a client certificate, an expired
 client certificate, and more server certificates on demand (for rotation)."""
+import datetime
 import os
 import subprocess
 
@@ -47,18 +48,15 @@ class Certs:
         _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                  "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}",
                  cwd=self.dir)
-        args = ["x509", "-req", "-in", f"{name}.csr", "-CA", ca_pem, "-CAkey", ca_key,
-                "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
-                "-extfile", ext, "-out", f"{name}.pem"]
         if start or end:
             # openssl 3.0's x509 has no -not_before: a throw-away CA config does it.
             return self._issue_dated(name, ca_pem, ca_key, ext, start, end)
-        _openssl(*args, "-days", "30", cwd=self.dir)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", ca_pem, "-CAkey", ca_key,
+                 "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
+                 "-extfile", ext, "-out", f"{name}.pem", "-days", "30", cwd=self.dir)
         return self.path(f"{name}.pem"), self.path(f"{name}.key")
 
     def _issue_dated(self, name, ca_pem, ca_key, ext, start, end):
-        import datetime
-
         def when(rel):
             days = int(rel.rstrip("d"))
             t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
