@@ -35,6 +35,7 @@ static const char *const format_choices[] = { "json", "prom", NULL };
 
 struct agent_opts {
     char *listen;
+    char *tls_cert, *tls_key, *tls_client_ca; /* HTTPS for /metrics */
     int64_t interval_ms;
     char *node_name;
     char *server, *remote_write, *cluster, *spool_dir;
@@ -67,6 +68,23 @@ static const struct km_cfg_field agent_fields[] = {
       .metavar = "ADDR:PORT",
       .help = "where to serve /metrics (Prometheus text format)",
       .per_command = true },
+    { .name = "tls-cert",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, tls_cert),
+      .metavar = "FILE",
+      .help = "serve /metrics over HTTPS (TLS 1.2 and 1.3) with this PEM certificate and "
+              "--tls-key, both re-read when they change (checked every 2 s)" },
+    { .name = "tls-key",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, tls_key),
+      .metavar = "FILE",
+      .help = "the PEM private key of --tls-cert" },
+    { .name = "tls-client-ca",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, tls_client_ca),
+      .metavar = "FILE",
+      .help = "with --tls-cert, only scrapers with a valid certificate signed by a CA in this "
+              "PEM file get /metrics (mutual TLS)" },
     { .name = "interval",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct agent_opts, interval_ms),
@@ -470,6 +488,9 @@ int km_agent_main(int argc, char **argv)
     }
     hopts.listen = o.listen;
     hopts.name = "agent";
+    hopts.tls_cert_file = o.tls_cert;
+    hopts.tls_key_file = o.tls_key;
+    hopts.tls_client_ca_file = o.tls_client_ca;
     hopts.max_body = 64 * 1024; /* the agent takes no uploads */
     /* Scrapers are a few Prometheus replicas: one address cannot take every connection
      * (handlers run on the one polling thread; rendering /metrics takes a millisecond). */
@@ -492,9 +513,10 @@ int km_agent_main(int argc, char **argv)
         /* ":9105" listens everywhere; show an address a browser can open. */
         km_log_info("agent",
                     "kmon agent %s (%s) on node %s: %zu collectors every %s, metrics on "
-                    "http://%s%s/metrics, host /proc %s, /sys %s",
+                    "http%s://%s%s/metrics, host /proc %s, /sys %s",
                     KMON_VERSION, KMON_REVISION, node, km_agent_ncollectors(a), iv,
-                    o.listen[0] == ':' ? "localhost" : "", o.listen, host.proc, host.sys);
+                    o.tls_cert ? "s" : "", o.listen[0] == ':' ? "localhost" : "", o.listen,
+                    host.proc, host.sys);
         if (ship.url)
             km_log_info("agent", "shipping to %s as cluster \"%s\", node \"%s\"; spool %s",
                         ship.url, ship.cluster, node,

@@ -454,3 +454,26 @@ remote_write:
         assert srv.query(good, 'up{job="prom-self"}')[0]["value"][1] == "1"
     finally:
         prom.close()
+
+
+def test_agent_metrics_over_mutual_tls(certs, tmp_path):
+    port = free_port()
+    agent = Proc(["agent", "--listen", f"127.0.0.1:{port}", "--interval", "1s",
+                  "--tls-cert", certs.server, "--tls-key", certs.server_key,
+                  "--tls-client-ca", certs.ca])
+    good = client_ctx(certs, certs.client, certs.client_key)
+    base = f"https://127.0.0.1:{port}"
+
+    def scraped():
+        assert agent.p.poll() is None, agent.log()
+        try:
+            status, body = request(base + "/metrics", good, timeout=2)
+        except OSError:
+            return None
+        return status == 200 and b"kmon_agent_collections_total" in body and body
+    try:
+        wait_until(scraped, 20 * SLOW, "the agent's /metrics over HTTPS", agent)
+        assert refused(port, client_ctx(certs))
+        assert "https://127.0.0.1:" in agent.log()
+    finally:
+        agent.close()
