@@ -18,6 +18,7 @@
 #include "common/expfmt.h"
 #include "common/fsutil.h"
 #include "common/http_server.h"
+#include "common/httpc_auth.h"
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/sig.h"
@@ -34,9 +35,11 @@ static const char *const format_choices[] = { "json", "prom", NULL };
 
 struct agent_opts {
     char *listen;
+    char *tls_cert, *tls_key, *tls_client_ca; /* HTTPS for /metrics */
     int64_t interval_ms;
     char *node_name;
     char *server, *remote_write, *cluster, *spool_dir;
+    char *ca_file, *cert_file, *key_file, *token_file; /* how shipping proves and checks */
     uint64_t spool_max;
     int64_t ship_timeout_ms;
     int64_t metadata_interval_ms;
@@ -65,6 +68,23 @@ static const struct km_cfg_field agent_fields[] = {
       .metavar = "ADDR:PORT",
       .help = "where to serve /metrics (Prometheus text format)",
       .per_command = true },
+    { .name = "tls-cert",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, tls_cert),
+      .metavar = "FILE",
+      .help = "serve /metrics over HTTPS (TLS 1.2 and 1.3) with this PEM certificate and "
+              "--tls-key, both re-read when they change (checked every 2 s)" },
+    { .name = "tls-key",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, tls_key),
+      .metavar = "FILE",
+      .help = "the PEM private key of --tls-cert" },
+    { .name = "tls-client-ca",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, tls_client_ca),
+      .metavar = "FILE",
+      .help = "with --tls-cert, only scrapers with a valid certificate signed by a CA in this "
+              "PEM file get /metrics (mutual TLS)" },
     { .name = "interval",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct agent_opts, interval_ms),
@@ -91,6 +111,26 @@ static const struct km_cfg_field agent_fields[] = {
       .metavar = "URL",
       .help = "ship to any Prometheus remote_write endpoint instead (Prometheus, "
               "VictoriaMetrics, …)" },
+    { .name = "ca-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, ca_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_CA_FILE },
+    { .name = "cert-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, cert_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_CERT_FILE },
+    { .name = "key-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, key_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_KEY_FILE },
+    { .name = "token-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct agent_opts, token_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_TOKEN_FILE },
     { .name = "cluster",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct agent_opts, cluster),
@@ -330,6 +370,7 @@ int km_agent_main(int argc, char **argv)
     struct km_host host;
     struct km_ship_loop *loop = NULL;
     struct km_ship_setup ship = { 0 };
+    struct km_httpc_auth *auth = NULL;
     char node[256], url[2048];
     bool bad_ship, cluster_mode;
     const struct km_collector_ops *const *collectors;
@@ -383,6 +424,19 @@ int km_agent_main(int argc, char **argv)
         status = 2;
         goto out_free_config;
     }
+    if (!o.once) {
+        rc =
+            km_httpc_auth_create(&auth, &(struct km_httpc_auth_opts){ .ca_file = o.ca_file,
+                                                                      .cert_file = o.cert_file,
+                                                                      .key_file = o.key_file,
+                                                                      .token_file = o.token_file });
+        if (rc) {
+            fprintf(stderr, "kmon agent: %s\n", km_err_msg());
+            status = 2;
+            goto out_free_config;
+        }
+    }
+    ship.ship.auth = auth;
     ship.node = cluster_mode ? NULL : node; /* KSM series carry their own node label */
     ship.cluster = o.cluster;
     ship.metadata_interval_ms = o.metadata_interval_ms;
@@ -393,6 +447,7 @@ int km_agent_main(int argc, char **argv)
     ship.ship.backoff_max_ms = 5000;
 
     km_logs_set_target(&(struct km_logs_target){ .server = o.server,
+                                                 .auth = auth,
                                                  .cluster = o.cluster,
                                                  .timeout_ms = o.ship_timeout_ms,
                                                  .run = !o.once });
@@ -433,6 +488,9 @@ int km_agent_main(int argc, char **argv)
     }
     hopts.listen = o.listen;
     hopts.name = "agent";
+    hopts.tls_cert_file = o.tls_cert;
+    hopts.tls_key_file = o.tls_key;
+    hopts.tls_client_ca_file = o.tls_client_ca;
     hopts.max_body = 64 * 1024; /* the agent takes no uploads */
     /* Scrapers are a few Prometheus replicas: one address cannot take every connection
      * (handlers run on the one polling thread; rendering /metrics takes a millisecond). */
@@ -455,9 +513,10 @@ int km_agent_main(int argc, char **argv)
         /* ":9105" listens everywhere; show an address a browser can open. */
         km_log_info("agent",
                     "kmon agent %s (%s) on node %s: %zu collectors every %s, metrics on "
-                    "http://%s%s/metrics, host /proc %s, /sys %s",
+                    "http%s://%s%s/metrics, host /proc %s, /sys %s",
                     KMON_VERSION, KMON_REVISION, node, km_agent_ncollectors(a), iv,
-                    o.listen[0] == ':' ? "localhost" : "", o.listen, host.proc, host.sys);
+                    o.tls_cert ? "s" : "", o.listen[0] == ':' ? "localhost" : "", o.listen,
+                    host.proc, host.sys);
         if (ship.url)
             km_log_info("agent", "shipping to %s as cluster \"%s\", node \"%s\"; spool %s",
                         ship.url, ship.cluster, node,
@@ -473,5 +532,6 @@ out_stop_http:
 out_free_config:
     km_cfg_free(&cmd); /* before the agent: some settings live in its collector contexts */
     km_agent_destroy(a);
+    km_httpc_auth_destroy(auth); /* after the shippers that borrowed it */
     return status;
 }

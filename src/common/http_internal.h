@@ -47,6 +47,9 @@ struct route {
 /* A connection, watched so that a client sending a request slower than the request
  * timeout (a byte now and then: the idle timeout never fires), or not reading a streamed
  * answer, is cut off. Under the server's conns_mu. */
+struct km_tls_cred;
+struct km_http_tls;
+
 struct conn {
     struct conn *prev, *next;
     int fd;
@@ -56,6 +59,7 @@ struct conn {
     bool server_idle; /* a streamed answer waits for its producer or writer, not the client */
     bool unverified;  /* a client certificate is needed and could not be required: refuse */
     bool upgraded;    /* handed to a WebSocket session: no longer HTTP, never cut here */
+    struct km_tls_cred *tls_cred; /* the TLS credential it began with (a reference) */
 };
 
 struct km_http_server {
@@ -104,8 +108,10 @@ struct km_http_server {
     bool ws_stopping;                /* the server stops: sessions end with 1001 */
     atomic_uint_fast64_t ws_refused; /* handshakes refused for the cap */
     atomic_uint_fast64_t ws_total;   /* sessions begun */
-    /* TLS (http_tls.c): PEM texts, NUL-terminated, owned; tls_cert NULL for plain HTTP. */
+    /* TLS (http_tls.c): PEM texts for MHD's start, NUL-terminated, owned; tls_cert NULL
+     * for plain HTTP. tls: the files, the credential being served, reload counters. */
     char *tls_cert, *tls_key, *tls_ca;
+    struct km_http_tls *tls;
 };
 
 struct km_http_arg {
@@ -197,8 +203,19 @@ void km_http_tls_free(struct km_http_server *s);
 /* Append MHD's TLS options to items[*n..] (at most 4). */
 void km_http_tls_options(struct km_http_server *s, struct MHD_OptionItem *items, size_t *n);
 unsigned km_http_tls_flags(const struct km_http_server *s);
-/* A new connection: require a client certificate the CA signed, when there is a CA;
- * false when that could not be arranged (its requests are then refused). */
-bool km_http_tls_on_connection(struct km_http_server *s, struct MHD_Connection *conn);
+/* A new connection, before its handshake: give it the current certificate (*held: a
+ * reference for km_http_tls_on_close()) and require a client certificate the CA signed,
+ * when there is a CA; false when that could not be arranged (its requests are then
+ * refused). */
+struct km_tls_cred;
+bool km_http_tls_on_connection(struct km_http_server *s, struct MHD_Connection *conn,
+                               struct km_tls_cred **held);
+/* A connection closed: drop its reference (NULL: nothing). */
+void km_http_tls_on_close(struct km_tls_cred *held);
+/* On the watchdog: reload the certificate files if they changed (looked at every 2 s). */
+void km_http_tls_tick(struct km_http_server *s, int64_t now_ns);
+/* kmon_tls_cert_* figures (nothing for plain HTTP). */
+struct km_mset;
+void km_http_tls_metrics(struct km_http_server *s, struct km_mset *m);
 
 #endif

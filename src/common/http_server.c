@@ -1129,7 +1129,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             free(c);
             return;
         }
-        c->unverified = !km_http_tls_on_connection(s, conn);
+        c->unverified = !km_http_tls_on_connection(s, conn, &c->tls_cred);
         c->fd = ci->connect_fd;
         c->since_ns = km_time_mono_ns();
         pthread_mutex_lock(&s->conns_mu);
@@ -1155,6 +1155,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         c->next->prev = c->prev;
     s->nconns--;
     pthread_mutex_unlock(&s->conns_mu);
+    km_http_tls_on_close(c->tls_cred);
     free(c);
     *socket_context = NULL;
 }
@@ -1190,6 +1191,13 @@ static void *watchdog(void *arg)
         struct timespec ts;
 
         cut_slow(s, km_time_mono_ns());
+        if (s->tls) { /* file reads and parsing: not under the connections' lock */
+            pthread_mutex_unlock(&s->conns_mu);
+            km_http_tls_tick(s, km_time_mono_ns());
+            pthread_mutex_lock(&s->conns_mu);
+            if (s->watchdog_stop)
+                break;
+        }
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 500 * 1000000;
         if (ts.tv_nsec >= 1000000000) {
@@ -1479,6 +1487,7 @@ void km_http_server_metrics(struct km_http_server *s, struct km_mset *m)
     waiting = s->queued;
     pthread_mutex_unlock(&s->pool_mu);
     km_mset_gauge(m, "kmon_http_connections", "HTTP connections open now.", (double)open);
+    km_http_tls_metrics(s, m);
     km_mset_gauge(m, "kmon_http_connections_limit",
                   "HTTP connections served at once; more wait in the accept queue.",
                   (double)s->opts.max_conns);

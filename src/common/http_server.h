@@ -68,7 +68,11 @@ struct km_http_opts {
      * km_http_server_set_ready() (NULL: "not ready yet"). */
     const char *not_ready_msg;
     /* HTTPS: PEM files read by km_http_server_create() (NULL: plain HTTP). The
-     * certificate file may hold the chain after the server's certificate. */
+     * certificate file may hold the chain after the server's certificate. TLS 1.2 and
+     * 1.3 only. The files (and the client CA) are looked at every 2 s while serving and
+     * reloaded when they change: new connections get the new pair; a pair that cannot
+     * be used is logged once and the previous one keeps serving (kmon_tls_cert_* in
+     * km_http_server_metrics()). */
     const char *tls_cert_file;
     const char *tls_key_file;
     /* With TLS: PEM CA certificate(s); every client must then present a certificate

@@ -67,19 +67,31 @@ int km_query_local(const char *dir, const struct km_query_req *q, struct km_quer
  * returned with the API's message as it is (so it reads as the local one); a server that
  * cannot be reached, does not answer in time or answers something else is said with its
  * address (KM_EIO, KM_ETIMEDOUT, KM_ECORRUPT). */
-int km_query_remote(const char *base_url, const struct km_query_req *q,
-                    struct km_query_answer *out);
+struct km_query_client;
+int km_query_remote(const char *base_url, const struct km_query_client *client,
+                    const struct km_query_req *q, struct km_query_answer *out);
 
 /* One request of kmon's commands (`kmon query`, `kmon logs query`) to a server: a GET of
  * base_url (its "?…" and "#…" and trailing slashes dropped) + path, path holding its own
  * query string, or a POST of form[0..form_len) (a form body) when form is not NULL; with
- * libcurl: http and https only, compressed answers taken, `agent` as the User-Agent, a
- * connection within 10 s and the whole within timeout_ms + 10 s. On success (any HTTP
- * status) *status is the status and body holds the answer, at most body's cap. Errors
- * name the server by its address without a password: KM_ELIMIT (the answer is larger
- * than body's cap), KM_ETIMEDOUT, KM_EIO (cannot reach it), KM_ENOMEM. */
-int km_query_http(const char *base_url, const char *path, const char *form, size_t form_len,
-                  const char *agent, int64_t timeout_ms, struct km_buf *body, long *status);
+ * libcurl: http and https only, the CA, client certificate and token of client (NULL:
+ * none; a file that cannot be read is KM_EINVAL/KM_ENOTFOUND/KM_EIO naming it),
+ * compressed answers taken, `agent` as the User-Agent, a connection within 10 s and the
+ * whole within timeout_ms + 10 s. On success (any HTTP status) *status is the status and
+ * body holds the answer, at most body's cap. Errors name the server by its address
+ * without a password: KM_ELIMIT (the answer is larger than body's cap), KM_ETIMEDOUT,
+ * KM_EIO (cannot reach it), KM_ENOMEM. */
+int km_query_http(const char *base_url, const struct km_query_client *client, const char *path,
+                  const char *form, size_t form_len, const char *agent, int64_t timeout_ms,
+                  struct km_buf *body, long *status);
+
+/* How a command that asks a server checks it and proves who it is (common/httpc_auth.h):
+ * the settings of km_query_client_fields (--ca-file, --cert-file, --key-file,
+ * --token-file; each NULL when not given). */
+struct km_query_client {
+    char *ca_file, *cert_file, *key_file, *token_file;
+};
+extern const struct km_cfg_field km_query_client_fields[];
 
 /* The general settings of a command that prints an answer (km_cfg_common_fields), with
  * logging quiet unless asked: into out[0..cap), ended by KM_CFG_FIELDS_END. */

@@ -30,6 +30,7 @@ struct query_opts {
     int64_t step_ms, lookback_ms, max_samples, timeout_ms;
     int output; /* enum km_query_output */
     char *data, *server;
+    struct km_query_client client; /* with --server */
 };
 
 static const char *const output_choices[] = { "table", "json", "csv", NULL };
@@ -273,7 +274,7 @@ static void print_failure(const char *expr, const char *msg)
 static int run_query(const struct query_opts *o, const struct km_query_req *q)
 {
     struct km_query_answer a;
-    int rc = o->server ? km_query_remote(o->server, q, &a)
+    int rc = o->server ? km_query_remote(o->server, &o->client, q, &a)
                        : km_query_local(o->data ? o->data : DEFAULT_DATA_DIR, q, &a);
 
     if (rc) {
@@ -321,6 +322,8 @@ int km_query_main(int argc, char **argv)
     km_query_general_fields(general, sizeof(general) / sizeof(general[0]));
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Query", query_fields, &o };
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Source", source_fields, &o };
+    cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Server connection (--server)",
+                                                             km_query_client_fields, &o.client };
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "General", general, &common };
     rc = km_cfg_parse(&cmd, argc, argv, rest, 2, &nrest);
     if (rc == KM_CFG_HELP) {

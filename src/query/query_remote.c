@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/httpc_auth.h"
 #include "common/limits.h"
 #include "promql/fmt.h"
 #include "version.h"
@@ -113,11 +114,38 @@ static int transfer_error(CURLcode cc, const char *errbuf, const struct reply *r
     return km_err_set(KM_EIO, "cannot reach the server at %s: %s", who, why);
 }
 
-int km_query_http(const char *base_url, const char *path, const char *form, size_t form_len,
-                  const char *agent, int64_t timeout_ms, struct km_buf *body, long *status)
+const struct km_cfg_field km_query_client_fields[] = {
+    { .name = "ca-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_query_client, ca_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_CA_FILE },
+    { .name = "cert-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_query_client, cert_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_CERT_FILE },
+    { .name = "key-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_query_client, key_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_KEY_FILE },
+    { .name = "token-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_query_client, token_file),
+      .metavar = "FILE",
+      .help = KM_HTTPC_HELP_TOKEN_FILE },
+    KM_CFG_FIELDS_END,
+};
+
+int km_query_http(const char *base_url, const struct km_query_client *client, const char *path,
+                  const char *form, size_t form_len, const char *agent, int64_t timeout_ms,
+                  struct km_buf *body, long *status)
 {
     char errbuf[CURL_ERROR_SIZE] = "", who[1024];
     struct reply r = { .body = body, .too_large = false };
+    struct km_httpc_auth *auth = NULL;
+    struct curl_slist *headers = NULL;
     struct km_buf url;
     size_t base_len;
     CURLcode cc;
@@ -126,15 +154,28 @@ int km_query_http(const char *base_url, const char *path, const char *form, size
 
     km_query_url_for_humans(base_url, who, sizeof(who));
     km_buf_init(&url, 0);
+    if (client) {
+        rc = km_httpc_auth_create(&auth,
+                                  &(struct km_httpc_auth_opts){ .ca_file = client->ca_file,
+                                                                .cert_file = client->cert_file,
+                                                                .key_file = client->key_file,
+                                                                .token_file = client->token_file });
+        if (rc)
+            goto out_free_url;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         rc = km_err_set(KM_EIO, "cannot start libcurl");
-        goto out_free_url;
+        goto out_destroy_auth;
     }
     c = curl_easy_init();
     if (!c) {
         rc = km_err_set(KM_ENOMEM, "cannot start libcurl");
         goto out_cleanup_global;
     }
+    rc = km_httpc_auth_headers(auth, c, NULL, &headers);
+    if (rc)
+        goto out_cleanup_easy;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     base_len = strcspn(base_url, "?#");
     while (base_len > 0 && base_url[base_len - 1] == '/')
         base_len--;
@@ -166,14 +207,18 @@ int km_query_http(const char *base_url, const char *path, const char *form, size
 
 out_cleanup_easy:
     curl_easy_cleanup(c);
+    curl_slist_free_all(headers);
 out_cleanup_global:
     curl_global_cleanup();
+out_destroy_auth:
+    km_httpc_auth_destroy(auth);
 out_free_url:
     km_buf_fini(&url);
     return rc;
 }
 
-int km_query_remote(const char *base_url, const struct km_query_req *q, struct km_query_answer *out)
+int km_query_remote(const char *base_url, const struct km_query_client *client,
+                    const struct km_query_req *q, struct km_query_answer *out)
 {
     char who[1024];
     struct km_buf body, form;
@@ -186,8 +231,8 @@ int km_query_remote(const char *base_url, const struct km_query_req *q, struct k
     km_buf_init(&form, KM_LIMIT_PROMQL_QUERY * 4);
     rc = build_form(q, &form);
     if (rc == 0)
-        rc = km_query_http(base_url, path, km_buf_cstr(&form), form.len, "kmon-query/" KMON_VERSION,
-                           q->timeout_ms, &body, &status);
+        rc = km_query_http(base_url, client, path, km_buf_cstr(&form), form.len,
+                           "kmon-query/" KMON_VERSION, q->timeout_ms, &body, &status);
     if (rc)
         goto out;
     rc = km_query_decode(body.data ? body.data : "", body.len, out);

@@ -43,6 +43,24 @@ const struct km_cfg_field km_server_fields[] = {
       .help = "where to serve the API, remote_write and /metrics (without --tokens anyone who "
               "reaches it can write and read: keep it on loopback or behind a proxy then)",
       .per_command = true },
+    { .name = "tls-cert",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, tls_cert),
+      .metavar = "FILE",
+      .help = "serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate (the chain may "
+              "follow it) and --tls-key; both files are re-read when they change (checked "
+              "every 2 s), no restart needed" },
+    { .name = "tls-key",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, tls_key),
+      .metavar = "FILE",
+      .help = "the PEM private key of --tls-cert" },
+    { .name = "tls-client-ca",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, tls_client_ca),
+      .metavar = "FILE",
+      .help = "with TLS, require every client to present a valid (unexpired) certificate "
+              "signed by a CA in this PEM file (mutual TLS); re-read when it changes" },
     { .name = "data",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, data_dir),
@@ -685,6 +703,9 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
     pthread_mutex_init(&s->self_mu, NULL);
     s->self_ok = km_self_metrics_init(&s->self) == 0;
     ho.listen = o->listen;
+    ho.tls_cert_file = o->tls_cert;
+    ho.tls_key_file = o->tls_key;
+    ho.tls_client_ca_file = o->tls_client_ca;
     ho.name = KM_SERVER_LOG;
     ho.max_body = o->max_request_bytes;
     if (ncpu < 1)

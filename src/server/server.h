@@ -20,6 +20,9 @@
 
 struct km_server_opts {
     char *listen;
+    char *tls_cert; /* HTTPS: PEM certificate (chain) and key (NULL: plain HTTP) */
+    char *tls_key;
+    char *tls_client_ca; /* mutual TLS: clients need a certificate this CA signed */
     char *data_dir;
     int64_t retention_ms;
     uint64_t retention_bytes;

@@ -62,10 +62,10 @@ int km_server_main(int argc, char **argv)
         goto out_free_config;
     }
     km_log_info("server",
-                "kmon server %s (%s) ready: API and remote_write on http://%s%s/ (POST "
+                "kmon server %s (%s) ready: API and remote_write on http%s://%s%s/ (POST "
                 "/api/v1/write), data in %s",
-                KMON_VERSION, KMON_REVISION, o.listen[0] == ':' ? "localhost" : "", o.listen,
-                o.data_dir);
+                KMON_VERSION, KMON_REVISION, o.tls_cert ? "s" : "",
+                o.listen[0] == ':' ? "localhost" : "", o.listen, o.data_dir);
     for (;;) {
         int sig = km_sig_wait(60000);
 

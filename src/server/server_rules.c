@@ -150,7 +150,8 @@ int km_server_rules_start(struct km_server *s)
         char host[256] = "localhost";
 
         gethostname(host, sizeof(host) - 1);
-        snprintf(url, sizeof(url), "http://%s:%u", host, km_http_server_port(s->http));
+        snprintf(url, sizeof(url), "http%s://%s:%u", s->o.tls_cert ? "s" : "", host,
+                 km_http_server_port(s->http));
     }
     ro.external_url = url;
     ro.query = s->api.query; /* the server's limits: samples, lookback, --query-timeout */

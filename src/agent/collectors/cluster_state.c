@@ -120,8 +120,9 @@ static int events_open(struct cs_ctx *ctx, struct km_kstate_opts *o)
         return 0;
     km_buf_init(&ctx->ev.body, KM_CS_EVENTS_BODY);
     ctx->ev_ready = true;
-    rc = km_lokipost_open(
-        &ctx->ev.post, &(struct km_lokipost_opts){ .url = ctx->ev.url, .timeout_ms = timeout_ms });
+    rc = km_lokipost_open(&ctx->ev.post, &(struct km_lokipost_opts){ .url = ctx->ev.url,
+                                                                     .auth = km_logs_server_auth(),
+                                                                     .timeout_ms = timeout_ms });
     if (rc)
         return rc;
     o->events_sink = (struct km_kevents_sink){ .push = events_push, .ud = &ctx->ev };

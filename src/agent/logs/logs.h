@@ -18,8 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct km_httpc_auth;
+
 struct km_logs_target {
-    const char *server;  /* the kmon server's base URL, or NULL */
+    const char *server; /* the kmon server's base URL, or NULL */
+    /* CA, client certificate and token file for every push (NULL: none); borrowed, it
+     * outlives the agent's collectors. */
+    struct km_httpc_auth *auth;
     const char *cluster; /* the cluster label */
     int64_t timeout_ms;  /* per push */
     bool run;            /* false for --once: settings are checked, nothing is started */
@@ -33,6 +38,9 @@ void km_logs_set_target(const struct km_logs_target *t);
  * timeout. False (nothing written) without --server, or for --once. The cluster mode's
  * Kubernetes Events go there too. */
 bool km_logs_server_push(char *url, size_t size, const char **cluster, int64_t *timeout_ms);
+
+/* The target's client credentials (NULL: none), for whoever pushes there. */
+struct km_httpc_auth *km_logs_server_auth(void);
 
 extern const struct km_collector_ops km_collector_logs;
 

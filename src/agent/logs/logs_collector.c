@@ -90,6 +90,7 @@ static struct {
     char server[2048], cluster[256];
     bool has_server, run;
     int64_t timeout_ms;
+    struct km_httpc_auth *auth;
 } target = { .timeout_ms = 30000 };
 
 void km_logs_set_target(const struct km_logs_target *t)
@@ -99,6 +100,12 @@ void km_logs_set_target(const struct km_logs_target *t)
     snprintf(target.cluster, sizeof(target.cluster), "%s", t->cluster ? t->cluster : "default");
     target.timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 30000;
     target.run = t->run;
+    target.auth = t->auth;
+}
+
+struct km_httpc_auth *km_logs_server_auth(void)
+{
+    return target.auth;
 }
 
 /* <--server>/loki/api/v1/push into url. */
@@ -186,6 +193,7 @@ static int logs_init(void *vctx, const struct km_host *host)
     if (rc)
         return rc;
     so.url = url;
+    so.auth = target.auth;
     so.json = ctx->encoding == 1;
     so.timeout_ms = target.timeout_ms;
     rc = km_logship_start(&ctx->s, ctx->t, &so);

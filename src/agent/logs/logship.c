@@ -274,6 +274,7 @@ int km_logship_start(struct km_logship **out, struct km_tailer *t, const struct 
         goto out_free;
     }
     rc = km_lokipost_open(&s->post, &(struct km_lokipost_opts){ .url = o->url,
+                                                                .auth = o->auth,
                                                                 .json = o->json,
                                                                 .timeout_ms = o->timeout_ms,
                                                                 .abort = abort_request,

@@ -22,9 +22,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct km_httpc_auth;
+
 struct km_logship_opts {
-    const char *url; /* the push endpoint */
-    bool json;       /* send Loki's JSON form instead of snappy protobuf (debugging) */
+    const char *url;            /* the push endpoint */
+    struct km_httpc_auth *auth; /* CA, client certificate, token (NULL: none; borrowed) */
+    bool json;                  /* send Loki's JSON form instead of snappy protobuf (debugging) */
     int64_t timeout_ms;
     int64_t backoff_min_ms, backoff_max_ms;
     int64_t poll_ms;       /* wait when nothing new was read (250 ms) */

@@ -4,6 +4,7 @@
 #include "agent/logs/lokipost.h"
 
 #include "common/err.h"
+#include "common/httpc_auth.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "version.h"
@@ -74,14 +75,26 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 enum km_lokipost_result km_lokipost_send(struct km_lokipost *s, const struct km_buf *body,
                                          long *status, char *why)
 {
+    struct curl_slist *headers;
     CURLcode cc;
+    int rc;
 
     km_buf_reset(&s->reply);
     s->retry_after_ms = 0;
+    *status = 0;
+    rc = km_httpc_auth_headers(s->o.auth, s->curl, s->headers, &headers);
+    if (rc == KM_ENOMEM) {
+        snprintf(why, KM_LOKIPOST_WHY, "%s", km_err_msg());
+        return KM_LOKIPOST_RETRY;
+    }
+    if (rc) /* the token file changed into something unusable: once per change */
+        km_log_error(LOG, "%s", km_err_msg());
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body->data ? body->data : "");
     curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
     cc = curl_easy_perform(s->curl);
-    *status = 0;
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->headers);
+    curl_slist_free_all(headers);
     if (cc != CURLE_OK) {
         snprintf(why, KM_LOKIPOST_WHY, "%s", curl_easy_strerror(cc));
         return KM_LOKIPOST_RETRY;

@@ -21,9 +21,14 @@
 
 enum km_lokipost_result { KM_LOKIPOST_SENT, KM_LOKIPOST_RETRY, KM_LOKIPOST_REJECTED };
 
+struct km_httpc_auth;
+
 struct km_lokipost_opts {
     const char *url; /* the push endpoint (copied) */
-    bool json;       /* Content-Type application/json instead of x-protobuf */
+    /* CA, client certificate and token file (NULL: none); borrowed, outlives the
+     * client. */
+    struct km_httpc_auth *auth;
+    bool json; /* Content-Type application/json instead of x-protobuf */
     int64_t timeout_ms;
     /* NULL, or polled during a request: true abandons it (a RETRY). */
     bool (*abort)(void *ud);

@@ -12,6 +12,7 @@
 #include "agent/ship/spool.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/httpc_auth.h"
 #include "common/log.h"
 #include "common/mset.h"
 #include "common/timefmt.h"
@@ -188,14 +189,26 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 static enum outcome post(struct km_shipper *sh, const struct km_buf *body, long *status, char *why,
                          size_t whysize)
 {
+    struct curl_slist *headers;
     CURLcode cc;
+    int rc;
 
     km_buf_reset(&sh->reply);
     sh->retry_after_ms = 0;
+    *status = 0;
+    rc = km_httpc_auth_headers(sh->o.auth, sh->curl, sh->headers, &headers);
+    if (rc == KM_ENOMEM) {
+        snprintf(why, whysize, "%s", km_err_msg());
+        return RETRY;
+    }
+    if (rc) /* the token file changed into something unusable: once per change */
+        km_log_error(LOG, "%s", km_err_msg());
+    curl_easy_setopt(sh->curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(sh->curl, CURLOPT_POSTFIELDS, body->data);
     curl_easy_setopt(sh->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
     cc = curl_easy_perform(sh->curl);
-    *status = 0;
+    curl_easy_setopt(sh->curl, CURLOPT_HTTPHEADER, sh->headers);
+    curl_slist_free_all(headers);
     if (cc != CURLE_OK) {
         snprintf(why, whysize, "%s", curl_easy_strerror(cc));
         return RETRY;

@@ -17,9 +17,13 @@
 #include <stdint.h>
 
 struct km_mset;
+struct km_httpc_auth;
 
 struct km_ship_opts {
-    const char *url;       /* the remote_write endpoint */
+    const char *url; /* the remote_write endpoint */
+    /* CA, client certificate and token file for every request (NULL: none); borrowed,
+     * outlives the shipper. */
+    struct km_httpc_auth *auth;
     const char *spool_dir; /* NULL or "": no spool (a bounded memory queue only) */
     uint64_t spool_max;    /* bytes */
     int64_t timeout_ms;    /* per request */

@@ -41,6 +41,7 @@ static const char *const output_choices[] = { "raw", "jsonl", "json", NULL };
 
 struct logs_query_opts {
     char *server, *data;
+    struct km_query_client client; /* with --server */
     int64_t since_ms, timeout_ms, limit;
     bool forward;
     int output;
@@ -183,8 +184,8 @@ static int query_remote(const struct logs_query_opts *o, const char *q, int64_t 
     curl_free(esc);
     rc = km_buf_error(&path) ? km_err_set(KM_ENOMEM, "out of memory") : 0;
     if (rc == 0)
-        rc = km_query_http(o->server, km_buf_cstr(&path), NULL, 0, "kmon-logs/" KMON_VERSION,
-                           o->timeout_ms, &body, &status);
+        rc = km_query_http(o->server, &o->client, km_buf_cstr(&path), NULL, 0,
+                           "kmon-logs/" KMON_VERSION, o->timeout_ms, &body, &status);
     if (rc)
         goto out;
     root = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
@@ -363,6 +364,8 @@ static int query_main(int argc, char **argv)
     km_buf_init(&data, MAX_ANSWER);
     km_query_general_fields(general, sizeof(general) / sizeof(general[0]));
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Query", query_fields, &o };
+    cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Server connection (--server)",
+                                                             km_query_client_fields, &o.client };
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "General", general, &common };
     rc = km_cfg_parse(&cmd, argc, argv, rest, 2, &nrest);
     if (rc == KM_CFG_HELP) {
