@@ -31,18 +31,19 @@ class Certs:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def issue(self, name, cn, server=False, start=None, end=None, ca=None):
+    def issue(self, name, cn, server=False, start=None, end=None, ca=None, ips=()):
         """Write name.pem and name.key: a certificate for cn signed by the CA (or ca=(pem,
         key) of another), for a server (SANs 127.0.0.1 and localhost) or a client; start
-        and end shift its validity ("-2d": two days ago; default now to 30 days on).
-        Returns (cert path, key path)."""
+        and end shift its validity ("-2d": two days ago; default now to 30 days on); ips
+        are more addresses a server certificate names. Returns (cert path, key path)."""
         ca_pem, ca_key = ca or (self.ca, self.ca_key)
         ext = self.path(f"{name}.ext")
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n")
             if server:
                 f.write("extendedKeyUsage=serverAuth\n"
-                        "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost"
+                        + "".join(f",IP:{ip}" for ip in ips) + "\n")
             else:
                 f.write("extendedKeyUsage=clientAuth\n")
         _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
