@@ -1,0 +1,204 @@
+"""Forwarding (--remote-write-url, --remote-write-config): a kmon server A receives
+remote_write from the test and forwards what it stores to a downstream store B (another
+kmon, or a real Prometheus with its remote-write receiver). B gets every sample, with
+write_relabel_configs applied as Prometheus applies them; nothing is lost while B is
+down for 30 s, nor when A itself is restarted during the outage (its spool survives)."""
+import json
+import os
+import signal
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import (PROMETHEUS, SANITIZED, Prometheus, free_port, http_get, http_request,
+                      run, scrape, wait_ready, wait_until)
+from rwlib import HEADERS, series_of, snappy, write_request
+
+SLOW = 3 if SANITIZED else 1
+
+
+def post(base, series):
+    status, _, body = http_request(base + "/api/v1/write", "POST",
+                                   snappy(write_request(series)), HEADERS, timeout=30 * SLOW)
+    assert status == 204, (status, body)
+
+
+def query(base, q, path="/api/v1/query"):
+    url = base + path + "?" + urllib.parse.urlencode({"query": q, "time": time.time()})
+    doc = json.loads(http_get(url)[2])
+    assert doc["status"] == "success", doc
+    return doc["data"]["result"]
+
+
+def count(base, selector):
+    """Samples stored for the selector over the last hour."""
+    r = query(base, f"sum(count_over_time({selector}[1h]))")
+    return int(float(r[0]["value"][1])) if r else 0
+
+
+def metric_sum(base, name):
+    return sum(v for (n, _), v in scrape(base).items() if n == name)
+
+
+class Writer:
+    """Writes n series, one sample each per call, timestamps strictly increasing."""
+
+    def __init__(self, name, nseries=10):
+        self.name = name
+        self.nseries = nseries
+        self.t = int(time.time() * 1000) - 60000
+        self.samples = 0
+
+    def write(self, base):
+        self.t = max(self.t + 1, int(time.time() * 1000))
+        post(base, [series_of(self.name, self.t, float(self.samples + i), series=f"s{i}")
+                    for i in range(self.nseries)])
+        self.samples += self.nseries
+
+
+def test_forwarded_with_relabelling(server_factory, tmp_path):
+    _, b, _ = server_factory()
+    cfg = tmp_path / "rw.yml"
+    cfg.write_text(f"""
+remote_write:
+  - url: {b}/api/v1/write
+    name: edge-to-host
+    queue_config:
+      batch_send_deadline: 200ms
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: fwd_.*
+        action: keep
+      - source_labels: [env, tier]
+        regex: dev;.*
+        action: drop
+      - regex: secret_.*
+        action: labeldrop
+      - source_labels: [pod]
+        regex: 'p(\\d+)'
+        target_label: pod_no
+        replacement: n${{1}}x
+      - target_label: team
+        replacement: ''
+""")
+    _, a, data_a = server_factory("--remote-write-config", str(cfg))
+    t = int(time.time() * 1000)
+    post(a, [
+        series_of("fwd_kept", t, 1, env="prod", pod="p12", secret_token="x", team="a"),
+        series_of("fwd_dropped_env", t, 2, env="dev", tier="web"),
+        series_of("other_name", t, 3, env="prod"),
+        series_of("fwd_kept2", t, 4, env="dev2", pod="q1"),
+    ])
+    wait_until(lambda: count(b, '{__name__=~"fwd_.*"}') == 2, 20 * SLOW, "forwarded series")
+    got = {r["metric"]["__name__"]: r["metric"] for r in query(b, '{__name__=~".+"}')}
+    assert got["fwd_kept"] == {"__name__": "fwd_kept", "env": "prod", "pod": "p12",
+                               "pod_no": "n12x"}
+    # No match of the replace rule's regex: unchanged but for the empty-result rule.
+    assert got["fwd_kept2"] == {"__name__": "fwd_kept2", "env": "dev2", "pod": "q1"}
+    assert "other_name" not in got and "fwd_dropped_env" not in got
+    m = scrape(a)
+    key = lambda n, **l: (n, tuple(sorted({"remote_name": "edge-to-host",
+                                           "url": f"{b}/api/v1/write", **l}.items())))
+    assert m[key("kmon_forward_samples_sent_total")] == 2
+    assert m[key("kmon_forward_samples_dropped_total", reason="relabel")] == 2
+    assert abs(m[key("kmon_forward_highest_sent_timestamp_seconds")] - t / 1000) < 0.002
+    assert os.path.isdir(os.path.join(data_a, "forward", "edge-to-host"))
+
+
+def test_nothing_lost_across_a_30s_outage(server_factory):
+    port_b = free_port()
+    proc_b, b, data_b = server_factory(port=port_b)
+    _, a, _ = server_factory("--remote-write-url", f"{b}/api/v1/write")
+    w = Writer("fwd_outage")
+    for _ in range(20):
+        w.write(a)
+        time.sleep(0.1)
+    proc_b.stop()
+    outage_end = time.monotonic() + 30
+    while time.monotonic() < outage_end:
+        w.write(a)
+        time.sleep(0.1)
+    m = scrape(a)
+    assert metric_sum(a, "kmon_forward_retries_total") > 0
+    assert metric_sum(a, "kmon_forward_spool_samples") + \
+        metric_sum(a, "kmon_forward_queue_samples") > 0, m
+    server_factory(port=port_b, data=data_b)
+    for _ in range(20):
+        w.write(a)
+        time.sleep(0.1)
+    wait_until(lambda: count(b, "fwd_outage") == w.samples, 60 * SLOW,
+               f"all {w.samples} samples at B")
+    wait_until(lambda: metric_sum(a, "kmon_forward_spool_samples") == 0, 10 * SLOW, "spool empty")
+    assert metric_sum(a, "kmon_forward_samples_dropped_total") == 0
+    assert count(b, "fwd_outage") == w.samples
+
+
+def test_spool_survives_a_restart_of_the_forwarder(server_factory):
+    port_a, port_b = free_port(), free_port()
+    url = f"http://127.0.0.1:{port_b}/api/v1/write"
+    proc_a, a, data_a = server_factory("--remote-write-url", url, port=port_a)
+    w = Writer("fwd_restart")
+    for _ in range(30):  # B is not there: everything waits in A's queue and spool
+        w.write(a)
+        time.sleep(0.05)
+    assert proc_a.stop() == 0
+    spool = os.path.join(data_a, "forward", f"127.0.0.1_{port_b}_api_v1_write")
+    assert sum(os.path.getsize(os.path.join(spool, f)) for f in os.listdir(spool)) > 0
+    proc_a, a, _ = server_factory("--remote-write-url", url, port=port_a, data=data_a)
+    for _ in range(10):
+        w.write(a)
+        time.sleep(0.05)
+    _, b, _ = server_factory(port=port_b)
+    wait_until(lambda: count(b, "fwd_restart") == w.samples, 60 * SLOW,
+               f"all {w.samples} samples at B")
+
+
+def test_rejected_requests_are_dropped_and_counted(server_factory):
+    # B refuses every series (a label value longer than it allows): 400, not retried.
+    _, b, _ = server_factory("--max-label-value-bytes", "8")
+    _, a, _ = server_factory("--remote-write-url", f"{b}/api/v1/write")
+    post(a, [series_of("fwd_rejected", int(time.time() * 1000), 1, v="0123456789")])
+    wait_until(lambda: metric_sum(a, "kmon_forward_samples_dropped_total") == 1, 20 * SLOW,
+               "the rejected sample counted")
+    assert metric_sum(a, "kmon_forward_retries_total") == 0
+    assert count(b, "fwd_rejected") == 0
+
+
+def test_bad_config_is_refused_naming_the_line(tmp_path):
+    cfg = tmp_path / "rw.yml"
+    cfg.write_text("remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n"
+                   "    queue_config:\n      capacity: 10\n      colour: blue\n")
+    r = run("server", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"),
+            "--remote-write-config", str(cfg), timeout=30)
+    assert r.returncode != 0
+    assert f"{cfg}:5:" in r.stderr and "colour" in r.stderr, r.stderr
+    r = run("server", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"),
+            "--remote-write-url", "ftp://x/", timeout=30)
+    assert r.returncode != 0 and "ftp://x/" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(PROMETHEUS is None,
+                    reason="Debian's prometheus is not installed (scripts/install-deps.sh test)")
+def test_prometheus_receives_the_forwarded_series(server_factory, tmp_path):
+    prom_port = free_port()
+    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+    prom = Prometheus([f"--config.file={tmp_path / 'prometheus.yml'}",
+                       f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                       f"--web.listen-address=127.0.0.1:{prom_port}",
+                       "--web.enable-remote-write-receiver"])
+    try:
+        pbase = f"http://127.0.0.1:{prom_port}"
+        wait_ready(pbase, prom, path="/-/ready")
+        _, a, _ = server_factory("--remote-write-url", f"{pbase}/api/v1/write")
+        w = Writer("fwd_to_prometheus", nseries=5)
+        for _ in range(10):
+            w.write(a)
+            time.sleep(0.05)
+        wait_until(lambda: count(pbase, "fwd_to_prometheus") == w.samples, 30 * SLOW,
+                   f"all {w.samples} samples in Prometheus", proc=prom)
+        series = query(pbase, "fwd_to_prometheus")
+        assert sorted(r["metric"]["series"] for r in series) == [f"s{i}" for i in range(5)]
+        assert metric_sum(a, "kmon_forward_samples_dropped_total") == 0
+    finally:
+        prom.close()
