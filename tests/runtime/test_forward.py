@@ -202,3 +202,114 @@ def test_prometheus_receives_the_forwarded_series(server_factory, tmp_path):
         assert metric_sum(a, "kmon_forward_samples_dropped_total") == 0
     finally:
         prom.close()
+
+
+# write_relabel_configs cases run both by Prometheus' own relabelling (promtool applies a
+# job's relabel_configs to its static targets) and by kmon's forwarder: the same labels
+# must come out. (input labels, rules as YAML lines indented for a list under a key)
+RELABEL_CASES = [
+    ({"pod": "p12-eu", "a": "v"}, """
+      - source_labels: [pod]
+        regex: 'p(\\d+)-(?P<zone>[a-z]+)'
+        target_label: x
+        replacement: 'n${1}_$zone'
+      - source_labels: [pod]
+        regex: 'p(\\d+)-.*'
+        target_label: y
+        replacement: '$1x'
+      - source_labels: [a]
+        target_label: b
+        replacement: '$$1 $ $}'
+      - source_labels: [a]
+        target_label: 'lbl_$1'
+        replacement: 'yes'
+      - source_labels: [a, nope]
+        target_label: c
+      - source_labels: [pod]
+        regex: 'p1'
+        target_label: z
+        replacement: hit"""),
+    ({"team": "t", "meta_team": "a", "meta_zone": "z1", "keepme": "1"}, """
+      - target_label: team
+        replacement: ''
+      - regex: 'meta_(.+)'
+        action: labelmap
+      - regex: 'meta_.*'
+        action: labeldrop"""),
+    ({"env": "dev", "tier": "web"}, """
+      - source_labels: [env, tier]
+        regex: 'dev;.*'
+        action: drop"""),
+    ({"env": "prod", "tier": "web"}, """
+      - source_labels: [env, tier]
+        separator: '/'
+        regex: 'prod/(.*)'
+        target_label: where
+        replacement: 'in-$1'
+      - source_labels: [env]
+        regex: 'pro'
+        action: keep"""),
+    ({"a": "MiXed", "b": "mixed", "c": "1"}, """
+      - source_labels: [a]
+        target_label: lower
+        action: lowercase
+      - source_labels: [lower]
+        target_label: b
+        action: keepequal
+      - regex: '[ab]'
+        action: labelkeep"""),
+]
+
+
+@pytest.mark.skipif(PROMETHEUS is None,
+                    reason="Debian's prometheus is not installed (scripts/install-deps.sh test)")
+def test_relabelling_matches_prometheus(server_factory, tmp_path):
+    import shutil
+    import subprocess
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    want = []
+    for i, (labels, rules) in enumerate(RELABEL_CASES):
+        cfg = tmp_path / f"prom{i}.yml"
+        cfg.write_text(f"""
+scrape_configs:
+  - job_name: j
+    static_configs:
+      - targets: ["h:80"]
+        labels: {json.dumps(labels)}
+    relabel_configs:{rules}
+""")
+        out = subprocess.run([promtool, "check", "service-discovery", "--timeout=1s", str(cfg),
+                              "j"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)[0].get("labels") or {}
+        want.append({k: v for k, v in got.items()
+                     if not k.startswith("__") and k not in ("job", "instance")})
+    _, b, _ = server_factory()
+    dests = "".join(f"""
+  - url: {b}/api/v1/write
+    name: case{i}
+    queue_config:
+      batch_send_deadline: 100ms
+    write_relabel_configs:
+      - source_labels: [case]
+        regex: '{i}'
+        action: keep
+      - regex: case
+        action: labeldrop{rules}""" for i, (_, rules) in enumerate(RELABEL_CASES))
+    (tmp_path / "rw.yml").write_text("remote_write:" + dests + "\n")
+    _, a, _ = server_factory("--remote-write-config", str(tmp_path / "rw.yml"))
+    t = int(time.time() * 1000)
+    post(a, [series_of(f"fwd_case{i}", t, 1, case=str(i), **labels)
+             for i, (labels, _) in enumerate(RELABEL_CASES)])
+    kept = sum(1 for w in want if w)
+    wait_until(lambda: count(b, '{__name__=~"fwd_case.*"}') == kept, 20 * SLOW,
+               "the forwarded cases")
+    time.sleep(0.5)  # a dropped case would have arrived by now too
+    got = {r["metric"]["__name__"]: r["metric"] for r in query(b, '{__name__=~"fwd_case.*"}')}
+    for i, w in enumerate(want):
+        g = got.get(f"fwd_case{i}")
+        if g is not None:
+            g = {k: v for k, v in g.items() if k != "__name__"}
+        assert (g or {}) == w, (i, RELABEL_CASES[i], g, w)
