@@ -106,6 +106,21 @@ remote_write:
     assert os.path.isdir(os.path.join(data_a, "forward", "edge-to-host"))
 
 
+def test_each_destination_of_a_repeated_flag_gets_everything(server_factory):
+    _, b1, _ = server_factory()
+    _, b2, _ = server_factory()
+    _, a, _ = server_factory("--remote-write-url", f"{b1}/api/v1/write",
+                             "--remote-write-url", f"{b2}/api/v1/write")
+    w = Writer("fwd_two")
+    for _ in range(5):
+        w.write(a)
+    for b in (b1, b2):
+        wait_until(lambda: count(b, "fwd_two") == w.samples, 20 * SLOW, f"all samples at {b}")
+    names = {dict(l).get("remote_name") for (n, l), _ in scrape(a).items()
+             if n == "kmon_forward_samples_sent_total"}
+    assert len(names) == 2
+
+
 def test_nothing_lost_across_a_30s_outage(server_factory):
     port_b = free_port()
     proc_b, b, data_b = server_factory(port=port_b)
