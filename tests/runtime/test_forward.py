@@ -3,16 +3,20 @@ remote_write from the test and forwards what it stores to a downstream store B (
 kmon, or a real Prometheus with its remote-write receiver). B gets every sample, with
 write_relabel_configs applied as Prometheus applies them; nothing is lost while B is
 down for 30 s, nor when A itself is restarted during the outage (its spool survives)."""
+import http.server
 import json
 import os
-import signal
+import ssl
+import threading
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 
 from conftest import (PROMETHEUS, SANITIZED, Prometheus, free_port, http_get, http_request,
                       run, scrape, wait_ready, wait_until)
+from kubeapi import _pki
 from rwlib import HEADERS, series_of, snappy, write_request
 
 SLOW = 3 if SANITIZED else 1
@@ -328,3 +332,99 @@ scrape_configs:
         if g is not None:
             g = {k: v for k, v in g.items() if k != "__name__"}
         assert (g or {}) == w, (i, RELABEL_CASES[i], g, w)
+
+
+class _Gate(http.server.BaseHTTPRequestHandler):
+    """An HTTPS front of a kmon server: it checks the bearer token, answers 429 with
+    Retry-After to the first requests, and passes the rest on as they came."""
+
+    def do_POST(self):
+        g = self.server.gate
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with g["lock"]:
+            g["seen"].append({k.lower(): v for k, v in self.headers.items()})
+            auth = self.headers.get("Authorization", "")
+            if auth not in {f"Bearer {t}" for t in g["tokens"]}:
+                status, extra, out = 401, {}, b'{"error":"bad token"}'
+            elif g["busy"] > 0:
+                g["busy"] -= 1
+                status, extra, out = 429, {"Retry-After": "1"}, b'{"error":"slow down"}'
+            else:
+                status = None
+        if status is None:
+            req = urllib.request.Request(g["to"], data=body, method="POST", headers={
+                k: self.headers[k] for k in ("Content-Encoding", "Content-Type",
+                                             "X-Prometheus-Remote-Write-Version")})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, extra, out = r.status, {}, r.read()
+        self.send_response(status)
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_https_with_client_certificate_token_rotation_and_429(server_factory, tmp_path):
+    pki = _pki("rsa")
+    _, b, _ = server_factory()
+    gate = {"lock": threading.Lock(), "seen": [], "tokens": {"first-token"}, "busy": 2,
+            "to": f"{b}/api/v1/write"}
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gate)
+    srv.gate = gate
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(pki, "apiserver.crt"), os.path.join(pki, "apiserver.key"))
+    ctx.load_verify_locations(os.path.join(pki, "ca.crt"))
+    ctx.verify_mode = ssl.CERT_REQUIRED  # mutual TLS
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        token = tmp_path / "token"
+        token.write_text("first-token\n")
+        cfg = tmp_path / "rw.yml"
+        cfg.write_text(f"""
+remote_write:
+  - url: https://127.0.0.1:{srv.server_address[1]}/api/v1/write
+    name: gate
+    authorization:
+      type: Bearer
+      credentials_file: {token}
+    tls_config:
+      ca_file: {pki}/ca.crt
+      cert_file: {pki}/client.crt
+      key_file: {pki}/client.key
+    queue_config:
+      batch_send_deadline: 100ms
+      min_backoff: 50ms
+      max_backoff: 200ms
+""")
+        _, a, _ = server_factory("--remote-write-config", str(cfg))
+        w = Writer("fwd_https", nseries=3)
+        w.write(a)
+        wait_until(lambda: count(b, "fwd_https") == w.samples, 20 * SLOW, "through the gate")
+        # The two 429s were waited out for Retry-After (1 s), longer than max_backoff.
+        assert metric_sum(a, "kmon_forward_retries_total") == 2
+        assert metric_sum(a, "kmon_forward_samples_dropped_total") == 0
+        h = gate["seen"][-1]
+        assert h["content-encoding"] == "snappy"
+        assert h["content-type"] == "application/x-protobuf"
+        assert h["x-prometheus-remote-write-version"] == "0.1.0"
+        assert h["user-agent"].startswith("kmon/")
+        # The token rotates: the next requests carry the new one.
+        with gate["lock"]:
+            gate["tokens"] = {"first-token", "second-token"}
+        time.sleep(1.1)
+        token.write_text("second-token\n")
+        time.sleep(1.5)
+        with gate["lock"]:
+            gate["tokens"] = {"second-token"}
+        w.write(a)
+        wait_until(lambda: count(b, "fwd_https") == w.samples, 20 * SLOW, "with the new token")
+        assert gate["seen"][-1]["authorization"] == "Bearer second-token"
+        assert metric_sum(a, "kmon_forward_samples_dropped_total") == 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
