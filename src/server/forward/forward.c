@@ -130,12 +130,8 @@ void km_forward_push(void *ud, const struct km_sample *s, size_t n, const enum k
             return;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (st && st[i] != KM_SAMPLE_APPENDED)
-            continue;
-        for (size_t d = 0; d < f->n; d++)
-            km_fwd_dest_push(f->dest[d], &s[i], sc);
-    }
+    for (size_t d = 0; d < f->n; d++)
+        km_fwd_dest_push(f->dest[d], s, n, st, sc);
 }
 
 void km_forward_metrics(struct km_forward *f, struct km_mset *m)

@@ -75,35 +75,59 @@ static void atomic_max(atomic_int_fast64_t *a, int64_t v)
 
 /* ---- ingest's side --------------------------------------------------------------------------- */
 
-void km_fwd_dest_push(struct km_fwd_dest *q, const struct km_sample *s,
-                      struct km_relabel_scratch *sc)
+/* Enqueue e[0..n) under one lock; what does not fit is dropped. */
+static void enqueue(struct km_fwd_dest *q, struct entry *e, size_t n)
 {
-    struct km_labels *l;
-    size_t len;
+    size_t k = 0, before;
+    int64_t newest = INT64_MIN;
 
-    if (!km_relabel_apply(q->cfg->relabel, q->cfg->nrelabel, s->labels, s->nlabels, sc)) {
-        atomic_fetch_add(&q->dropped[DROP_RELABEL], 1);
-        return;
-    }
-    if (km_labels_create_sorted(&l, sc->v, sc->n) != 0) {
-        atomic_fetch_add(&q->dropped[DROP_QUEUE_FULL], 1);
-        return;
-    }
     pthread_mutex_lock(&q->mu);
-    if (q->len == q->cap) {
-        pthread_mutex_unlock(&q->mu);
-        km_labels_destroy(l);
-        atomic_fetch_add(&q->dropped[DROP_QUEUE_FULL], 1);
-        return;
+    before = q->len;
+    for (; k < n && q->len < q->cap; k++) {
+        q->ring[(q->head + q->len++) % q->cap] = e[k];
+        if (e[k].t > newest)
+            newest = e[k].t;
     }
-    q->ring[(q->head + q->len) % q->cap] = (struct entry){ l, s->t, s->v };
-    len = ++q->len;
-    if (len == 1)
+    if (before == 0 && k)
         q->first_ns = km_time_mono_ns();
-    if (len == 1 || len == q->cfg->max_samples_per_send || len == q->cap / 2 + 1)
+    if ((before == 0 && k) ||
+        (before < q->cfg->max_samples_per_send && q->len >= q->cfg->max_samples_per_send) ||
+        (before <= q->cap / 2 && q->len > q->cap / 2))
         pthread_cond_signal(&q->wake);
     pthread_mutex_unlock(&q->mu);
-    atomic_max(&q->highest_queued_ms, s->t);
+    for (size_t i = k; i < n; i++)
+        km_labels_destroy(e[i].l);
+    atomic_fetch_add(&q->dropped[DROP_QUEUE_FULL], n - k);
+    atomic_max(&q->highest_queued_ms, newest);
+}
+
+void km_fwd_dest_push(struct km_fwd_dest *q, const struct km_sample *s, size_t n,
+                      const enum km_sample_status *st, struct km_relabel_scratch *sc)
+{
+    struct entry e[256];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct km_labels *l;
+
+        if (st && st[i] != KM_SAMPLE_APPENDED)
+            continue;
+        if (!km_relabel_apply(q->cfg->relabel, q->cfg->nrelabel, s[i].labels, s[i].nlabels, sc)) {
+            atomic_fetch_add(&q->dropped[DROP_RELABEL], 1);
+            continue;
+        }
+        if (km_labels_create_sorted(&l, sc->v, sc->n) != 0) {
+            atomic_fetch_add(&q->dropped[DROP_QUEUE_FULL], 1);
+            continue;
+        }
+        e[k++] = (struct entry){ l, s[i].t, s[i].v };
+        if (k == sizeof(e) / sizeof(e[0])) {
+            enqueue(q, e, k);
+            k = 0;
+        }
+    }
+    if (k)
+        enqueue(q, e, k);
 }
 
 /* ---- the sender ------------------------------------------------------------------------------ */

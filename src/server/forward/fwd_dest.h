@@ -17,12 +17,12 @@
 #define KMON_SERVER_FORWARD_FWD_DEST_H
 
 #include "server/forward/fwd_config.h"
+#include "storage/sample.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct km_fwd_dest;
-struct km_sample;
 struct km_mset;
 struct km_relabel_scratch;
 
@@ -33,9 +33,10 @@ int km_fwd_dest_start(struct km_fwd_dest **out, const struct km_fwd_dest_cfg *d,
 /* Stop the sender, spool what waits. Accepts NULL. */
 void km_fwd_dest_stop(struct km_fwd_dest *q);
 
-/* Relabel and enqueue one sample (any thread; never blocks on I/O). */
-void km_fwd_dest_push(struct km_fwd_dest *q, const struct km_sample *s,
-                      struct km_relabel_scratch *sc);
+/* Relabel and enqueue the samples s[0..n) (with st, only those KM_SAMPLE_APPENDED):
+ * any thread; never blocks on I/O. */
+void km_fwd_dest_push(struct km_fwd_dest *q, const struct km_sample *s, size_t n,
+                      const enum km_sample_status *st, struct km_relabel_scratch *sc);
 
 /* Add this destination's figures to the kmon_forward_* families (created by the
  * caller; their indexes in fam[]). */
