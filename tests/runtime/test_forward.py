@@ -86,7 +86,7 @@ remote_write:
       - target_label: team
         replacement: ''
 """)
-    _, a, data_a = server_factory("--remote-write-config", str(cfg))
+    proc_a, a, data_a = server_factory("--remote-write-config", str(cfg))
     t = int(time.time() * 1000)
     post(a, [
         series_of("fwd_kept", t, 1, env="prod", pod="p12", secret_token="x", team="a"),
@@ -108,6 +108,7 @@ remote_write:
     assert m[key("kmon_forward_samples_dropped_total", reason="relabel")] == 2
     assert abs(m[key("kmon_forward_highest_sent_timestamp_seconds")] - t / 1000) < 0.002
     assert os.path.isdir(os.path.join(data_a, "forward", "edge-to-host"))
+    assert proc_a.stop() == 0, proc_a.log()  # (a sanitized build: no leak either)
 
 
 def test_each_destination_of_a_repeated_flag_gets_everything(server_factory):
@@ -401,7 +402,7 @@ remote_write:
       min_backoff: 50ms
       max_backoff: 200ms
 """)
-        _, a, _ = server_factory("--remote-write-config", str(cfg))
+        proc_a, a, _ = server_factory("--remote-write-config", str(cfg))
         w = Writer("fwd_https", nseries=3)
         w.write(a)
         wait_until(lambda: count(b, "fwd_https") == w.samples, 20 * SLOW, "through the gate")
@@ -425,6 +426,7 @@ remote_write:
         wait_until(lambda: count(b, "fwd_https") == w.samples, 20 * SLOW, "with the new token")
         assert gate["seen"][-1]["authorization"] == "Bearer second-token"
         assert metric_sum(a, "kmon_forward_samples_dropped_total") == 0
+        assert proc_a.stop() == 0, proc_a.log()
     finally:
         srv.shutdown()
         srv.server_close()
