@@ -280,7 +280,8 @@ const struct km_cfg_field km_server_fields[] = {
       .metavar = "URL,...",
       .help = "forward every sample ingested to these Prometheus remote_write endpoints "
               "(another kmon's /api/v1/write, Prometheus, Mimir, VictoriaMetrics), each with "
-              "its own queue, spool under DATA/forward and retries (docs/forwarding.md)" },
+              "its own queue, spool under DATA/forward and retries; repeat the flag for more "
+              "(docs/forwarding.md)" },
     { .name = "remote-write-config",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, remote_write_config),

@@ -126,6 +126,18 @@ def test_each_destination_of_a_repeated_flag_gets_everything(server_factory):
     assert len(names) == 2
 
 
+def test_url_passwords_are_never_shown(server_factory):
+    _, b, _ = server_factory()
+    url = b.replace("http://", "http://fwd:s3cret@") + "/api/v1/write"
+    _, a, _ = server_factory("--remote-write-url", url)
+    Writer("fwd_pw").write(a)
+    wait_until(lambda: count(b, "fwd_pw") == 10, 20 * SLOW, "forwarded with credentials")
+    flags = json.loads(http_get(a + "/api/v1/status/flags")[2])["data"]
+    assert flags["remote-write-url"] == b.replace("http://", "http://fwd:xxxxx@") + "/api/v1/write"
+    assert "s3cret" not in http_get(a + "/metrics")[2]
+    assert "s3cret" not in http_get(a + "/api/v1/status/config")[2]
+
+
 def test_nothing_lost_across_a_30s_outage(server_factory):
     port_b = free_port()
     proc_b, b, data_b = server_factory(port=port_b)
