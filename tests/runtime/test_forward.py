@@ -186,6 +186,28 @@ def test_spool_survives_a_restart_of_the_forwarder(server_factory):
                f"all {w.samples} samples at B")
 
 
+def test_spool_cap_drops_the_oldest_counted(server_factory):
+    port_b = free_port()
+    url = f"http://127.0.0.1:{port_b}/api/v1/write"
+    _, a, _ = server_factory("--remote-write-url", url, "--remote-write-spool-max", "256KiB")
+    w = Writer("fwd_cap", nseries=600)
+    for _ in range(150):  # ~600 KiB of requests while B is not there
+        w.write(a)
+    wait_until(lambda: metric_sum(a, "kmon_forward_queue_samples") == 0, 30 * SLOW,
+               "the queue spooled")
+    dropped = metric_sum(a, "kmon_forward_samples_dropped_total")
+    assert dropped > 0, "\n".join(f"{k[0]} {v}" for k, v in scrape(a).items()
+                                   if k[0].startswith("kmon_forward"))
+    assert metric_sum(a, "kmon_forward_spool_bytes") <= 256 * 1024
+    _, b, _ = server_factory(port=port_b)
+    # What was not dropped arrives, and nothing else: the newest, in order.
+    wait_until(lambda: count(b, "fwd_cap") == w.samples - dropped, 60 * SLOW,
+               f"{w.samples} - {dropped} samples at B")
+    assert metric_sum(a, "kmon_forward_samples_sent_total") == w.samples - dropped
+    newest = query(b, "max(timestamp(fwd_cap))")
+    assert abs(float(newest[0]["value"][1]) - w.t / 1000) < 0.002
+
+
 def test_rejected_requests_are_dropped_and_counted(server_factory):
     # B refuses every series (a label value longer than it allows): 400, not retried.
     _, b, _ = server_factory("--max-label-value-bytes", "8")
