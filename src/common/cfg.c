@@ -474,9 +474,29 @@ static const char *find_config_path(int argc, char **argv)
     return getenv("KMON_CONFIG");
 }
 
+/* A list flag given again on the command line adds to what it gave before (not to what
+ * the environment or the file gave: the command line replaces those). */
+static int append_list(const struct km_cfg_field *f, void *base, const char *value,
+                       const char *origin)
+{
+    const char *old = *(char **)(void *)((char *)base + f->offset);
+    size_t n = strlen(old) + strlen(value) + 2;
+    char *joined = malloc(n);
+    int rc;
+
+    if (!joined)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    snprintf(joined, n, "%s,%s", old, value);
+    rc = apply_from(f, base, joined, origin);
+    free(joined);
+    return rc;
+}
+
 static int apply_flags(const struct km_cfg_cmd *c, int argc, char **argv, char **rest,
                        size_t rest_cap, size_t *nrest)
 {
+    const struct km_cfg_field *lists_seen[64];
+    size_t nlists = 0;
     bool flags_done = false;
     size_t nr = 0;
 
@@ -530,7 +550,17 @@ static int apply_flags(const struct km_cfg_cmd *c, int argc, char **argv, char *
             value = argv[++i];
         }
         snprintf(origin, sizeof(origin), "the command line");
-        rc = apply_from(f, base, value, origin);
+        if (f->type == KM_CFG_LIST) {
+            bool again = false;
+
+            for (size_t k = 0; k < nlists; k++)
+                again |= lists_seen[k] == f;
+            if (!again && nlists < sizeof(lists_seen) / sizeof(lists_seen[0]))
+                lists_seen[nlists++] = f;
+            rc = again ? append_list(f, base, value, origin) : apply_from(f, base, value, origin);
+        } else {
+            rc = apply_from(f, base, value, origin);
+        }
         if (rc)
             return rc;
     }

@@ -33,7 +33,8 @@ enum km_cfg_type {
     KM_CFG_DURATION, /* int64_t milliseconds; "5s", "1m30s", "15d" */
     KM_CFG_SIZE,     /* uint64_t bytes; "256MiB", "1GB" */
     KM_CFG_ENUM,     /* int: index into `choices` */
-    KM_CFG_LIST,     /* char *: comma-separated; YAML sequences are joined with ',' */
+    KM_CFG_LIST,     /* char *: comma-separated; YAML sequences are joined with ',';
+                        a flag given again adds to the list (--url a --url b) */
 };
 
 struct km_cfg_field {

@@ -793,6 +793,33 @@ static void on_runtimeinfo(struct km_http_req *req, void *ud)
     success_finish(req, &w, &b);
 }
 
+/* Hide the passwords of URLs in a setting's value ("https://user:pw@host" shows as
+ * "https://user:xxxxx@host", as Prometheus shows its configuration), in v[size]. */
+static void redact_url_passwords(char *v, size_t size)
+{
+    struct km_buf out;
+    const char *p = v, *scheme;
+
+    if (!strstr(v, "://"))
+        return;
+    km_buf_init(&out, 0);
+    while ((scheme = strstr(p, "://")) != NULL) {
+        const char *user = scheme + 3, *end = user + strcspn(user, "/,@"), *colon;
+
+        km_buf_append(&out, p, (size_t)(user - p));
+        p = user;
+        if (*end != '@' || !(colon = memchr(user, ':', (size_t)(end - user))))
+            continue;
+        km_buf_append(&out, user, (size_t)(colon - user));
+        km_buf_puts(&out, ":xxxxx");
+        p = end;
+    }
+    km_buf_puts(&out, p);
+    if (!km_buf_error(&out))
+        snprintf(v, size, "%s", km_buf_cstr(&out));
+    km_buf_fini(&out);
+}
+
 /* The server's settings, as /flags (an object) or /config (YAML in "yaml"). */
 static void settings(struct km_http_req *req, const struct km_api_ctx *api, bool yaml)
 {
@@ -807,6 +834,7 @@ static void settings(struct km_http_req *req, const struct km_api_ctx *api, bool
         char v[512];
 
         km_cfg_format_value(f, api->settings_base, v, sizeof(v));
+        redact_url_passwords(v, sizeof(v));
         if (yaml) {
             km_buf_printf(&y, "%s: \"", f->name);
             km_json_escape(&y, v, strlen(v));

@@ -217,6 +217,12 @@ int km_ingest_check_text(const char *what, const char *s, size_t n)
     return 0;
 }
 
+void km_ingest_set_forward(struct km_ingest *in, km_ingest_forward_fn fn, void *ud)
+{
+    in->forward = fn;
+    in->forward_ud = ud;
+}
+
 int64_t km_ingest_last_ms(const struct km_ingest *in)
 {
     return atomic_load(&in->last_ms);

@@ -15,6 +15,8 @@
 #ifndef KMON_SERVER_INGEST_H
 #define KMON_SERVER_INGEST_H
 
+#include "storage/sample.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +69,14 @@ int km_ingest_mset_self(struct km_ingest *in, const struct km_mset *m, const str
 struct km_sample;
 int km_ingest_samples(struct km_ingest *in, const struct km_sample *s, size_t n,
                       struct km_ingest_mset_result *r);
+
+/* Forwarding (--remote-write-url): after each append, fn is given the samples handed to
+ * the store with their statuses (st may be NULL: all appended); it takes those
+ * KM_SAMPLE_APPENDED — neither duplicates nor refused ones — and must not block. Set
+ * once, before ingest serves requests. Every path but the self-scrape feeds it. */
+typedef void (*km_ingest_forward_fn)(void *ud, const struct km_sample *s, size_t n,
+                                     const enum km_sample_status *st);
+void km_ingest_set_forward(struct km_ingest *in, km_ingest_forward_fn fn, void *ud);
 
 /* Milliseconds since the epoch of the last request that stored something (0: none). */
 int64_t km_ingest_last_ms(const struct km_ingest *in);

@@ -48,7 +48,17 @@ struct km_ingest {
     atomic_uint_fast64_t metadata, metadata_dropped; /* entries received; not stored */
     atomic_uint_fast64_t body_bytes, decoded_bytes;
     atomic_int_fast64_t last_ms;
+    km_ingest_forward_fn forward; /* km_ingest_set_forward(), or NULL */
+    void *forward_ud;
 };
+
+/* Give the samples of an append to the forwarding tap, if any (see ingest.h). */
+static inline void km_ingest_tap(struct km_ingest *in, const struct km_sample *s, size_t n,
+                                 const enum km_sample_status *st)
+{
+    if (in->forward && n)
+        in->forward(in->forward_ud, s, n, st);
+}
 
 /* The samples of one request the database refused, by reason, with the first one as
  * an example for the answer. */

@@ -132,6 +132,7 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
                               km_err_msg());
         return;
     }
+    km_ingest_tap(in, s, n, st);
     if (res.invalid) {
         km_http_respond_error(req, 400, "%s", km_err_msg());
         return;

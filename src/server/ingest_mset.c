@@ -26,6 +26,7 @@ struct batch {
     enum km_sample_status st[BATCH];
     struct km_label lab[LAB_CAP];
     size_t n, nlab;
+    bool forward; /* the self-scrape is not forwarded */
 };
 
 static int flush(struct km_ingest *in, struct batch *b, struct km_ingest_mset_result *r)
@@ -37,6 +38,8 @@ static int flush(struct km_ingest *in, struct batch *b, struct km_ingest_mset_re
         return 0;
     rc = km_storage_append(in->store, b->s, b->n, b->st, &res);
     km_ingest_count(in, &res);
+    if (rc == 0 && b->forward)
+        km_ingest_tap(in, b->s, b->n, b->st);
     r->stored += res.appended + res.duplicate;
     r->refused_time += res.too_new + res.out_of_retention + res.too_old;
     r->refused_other += res.conflicting + res.invalid;
@@ -104,6 +107,7 @@ static int ingest_mset(struct km_ingest *in, enum km_ingest_source src, const st
     if (!b)
         return km_err_set(KM_ENOMEM, "out of memory");
     atomic_fetch_add(&in->requests[src], 1);
+    b->forward = src != KM_SRC_SELF;
     km_storage_time_window(in->store, &lo, &hi);
     if (at_series_cap(in, m->nsmp, r)) {
         free(b);
@@ -198,6 +202,8 @@ int km_ingest_samples(struct km_ingest *in, const struct km_sample *s, size_t n,
     if (k) {
         rc = km_storage_append(in->store, ok, k, st, &res);
         km_ingest_count(in, &res);
+        if (rc == 0)
+            km_ingest_tap(in, ok, k, st);
         r->stored += res.appended + res.duplicate;
         r->refused_time += res.too_new + res.out_of_retention + res.too_old;
         r->refused_other += res.conflicting + res.invalid;

@@ -405,6 +405,37 @@ static void note_outcomes(struct ctx *c, size_t n)
     }
 }
 
+/* Give the appended ones of sc->smp[0..n) (their statuses in sc->status) to the
+ * forwarding tap, with their labels (parsed for series the cache knew). */
+static void forward_appended(struct ctx *c, size_t n)
+{
+    struct scratch *sc = c->sc;
+    struct km_sample *out;
+    size_t k = 0;
+
+    if (!c->in->forward || n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct item *it = &sc->items[sc->smp_item[i]];
+
+        if (sc->status[i] == KM_SAMPLE_APPENDED && it->nlab == 0 &&
+            parse_labels(c, it, sc->smp_item[i]) != 0)
+            return;
+    }
+    out = malloc(n * sizeof(*out));
+    if (!out)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct item *it = &sc->items[sc->smp_item[i]];
+
+        if (sc->status[i] == KM_SAMPLE_APPENDED)
+            out[k++] =
+                (struct km_sample){ &sc->labels[it->lab], it->nlab, sc->smp[i].t, sc->smp[i].v };
+    }
+    km_ingest_tap(c->in, out, k, NULL);
+    free(out);
+}
+
 /* Append the samples whose reference went stale again after re-resolving their series
  * (compacting sc->smp and sc->smp_item to them), and tally the outcomes. */
 static int retry_stale(struct ctx *c, struct km_append_result *total)
@@ -437,6 +468,8 @@ static int retry_stale(struct ctx *c, struct km_append_result *total)
     rc = km_storage_append_refs(c->in->store, sc->smp, n, sc->status, &res);
     if (rc == 0)
         note_outcomes(c, n);
+    if (rc == 0)
+        forward_appended(c, n);
     total->appended += res.appended;
     total->duplicate += res.duplicate;
     total->too_old += res.too_old;
@@ -558,6 +591,8 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
                     : 0;
     if (rc == 0)
         note_outcomes(&c, c.sc->nsmp);
+    if (rc == 0)
+        forward_appended(&c, c.sc->nsmp);
     if (rc == 0 && res.stale_refs)
         rc = retry_stale(&c, &res);
     /* The tally holds these refusals from both the window check here and the database. */

@@ -22,6 +22,7 @@
 #include "kstate/settings.h"
 #include "logs/logstore.h"
 #include "logs_api.h"
+#include "server/forward/forward.h"
 #include "storage/storage.h"
 #include "tsdb/tsdb_storage.h"
 #include "ui/ui.h"
@@ -300,6 +301,26 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, alert_webhooks),
       .metavar = "URL,...",
       .help = "URLs to POST alerts to as JSON ({\"version\":\"1\",\"status\",\"alerts\"})" },
+    { .name = "remote-write-url",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct km_server_opts, remote_write_urls),
+      .metavar = "URL,...",
+      .help = "forward every sample ingested to these Prometheus remote_write endpoints "
+              "(another kmon's /api/v1/write, Prometheus, Mimir, VictoriaMetrics), each with "
+              "its own queue, spool under DATA/forward and retries; repeat the flag for more "
+              "(docs/forwarding.md)" },
+    { .name = "remote-write-config",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, remote_write_config),
+      .metavar = "FILE",
+      .help = "more forwarding destinations, in Prometheus' remote_write YAML (url, name, "
+              "write_relabel_configs, bearer_token_file, tls_config, queue_config)" },
+    { .name = "remote-write-spool-max",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, remote_write_spool_max),
+      .def = "1GiB",
+      .help = "disk each forwarding destination may fill while it cannot be reached; past "
+              "it the oldest samples are dropped (counted)" },
     { .name = "external-url",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, external_url),
@@ -458,6 +479,7 @@ void km_server_collect_metrics(struct km_server *s, struct km_mset *m)
         km_ingest_metrics(s->api.ingest, m);
         km_storage_metrics(s->api.store, m);
         km_logs_api_metrics(s->logs_api, m);
+        km_forward_metrics(s->forward, m);
     }
     if (s->cs)
         km_server_cs_metrics(s->cs, m);
@@ -614,6 +636,22 @@ static int open_logs(struct km_server *s)
     return rc;
 }
 
+/* --remote-write-url / --remote-write-config: the forwarder, fed by ingest's tap. */
+static int start_forward(struct km_server *s)
+{
+    struct km_forward_opts fo = {
+        .data_dir = s->o.data_dir,
+        .urls = s->o.remote_write_urls,
+        .config_file = s->o.remote_write_config,
+        .spool_max = s->o.remote_write_spool_max,
+    };
+    int rc = km_forward_create(&s->forward, &fo);
+
+    if (rc == 0 && s->forward)
+        km_ingest_set_forward(s->api.ingest, km_forward_push, s->forward);
+    return rc;
+}
+
 static int open_db(struct km_server *s)
 {
     struct km_storage_config sc = {
@@ -640,6 +678,9 @@ static int open_db(struct km_server *s)
     if (rc)
         return km_err_wrap(rc, "opening the database in %s", s->o.data_dir);
     rc = km_ingest_create(&s->api.ingest, s->api.store, &io);
+    if (rc)
+        return rc;
+    rc = start_forward(s);
     if (rc)
         return rc;
     rc = open_logs(s);
@@ -782,6 +823,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     km_server_rules_stop(s);
     km_server_cs_stop(s->cs);
     km_http_server_destroy(s->http);
+    km_forward_destroy(s->forward); /* after every writer: what waits is spooled */
     km_ingest_destroy(s->api.ingest);
     km_storage_close(s->api.store);
     km_logstore_close(s->logs);

@@ -53,7 +53,10 @@ struct km_server_opts {
     char *rules;          /* rule file globs, comma-separated */
     char *alertmanagers;  /* Alertmanager URLs, comma-separated */
     char *alert_webhooks; /* webhook URLs, comma-separated */
-    char *external_url;   /* how users reach this server (generatorURL, templates) */
+    char *remote_write_urls;         /* forwarding destinations, comma-separated */
+    char *remote_write_config;       /* more, in Prometheus' remote_write YAML */
+    uint64_t remote_write_spool_max; /* bytes per destination */
+    char *external_url;              /* how users reach this server (generatorURL, templates) */
     int64_t rules_interval_ms;
     bool default_rules;                 /* load the default rule pack */
     char *disabled_rules;               /* default rules not to load, comma-separated */

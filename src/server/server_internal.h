@@ -15,6 +15,7 @@
 
 #define KM_SERVER_LOG "server"
 
+struct km_forward;
 struct km_ingest;
 struct km_logstore;
 struct km_logs_api;
@@ -58,6 +59,7 @@ struct km_server {
     struct km_logstore *logs;         /* DATA/logs */
     struct km_logs_api *logs_api;     /* the Loki API over it */
     struct km_auth *auth;             /* --tokens, or NULL (open) */
+    struct km_forward *forward;       /* --remote-write-url/-config, or NULL */
     /* The self-scrape (self_scrape.c). */
     pthread_t scrape_thread;
     pthread_mutex_t scrape_mu;

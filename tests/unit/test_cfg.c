@@ -199,6 +199,17 @@ static void test_env_alias_and_config_from_env(void **state)
     assert_string_equal(f->o.node, "node-8");
 }
 
+static void test_list_flag_repeated(void **state)
+{
+    struct fixture *f = *state;
+    char *argv[] = { "agent", "--names", "a,b", "--names=c", "--listen", "x", "--names", "d" };
+
+    write_yaml(f, "names: [y, z]\n");
+    setenv("KMON_CONFIG", f->yaml, 1);
+    assert_int_equal(parse(f, 8, argv), 0);
+    assert_string_equal(f->o.names, "a,b,c,d"); /* repeated flags add; the file's are replaced */
+}
+
 static void test_flag_forms(void **state)
 {
     struct fixture *f = *state;
@@ -413,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_alias_and_config_from_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flag_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_flag_repeated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yaml_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_and_positional, setup, teardown),
