@@ -69,10 +69,9 @@ static int get_str(struct jdec *d, const json_t *o, const char *where, const cha
 }
 
 /* A 64-bit integer: a JSON integer or a decimal string. */
-static int get_int(const json_t *o, const char *where, const char *name, bool is_signed,
-                   uint64_t *out)
+static int int_value(const json_t *v, const char *where, const char *name, bool is_signed,
+                     uint64_t *out)
 {
-    json_t *v = get(o, name);
     const char *s;
     char *end;
 
@@ -100,10 +99,9 @@ static int get_int(const json_t *o, const char *where, const char *name, bool is
 }
 
 /* A double: a JSON number, or a string holding one ("NaN", "Infinity", "-Infinity"). */
-static int get_double(const json_t *o, const char *where, const char *name, double *out,
-                      bool *present)
+static int double_value(const json_t *v, const char *where, const char *name, double *out,
+                        bool *present)
 {
-    json_t *v = get(o, name);
     const char *s;
     char *end;
 
@@ -127,6 +125,18 @@ static int get_double(const json_t *o, const char *where, const char *name, doub
     else if (!*s || (*out = strtod(s, &end), *end))
         return bad(where, name, "a number");
     return 0;
+}
+
+static int get_int(const json_t *o, const char *where, const char *name, bool is_signed,
+                   uint64_t *out)
+{
+    return int_value(get(o, name), where, name, is_signed, out);
+}
+
+static int get_double(const json_t *o, const char *where, const char *name, double *out,
+                      bool *present)
+{
+    return double_value(get(o, name), where, name, out, present);
 }
 
 static int get_bool(const json_t *o, const char *where, const char *name, bool *out)
@@ -385,12 +395,9 @@ static int u64_array(struct jdec *d, const json_t *o, const char *where, const c
         return KM_ELIMIT;
     json_array_foreach(arr, i, e)
     {
-        json_t *wrap = json_pack("{sO}", "v", e);
-
-        rc = wrap ? get_int(wrap, where, name, false, &v[i]) : KM_ENOMEM;
-        json_decref(wrap);
+        rc = e ? int_value(e, where, name, false, &v[i]) : bad(where, name, "an array of integers");
         if (rc)
-            return rc == KM_ENOMEM ? km_err_set(KM_ENOMEM, "out of memory") : rc;
+            return rc;
     }
     *out = v;
     *n = json_array_size(arr);
@@ -405,12 +412,10 @@ static int double_array(struct jdec *d, const json_t *arr, const char *where, co
 
     json_array_foreach(arr, i, e)
     {
-        json_t *wrap = json_pack("{sO}", "v", e);
-        int rc = wrap ? get_double(wrap, where, name, &v[i], NULL) : KM_ENOMEM;
+        int rc = double_value(e, where, name, &v[i], NULL);
 
-        json_decref(wrap);
         if (rc)
-            return rc == KM_ENOMEM ? km_err_set(KM_ENOMEM, "out of memory") : rc;
+            return rc;
     }
     (void)d;
     return 0;

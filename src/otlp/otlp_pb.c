@@ -26,11 +26,12 @@ struct dec {
 
 /* Iterate over the fields of p[0..n); rc is 0 after the last, or the error. */
 #define FOR_FIELDS(buf, len, fld, where, rc) FOR_FIELDS_(buf, len, fld, where, rc, __LINE__)
-#define CAT_(a, b)                                   a##b
-#define CAT(a, b)                                    CAT_(a, b)
-#define FOR_FIELDS_(buf, len, fld, where, rc, line)  FOR_FIELDS__(buf, len, fld, where, rc, CAT(rd_, line))
-#define FOR_FIELDS__(buf, len, fld, where, rc, rd)                                                \
-    for (struct km_pb_reader rd = { (buf), (buf) + (len) };                                      \
+#define CAT_(a, b)                           a##b
+#define CAT(a, b)                            CAT_(a, b)
+#define FOR_FIELDS_(buf, len, fld, where, rc, line)                                                \
+    FOR_FIELDS__(buf, len, fld, where, rc, CAT(rd_, line))
+#define FOR_FIELDS__(buf, len, fld, where, rc, rd)                                                 \
+    for (struct km_pb_reader rd = { (buf), (buf) + (len) };                                        \
          rd.p < rd.end && ((rc) = km_pb_next(&rd, &(fld), (where))) == 0;)
 
 static uint64_t u64le(const uint8_t *p)
