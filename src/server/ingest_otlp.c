@@ -36,6 +36,9 @@
 #include <strings.h>
 #include <zlib.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #define LOG_NAME "otlp"
 
 enum { SIG_METRICS, SIG_LOGS, SIG__N };
@@ -286,60 +289,131 @@ static void keep_metadata(struct km_ingest *in, const struct km_otlp_samples *s)
         km_log_warn(LOG_NAME, "metadata not kept: %s", km_err_msg());
 }
 
-/* Check, append, and say what was refused: the points with a refused sample. */
+/* A sample's label set as bytes (name NUL value NUL ...), the series cache's key: the
+ * cache (shared with remote_write, whose keys are protobuf bytes and never start with a
+ * label name's character) remembers each label set checked and resolved before. */
+static int series_key(struct km_buf *b, const struct km_sample *s)
+{
+    km_buf_reset(b);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        km_buf_append(b, s->labels[i].name, strlen(s->labels[i].name) + 1);
+        km_buf_append(b, s->labels[i].value, strlen(s->labels[i].value) + 1);
+    }
+    return km_buf_error(b);
+}
+
+/* The reference of a sample's series: from the cache, or checked (remote_write's rules)
+ * and resolved (created when new), then cached. KM_EINVAL for an invalid label set. */
+static int resolve(struct km_ingest *in, struct km_buf *key, const struct km_sample *s, bool fresh,
+                   uint64_t *ref)
+{
+    uint64_t h;
+    bool created;
+    int rc = series_key(key, s);
+
+    if (rc)
+        return km_err_set(KM_ENOMEM, "out of memory storing OTLP metrics");
+    h = XXH3_64bits(key->data, key->len);
+    if (fresh)
+        km_series_cache_drop(in->cache, h, key->data, key->len);
+    else if (km_series_cache_get(in->cache, h, key->data, key->len, ref))
+        return 0;
+    if (!sample_ok(in, s))
+        return KM_EINVAL;
+    rc = km_storage_series_ref(in->store, s->labels, s->nlabels, ref, &created);
+    if (rc)
+        return rc;
+    if (created)
+        atomic_fetch_add(&in->series_created, 1);
+    km_series_cache_put(in->cache, h, key->data, key->len, *ref);
+    return 0;
+}
+
+static void add_result(struct km_append_result *to, const struct km_append_result *r)
+{
+    to->appended += r->appended;
+    to->duplicate += r->duplicate;
+    to->too_old += r->too_old;
+    to->conflicting += r->conflicting;
+    to->series_created += r->series_created;
+}
+
+/* Check, resolve and append by reference (as remote_write does), and say what was
+ * refused: the points with a refused sample. */
 static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, uint64_t *rejected,
                          struct km_ingest_refusals *ref)
 {
     struct km_ingest *in = o->in;
-    struct km_sample *ok = malloc((s->n + 1) * sizeof(*ok));
-    uint32_t *okp = malloc((s->n + 1) * sizeof(*okp));
+    struct km_ref_sample *ok = malloc((s->n + 1) * sizeof(*ok));
+    size_t *from = malloc((s->n + 1) * sizeof(*from));
     enum km_sample_status *st = malloc((s->n + 1) * sizeof(*st));
     uint8_t *bad = calloc(s->points + 1, 1);
-    struct km_append_result res = { 0 };
-    size_t k = 0, invalid = 0;
+    struct km_append_result res = { 0 }, more;
+    struct km_buf key;
+    size_t k = 0;
     int64_t lo, hi;
     int rc = 0;
 
-    if (!ok || !okp || !st || !bad) {
+    km_buf_init(&key, 0);
+    if (!ok || !from || !st || !bad) {
         rc = km_err_set(KM_ENOMEM, "out of memory storing OTLP metrics");
         goto out_free;
     }
     km_storage_time_window(in->store, &lo, &hi);
     for (size_t i = 0; i < s->n; i++) {
         enum km_sample_status t = km_sample_check_time(s->v[i].t, lo, hi);
+        uint64_t r = 0;
 
         ref->received++;
-        if (!sample_ok(in, &s->v[i])) {
-            invalid++;
-            km_ingest_refusals_add(ref, KM_SAMPLE_INVALID, s->v[i].t);
-        } else if (t != KM_SAMPLE_APPENDED) {
-            km_ingest_refusals_add(ref, t, s->v[i].t);
-        } else {
-            ok[k] = s->v[i];
-            okp[k++] = s->point[i];
-            continue;
+        if (t == KM_SAMPLE_APPENDED) {
+            rc = resolve(in, &key, &s->v[i], false, &r);
+            if (rc == 0) {
+                ok[k] = (struct km_ref_sample){ r, s->v[i].t, s->v[i].v };
+                from[k++] = i;
+                continue;
+            }
+            if (rc != KM_EINVAL)
+                goto out_free;
+            rc = 0;
+            t = KM_SAMPLE_INVALID;
         }
+        km_ingest_refusals_add(ref, t, s->v[i].t);
         if (s->point[i] != UINT32_MAX)
             bad[s->point[i]] = 1;
     }
-    if (k) {
-        rc = km_storage_append(in->store, ok, k, st, &res);
-        for (size_t i = 0; rc == 0 && i < k; i++) {
-            if (st[i] == KM_SAMPLE_APPENDED || st[i] == KM_SAMPLE_DUPLICATE)
-                continue;
-            km_ingest_refusals_add(ref, st[i], ok[i].t);
-            if (okp[i] != UINT32_MAX)
-                bad[okp[i]] = 1;
+    if (k)
+        rc = km_storage_append_refs(in->store, ok, k, st, &res);
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        const struct km_sample *x = &s->v[from[i]];
+
+        if (st[i] == KM_SAMPLE_STALE_REF) {
+            /* Its series left the head since it was cached: resolve it again. */
+            rc = resolve(in, &key, x, true, &ok[i].ref);
+            if (rc == 0)
+                rc = km_storage_append_refs(in->store, &ok[i], 1, &st[i], &more);
+            if (rc == 0)
+                add_result(&res, &more);
+            if (rc == KM_EINVAL) {
+                rc = 0;
+                st[i] = KM_SAMPLE_INVALID;
+            }
         }
+        if (rc || st[i] == KM_SAMPLE_APPENDED || st[i] == KM_SAMPLE_DUPLICATE)
+            continue;
+        km_ingest_refusals_add(ref, st[i], x->t);
+        if (s->point[from[i]] != UINT32_MAX)
+            bad[s->point[from[i]]] = 1;
     }
-    res.too_new += ref->n[KM_SAMPLE_TOO_NEW];
-    res.out_of_retention += ref->n[KM_SAMPLE_OUT_OF_RETENTION];
+    res.too_new = ref->n[KM_SAMPLE_TOO_NEW];
+    res.out_of_retention = ref->n[KM_SAMPLE_OUT_OF_RETENTION];
+    res.series_created = 0; /* counted when resolved */
     km_ingest_count(in, &res);
     for (uint64_t i = 0; i < s->points; i++)
         *rejected += bad[i];
 out_free:
+    km_buf_fini(&key);
     free(ok);
-    free(okp);
+    free(from);
     free(st);
     free(bad);
     return rc;
