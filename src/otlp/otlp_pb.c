@@ -427,18 +427,19 @@ static int attrs(struct dec *d, const uint8_t *p, size_t n, uint32_t num, const 
 }
 
 /* A Resource (its attributes). */
-static int resource(struct dec *d, const struct km_pb_field *f, const struct km_otlp_attr **out,
-                    size_t *n)
+static int resource(struct dec *d, const struct km_pb_field *f, const char *where,
+                    const struct km_otlp_attr **out, size_t *n)
 {
-    int rc = km_pb_expect(f, KM_PB_LEN, "ResourceMetrics", "resource");
+    int rc = km_pb_expect(f, KM_PB_LEN, where, "resource");
 
     return rc ? rc : attrs(d, f->val, f->len, 1, "Resource", out, n);
 }
 
-static int scope(struct dec *d, const struct km_pb_field *fs, struct km_otlp_scope *s)
+static int scope(struct dec *d, const struct km_pb_field *fs, const char *where,
+                 struct km_otlp_scope *s)
 {
     struct km_pb_field f;
-    int rc = km_pb_expect(fs, KM_PB_LEN, "ScopeMetrics", "scope");
+    int rc = km_pb_expect(fs, KM_PB_LEN, where, "scope");
 
     if (rc)
         return rc;
@@ -798,7 +799,7 @@ static int scope_metrics(struct dec *d, const uint8_t *p, size_t n, void *elem, 
     sm->scope.name = sm->scope.version = "";
     FOR_FIELDS(p, n, f, "ScopeMetrics", rc)
     {
-        if (f.num == 1 && (rc = scope(d, &f, &sm->scope)) != 0)
+        if (f.num == 1 && (rc = scope(d, &f, "ScopeMetrics", &sm->scope)) != 0)
             return rc;
     }
     if (rc == 0)
@@ -817,7 +818,7 @@ static int resource_metrics(struct dec *d, const uint8_t *p, size_t n, void *ele
 
     FOR_FIELDS(p, n, f, "ResourceMetrics", rc)
     {
-        if (f.num == 1 && (rc = resource(d, &f, &rm->attrs, &rm->nattrs)) != 0)
+        if (f.num == 1 && (rc = resource(d, &f, "ResourceMetrics", &rm->attrs, &rm->nattrs)) != 0)
             return rc;
     }
     if (rc == 0)
@@ -897,7 +898,7 @@ static int scope_logs(struct dec *d, const uint8_t *p, size_t n, void *elem, siz
     sl->scope.name = sl->scope.version = "";
     FOR_FIELDS(p, n, f, "ScopeLogs", rc)
     {
-        if (f.num == 1 && (rc = scope(d, &f, &sl->scope)) != 0)
+        if (f.num == 1 && (rc = scope(d, &f, "ScopeLogs", &sl->scope)) != 0)
             return rc;
     }
     if (rc == 0)
@@ -916,7 +917,7 @@ static int resource_logs(struct dec *d, const uint8_t *p, size_t n, void *elem, 
 
     FOR_FIELDS(p, n, f, "ResourceLogs", rc)
     {
-        if (f.num == 1 && (rc = resource(d, &f, &rl->attrs, &rl->nattrs)) != 0)
+        if (f.num == 1 && (rc = resource(d, &f, "ResourceLogs", &rl->attrs, &rl->nattrs)) != 0)
             return rc;
     }
     if (rc == 0)

@@ -179,7 +179,7 @@ char *km_otlp_metric_name(struct km_arena *a, const char *name, const char *unit
                           bool gauge)
 {
     char *base = sanitise(a, name, true, "_"), word[160], *out;
-    size_t n;
+    size_t n, wl;
 
     if (!base)
         return NULL;
@@ -189,10 +189,18 @@ char *km_otlp_metric_name(struct km_arena *a, const char *name, const char *unit
     km_otlp_unit_name(unit, gauge, word, sizeof(word));
     if (word[0] && has_tokens(base, word))
         word[0] = '\0';
-    out = km_otlp_alloc(a, n + strlen(word) + 8, 1);
+    wl = strlen(word);
+    out = km_otlp_alloc(a, n + wl + 8, 1);
     if (!out)
         return NULL;
-    sprintf(out, "%s%s%s%s", base, word[0] ? "_" : "", word, counter ? "_total" : "");
+    memcpy(out, base, n);
+    if (wl) {
+        out[n++] = '_';
+        memcpy(out + n, word, wl);
+        n += wl;
+    }
+    if (counter)
+        memcpy(out + n, "_total", 7);
     return out;
 }
 
@@ -235,6 +243,10 @@ size_t km_otlp_resource_labels(struct km_arena *a, const struct km_otlp_attr *at
         out[k++] = (struct km_label){ "job", job };
         if (logs)
             out[k++] = (struct km_label){ "service_name", name };
+    } else if (logs) {
+        /* As OpenTelemetry's SDKs name a service without a name (and Loki's OTLP ingest):
+         * every stream needs a label. */
+        out[k++] = (struct km_label){ "service_name", "unknown_service" };
     }
     for (size_t i = 0; i < sizeof(promoted) / sizeof(promoted[0]); i++) {
         const char *v = attr_get(attrs, n, promoted[i].attr);
@@ -406,10 +418,13 @@ static int emit(struct ctx *c, const char *name, const char *xname, const char *
 
 static char *suffixed(struct km_arena *a, const char *name, const char *suffix)
 {
-    char *s = km_otlp_alloc(a, strlen(name) + strlen(suffix) + 1, 1);
+    size_t n = strlen(name), k = strlen(suffix);
+    char *s = km_otlp_alloc(a, n + k + 1, 1);
 
-    if (s)
-        sprintf(s, "%s%s", name, suffix);
+    if (s) {
+        memcpy(s, name, n);
+        memcpy(s + n, suffix, k);
+    }
     return s;
 }
 
@@ -603,7 +618,8 @@ static int summary(struct ctx *c, const struct km_otlp_point *p, const char *nam
         qv = km_otlp_strdup(c->a, q, strlen(q));
         rc = qv ? emit(c, name, "quantile", qv, p->qvalues[i]) : KM_ELIMIT;
     }
-    if (rc == 0 && p->has_sum)
+    /* A Summary's sum is not optional (absent on the wire means 0). */
+    if (rc == 0)
         rc = emit(c, sn, NULL, NULL, p->sum);
     if (rc == 0)
         rc = emit(c, cn, NULL, NULL, (double)p->count);
@@ -644,6 +660,8 @@ static int metric(struct ctx *c, const struct km_label *res, size_t nres,
     char unit[160];
     int rc;
 
+    if (m->type == KM_OTLP_NONE)
+        return 0; /* no data: nothing to store */
     if (!name)
         return KM_ELIMIT;
     km_otlp_unit_name(m->unit, gauge, unit, sizeof(unit));
@@ -754,6 +772,33 @@ int km_otlp_to_samples(struct km_otlp_metrics_req *r, const struct km_otlp_map_o
         }
     }
     return rc;
+}
+
+uint64_t km_otlp_samples_estimate(const struct km_otlp_metrics_req *r)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < r->nresources; i++) {
+        n++; /* target_info */
+        for (size_t k = 0; k < r->resources[i].nscopes; k++)
+            for (size_t m = 0; m < r->resources[i].scopes[k].nmetrics; m++) {
+                const struct km_otlp_metric *mt = &r->resources[i].scopes[k].metrics[m];
+
+                for (size_t p = 0; p < mt->npoints; p++) {
+                    const struct km_otlp_point *pt = &mt->points[p];
+
+                    if (mt->type == KM_OTLP_HISTOGRAM)
+                        n += pt->nbounds + 3;
+                    else if (mt->type == KM_OTLP_EXP_HISTOGRAM)
+                        n += pt->pos.n + pt->neg.n + 4;
+                    else if (mt->type == KM_OTLP_SUMMARY)
+                        n += pt->nquantiles + 2;
+                    else
+                        n++;
+                }
+            }
+    }
+    return n;
 }
 
 void km_otlp_samples_fini(struct km_otlp_samples *s)

@@ -66,6 +66,10 @@ int km_otlp_to_samples(struct km_otlp_metrics_req *r, const struct km_otlp_map_o
                        struct km_otlp_samples *out);
 void km_otlp_samples_fini(struct km_otlp_samples *s);
 
+/* The samples km_otlp_to_samples() gives the request at most (for a rate limit taken
+ * before mapping). */
+uint64_t km_otlp_samples_estimate(const struct km_otlp_metrics_req *r);
+
 /* The Prometheus unit word of an OTLP unit ("ms" → "milliseconds", "By/s" →
  * "bytes_per_second", "1" → "ratio" when gauge, else ""; "{req}" → ""); into out. */
 void km_otlp_unit_name(const char *unit, bool gauge, char *out, size_t size);

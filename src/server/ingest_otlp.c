@@ -445,7 +445,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
     }
     atomic_fetch_add(&o->received[SIG_METRICS], r.npoints);
     /* Limits first: a request answered 429 changes nothing, delta totals included. */
-    if (!km_ingest_rate_take(o->in, r.npoints, &retry_s)) {
+    if (!km_ingest_rate_take(o->in, km_otlp_samples_estimate(&r), &retry_s)) {
         snprintf(msg, sizeof(msg), "over the ingest rate limit of %.0f samples/s",
                  o->in->o.max_samples_per_s);
         limited(o, req, SIG_METRICS, retry_s, msg);

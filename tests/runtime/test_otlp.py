@@ -206,3 +206,34 @@ def test_otlp_listen(server_factory):
     # The second listener serves ingest only.
     status, _, _ = http_request(otlp + "/api/v1/query?query=up")
     assert status == 404
+
+
+def test_rate_limit_429_stores_nothing(server_factory):
+    _, base, _ = server_factory("--max-samples-per-second", "1")
+    hdrs = {"Content-Type": "application/json"}
+    # The budget (two seconds' worth) goes within a few requests; the next is refused.
+    for i in range(5):
+        status, h, body = http_request(base + "/v1/metrics", "POST",
+                                       gauge_request(f"try{i}", i), hdrs)
+        if status != 200:
+            break
+        assert one(base, f"try{i}_milliseconds")[1] == i
+    assert status == 429, body
+    assert int(h["Retry-After"]) >= 1
+    assert "rate limit" in json.loads(body)["error"]
+    assert query(base, f"try{i}_milliseconds") == {}
+
+
+def test_logs_without_resource(server_factory):
+    _, base, _ = server_factory()
+    now = time.time_ns()
+    req = {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": str(now), "body": {"stringValue": "bare line"}},
+        {"observedTimeUnixNano": str(now + 1), "severityNumber": 9,
+         "body": {"arrayValue": {"values": [{"intValue": "1"}, {"boolValue": True}]}}}]}]}]}
+    status, _, body = http_request(base + "/v1/logs", "POST", json.dumps(req).encode(),
+                                   {"Content-Type": "application/json"})
+    assert status == 200 and json.loads(body) == {}, body
+    streams = log_lines(base, '{service_name="unknown_service"}')
+    got = {dict(k).get("level", ""): v for k, v in streams.items()}
+    assert got == {"": ["bare line"], "info": ["[1,true]"]}
