@@ -57,6 +57,20 @@ char *km_otlp_label_name(struct km_arena *a, const char *key)
     return sanitise(a, key, false, "key_");
 }
 
+/* km_otlp_label_name(), or the key itself when it is already a label name that
+ * sanitising leaves alone (most are: no copy). */
+static const char *label_name(struct km_arena *a, const char *key)
+{
+    size_t i = 0;
+
+    if (key[0] >= '0' && key[0] <= '9')
+        return km_otlp_label_name(a, key);
+    for (; key[i]; i++)
+        if (!name_char(key[i], false, false) || (key[i] == '_' && key[i + 1] == '_'))
+            return km_otlp_label_name(a, key);
+    return i ? key : km_otlp_label_name(a, key);
+}
+
 struct unit {
     const char *otel, *prom;
 };
@@ -285,7 +299,7 @@ static int add_attrs(struct km_arena *a, const struct km_otlp_attr *attrs, size_
     for (size_t i = 0; i < n; i++) {
         if (*nv == cap)
             return km_err_set(KM_EINVAL, "more than %d attributes", MAX_LABELS);
-        v[*nv].name = km_otlp_label_name(a, attrs[i].key);
+        v[*nv].name = label_name(a, attrs[i].key);
         if (!v[*nv].name)
             return KM_ELIMIT;
         v[*nv].value = attrs[i].value;

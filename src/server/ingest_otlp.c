@@ -468,6 +468,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
     if (rc) {
         atomic_fetch_add(&o->requests[SIG_METRICS][OUT_FAILED], 1);
         km_log_error(LOG_NAME, "metrics: %s", km_err_msg());
+        km_http_req_add_header(req, "Retry-After", "5");
         km_http_respond_error(req, 503, "the samples could not be stored: %s", km_err_msg());
         goto out;
     }
@@ -523,6 +524,7 @@ static void on_logs(struct km_http_req *req, void *ud)
     if (rc) {
         atomic_fetch_add(&o->requests[SIG_LOGS][OUT_FAILED], 1);
         km_log_error(LOG_NAME, "logs: %s", km_err_msg());
+        km_http_req_add_header(req, "Retry-After", "5");
         km_http_respond_error(req, 503, "the log store failed: %s", km_err_msg());
         goto out;
     }

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import free_port, http_request, wait_ready
+from conftest import free_port, http_request, run, wait_ready
 
 NODE = shutil.which("node")
 NODE_MODULES = os.environ.get(
@@ -206,6 +206,7 @@ def test_otlp_listen(server_factory):
     # The second listener serves ingest only.
     status, _, _ = http_request(otlp + "/api/v1/query?query=up")
     assert status == 404
+    assert "--otlp-listen" in run("server", "--help").stdout
 
 
 def test_rate_limit_429_stores_nothing(server_factory):
