@@ -563,8 +563,9 @@ static int add_routes(struct km_server *s)
     return rc;
 }
 
-/* --otlp-listen: a second listener with the main one's options (TLS, tokens, limits)
- * serving OTLP/HTTP ingest and the health probes only. */
+/* --otlp-listen: a second listener with the main one's options (TLS, tokens, limits,
+ * CORS for browser exporters) serving OTLP/HTTP ingest and the health probes
+ * only. */
 static int start_otlp_listener(struct km_server *s, const struct km_http_opts *main_opts)
 {
     static const struct km_http_route probes[] = {
@@ -578,7 +579,6 @@ static int start_otlp_listener(struct km_server *s, const struct km_http_opts *m
         return 0;
     ho.listen = s->o.otlp_listen;
     ho.name = "otlp";
-    ho.cors = false;
     rc = km_http_server_create(&s->otlp_http, &ho);
     if (rc == 0)
         rc = km_http_server_add_routes(s->otlp_http, probes, sizeof(probes) / sizeof(probes[0]), s);
