@@ -442,15 +442,44 @@ static char *suffixed(struct km_arena *a, const char *name, const char *suffix)
     return s;
 }
 
+/* The slot of `name` in the metadata set: its entry's, or the empty one it would take. */
+static size_t md_slot(const struct km_otlp_samples *out, const char *name)
+{
+    size_t i = XXH3_64bits(name, strlen(name)) & out->mdmask;
+
+    while (out->mdset[i] && strcmp(out->md[out->mdset[i] - 1].name, name) != 0)
+        i = (i + 1) & out->mdmask;
+    return i;
+}
+
+/* A family's metadata, once per name (every resource repeats its metrics'). */
 static int add_metadata(struct ctx *c, const char *name, enum km_metric_type type, const char *help,
                         const char *unit)
 {
     struct km_otlp_samples *out = c->out;
-    int rc = grow((void **)&out->md, &out->capmd, out->nmd + 1, sizeof(*out->md));
+    size_t slot;
+    int rc;
 
+    if (2 * (out->nmd + 1) > out->mdmask) { /* keep the set at most half full */
+        size_t size = out->mdmask ? 2 * (out->mdmask + 1) : 64;
+        uint32_t *set = calloc(size, sizeof(*set));
+
+        if (!set)
+            return km_err_set(KM_ENOMEM, "out of memory mapping OTLP metrics");
+        free(out->mdset);
+        out->mdset = set;
+        out->mdmask = size - 1;
+        for (size_t i = 0; i < out->nmd; i++)
+            out->mdset[md_slot(out, out->md[i].name)] = (uint32_t)(i + 1);
+    }
+    slot = md_slot(out, name);
+    if (out->mdset[slot])
+        return 0;
+    rc = grow((void **)&out->md, &out->capmd, out->nmd + 1, sizeof(*out->md));
     if (rc)
         return rc;
     out->md[out->nmd++] = (struct km_metadata){ name, type, help, unit };
+    out->mdset[slot] = (uint32_t)out->nmd;
     return 0;
 }
 
@@ -820,5 +849,6 @@ void km_otlp_samples_fini(struct km_otlp_samples *s)
     free(s->v);
     free(s->point);
     free(s->md);
+    free(s->mdset);
     memset(s, 0, sizeof(*s));
 }

@@ -50,8 +50,10 @@ struct km_otlp_samples {
     struct km_sample *v;
     uint32_t *point; /* the data point (0-based, in request order) each sample comes from */
     size_t n, cap;
-    struct km_metadata *md;
+    struct km_metadata *md; /* one entry per family name (the first one met) */
     size_t nmd, capmd;
+    uint32_t *mdset; /* open addressing over md by name (indexes + 1; 0: empty) */
+    size_t mdmask;
     uint64_t points;       /* data points read */
     uint64_t dropped;      /* data points not stored: delta kinds Prometheus has none of, delta
                             * points out of order or past the delta state's bound, unusable

@@ -564,8 +564,7 @@ static int add_routes(struct km_server *s)
 }
 
 /* --otlp-listen: a second listener with the main one's options (TLS, tokens, limits,
- * CORS for browser exporters) serving OTLP/HTTP ingest and the health probes
- * only. */
+ * CORS for browser exporters) serving only OTLP/HTTP ingest and the health probes. */
 static int start_otlp_listener(struct km_server *s, const struct km_http_opts *main_opts)
 {
     static const struct km_http_route probes[] = {
