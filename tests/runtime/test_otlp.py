@@ -14,6 +14,7 @@ import urllib.parse
 import pytest
 
 from conftest import free_port, http_request, run, wait_ready
+from rwlib import field, varint
 
 NODE = shutil.which("node")
 NODE_MODULES = os.environ.get(
@@ -238,3 +239,31 @@ def test_logs_without_resource(server_factory):
     streams = log_lines(base, '{service_name="unknown_service"}')
     got = {dict(k).get("level", ""): v for k, v in streams.items()}
     assert got == {"": ["bare line"], "info": ["[1,true]"]}
+
+
+def test_logs_protobuf(server_factory):
+    """ExportLogsServiceRequest in protobuf (the JS SDK's log exporter sends JSON), with a
+    trace id, attributes and a non-string body; the answer is protobuf."""
+    def kv(k, v):
+        return field(1, 2, k.encode()) + field(2, 2, field(1, 2, v.encode()))
+
+    _, base, _ = server_factory()
+    now = time.time_ns()
+    rec1 = (field(1, 1, now.to_bytes(8, "little")) + field(2, 0, varint(13)) +
+            field(3, 2, b"Warning") + field(5, 2, field(1, 2, b"disk almost full")) +
+            field(6, 2, kv("path", "/var")) + field(9, 2, bytes(range(16))) +
+            field(10, 2, bytes(range(8))))
+    rec2 = (field(11, 1, (now + 1).to_bytes(8, "little")) + field(2, 0, varint(21)) +
+            field(5, 2, field(3, 0, varint(42))))
+    resource = field(1, 2, kv("service.name", "pbsvc")) + field(1, 2, kv("k8s.pod.name", "p1"))
+    scope_logs = field(1, 2, field(1, 2, b"lib")) + field(2, 2, rec1) + field(2, 2, rec2)
+    body = field(1, 2, field(1, 2, resource) + field(2, 2, scope_logs))
+    status, hdrs, answer = http_request(base + "/v1/logs", "POST", gzip.compress(body),
+                                        {"Content-Type": "application/x-protobuf",
+                                         "Content-Encoding": "gzip"})
+    assert status == 200 and answer == b"", answer
+    assert hdrs["Content-Type"] == "application/x-protobuf"
+    streams = log_lines(base, '{job="pbsvc"}')
+    got = {dict(k)["level"]: v for k, v in streams.items()}
+    assert got == {"warning": ["disk almost full"], "fatal": ["42"]}
+    assert all(dict(k)["pod"] == "p1" and dict(k)["service_name"] == "pbsvc" for k in streams)
