@@ -230,7 +230,8 @@ int64_t km_ingest_last_ms(const struct km_ingest *in)
 
 void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
 {
-    static const char *const src[] = { "remote_write", "json", "cluster_state", "rules", "self" };
+    static const char *const src[] = { "remote_write", "json", "cluster_state",
+                                       "rules",        "self", "otlp" };
     struct km_series_cache_stats cs;
     int f;
 

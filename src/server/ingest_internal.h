@@ -23,6 +23,7 @@ enum km_ingest_source {
     KM_SRC_CLUSTER_STATE,
     KM_SRC_RULES,
     KM_SRC_SELF,
+    KM_SRC_OTLP,
     KM_SRC_COUNT
 };
 

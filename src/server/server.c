@@ -19,6 +19,7 @@
 #include "common/mset.h"
 #include "common/timefmt.h"
 #include "ingest.h"
+#include "ingest_otlp.h"
 #include "kstate/settings.h"
 #include "logs/logstore.h"
 #include "logs_api.h"
@@ -378,8 +379,18 @@ const struct km_cfg_field km_server_fields[] = {
               "(--max-future applies to log lines too)",
       .min = 0,
       .max = 7ll * 86400000 },
+    { .name = "otlp-listen",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, otlp_listen),
+      .metavar = "ADDR:PORT",
+      .help = "also serve OpenTelemetry OTLP/HTTP ingest (POST /v1/metrics, /v1/logs; the "
+              "usual port is 4318) on this address, with the main listener's TLS and "
+              "tokens; the main listener serves them too (default: no second listener)" },
     KM_CFG_FIELDS_END,
 };
+
+/* OTLP delta series accumulated at once (otlp/otlp_delta.h). */
+#define OTLP_DELTA_SERIES 1000000
 
 /* ---- health --------------------------------------------------------------------------- */
 
@@ -480,6 +491,7 @@ void km_server_collect_metrics(struct km_server *s, struct km_mset *m)
         km_storage_metrics(s->api.store, m);
         km_logs_api_metrics(s->logs_api, m);
         km_forward_metrics(s->forward, m);
+        km_otlp_ingest_metrics(s->otlp, m);
     }
     if (s->cs)
         km_server_cs_metrics(s->cs, m);
@@ -597,7 +609,36 @@ static int add_routes(struct km_server *s)
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_logs_api_routes, km_logs_api_nroutes,
                                        s->logs_api);
+    if (rc == 0)
+        rc = km_otlp_ingest_create(&s->otlp, s->o.max_decoded_bytes, OTLP_DELTA_SERIES);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_otlp_routes, km_otlp_nroutes, s->otlp);
     return rc;
+}
+
+/* --otlp-listen: a second listener with the main one's options (TLS, tokens, limits,
+ * CORS for browser exporters) serving only OTLP/HTTP ingest and the health probes. */
+static int start_otlp_listener(struct km_server *s, const struct km_http_opts *main_opts)
+{
+    static const struct km_http_route probes[] = {
+        { "GET", "/healthz", on_healthz, KM_ROUTE_INLINE },
+        { "GET", "/readyz", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
+    };
+    struct km_http_opts ho = *main_opts;
+    int rc;
+
+    if (!s->o.otlp_listen || !s->o.otlp_listen[0])
+        return 0;
+    ho.listen = s->o.otlp_listen;
+    ho.name = "otlp";
+    rc = km_http_server_create(&s->otlp_http, &ho);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->otlp_http, probes, sizeof(probes) / sizeof(probes[0]), s);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->otlp_http, km_otlp_routes, km_otlp_nroutes, s->otlp);
+    if (rc == 0)
+        rc = km_http_server_start(s->otlp_http);
+    return rc ? km_err_wrap(rc, "--otlp-listen %s", s->o.otlp_listen) : 0;
 }
 
 static void logs_progress(void *ud, const char *msg)
@@ -686,7 +727,10 @@ static int open_db(struct km_server *s)
     rc = open_logs(s);
     if (rc)
         return rc;
+    km_otlp_ingest_attach(s->otlp, s->api.ingest, s->logs);
     km_http_server_set_ready(s->http, true);
+    if (s->otlp_http)
+        km_http_server_set_ready(s->otlp_http, true);
     return 0;
 }
 
@@ -784,6 +828,8 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
         rc = add_routes(s);
     if (rc == 0)
         rc = km_http_server_start(s->http);
+    if (rc == 0)
+        rc = start_otlp_listener(s, &ho);
     if (rc == 0) {
         warn_if_reachable(s);
         rc = open_db(s);
@@ -819,11 +865,14 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     /* The self-scrape, the rules and the collector write through ingest: stopped before
      * it; the rules after the HTTP server, whose /-/reload and API handlers use them. */
     km_server_self_scrape_stop(s);
+    km_http_server_stop(s->otlp_http, grace_ms);
     km_http_server_stop(s->http, grace_ms);
     km_server_rules_stop(s);
     km_server_cs_stop(s->cs);
+    km_http_server_destroy(s->otlp_http);
     km_http_server_destroy(s->http);
     km_forward_destroy(s->forward); /* after every writer: what waits is spooled */
+    km_otlp_ingest_destroy(s->otlp);
     km_ingest_destroy(s->api.ingest);
     km_storage_close(s->api.store);
     km_logstore_close(s->logs);

@@ -74,6 +74,7 @@ struct km_server_opts {
     uint64_t logs_max_line_bytes;
     int64_t logs_max_streams;
     int64_t logs_ooo_window_ms;
+    char *otlp_listen; /* a second listener for OTLP/HTTP only, or NULL/"": none */
 };
 
 /* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into

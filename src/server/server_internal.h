@@ -19,6 +19,7 @@ struct km_forward;
 struct km_ingest;
 struct km_logstore;
 struct km_logs_api;
+struct km_otlp_ingest;
 struct km_alert_history;
 struct km_mset;
 struct km_notifier;
@@ -60,6 +61,8 @@ struct km_server {
     struct km_logs_api *logs_api;     /* the Loki API over it */
     struct km_auth *auth;             /* --tokens, or NULL (open) */
     struct km_forward *forward;       /* --remote-write-url/-config, or NULL */
+    struct km_otlp_ingest *otlp;      /* OTLP/HTTP ingest (/v1/metrics, /v1/logs) */
+    struct km_http_server *otlp_http; /* --otlp-listen, or NULL */
     /* The self-scrape (self_scrape.c). */
     pthread_t scrape_thread;
     pthread_mutex_t scrape_mu;
