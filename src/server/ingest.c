@@ -158,6 +158,37 @@ int km_ingest_bind_cluster(struct km_label *l, size_t *n, size_t cap, const char
     return 0;
 }
 
+struct km_querier *km_ingest_head_querier(struct km_ingest *in)
+{
+    int64_t span = in->o.head_span_ms > 0 ? in->o.head_span_ms : 3 * 3600 * 1000ll;
+    struct km_querier *q = NULL;
+
+    if (km_querier_open(in->store, km_time_now_ns() / 1000000 - span, INT64_MAX, &q) != 0)
+        return NULL;
+    return q;
+}
+
+bool km_ingest_series_exists(struct km_querier *q, const struct km_label *l, size_t n)
+{
+    struct km_select_hints hints = { .labels_only = true };
+    struct km_matcher **m = calloc(n + 1, sizeof(*m));
+    struct km_series_set *set = NULL;
+    bool found = false;
+    size_t k = 0;
+
+    while (m && k < n && km_matcher_create(&m[k], KM_MATCH_EQ, l[k].name, l[k].value) == 0)
+        k++;
+    if (m && k == n && n && km_querier_select(q, m, k, &hints, &set) == 0) {
+        while (!found && km_series_next(set))
+            found = km_series_labels(set)->n == n;
+        km_series_set_close(set);
+    }
+    for (size_t i = 0; i < k; i++)
+        km_matcher_destroy(m[i]);
+    free(m);
+    return found;
+}
+
 bool km_ingest_cluster_admit(struct km_ingest *in, struct km_http_req *req,
                              const struct km_cluster_use *u, size_t n)
 {

@@ -90,6 +90,13 @@ bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s);
 bool km_ingest_cluster_admit(struct km_ingest *in, struct km_http_req *req,
                              const struct km_cluster_use *u, size_t n);
 
+/* A labels-only view of the head's span (NULL on error), to ask km_ingest_series_exists
+ * of series a cluster at its series cap sends: a series the remote_write cache does not
+ * know (after a restart, an eviction) may exist, and is then no new series. */
+struct km_querier *km_ingest_head_querier(struct km_ingest *in);
+/* Whether the view holds a series with exactly these labels (sorted). Errors: false. */
+bool km_ingest_series_exists(struct km_querier *q, const struct km_label *l, size_t n);
+
 /* Count an append's outcome and note the time of the last stored data. */
 void km_ingest_count(struct km_ingest *in, const struct km_append_result *res);
 

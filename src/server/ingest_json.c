@@ -72,39 +72,15 @@ static void labels_preview(char *out, size_t size, const struct km_label *l, siz
         snprintf(out + k, size - k, "}");
 }
 
-/* How many of the series of s[0..n) (sorted labels) the database does not hold yet in
- * the head's span: looked up with a labels-only selection of each (only asked when their
- * cluster is at its series cap). Errors count a series as new. */
+/* How many of the series of s[0..n) the database does not hold yet (asked only when
+ * their cluster is at its series cap). */
 static uint64_t json_new_series(struct km_ingest *in, const struct km_sample *s, size_t n)
 {
-    int64_t span = in->o.head_span_ms > 0 ? in->o.head_span_ms : 3 * 3600 * 1000ll;
-    struct km_select_hints hints = { .labels_only = true };
-    struct km_querier *q = NULL;
+    struct km_querier *q = km_ingest_head_querier(in);
     uint64_t fresh = n;
 
-    if (km_querier_open(in->store, km_time_now_ns() / 1000000 - span, INT64_MAX, &q) != 0)
-        return n;
-    for (size_t i = 0; i < n; i++) {
-        struct km_matcher *m[8] = { 0 };
-        struct km_series_set *set = NULL;
-        size_t k = 0;
-
-        while (k < s[i].nlabels && k < 8 &&
-               km_matcher_create(&m[k], KM_MATCH_EQ, s[i].labels[k].name, s[i].labels[k].value) ==
-                   0)
-            k++;
-        if (k == s[i].nlabels && km_querier_select(q, m, k, &hints, &set) == 0) {
-            while (km_series_next(set)) {
-                if (km_series_labels(set)->n == k) {
-                    fresh--;
-                    break;
-                }
-            }
-            km_series_set_close(set);
-        }
-        for (size_t j = 0; j < k; j++)
-            km_matcher_destroy(m[j]);
-    }
+    for (size_t i = 0; q && i < n; i++)
+        fresh -= km_ingest_series_exists(q, s[i].labels, s[i].nlabels);
     km_querier_close(q);
     return fresh;
 }

@@ -49,6 +49,7 @@ struct item {
     size_t live;   /* samples within the clock's window: none, and the series is not created */
     uint32_t slot; /* its cluster's entry (ingest_cluster.h) */
     bool known;    /* found in the cache */
+    bool exists;   /* not in the cache, but in the database (checked at a series cap) */
 };
 
 struct scratch {
@@ -403,9 +404,26 @@ static int cluster_uses(struct ctx *c, size_t *nuse)
         const struct item *it = &sc->items[i];
 
         if (it->live)
-            km_cluster_use_add(sc->use, nuse, sc->capuse, it->slot, it->live, !it->known);
+            km_cluster_use_add(sc->use, nuse, sc->capuse, it->slot, it->live,
+                               !it->known && !it->exists);
     }
     return rc;
+}
+
+/* At a cluster's series cap, the series the cache did not know may exist already: those
+ * found in the database are not new (their uses recounted). */
+static int recount_new(struct ctx *c, size_t *nuse)
+{
+    struct km_querier *q = km_ingest_head_querier(c->in);
+
+    for (size_t i = 0; q && i < c->sc->nitems; i++) {
+        struct item *it = &c->sc->items[i];
+
+        if (!it->known && it->live && km_ingest_series_exists(q, &c->sc->labels[it->lab], it->nlab))
+            it->exists = true;
+    }
+    km_querier_close(q);
+    return cluster_uses(c, nuse);
 }
 
 /* ---- metadata ---------------------------------------------------------------------------- */
@@ -644,6 +662,11 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
                                   (unsigned long long)in->o.max_series, c.npending);
             return;
         }
+    }
+    if (!km_clusters_series_fit(in->clusters, c.sc->use, nuse, &(size_t){ 0 }) &&
+        recount_new(&c, &nuse) != 0) {
+        km_http_respond_error(req, 503, "out of memory reading the request");
+        return;
     }
     if (!km_ingest_cluster_admit(in, req, c.sc->use, nuse))
         return;

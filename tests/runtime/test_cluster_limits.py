@@ -8,7 +8,7 @@ import json
 import time
 import urllib.parse
 
-from conftest import SANITIZED, http_get, http_request, scrape
+from conftest import SANITIZED, http_get, http_request, scrape, wait_until
 from rwlib import HEADERS, series_of, snappy, write_request
 
 SLOW = 3 if SANITIZED else 1
@@ -120,6 +120,26 @@ def test_series_cap_per_cluster(server_factory):
     assert metric(m, "kmon_cluster_series", cluster="") == 5
     assert metric(m, "kmon_cluster_samples_limited_total", cluster="a") == 6
     assert metric(m, "kmon_cluster_max_series") == 5
+
+
+def test_series_cap_after_restart(server_factory, tmp_path):
+    """After a restart the series cache is empty: series the database holds are no new
+    series, and the cap still holds for new ones (the head is recounted at start)."""
+    data = tmp_path / "restart"
+    proc, base, _ = server_factory("--max-series-per-cluster", "3", data=data)
+    t = now_ms()
+    assert write(base, batch("a", "kept", 3, t))[0] == 204
+    proc.p.terminate()
+    proc.p.wait(timeout=30)
+    _, base, _ = server_factory("--max-series-per-cluster", "3", data=data)
+    wait_until(lambda: metric(scrape(base), "kmon_cluster_series", cluster="a") == 3,
+               what="the recount of cluster a's series")
+    st, _, body = write(base, batch("a", "kept", 3, t + 1000))
+    assert st == 204, body
+    st, _, body = write(base, batch("a", "kept", 4, t + 2000))
+    assert st == 429, body
+    assert count(base, "kept") == 3
+    assert metric(scrape(base), "kmon_cluster_series", cluster="a") == 3
 
 
 def loki_push(base, streams):
