@@ -8,16 +8,16 @@
  *      validated (names, order, duplicates, metric name, UTF-8, lengths). Nothing is
  *      stored yet, so a bad series anywhere refuses the whole request;
  *   3. apply the limits (rate, series; the same per cluster), resolve the new series,
- *      append every sample by
- *      reference; a reference gone stale (its series left the head) is resolved again
- *      from its labels and its samples appended once more;
- *   A write token bound to a cluster (km_auth_write_cluster) sets the label `cluster` of
- *   every series; the series cache is then keyed by that cluster and the label bytes, so
- *   bound and unbound requests never share an entry. Each cache entry also remembers the
- *   series' entry in the per-cluster table.
+ *      append every sample by reference; a reference gone stale (its series left the
+ *      head) is resolved again from its labels and its samples appended once more;
  *   4. hand the request's metric metadata (TYPE, HELP, UNIT) to the store, when it
  *      keeps any: an invalid entry is dropped and counted, never a reason to refuse the
  *      samples (Prometheus' own receiver ignores metadata altogether).
+ *
+ * A write token bound to a cluster (km_auth_write_cluster) sets the label `cluster` of
+ * every series; the series cache is then keyed by that cluster and the label bytes, so
+ * bound and unbound requests never share an entry. Each cache entry also remembers the
+ * series' entry in the per-cluster table (ingest_cluster.h).
  */
 #include "ingest_internal.h"
 
@@ -637,9 +637,9 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
         return;
     }
     if (!km_ingest_rate_take(in, c.sc->nsmp, &retry_s)) {
-        km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, c.sc->use, nuse, true);
         char ra[24];
 
+        km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, c.sc->use, nuse, true);
         snprintf(ra, sizeof(ra), "%lld", (long long)retry_s);
         km_http_req_add_header(req, "Retry-After", ra);
         atomic_fetch_add(&in->limited, 1);

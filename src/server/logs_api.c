@@ -256,7 +256,7 @@ static void refusal_sentence(const struct km_log_push_result *r, uint64_t receiv
 
 /* Bind every stream of p to the write token's cluster (labels copied into p's arena with
  * `cluster` set), and count each cluster's line bytes into u (capacity: one per stream).
- * 0, or KM_ENOMEM / KM_ELIMIT (too many labels to add one). */
+ * 0, or KM_ENOMEM. */
 static int push_clusters(struct km_logs_api *a, const char *bound, struct km_loki_push *p,
                          struct km_cluster_use *u, size_t *nu)
 {
