@@ -277,18 +277,22 @@ static int count_series(struct km_clusters *c, struct km_storage *store, int64_t
                         uint64_t *count)
 {
     struct km_select_hints hints = { .labels_only = true };
-    struct km_matcher *all = NULL;
+    struct km_matcher *m[2] = { NULL, NULL };
     struct km_querier *q = NULL;
     struct km_series_set *set = NULL;
     int rc;
 
-    rc = km_matcher_create(&all, KM_MATCH_RE, KM_METRIC_NAME_LABEL, ".+");
+    /* Every series but the server's own figures about clusters (its self-scrape stores
+     * kmon_cluster_*{cluster=…}): they are not the clusters' data. */
+    rc = km_matcher_create(&m[0], KM_MATCH_RE, KM_METRIC_NAME_LABEL, ".+");
+    if (rc == 0)
+        rc = km_matcher_create(&m[1], KM_MATCH_NRE, KM_METRIC_NAME_LABEL, "kmon_cluster_.*");
     if (rc)
-        return rc;
+        goto free_matchers;
     rc = km_querier_open(store, mint, maxt, &q);
     if (rc)
-        goto free_matcher;
-    rc = km_querier_select(q, &all, 1, &hints, &set);
+        goto free_matchers;
+    rc = km_querier_select(q, m, 2, &hints, &set);
     if (rc)
         goto close_querier;
     while (km_series_next(set)) {
@@ -307,8 +311,9 @@ static int count_series(struct km_clusters *c, struct km_storage *store, int64_t
     km_series_set_close(set);
 close_querier:
     km_querier_close(q);
-free_matcher:
-    km_matcher_destroy(all);
+free_matchers:
+    km_matcher_destroy(m[0]);
+    km_matcher_destroy(m[1]);
     return rc;
 }
 
