@@ -12,14 +12,57 @@
 #include "common/timefmt.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Series per cluster are recounted from the store at least this often, and at most once
+ * per 20 times what a recount took (its cost stays under 5% of a core). */
+#define RECOUNT_MIN_NS (30 * 1000000000ll)
+
+/* The thread recounting series per cluster over the head's span. */
+static void *recount_main(void *p)
+{
+    struct km_ingest *in = p;
+    int64_t span = in->o.head_span_ms > 0 ? in->o.head_span_ms : 3 * 3600 * 1000ll;
+    int64_t wait_ns = 0; /* the first count at once: the head holds what the WAL replayed */
+
+    pthread_mutex_lock(&in->recount_mu);
+    while (!in->stopping) {
+        struct timespec until;
+        int64_t t0, took;
+
+        if (wait_ns) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += (time_t)(wait_ns / 1000000000ll);
+            pthread_cond_timedwait(&in->recount_cv, &in->recount_mu, &until);
+            if (in->stopping)
+                break;
+        }
+        pthread_mutex_unlock(&in->recount_mu);
+        t0 = km_time_mono_ns();
+        if (km_clusters_reconcile(in->clusters, in->store, km_time_now_ns() / 1000000 - span,
+                                  INT64_MAX) != 0)
+            km_log_warn(KM_INGEST_LOG, "counting series per cluster: %s", km_err_msg());
+        took = km_time_mono_ns() - t0;
+        wait_ns = took * 20 > RECOUNT_MIN_NS ? took * 20 : RECOUNT_MIN_NS;
+        pthread_mutex_lock(&in->recount_mu);
+    }
+    pthread_mutex_unlock(&in->recount_mu);
+    return NULL;
+}
 
 int km_ingest_create(struct km_ingest **out, struct km_storage *store,
                      const struct km_ingest_opts *o)
 {
     struct km_ingest *in = calloc(1, sizeof(*in));
+    struct km_clusters_opts co = {
+        .max_series = o->max_series_per_cluster,
+        .max_samples_per_s = o->max_samples_per_s_per_cluster,
+        .max_log_bytes_per_s = o->max_log_bytes_per_s_per_cluster,
+    };
     int rc;
 
     if (!in)
@@ -27,34 +70,160 @@ int km_ingest_create(struct km_ingest **out, struct km_storage *store,
     in->store = store;
     in->o = *o;
     rc = km_series_cache_create(&in->cache, o->series_cache_bytes);
-    if (rc) {
-        free(in);
-        return rc;
-    }
+    if (rc)
+        goto free_in;
+    rc = km_clusters_create(&in->clusters, &co);
+    if (rc)
+        goto destroy_cache;
     if (pthread_key_create(&in->scratch_key, km_ingest_rw_scratch_free) != 0) {
-        km_series_cache_destroy(in->cache);
-        free(in);
-        return km_err_set(KM_ENOMEM, "out of thread-specific keys");
+        rc = km_err_set(KM_ENOMEM, "out of thread-specific keys");
+        goto destroy_clusters;
     }
     pthread_mutex_init(&in->rate_mu, NULL);
+    pthread_mutex_init(&in->recount_mu, NULL);
+    pthread_cond_init(&in->recount_cv, NULL);
+    if (pthread_create(&in->recount, NULL, recount_main, in) != 0) {
+        rc = km_err_set(KM_ENOMEM, "cannot start the thread counting series per cluster");
+        goto destroy_sync;
+    }
     in->refusal_log.period_ns = 10 * 1000000000ll;
     in->tokens = o->max_samples_per_s * 2;
     in->refill_ns = km_time_mono_ns();
     *out = in;
     return 0;
+
+destroy_sync:
+    pthread_cond_destroy(&in->recount_cv);
+    pthread_mutex_destroy(&in->recount_mu);
+    pthread_mutex_destroy(&in->rate_mu);
+    pthread_key_delete(in->scratch_key);
+destroy_clusters:
+    km_clusters_destroy(in->clusters);
+destroy_cache:
+    km_series_cache_destroy(in->cache);
+free_in:
+    free(in);
+    return rc;
 }
 
 void km_ingest_destroy(struct km_ingest *in)
 {
     if (!in)
         return;
+    pthread_mutex_lock(&in->recount_mu);
+    in->stopping = true;
+    pthread_cond_signal(&in->recount_cv);
+    pthread_mutex_unlock(&in->recount_mu);
+    pthread_join(in->recount, NULL);
     /* The HTTP threads are gone by now; their scratch went with them (key destructor).
      * This thread's, if it ever handled a request, goes here. */
     km_ingest_rw_scratch_free(pthread_getspecific(in->scratch_key));
     pthread_key_delete(in->scratch_key);
+    pthread_cond_destroy(&in->recount_cv);
+    pthread_mutex_destroy(&in->recount_mu);
     pthread_mutex_destroy(&in->rate_mu);
+    km_clusters_destroy(in->clusters);
     km_series_cache_destroy(in->cache);
     free(in);
+}
+
+struct km_clusters *km_ingest_clusters(struct km_ingest *in)
+{
+    return in->clusters;
+}
+
+/* ---- clusters ------------------------------------------------------------------------ */
+
+int km_ingest_bind_cluster(struct km_label *l, size_t *n, size_t cap, const char *cluster)
+{
+    size_t at = *n;
+
+    if (!cluster)
+        return 0;
+    for (size_t i = 0; i < *n; i++) {
+        int c = strcmp(l[i].name, "cluster");
+
+        if (c == 0) {
+            l[i].value = cluster;
+            return 0;
+        }
+        if (c > 0 && at == *n)
+            at = i;
+    }
+    if (*n >= cap)
+        return km_err_set(KM_ELIMIT, "no room for the label cluster (at most %zu labels)", cap);
+    memmove(l + at + 1, l + at, (*n - at) * sizeof(*l));
+    l[at] = (struct km_label){ "cluster", cluster };
+    (*n)++;
+    return 0;
+}
+
+struct km_querier *km_ingest_head_querier(struct km_ingest *in)
+{
+    int64_t span = in->o.head_span_ms > 0 ? in->o.head_span_ms : 3 * 3600 * 1000ll;
+    struct km_querier *q = NULL;
+
+    if (km_querier_open(in->store, km_time_now_ns() / 1000000 - span, INT64_MAX, &q) != 0)
+        return NULL;
+    return q;
+}
+
+bool km_ingest_series_exists(struct km_querier *q, const struct km_label *l, size_t n)
+{
+    struct km_select_hints hints = { .labels_only = true };
+    struct km_matcher **m = calloc(n + 1, sizeof(*m));
+    struct km_series_set *set = NULL;
+    bool found = false;
+    size_t k = 0;
+
+    while (m && k < n && km_matcher_create(&m[k], KM_MATCH_EQ, l[k].name, l[k].value) == 0)
+        k++;
+    if (m && k == n && n && km_querier_select(q, m, k, &hints, &set) == 0) {
+        while (!found && km_series_next(set))
+            found = km_series_labels(set)->n == n;
+        km_series_set_close(set);
+    }
+    for (size_t i = 0; i < k; i++)
+        km_matcher_destroy(m[i]);
+    free(m);
+    return found;
+}
+
+bool km_ingest_cluster_admit(struct km_ingest *in, struct km_http_req *req,
+                             const struct km_cluster_use *u, size_t n)
+{
+    const struct km_clusters_opts *co = km_clusters_opts(in->clusters);
+    int64_t retry_s = 1;
+    size_t over = 0;
+    char ra[24];
+
+    if (!km_clusters_series_fit(in->clusters, u, n, &over)) {
+        km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, u, n, true);
+        atomic_fetch_add(&in->limited, 1);
+        km_http_req_add_header(req, "Retry-After", "60");
+        km_http_respond_error(req, 429,
+                              "cluster \"%s\" has %llu series and its limit is %llu "
+                              "(--max-series-per-cluster): %llu new series refused",
+                              km_clusters_name(in->clusters, u[over].slot),
+                              (unsigned long long)km_clusters_series(in->clusters, u[over].slot),
+                              (unsigned long long)co->max_series,
+                              (unsigned long long)u[over].new_series);
+        return false;
+    }
+    if (!km_clusters_take(in->clusters, KM_CLUSTER_SAMPLES, u, n, &over, &retry_s)) {
+        km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, u, n, true);
+        atomic_fetch_add(&in->limited, 1);
+        snprintf(ra, sizeof(ra), "%lld", (long long)retry_s);
+        km_http_req_add_header(req, "Retry-After", ra);
+        km_http_respond_error(req, 429,
+                              "cluster \"%s\" is over its ingest rate limit of %.0f samples/s "
+                              "(--max-samples-per-second-per-cluster): retry in %lld s",
+                              km_clusters_name(in->clusters, u[over].slot), co->max_samples_per_s,
+                              (long long)retry_s);
+        return false;
+    }
+    km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, u, n, false);
+    return true;
 }
 
 bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s)
@@ -323,4 +492,5 @@ void km_ingest_metrics(struct km_ingest *in, struct km_mset *m)
         km_mset_gauge(m, "kmon_ingest_last_success_timestamp_seconds",
                       "When an ingest request last stored something.",
                       (double)atomic_load(&in->last_ms) / 1000.0);
+    km_clusters_metrics(in->clusters, m);
 }

@@ -6,7 +6,9 @@
  * A request is checked whole before anything is stored: a bad one answers 4xx with a
  * message and changes nothing. Limits: the body size (the HTTP server's cap), what a
  * body may expand to, labels per series, label value length, a cap on series in the
- * database and on samples per second (429 with Retry-After). Samples the database
+ * database and on samples per second (429 with Retry-After), and the same per cluster
+ * (ingest_cluster.h). A write token bound to a cluster labels everything it writes with
+ * that cluster (km_ingest_bind_cluster). Samples the database
  * refuses (too old, conflicting) are counted, not errors: the sender could do nothing
  * else with them.
  *
@@ -30,6 +32,12 @@ struct km_ingest_opts {
     double max_samples_per_s;     /* sustained ingest rate (0: no cap) */
     size_t series_cache_bytes;    /* remote_write label bytes → series cache */
     size_t max_label_value_bytes; /* longer values are refused */
+    /* Per cluster (the write token's, else each series' label `cluster`; "" for none);
+     * 0: no cap. See ingest_cluster.h. */
+    uint64_t max_series_per_cluster;        /* series in the head */
+    double max_samples_per_s_per_cluster;   /* samples per second */
+    double max_log_bytes_per_s_per_cluster; /* Loki push line bytes per second */
+    int64_t head_span_ms; /* the head's span, to recount series per cluster (0: 3h) */
 };
 
 struct km_ingest;
@@ -78,10 +86,24 @@ typedef void (*km_ingest_forward_fn)(void *ud, const struct km_sample *s, size_t
                                      const enum km_sample_status *st);
 void km_ingest_set_forward(struct km_ingest *in, km_ingest_forward_fn fn, void *ud);
 
+/* The cluster binding of every ingest path (remote_write, JSON, Loki push, OTLP): when
+ * `cluster` (km_auth_write_cluster() of the request) is not NULL, the label `cluster` of
+ * l[0..*n) is set to it, replacing the value sent, or inserted before the first label
+ * whose name sorts after it (a sorted array stays sorted); l has room for `cap` labels.
+ * NULL: nothing changes. 0, or KM_ELIMIT (with a message) when a label must be added and
+ * *n == cap. The strings are borrowed: `cluster` must outlive the array's use. */
+struct km_label;
+int km_ingest_bind_cluster(struct km_label *l, size_t *n, size_t cap, const char *cluster);
+
+/* The per-cluster table (budgets, series counts, figures), which the Loki push handler
+ * shares. */
+struct km_clusters;
+struct km_clusters *km_ingest_clusters(struct km_ingest *in);
+
 /* Milliseconds since the epoch of the last request that stored something (0: none). */
 int64_t km_ingest_last_ms(const struct km_ingest *in);
 
-/* kmon_ingest_* families. */
+/* kmon_ingest_* and kmon_cluster_* families. */
 void km_ingest_metrics(struct km_ingest *in, struct km_mset *m);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "ingest.h"
+#include "ingest_cluster.h"
 #include "series_cache.h"
 #include "storage/storage.h"
 
@@ -31,6 +32,12 @@ struct km_ingest {
     struct km_storage *store;
     struct km_ingest_opts o;
     struct km_series_cache *cache;
+    struct km_clusters *clusters;
+    /* Recounting series per cluster (recount_main) until `stopping`. */
+    pthread_t recount;
+    pthread_mutex_t recount_mu;
+    pthread_cond_t recount_cv;
+    bool stopping;
     pthread_key_t scratch_key; /* per-thread remote_write buffers */
     /* Token bucket for max_samples_per_s; may go negative by one request. */
     pthread_mutex_t rate_mu;
@@ -86,6 +93,20 @@ void km_ingest_answer(struct km_ingest *in, struct km_http_req *req,
 /* Take n samples from the rate budget. False (and *retry_s, whole seconds ≥ 1) when the
  * sender must slow down. */
 bool km_ingest_rate_take(struct km_ingest *in, uint64_t n, int64_t *retry_s);
+
+/* The limits of one request's clusters (u[0..n), KM_CLUSTER_SAMPLES) before anything is
+ * stored: new series within each cluster's cap, samples within its rate. False after
+ * answering 429 (Retry-After, a message naming the cluster and the limit) and counting
+ * the request's samples as limited; true after counting them as received. */
+bool km_ingest_cluster_admit(struct km_ingest *in, struct km_http_req *req,
+                             const struct km_cluster_use *u, size_t n);
+
+/* A labels-only view of the head's span (NULL on error), to ask km_ingest_series_exists
+ * of series a cluster at its series cap sends: a series the remote_write cache does not
+ * know (after a restart, an eviction) may exist, and is then no new series. */
+struct km_querier *km_ingest_head_querier(struct km_ingest *in);
+/* Whether the view holds a series with exactly these labels (sorted). Errors: false. */
+bool km_ingest_series_exists(struct km_querier *q, const struct km_label *l, size_t n);
 
 /* Count an append's outcome and note the time of the last stored data. */
 void km_ingest_count(struct km_ingest *in, const struct km_append_result *res);

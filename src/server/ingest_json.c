@@ -18,7 +18,9 @@
  * node; namespace, pod, workload_kind="Deployment" and workload for pods. Every field
  * but the identity is optional; at least one figure must be there; numbers must be
  * finite and non-negative; unknown fields are ignored; the path wins over the body and
- * a body that contradicts it is refused.
+ * a body that contradicts it is refused. A write token bound to a cluster replaces the
+ * cluster (km_auth_write_cluster); the request's samples count against that cluster's
+ * limits (ingest_cluster.h), all or nothing.
  */
 #include "ingest_internal.h"
 
@@ -27,6 +29,7 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "json_metrics.h"
+#include "server/auth/auth.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +72,19 @@ static void labels_preview(char *out, size_t size, const struct km_label *l, siz
         snprintf(out + k, size - k, "}");
 }
 
+/* How many of the series of s[0..n) the database does not hold yet (asked only when
+ * their cluster is at its series cap). */
+static uint64_t json_new_series(struct km_ingest *in, const struct km_sample *s, size_t n)
+{
+    struct km_querier *q = km_ingest_head_querier(in);
+    uint64_t fresh = n;
+
+    for (size_t i = 0; q && i < n; i++)
+        fresh -= km_ingest_series_exists(q, s[i].labels, s[i].nlabels);
+    km_querier_close(q);
+    return fresh;
+}
+
 static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_metrics *m,
                   bool pod)
 {
@@ -87,6 +103,8 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
     enum km_sample_status st[KM_JM_COUNT];
     struct km_append_result res;
     struct km_ingest_refusals refused = { 0 };
+    struct km_cluster_use use;
+    const char *bound = km_auth_write_cluster(req);
     size_t n = 0;
     int rc;
 
@@ -97,13 +115,18 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
         refuse(in, req, 400, msg);
         return;
     }
+    if (bound)
+        m->cluster = bound;
+    if (!m->cluster)
+        m->cluster = "default";
+    use.slot = km_clusters_slot(in->clusters, m->cluster, strlen(m->cluster));
     for (int f = 0; f < KM_JM_COUNT; f++) {
         size_t k = 0;
 
         if (!m->has[f])
             continue;
         l[n][k++] = (struct km_label){ "__name__", pod ? pod_names[f] : node_names[f] };
-        l[n][k++] = (struct km_label){ "cluster", m->cluster ? m->cluster : "default" };
+        l[n][k++] = (struct km_label){ "cluster", m->cluster };
         if (m->node)
             l[n][k++] = (struct km_label){ "node", m->node };
         if (pod) {
@@ -117,16 +140,27 @@ static void store(struct km_ingest *in, struct km_http_req *req, struct km_json_
         s[n] = (struct km_sample){ l[n], k, m->t_ms, m->v[f] };
         n++;
     }
+    /* Which of them are new is not known before they are stored: counted as new
+     * against the cluster's series cap only when the cluster is at it. */
+    use.n = n;
+    use.new_series = 0;
+    if (in->o.max_series_per_cluster &&
+        km_clusters_series(in->clusters, use.slot) + n > in->o.max_series_per_cluster)
+        use.new_series = json_new_series(in, s, n);
     if (!km_ingest_rate_take(in, n, &(int64_t){ 1 })) {
+        km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, &use, 1, true);
         km_http_req_add_header(req, "Retry-After", "1");
         atomic_fetch_add(&in->limited, 1);
         km_http_respond_error(req, 429, "over the ingest rate limit of %.0f samples/s",
                               in->o.max_samples_per_s);
         return;
     }
+    if (!km_ingest_cluster_admit(in, req, &use, 1))
+        return;
     atomic_fetch_add(&in->samples[KM_SRC_JSON], n);
     rc = km_storage_append(in->store, s, n, st, &res);
     km_ingest_count(in, &res);
+    km_clusters_created(in->clusters, use.slot, res.series_created);
     if (rc) {
         km_http_respond_error(req, 503, "the write-ahead log could not be written: %s",
                               km_err_msg());

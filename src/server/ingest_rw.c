@@ -7,12 +7,17 @@
  *      series cache is known-good and already resolved; any other is parsed and
  *      validated (names, order, duplicates, metric name, UTF-8, lengths). Nothing is
  *      stored yet, so a bad series anywhere refuses the whole request;
- *   3. apply the limits (rate, series), resolve the new series, append every sample by
- *      reference; a reference gone stale (its series left the head) is resolved again
- *      from its labels and its samples appended once more;
+ *   3. apply the limits (rate, series; the same per cluster), resolve the new series,
+ *      append every sample by reference; a reference gone stale (its series left the
+ *      head) is resolved again from its labels and its samples appended once more;
  *   4. hand the request's metric metadata (TYPE, HELP, UNIT) to the store, when it
  *      keeps any: an invalid entry is dropped and counted, never a reason to refuse the
  *      samples (Prometheus' own receiver ignores metadata altogether).
+ *
+ * A write token bound to a cluster (km_auth_write_cluster) sets the label `cluster` of
+ * every series; the series cache is then keyed by that cluster and the label bytes, so
+ * bound and unbound requests never share an entry. Each cache entry also remembers the
+ * series' entry in the per-cluster table (ingest_cluster.h).
  */
 #include "ingest_internal.h"
 
@@ -25,6 +30,7 @@
 #include "common/log.h"
 #include "remote/rw_codec.h"
 #include "remote/rw_decode.h"
+#include "server/auth/auth.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -38,10 +44,12 @@ struct item {
     struct km_rw_series s;
     uint64_t hash; /* of the label bytes, when adjacent */
     uint64_t ref;
-    size_t lab;  /* parsed labels: offset in scratch labels (new series) */
-    size_t nlab; /* 0 while not parsed */
-    size_t live; /* samples within the clock's window: none, and the series is not created */
-    bool known;  /* found in the cache */
+    size_t lab;    /* parsed labels: offset in scratch labels (new series) */
+    size_t nlab;   /* 0 while not parsed */
+    size_t live;   /* samples within the clock's window: none, and the series is not created */
+    uint32_t slot; /* its cluster's entry (ingest_cluster.h) */
+    bool known;    /* found in the cache */
+    bool exists;   /* not in the cache, but in the database (checked at a series cap) */
 };
 
 struct scratch {
@@ -56,13 +64,18 @@ struct scratch {
     size_t nlabels, caplabels;
     struct km_arena strs;
     struct km_rw_label wire[KM_LIMIT_LABELS_PER_SERIES];
+    struct km_buf key; /* a bound request's cache key */
+    struct km_cluster_use *use;
+    size_t capuse;
 };
 
 struct ctx {
     struct km_ingest *in;
     struct scratch *sc;
     size_t npending;
-    int64_t lo, hi; /* the database's time window for this request */
+    int64_t lo, hi;    /* the database's time window for this request */
+    const char *bound; /* the write token's cluster, or NULL */
+    uint32_t bound_slot;
     struct km_ingest_refusals refused;
     char err[1024]; /* the first validation error */
 };
@@ -80,6 +93,8 @@ void km_ingest_rw_scratch_free(void *p)
     free(sc->status);
     free(sc->labels);
     km_arena_fini(&sc->strs);
+    km_buf_fini(&sc->key);
+    free(sc->use);
     free(sc);
 }
 
@@ -94,6 +109,7 @@ static struct scratch *scratch_get(struct km_ingest *in)
         return NULL;
     km_buf_init(&sc->body, in->o.max_decoded_bytes + 1);
     km_arena_init(&sc->strs, 64 * 1024, (size_t)1 << 40);
+    km_buf_init(&sc->key, 0);
     if (pthread_setspecific(in->scratch_key, sc) != 0) {
         km_ingest_rw_scratch_free(sc);
         return NULL;
@@ -186,6 +202,57 @@ static int validate(const struct km_ingest *in, const struct km_rw_label *l, siz
     return 0;
 }
 
+/* The cluster of a parsed item: the label `cluster` set to the bound one (when the
+ * request is bound), and its entry in the per-cluster table. */
+static int bind(struct ctx *c, struct item *it, size_t index)
+{
+    struct km_label *l = &c->sc->labels[it->lab];
+    size_t n = it->nlab;
+    const char *v = "";
+
+    if (km_ingest_bind_cluster(l, &n, KM_LIMIT_LABELS_PER_SERIES, c->bound) != 0) {
+        snprintf(c->err, sizeof(c->err), "time series %zu: %s", index + 1, km_err_msg());
+        return KM_EINVAL;
+    }
+    c->sc->nlabels += n - it->nlab;
+    it->nlab = n;
+    if (c->bound) {
+        it->slot = c->bound_slot;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(l[i].name, "cluster") == 0) {
+            v = l[i].value;
+            break;
+        }
+    }
+    it->slot = km_clusters_slot(c->in->clusters, v, strlen(v));
+    return 0;
+}
+
+/* The series cache key of an item: its label bytes, prefixed with "\0<cluster>\0" when
+ * the request is bound (no label bytes start with a zero byte: field 0 is not valid
+ * protobuf). NULL when the item cannot be cached. */
+static const void *cache_key(struct ctx *c, const struct item *it, size_t *len)
+{
+    struct km_buf *k = &c->sc->key;
+
+    if (!it->s.labels_adjacent)
+        return NULL;
+    if (!c->bound) {
+        *len = it->s.labels_len;
+        return it->s.labels;
+    }
+    km_buf_reset(k);
+    km_buf_putc(k, '\0');
+    km_buf_append(k, c->bound, strlen(c->bound));
+    km_buf_putc(k, '\0');
+    if (km_buf_append(k, it->s.labels, it->s.labels_len) != 0)
+        return NULL;
+    *len = k->len;
+    return k->data;
+}
+
 /* Parse and validate the labels of it->s into the scratch label array (NUL-terminated
  * copies, empty values dropped as Prometheus does). On error ctx->err says why. */
 static int parse_labels(struct ctx *c, struct item *it, size_t index)
@@ -208,7 +275,7 @@ static int parse_labels(struct ctx *c, struct item *it, size_t index)
             snprintf(c->err, sizeof(c->err), "time series %zu %s: %s", index + 1, pv, km_err_msg());
         return KM_EINVAL;
     }
-    rc = grow((void **)&sc->labels, &sc->caplabels, sc->nlabels + n, sizeof(*sc->labels));
+    rc = grow((void **)&sc->labels, &sc->caplabels, sc->nlabels + n + 1, sizeof(*sc->labels));
     if (rc)
         return rc;
     it->lab = sc->nlabels;
@@ -225,7 +292,7 @@ static int parse_labels(struct ctx *c, struct item *it, size_t index)
         sc->nlabels++;
         it->nlab++;
     }
-    return 0;
+    return bind(c, it, index);
 }
 
 /* Note a refused sample of item `it`; the first one becomes the answer's example. */
@@ -267,8 +334,13 @@ static int collect(void *ud, const struct km_rw_series *s)
         return KM_EINVAL;
     }
     if (s->labels_adjacent) {
-        it->hash = XXH3_64bits(s->labels, s->labels_len);
-        it->known = km_series_cache_get(c->in->cache, it->hash, s->labels, s->labels_len, &it->ref);
+        size_t klen;
+        const void *key = cache_key(c, it, &klen);
+
+        if (key) {
+            it->hash = XXH3_64bits(key, klen);
+            it->known = km_series_cache_get(c->in->cache, it->hash, key, klen, &it->ref, &it->slot);
+        }
     }
     if (!it->known) {
         rc = parse_labels(c, it, index);
@@ -300,6 +372,8 @@ static int collect(void *ud, const struct km_rw_series *s)
  * reference, and remember it. */
 static int resolve(struct ctx *c, struct item *it, size_t index)
 {
+    const void *key;
+    size_t klen;
     bool created;
     int rc;
 
@@ -308,12 +382,48 @@ static int resolve(struct ctx *c, struct item *it, size_t index)
     rc = km_storage_series_ref(c->in->store, &c->sc->labels[it->lab], it->nlab, &it->ref, &created);
     if (rc)
         return rc;
-    if (created)
+    if (created) {
         atomic_fetch_add(&c->in->series_created, 1);
+        km_clusters_created(c->in->clusters, it->slot, 1);
+    }
     it->known = true;
-    if (it->s.labels_adjacent)
-        km_series_cache_put(c->in->cache, it->hash, it->s.labels, it->s.labels_len, it->ref);
+    key = cache_key(c, it, &klen);
+    if (key)
+        km_series_cache_put(c->in->cache, it->hash, key, klen, it->ref, it->slot);
     return 0;
+}
+
+/* The request's use of each cluster (into sc->use): samples to store, new series. */
+static int cluster_uses(struct ctx *c, size_t *nuse)
+{
+    struct scratch *sc = c->sc;
+    int rc = grow((void **)&sc->use, &sc->capuse, sc->nitems + 1, sizeof(*sc->use));
+
+    *nuse = 0;
+    for (size_t i = 0; rc == 0 && i < sc->nitems; i++) {
+        const struct item *it = &sc->items[i];
+
+        if (it->live)
+            km_cluster_use_add(sc->use, nuse, sc->capuse, it->slot, it->live,
+                               !it->known && !it->exists);
+    }
+    return rc;
+}
+
+/* At a cluster's series cap, the series the cache did not know may exist already: those
+ * found in the database are not new (their uses recounted). */
+static int recount_new(struct ctx *c, size_t *nuse)
+{
+    struct km_querier *q = km_ingest_head_querier(c->in);
+
+    for (size_t i = 0; q && i < c->sc->nitems; i++) {
+        struct item *it = &c->sc->items[i];
+
+        if (!it->known && it->live && km_ingest_series_exists(q, &c->sc->labels[it->lab], it->nlab))
+            it->exists = true;
+    }
+    km_querier_close(q);
+    return cluster_uses(c, nuse);
 }
 
 /* ---- metadata ---------------------------------------------------------------------------- */
@@ -451,8 +561,11 @@ static int retry_stale(struct ctx *c, struct km_append_result *total)
         if (sc->status[i] != KM_SAMPLE_STALE_REF)
             continue;
         if (it->ref == sc->smp[i].ref) { /* not re-resolved yet in this round */
-            if (it->s.labels_adjacent)
-                km_series_cache_drop(c->in->cache, it->hash, it->s.labels, it->s.labels_len);
+            size_t klen;
+            const void *key = cache_key(c, it, &klen);
+
+            if (key)
+                km_series_cache_drop(c->in->cache, it->hash, key, klen);
             it->nlab = 0;
             rc = resolve(c, it, sc->smp_item[i]);
             if (rc)
@@ -487,7 +600,7 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
     struct km_append_result res = { 0 };
     struct km_rw_stats st;
     const char *body;
-    size_t len;
+    size_t len, nuse = 0;
     int64_t retry_s = 1;
     int rc;
 
@@ -518,6 +631,9 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
     }
     c.sc->nitems = c.sc->nsmp = c.sc->nlabels = 0;
     km_arena_reset(&c.sc->strs);
+    c.bound = km_auth_write_cluster(req);
+    if (c.bound)
+        c.bound_slot = km_clusters_slot(in->clusters, c.bound, strlen(c.bound));
     atomic_fetch_add(&in->body_bytes, len);
     rc = km_rw_uncompress(&c.sc->body, body, len, in->o.max_decoded_bytes);
     if (rc) {
@@ -548,9 +664,15 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
     atomic_fetch_add(&in->histograms, st.histograms);
     atomic_fetch_add(&in->metadata, st.metadata);
     /* Limits, before anything is stored. */
+    rc = cluster_uses(&c, &nuse);
+    if (rc) {
+        km_http_respond_error(req, 503, "out of memory reading the request");
+        return;
+    }
     if (!km_ingest_rate_take(in, c.sc->nsmp, &retry_s)) {
         char ra[24];
 
+        km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, c.sc->use, nuse, true);
         snprintf(ra, sizeof(ra), "%lld", (long long)retry_s);
         km_http_req_add_header(req, "Retry-After", ra);
         atomic_fetch_add(&in->limited, 1);
@@ -563,6 +685,7 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
 
         km_storage_info(in->store, &ts);
         if (ts.series + c.npending > in->o.max_series) {
+            km_clusters_note(in->clusters, KM_CLUSTER_SAMPLES, c.sc->use, nuse, true);
             km_http_req_add_header(req, "Retry-After", "60");
             atomic_fetch_add(&in->limited, 1);
             km_http_respond_error(req, 429,
@@ -573,6 +696,13 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
             return;
         }
     }
+    if (!km_clusters_series_fit(in->clusters, c.sc->use, nuse, &(size_t){ 0 }) &&
+        recount_new(&c, &nuse) != 0) {
+        km_http_respond_error(req, 503, "out of memory reading the request");
+        return;
+    }
+    if (!km_ingest_cluster_admit(in, req, c.sc->use, nuse))
+        return;
     /* Resolve new series (those with samples to store), then append. */
     for (size_t i = 0; i < c.sc->nitems; i++) {
         struct item *it = &c.sc->items[i];

@@ -23,6 +23,9 @@
 #include "logs/logstore.h"
 #include "remote/loki_push.h"
 #include "remote/rw_codec.h"
+#include "server/auth/auth.h"
+#include "server/ingest.h"
+#include "server/ingest_cluster.h"
 #include "version.h"
 
 #include <ctype.h>
@@ -49,8 +52,8 @@
 #define MAX_MATCH_ARGS 64
 
 /* Outcomes of pushes, for kmon_logs_push_requests_total{code}. */
-enum { PUSH_204, PUSH_400, PUSH_413, PUSH_415, PUSH_5XX, PUSH__N };
-static const char *const push_codes[PUSH__N] = { "204", "400", "413", "415", "5xx" };
+enum { PUSH_204, PUSH_400, PUSH_413, PUSH_415, PUSH_429, PUSH_5XX, PUSH__N };
+static const char *const push_codes[PUSH__N] = { "204", "400", "413", "415", "429", "5xx" };
 
 enum { Q_OK, Q_400, Q_5XX, Q__N };
 static const char *const query_codes[Q__N] = { "2xx", "400", "5xx" };
@@ -59,6 +62,7 @@ struct km_logs_api {
     struct km_logstore *store;
     struct km_log_source src;
     struct km_logs_api_opts o;
+    struct km_clusters *clusters; /* per-cluster budgets and figures (or NULL) */
     _Atomic uint64_t push[PUSH__N];
     _Atomic uint64_t push_bytes, push_entries;
     _Atomic uint64_t queries[Q__N];
@@ -79,6 +83,11 @@ void km_logs_api_attach(struct km_logs_api *a, struct km_logstore *store)
 {
     a->store = store;
     km_logstore_source(store, &a->src);
+}
+
+void km_logs_api_set_clusters(struct km_logs_api *a, struct km_clusters *c)
+{
+    a->clusters = c;
 }
 
 void km_logs_api_destroy(struct km_logs_api *a)
@@ -246,6 +255,76 @@ static void refusal_sentence(const struct km_log_push_result *r, uint64_t receiv
     km_buf_putc(b, '.');
 }
 
+/* Bind every stream of p to the write token's cluster (labels copied into p's arena with
+ * `cluster` set), and count each cluster's line bytes into u (capacity: one per stream).
+ * 0, or KM_ENOMEM. */
+static int push_clusters(struct km_logs_api *a, const char *bound, struct km_loki_push *p,
+                         struct km_cluster_use *u, size_t *nu)
+{
+    uint32_t bound_slot =
+        bound && a->clusters ? km_clusters_slot(a->clusters, bound, strlen(bound)) : 0;
+
+    *nu = 0;
+    for (size_t i = 0; i < p->n_streams; i++) {
+        struct km_log_push_stream *st = &p->streams[i];
+        uint64_t bytes = 0;
+        uint32_t slot = bound_slot;
+
+        if (bound) {
+            struct km_label *l = km_arena_alloc(&p->arena, (st->n_labels + 1) * sizeof(*l),
+                                                _Alignof(struct km_label));
+            size_t n = st->n_labels;
+            int rc;
+
+            if (!l)
+                return km_err_set(KM_ENOMEM, "out of memory binding the push to its cluster");
+            memcpy(l, st->labels, n * sizeof(*l));
+            rc = km_ingest_bind_cluster(l, &n, n + 1, bound);
+            if (rc)
+                return rc;
+            st->labels = l;
+            st->n_labels = n;
+        } else if (a->clusters) {
+            const char *v = "";
+
+            for (size_t k = 0; k < st->n_labels; k++) {
+                if (strcmp(st->labels[k].name, "cluster") == 0)
+                    v = st->labels[k].value;
+            }
+            slot = km_clusters_slot(a->clusters, v, strlen(v));
+        }
+        for (size_t k = 0; k < st->n_entries; k++)
+            bytes += st->entries[k].len;
+        if (a->clusters)
+            km_cluster_use_add(u, nu, p->n_streams, slot, bytes, 0);
+    }
+    return 0;
+}
+
+/* The per-cluster log bytes budgets: false after answering 429 with Retry-After. */
+static bool push_admit(struct km_logs_api *a, struct km_http_req *req,
+                       const struct km_cluster_use *u, size_t n)
+{
+    int64_t retry_s = 1;
+    size_t over = 0;
+    char ra[24];
+
+    if (km_clusters_take(a->clusters, KM_CLUSTER_LOG_BYTES, u, n, &over, &retry_s)) {
+        km_clusters_note(a->clusters, KM_CLUSTER_LOG_BYTES, u, n, false);
+        return true;
+    }
+    km_clusters_note(a->clusters, KM_CLUSTER_LOG_BYTES, u, n, true);
+    atomic_fetch_add(&a->push[PUSH_429], 1);
+    snprintf(ra, sizeof(ra), "%lld", (long long)retry_s);
+    km_http_req_add_header(req, "Retry-After", ra);
+    loki_error(req, 429,
+               "cluster \"%s\" is over its log rate limit of %.0f bytes/s "
+               "(--max-log-bytes-per-second-per-cluster): retry in %lld s",
+               km_clusters_name(a->clusters, u[over].slot),
+               km_clusters_opts(a->clusters)->max_log_bytes_per_s, (long long)retry_s);
+    return false;
+}
+
 static void on_push(struct km_http_req *req, void *ud)
 {
     struct km_logs_api *a = ud;
@@ -255,6 +334,8 @@ static void on_push(struct km_http_req *req, void *ud)
     struct km_loki_push p = { 0 };
     struct km_log_push_result res;
     struct km_buf raw, plain, msg;
+    struct km_cluster_use *use = NULL;
+    size_t nuse = 0;
     const char *body;
     size_t len, max = a->o.max_decoded_bytes ? a->o.max_decoded_bytes : (256u << 20);
     int rc;
@@ -312,6 +393,15 @@ static void on_push(struct km_http_req *req, void *ud)
         goto out;
     }
     atomic_fetch_add(&a->push_entries, p.n_entries);
+    use = calloc(p.n_streams + 1, sizeof(*use));
+    rc = use ? push_clusters(a, km_auth_write_cluster(req), &p, use, &nuse) : KM_ENOMEM;
+    if (rc) {
+        atomic_fetch_add(&a->push[PUSH_5XX], 1);
+        loki_error(req, 503, "out of memory reading the push");
+        goto out;
+    }
+    if (a->clusters && !push_admit(a, req, use, nuse))
+        goto out;
     rc = km_logstore_push(a->store, p.streams, p.n_streams, &res);
     if (rc) {
         km_log_error(LOG_NAME, "push: the log store failed: %s", km_err_msg());
@@ -327,6 +417,7 @@ static void on_push(struct km_http_req *req, void *ud)
     refusal_sentence(&res, p.n_entries, &msg);
     push_refuse(a, req, PUSH_400, 400, km_buf_cstr(&msg));
 out:
+    free(use);
     km_loki_push_fini(&p);
     km_buf_fini(&msg);
     km_buf_fini(&plain);

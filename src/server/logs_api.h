@@ -36,6 +36,14 @@ int km_logs_api_create(struct km_logs_api **out, const struct km_logs_api_opts *
  * the server is marked ready. */
 void km_logs_api_attach(struct km_logs_api *a, struct km_logstore *store);
 
+/* Share ingest's per-cluster table (ingest_cluster.h): pushes then count each cluster's
+ * line bytes against --max-log-bytes-per-second-per-cluster (429 with Retry-After) and
+ * in kmon_cluster_log_bytes_*; without it pushes are not counted per cluster. Borrowed;
+ * set before the server is marked ready. Pushes by a write token bound to a cluster get
+ * that cluster as their label `cluster` either way. */
+struct km_clusters;
+void km_logs_api_set_clusters(struct km_logs_api *a, struct km_clusters *c);
+
 /* Accepts NULL. */
 void km_logs_api_destroy(struct km_logs_api *a);
 

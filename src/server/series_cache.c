@@ -19,6 +19,7 @@ struct entry {
     uint64_t hash;
     uint64_t ref;
     uint32_t len;
+    uint32_t aux;
     uint8_t key[];
 };
 
@@ -97,15 +98,17 @@ static long find(const struct shard *s, uint64_t hash, const void *key, size_t l
 }
 
 bool km_series_cache_get(struct km_series_cache *c, uint64_t hash, const void *key, size_t len,
-                         uint64_t *ref)
+                         uint64_t *ref, uint32_t *aux)
 {
     struct shard *s = shard_of(c, hash);
     long at;
 
     pthread_rwlock_rdlock(&s->lock);
     at = find(s, hash, key, len);
-    if (at >= 0)
+    if (at >= 0) {
         *ref = s->slots[at]->ref;
+        *aux = s->slots[at]->aux;
+    }
     pthread_rwlock_unlock(&s->lock);
     atomic_fetch_add_explicit(at >= 0 ? &c->hits : &c->misses, 1, memory_order_relaxed);
     return at >= 0;
@@ -136,7 +139,7 @@ static int rehash(struct shard *s, size_t n)
 }
 
 void km_series_cache_put(struct km_series_cache *c, uint64_t hash, const void *key, size_t len,
-                         uint64_t ref)
+                         uint64_t ref, uint32_t aux)
 {
     struct shard *s = shard_of(c, hash);
     struct entry *e;
@@ -149,6 +152,7 @@ void km_series_cache_put(struct km_series_cache *c, uint64_t hash, const void *k
     at = find(s, hash, key, len);
     if (at >= 0) {
         s->slots[at]->ref = ref;
+        s->slots[at]->aux = aux;
         goto out_unlock;
     }
     if (s->bytes + cost > c->shard_max && s->count) {
@@ -164,6 +168,7 @@ void km_series_cache_put(struct km_series_cache *c, uint64_t hash, const void *k
     e->hash = hash;
     e->ref = ref;
     e->len = (uint32_t)len;
+    e->aux = aux;
     memcpy(e->key, key, len);
     for (i = hash & (s->nslots - 1); s->slots[i] && s->slots[i] != TOMB;
          i = (i + 1) & (s->nslots - 1))

@@ -24,14 +24,15 @@ int km_series_cache_create(struct km_series_cache **out, size_t max_bytes);
 /* Accepts NULL. */
 void km_series_cache_destroy(struct km_series_cache *c);
 
-/* The reference cached for key[0..len) (whose hash is `hash`), if any. */
+/* The reference cached for key[0..len) (whose hash is `hash`), if any, and the small
+ * value stored with it (ingest: the series' entry in the per-cluster table). */
 bool km_series_cache_get(struct km_series_cache *c, uint64_t hash, const void *key, size_t len,
-                         uint64_t *ref);
+                         uint64_t *ref, uint32_t *aux);
 
-/* Remember key → ref (replacing an entry for the same key). Out of memory only means
- * a miss next time. */
+/* Remember key → (ref, aux) (replacing an entry for the same key). Out of memory only
+ * means a miss next time. */
 void km_series_cache_put(struct km_series_cache *c, uint64_t hash, const void *key, size_t len,
-                         uint64_t ref);
+                         uint64_t ref, uint32_t aux);
 
 /* Forget key (its reference went stale). */
 void km_series_cache_drop(struct km_series_cache *c, uint64_t hash, const void *key, size_t len);

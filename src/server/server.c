@@ -144,6 +144,30 @@ const struct km_cfg_field km_server_fields[] = {
               "cap)",
       .min = 0,
       .max = INT64_MAX },
+    { .name = "max-series-per-cluster",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, max_series_per_cluster),
+      .def = "0",
+      .help = "refuse new series of a cluster (429) once the head holds this many with its "
+              "label cluster (the write token's cluster, else the series' label; none counts "
+              "as one cluster; 0: no cap)",
+      .min = 0,
+      .max = INT64_MAX },
+    { .name = "max-samples-per-second-per-cluster",
+      .type = KM_CFG_INT,
+      .offset = offsetof(struct km_server_opts, max_samples_per_s_per_cluster),
+      .def = "0",
+      .help = "each cluster's ingest rate above which its requests are answered 429 with "
+              "Retry-After, the other clusters unaffected (a burst of one second's worth; 0: no "
+              "cap)",
+      .min = 0,
+      .max = INT64_MAX },
+    { .name = "max-log-bytes-per-second-per-cluster",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, max_log_bytes_per_s_per_cluster),
+      .def = "0",
+      .help = "each cluster's Loki push rate in log line bytes above which its pushes are "
+              "answered 429 with Retry-After (a burst of one second's worth; 0: no cap)" },
     { .name = "max-label-value-bytes",
       .type = KM_CFG_SIZE,
       .offset = offsetof(struct km_server_opts, max_label_value_bytes),
@@ -712,6 +736,10 @@ static int open_db(struct km_server *s)
         .max_samples_per_s = (double)s->o.max_samples_per_s,
         .series_cache_bytes = s->o.series_cache_bytes,
         .max_label_value_bytes = s->o.max_label_value_bytes,
+        .max_series_per_cluster = (uint64_t)s->o.max_series_per_cluster,
+        .max_samples_per_s_per_cluster = (double)s->o.max_samples_per_s_per_cluster,
+        .max_log_bytes_per_s_per_cluster = (double)s->o.max_log_bytes_per_s_per_cluster,
+        .head_span_ms = s->o.block_range_ms * 3 / 2,
     };
     int rc;
 
@@ -728,6 +756,7 @@ static int open_db(struct km_server *s)
     if (rc)
         return rc;
     km_otlp_ingest_attach(s->otlp, s->api.ingest, s->logs);
+    km_logs_api_set_clusters(s->logs_api, km_ingest_clusters(s->api.ingest));
     km_http_server_set_ready(s->http, true);
     if (s->otlp_http)
         km_http_server_set_ready(s->otlp_http, true);

@@ -35,6 +35,9 @@ struct km_server_opts {
     uint64_t max_decoded_bytes;
     int64_t max_series;
     int64_t max_samples_per_s;
+    int64_t max_series_per_cluster;
+    int64_t max_samples_per_s_per_cluster;
+    uint64_t max_log_bytes_per_s_per_cluster;
     uint64_t max_label_value_bytes;
     uint64_t series_cache_bytes;
     int64_t http_threads;

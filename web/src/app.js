@@ -75,17 +75,22 @@ function fillSelect(el, opts, current) {
   el.value = current || '';
 }
 
-let lists = { key: null };
+// The clusters seen (with metrics or with logs) and the namespaces, asked again when the
+// cluster changes or a minute later: a cluster that starts writing appears in the list.
+const LISTS_TTL_MS = 60000;
+let lists = { key: null, at: 0 };
 async function loadFilterLists(q) {
   const key = q.cluster || '';
-  if (lists.key === key) { syncFilters(q); return; }
+  if (lists.key === key && Date.now() - lists.at < LISTS_TTL_MS) { syncFilters(q); return; }
   lists.key = key;
+  lists.at = Date.now();
   const sig = AbortSignal.timeout(10000);
-  const [clusters, namespaces] = await Promise.all([
+  const [clusters, logClusters, namespaces] = await Promise.all([
     api.labelValues('cluster', [], sig).catch(() => []),
+    api.lokiLabelValues('cluster', {}, sig).catch(() => []),
     api.labelValues('namespace', filterMatch.namespaces({ cluster: q.cluster }), sig).catch(() => []),
   ]);
-  lists.clusters = clusters.filter(Boolean);
+  lists.clusters = [...new Set([...clusters, ...logClusters])].filter(Boolean).sort();
   lists.namespaces = namespaces.filter(Boolean);
   syncFilters(state.parse().query);
 }
