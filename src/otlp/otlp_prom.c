@@ -775,8 +775,11 @@ static int target_info(struct ctx *c, const struct km_otlp_resource_metrics *rm,
     rc = add_attrs(c->a, other, nother, v, &nv, MAX_LABELS);
     if (rc)
         return rc;
+    /* job and instance to join on; cluster so that a cluster's filters, read scopes and
+     * limits see its target_info as they see its other series. */
     for (size_t i = 0; i < nres; i++)
-        if (strcmp(res[i].name, "job") == 0 || strcmp(res[i].name, "instance") == 0)
+        if (strcmp(res[i].name, "job") == 0 || strcmp(res[i].name, "instance") == 0 ||
+            strcmp(res[i].name, "cluster") == 0)
             add_lab(v, &nv, res[i].name, res[i].value, 2);
     add_lab(v, &nv, "cluster", c->o->cluster, 3);
     rc = finish_labels(c->a, v, nv, &out, &c->nbase);

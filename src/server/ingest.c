@@ -22,12 +22,18 @@
  * per 20 times what a recount took (its cost stays under 5% of a core). */
 #define RECOUNT_MIN_NS (30 * 1000000000ll)
 
+/* The span of the database's head, which the series per cluster are counted over. */
+static int64_t head_span_ms(const struct km_ingest_opts *o)
+{
+    return o->head_span_ms > 0 ? o->head_span_ms : 3 * 3600 * 1000ll;
+}
+
 /* The thread recounting series per cluster over the head's span. */
 static void *recount_main(void *p)
 {
     struct km_ingest *in = p;
-    int64_t span = in->o.head_span_ms > 0 ? in->o.head_span_ms : 3 * 3600 * 1000ll;
-    int64_t wait_ns = 0; /* the first count at once: the head holds what the WAL replayed */
+    int64_t span = head_span_ms(&in->o);
+    int64_t wait_ns = RECOUNT_MIN_NS; /* the first count ran in km_ingest_create() */
 
     pthread_mutex_lock(&in->recount_mu);
     while (!in->stopping) {
@@ -82,6 +88,11 @@ int km_ingest_create(struct km_ingest **out, struct km_storage *store,
     pthread_mutex_init(&in->rate_mu, NULL);
     pthread_mutex_init(&in->recount_mu, NULL);
     pthread_cond_init(&in->recount_cv, NULL);
+    /* The first count before ingest serves anything: the head holds what the WAL
+     * replayed, and no request races with it. */
+    if (km_clusters_reconcile(in->clusters, in->store, km_time_now_ns() / 1000000 - head_span_ms(o),
+                              INT64_MAX) != 0)
+        km_log_warn(KM_INGEST_LOG, "counting series per cluster: %s", km_err_msg());
     if (pthread_create(&in->recount, NULL, recount_main, in) != 0) {
         rc = km_err_set(KM_ENOMEM, "cannot start the thread counting series per cluster");
         goto destroy_sync;
@@ -160,7 +171,7 @@ int km_ingest_bind_cluster(struct km_label *l, size_t *n, size_t cap, const char
 
 struct km_querier *km_ingest_head_querier(struct km_ingest *in)
 {
-    int64_t span = in->o.head_span_ms > 0 ? in->o.head_span_ms : 3 * 3600 * 1000ll;
+    int64_t span = head_span_ms(&in->o);
     struct km_querier *q = NULL;
 
     if (km_querier_open(in->store, km_time_now_ns() / 1000000 - span, INT64_MAX, &q) != 0)

@@ -10,6 +10,7 @@
 #include "common/labels.h"
 #include "common/mset.h"
 #include "common/timefmt.h"
+#include "logs/logtypes.h"
 #include "storage/storage.h"
 
 #define XXH_INLINE_ALL
@@ -178,6 +179,23 @@ bool km_cluster_use_add(struct km_cluster_use *u, size_t *nu, size_t cap, uint32
     u[i - 1].n += n;
     u[i - 1].new_series += new_series;
     return true;
+}
+
+void km_clusters_log_uses(struct km_clusters *c, const struct km_log_push_stream *st, size_t n,
+                          struct km_cluster_use *u, size_t *nu)
+{
+    *nu = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = "";
+        uint64_t bytes = 0;
+
+        for (size_t k = 0; k < st[i].n_labels; k++)
+            if (strcmp(st[i].labels[k].name, "cluster") == 0)
+                v = st[i].labels[k].value;
+        for (size_t k = 0; k < st[i].n_entries; k++)
+            bytes += st[i].entries[k].len;
+        km_cluster_use_add(u, nu, n, km_clusters_slot(c, v, strlen(v)), bytes, 0);
+    }
 }
 
 uint64_t km_clusters_series(const struct km_clusters *c, uint32_t slot)

@@ -59,6 +59,13 @@ struct km_cluster_use {
 bool km_cluster_use_add(struct km_cluster_use *u, size_t *nu, size_t cap, uint32_t slot, uint64_t n,
                         uint64_t new_series);
 
+struct km_log_push_stream;
+
+/* The line bytes of streams st[0..n) per cluster (each stream's `cluster` label, "" for
+ * none) into u (room for n uses; *nu set). */
+void km_clusters_log_uses(struct km_clusters *c, const struct km_log_push_stream *st, size_t n,
+                          struct km_cluster_use *u, size_t *nu);
+
 enum km_cluster_budget {
     KM_CLUSTER_SAMPLES,
     KM_CLUSTER_LOG_BYTES,

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/mset.h"
 #include "common/timefmt.h"
+#include "ingest_cluster.h"
 #include "ingest_internal.h"
 #include "logs/logstore.h"
 #include "otlp/otlp.h"
@@ -302,30 +303,73 @@ static int series_key(struct km_buf *b, const struct km_sample *s)
     return km_buf_error(b);
 }
 
-/* The reference of a sample's series: from the cache, or checked (remote_write's rules)
- * and resolved (created when new), then cached. KM_EINVAL for an invalid label set. */
-static int resolve(struct km_ingest *in, struct km_buf *key, const struct km_sample *s, bool fresh,
-                   uint64_t *ref)
+/* What resolving a request's series shares: the key buffer, and a view of the head
+ * (opened when first needed) to tell whether a series a cluster at its series cap sends
+ * exists already. */
+struct resolver {
+    struct km_ingest *in;
+    struct km_buf key;
+    struct km_querier *head;
+    uint64_t over_cap; /* samples of new series refused for their cluster's cap */
+    uint32_t over_slot;
+};
+
+/* The entry of a sample's cluster (its `cluster` label, "" without). */
+static uint32_t sample_slot(struct km_ingest *in, const struct km_sample *s)
 {
+    for (size_t i = 0; i < s->nlabels; i++)
+        if (strcmp(s->labels[i].name, "cluster") == 0)
+            return km_clusters_slot(in->clusters, s->labels[i].value, strlen(s->labels[i].value));
+    return km_clusters_slot(in->clusters, "", 0);
+}
+
+/* Whether a series the cache does not know may be created: its cluster is under its
+ * series cap, or it exists already. */
+static bool series_allowed(struct resolver *rs, const struct km_sample *s, uint32_t slot)
+{
+    struct km_cluster_use u = { slot, 1, 1 };
+
+    if (km_clusters_series_fit(rs->in->clusters, &u, 1, &(size_t){ 0 }))
+        return true;
+    if (!rs->head)
+        rs->head = km_ingest_head_querier(rs->in);
+    return rs->head && km_ingest_series_exists(rs->head, s->labels, s->nlabels);
+}
+
+/* The reference of a sample's series: from the cache, or checked (remote_write's rules)
+ * and resolved (created when new, within its cluster's series cap), then cached.
+ * KM_EINVAL for an invalid label set, KM_ELIMIT for a new series over the cap. */
+static int resolve(struct resolver *rs, const struct km_sample *s, bool fresh, uint64_t *ref)
+{
+    struct km_ingest *in = rs->in;
+    uint32_t slot;
     uint64_t h;
     bool created;
-    int rc = series_key(key, s);
+    int rc = series_key(&rs->key, s);
 
     if (rc)
         return km_err_set(KM_ENOMEM, "out of memory storing OTLP metrics");
-    h = XXH3_64bits(key->data, key->len);
+    h = XXH3_64bits(rs->key.data, rs->key.len);
     if (fresh)
-        km_series_cache_drop(in->cache, h, key->data, key->len);
-    else if (km_series_cache_get(in->cache, h, key->data, key->len, ref))
+        km_series_cache_drop(in->cache, h, rs->key.data, rs->key.len);
+    else if (km_series_cache_get(in->cache, h, rs->key.data, rs->key.len, ref, &slot))
         return 0;
     if (!sample_ok(in, s))
         return KM_EINVAL;
+    slot = sample_slot(in, s);
+    if (!series_allowed(rs, s, slot)) {
+        rs->over_cap++;
+        rs->over_slot = slot;
+        return KM_ELIMIT;
+    }
     rc = km_storage_series_ref(in->store, s->labels, s->nlabels, ref, &created);
     if (rc)
         return rc;
-    if (created)
+    if (created) {
         atomic_fetch_add(&in->series_created, 1);
-    km_series_cache_put(in->cache, h, key->data, key->len, *ref);
+        km_clusters_created(in->clusters, slot, 1);
+    }
+    km_series_cache_put(in->cache, h, rs->key.data, rs->key.len, *ref, slot);
     return 0;
 }
 
@@ -338,10 +382,27 @@ static void add_result(struct km_append_result *to, const struct km_append_resul
     to->series_created += r->series_created;
 }
 
+/* Give the appended samples (ok[i] came from s->v[from[i]]) to the forwarding tap. */
+static void forward_appended(struct km_ingest *in, const struct km_otlp_samples *s,
+                             const size_t *from, const enum km_sample_status *st, size_t k)
+{
+    struct km_sample *out;
+    size_t n = 0;
+
+    if (!in->forward || k == 0 || !(out = malloc(k * sizeof(*out))))
+        return;
+    for (size_t i = 0; i < k; i++)
+        if (st[i] == KM_SAMPLE_APPENDED)
+            out[n++] = s->v[from[i]];
+    km_ingest_tap(in, out, n, NULL);
+    free(out);
+}
+
 /* Check, resolve and append by reference (as remote_write does), and say what was
- * refused: the points with a refused sample. */
+ * refused: the points with a refused sample (rs->over_cap counts those of new series
+ * over their cluster's cap). */
 static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, uint64_t *rejected,
-                         struct km_ingest_refusals *ref)
+                         struct km_ingest_refusals *ref, struct resolver *rs)
 {
     struct km_ingest *in = o->in;
     struct km_ref_sample *ok = malloc((s->n + 1) * sizeof(*ok));
@@ -349,12 +410,10 @@ static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, ui
     enum km_sample_status *st = malloc((s->n + 1) * sizeof(*st));
     uint8_t *bad = calloc(s->points + 1, 1);
     struct km_append_result res = { 0 }, more;
-    struct km_buf key;
     size_t k = 0;
     int64_t lo, hi;
     int rc = 0;
 
-    km_buf_init(&key, 0);
     if (!ok || !from || !st || !bad) {
         rc = km_err_set(KM_ENOMEM, "out of memory storing OTLP metrics");
         goto out_free;
@@ -366,18 +425,20 @@ static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, ui
 
         ref->received++;
         if (t == KM_SAMPLE_APPENDED) {
-            rc = resolve(in, &key, &s->v[i], false, &r);
+            rc = resolve(rs, &s->v[i], false, &r);
             if (rc == 0) {
                 ok[k] = (struct km_ref_sample){ r, s->v[i].t, s->v[i].v };
                 from[k++] = i;
                 continue;
             }
-            if (rc != KM_EINVAL)
+            if (rc != KM_EINVAL && rc != KM_ELIMIT)
                 goto out_free;
+            if (rc == KM_EINVAL)
+                km_ingest_refusals_add(ref, KM_SAMPLE_INVALID, s->v[i].t);
             rc = 0;
-            t = KM_SAMPLE_INVALID;
+        } else {
+            km_ingest_refusals_add(ref, t, s->v[i].t);
         }
-        km_ingest_refusals_add(ref, t, s->v[i].t);
         if (s->point[i] != UINT32_MAX)
             bad[s->point[i]] = 1;
     }
@@ -388,14 +449,19 @@ static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, ui
 
         if (st[i] == KM_SAMPLE_STALE_REF) {
             /* Its series left the head since it was cached: resolve it again. */
-            rc = resolve(in, &key, x, true, &ok[i].ref);
+            rc = resolve(rs, x, true, &ok[i].ref);
             if (rc == 0)
                 rc = km_storage_append_refs(in->store, &ok[i], 1, &st[i], &more);
             if (rc == 0)
                 add_result(&res, &more);
-            if (rc == KM_EINVAL) {
+            if (rc == KM_EINVAL || rc == KM_ELIMIT) {
+                if (rc == KM_EINVAL)
+                    km_ingest_refusals_add(ref, KM_SAMPLE_INVALID, x->t);
                 rc = 0;
                 st[i] = KM_SAMPLE_INVALID;
+                if (s->point[from[i]] != UINT32_MAX)
+                    bad[s->point[from[i]]] = 1;
+                continue;
             }
         }
         if (rc || st[i] == KM_SAMPLE_APPENDED || st[i] == KM_SAMPLE_DUPLICATE)
@@ -404,6 +470,8 @@ static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, ui
         if (s->point[from[i]] != UINT32_MAX)
             bad[s->point[from[i]]] = 1;
     }
+    if (rc == 0)
+        forward_appended(in, s, from, st, k);
     res.too_new = ref->n[KM_SAMPLE_TOO_NEW];
     res.out_of_retention = ref->n[KM_SAMPLE_OUT_OF_RETENTION];
     res.series_created = 0; /* counted when resolved */
@@ -411,12 +479,47 @@ static int store_samples(struct km_otlp_ingest *o, struct km_otlp_samples *s, ui
     for (uint64_t i = 0; i < s->points; i++)
         *rejected += bad[i];
 out_free:
-    km_buf_fini(&key);
     free(ok);
     free(from);
     free(st);
     free(bad);
     return rc;
+}
+
+/* The per-cluster budgets, before mapping (so that a request answered 429 leaves no
+ * trace in the delta totals either): each resource's samples (at most) count for its
+ * cluster — the write token's, else the resource's k8s.cluster.name ("" without). False
+ * after answering 429 (or 503). */
+static bool admit_clusters(struct km_otlp_ingest *o, struct km_http_req *req,
+                           const struct km_otlp_metrics_req *r, const char *bound)
+{
+    struct km_ingest *in = o->in;
+    struct km_cluster_use *u = calloc(r->nresources + 1, sizeof(*u));
+    size_t nu = 0;
+    bool ok;
+
+    if (!u) {
+        km_http_respond_error(req, 503, "out of memory reading the request");
+        return false;
+    }
+    for (size_t i = 0; i < r->nresources; i++) {
+        const struct km_otlp_resource_metrics *res = &r->resources[i];
+        struct km_otlp_metrics_req one = { .resources = res, .nresources = 1 };
+        const char *c = bound;
+
+        for (size_t k = 0; !c && k < res->nattrs; k++)
+            if (strcmp(res->attrs[k].key, "k8s.cluster.name") == 0)
+                c = res->attrs[k].value;
+        if (!c)
+            c = "";
+        km_cluster_use_add(u, &nu, r->nresources, km_clusters_slot(in->clusters, c, strlen(c)),
+                           km_otlp_samples_estimate(&one), 0);
+    }
+    ok = km_ingest_cluster_admit(in, req, u, nu);
+    if (!ok)
+        atomic_fetch_add(&o->requests[SIG_METRICS][OUT_LIMITED], 1);
+    free(u);
+    return ok;
 }
 
 static void on_metrics(struct km_http_req *req, void *ud)
@@ -427,6 +530,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
     struct km_ingest_refusals ref = { 0 };
     struct body b = { 0 };
     struct km_otlp_map_opts mo = { 0 };
+    struct resolver rs = { .in = o->in };
     struct km_storage_info info;
     uint64_t rejected = 0;
     int64_t retry_s = 1;
@@ -434,6 +538,7 @@ static void on_metrics(struct km_http_req *req, void *ud)
     int rc;
 
     km_buf_init(&b.plain, o->max_decoded + 1);
+    km_buf_init(&rs.key, 0);
     atomic_fetch_add(&o->in->requests[KM_SRC_OTLP], 1);
     if (!take_body(o, req, SIG_METRICS, &b))
         goto out;
@@ -459,11 +564,13 @@ static void on_metrics(struct km_http_req *req, void *ud)
         goto out;
     }
     mo.cluster = km_auth_write_cluster(req);
+    if (!admit_clusters(o, req, &r, mo.cluster))
+        goto out;
     mo.delta = o->delta;
     mo.now_ms = km_time_now_ns() / 1000000;
     rc = km_otlp_to_samples(&r, &mo, &s);
     if (rc == 0)
-        rc = store_samples(o, &s, &rejected, &ref);
+        rc = store_samples(o, &s, &rejected, &ref, &rs);
     atomic_fetch_add(&o->in->samples[KM_SRC_OTLP], s.n);
     if (rc) {
         atomic_fetch_add(&o->requests[SIG_METRICS][OUT_FAILED], 1);
@@ -482,6 +589,14 @@ static void on_metrics(struct km_http_req *req, void *ud)
                 msg, sizeof(msg), "%llu of %llu samples refused (first: %s at %lld ms)",
                 (unsigned long long)ref.total, (unsigned long long)ref.received,
                 km_sample_status_str(ref.example_status), (long long)ref.example_t);
+        if (rs.over_cap && k < sizeof(msg))
+            k +=
+                (size_t)snprintf(msg + k, sizeof(msg) - k,
+                                 "%s%llu samples of new series refused: cluster \"%s\" is at its "
+                                 "series limit of %llu (--max-series-per-cluster)",
+                                 k ? "; " : "", (unsigned long long)rs.over_cap,
+                                 km_clusters_name(o->in->clusters, rs.over_slot),
+                                 (unsigned long long)km_clusters_opts(o->in->clusters)->max_series);
         if (s.dropped && k < sizeof(msg))
             snprintf(msg + k, sizeof(msg) - k, "%s%llu data points not representable (first: %s)",
                      k ? "; " : "", (unsigned long long)s.dropped, s.dropped_why);
@@ -492,12 +607,45 @@ static void on_metrics(struct km_http_req *req, void *ud)
     }
     answer(req, b.json, SIG_METRICS, rejected, msg);
 out:
+    km_querier_close(rs.head);
+    km_buf_fini(&rs.key);
     km_otlp_samples_fini(&s);
     km_otlp_metrics_fini(&r);
     km_buf_fini(&b.plain);
 }
 
 /* ---- logs ------------------------------------------------------------------------------------ */
+
+/* The per-cluster log bytes budgets (--max-log-bytes-per-second-per-cluster), as for a
+ * Loki push: false after answering 429 with Retry-After. */
+static bool admit_log_bytes(struct km_otlp_ingest *o, struct km_http_req *req,
+                            const struct km_otlp_streams *st)
+{
+    struct km_clusters *c = o->in->clusters;
+    struct km_cluster_use *u = calloc(st->n + 1, sizeof(*u));
+    int64_t retry_s = 1;
+    size_t nu = 0, over = 0;
+    char msg[300];
+    bool ok;
+
+    if (!u) {
+        km_http_respond_error(req, 503, "out of memory reading the request");
+        return false;
+    }
+    km_clusters_log_uses(c, st->v, st->n, u, &nu);
+    ok = km_clusters_take(c, KM_CLUSTER_LOG_BYTES, u, nu, &over, &retry_s);
+    km_clusters_note(c, KM_CLUSTER_LOG_BYTES, u, nu, !ok);
+    if (!ok) {
+        snprintf(msg, sizeof(msg),
+                 "cluster \"%s\" is over its log rate limit of %.0f bytes/s "
+                 "(--max-log-bytes-per-second-per-cluster): retry in %lld s",
+                 km_clusters_name(c, u[over].slot), km_clusters_opts(c)->max_log_bytes_per_s,
+                 (long long)retry_s);
+        limited(o, req, SIG_LOGS, retry_s, msg);
+    }
+    free(u);
+    return ok;
+}
 
 static void on_logs(struct km_http_req *req, void *ud)
 {
@@ -519,6 +667,8 @@ static void on_logs(struct km_http_req *req, void *ud)
     }
     atomic_fetch_add(&o->received[SIG_LOGS], r.nlogs);
     rc = km_otlp_to_streams(&r, km_auth_write_cluster(req), km_time_now_ns(), &st);
+    if (rc == 0 && !admit_log_bytes(o, req, &st))
+        goto out;
     if (rc == 0 && st.n)
         rc = km_logstore_push(o->logs, st.v, st.n, &res);
     if (rc) {

@@ -261,43 +261,25 @@ static void refusal_sentence(const struct km_log_push_result *r, uint64_t receiv
 static int push_clusters(struct km_logs_api *a, const char *bound, struct km_loki_push *p,
                          struct km_cluster_use *u, size_t *nu)
 {
-    uint32_t bound_slot =
-        bound && a->clusters ? km_clusters_slot(a->clusters, bound, strlen(bound)) : 0;
-
     *nu = 0;
-    for (size_t i = 0; i < p->n_streams; i++) {
+    for (size_t i = 0; bound && i < p->n_streams; i++) {
         struct km_log_push_stream *st = &p->streams[i];
-        uint64_t bytes = 0;
-        uint32_t slot = bound_slot;
+        struct km_label *l =
+            km_arena_alloc(&p->arena, (st->n_labels + 1) * sizeof(*l), _Alignof(struct km_label));
+        size_t n = st->n_labels;
+        int rc;
 
-        if (bound) {
-            struct km_label *l = km_arena_alloc(&p->arena, (st->n_labels + 1) * sizeof(*l),
-                                                _Alignof(struct km_label));
-            size_t n = st->n_labels;
-            int rc;
-
-            if (!l)
-                return km_err_set(KM_ENOMEM, "out of memory binding the push to its cluster");
-            memcpy(l, st->labels, n * sizeof(*l));
-            rc = km_ingest_bind_cluster(l, &n, n + 1, bound);
-            if (rc)
-                return rc;
-            st->labels = l;
-            st->n_labels = n;
-        } else if (a->clusters) {
-            const char *v = "";
-
-            for (size_t k = 0; k < st->n_labels; k++) {
-                if (strcmp(st->labels[k].name, "cluster") == 0)
-                    v = st->labels[k].value;
-            }
-            slot = km_clusters_slot(a->clusters, v, strlen(v));
-        }
-        for (size_t k = 0; k < st->n_entries; k++)
-            bytes += st->entries[k].len;
-        if (a->clusters)
-            km_cluster_use_add(u, nu, p->n_streams, slot, bytes, 0);
+        if (!l)
+            return km_err_set(KM_ENOMEM, "out of memory binding the push to its cluster");
+        memcpy(l, st->labels, n * sizeof(*l));
+        rc = km_ingest_bind_cluster(l, &n, n + 1, bound);
+        if (rc)
+            return rc;
+        st->labels = l;
+        st->n_labels = n;
     }
+    if (a->clusters)
+        km_clusters_log_uses(a->clusters, p->streams, p->n_streams, u, nu);
     return 0;
 }
 
