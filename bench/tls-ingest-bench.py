@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""The cost of TLS on ingest: the same remote_write requests sent to a kmon server over
-plain HTTP and over HTTPS (a P-256 certificate made with openssl, TLS 1.3), and the
-server's CPU time (utime + stime from /proc/PID/stat) per million samples for each.
+"""The cost of TLS and tokens on ingest: the same remote_write requests sent to a kmon
+server over plain HTTP, over HTTPS (a P-256 certificate made with openssl, TLS 1.3), and
+over HTTPS with a bearer token (--tokens: a write token bound to a cluster, so the gate
+hashes the token and ingest sets every series' cluster label), and the server's CPU time
+(utime + stime from /proc/PID/stat) per million samples for each.
 
 SERIES series, SAMPLES_PER_REQUEST samples per request (one sample per series, rounds
 of increasing timestamps), ROUNDS rounds, sent by CLIENTS threads over keep-alive
@@ -9,12 +11,13 @@ connections (as the agent and Prometheus send); with --new-connections every req
 opens its own connection (each a full handshake: the worst case). The requests are
 encoded by the senders (their CPU is not the server's). Each server is fresh (its own
 data directory), with the default flags except no self-scrape and no default rules
-(their work is not ingest). Prints one JSON line per transport and the ratio.
+(their work is not ingest). Prints one JSON line per transport and the ratios.
 
   bench/tls-ingest-bench.py [--series 20000] [--samples-per-request 2000] [--rounds 50]
                             [--clients 2] [--new-connections] [--kmon build/kmon]
 """
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -56,20 +59,30 @@ def body_of(first, count, t_ms):
     return rwlib.snappy(rwlib.write_request(series))
 
 
-def start_server(kmon, workdir, tls, certs):
+TOKEN = "bench-token-0123456789abcdef"
+
+
+def start_server(kmon, workdir, name, tls, token, certs):
     port = free_port()
     args = [kmon, "server", "--listen", f"127.0.0.1:{port}", "--data",
-            os.path.join(workdir, f"data-{'tls' if tls else 'plain'}"),
+            os.path.join(workdir, f"data-{name}"),
             "--self-scrape-interval", "0", "--default-rules=false", "--log-level", "warn"]
     if tls:
         args += ["--tls-cert", certs.server, "--tls-key", certs.server_key]
+    if token:
+        tokens = os.path.join(workdir, "tokens.yaml")
+        with open(tokens, "w") as f:
+            f.write(f"tokens:\n  - name: bench\n    sha256: {hashlib.sha256(TOKEN.encode()).hexdigest()}"
+                    "\n    scope: write\n    cluster: bench\n  - name: probe\n"
+                    f"    sha256: {hashlib.sha256(b'probe').hexdigest()}\n    scope: read\n")
+        args += ["--tokens", tokens]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ctx = ssl.create_default_context(cafile=certs.ca) if tls else None
     deadline = time.monotonic() + 30
     while True:
         try:
             c = connect(port, ctx)
-            c.request("GET", "/readyz")
+            c.request("GET", "/readyz")  # open: a probe needs no token
             if c.getresponse().status == 200:
                 c.close()
                 return p, port, ctx
@@ -87,7 +100,7 @@ def connect(port, ctx):
     return http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
 
-def send_all(port, ctx, jobs, clients, new_connections):
+def send_all(port, ctx, jobs, clients, new_connections, token):
     """jobs: [(first, count, t_ms)], sent in order of rounds by `clients` threads."""
     lock = threading.Lock()
     it = iter(jobs)
@@ -105,7 +118,10 @@ def send_all(port, ctx, jobs, clients, new_connections):
                 if conn:
                     conn.close()
                 conn = connect(port, ctx)
-            conn.request("POST", "/api/v1/write", body, rwlib.HEADERS)
+            headers = dict(rwlib.HEADERS)
+            if token:
+                headers["Authorization"] = f"Bearer {TOKEN}"
+            conn.request("POST", "/api/v1/write", body, headers)
             r = conn.getresponse()
             r.read()
             if r.status != 204:
@@ -144,18 +160,18 @@ def main():
         warm = [j for j in jobs if j[2] == now]
         rest = [j for j in jobs if j[2] != now]
         results = {}
-        for tls in (False, True):
-            p, port, ctx = start_server(a.kmon, workdir, tls, certs)
+        for name, tls, token in (("http", False, False), ("https", True, False),
+                                 ("https+token", True, True)):
+            p, port, ctx = start_server(a.kmon, workdir, name, tls, token, certs)
             try:
-                send_all(port, ctx, warm, a.clients, a.new_connections)
+                send_all(port, ctx, warm, a.clients, a.new_connections, token)
                 c0, t0 = cpu_s(p.pid), time.monotonic()
-                send_all(port, ctx, rest, a.clients, a.new_connections)
+                send_all(port, ctx, rest, a.clients, a.new_connections, token)
                 c1, t1 = cpu_s(p.pid), time.monotonic()
             finally:
                 p.terminate()
                 p.wait(30)
             measured = samples - a.series
-            name = "https" if tls else "http"
             results[name] = {
                 "transport": name,
                 "samples": measured,
@@ -168,8 +184,10 @@ def main():
                 "samples_per_server_cpu_s": round(measured / max(c1 - c0, 1e-9)),
             }
             print(json.dumps(results[name]), flush=True)
-        print(json.dumps({"https_cpu_over_http": round(
-            results["https"]["server_cpu_s"] / max(results["http"]["server_cpu_s"], 1e-9), 3)}))
+        base = max(results["http"]["server_cpu_s"], 1e-9)
+        print(json.dumps({"https_cpu_over_http": round(results["https"]["server_cpu_s"] / base, 3),
+                          "https_token_cpu_over_http": round(
+                              results["https+token"]["server_cpu_s"] / base, 3)}))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

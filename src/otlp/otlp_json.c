@@ -685,22 +685,32 @@ static int load(const void *body, size_t n, const char *what, json_t **out)
     return 0;
 }
 
-int km_otlp_metrics_decode_json(struct km_otlp_metrics_req *r, const void *body, size_t n)
+/* A whole Export*ServiceRequest: its resources (`kids`) decoded by fn into the arena. */
+static int decode_root(struct km_arena *a, const void *body, size_t n, const char *what,
+                       const char *kids, size_t kid_size, jchild_fn fn, void **v, size_t *nv,
+                       size_t *total)
 {
-    struct jdec d = { .a = &r->arena };
-    void *v = NULL;
+    struct jdec d = { .a = a };
     json_t *root;
     int rc;
 
-    km_otlp_arena_init(&r->arena, n);
-    rc = load(body, n, "ExportMetricsServiceRequest", &root);
+    km_otlp_arena_init(a, n);
+    rc = load(body, n, what, &root);
     if (rc)
         return rc;
-    rc = children(&d, root, "ExportMetricsServiceRequest", "resourceMetrics",
-                  sizeof(struct km_otlp_resource_metrics), resource_metrics, &v, &r->nresources,
-                  &r->npoints);
-    r->resources = v;
+    rc = children(&d, root, what, kids, kid_size, fn, v, nv, total);
     json_decref(root);
+    return rc;
+}
+
+int km_otlp_metrics_decode_json(struct km_otlp_metrics_req *r, const void *body, size_t n)
+{
+    void *v = NULL;
+    int rc = decode_root(&r->arena, body, n, "ExportMetricsServiceRequest", "resourceMetrics",
+                         sizeof(struct km_otlp_resource_metrics), resource_metrics, &v,
+                         &r->nresources, &r->npoints);
+
+    r->resources = v;
     return rc;
 }
 
@@ -781,19 +791,11 @@ static int resource_logs(struct jdec *d, const json_t *o, void *elem, size_t *to
 
 int km_otlp_logs_decode_json(struct km_otlp_logs_req *r, const void *body, size_t n)
 {
-    struct jdec d = { .a = &r->arena };
     void *v = NULL;
-    json_t *root;
-    int rc;
+    int rc = decode_root(&r->arena, body, n, "ExportLogsServiceRequest", "resourceLogs",
+                         sizeof(struct km_otlp_resource_logs), resource_logs, &v, &r->nresources,
+                         &r->nlogs);
 
-    km_otlp_arena_init(&r->arena, n);
-    rc = load(body, n, "ExportLogsServiceRequest", &root);
-    if (rc)
-        return rc;
-    rc = children(&d, root, "ExportLogsServiceRequest", "resourceLogs",
-                  sizeof(struct km_otlp_resource_logs), resource_logs, &v, &r->nresources,
-                  &r->nlogs);
     r->resources = v;
-    json_decref(root);
     return rc;
 }

@@ -784,6 +784,45 @@ static int children(struct dec *d, const uint8_t *p, size_t n, uint32_t num, con
     return rc;
 }
 
+/* A Scope{Metrics,Logs}: its scope (field 1) and its children (field 2, `kids`). */
+static int scope_level(struct dec *d, const uint8_t *p, size_t n, const char *what,
+                       const char *kids, size_t kid_size, child_fn fn, struct km_otlp_scope *sc,
+                       void **v, size_t *nv, size_t *total)
+{
+    struct km_pb_field f;
+    int rc = 0;
+
+    sc->name = sc->version = "";
+    FOR_FIELDS(p, n, f, what, rc)
+    {
+        if (f.num == 1 && (rc = scope(d, &f, what, sc)) != 0)
+            return rc;
+    }
+    if (rc == 0)
+        rc = children(d, p, n, 2, what, kids, kid_size, fn, v, nv, total);
+    return rc;
+}
+
+/* A Resource{Metrics,Logs}: its resource's attributes (field 1) and its scopes (field
+ * 2, `kids`). */
+static int resource_level(struct dec *d, const uint8_t *p, size_t n, const char *what,
+                          const char *kids, size_t kid_size, child_fn fn,
+                          const struct km_otlp_attr **attrs, size_t *nattrs, void **v, size_t *nv,
+                          size_t *total)
+{
+    struct km_pb_field f;
+    int rc = 0;
+
+    FOR_FIELDS(p, n, f, what, rc)
+    {
+        if (f.num == 1 && (rc = resource(d, &f, what, attrs, nattrs)) != 0)
+            return rc;
+    }
+    if (rc == 0)
+        rc = children(d, p, n, 2, what, kids, kid_size, fn, v, nv, total);
+    return rc;
+}
+
 static int metric_child(struct dec *d, const uint8_t *p, size_t n, void *elem, size_t *total)
 {
     return metric(d, p, n, elem, total);
@@ -792,19 +831,10 @@ static int metric_child(struct dec *d, const uint8_t *p, size_t n, void *elem, s
 static int scope_metrics(struct dec *d, const uint8_t *p, size_t n, void *elem, size_t *total)
 {
     struct km_otlp_scope_metrics *sm = elem;
-    struct km_pb_field f;
     void *v = NULL;
-    int rc = 0;
+    int rc = scope_level(d, p, n, "ScopeMetrics", "metrics", sizeof(struct km_otlp_metric),
+                         metric_child, &sm->scope, &v, &sm->nmetrics, total);
 
-    sm->scope.name = sm->scope.version = "";
-    FOR_FIELDS(p, n, f, "ScopeMetrics", rc)
-    {
-        if (f.num == 1 && (rc = scope(d, &f, "ScopeMetrics", &sm->scope)) != 0)
-            return rc;
-    }
-    if (rc == 0)
-        rc = children(d, p, n, 2, "ScopeMetrics", "metrics", sizeof(struct km_otlp_metric),
-                      metric_child, &v, &sm->nmetrics, total);
     sm->metrics = v;
     return rc;
 }
@@ -812,18 +842,11 @@ static int scope_metrics(struct dec *d, const uint8_t *p, size_t n, void *elem, 
 static int resource_metrics(struct dec *d, const uint8_t *p, size_t n, void *elem, size_t *total)
 {
     struct km_otlp_resource_metrics *rm = elem;
-    struct km_pb_field f;
     void *v = NULL;
-    int rc = 0;
+    int rc = resource_level(d, p, n, "ResourceMetrics", "scope_metrics",
+                            sizeof(struct km_otlp_scope_metrics), scope_metrics, &rm->attrs,
+                            &rm->nattrs, &v, &rm->nscopes, total);
 
-    FOR_FIELDS(p, n, f, "ResourceMetrics", rc)
-    {
-        if (f.num == 1 && (rc = resource(d, &f, "ResourceMetrics", &rm->attrs, &rm->nattrs)) != 0)
-            return rc;
-    }
-    if (rc == 0)
-        rc = children(d, p, n, 2, "ResourceMetrics", "scope_metrics",
-                      sizeof(struct km_otlp_scope_metrics), scope_metrics, &v, &rm->nscopes, total);
     rm->scopes = v;
     return rc;
 }
@@ -891,19 +914,10 @@ static int log_record(struct dec *d, const uint8_t *p, size_t n, void *elem, siz
 static int scope_logs(struct dec *d, const uint8_t *p, size_t n, void *elem, size_t *total)
 {
     struct km_otlp_scope_logs *sl = elem;
-    struct km_pb_field f;
     void *v = NULL;
-    int rc = 0;
+    int rc = scope_level(d, p, n, "ScopeLogs", "log_records", sizeof(struct km_otlp_log),
+                         log_record, &sl->scope, &v, &sl->nlogs, total);
 
-    sl->scope.name = sl->scope.version = "";
-    FOR_FIELDS(p, n, f, "ScopeLogs", rc)
-    {
-        if (f.num == 1 && (rc = scope(d, &f, "ScopeLogs", &sl->scope)) != 0)
-            return rc;
-    }
-    if (rc == 0)
-        rc = children(d, p, n, 2, "ScopeLogs", "log_records", sizeof(struct km_otlp_log),
-                      log_record, &v, &sl->nlogs, total);
     sl->logs = v;
     return rc;
 }
@@ -911,18 +925,11 @@ static int scope_logs(struct dec *d, const uint8_t *p, size_t n, void *elem, siz
 static int resource_logs(struct dec *d, const uint8_t *p, size_t n, void *elem, size_t *total)
 {
     struct km_otlp_resource_logs *rl = elem;
-    struct km_pb_field f;
     void *v = NULL;
-    int rc = 0;
+    int rc =
+        resource_level(d, p, n, "ResourceLogs", "scope_logs", sizeof(struct km_otlp_scope_logs),
+                       scope_logs, &rl->attrs, &rl->nattrs, &v, &rl->nscopes, total);
 
-    FOR_FIELDS(p, n, f, "ResourceLogs", rc)
-    {
-        if (f.num == 1 && (rc = resource(d, &f, "ResourceLogs", &rl->attrs, &rl->nattrs)) != 0)
-            return rc;
-    }
-    if (rc == 0)
-        rc = children(d, p, n, 2, "ResourceLogs", "scope_logs", sizeof(struct km_otlp_scope_logs),
-                      scope_logs, &v, &rl->nscopes, total);
     rl->scopes = v;
     return rc;
 }
