@@ -3,7 +3,8 @@ HTTPS with tokens; an agent on this host writes with cluster a's write token, a 
 agent in a network namespace of its own (its own network stack, reaching the server over a
 veth pair, as a node of another cluster would) writes with cluster b's token while
 claiming --cluster a, and is stored as b all the same; a read token limited to a sees
-only a, an unlimited one both. Needs root (network namespaces); skipped otherwise."""
+only a, an unlimited one both (needs root for the network namespace; skipped otherwise).
+And a real Prometheus remote-writing over HTTPS with a bearer token."""
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import KMON, Proc, free_port, wait_until
+from conftest import KMON, Prometheus, Proc, free_port, wait_until
 from tlscerts import Certs
 
 SLOW = 3 if os.environ.get("KMON_SANITIZED") else 1
@@ -148,3 +149,56 @@ def _ready(base, ctx):
             return r.status == 200
     except OSError:
         return False
+
+
+def test_prometheus_remote_writes_over_https_with_a_bearer_token(tmp_path):
+    """A real Prometheus 2.42 as one cluster's sender: HTTPS verified with the CA, a bearer
+    token from a file; its external label says cluster "a", its token says "p"."""
+    certs = Certs(tmp_path / "certs")
+    tok = {"p": secrets.token_hex(16), "admin": secrets.token_hex(16)}
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("tokens:\n" + token_entry("p", tok["p"], "write", cluster="p")
+                      + token_entry("admin", tok["admin"], "admin"))
+    (tmp_path / "token-p").write_text(tok["p"] + "\n")
+    port, prom_port = free_port(), free_port()
+    server = Proc(["server", "--listen", f"127.0.0.1:{port}", "--data", str(tmp_path / "data"),
+                   "--tls-cert", certs.server, "--tls-key", certs.server_key,
+                   "--tokens", str(tokens), "--self-scrape-interval", "0",
+                   "--default-rules=false"])
+    prom = None
+    try:
+        ctx = ssl.create_default_context(cafile=certs.ca)
+        base = f"https://127.0.0.1:{port}"
+        wait_until(lambda: _ready(base, ctx), 30 * SLOW, "the server over HTTPS", server)
+        (tmp_path / "prometheus.yml").write_text(f"""
+global:
+  scrape_interval: 1s
+  external_labels:
+    cluster: a
+scrape_configs:
+  - job_name: prom-self
+    static_configs:
+      - targets: ["127.0.0.1:{prom_port}"]
+remote_write:
+  - url: {base}/api/v1/write
+    authorization:
+      credentials_file: {tmp_path / 'token-p'}
+    tls_config:
+      ca_file: {certs.ca}
+    queue_config:
+      batch_send_deadline: 1s
+      min_backoff: 100ms
+      max_backoff: 1s
+""")
+        prom = Prometheus([f"--config.file={tmp_path / 'prometheus.yml'}",
+                           f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                           f"--web.listen-address=127.0.0.1:{prom_port}"])
+        got = wait_until(lambda: query(base, ctx, tok["admin"], 'up{job="prom-self"}'),
+                         60 * SLOW, "Prometheus' series over HTTPS with its token", server)
+        assert [r["metric"]["cluster"] for r in got] == ["p"], got
+        assert query(base, ctx, tok["admin"], '{cluster="a"}') == []
+        assert tok["p"] not in server.log()
+    finally:
+        if prom:
+            prom.close()
+        server.close()
