@@ -18,7 +18,8 @@ FUZZ_SECONDS ?= 60
 ARGS ?=
 export JOBS
 
-.PHONY: all demo test build image build-debug asan fuzz fuzz-run format bench clean deps deps-test deps-image
+.PHONY: all demo test build image build-debug asan fuzz fuzz-run format bench clean \
+	deps deps-test deps-image
 
 all: build
 
@@ -39,7 +40,9 @@ demo: deps
 	@./scripts/build.sh $(BUILD) Release --target kmon
 	@exec ./$(BUILD)/kmon demo $(ARGS)
 
-image: build deps-image
+# The optimised binary (only it: the image needs nothing else of the build) in an image.
+image: deps-image
+	@./scripts/build.sh $(BUILD) Release --target kmon
 	@./scripts/image.sh $(BUILD)/kmon $(BUILD)/kmon-image.tar
 
 build-debug: deps-test

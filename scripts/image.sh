@@ -106,9 +106,10 @@ umoci new --image "$layout:$version"
 umoci raw add-layer --image "$layout:$version" --history.created "$created" \
     --history.created_by "scripts/image.sh: kmon $version, its libraries and files" \
     "$work/layer.tar"
+description="Kubernetes monitoring: node agent, server with its own TSDB, PromQL, logs"
 labels=(
     --config.label "org.opencontainers.image.title=kmon"
-    --config.label "org.opencontainers.image.description=kmon: Kubernetes monitoring (agent, server with its own TSDB, PromQL and logs)"
+    --config.label "org.opencontainers.image.description=$description"
     --config.label "org.opencontainers.image.version=$version"
     --config.label "org.opencontainers.image.revision=$revision"
     --config.label "org.opencontainers.image.created=$created"

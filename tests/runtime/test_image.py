@@ -3,7 +3,9 @@ back as an OCI layout (and by skopeo, as users copy it to a registry), unpacked 
 into a root filesystem, and run there with nothing from the host: `kmon --version` and a
 short `kmon demo` as the image's user, in its working directory, in private mount and PID
 namespaces whose /proc and /sys are mounted inside, answering /healthz, / and the
-dashboard, its agent measuring the machine, stopped by SIGTERM."""
+dashboard, its agent measuring the machine, stopped by SIGTERM. In the sanitizer build the
+image is made of that binary (ldd brings its runtime libraries), so kmon runs in the
+image under ASan and UBSan too."""
 import json
 import os
 import shutil
@@ -27,8 +29,6 @@ pytestmark = [
                        "installs it): the image cannot be built or unpacked"),
     pytest.mark.skipif(os.geteuid() != 0, reason="running the image needs root: unpacking "
                        "with its owners, mount and PID namespaces, mounting /proc and /sys"),
-    pytest.mark.skipif(SANITIZED, reason="the image is made of the optimised build users get; "
-                       "it is tested in that build's run"),
 ]
 
 
@@ -162,7 +162,10 @@ def test_root_holds_only_kmon_its_libraries_and_files(image):
                               check=True).stdout.split()[0]
     print(f"image: {compressed / MIB:.1f} MiB compressed, {int(unpacked) / MIB:.1f} MiB "
           f"unpacked, built in {image['build_s']:.1f}s")
-    assert compressed < 15 * MIB, f"the image is {compressed / MIB:.1f} MiB compressed"
+    # The target is for the optimised build users get; the sanitizer build's image (its
+    # runtime libraries, a larger binary) runs the same checks but is about 16 MiB.
+    if not SANITIZED:
+        assert compressed < 15 * MIB, f"the image is {compressed / MIB:.1f} MiB compressed"
 
 
 def test_version_runs_inside_the_image(image):
