@@ -182,6 +182,7 @@ def test_demo_runs_inside_the_image(image, tmp_path):
     log = open(tmp_path / "demo.log", "w+")
     p = run_inside(image, ["demo", "--listen", f"127.0.0.1:{port}", "--interval", "500ms"],
                    stdout=log, stderr=subprocess.STDOUT)
+    pid = None
 
     def output():
         log.flush()
@@ -231,6 +232,11 @@ def test_demo_runs_inside_the_image(image, tmp_path):
         assert stat.S_ISDIR(os.stat(data / "wal").st_mode)
     finally:
         if p.poll() is None:
+            # kmon is the PID namespace's init: killing it ends the namespace; unshare,
+            # killed alone, would leave it running.
+            pid = pid or kmon_child(p.pid)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
             p.kill()
             p.wait()
         log.close()
