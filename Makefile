@@ -3,6 +3,8 @@
 #                (flags through ARGS: make demo ARGS='--listen 127.0.0.1:5001')
 #   make test    install what is missing, build (gcc Release, gcc Debug, clang+ASan+UBSan)
 #                and run every test in the Release and the sanitizer builds
+#   make image   an OCI image of the optimised build (build/kmon-image.tar, an oci-archive;
+#                scripts/image.sh, docs/image.md), made without a container daemon
 # Other targets: build, asan, fuzz, format, bench, clean.
 #
 # build/ is the optimised build users get (make build, make demo) and the one make test
@@ -16,7 +18,8 @@ FUZZ_SECONDS ?= 60
 ARGS ?=
 export JOBS
 
-.PHONY: all demo test build build-debug asan fuzz fuzz-run format bench clean deps deps-test
+.PHONY: all demo test build image build-debug asan fuzz fuzz-run format bench clean \
+	deps deps-test deps-image
 
 all: build
 
@@ -26,6 +29,9 @@ deps:
 deps-test:
 	@./scripts/install-deps.sh test
 
+deps-image:
+	@./scripts/install-deps.sh image
+
 build: deps
 	@./scripts/build.sh $(BUILD) Release
 
@@ -33,6 +39,11 @@ build: deps
 demo: deps
 	@./scripts/build.sh $(BUILD) Release --target kmon
 	@exec ./$(BUILD)/kmon demo $(ARGS)
+
+# The optimised binary (only it: the image needs nothing else of the build) in an image.
+image: deps-image
+	@./scripts/build.sh $(BUILD) Release --target kmon
+	@./scripts/image.sh $(BUILD)/kmon $(BUILD)/kmon-image.tar
 
 build-debug: deps-test
 	@CC=gcc ./scripts/build.sh $(DEBUG_BUILD) Debug

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages kmon needs, and only those that are missing, then the
 # dashboard's npm packages (scripts/web-deps.sh).
 #   scripts/install-deps.sh build   what building and running kmon needs
-#   scripts/install-deps.sh test    that, plus what the test suite and benchmarks use
+#   scripts/install-deps.sh image   that, plus what `make image` uses (umoci)
+#   scripts/install-deps.sh test    all that, plus what the test suite and benchmarks use
 # Runs apt-get as root, or through sudo when started by another user.
 set -eu
 
@@ -11,9 +12,15 @@ libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev libzstd-dev libjansson-
 libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libcurl4-gnutls-dev libgnutls28-dev
 zlib1g-dev"
 
+# make image: umoci writes the OCI layout (scripts/image.sh); no container daemon.
+image_pkgs="umoci"
+
+# What the tests and benchmarks use (skopeo: the image test reads the archive as users
+# do to copy it to their registry).
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest python3-yaml bindfs fuse3 util-linux procps
-prometheus-node-exporter curl prometheus prometheus-alertmanager iproute2 openssl chromium"
+prometheus-node-exporter curl prometheus prometheus-alertmanager iproute2 openssl chromium
+skopeo"
 
 # Node.js and npm build the dashboard (its chart library comes from npm); a machine that
 # has them from elsewhere (NodeSource) keeps its own.
@@ -24,9 +31,10 @@ fi
 
 case "${1:-build}" in
 build) want="$build_pkgs $node_pkgs" ;;
-test) want="$build_pkgs $node_pkgs $test_pkgs" ;;
+image) want="$build_pkgs $node_pkgs $image_pkgs" ;;
+test) want="$build_pkgs $node_pkgs $image_pkgs $test_pkgs" ;;
 *)
-    echo "usage: $0 build|test" >&2
+    echo "usage: $0 build|image|test" >&2
     exit 2
     ;;
 esac
@@ -38,8 +46,11 @@ for p in $want; do
     fi
 done
 
+# The image embeds the dashboard as the build does: the same npm packages.
 web_deps() {
-    exec "$(dirname "$0")/web-deps.sh" "${1:-build}"
+    mode=${1:-build}
+    [ "$mode" = image ] && mode=build
+    exec "$(dirname "$0")/web-deps.sh" "$mode"
 }
 
 if [ -z "$missing" ]; then
