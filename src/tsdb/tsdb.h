@@ -166,8 +166,8 @@ struct km_tsdb_snapshot_stats {
  * unless skip_head the head's samples as one more block, the metric metadata file as
  * last saved (DIR/metadata), and kmon.version. Opening
  * `out` as a database gives every sample stored when the copy began (not its WAL: the
- * head is a block there). Appends go on meanwhile; cuts, compaction and retention wait.
- * Not on a read-only database. On failure `out` may hold part of the copy. */
+ * head is a block there). Appends go on meanwhile; cuts, compaction, retention and the periodic WAL
+ * fsync wait. Not on a read-only database. On failure `out` may hold part of the copy. */
 int km_tsdb_snapshot(struct km_tsdb *db, const char *out, bool skip_head,
                      struct km_tsdb_snapshot_stats *st);
 
