@@ -85,22 +85,25 @@ def test_api_snapshot_while_writing_restores_every_sample(server_factory, tmp_pa
     assert want == before
 
     # Writers go on (newer samples) while the snapshot is taken.
-    stop, errors = threading.Event(), []
+    stop, wrote, errors = threading.Event(), threading.Event(), []
 
     def keep_writing():
+        # 100 ms of timestamps every 10 ms: ahead of the clock, but a minute of this
+        # stays within --max-future (10m).
         t = t0 + STEP
         while not stop.is_set():
             try:
-                write(base, t, t + STEP)
+                write(base, t, t + 1)
+                wrote.set()
             except AssertionError as e:  # reported below
                 errors.append(e)
-            t += STEP
+            t += 100
             time.sleep(0.01)
 
     th = threading.Thread(target=keep_writing)
     th.start()
     try:
-        time.sleep(0.2)
+        assert wrote.wait(30)
         status, _, body = http_request(base + "/api/v1/admin/tsdb/snapshot", "POST")
         time.sleep(0.2)
     finally:
@@ -119,14 +122,15 @@ def test_api_snapshot_while_writing_restores_every_sample(server_factory, tmp_pa
     linked = [b for b in os.listdir(os.path.join(snap, "blocks"))
               if os.stat(os.path.join(snap, "blocks", b, "index")).st_nlink > 1]
     assert linked, "no block of the snapshot is a hard link"
-    first_after = stored(base, now_ms() + 60000, span + 60000)
+    first_after = stored(base, now_ms() + 600000, span + 600000)
 
     # A second server on the snapshot: everything up to t0 exactly, and of what came
     # during the snapshot only samples the first server has too.
     proc2, base2, _ = server_factory(*FLAGS, data=snap)
     got = stored(base2, t0, span)
     assert got == want
-    later = stored(base2, now_ms() + 60000, span + 60000)
+    later = stored(base2, now_ms() + 600000, span + 600000)
+    assert sum(len(v) for v in later.values()) > sum(len(v) for v in want.values())
     for inst, smp in later.items():
         assert set(smp) <= set(first_after[inst]), inst
     _, _, md = http_request(base2 + "/api/v1/metadata?metric=snap_metric")
