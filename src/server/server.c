@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 const struct km_cfg_field km_server_fields[] = {
@@ -261,7 +263,8 @@ const struct km_cfg_field km_server_fields[] = {
       .type = KM_CFG_BOOL,
       .offset = offsetof(struct km_server_opts, admin_api),
       .def = "false",
-      .help = "serve POST /api/v1/admin/flush (cut the memory into a block now)" },
+      .help = "serve the admin API: POST /api/v1/admin/flush (cut the memory into a block "
+              "now) and POST /api/v1/admin/tsdb/snapshot (a copy in DATA/snapshots)" },
     { .name = "tokens",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, tokens),
@@ -556,6 +559,76 @@ static void on_flush(struct km_http_req *req, void *ud)
         km_http_respond(req, 204, NULL, "", 0);
 }
 
+/* POST /api/v1/admin/tsdb/snapshot[?skip_head=BOOL], as Prometheus': a consistent copy of
+ * the database in DATA/snapshots/<name>, answered {"status":"success","data":{"name"}}. */
+static void on_snapshot(struct km_http_req *req, void *ud)
+{
+    const struct km_api_ctx *api = ud;
+    const struct km_server_opts *o = api->settings_base;
+    const char *arg = km_http_req_arg(req, "skip_head");
+    struct km_tsdb_snapshot_stats st;
+    struct km_buf path, body;
+    char name[64];
+    uint64_t rnd = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    bool skip = false;
+
+    /* Go's strconv.ParseBool, as Prometheus reads it. */
+    if (arg && *arg) {
+        static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+        static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+        bool known = false;
+
+        for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+            if (strcmp(arg, yes[i]) == 0)
+                skip = known = true;
+            else if (strcmp(arg, no[i]) == 0)
+                known = true;
+        }
+        if (!known) {
+            km_http_respond_error(req, 400, "unable to parse boolean 'skip_head' argument: %s",
+                                  arg);
+            return;
+        }
+    }
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+        rnd = (uint64_t)km_time_now_ns();
+    gmtime_r(&now, &tm);
+    strftime(name, 32, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(name + strlen(name), sizeof(name) - strlen(name), "-%016llx",
+             (unsigned long long)(rnd & 0x7fffffffffffffffULL));
+    km_buf_init(&path, 0);
+    km_buf_printf(&path, "%s/snapshots/%s", o->data_dir, name);
+    if (km_buf_error(&path) ||
+        km_tsdb_storage_snapshot(api->store, km_buf_cstr(&path), skip, &st) != 0) {
+        km_http_respond_error(req, 500, "create snapshot: %s", km_err_msg());
+        km_buf_fini(&path);
+        return;
+    }
+    km_buf_fini(&path);
+    km_buf_init(&body, 0);
+    {
+        struct km_jsonw w;
+
+        km_jsonw_init(&w, &body);
+        km_jsonw_obj_begin(&w);
+        km_jsonw_key(&w, "status");
+        km_jsonw_str(&w, "success");
+        km_jsonw_key(&w, "data");
+        km_jsonw_obj_begin(&w);
+        km_jsonw_key(&w, "name");
+        km_jsonw_str(&w, name);
+        km_jsonw_obj_end(&w);
+        km_jsonw_obj_end(&w);
+    }
+    if (km_buf_error(&body))
+        km_http_respond_error(req, 500, "out of memory");
+    else
+        km_http_respond_buf(req, 200, "application/json", &body);
+    km_buf_fini(&body);
+}
+
 static void on_write(struct km_http_req *req, void *ud)
 {
     const struct km_api_ctx *api = ud;
@@ -605,6 +678,8 @@ static int add_routes(struct km_server *s)
     };
     static const struct km_http_route admin[] = {
         { "POST", "/api/v1/admin/flush", on_flush, KM_ROUTE_NEEDS_READY | KM_ROUTE_ADMIN },
+        { "POST", "/api/v1/admin/tsdb/snapshot", on_snapshot,
+          KM_ROUTE_NEEDS_READY | KM_ROUTE_ADMIN },
     };
     int rc;
 
@@ -613,7 +688,7 @@ static int add_routes(struct km_server *s)
         rc =
             km_http_server_add_routes(s->http, ingest, sizeof(ingest) / sizeof(ingest[0]), &s->api);
     if (rc == 0 && s->o.admin_api)
-        rc = km_http_server_add_routes(s->http, admin, 1, &s->api);
+        rc = km_http_server_add_routes(s->http, admin, sizeof(admin) / sizeof(admin[0]), &s->api);
     if (rc == 0)
         rc = km_ui_create(&s->ui, s->o.ui_dir);
     if (rc == 0)

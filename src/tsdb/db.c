@@ -19,6 +19,7 @@
 #include "common/mset.h"
 #include "common/numfmt.h"
 #include "common/timefmt.h"
+#include "data_version.h"
 #include "wal_records.h"
 
 #include <dirent.h>
@@ -601,16 +602,21 @@ int km_tsdb_open(struct km_tsdb **out, const struct km_tsdb_opts *o)
     sprintf(db->blocks_dir, "%s/blocks", o->dir);
     db->o.dir = db->dir;
     if (!o->read_only) {
+        /* Locked before anything else is read or written; the version is checked (and
+         * written in a new directory) before blocks/ exists. */
         rc = km_mkdir_p(db->dir, 0750);
+        if (rc == 0)
+            rc = lock_dir(db);
+        if (rc == 0)
+            rc = km_data_version_check(db->dir, true, NULL);
         if (rc == 0 && mkdir(db->blocks_dir, 0750) != 0 && errno != EEXIST)
             rc = km_err_set_errno(KM_EIO, errno, "creating %s", db->blocks_dir);
         if (rc)
             goto out_close;
-        rc = lock_dir(db);
-        if (rc)
-            goto out_close;
     } else if (access(db->dir, R_OK | X_OK) != 0) {
         rc = km_err_set_errno(KM_ENOTFOUND, errno, "cannot read %s", db->dir);
+        goto out_close;
+    } else if ((rc = km_data_version_check(db->dir, false, NULL)) != 0) {
         goto out_close;
     }
     ho.block_range_ms = o->block_range_ms;

@@ -155,6 +155,22 @@ int km_tsdb_flush(struct km_tsdb *db);
 /* fsync the WAL now. */
 int km_tsdb_sync(struct km_tsdb *db);
 
+struct km_tsdb_snapshot_stats {
+    uint64_t blocks;                    /* blocks linked (or copied) */
+    uint64_t head_series, head_samples; /* the head, written as one more block */
+    bool copied;                        /* files were copied: OUT is on another file system */
+};
+
+/* Write a consistent copy of the database into `out` (created with its parents, or an
+ * empty directory): hard links to every block's files (copies across file systems), and
+ * unless skip_head the head's samples as one more block, the metric metadata file as
+ * last saved (DIR/metadata), and kmon.version. Opening
+ * `out` as a database gives every sample stored when the copy began (not its WAL: the
+ * head is a block there). Appends go on meanwhile; cuts, compaction, retention and the periodic WAL
+ * fsync wait. Not on a read-only database. On failure `out` may hold part of the copy. */
+int km_tsdb_snapshot(struct km_tsdb *db, const char *out, bool skip_head,
+                     struct km_tsdb_snapshot_stats *st);
+
 struct km_tsdb_stats {
     uint64_t series; /* in the head */
     uint64_t head_chunks;

@@ -306,3 +306,12 @@ out_free:
     free(s);
     return rc;
 }
+
+int km_tsdb_storage_snapshot(struct km_storage *s, const char *out, bool skip_head,
+                             struct km_tsdb_snapshot_stats *st)
+{
+    if (!s || s->ops != &tsdb_ops)
+        return km_err_set(KM_EINVAL, "snapshots are taken of the tsdb store only");
+    save_metadata(s->ctx);
+    return km_tsdb_snapshot(db_of(s->ctx), out, skip_head, st);
+}

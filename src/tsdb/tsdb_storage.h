@@ -15,4 +15,9 @@ int km_tsdb_storage_open(struct km_storage **out, const struct km_tsdb_opts *o);
 /* The same from the generic configuration: what the server calls for --storage tsdb. */
 int km_storage_open_tsdb(struct km_storage **out, const struct km_storage_config *c);
 
+/* km_tsdb_snapshot() of a store km_storage_open_tsdb() opened, its metric metadata
+ * saved first so that the copy has it. KM_EINVAL for another kind of store. */
+int km_tsdb_storage_snapshot(struct km_storage *s, const char *out, bool skip_head,
+                             struct km_tsdb_snapshot_stats *st);
+
 #endif

@@ -411,6 +411,8 @@ static const struct km_subcmd subcommands[] = {
     { "inspect", "blocks, series, samples, bytes per sample, WAL; verify every checksum",
       inspect_main },
     { "dump", "print the samples of matching series", km_tsdb_dump_main },
+    { "snapshot", "copy a data directory no server holds (restore: --data OUT)",
+      km_tsdb_snapshot_main },
 };
 
 int km_tsdb_main(int argc, char **argv)

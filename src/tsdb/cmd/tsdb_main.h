@@ -25,4 +25,7 @@ bool km_tsdb_start_dir_command(const struct km_cfg_cmd *c, const struct km_cfg_c
 /* `kmon tsdb dump` (tsdb_dump.c). */
 int km_tsdb_dump_main(int argc, char **argv);
 
+/* `kmon tsdb snapshot` (tsdb_snapshot.c). */
+int km_tsdb_snapshot_main(int argc, char **argv);
+
 #endif
