@@ -7,7 +7,6 @@ tree of test_agent_pods.py. Needs root, iproute2 and util-linux (setpriv, unshar
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
