@@ -13,6 +13,7 @@
 #include "agent/logs/logs.h"
 #include "agent/runtime.h"
 #include "agent/ship/ship_loop.h"
+#include "common/arenas.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/expfmt.h"
@@ -25,7 +26,6 @@
 #include "common/timefmt.h"
 #include "version.h"
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,7 +378,7 @@ int km_agent_main(int argc, char **argv)
 
     /* One malloc arena for all threads: the HTTP thread allocates little, and a second
      * arena would hold on to its own pages. */
-    mallopt(M_ARENA_MAX, 1);
+    km_malloc_arenas(1);
     /* The mode decides which collectors (and so which settings) exist: read before the
      * settings table is built (and checked again with the rest of the settings). */
     cluster_mode = strcmp(mode_of(argc, argv), "cluster") == 0;

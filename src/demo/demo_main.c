@@ -10,6 +10,7 @@
 #include "agent/collector.h"
 #include "agent/runtime.h"
 #include "agent/ship/ship_loop.h"
+#include "common/arenas.h"
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/listen.h"
@@ -18,7 +19,6 @@
 #include "server/server.h"
 #include "version.h"
 
-#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,7 +131,7 @@ int km_demo_main(int argc, char **argv)
     char node[256], url[512], spool[4200];
     int rc, status = 1;
 
-    mallopt(M_ARENA_MAX, 2);
+    km_malloc_arenas(2);
     rc = km_agent_create(&a, km_node_collectors);
     if (rc) {
         fprintf(stderr, "kmon demo: %s\n", km_err_msg());

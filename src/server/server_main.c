@@ -4,6 +4,7 @@
  */
 #include "server/server_main.h"
 
+#include "common/arenas.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/err.h"
@@ -13,7 +14,6 @@
 #include "server/server.h"
 #include "version.h"
 
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +45,7 @@ int km_server_main(int argc, char **argv)
 
     /* Few malloc arenas: the HTTP threads' scratch is reused, and per-thread arenas would
      * each hold on to their own peak. */
-    mallopt(M_ARENA_MAX, 2);
+    km_malloc_arenas(2);
     cmd.sections[cmd.nsections++] = (struct km_cfg_section){ "Server", km_server_fields, &o };
     cmd.sections[cmd.nsections++] =
         (struct km_cfg_section){ "Cluster state (with --cluster-state)", km_kstate_fields, &o.cs };
