@@ -851,19 +851,30 @@ static int resource_metrics(struct dec *d, const uint8_t *p, size_t n, void *ele
     return rc;
 }
 
-int km_otlp_metrics_decode_pb(struct km_otlp_metrics_req *r, const void *body, size_t n)
+/* A whole Export*ServiceRequest: its resources (field 1, `kids`) decoded by fn into the
+ * arena. */
+static int decode_root(struct km_arena *a, const void *body, size_t n, const char *what,
+                       const char *kids, size_t kid_size, child_fn fn, void **v, size_t *nv,
+                       size_t *total)
 {
-    struct dec d = { .a = &r->arena };
-    void *v = NULL;
+    struct dec d = { .a = a };
     int rc;
 
-    km_otlp_arena_init(&r->arena, n);
+    km_otlp_arena_init(a, n);
     km_buf_init(&d.json, n + 64);
-    rc = children(&d, body, n, 1, "ExportMetricsServiceRequest", "resource_metrics",
-                  sizeof(struct km_otlp_resource_metrics), resource_metrics, &v, &r->nresources,
-                  &r->npoints);
-    r->resources = v;
+    rc = children(&d, body, n, 1, what, kids, kid_size, fn, v, nv, total);
     km_buf_fini(&d.json);
+    return rc;
+}
+
+int km_otlp_metrics_decode_pb(struct km_otlp_metrics_req *r, const void *body, size_t n)
+{
+    void *v = NULL;
+    int rc = decode_root(&r->arena, body, n, "ExportMetricsServiceRequest", "resource_metrics",
+                         sizeof(struct km_otlp_resource_metrics), resource_metrics, &v,
+                         &r->nresources, &r->npoints);
+
+    r->resources = v;
     return rc;
 }
 
@@ -936,16 +947,11 @@ static int resource_logs(struct dec *d, const uint8_t *p, size_t n, void *elem, 
 
 int km_otlp_logs_decode_pb(struct km_otlp_logs_req *r, const void *body, size_t n)
 {
-    struct dec d = { .a = &r->arena };
     void *v = NULL;
-    int rc;
+    int rc = decode_root(&r->arena, body, n, "ExportLogsServiceRequest", "resource_logs",
+                         sizeof(struct km_otlp_resource_logs), resource_logs, &v, &r->nresources,
+                         &r->nlogs);
 
-    km_otlp_arena_init(&r->arena, n);
-    km_buf_init(&d.json, n + 64);
-    rc = children(&d, body, n, 1, "ExportLogsServiceRequest", "resource_logs",
-                  sizeof(struct km_otlp_resource_logs), resource_logs, &v, &r->nresources,
-                  &r->nlogs);
     r->resources = v;
-    km_buf_fini(&d.json);
     return rc;
 }
