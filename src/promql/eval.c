@@ -222,8 +222,9 @@ struct rsrc {
     size_t n;
 };
 
-static int rsrc_open(struct ctx *c, const struct km_promql_expr *arg, const struct km_pq_grid *g,
-                     struct rsrc *r)
+/* `func`: the function reading it (a hint to the store), or NULL. */
+static int rsrc_open(struct ctx *c, const struct km_promql_expr *arg, const char *func,
+                     const struct km_pq_grid *g, struct rsrc *r)
 {
     memset(r, 0, sizeof(*r));
     arg = km_promql_unparen(arg);
@@ -231,7 +232,7 @@ static int rsrc_open(struct ctx *c, const struct km_promql_expr *arg, const stru
         r->live = true;
         r->sel = selector_of(c, arg->matrix.vector);
         r->range = arg->matrix.range_ms;
-        return km_pq_range_open(c->q, &r->sel, r->range, g, &r->it);
+        return km_pq_range_open(c->q, &r->sel, r->range, func, g, &r->it);
     }
     if (arg->kind == KM_PROMQL_SUBQUERY) {
         r->sel = subquery_selector(c, arg);
@@ -470,7 +471,7 @@ static int call_range_fn(struct ctx *c, const struct km_promql_expr *e, const st
     if (rc == 0 && sink)
         rc = km_pq_points_init(&pts, g->n);
     if (rc == 0)
-        rc = rsrc_open(c, e->call.args[ri], g, &r);
+        rc = rsrc_open(c, e->call.args[ri], e->call.func->name, g, &r);
     if (rc) {
         km_pq_points_fini(&pts);
         free(a1);
@@ -563,7 +564,7 @@ static int call_absent_over_time(struct ctx *c, const struct km_promql_expr *e,
     km_pq_vec_init(&out->vec, g->n);
     if (!seen)
         return km_err_set(KM_ENOMEM, "out of memory evaluating absent_over_time");
-    rc = rsrc_open(c, arg, g, &r);
+    rc = rsrc_open(c, arg, e->call.func->name, g, &r);
     if (rc) {
         free(seen);
         return rc;

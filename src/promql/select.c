@@ -74,14 +74,15 @@ static int gather_series(struct km_series_set *set, struct gather *g, const int6
 }
 
 static int open_selection(struct km_querier *q, const struct km_pq_selector *sel, int64_t mint,
-                          int64_t maxt, int64_t range_ms, bool newest, const struct km_pq_grid *g,
-                          struct km_series_set **set)
+                          int64_t maxt, int64_t range_ms, const char *func, bool newest,
+                          const struct km_pq_grid *g, struct km_series_set **set)
 {
     struct km_select_hints h = {
         .mint = mint,
         .maxt = maxt,
         .step_ms = g->n > 1 ? g->step : 0,
         .range_ms = range_ms,
+        .func = func,
         /* One step of an instant selector reads only the newest sample before it. */
         .newest_only = newest,
     };
@@ -105,8 +106,8 @@ static int select_vector(struct km_querier *q, const struct km_pq_selector *sel,
     km_pq_vec_init(out, g->n);
     rc = sink ? km_pq_points_init(&pts, g->n) : 0;
     if (rc == 0)
-        rc = open_selection(q, sel, km_pq_time_sub(first, lookback_ms), last, 0, first == last, g,
-                            &set);
+        rc = open_selection(q, sel, km_pq_time_sub(first, lookback_ms), last, 0, NULL,
+                            first == last, g, &set);
     if (rc) {
         km_pq_points_fini(&pts);
         return rc;
@@ -246,14 +247,14 @@ void km_pq_range_fini(struct km_pq_range *r, struct km_pq_budget *b)
 }
 
 int km_pq_range_open(struct km_querier *q, const struct km_pq_selector *sel, int64_t range_ms,
-                     const struct km_pq_grid *g, struct km_pq_range_iter *it)
+                     const char *func, const struct km_pq_grid *g, struct km_pq_range_iter *it)
 {
     int64_t first = km_pq_selector_time(sel, g, 0), last = km_pq_selector_time(sel, g, g->n - 1);
 
     memset(it, 0, sizeof(*it));
     if (sel->has_at)
         first = last = km_pq_time_sub(sel->at_ms, sel->offset_ms);
-    return open_selection(q, sel, km_pq_time_sub(first, range_ms), last, range_ms, false, g,
+    return open_selection(q, sel, km_pq_time_sub(first, range_ms), last, range_ms, func, false, g,
                           &it->set);
 }
 
@@ -323,7 +324,7 @@ int km_pq_select_range(struct km_querier *q, const struct km_pq_selector *sel, i
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = km_pq_range_open(q, sel, range_ms, g, &it);
+    rc = km_pq_range_open(q, sel, range_ms, NULL, g, &it);
     if (rc)
         return rc;
     while (km_pq_range_next(&it, b, &l, &rc)) {

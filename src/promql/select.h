@@ -68,8 +68,10 @@ struct km_pq_range_iter {
     uint64_t held; /* counted in the budget */
 };
 
+/* `func` names the function that consumes the range ("rate"; NULL: unknown), a hint to
+ * the store (storage.h: km_select_hints). */
 int km_pq_range_open(struct km_querier *q, const struct km_pq_selector *sel, int64_t range_ms,
-                     const struct km_pq_grid *g, struct km_pq_range_iter *it);
+                     const char *func, const struct km_pq_grid *g, struct km_pq_range_iter *it);
 /* The next series (false at the end; then *rc is 0 or the error). */
 bool km_pq_range_next(struct km_pq_range_iter *it, struct km_pq_budget *b,
                       const struct km_labels **labels, int *rc);
