@@ -20,6 +20,7 @@
 #include "common/timefmt.h"
 #include "ingest.h"
 #include "ingest_otlp.h"
+#include "kmetrics/kma.h"
 #include "kstate/settings.h"
 #include "logs/logstore.h"
 #include "logs_api.h"
@@ -413,6 +414,32 @@ const struct km_cfg_field km_server_fields[] = {
       .help = "also serve OpenTelemetry OTLP/HTTP ingest (POST /v1/metrics, /v1/logs; the "
               "usual port is 4318) on this address, with the main listener's TLS and "
               "tokens; the main listener serves them too (default: no second listener)" },
+    { .name = "k8s-api-listen",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, k8s_api_listen),
+      .metavar = "ADDR:PORT",
+      .help = "also serve the Kubernetes metrics API (metrics.k8s.io, what `kubectl top` "
+              "and the HPA read; docs/k8s-metrics.md) on this address, with the main "
+              "listener's TLS certificate; the main listener serves it too (default: no "
+              "second listener)" },
+    { .name = "k8s-api-tls-cert",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, k8s_api_tls_cert),
+      .metavar = "FILE",
+      .help = "the PEM certificate (chain) --k8s-api-listen serves, reloaded when it changes "
+              "(default: --tls-cert)" },
+    { .name = "k8s-api-tls-key",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, k8s_api_tls_key),
+      .metavar = "FILE",
+      .help = "its PEM private key (default: --tls-key)" },
+    { .name = "k8s-api-client-ca",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, k8s_api_client_ca),
+      .metavar = "FILE",
+      .help = "on --k8s-api-listen, require a client certificate signed by this CA (the "
+              "cluster's requestheader-client-ca, which the API server's aggregation "
+              "layer presents) instead of a token" },
     KM_CFG_FIELDS_END,
 };
 
@@ -697,6 +724,8 @@ static int add_routes(struct km_server *s)
         rc = km_http_server_add_routes(s->http, km_api_seed_routes, km_api_seed_nroutes, &s->api);
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_api_prom_routes, km_api_prom_nroutes, &s->api);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_kma_routes, km_kma_nroutes, &s->api);
     if (rc == 0) {
         struct km_logs_api_opts lo = {
             .max_decoded_bytes = s->o.max_decoded_bytes,
@@ -715,29 +744,70 @@ static int add_routes(struct km_server *s)
     return rc;
 }
 
-/* --otlp-listen: a second listener with the main one's options (TLS, tokens, limits,
- * CORS for browser exporters) serving only OTLP/HTTP ingest and the health probes. */
-static int start_otlp_listener(struct km_server *s, const struct km_http_opts *main_opts)
+/* A second listener: options ho (the main one's, adjusted), the health probes and
+ * `routes`; *out is it (destroyed by km_server_stop() even when half made). */
+static int start_listener(struct km_server *s, const struct km_http_opts *ho,
+                          const struct km_http_route *routes, size_t nroutes, void *ctx,
+                          const char *flag, struct km_http_server **out)
 {
     static const struct km_http_route probes[] = {
         { "GET", "/healthz", on_healthz, KM_ROUTE_INLINE },
         { "GET", "/readyz", on_readyz, KM_ROUTE_INLINE | KM_ROUTE_NEEDS_READY },
     };
+    int rc = km_http_server_create(out, ho);
+
+    if (rc == 0)
+        rc = km_http_server_add_routes(*out, probes, sizeof(probes) / sizeof(probes[0]), s);
+    if (rc == 0)
+        rc = km_http_server_add_routes(*out, routes, nroutes, ctx);
+    if (rc == 0)
+        rc = km_http_server_start(*out);
+    return rc ? km_err_wrap(rc, "%s %s", flag, ho->listen) : 0;
+}
+
+/* --otlp-listen: a second listener with the main one's options (TLS, tokens, limits,
+ * CORS for browser exporters) serving only OTLP/HTTP ingest and the health probes. */
+static int start_otlp_listener(struct km_server *s, const struct km_http_opts *main_opts)
+{
     struct km_http_opts ho = *main_opts;
-    int rc;
 
     if (!s->o.otlp_listen || !s->o.otlp_listen[0])
         return 0;
     ho.listen = s->o.otlp_listen;
     ho.name = "otlp";
-    rc = km_http_server_create(&s->otlp_http, &ho);
-    if (rc == 0)
-        rc = km_http_server_add_routes(s->otlp_http, probes, sizeof(probes) / sizeof(probes[0]), s);
-    if (rc == 0)
-        rc = km_http_server_add_routes(s->otlp_http, km_otlp_routes, km_otlp_nroutes, s->otlp);
-    if (rc == 0)
-        rc = km_http_server_start(s->otlp_http);
-    return rc ? km_err_wrap(rc, "--otlp-listen %s", s->o.otlp_listen) : 0;
+    return start_listener(s, &ho, km_otlp_routes, km_otlp_nroutes, s->otlp, "--otlp-listen",
+                          &s->otlp_http);
+}
+
+/* --k8s-api-listen: the Kubernetes metrics API alone, for the API server's aggregation
+ * layer, which proves who it is with its proxy client certificate (--k8s-api-client-ca)
+ * and cannot send kmon's tokens. */
+static int start_k8s_api_listener(struct km_server *s, const struct km_http_opts *main_opts)
+{
+    struct km_http_opts ho = *main_opts;
+
+    if (!s->o.k8s_api_listen || !s->o.k8s_api_listen[0])
+        return 0;
+    if (s->o.k8s_api_tls_cert && s->o.k8s_api_tls_cert[0]) {
+        ho.tls_cert_file = s->o.k8s_api_tls_cert;
+        ho.tls_key_file = s->o.k8s_api_tls_key;
+        ho.tls_client_ca_file = NULL;
+    }
+    if (!ho.tls_cert_file || !ho.tls_cert_file[0] || !ho.tls_key_file || !ho.tls_key_file[0])
+        return km_err_set(KM_EINVAL, "--k8s-api-listen needs a certificate and key "
+                                     "(--k8s-api-tls-cert and --k8s-api-tls-key, or --tls-cert "
+                                     "and --tls-key): the Kubernetes API is served over HTTPS "
+                                     "only");
+    ho.listen = s->o.k8s_api_listen;
+    ho.name = "k8s-api";
+    ho.cors = false;
+    if (s->o.k8s_api_client_ca && s->o.k8s_api_client_ca[0]) {
+        ho.tls_client_ca_file = s->o.k8s_api_client_ca;
+        ho.authorize = NULL; /* the certificate is the credential */
+        ho.authorize_ud = NULL;
+    }
+    return start_listener(s, &ho, km_kma_routes, km_kma_nroutes, &s->api, "--k8s-api-listen",
+                          &s->k8s_http);
 }
 
 static void logs_progress(void *ud, const char *msg)
@@ -835,6 +905,8 @@ static int open_db(struct km_server *s)
     km_http_server_set_ready(s->http, true);
     if (s->otlp_http)
         km_http_server_set_ready(s->otlp_http, true);
+    if (s->k8s_http)
+        km_http_server_set_ready(s->k8s_http, true);
     return 0;
 }
 
@@ -934,6 +1006,8 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
         rc = km_http_server_start(s->http);
     if (rc == 0)
         rc = start_otlp_listener(s, &ho);
+    if (rc == 0)
+        rc = start_k8s_api_listener(s, &ho);
     if (rc == 0) {
         warn_if_reachable(s);
         rc = open_db(s);
@@ -970,10 +1044,12 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
      * it; the rules after the HTTP server, whose /-/reload and API handlers use them. */
     km_server_self_scrape_stop(s);
     km_http_server_stop(s->otlp_http, grace_ms);
+    km_http_server_stop(s->k8s_http, grace_ms);
     km_http_server_stop(s->http, grace_ms);
     km_server_rules_stop(s);
     km_server_cs_stop(s->cs);
     km_http_server_destroy(s->otlp_http);
+    km_http_server_destroy(s->k8s_http);
     km_http_server_destroy(s->http);
     km_forward_destroy(s->forward); /* after every writer: what waits is spooled */
     km_otlp_ingest_destroy(s->otlp);

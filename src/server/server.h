@@ -77,7 +77,11 @@ struct km_server_opts {
     uint64_t logs_max_line_bytes;
     int64_t logs_max_streams;
     int64_t logs_ooo_window_ms;
-    char *otlp_listen; /* a second listener for OTLP/HTTP only, or NULL/"": none */
+    char *otlp_listen;    /* a second listener for OTLP/HTTP only, or NULL/"": none */
+    char *k8s_api_listen; /* a listener for the Kubernetes metrics API only, or NULL/"" */
+    char *k8s_api_tls_cert, *k8s_api_tls_key; /* its own pair (NULL: the main one) */
+    char *k8s_api_client_ca; /* on it: clients (the aggregation layer) need a certificate
+                              * this CA signed, and then no token */
 };
 
 /* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into

@@ -63,6 +63,7 @@ struct km_server {
     struct km_forward *forward;       /* --remote-write-url/-config, or NULL */
     struct km_otlp_ingest *otlp;      /* OTLP/HTTP ingest (/v1/metrics, /v1/logs) */
     struct km_http_server *otlp_http; /* --otlp-listen, or NULL */
+    struct km_http_server *k8s_http;  /* --k8s-api-listen, or NULL */
     /* The self-scrape (self_scrape.c). */
     pthread_t scrape_thread;
     pthread_mutex_t scrape_mu;

@@ -1346,6 +1346,37 @@ static int matcher_postings(struct km_head *h, const struct km_matcher *m, struc
     return rc;
 }
 
+/* Selection: how many matchers are ordered, and below how many candidate series the
+ * remaining matchers are checked against each series' labels. */
+#define KM_SELECT_MATCHERS_MAX 64
+#define KM_SELECT_FILTER_MAX   4096
+
+/* Under the index read lock: keep in p the series whose value of m's label (""
+ * when they have none) matches m. */
+static void filter_postings(struct km_head *h, const struct km_matcher *m, struct km_postings *p)
+{
+    uint32_t name_id;
+    bool known = km_symtab_find(h->syms, m->name, strlen(m->name), &name_id) == 0;
+    size_t w = 0;
+
+    for (size_t i = 0; i < p->n; i++) {
+        const struct km_hseries *s = ord_get(h, p->v[i]);
+        const char *val = "";
+
+        if (!s)
+            continue;
+        for (unsigned j = 0; known && j < s->nlabels; j++) {
+            if (s->lab[2 * j] == name_id) {
+                val = km_symtab_str(h->syms, s->lab[2 * j + 1]);
+                break;
+            }
+        }
+        if (km_matcher_matches(m, val))
+            p->v[w++] = p->v[i];
+    }
+    p->n = w;
+}
+
 static int cmp_series(const void *a, const void *b, void *ud)
 {
     const struct km_hseries *x = *(struct km_hseries *const *)a;
@@ -1401,21 +1432,38 @@ static int select_series(struct km_head *h, struct km_matcher *const *m, size_t 
     if (nm == 0) {
         rc = km_postings_copy(&acc, &h->all);
     } else {
-        /* Most selective first would be better; matchers are few, so in order. */
-        for (size_t i = 0; i < nm && rc == 0; i++) {
-            rc = matcher_postings(h, m[i], i == 0 ? &acc : &cur);
-            if (rc == 0 && i > 0) {
-                rc = km_postings_intersect(&tmp, &acc, &cur);
-                if (rc == 0) {
-                    struct km_postings swap = acc;
+        size_t order[KM_SELECT_MATCHERS_MAX], no = 0, i;
 
-                    acc = tmp;
-                    tmp = swap;
+        /* Equalities first (a lookup each, and the most selective); once few series are
+         * left, the other matchers check those series' own values rather than build the
+         * union of every value they take (`node!=""` holds most series). */
+        for (i = 0; i < nm && no < KM_SELECT_MATCHERS_MAX; i++)
+            if (m[i]->type == KM_MATCH_EQ && !m[i]->matches_empty)
+                order[no++] = i;
+        for (i = 0; i < nm && no < KM_SELECT_MATCHERS_MAX; i++)
+            if (!(m[i]->type == KM_MATCH_EQ && !m[i]->matches_empty))
+                order[no++] = i;
+        for (i = 0; i < no && rc == 0; i++) {
+            if (i > 0 && acc.n <= KM_SELECT_FILTER_MAX) {
+                filter_postings(h, m[order[i]], &acc);
+            } else {
+                rc = matcher_postings(h, m[order[i]], i == 0 ? &acc : &cur);
+                if (rc == 0 && i > 0) {
+                    rc = km_postings_intersect(&tmp, &acc, &cur);
+                    if (rc == 0) {
+                        struct km_postings swap = acc;
+
+                        acc = tmp;
+                        tmp = swap;
+                    }
                 }
             }
             if (acc.n == 0)
                 break;
         }
+        /* More matchers than the order holds: the rest, each on what is left. */
+        for (i = no; i < nm && rc == 0 && acc.n; i++)
+            filter_postings(h, m[i], &acc);
     }
     if (rc == 0 && acc.n) {
         v = malloc(acc.n * sizeof(*v));

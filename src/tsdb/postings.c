@@ -134,6 +134,52 @@ static int cmp_u32(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* Sort n ordinals, by comparisons when few; when many, by an LSD radix sort in three
+ * passes of 11 bits through a scratch copy (linear: a `label!=""` union of every value's
+ * list holds most series of a metric, and a comparison sort of those cost most of such
+ * a query). */
+#define RADIX_MIN  2048
+#define RADIX_BITS 11
+#define RADIX_SIZE (1u << RADIX_BITS)
+
+static int sort_ordinals(uint32_t *v, size_t n)
+{
+    uint32_t count[3][RADIX_SIZE];
+    uint32_t *tmp, *src, *dst;
+
+    if (n < RADIX_MIN) {
+        km_sort(v, n, sizeof(uint32_t), cmp_u32);
+        return 0;
+    }
+    tmp = malloc(n * sizeof(*tmp));
+    if (!tmp)
+        return km_err_set(KM_ENOMEM, "out of memory sorting a postings list");
+    memset(count, 0, sizeof(count));
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned p = 0; p < 3; p++)
+            count[p][(v[i] >> (p * RADIX_BITS)) & (RADIX_SIZE - 1)]++;
+    }
+    src = v;
+    dst = tmp;
+    for (unsigned p = 0; p < 3; p++) {
+        uint32_t sum = 0;
+
+        for (unsigned b = 0; b < RADIX_SIZE; b++) {
+            uint32_t c = count[p][b];
+
+            count[p][b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[p][(src[i] >> (p * RADIX_BITS)) & (RADIX_SIZE - 1)]++] = src[i];
+        src = dst;
+        dst = dst == tmp ? v : tmp;
+    }
+    memcpy(v, src, n * sizeof(*v)); /* three passes: the result is in tmp */
+    free(tmp);
+    return 0;
+}
+
 int km_postings_union(struct km_postings *out, const struct km_postings *const *lists, size_t k)
 {
     size_t total = 0, w = 0;
@@ -156,7 +202,9 @@ int km_postings_union(struct km_postings *out, const struct km_postings *const *
             memcpy(out->v + out->n, lists[i]->v, lists[i]->n * sizeof(uint32_t));
         out->n += lists[i]->n;
     }
-    km_sort(out->v, out->n, sizeof(uint32_t), cmp_u32);
+    rc = sort_ordinals(out->v, out->n);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < out->n; i++) {
         if (w == 0 || out->v[w - 1] != out->v[i])
             out->v[w++] = out->v[i];

@@ -358,3 +358,39 @@ def test_host_cluster_serves_tls_with_tokens_and_limits():
     assert secrets == {"kmon-server-tls", "kmon-tokens"}
     assert by_kind(objects, "Service")[0]["spec"]["type"] == "LoadBalancer"
     assert by_kind(objects, "DaemonSet") == []
+
+
+def test_metrics_api_component(tmp_path):
+    """deploy/components/metrics-api over the single overlay: it renders and validates
+    strictly, meets the policy, registers v1beta1.metrics.k8s.io on a Service whose port
+    reaches the server's --k8s-api-listen, and mounts what the flags name."""
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {os.path.relpath(os.path.join(DEPLOY, 'overlays/single'), tmp_path)}\n"
+        "components:\n"
+        f"  - {os.path.relpath(os.path.join(DEPLOY, 'components/metrics-api'), tmp_path)}\n")
+    objects = render(str(tmp_path))
+    rc, problems = validate(objects)
+    assert rc == 0 and problems == [], "\n".join(problems)
+    assert policy.check(objects) == []
+    api = by_kind(objects, "APIService", "v1beta1.metrics.k8s.io")[0]["spec"]
+    assert (api["group"], api["version"]) == ("metrics.k8s.io", "v1beta1")
+    svc = by_kind(objects, "Service", api["service"]["name"])[0]
+    assert svc["metadata"]["namespace"] == api["service"]["namespace"]
+    port = [p for p in svc["spec"]["ports"] if p["port"] == api["service"]["port"]][0]
+    c = by_kind(objects, "Deployment", "kmon-server")[0]["spec"]["template"]["spec"]
+    server = c["containers"][0]
+    named = {p["name"]: p["containerPort"] for p in server["ports"]}
+    args = dict(a.split("=", 1) for a in server["args"] if a.startswith("--k8s-api"))
+    assert args["--k8s-api-listen"] == f":{named[port['targetPort']]}"
+    mounts = [m["mountPath"] for m in server["volumeMounts"]]
+    for flag in ("--k8s-api-tls-cert", "--k8s-api-tls-key", "--k8s-api-client-ca"):
+        assert any(args[flag].startswith(m + "/") for m in mounts), (flag, mounts)
+    # the flags are ones the binary knows
+    help_text = subprocess.run([os.environ.get("KMON_BIN", os.path.join(ROOT, "build/kmon")),
+                                "server", "--help"], capture_output=True, text=True).stdout
+    for flag in args:
+        assert flag in help_text, flag
+    netpol = by_kind(objects, "NetworkPolicy", "kmon-server")[0]["spec"]["ingress"]
+    assert any(p["port"] == named[port["targetPort"]] for rule in netpol
+               for p in rule.get("ports", [])), netpol
