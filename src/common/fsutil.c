@@ -2,6 +2,7 @@
  * fsutil — file-system helpers (see fsutil.h).
  */
 #include "fsutil.h"
+#include "buf.h"
 
 #include "err.h"
 
@@ -62,4 +63,25 @@ int km_mkdir_setting(const char *path, mode_t mode, const char *what, const char
     snprintf(why, sizeof(why), "%s", km_err_msg());
     return km_err_set(rc, "cannot create the %s %s (%s); give another with --%s DIR", what, path,
                       why, flag);
+}
+
+int km_file_read(const char *path, size_t max, struct km_buf *out)
+{
+    FILE *f;
+    char chunk[8192];
+    size_t n;
+    int rc;
+
+    km_buf_init(out, max + 1);
+    f = fopen(path, "rb");
+    if (!f)
+        return km_err_set_errno(KM_EIO, errno, "cannot open %s", path);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && km_buf_append(out, chunk, n) == 0)
+        ;
+    rc = ferror(f) ? km_err_set_errno(KM_EIO, errno, "reading %s", path)
+         : km_buf_error(out) || out->len > max
+             ? km_err_set(KM_ELIMIT, "%s is larger than %zu bytes", path, max)
+             : 0;
+    fclose(f);
+    return rc;
 }

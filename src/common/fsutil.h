@@ -1,11 +1,13 @@
 /*
  * fsutil — small file-system helpers the commands share before they open their
  * directories: creating a directory with its missing parents (a fresh node has no
- * /var/lib/kmon). Thread-safe; nothing is kept between calls.
+ * /var/lib/kmon), reading a configuration file whole. Thread-safe; nothing is kept
+ * between calls.
  */
 #ifndef KMON_COMMON_FSUTIL_H
 #define KMON_COMMON_FSUTIL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Create directory `path` and every missing parent with `mode` (0750; the umask
@@ -18,5 +20,11 @@ int km_mkdir_p(const char *path, mode_t mode);
  * "cannot create the <what> <path> (creating /var/lib/kmon: Permission denied); give
  * another with --<flag> DIR". */
 int km_mkdir_setting(const char *path, mode_t mode, const char *what, const char *flag);
+
+/* Read the whole of a (configuration) file into out (initialised here; the caller
+ * finishes it, also on error): KM_EIO naming the file when it cannot be read, KM_ELIMIT
+ * when it holds more than max bytes. */
+struct km_buf;
+int km_file_read(const char *path, size_t max, struct km_buf *out);
 
 #endif

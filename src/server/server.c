@@ -433,6 +433,12 @@ const struct km_cfg_field km_server_fields[] = {
       .offset = offsetof(struct km_server_opts, k8s_api_tls_key),
       .metavar = "FILE",
       .help = "its PEM private key (default: --tls-key)" },
+    { .name = "k8s-metrics-config",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, k8s_metrics_config),
+      .metavar = "FILE",
+      .help = "serve custom.metrics.k8s.io and external.metrics.k8s.io (what an HPA scales "
+              "on) from the PromQL rules in this YAML file (docs/k8s-metrics.md)" },
     { .name = "k8s-api-client-ca",
       .type = KM_CFG_STRING,
       .offset = offsetof(struct km_server_opts, k8s_api_client_ca),
@@ -725,7 +731,9 @@ static int add_routes(struct km_server *s)
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_api_prom_routes, km_api_prom_nroutes, &s->api);
     if (rc == 0)
-        rc = km_http_server_add_routes(s->http, km_kma_routes, km_kma_nroutes, &s->api);
+        rc = km_kma_create(&s->kma, &s->api, s->o.k8s_metrics_config);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_kma_routes, km_kma_nroutes, s->kma);
     if (rc == 0) {
         struct km_logs_api_opts lo = {
             .max_decoded_bytes = s->o.max_decoded_bytes,
@@ -806,7 +814,7 @@ static int start_k8s_api_listener(struct km_server *s, const struct km_http_opts
         ho.authorize = NULL; /* the certificate is the credential */
         ho.authorize_ud = NULL;
     }
-    return start_listener(s, &ho, km_kma_routes, km_kma_nroutes, &s->api, "--k8s-api-listen",
+    return start_listener(s, &ho, km_kma_routes, km_kma_nroutes, s->kma, "--k8s-api-listen",
                           &s->k8s_http);
 }
 
@@ -1051,6 +1059,7 @@ void km_server_destroy(struct km_server *s, int64_t grace_ms)
     km_http_server_destroy(s->otlp_http);
     km_http_server_destroy(s->k8s_http);
     km_http_server_destroy(s->http);
+    km_kma_destroy(s->kma);         /* after the listeners that route to it */
     km_forward_destroy(s->forward); /* after every writer: what waits is spooled */
     km_otlp_ingest_destroy(s->otlp);
     km_ingest_destroy(s->api.ingest);

@@ -80,6 +80,7 @@ struct km_server_opts {
     char *otlp_listen;    /* a second listener for OTLP/HTTP only, or NULL/"": none */
     char *k8s_api_listen; /* a listener for the Kubernetes metrics API only, or NULL/"" */
     char *k8s_api_tls_cert, *k8s_api_tls_key; /* its own pair (NULL: the main one) */
+    char *k8s_metrics_config;                 /* custom and external metrics (YAML), or NULL */
     char *k8s_api_client_ca; /* on it: clients (the aggregation layer) need a certificate
                               * this CA signed, and then no token */
 };

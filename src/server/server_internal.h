@@ -16,6 +16,7 @@
 #define KM_SERVER_LOG "server"
 
 struct km_forward;
+struct km_kma;
 struct km_ingest;
 struct km_logstore;
 struct km_logs_api;
@@ -64,6 +65,7 @@ struct km_server {
     struct km_otlp_ingest *otlp;      /* OTLP/HTTP ingest (/v1/metrics, /v1/logs) */
     struct km_http_server *otlp_http; /* --otlp-listen, or NULL */
     struct km_http_server *k8s_http;  /* --k8s-api-listen, or NULL */
+    struct km_kma *kma;               /* the Kubernetes metrics APIs' routes' context */
     /* The self-scrape (self_scrape.c). */
     pthread_t scrape_thread;
     pthread_mutex_t scrape_mu;

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -25,6 +26,7 @@ KUBECTL = shutil.which("kubectl")
 NODE = shutil.which("node")
 
 sys.path.insert(0, TOOLS)
+import conftest  # noqa: E402
 import policy  # noqa: E402
 
 
@@ -360,32 +362,67 @@ def test_host_cluster_serves_tls_with_tokens_and_limits():
     assert by_kind(objects, "DaemonSet") == []
 
 
-def test_metrics_api_component(tmp_path):
-    """deploy/components/metrics-api over the single overlay: it renders and validates
-    strictly, meets the policy, registers v1beta1.metrics.k8s.io on a Service whose port
-    reaches the server's --k8s-api-listen, and mounts what the flags name."""
+def test_metrics_api_components(tmp_path):
+    """deploy/components/metrics-api and custom-metrics-api over the single overlay: they
+    render and validate strictly, meet the policy, register the three API groups on a
+    Service whose port reaches the server's --k8s-api-listen, mount what the flags name,
+    and the rules file they ship is one the server accepts."""
+    comps = "".join(f"  - {os.path.relpath(os.path.join(DEPLOY, 'components', c), tmp_path)}\n"
+                    for c in ("metrics-api", "custom-metrics-api"))
     (tmp_path / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"resources:\n  - {os.path.relpath(os.path.join(DEPLOY, 'overlays/single'), tmp_path)}\n"
-        "components:\n"
-        f"  - {os.path.relpath(os.path.join(DEPLOY, 'components/metrics-api'), tmp_path)}\n")
+        f"components:\n{comps}")
     objects = render(str(tmp_path))
     rc, problems = validate(objects)
     assert rc == 0 and problems == [], "\n".join(problems)
     assert policy.check(objects) == []
+    for group in ("metrics.k8s.io", "custom.metrics.k8s.io", "external.metrics.k8s.io"):
+        spec = by_kind(objects, "APIService", f"v1beta1.{group}")[0]["spec"]
+        assert (spec["group"], spec["version"]) == (group, "v1beta1")
+        assert spec["service"]["name"] == "kmon-server-metrics-api"
     api = by_kind(objects, "APIService", "v1beta1.metrics.k8s.io")[0]["spec"]
-    assert (api["group"], api["version"]) == ("metrics.k8s.io", "v1beta1")
     svc = by_kind(objects, "Service", api["service"]["name"])[0]
     assert svc["metadata"]["namespace"] == api["service"]["namespace"]
     port = [p for p in svc["spec"]["ports"] if p["port"] == api["service"]["port"]][0]
     c = by_kind(objects, "Deployment", "kmon-server")[0]["spec"]["template"]["spec"]
     server = c["containers"][0]
     named = {p["name"]: p["containerPort"] for p in server["ports"]}
-    args = dict(a.split("=", 1) for a in server["args"] if a.startswith("--k8s-api"))
+    args = dict(a.split("=", 1) for a in server["args"] if a.startswith("--k8s-"))
     assert args["--k8s-api-listen"] == f":{named[port['targetPort']]}"
     mounts = [m["mountPath"] for m in server["volumeMounts"]]
-    for flag in ("--k8s-api-tls-cert", "--k8s-api-tls-key", "--k8s-api-client-ca"):
+    for flag in ("--k8s-api-tls-cert", "--k8s-api-tls-key", "--k8s-api-client-ca",
+                 "--k8s-metrics-config"):
         assert any(args[flag].startswith(m + "/") for m in mounts), (flag, mounts)
+    cm = [o for o in by_kind(objects, "ConfigMap")
+          if o["metadata"]["name"].startswith("kmon-k8s-metrics")][0]
+    rules = tmp_path / "k8s-metrics.yaml"
+    rules.write_text(cm["data"]["k8s-metrics.yaml"])
+    kmon = os.environ.get("KMON_BIN", os.path.join(ROOT, "build/kmon"))
+    srv_port = conftest.free_port()
+    srv = subprocess.Popen([kmon, "server", "--listen", f"127.0.0.1:{srv_port}", "--data",
+                            str(tmp_path / "data"), "--k8s-metrics-config", str(rules),
+                            "--self-scrape-interval", "0", "--default-rules=false"],
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        st, d = None, None
+        for _ in range(300):
+            assert srv.poll() is None, srv.stderr.read()
+            try:
+                st, _, body = conftest.http_request(
+                    f"http://127.0.0.1:{srv_port}/apis/custom.metrics.k8s.io/v1beta1", timeout=2)
+                if st == 200:
+                    d = json.loads(body)
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert d, "the server did not serve the custom metrics API"
+        assert {r_["name"] for r_ in d["resources"]} == {
+            "pods/http_requests_per_second", "pods/cpu_cores"}
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
     # the flags are ones the binary knows
     help_text = subprocess.run([os.environ.get("KMON_BIN", os.path.join(ROOT, "build/kmon")),
                                 "server", "--help"], capture_output=True, text=True).stdout

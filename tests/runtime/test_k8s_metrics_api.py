@@ -42,6 +42,27 @@ PODS = {
     ("ops", "agent-x", "node-b", None): {"agent": (0.01, [32 * MiB])},
 }
 TOKENS = {"reader": ("read", None), "adm": ("admin", None)}
+# (namespace, pod) -> requests per second, for the custom metrics
+HTTP_RPS = {("shop", "web-1"): 10.0, ("shop", "web-2"): 4.0, ("shop", "db-0"): 0.5}
+QUEUES = {("shop", "jobs"): 42, ("shop", "mail"): 7, ("ops", "jobs"): 3}
+K8S_METRICS = """
+custom:
+  - name: http_requests_per_second
+    resource: pods
+    query: sum by (namespace, pod) (rate(http_requests_total{$__matchers}[1m]))
+  - name: http_requests_per_second
+    resource: namespaces
+    query: sum by (namespace) (rate(http_requests_total{$__matchers}[1m]))
+  - name: memory_total
+    resource: nodes
+    query: max by (node) (node_memory_MemTotal_bytes{$__matchers})
+external:
+  - name: queue_messages_ready
+    query: sum by (queue) (rabbitmq_queue_messages_ready{$__matchers})
+    namespaced: true
+  - name: queue_total
+    query: sum(rabbitmq_queue_messages_ready{$__matchers})
+"""
 
 
 def series(now):
@@ -71,6 +92,9 @@ def series(now):
         gauge({"__name__": "kube_node_info", "node": node}, [1])
         gauge({"__name__": "kube_node_labels", "node": node,
                "label_pool": "big" if node == "node-a" else "small"}, [1])
+    for (ns, queue), n in QUEUES.items():
+        gauge({"__name__": "rabbitmq_queue_messages_ready", "namespace": ns, "queue": queue,
+               "vhost": "/"}, [n])
     for (ns, pod, node, app), containers in PODS.items():
         labels = {"__name__": "kube_pod_labels", "namespace": ns, "pod": pod}
         if app:
@@ -82,6 +106,9 @@ def series(now):
                     cpu)
             gauge({"__name__": "container_memory_working_set_bytes", "container": c, **base},
                   mem)
+        if (ns, pod) in HTTP_RPS:
+            counter({"__name__": "http_requests_total", "namespace": ns, "pod": pod,
+                     "code": "200"}, HTTP_RPS[(ns, pod)])
         # the pod's own cgroup and the pause container: never a container of the answer
         counter({"__name__": "container_cpu_usage_seconds_total", **base}, 9.0)
         counter({"__name__": "container_cpu_usage_seconds_total", "container": "POD", **base},
@@ -116,11 +143,13 @@ def kma(tmp_path_factory):
     certs = Certs(tmp / "certs")
     tokens = tmp / "tokens.yaml"
     tokens.write_text(tokens_yaml(TOKENS))
+    rules = tmp / "k8s-metrics.yaml"
+    rules.write_text(K8S_METRICS)
     port = free_port()
     srv = Proc(["server", "--listen", f"127.0.0.1:{port}", "--data", str(tmp / "data"),
                 "--tls-cert", certs.server, "--tls-key", certs.server_key,
                 "--tokens", str(tokens), "--self-scrape-interval", "0",
-                "--default-rules=false"])
+                "--default-rules=false", "--k8s-metrics-config", str(rules)])
     ctx = ssl.create_default_context(cafile=certs.ca)
     base = f"https://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -283,6 +312,94 @@ def test_core_node_list_for_kubectl(kma):
     assert st == 200 and one["kind"] == "Node"
     st, d = get(kma, "/api/v1/nodes/nope")
     assert st == 404 and d["kind"] == "Status"
+
+
+# ---- custom.metrics.k8s.io and external.metrics.k8s.io ------------------------------------
+
+CM = "/apis/custom.metrics.k8s.io/v1beta1"
+EM = "/apis/external.metrics.k8s.io/v1beta1"
+
+
+def quantity(q):
+    m = re.fullmatch(r"(-?\d+)([num]?)", q)
+    assert m, q
+    return int(m.group(1)) / {"": 1, "m": 1e3, "u": 1e6, "n": 1e9}[m.group(2)]
+
+
+def test_custom_and_external_discovery(kma):
+    st, d = get(kma, "/apis")
+    assert {g["name"] for g in d["groups"]} == {"metrics.k8s.io", "custom.metrics.k8s.io",
+                                                "external.metrics.k8s.io"}
+    st, d = get(kma, CM)
+    assert st == 200 and d["kind"] == "APIResourceList"
+    assert {(r["name"], r["namespaced"]) for r in d["resources"]} == {
+        ("pods/http_requests_per_second", True), ("namespaces/http_requests_per_second", False),
+        ("nodes/memory_total", False)}
+    st, d = get(kma, EM)
+    assert {r["name"] for r in d["resources"]} == {"queue_messages_ready", "queue_total"}
+
+
+def test_custom_metrics_of_pods(kma):
+    # what an HPA's Pods metric asks: every pod of its target's selector
+    st, d = get(kma, CM + "/namespaces/shop/pods/*/http_requests_per_second",
+                labelSelector="app=web")
+    assert st == 200 and d["kind"] == "MetricValueList", d
+    got = {i["describedObject"]["name"]: quantity(i["value"]) for i in d["items"]}
+    assert got.keys() == {"web-1", "web-2"}
+    for pod, v in got.items():
+        assert abs(v - HTTP_RPS[("shop", pod)]) < 1e-6, (pod, v)
+    item = d["items"][0]
+    assert item["describedObject"]["kind"] == "Pod"
+    assert item["describedObject"]["namespace"] == "shop"
+    assert item["metricName"] == "http_requests_per_second"
+    st, d = get(kma, CM + "/namespaces/shop/pods/*/http_requests_per_second")
+    assert {i["describedObject"]["name"] for i in d["items"]} == {"web-1", "web-2", "db-0"}
+    # one object, as an Object metric asks
+    st, d = get(kma, CM + "/namespaces/shop/pods/db-0/http_requests_per_second")
+    assert st == 200 and quantity(d["items"][0]["value"]) == pytest.approx(0.5)
+    st, d = get(kma, CM + "/namespaces/shop/pods/nope/http_requests_per_second")
+    assert st == 404 and d["kind"] == "Status"
+
+
+def test_custom_metrics_of_cluster_objects(kma):
+    st, d = get(kma, CM + "/namespaces/shop/metrics/http_requests_per_second")
+    assert st == 200, d
+    assert [i["describedObject"]["name"] for i in d["items"]] == ["shop"]
+    assert quantity(d["items"][0]["value"]) == pytest.approx(14.5)
+    st, d = get(kma, CM + "/nodes/*/memory_total")
+    assert {i["describedObject"]["name"]: quantity(i["value"]) for i in d["items"]} == {
+        n: v[3] for n, v in NODES.items()}
+    st, d = get(kma, CM + "/namespaces/shop/pods/*/no_such_metric")
+    assert st == 404 and "no such metric" in d["message"]
+
+
+def test_external_metrics(kma):
+    st, d = get(kma, EM + "/namespaces/shop/queue_messages_ready", labelSelector="queue=jobs")
+    assert st == 200 and d["kind"] == "ExternalMetricValueList", d
+    assert [(i["metricLabels"], quantity(i["value"])) for i in d["items"]] == [
+        ({"queue": "jobs"}, 42)]
+    st, d = get(kma, EM + "/namespaces/shop/queue_messages_ready")
+    assert {i["metricLabels"]["queue"]: quantity(i["value"]) for i in d["items"]} == {
+        "jobs": 42, "mail": 7}
+    # not namespaced: every namespace's queues
+    st, d = get(kma, EM + "/namespaces/whatever/queue_total", labelSelector="queue in (jobs)")
+    assert [quantity(i["value"]) for i in d["items"]] == [45]
+    st, d = get(kma, EM + "/namespaces/shop/queue_messages_ready", labelSelector="queue=")
+    assert st == 200 and d["items"] == []
+    st, d = get(kma, EM + "/namespaces/shop/queue_messages_ready", labelSelector="a b")
+    assert st == 400 and d["reason"] == "BadRequest"
+    st, d = get(kma, EM + "/namespaces/shop/nope")
+    assert st == 404
+
+
+def test_a_bad_metrics_config_stops_the_server_with_a_sentence(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("custom:\n  - name: x\n    resource: pods\n    query: up\n")
+    r = subprocess.run([os.environ.get("KMON_BIN", "build/kmon"), "server", "--listen",
+                        "127.0.0.1:0", "--data", str(tmp_path / "d"), "--k8s-metrics-config",
+                        str(bad)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert f"{bad}:4: the query has no $__matchers" in r.stderr, r.stderr
 
 
 # ---- the real kubectl ---------------------------------------------------------------------

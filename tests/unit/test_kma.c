@@ -2,8 +2,9 @@
  * Unit tests: the Kubernetes metrics API's pure parts (server/kmetrics/) — label
  * selectors as Kubernetes parses them turned into PromQL matchers (every operator,
  * spacing, prefixed keys, sanitised names, and the refusals with the API server's kind of
- * message), and the quantities, durations and times printed as the Kubernetes API prints
- * them (kubectl parses these).
+ * message), the quantities, durations and times printed as the Kubernetes API prints
+ * them (kubectl parses these), and --k8s-metrics-config's rules (read, and refused with
+ * FILE:LINE sentences).
  */
 #include "common/buf.h"
 #include "common/err.h"
@@ -27,7 +28,7 @@ static void expect_selector(const char *sel, const char *want)
     struct km_promql_error perr;
 
     km_buf_init(&b, 0);
-    assert_int_equal(km_kma_selector_matchers(&b, sel), 0);
+    assert_int_equal(km_kma_selector_matchers(&b, sel, "label_"), 0);
     assert_string_equal(b.data ? b.data : "", want);
     /* What it gives is a valid selector's matchers. */
     km_buf_init(&q, 0);
@@ -43,7 +44,7 @@ static void expect_refused(const char *sel, const char *words)
     struct km_buf b;
 
     km_buf_init(&b, 0);
-    assert_int_equal(km_kma_selector_matchers(&b, sel), KM_EINVAL);
+    assert_int_equal(km_kma_selector_matchers(&b, sel, "label_"), KM_EINVAL);
     if (!strstr(km_err_msg(), words))
         fail_msg("selector \"%s\": message \"%s\" lacks \"%s\"", sel, km_err_msg(), words);
     km_buf_fini(&b);
@@ -133,6 +134,104 @@ static void test_durations_and_times(void **state)
     assert_string_equal(s, "2026-12-06T21:58:30Z");
 }
 
+static void test_quantity_and_singular(void **state)
+{
+    char s[64];
+
+    (void)state;
+    km_kma_quantity(s, sizeof(s), -1.5);
+    assert_string_equal(s, "-1500m");
+    km_kma_quantity(s, sizeof(s), 42);
+    assert_string_equal(s, "42");
+    km_kma_quantity(s, sizeof(s), 12.5e9);
+    assert_string_equal(s, "12500000000");
+    km_kma_quantity(s, sizeof(s), 0.0000000001);
+    assert_string_equal(s, "0");
+    km_kma_singular(s, sizeof(s), "pods");
+    assert_string_equal(s, "pod");
+    km_kma_singular(s, sizeof(s), "ingresses");
+    assert_string_equal(s, "ingress");
+    km_kma_singular(s, sizeof(s), "statefulsets");
+    assert_string_equal(s, "statefulset");
+}
+
+static void test_expand(void **state)
+{
+    struct km_buf b;
+
+    (void)state;
+    km_buf_init(&b, 0);
+    assert_int_equal(
+        km_kma_expand(&b, "sum(rate(x{$__matchers}[1m])) / y{a=\"b\",$__matchers}", "pod=\"p\""),
+        0);
+    assert_string_equal(b.data, "sum(rate(x{pod=\"p\"}[1m])) / y{a=\"b\",pod=\"p\"}");
+    km_buf_fini(&b);
+}
+
+static const char good_rules[] =
+    "custom:\n"
+    "  - name: http_requests_per_second\n"
+    "    resource: pods\n"
+    "    query: sum by (namespace, pod) (rate(http_requests_total{$__matchers}[2m]))\n"
+    "  - name: http_requests_per_second\n"
+    "    resource: deployments\n"
+    "    label: workload\n"
+    "    query: sum by (namespace, workload) (rate(http_requests_total{$__matchers}[2m]))\n"
+    "  - name: load\n"
+    "    resource: nodes\n"
+    "    query: node_load1{$__matchers}\n"
+    "external:\n"
+    "  - name: queue_messages_ready\n"
+    "    query: sum by (queue) (rabbitmq_queue_messages_ready{$__matchers})\n"
+    "    namespaced: true\n";
+
+static void test_rules_parse(void **state)
+{
+    struct km_kma_rules r;
+
+    (void)state;
+    assert_int_equal(km_kma_rules_parse(&r, good_rules, sizeof(good_rules) - 1, "k.yaml"), 0);
+    assert_int_equal(r.n, 4);
+    assert_string_equal(r.v[0].label, "pod");
+    assert_true(r.v[0].namespaced && !r.v[0].external);
+    assert_string_equal(r.v[1].label, "workload");
+    assert_false(r.v[2].namespaced);
+    assert_string_equal(r.v[2].label, "node");
+    assert_true(r.v[3].external && r.v[3].namespaced);
+    km_kma_rules_fini(&r);
+}
+
+static void expect_rules_refused(const char *text, const char *words)
+{
+    struct km_kma_rules r;
+
+    assert_int_equal(km_kma_rules_parse(&r, text, strlen(text), "k.yaml"), KM_EINVAL);
+    if (!strstr(km_err_msg(), words))
+        fail_msg("rules \"%s\": message \"%s\" lacks \"%s\"", text, km_err_msg(), words);
+}
+
+static void test_rules_refused(void **state)
+{
+    (void)state;
+    expect_rules_refused("custom: [", "did not find expected node content");
+    expect_rules_refused("nope: []\n", "k.yaml:1: unknown key \"nope\"");
+    expect_rules_refused("custom:\n  - name: x\n    query: up{$__matchers}\n",
+                         "k.yaml:2: metric \"x\" needs a resource");
+    expect_rules_refused("custom:\n  - name: x\n    resource: pods\n    query: up\n",
+                         "k.yaml:4: the query has no $__matchers");
+    expect_rules_refused("external:\n  - name: x\n    query: sum(up{$__matchers}\n",
+                         "k.yaml:3: the query does not parse");
+    expect_rules_refused("external:\n  - name: x\n    query: up{$__matchers}\n    resource: p\n",
+                         "unknown key \"resource\"");
+    expect_rules_refused("external:\n  - name: a b\n    query: up{$__matchers}\n", "needs a name");
+    expect_rules_refused("external:\n  - name: x\n    query: up{$__matchers}\n"
+                         "  - name: x\n    query: up{$__matchers}\n",
+                         "k.yaml:4: metric \"x\" is defined twice");
+    expect_rules_refused("external:\n  - name: x\n    query: up{$__matchers}\n"
+                         "    namespaced: maybe\n",
+                         "namespaced is true or false");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +239,10 @@ int main(void)
         cmocka_unit_test(test_selector_refused),
         cmocka_unit_test(test_quantities),
         cmocka_unit_test(test_durations_and_times),
+        cmocka_unit_test(test_quantity_and_singular),
+        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_rules_parse),
+        cmocka_unit_test(test_rules_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,9 @@
  *   kma_format.c    quantities, Go durations, RFC 3339 times
  *   kma_usage.c     the figures, asked of the PromQL engine
  *   kma_api.c       the routes: discovery documents, NodeMetrics, PodMetrics, nodes
+ *   kma_rules.c     --k8s-metrics-config: the custom and external metrics, as PromQL
+ *   kma_custom.c    custom.metrics.k8s.io and external.metrics.k8s.io (what an HPA
+ *                   scales on: requests per second, queue length, any query)
  */
 #ifndef KMON_SERVER_KMETRICS_KMA_H
 #define KMON_SERVER_KMETRICS_KMA_H
@@ -23,23 +26,79 @@
 
 struct km_api_ctx;
 
-/* The routes, for a struct km_api_ctx. */
+/* ---- the custom and external metrics (kma_rules.c) ------------------------------- */
+
+struct km_kma_rule {
+    char *name;     /* the metric's name in the API */
+    char *query;    /* PromQL with $__matchers */
+    char *resource; /* custom: "pods", "nodes", …; external: "" */
+    char *label;    /* custom: the label naming an object ("pod"); external: "" */
+    bool external;
+    bool namespaced; /* objects in namespaces (custom); namespace="…" added (external) */
+};
+
+struct km_kma_rules {
+    struct km_kma_rule *v;
+    size_t n;
+};
+
+/* Read the YAML of --k8s-metrics-config ("FILE:LINE: sentence" errors, KM_EINVAL). */
+int km_kma_rules_load(struct km_kma_rules *out, const char *path);
+int km_kma_rules_parse(struct km_kma_rules *out, const char *text, size_t len, const char *path);
+void km_kma_rules_fini(struct km_kma_rules *r);
+
+/* A resource's singular, the label naming its objects ("deployments" → "deployment",
+ * "ingresses" → "ingress"). KM_EINVAL when it does not fit. */
+int km_kma_singular(char *out, size_t size, const char *resource);
+
+/* Append `query` with every $__matchers replaced by `matchers`. */
+int km_kma_expand(struct km_buf *out, const char *query, const char *matchers);
+
+/* ---- the routes (kma_api.c, kma_custom.c) ----------------------------------------- */
+
+/* What the routes are given: the server's API context, and the rules (may be empty). */
+struct km_kma {
+    const struct km_api_ctx *api;
+    struct km_kma_rules rules;
+};
+
+/* The routes, for a struct km_kma. */
 extern const struct km_http_route km_kma_routes[];
 extern const size_t km_kma_nroutes;
+
+/* Accepts NULL config_path (no custom or external metrics). On success *out is new. */
+int km_kma_create(struct km_kma **out, const struct km_api_ctx *api, const char *config_path);
+void km_kma_destroy(struct km_kma *k); /* accepts NULL */
+
+/* custom.metrics.k8s.io and external.metrics.k8s.io under /apis/<group>/v1beta1/… */
+void km_kma_on_custom(struct km_http_req *req, void *ud);
+void km_kma_on_external(struct km_http_req *req, void *ud);
+/* Helpers both files use (kma_api.c). */
+void km_kma_respond_status(struct km_http_req *req, int code, const char *reason, const char *msg);
+void km_kma_respond_store_error(struct km_http_req *req, int rc);
+/* Append ",name=\"value\"" with the value quoted for PromQL. */
+int km_kma_put_eq(struct km_buf *b, const char *name, const char *value);
+/* The PromQL instant query `text` at t (ms). */
+struct km_pq_result;
+int km_kma_eval(const struct km_api_ctx *api, const struct km_buf *text, int64_t t,
+                struct km_pq_result *r);
 
 /* ---- label selectors (kma_select.c) ----------------------------------------------- */
 
 /* Append to `out` the PromQL matchers (",label_app=\"x\",…", each with a leading comma)
  * that select, on a kube_<kind>_labels series, the objects Kubernetes' label selector
- * `sel` selects (equality, inequality, in, notin, exists, !exists), keys sanitised as
- * kube-state-metrics names them (label_<key>). An empty selector appends nothing.
- * KM_EINVAL with the API server's kind of message for a malformed selector. */
-int km_kma_selector_matchers(struct km_buf *out, const char *sel);
+ * `sel` selects (equality, inequality, in, notin, exists, !exists), keys sanitised and
+ * prefixed as kube-state-metrics names them (prefix "label_"; "" for a series' own
+ * labels). An empty selector appends nothing. KM_EINVAL with the API server's kind of
+ * message for a malformed selector. */
+int km_kma_selector_matchers(struct km_buf *out, const char *sel, const char *prefix);
 
 /* ---- formats (kma_format.c) ------------------------------------------------------- */
 
-/* CPU cores as a canonical Kubernetes quantity: "250m", "2", "1234567n". */
+/* CPU cores as a canonical Kubernetes quantity: "250m", "2", "1234567n" (never below 0). */
 void km_kma_cpu(char *out, size_t size, double cores);
+/* Any value as a canonical decimal quantity: "-1500m", "42", "12500000000". */
+void km_kma_quantity(char *out, size_t size, double v);
 /* Bytes as a canonical binary-SI quantity: "1536Ki", "2Gi", "1000". */
 void km_kma_bytes(char *out, size_t size, double bytes);
 /* Milliseconds as a Go duration: "1m0s", "20s", "1.5s", "2h0m0s". */

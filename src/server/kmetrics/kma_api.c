@@ -53,7 +53,7 @@ static void kv(struct km_jsonw *w, const char *k, const char *v)
 }
 
 /* A Kubernetes Status error. */
-static void respond_status(struct km_http_req *req, int code, const char *reason, const char *msg)
+void km_kma_respond_status(struct km_http_req *req, int code, const char *reason, const char *msg)
 {
     struct kma_out o;
 
@@ -77,15 +77,15 @@ static void respond_status(struct km_http_req *req, int code, const char *reason
     km_buf_fini(&o.b);
 }
 
-static void respond_store_error(struct km_http_req *req, int rc)
+void km_kma_respond_store_error(struct km_http_req *req, int rc)
 {
     char msg[600];
 
     snprintf(msg, sizeof(msg), "reading kmon's store: %s", km_err_msg());
     if (rc == KM_ETIMEDOUT || rc == KM_EAGAIN || rc == KM_ECANCELED)
-        respond_status(req, 503, "ServiceUnavailable", msg);
+        km_kma_respond_status(req, 503, "ServiceUnavailable", msg);
     else
-        respond_status(req, 500, "InternalError", msg);
+        km_kma_respond_status(req, 500, "InternalError", msg);
 }
 
 /* ---- discovery ---------------------------------------------------------------------- */
@@ -109,17 +109,32 @@ static void on_api_v1(struct km_http_req *req, void *ud)
     km_http_respond(req, 200, "application/json", doc, sizeof(doc) - 1);
 }
 
-#define KMA_GROUP_DOC                                                                              \
-    "\"name\":\"" KMA_GROUP "\",\"versions\":[{\"groupVersion\":\"" KMA_GV                         \
-    "\",\"version\":\"" KMA_VERSION "\"}],\"preferredVersion\":{\"groupVersion\":\"" KMA_GV        \
-    "\",\"version\":\"" KMA_VERSION "\"}"
+#define KMA_GROUP_DOC_OF(g)                                                                        \
+    "\"name\":\"" g "\",\"versions\":[{\"groupVersion\":\"" g "/" KMA_VERSION                      \
+    "\",\"version\":\"" KMA_VERSION "\"}],\"preferredVersion\":{\"groupVersion\":\"" g             \
+    "/" KMA_VERSION "\",\"version\":\"" KMA_VERSION "\"}"
+#define KMA_GROUP_DOC KMA_GROUP_DOC_OF(KMA_GROUP)
 
+/* The groups: metrics.k8s.io, and custom/external when --k8s-metrics-config names some. */
 static void on_apis(struct km_http_req *req, void *ud)
 {
-    static const char doc[] =
-        "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[{" KMA_GROUP_DOC "}]}";
-    (void)ud;
-    km_http_respond(req, 200, "application/json", doc, sizeof(doc) - 1);
+    const struct km_kma *k = ud;
+    bool custom = false, external = false;
+    struct kma_out o;
+
+    for (size_t i = 0; i < k->rules.n; i++) {
+        custom |= !k->rules.v[i].external;
+        external |= k->rules.v[i].external;
+    }
+    out_init(&o);
+    km_buf_puts(&o.b,
+                "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[{" KMA_GROUP_DOC "}");
+    if (custom)
+        km_buf_puts(&o.b, ",{" KMA_GROUP_DOC_OF("custom.metrics.k8s.io") "}");
+    if (external)
+        km_buf_puts(&o.b, ",{" KMA_GROUP_DOC_OF("external.metrics.k8s.io") "}");
+    km_buf_puts(&o.b, "]}");
+    out_send(req, &o);
 }
 
 static void on_group(struct km_http_req *req, void *ud)
@@ -170,16 +185,16 @@ static bool req_parse(struct km_http_req *req, const struct km_api_ctx *api, str
                      "window \"%.64s\": expected a positive duration (\"5m\", \"1h\") no longer "
                      "than the retention",
                      win);
-            respond_status(req, 400, "BadRequest", msg);
+            km_kma_respond_status(req, 400, "BadRequest", msg);
             return false;
         }
         r->ask.window_ms = ms;
         r->ask.averaged = true;
     }
-    if (km_kma_selector_matchers(&r->sel, sel) != 0 || km_buf_putc(&r->sel, '\0') != 0) {
+    if (km_kma_selector_matchers(&r->sel, sel, "label_") != 0 || km_buf_putc(&r->sel, '\0') != 0) {
         snprintf(msg, sizeof(msg), "%s", km_err_msg());
         km_buf_fini(&r->sel);
-        respond_status(req, 400, "BadRequest", msg);
+        km_kma_respond_status(req, 400, "BadRequest", msg);
         return false;
     }
     r->ask.selector_matchers = r->sel.data ? r->sel.data : "";
@@ -348,13 +363,15 @@ static void write_item(struct km_jsonw *w, const struct kma_kind *k, const struc
 }
 
 /* A list (name NULL) or one object of namespace ns (pods) named name. */
-static void answer(struct km_http_req *req, const struct km_api_ctx *api, const struct kma_kind *k,
+static void answer(struct km_http_req *req, const struct km_kma *kma, const struct kma_kind *k,
                    const char *ns, const char *name)
 {
     struct kma_found f = { 0 };
     struct kma_req r;
     struct kma_out o;
     int rc;
+
+    const struct km_api_ctx *api = kma->api;
 
     if (!req_parse(req, api, &r))
         return;
@@ -366,7 +383,7 @@ static void answer(struct km_http_req *req, const struct km_api_ctx *api, const 
         rc = km_kma_nodes(api, &r.ask, !k->core, &f.nodes, &f.n);
     km_buf_fini(&r.sel);
     if (rc) {
-        respond_store_error(req, rc);
+        km_kma_respond_store_error(req, rc);
         return;
     }
     if (name && f.n == 0) {
@@ -374,7 +391,7 @@ static void answer(struct km_http_req *req, const struct km_api_ctx *api, const 
 
         snprintf(msg, sizeof(msg), "%s \"%.150s%s%.150s\" not found", k->resource, ns ? ns : "",
                  ns ? "/" : "", name);
-        respond_status(req, 404, "NotFound", msg);
+        km_kma_respond_status(req, 404, "NotFound", msg);
     } else {
         out_init(&o);
         if (name) {
@@ -443,5 +460,35 @@ const struct km_http_route km_kma_routes[] = {
     { "GET", KMA_MV "/pods", on_pods_all, KMA_ROUTE },
     { "GET", KMA_MV "/namespaces/<namespace>/pods", on_pods_ns, KMA_ROUTE },
     { "GET", KMA_MV "/namespaces/<namespace>/pods/<pod>", on_pod, KMA_ROUTE },
+    { "GET", "/apis/custom.metrics.k8s.io", km_kma_on_custom, KM_ROUTE_READ },
+    { "GET", "/apis/custom.metrics.k8s.io/*", km_kma_on_custom, KMA_ROUTE },
+    { "GET", "/apis/external.metrics.k8s.io", km_kma_on_external, KM_ROUTE_READ },
+    { "GET", "/apis/external.metrics.k8s.io/*", km_kma_on_external, KMA_ROUTE },
 };
 const size_t km_kma_nroutes = sizeof(km_kma_routes) / sizeof(km_kma_routes[0]);
+
+int km_kma_create(struct km_kma **out, const struct km_api_ctx *api, const char *config_path)
+{
+    struct km_kma *k = calloc(1, sizeof(*k));
+    int rc = 0;
+
+    if (!k)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    k->api = api;
+    if (config_path && *config_path)
+        rc = km_kma_rules_load(&k->rules, config_path);
+    if (rc) {
+        free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+void km_kma_destroy(struct km_kma *k)
+{
+    if (!k)
+        return;
+    km_kma_rules_fini(&k->rules);
+    free(k);
+}

@@ -11,25 +11,36 @@
 #include <stdio.h>
 #include <time.h>
 
-void km_kma_cpu(char *out, size_t size, double cores)
+void km_kma_quantity(char *out, size_t size, double v)
 {
     static const struct {
         uint64_t div;
         const char *suffix;
     } units[] = { { 1000000000ull, "" }, { 1000000ull, "m" }, { 1000ull, "u" }, { 1ull, "n" } };
+    const char *sign = v < 0 ? "-" : "";
+    double a = fabs(v);
     uint64_t n;
 
-    if (!(cores > 0) || !isfinite(cores)) {
+    if (!isfinite(v) || a < 0.5e-9) {
         snprintf(out, size, "0");
         return;
     }
-    n = (uint64_t)llround(cores * 1e9);
+    if (a >= 1e9) { /* beyond nano precision in 64 bits: whole units */
+        snprintf(out, size, "%s%.0f", sign, a);
+        return;
+    }
+    n = (uint64_t)llround(a * 1e9);
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (n % units[i].div == 0) {
-            snprintf(out, size, "%" PRIu64 "%s", n / units[i].div, units[i].suffix);
+            snprintf(out, size, "%s%" PRIu64 "%s", sign, n / units[i].div, units[i].suffix);
             return;
         }
     }
+}
+
+void km_kma_cpu(char *out, size_t size, double cores)
+{
+    km_kma_quantity(out, size, cores > 0 ? cores : 0);
 }
 
 void km_kma_bytes(char *out, size_t size, double bytes)

@@ -1,7 +1,8 @@
 /*
  * kma_select — Kubernetes label selectors (`app=web,tier!=db,env in (a,b),!canary`) as
  * PromQL matchers on kube-state-metrics' kube_<kind>_labels series, whose label names
- * are the keys sanitised with a label_ prefix. Kubernetes' grammar and rules for keys
+ * are the keys sanitised with a label_ prefix (or, for the external metrics API, on any
+ * series' own labels, keys sanitised). Kubernetes' grammar and rules for keys
  * and values (apimachinery's labels.Parse); `>`/`<` (only used by node affinity) are
  * refused. Known approximation: PromQL cannot tell a label with an empty value from a
  * missing one, so `key` (exists) selects objects whose value is not empty.
@@ -153,7 +154,7 @@ static int parse_set(struct kma_lex *l, struct km_buf *out, const char *label, b
 }
 
 /* One requirement. */
-static int parse_req(struct kma_lex *l, struct km_buf *out)
+static int parse_req(struct kma_lex *l, struct km_buf *out, const char *prefix)
 {
     char key[KMA_KEY_MAX + 2], v[KMA_NAME_MAX + 2], label[KMA_KEY_MAX + 16], op[8];
     bool negated = false;
@@ -172,7 +173,7 @@ static int parse_req(struct kma_lex *l, struct km_buf *out)
                           *l->p ? l->p : "end of string");
     if ((rc = check_key(key)) != 0)
         return rc;
-    km_allow_label_name(label, sizeof(label), "label_", key);
+    km_allow_label_name(label, sizeof(label), prefix, key);
     skip_space(l);
     if (negated || *l->p == ',' || *l->p == '\0')
         return km_buf_printf(out, ",%s%s\"\"", label, negated ? "=" : "!=");
@@ -205,7 +206,7 @@ static int parse_req(struct kma_lex *l, struct km_buf *out)
     return km_buf_printf(out, ",%s%s\"%s\"", label, op[0] == '!' ? "!=" : "=", v);
 }
 
-int km_kma_selector_matchers(struct km_buf *out, const char *sel)
+int km_kma_selector_matchers(struct km_buf *out, const char *sel, const char *prefix)
 {
     struct kma_lex l = { sel ? sel : "" };
     int rc;
@@ -214,7 +215,7 @@ int km_kma_selector_matchers(struct km_buf *out, const char *sel)
     if (*l.p == '\0')
         return 0;
     for (;;) {
-        if ((rc = parse_req(&l, out)) != 0)
+        if ((rc = parse_req(&l, out, prefix)) != 0)
             return rc;
         skip_space(&l);
         if (*l.p == '\0')

@@ -21,8 +21,8 @@
 #include <string.h>
 
 /* Evaluate `text` at t. */
-static int kma_eval(const struct km_api_ctx *api, const struct km_buf *text, int64_t t,
-                    struct km_pq_result *r)
+int km_kma_eval(const struct km_api_ctx *api, const struct km_buf *text, int64_t t,
+                struct km_pq_result *r)
 {
     struct km_promql_error perr;
     struct km_promql_expr *e = NULL;
@@ -37,8 +37,7 @@ static int kma_eval(const struct km_api_ctx *api, const struct km_buf *text, int
     return rc;
 }
 
-/* ",namespace=\"ns\"" (values quoted for PromQL). */
-static int put_matcher(struct km_buf *b, const char *name, const char *value)
+int km_kma_put_eq(struct km_buf *b, const char *name, const char *value)
 {
     int rc = km_buf_printf(b, ",%s=\"", name);
 
@@ -80,9 +79,9 @@ static int pods_query(struct km_buf *q, const struct km_kma_ask *a)
     snprintf(w, sizeof(w), "%lldms", (long long)a->window_ms);
     rc = km_buf_puts(&sel, "container!~\"|POD\"");
     if (rc == 0 && a->namespace)
-        rc = put_matcher(&sel, "namespace", a->namespace);
+        rc = km_kma_put_eq(&sel, "namespace", a->namespace);
     if (rc == 0 && a->name)
-        rc = put_matcher(&sel, "pod", a->name);
+        rc = km_kma_put_eq(&sel, "pod", a->name);
     if (rc == 0)
         rc = km_buf_printf(q,
                            "label_replace(max by (namespace, pod, container) (rate("
@@ -185,7 +184,7 @@ int km_kma_pods(const struct km_api_ctx *api, const struct km_kma_ask *a, struct
     km_buf_init(&q, 0);
     rc = pods_query(&q, a);
     if (rc == 0)
-        rc = kma_eval(api, &q, a->t, &r);
+        rc = km_kma_eval(api, &q, a->t, &r);
     if (rc)
         goto out_free_result;
     rows = calloc(r.vec.n ? r.vec.n : 1, sizeof(*rows));
@@ -233,7 +232,7 @@ static int nodes_selected(const struct km_api_ctx *api, const struct km_kma_ask 
     rc =
         km_buf_printf(&q, "group by (node) (kube_node_labels{node!=\"\"%s})", a->selector_matchers);
     if (rc == 0)
-        rc = kma_eval(api, &q, a->t, r);
+        rc = km_kma_eval(api, &q, a->t, r);
     km_buf_fini(&q);
     return rc;
 }
@@ -265,7 +264,7 @@ static int nodes_memory_avg(const struct km_api_ctx *api, const struct km_kma_as
     if (rc == 0)
         rc = km_buf_printf(&q, ")[%lldms:%lldms])", (long long)a->window_ms, (long long)res);
     if (rc == 0)
-        rc = kma_eval(api, &q, a->t, r);
+        rc = km_kma_eval(api, &q, a->t, r);
     km_buf_fini(&q);
     return rc;
 }
