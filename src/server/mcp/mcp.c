@@ -272,12 +272,18 @@ static json_t *dispatch(const struct km_mcp_msg *m, struct km_server *s, struct 
         return on_tools_list(m->id);
     if (strcmp(me, "tools/call") == 0)
         return on_tools_call(m->id, p, s, req);
-    if (strcmp(me, "resources/list") == 0)
-        return answer(m->id, km_mcp_resources_list(&out), out, NULL);
+    if (strcmp(me, "resources/list") == 0) {
+        int rc = km_mcp_resources_list(&out);
+
+        return answer(m->id, rc, out, NULL);
+    }
     if (strcmp(me, "resources/templates/list") == 0)
         return km_mcp_result(m->id, json_pack("{s:[]}", "resourceTemplates"));
-    if (strcmp(me, "prompts/list") == 0)
-        return answer(m->id, km_mcp_prompts_list(&out), out, NULL);
+    if (strcmp(me, "prompts/list") == 0) {
+        int rc = km_mcp_prompts_list(&out);
+
+        return answer(m->id, rc, out, NULL);
+    }
     km_buf_init(&err, 0);
     if (strcmp(me, "resources/read") == 0) {
         int rc;
@@ -389,6 +395,8 @@ static void on_post(struct km_http_req *req, void *ud)
             r = km_mcp_error(m->id, m->code, m->msg);
         else if (m->kind == KM_MCP_REQUEST) {
             r = dispatch(m, s, req);
+            if (!r) /* out of memory on the way: the request still gets an answer */
+                r = km_mcp_error(m->id, KM_MCP_INTERNAL_ERROR, "out of memory");
             initialized |= strcmp(m->method, "initialize") == 0;
         }
         if (!r)

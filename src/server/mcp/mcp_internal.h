@@ -68,6 +68,10 @@ int km_mcp_metric_names(struct km_mcp_call *c, const char *contains, json_t **ou
                         struct km_buf *err);
 json_t *km_mcp_metric_meta(struct km_mcp_call *c, const char *name);
 
+/* The rules' alerts now, as /api/v1/alerts lists them: a new JSON array, or NULL
+ * (mcp_tools_ops.c). */
+json_t *km_mcp_alerts(struct km_mcp_call *c);
+
 /* ---- helpers (mcp_eval.c) ------------------------------------------------------------- */
 
 /* Set err to the formatted sentence and return KM_EINVAL. */

@@ -204,6 +204,29 @@ static int relay(struct conn *c, const struct reply *r)
     return 0;
 }
 
+static bool is_jsonrpc(const struct reply *r)
+{
+    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    bool yes = json_object_get(j, "jsonrpc") != NULL;
+
+    json_decref(j);
+    return yes;
+}
+
+/* What a refusal says: a JSON-RPC error's message, kmon's {"error": "…"}, or the body. */
+static const char *refusal_of(struct reply *r)
+{
+    static _Thread_local char msg[320];
+    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    json_t *e = json_object_get(j, "error");
+    const char *m =
+        json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "message"));
+
+    snprintf(msg, sizeof(msg), "%s", m ? m : r->body.data ? km_buf_cstr(&r->body) : "");
+    json_decref(j);
+    return msg;
+}
+
 static void handle_line(struct conn *c, const char *line, size_t len)
 {
     struct reply r = { 0 };
@@ -229,13 +252,18 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     }
     if (status == 202 || (status >= 200 && status < 300 && r.body.len == 0))
         goto out_free;
-    if (relay(c, &r) != 0) {
+    if (status >= 400 && !json_object_get(req, "id") && is_jsonrpc(&r)) {
+        relay(c, &r); /* e.g. the server's parse error, with its null id */
+    } else if (status >= 400) {
+        snprintf(why, sizeof(why), "kmon mcp: the server answered HTTP %ld: %.300s", status,
+                 refusal_of(&r));
+        fprintf(stderr, "%s\n", why);
+        answer_error(req, why);
+    } else if (relay(c, &r) != 0) {
         snprintf(why, sizeof(why), "kmon mcp: the server answered HTTP %ld: %.200s", status,
                  r.body.data ? km_buf_cstr(&r.body) : "");
         fprintf(stderr, "%s\n", why);
         answer_error(req, why);
-    } else if (status >= 300) {
-        fprintf(stderr, "kmon mcp: the server answered HTTP %ld\n", status);
     }
 out_free:
     km_buf_fini(&r.body);

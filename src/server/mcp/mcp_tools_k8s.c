@@ -40,8 +40,6 @@ static const struct {
       false },
     { "container_restarts_last_hour", "sum(increase(kube_pod_container_status_restarts_total[1h]))",
       true },
-    { "alerts_firing", "count(ALERTS{alertstate=\"firing\"})", true },
-    { "alerts_pending", "count(ALERTS{alertstate=\"pending\"})", true },
 };
 
 static json_t *by_label(struct km_mcp_call *c, const char *q, const char *label)
@@ -61,6 +59,34 @@ static json_t *by_label(struct km_mcp_call *c, const char *q, const char *label)
     return o;
 }
 
+/* Firing and pending alerts, from the rules manager (the ALERTS series lag it). */
+static void count_alerts(struct km_mcp_call *c, json_t *o)
+{
+    json_t *all = km_mcp_alerts(c), *a, *by = json_object();
+    json_int_t firing = 0, pending = 0;
+    size_t i;
+
+    json_array_foreach(all, i, a)
+    {
+        const char *st = json_string_value(json_object_get(a, "state"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(a, "labels"), "alertname"));
+
+        if (st && strcmp(st, "pending") == 0)
+            pending++;
+        if (!st || strcmp(st, "firing") != 0)
+            continue;
+        firing++;
+        if (name && by)
+            json_object_set_new(by, name,
+                                json_integer(json_integer_value(json_object_get(by, name)) + 1));
+    }
+    json_decref(all);
+    km_mcp_set(o, "alerts_firing", json_integer(firing));
+    km_mcp_set(o, "alerts_pending", json_integer(pending));
+    km_mcp_set(o, "firing_alerts_by_name", by);
+}
+
 static int cluster_overview(struct km_mcp_call *c, json_t *args, json_t **out, struct km_buf *err)
 {
     json_t *o = json_object();
@@ -77,8 +103,7 @@ static int cluster_overview(struct km_mcp_call *c, json_t *args, json_t **out, s
     }
     km_mcp_set(o, "pods_by_phase",
                by_label(c, "sum by (phase) (kube_pod_status_phase == 1)", "phase"));
-    km_mcp_set(o, "firing_alerts_by_name",
-               by_label(c, "count by (alertname) (ALERTS{alertstate=\"firing\"})", "alertname"));
+    count_alerts(c, o);
     return 0;
 }
 
@@ -86,9 +111,11 @@ static int cluster_overview(struct km_mcp_call *c, json_t *args, json_t **out, s
 
 static const char *const pod_by[] = { "cpu", "memory", "restarts", NULL };
 
+/* A pod's own cgroup is its series with container="" (kmon's agent and cAdvisor alike). */
 static const char *const pod_q[] = {
-    "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!=\"\"%s}[5m]))",
-    "sum by (namespace, pod) (container_memory_working_set_bytes{container!=\"\"%s})",
+    "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container=\"\",pod!=\"\"%s}"
+    "[5m]))",
+    "sum by (namespace, pod) (container_memory_working_set_bytes{container=\"\",pod!=\"\"%s})",
     "sum by (namespace, pod) (kube_pod_container_status_restarts_total{%s})",
 };
 

@@ -149,9 +149,15 @@ static void write_alerts(void *ud, struct km_jsonw *w)
     km_rules_write_alerts(ud, w);
 }
 
-static int active_alerts(struct km_mcp_call *c, json_t *args, json_t **out, struct km_buf *err)
+json_t *km_mcp_alerts(struct km_mcp_call *c)
 {
     struct km_rules *rules = __atomic_load_n(&c->s->api.rules, __ATOMIC_ACQUIRE);
+
+    return rules ? written(write_alerts, rules) : json_array();
+}
+
+static int active_alerts(struct km_mcp_call *c, json_t *args, json_t **out, struct km_buf *err)
+{
     const char *state;
     long long limit;
     json_t *all, *rows, *o, *a;
@@ -164,7 +170,7 @@ static int active_alerts(struct km_mcp_call *c, json_t *args, json_t **out, stru
         return rc;
     if (km_auth_read_limited(c->req))
         return km_mcp_fail(err, "this token sees only some clusters, and alerts span them all");
-    all = rules ? written(write_alerts, rules) : json_array();
+    all = km_mcp_alerts(c);
     if (!all)
         return km_mcp_fail(err, "the alerts could not be read");
     rows = json_array();
