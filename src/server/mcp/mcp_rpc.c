@@ -68,7 +68,7 @@ void km_mcp_body_parse(struct km_mcp_body *out, const char *body, size_t len, bo
     json_error_t err;
 
     memset(out, 0, sizeof(*out));
-    out->root = json_loadb(body, len, 0, &err);
+    out->root = json_loadb(body, len, JSON_DECODE_ANY, &err);
     if (!out->root) {
         out->code = KM_MCP_PARSE_ERROR;
         snprintf(out->msg, sizeof(out->msg), "Parse error: %.160s (line %d, column %d)", err.text,
