@@ -301,7 +301,10 @@ def check_session(out, base, tmp_path):
 
     o = ok(nxt("alert_history"))
     assert o["transitions"] >= 2
-    assert {r["labels"]["alertname"] for r in o["result"]} == {"PodRestartingOften"}
+    assert {r["alertname"] for r in o["result"]} == {"PodRestartingOften"}
+    assert all(r["labels"]["pod"] == API and r["summary"] == f"{API} restarted 40 times"
+               for r in o["result"] if r["state"] == "firing")
+    assert [r["state"] for r in o["result"]][:2] == ["pending", "firing"]
     assert "positive duration" in failed(nxt("alert_history"))
 
     c = next(it)

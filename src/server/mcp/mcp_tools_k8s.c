@@ -113,18 +113,18 @@ static const char *const pod_by[] = { "cpu", "memory", "restarts", NULL };
 
 /* A pod's own cgroup is its series with container="" (kmon's agent and cAdvisor alike). */
 static const char *const pod_q[] = {
-    "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container=\"\",pod!=\"\"%s}"
-    "[5m]))",
+    ("sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container=\"\",pod!=\"\"%s}"
+     "[5m]))"),
     "sum by (namespace, pod) (container_memory_working_set_bytes{container=\"\",pod!=\"\"%s})",
     "sum by (namespace, pod) (kube_pod_container_status_restarts_total{%s})",
 };
 
 static const char *const node_q[] = {
     "100 * (1 - avg by (node) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])))",
-    "100 * (1 - sum by (node) (node_memory_MemAvailable_bytes) / sum by (node) "
-    "(node_memory_MemTotal_bytes))",
-    "sum by (node) (sum by (namespace, pod) (kube_pod_container_status_restarts_total) * on "
-    "(namespace, pod) group_left (node) max by (namespace, pod, node) (kube_pod_info))",
+    ("100 * (1 - sum by (node) (node_memory_MemAvailable_bytes) / sum by (node) "
+     "(node_memory_MemTotal_bytes))"),
+    ("sum by (node) (sum by (namespace, pod) (kube_pod_container_status_restarts_total) * on "
+     "(namespace, pod) group_left (node) max by (namespace, pod, node) (kube_pod_info))"),
 };
 
 static const char *const pod_unit[] = { "cores", "bytes", "restarts" };

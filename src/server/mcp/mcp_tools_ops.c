@@ -213,6 +213,29 @@ static void write_history(void *ud, struct km_jsonw *w)
     km_alert_history_query(x->h, x->from, x->to, x->m, x->nm, x->limit, w);
 }
 
+/* The history's records cut to what a model reads: when, the change, the alert, its
+ * labels (without alertname), its summary and value. */
+static json_t *history_rows(json_t *all)
+{
+    json_t *rows = json_array(), *r;
+    size_t i;
+
+    json_array_foreach(all, i, r)
+    {
+        json_t *labels = json_deep_copy(json_object_get(r, "labels"));
+
+        json_object_del(labels, "alertname");
+        json_array_append_new(
+            rows,
+            json_pack("{s:O?,s:O?,s:O?,s:O?,s:o?,s:O?,s:O?}", "t", json_object_get(r, "t"), "from",
+                      json_object_get(r, "from"), "state", json_object_get(r, "state"), "alertname",
+                      json_object_get(r, "alertname"), "labels", labels, "summary",
+                      json_object_get(json_object_get(r, "annotations"), "summary"), "value",
+                      json_object_get(r, "value")));
+    }
+    return rows;
+}
+
 static int alert_history(struct km_mcp_call *c, json_t *args, json_t **out, struct km_buf *err)
 {
     struct history_args x = { 0 };
@@ -248,7 +271,9 @@ static int alert_history(struct km_mcp_call *c, json_t *args, json_t **out, stru
     if (!all)
         return km_mcp_fail(err, "the alert history could not be read: %s", km_err_msg());
     *out = json_pack("{s:I,s:s,s:o}", "transitions", (json_int_t)json_array_size(all), "order",
-                     "oldest first (the newest kept when past the limit)", "result", all);
+                     "oldest first (the newest kept when past the limit)", "result",
+                     history_rows(all));
+    json_decref(all);
     return 0;
 }
 
