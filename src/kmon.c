@@ -8,6 +8,7 @@
 #include "query/query_main.h"
 #include "rules/cmd/rules_main.h"
 #include "server/auth/auth.h"
+#include "server/mcp/mcp.h"
 #include "server/server_main.h"
 #include "tsdb/cmd/tsdb_main.h"
 #include "version.h"
@@ -36,6 +37,8 @@ static const struct command commands[] = {
     { "logs", "query the log store with LogQL (a data directory or a server), inspect it",
       km_logs_main },
     { "token", "make a bearer token for the server's --tokens file", km_token_main },
+    { "mcp", "speak MCP over stdio to a server's /mcp (for desktop LLM clients)",
+      km_mcp_stdio_main },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -24,6 +24,7 @@
 #include "kstate/settings.h"
 #include "logs/logstore.h"
 #include "logs_api.h"
+#include "mcp/mcp.h"
 #include "server/forward/forward.h"
 #include "storage/storage.h"
 #include "tsdb/tsdb_storage.h"
@@ -734,6 +735,8 @@ static int add_routes(struct km_server *s)
         rc = km_kma_create(&s->kma, &s->api, s->o.k8s_metrics_config);
     if (rc == 0)
         rc = km_http_server_add_routes(s->http, km_kma_routes, km_kma_nroutes, s->kma);
+    if (rc == 0)
+        rc = km_http_server_add_routes(s->http, km_mcp_routes, km_mcp_nroutes, s);
     if (rc == 0) {
         struct km_logs_api_opts lo = {
             .max_decoded_bytes = s->o.max_decoded_bytes,
