@@ -186,7 +186,7 @@ static int decode_row(struct km_ch_rowbin *d, const uint8_t *p, size_t len, size
     /* Arrays point into strs only now that it no longer moves. */
     for (size_t c = 0; c < d->ncols; c++) {
         if (d->cols[c] == KM_CH_STRS)
-            d->row[c].a.v = d->strs + d->arr_at[c];
+            d->row[c].a.v = d->row[c].a.n ? d->strs + d->arr_at[c] : NULL;
     }
     *used = off;
     return 1;
