@@ -45,6 +45,7 @@ enum api_error {
     ERR_TIMEOUT,
     ERR_CANCELED,
     ERR_INTERNAL,
+    ERR_UNAVAILABLE, /* the store cannot answer now (ClickHouse down): worth retrying */
 };
 
 static void respond_error(struct km_http_req *req, enum api_error type, const char *fmt, ...)
@@ -52,9 +53,9 @@ static void respond_error(struct km_http_req *req, enum api_error type, const ch
 
 static void respond_error(struct km_http_req *req, enum api_error type, const char *fmt, ...)
 {
-    static const char *const names[] = { "bad_data", "execution", "timeout", "canceled",
-                                         "internal" };
-    static const unsigned codes[] = { 400, 422, 503, 503, 500 };
+    static const char *const names[] = { "bad_data", "execution", "timeout",
+                                         "canceled", "internal",  "unavailable" };
+    static const unsigned codes[] = { 400, 422, 503, 503, 500, 503 };
     char msg[KM_PROMQL_ERR_MAX + 256];
     struct km_buf b;
     struct km_jsonw w;
@@ -212,6 +213,12 @@ static bool client_gone(void *ud)
     return km_http_req_cancelled(ud);
 }
 
+/* Answer a store's error: 503 when it cannot answer now (KM_EAGAIN), else 500. */
+static void respond_store_error(struct km_http_req *req, int rc)
+{
+    respond_error(req, rc == KM_EAGAIN ? ERR_UNAVAILABLE : ERR_INTERNAL, "%s", km_err_msg());
+}
+
 /* Answer an evaluation's error as Prometheus classifies it. */
 static void respond_eval_error(struct km_http_req *req, int rc)
 {
@@ -221,6 +228,9 @@ static void respond_eval_error(struct km_http_req *req, int rc)
         break;
     case KM_ECANCELED:
         respond_error(req, ERR_CANCELED, "%s", km_err_msg());
+        break;
+    case KM_EAGAIN:
+        respond_error(req, ERR_UNAVAILABLE, "%s", km_err_msg());
         break;
     case KM_ENOMEM:
     case KM_EIO:
@@ -498,7 +508,7 @@ static void on_labels(struct km_http_req *req, void *ud)
         return;
     rc = collect_strings(req, api, &m, NULL, start, end, &x);
     if (rc)
-        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+        respond_store_error(req, rc);
     else
         respond_strings(req, &x);
     strset_fini(&x);
@@ -525,7 +535,7 @@ static void on_label_values(struct km_http_req *req, void *ud)
         return;
     rc = collect_strings(req, api, &m, name, start, end, &x);
     if (rc)
-        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+        respond_store_error(req, rc);
     else
         respond_strings(req, &x);
     strset_fini(&x);
@@ -592,7 +602,7 @@ static void on_series(struct km_http_req *req, void *ud)
     }
     km_querier_close(q);
     if (rc) {
-        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+        respond_store_error(req, rc);
     } else {
         struct km_buf b;
         struct km_jsonw w;
@@ -888,6 +898,7 @@ static void on_tsdb_status(struct km_http_req *req, void *ud)
     struct km_buf b;
     struct km_jsonw w;
     long top = 10;
+    int rc;
 
     if (limit) {
         char *end;
@@ -901,8 +912,9 @@ static void on_tsdb_status(struct km_http_req *req, void *ud)
     /* Figures over every cluster: not for a token limited to some. */
     if (km_auth_refuse_limited(req, "the TSDB's cardinality figures"))
         return;
-    if (km_storage_cardinality(api->store, (size_t)top, &c) != 0) {
-        respond_error(req, ERR_INTERNAL, "%s", km_err_msg());
+    rc = km_storage_cardinality(api->store, (size_t)top, &c);
+    if (rc != 0) {
+        respond_store_error(req, rc);
         return;
     }
     success_begin(&w, &b);

@@ -1,0 +1,260 @@
+/*
+ * sql — the read side's statements (see sql.h). Each builder appends to a buffer and
+ * returns its sticky error, so a statement is either whole or not sent.
+ */
+#include "chstore/sql.h"
+
+#include "common/err.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* ---- literals ------------------------------------------------------------------------- */
+
+static int64_t clamp_time(int64_t t)
+{
+    if (t > KM_CH_SQL_TIME_MAX)
+        return KM_CH_SQL_TIME_MAX;
+    if (t < -KM_CH_SQL_TIME_MAX)
+        return -KM_CH_SQL_TIME_MAX;
+    return t;
+}
+
+static void put_time(struct km_buf *b, int64_t t)
+{
+    km_buf_put_i64(b, clamp_time(t));
+}
+
+static void put_quoted(struct km_buf *b, const char *s)
+{
+    km_ch_quote(b, s, strlen(s));
+}
+
+/* ---- matchers ------------------------------------------------------------------------- */
+
+/* The value of the matcher's label in a series row. */
+static void put_label(struct km_buf *b, const char *name)
+{
+    if (strcmp(name, KM_METRIC_NAME_LABEL) == 0) {
+        km_buf_puts(b, "metric");
+        return;
+    }
+    km_buf_puts(b, "vals[indexOf(names, ");
+    put_quoted(b, name);
+    km_buf_puts(b, ")]");
+}
+
+static void put_matcher(struct km_buf *b, const struct km_matcher *m)
+{
+    size_t n;
+
+    switch (m->type) {
+    case KM_MATCH_EQ:
+    case KM_MATCH_NEQ:
+        put_label(b, m->name);
+        km_buf_puts(b, m->type == KM_MATCH_EQ ? " = " : " != ");
+        put_quoted(b, m->value);
+        return;
+    case KM_MATCH_RE:
+    case KM_MATCH_NRE:
+        km_buf_puts(b, m->type == KM_MATCH_RE ? "match(" : "NOT match(");
+        put_label(b, m->name);
+        km_buf_puts(b, ", ");
+        /* '^(?-s:' re ')$' as one literal. */
+        n = strlen(m->value);
+        {
+            struct km_buf re;
+
+            km_buf_init(&re, n + 16);
+            km_buf_puts(&re, "^(?-s:");
+            km_buf_append(&re, m->value, n);
+            km_buf_puts(&re, ")$");
+            if (km_buf_error(&re))
+                b->err = b->err ? b->err : km_buf_error(&re);
+            else
+                km_ch_quote(b, re.data, re.len);
+            km_buf_fini(&re);
+        }
+        km_buf_putc(b, ')');
+        return;
+    }
+}
+
+int km_ch_sql_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm)
+{
+    if (nm == 0)
+        km_buf_putc(b, '1');
+    for (size_t i = 0; i < nm; i++) {
+        if (i > 0)
+            km_buf_puts(b, " AND ");
+        put_matcher(b, m[i]);
+    }
+    return km_buf_error(b);
+}
+
+/* ---- series ---------------------------------------------------------------------------- */
+
+int km_ch_sql_series(struct km_buf *b, const struct km_ch_tables *tab, struct km_matcher *const *m,
+                     size_t nm, int64_t mint, int64_t maxt)
+{
+    km_buf_printf(b, "SELECT id, metric, any(names), any(vals) FROM %s WHERE ", tab->series);
+    km_ch_sql_matchers(b, m, nm);
+    km_buf_puts(b, " GROUP BY id, metric HAVING max(last_ms) >= ");
+    put_time(b, clamp_time(mint) - KM_CH_ROLLUP_1H_MS);
+    km_buf_puts(b, " AND min(first_ms) <= ");
+    put_time(b, maxt);
+    km_buf_puts(b, " FORMAT RowBinary");
+    return km_buf_error(b);
+}
+
+/* ---- the rollup choice ------------------------------------------------------------------- */
+
+/* The bucket of a rollup serving the hints, or 0: the larger one the step allows, when
+ * `range_ms` (0: an instant selector) is a whole number of its buckets. */
+static int64_t rollup_for(int64_t step_ms, int64_t range_ms)
+{
+    static const int64_t buckets[] = { KM_CH_ROLLUP_1H_MS, KM_CH_ROLLUP_5M_MS };
+
+    for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
+        int64_t r = buckets[i];
+
+        if (step_ms < r)
+            continue;
+        if (range_ms == 0 || (range_ms >= r && range_ms % r == 0))
+            return r;
+    }
+    return 0;
+}
+
+enum km_ch_read_kind km_ch_sql_choose(const struct km_select_hints *h, bool rollups,
+                                      int64_t *rollup_ms)
+{
+    *rollup_ms = 0;
+    if (!h)
+        return KM_CH_READ_RAW;
+    if (h->labels_only)
+        return KM_CH_READ_NONE;
+    if (h->newest_only)
+        return KM_CH_READ_NEWEST;
+    if (!rollups || h->step_ms <= 0)
+        return KM_CH_READ_RAW;
+    if (!h->func && h->range_ms == 0) {
+        *rollup_ms = rollup_for(h->step_ms, 0);
+        return *rollup_ms ? KM_CH_READ_LAST : KM_CH_READ_RAW;
+    }
+    if (h->func && h->range_ms > 0 &&
+        (strcmp(h->func, "min_over_time") == 0 || strcmp(h->func, "max_over_time") == 0)) {
+        *rollup_ms = rollup_for(h->step_ms, h->range_ms);
+        if (*rollup_ms)
+            return h->func[1] == 'i' ? KM_CH_READ_MIN : KM_CH_READ_MAX;
+    }
+    return KM_CH_READ_RAW;
+}
+
+/* ---- samples ----------------------------------------------------------------------------- */
+
+/* "metric IN (…) AND id IN (…)" of a group. */
+static void put_group(struct km_buf *b, const struct km_ch_sql_read *r)
+{
+    km_buf_puts(b, "metric IN (");
+    for (size_t i = 0; i < r->nmetrics; i++) {
+        if (i > 0)
+            km_buf_puts(b, ", ");
+        put_quoted(b, r->metrics[i]);
+    }
+    km_buf_puts(b, ") AND id IN (");
+    for (size_t i = 0; i < r->nids; i++) {
+        if (i > 0)
+            km_buf_puts(b, ", ");
+        km_buf_put_u64(b, r->ids[i]);
+    }
+    km_buf_putc(b, ')');
+}
+
+static void put_range(struct km_buf *b, const char *col, int64_t mint, int64_t maxt)
+{
+    km_buf_printf(b, " AND %s >= ", col);
+    put_time(b, mint);
+    km_buf_printf(b, " AND %s <= ", col);
+    put_time(b, maxt);
+}
+
+int km_ch_sql_samples(struct km_buf *b, const struct km_ch_tables *tab,
+                      const struct km_ch_sql_read *r)
+{
+    const char *v;
+
+    switch (r->kind) {
+    case KM_CH_READ_RAW:
+        km_buf_printf(b, "SELECT id, t, v FROM %s WHERE ", tab->samples);
+        put_group(b, r);
+        put_range(b, "t", r->mint, r->maxt);
+        km_buf_puts(b, " ORDER BY id, t FORMAT RowBinary");
+        break;
+    case KM_CH_READ_NEWEST:
+        km_buf_printf(b, "SELECT id, max(t), argMax(v, t) FROM %s WHERE ", tab->samples);
+        put_group(b, r);
+        put_range(b, "t", r->mint, r->maxt);
+        km_buf_puts(b, " GROUP BY id ORDER BY id FORMAT RowBinary");
+        break;
+    case KM_CH_READ_LAST:
+    case KM_CH_READ_MIN:
+    case KM_CH_READ_MAX:
+        v = r->kind == KM_CH_READ_LAST  ? "argMaxMerge(lastv)"
+            : r->kind == KM_CH_READ_MIN ? "minMerge(mn)"
+                                        : "maxMerge(mx)";
+        /* A bucket (b - R, b] whose newest sample is in [mint, maxt] ends in
+         * [mint, maxt + R). */
+        km_buf_printf(b, "SELECT id, maxMerge(lastt) AS lt, %s FROM %s WHERE ", v,
+                      r->rollup_ms >= KM_CH_ROLLUP_1H_MS ? tab->rollup_1h : tab->rollup_5m);
+        put_group(b, r);
+        km_buf_puts(b, " AND b >= ");
+        put_time(b, r->mint);
+        km_buf_puts(b, " AND b < ");
+        put_time(b, clamp_time(r->maxt) + r->rollup_ms);
+        km_buf_puts(b, " GROUP BY id, b HAVING lt >= ");
+        put_time(b, r->mint);
+        km_buf_puts(b, " AND lt <= ");
+        put_time(b, r->maxt);
+        km_buf_puts(b, " ORDER BY id, lt FORMAT RowBinary");
+        break;
+    case KM_CH_READ_NONE:
+        return km_err_set(KM_EINVAL, "a selection of labels only reads no samples");
+    }
+    return km_buf_error(b);
+}
+
+/* ---- label names and values ------------------------------------------------------------- */
+
+/* " WHERE <matchers> AND <the row says it has samples in [mint, maxt]>" */
+static void put_where(struct km_buf *b, struct km_matcher *const *m, size_t nm, int64_t mint,
+                      int64_t maxt)
+{
+    km_buf_puts(b, " WHERE ");
+    km_ch_sql_matchers(b, m, nm);
+    km_buf_puts(b, " AND last_ms >= ");
+    put_time(b, clamp_time(mint) - KM_CH_ROLLUP_1H_MS);
+    km_buf_puts(b, " AND first_ms <= ");
+    put_time(b, maxt);
+}
+
+int km_ch_sql_label_names(struct km_buf *b, const struct km_ch_tables *tab,
+                          struct km_matcher *const *m, size_t nm, int64_t mint, int64_t maxt)
+{
+    km_buf_printf(b, "SELECT DISTINCT arrayJoin(arrayPushFront(names, '__name__')) AS n FROM %s",
+                  tab->series);
+    put_where(b, m, nm, mint, maxt);
+    km_buf_puts(b, " ORDER BY n FORMAT RowBinary");
+    return km_buf_error(b);
+}
+
+int km_ch_sql_label_values(struct km_buf *b, const struct km_ch_tables *tab, const char *name,
+                           struct km_matcher *const *m, size_t nm, int64_t mint, int64_t maxt)
+{
+    km_buf_puts(b, "SELECT DISTINCT ");
+    put_label(b, name);
+    km_buf_printf(b, " AS x FROM %s", tab->series);
+    put_where(b, m, nm, mint, maxt);
+    km_buf_puts(b, " AND x != '' ORDER BY x FORMAT RowBinary");
+    return km_buf_error(b);
+}

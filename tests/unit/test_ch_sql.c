@@ -1,0 +1,236 @@
+/*
+ * Unit tests: the ClickHouse store's read statements (src/chstore/sql.c) as exact SQL —
+ * matchers of each kind, quoting, the series resolution, each kind of sample read, label
+ * names and values — and the rollup choice.
+ */
+#include "chstore/sql.h"
+#include "common/err.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+static const struct km_ch_tables tab = {
+    .series = "series",
+    .samples = "samples",
+    .rollup_5m = "rollup_5m",
+    .rollup_1h = "rollup_1h",
+    .series_local = "series",
+};
+
+/* The SQL of nm matchers given as (type, name, value) triples. */
+static void check_matchers(const char *want, size_t nm, ...)
+{
+    struct km_matcher *m[8];
+    struct km_buf b;
+    va_list ap;
+
+    va_start(ap, nm);
+    for (size_t i = 0; i < nm; i++) {
+        enum km_match_type t = va_arg(ap, enum km_match_type);
+        const char *name = va_arg(ap, const char *);
+        const char *value = va_arg(ap, const char *);
+
+        assert_int_equal(km_matcher_create(&m[i], t, name, value), 0);
+    }
+    va_end(ap);
+    km_buf_init(&b, 0);
+    assert_int_equal(km_ch_sql_matchers(&b, m, nm), 0);
+    assert_string_equal(km_buf_cstr(&b), want);
+    km_buf_fini(&b);
+    for (size_t i = 0; i < nm; i++)
+        km_matcher_destroy(m[i]);
+}
+
+static void test_matchers(void **state)
+{
+    (void)state;
+    check_matchers("1", 0);
+    check_matchers("metric = 'up'", 1, KM_MATCH_EQ, "__name__", "up");
+    check_matchers("vals[indexOf(names, 'job')] != 'api'", 1, KM_MATCH_NEQ, "job", "api");
+    check_matchers("match(vals[indexOf(names, 'job')], '^(?-s:a.*|b)$')", 1, KM_MATCH_RE, "job",
+                   "a.*|b");
+    check_matchers("NOT match(metric, '^(?-s:node_.+)$')", 1, KM_MATCH_NRE, "__name__", "node_.+");
+    /* Empty values: a missing label reads '' on both sides. */
+    check_matchers("metric = 'up' AND vals[indexOf(names, 'pod')] = ''", 2, KM_MATCH_EQ, "__name__",
+                   "up", KM_MATCH_EQ, "pod", "");
+    check_matchers("metric = 'up' AND vals[indexOf(names, 'pod')] != ''", 2, KM_MATCH_EQ,
+                   "__name__", "up", KM_MATCH_NEQ, "pod", "");
+    /* Quotes, backslashes (a regex's escapes kept as written) and control bytes. */
+    check_matchers("vals[indexOf(names, 'a')] = 'it\\'s \\\\ \\x0A'", 1, KM_MATCH_EQ, "a",
+                   "it's \\ \n");
+    check_matchers("match(vals[indexOf(names, 'path')], '^(?-s:/a\\\\.b\\\\d+)$')", 1, KM_MATCH_RE,
+                   "path", "/a\\.b\\d+");
+}
+
+static void test_series(void **state)
+{
+    struct km_matcher *m;
+    struct km_buf b;
+
+    (void)state;
+    assert_int_equal(km_matcher_create(&m, KM_MATCH_EQ, "__name__", "up"), 0);
+    km_buf_init(&b, 0);
+    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, 7200000, 9000000), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, metric, any(names), any(vals) FROM series WHERE metric = "
+                        "'up' GROUP BY id, metric HAVING max(last_ms) >= 3600000 AND "
+                        "min(first_ms) <= 9000000 FORMAT RowBinary");
+    /* The widest range stays within ±2^62 (no overflow, no literal ClickHouse misreads). */
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, INT64_MIN, INT64_MAX), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, metric, any(names), any(vals) FROM series WHERE metric = "
+                        "'up' GROUP BY id, metric HAVING max(last_ms) >= -4611686018427387904 "
+                        "AND min(first_ms) <= 4611686018427387904 FORMAT RowBinary");
+    km_buf_fini(&b);
+    km_matcher_destroy(m);
+}
+
+static void test_samples(void **state)
+{
+    const char *metrics[] = { "a", "b'c" };
+    const uint64_t ids[] = { 1, 18446744073709551615ull };
+    struct km_ch_sql_read r = {
+        .kind = KM_CH_READ_RAW,
+        .mint = 1000,
+        .maxt = 2000,
+        .metrics = metrics,
+        .nmetrics = 2,
+        .ids = ids,
+        .nids = 2,
+    };
+    struct km_buf b;
+
+    (void)state;
+    km_buf_init(&b, 0);
+    assert_int_equal(km_ch_sql_samples(&b, &tab, &r), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, t, v FROM samples WHERE metric IN ('a', 'b\\'c') AND id IN "
+                        "(1, 18446744073709551615) AND t >= 1000 AND t <= 2000 ORDER BY id, t "
+                        "FORMAT RowBinary");
+    km_buf_reset(&b);
+    r.kind = KM_CH_READ_NEWEST;
+    r.nmetrics = r.nids = 1;
+    assert_int_equal(km_ch_sql_samples(&b, &tab, &r), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, max(t), argMax(v, t) FROM samples WHERE metric IN ('a') AND "
+                        "id IN (1) AND t >= 1000 AND t <= 2000 GROUP BY id ORDER BY id FORMAT "
+                        "RowBinary");
+    km_buf_reset(&b);
+    r.kind = KM_CH_READ_LAST;
+    r.rollup_ms = KM_CH_ROLLUP_5M_MS;
+    assert_int_equal(km_ch_sql_samples(&b, &tab, &r), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, maxMerge(lastt) AS lt, argMaxMerge(lastv) FROM rollup_5m "
+                        "WHERE metric IN ('a') AND id IN (1) AND b >= 1000 AND b < 302000 GROUP "
+                        "BY id, b HAVING lt >= 1000 AND lt <= 2000 ORDER BY id, lt FORMAT "
+                        "RowBinary");
+    km_buf_reset(&b);
+    r.kind = KM_CH_READ_MIN;
+    r.rollup_ms = KM_CH_ROLLUP_1H_MS;
+    assert_int_equal(km_ch_sql_samples(&b, &tab, &r), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, maxMerge(lastt) AS lt, minMerge(mn) FROM rollup_1h WHERE "
+                        "metric IN ('a') AND id IN (1) AND b >= 1000 AND b < 3602000 GROUP BY id, "
+                        "b HAVING lt >= 1000 AND lt <= 2000 ORDER BY id, lt FORMAT RowBinary");
+    km_buf_reset(&b);
+    r.kind = KM_CH_READ_MAX;
+    assert_int_equal(km_ch_sql_samples(&b, &tab, &r), 0);
+    assert_non_null(strstr(km_buf_cstr(&b), "maxMerge(mx) FROM rollup_1h"));
+    km_buf_reset(&b);
+    r.kind = KM_CH_READ_NONE;
+    assert_int_equal(km_ch_sql_samples(&b, &tab, &r), KM_EINVAL);
+    km_buf_fini(&b);
+}
+
+static void test_labels(void **state)
+{
+    struct km_matcher *m;
+    struct km_buf b;
+
+    (void)state;
+    assert_int_equal(km_matcher_create(&m, KM_MATCH_RE, "job", "a|b"), 0);
+    km_buf_init(&b, 0);
+    assert_int_equal(km_ch_sql_label_names(&b, &tab, &m, 1, 3600000, 7200000), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT DISTINCT arrayJoin(arrayPushFront(names, '__name__')) AS n FROM "
+                        "series WHERE match(vals[indexOf(names, 'job')], '^(?-s:a|b)$') AND "
+                        "last_ms >= 0 AND first_ms <= 7200000 ORDER BY n FORMAT RowBinary");
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_label_values(&b, &tab, "pod", NULL, 0, 3600000, 7200000), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT DISTINCT vals[indexOf(names, 'pod')] AS x FROM series WHERE 1 AND "
+                        "last_ms >= 0 AND first_ms <= 7200000 AND x != '' ORDER BY x FORMAT "
+                        "RowBinary");
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_label_values(&b, &tab, "__name__", &m, 1, 3600000, 7200000), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT DISTINCT metric AS x FROM series WHERE match(vals[indexOf(names, "
+                        "'job')], '^(?-s:a|b)$') AND last_ms >= 0 AND first_ms <= 7200000 AND x "
+                        "!= '' ORDER BY x FORMAT RowBinary");
+    km_buf_fini(&b);
+    km_matcher_destroy(m);
+}
+
+static void test_choose(void **state)
+{
+    const int64_t m5 = KM_CH_ROLLUP_5M_MS, h1 = KM_CH_ROLLUP_1H_MS;
+    struct km_select_hints h = { 0 };
+    int64_t r;
+
+    (void)state;
+    assert_int_equal(km_ch_sql_choose(NULL, true, &r), KM_CH_READ_RAW);
+    h.labels_only = true;
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_NONE);
+    h.labels_only = false;
+    h.newest_only = true;
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_NEWEST);
+    h.newest_only = false;
+    /* Instant selectors of a range query: by step. */
+    h.step_ms = m5 - 1;
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
+    assert_int_equal(r, 0);
+    h.step_ms = m5;
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_LAST);
+    assert_int_equal(r, m5);
+    assert_int_equal(km_ch_sql_choose(&h, false, &r), KM_CH_READ_RAW);
+    h.step_ms = h1;
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_LAST);
+    assert_int_equal(r, h1);
+    /* A range selector without a function it serves: raw. */
+    h.range_ms = h1;
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
+    h.func = "rate";
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
+    h.func = "last_over_time";
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
+    h.func = "min_over_time";
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_MIN);
+    assert_int_equal(r, h1);
+    h.func = "max_over_time";
+    h.range_ms = 2 * h1 + m5; /* not whole hours: the 5m buckets */
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_MAX);
+    assert_int_equal(r, m5);
+    h.range_ms = m5 + 1; /* not whole buckets of either */
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
+    h.range_ms = m5;
+    h.step_ms = m5 - 1; /* step below a bucket */
+    assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matchers), cmocka_unit_test(test_series),
+        cmocka_unit_test(test_samples),  cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_choose),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
