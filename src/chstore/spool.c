@@ -4,6 +4,7 @@
  * Files in DIR/clickhouse-spool/:
  *   seg-<seq as 16 hex digits>.spool   segments, written in seq order, one active (the last)
  *   acked                              each shard's acknowledged position (tmp + rename)
+ *   lock                               flock()ed by the server using the spool
  *
  * A segment (all integers little-endian):
  *   0   8  magic "KMCHSPL1"
@@ -45,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +70,7 @@ struct km_ch_seg {
 
 struct km_ch_spool {
     char *dir, *ack_path, *ack_tmp;
+    int lock_fd; /* DIR/lock, flock()ed: one server per spool */
     size_t nshards;
     uint64_t max_bytes, seg_bytes;
     int64_t fsync_ms;
@@ -528,6 +531,21 @@ static int km_spool_recover(struct km_ch_spool *sp)
     return rc;
 }
 
+/* Take DIR/lock: a second server on the same spool would send its records twice. */
+static int km_spool_lock(struct km_ch_spool *sp)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/lock", sp->dir);
+    sp->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (sp->lock_fd < 0)
+        return km_err_set_errno(KM_EIO, errno, "cannot open %s", path);
+    if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return km_err_set(KM_EEXIST, "another kmon server uses the ClickHouse spool in %s",
+                          sp->dir);
+    return 0;
+}
+
 int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
 {
     struct km_ch_spool *sp;
@@ -540,6 +558,7 @@ int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
     sp = calloc(1, sizeof(*sp));
     if (!sp)
         return km_err_set(KM_ENOMEM, "out of memory");
+    sp->lock_fd = -1;
     pthread_mutex_init(&sp->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -566,6 +585,9 @@ int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
         km_err_wrap(rc, "the ClickHouse spool");
         goto out_close;
     }
+    rc = km_spool_lock(sp);
+    if (rc != 0)
+        goto out_close;
     rc = km_spool_recover(sp);
     if (rc != 0)
         goto out_close;
@@ -586,6 +608,8 @@ void km_ch_spool_close(struct km_ch_spool *sp)
             fdatasync(sp->segs[i].fd);
         close(sp->segs[i].fd);
     }
+    if (sp->lock_fd >= 0)
+        close(sp->lock_fd);
     free(sp->segs);
     free(sp->shard_bytes);
     free(sp->acked);
