@@ -82,6 +82,7 @@ struct km_ch_spool {
     uint64_t total;
     struct km_ch_spool_pos *acked;
     uint64_t *shard_bytes;
+    int64_t *behind_since; /* per shard: wall ms since it has records to read (0: none) */
     int64_t last_sync_ms;
     bool dirty;
     uint64_t wake_gen, append_gen;
@@ -516,9 +517,12 @@ static int km_spool_recover(struct km_ch_spool *sp)
     sp->replay_bytes = 0;
     for (size_t i = 0; i < sp->nshards; i++) {
         uint64_t b = km_bytes_after(sp, &sp->acked[i]);
+        size_t j = km_seg_find(sp, sp->acked[i].seq);
 
         if (b > sp->replay_bytes)
             sp->replay_bytes = b;
+        if (b > 0 && j < sp->nsegs)
+            sp->behind_since[i] = sp->segs[j].created_ms;
     }
     if (sp->replay_bytes > 0)
         km_log_info(KM_CH_LOG,
@@ -574,7 +578,9 @@ int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
     sp->ack_tmp = malloc(n);
     sp->acked = calloc(o->nshards, sizeof(*sp->acked));
     sp->shard_bytes = calloc(o->nshards, sizeof(*sp->shard_bytes));
-    if (!sp->dir || !sp->ack_path || !sp->ack_tmp || !sp->acked || !sp->shard_bytes) {
+    sp->behind_since = calloc(o->nshards, sizeof(*sp->behind_since));
+    if (!sp->dir || !sp->ack_path || !sp->ack_tmp || !sp->acked || !sp->shard_bytes ||
+        !sp->behind_since) {
         rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out_close;
     }
@@ -611,6 +617,7 @@ void km_ch_spool_close(struct km_ch_spool *sp)
     if (sp->lock_fd >= 0)
         close(sp->lock_fd);
     free(sp->segs);
+    free(sp->behind_since);
     free(sp->shard_bytes);
     free(sp->acked);
     free(sp->ack_tmp);
@@ -690,6 +697,9 @@ int km_ch_spool_append(struct km_ch_spool *sp, const struct km_ch_spool_part *p,
     a->size += len;
     sp->total += len;
     sp->dirty = true;
+    for (size_t i = 0; i < sp->nshards; i++)
+        if (sp->behind_since[i] == 0)
+            sp->behind_since[i] = km_wall_ms();
     for (size_t i = 0; i < n; i++)
         if (p[i].shard < sp->nshards)
             sp->shard_bytes[p[i].shard] += p[i].len;
@@ -871,6 +881,8 @@ int km_ch_spool_ack(struct km_ch_spool *sp, size_t shard, const struct km_ch_spo
 
     pthread_mutex_lock(&sp->mu);
     sp->acked[shard] = *pos;
+    /* What is left came after the batch was read: at most that old (a slight underestimate). */
+    sp->behind_since[shard] = km_bytes_after(sp, pos) > 0 ? km_wall_ms() : 0;
     rc = km_acks_save(sp);
     if (rc == 0)
         km_segs_trim(sp);
@@ -924,13 +936,12 @@ void km_ch_spool_stats(struct km_ch_spool *sp, struct km_ch_spool_stats *out)
     out->replay_bytes = sp->replay_bytes;
     for (size_t i = 0; i < sp->nshards; i++) {
         uint64_t b = km_bytes_after(sp, &sp->acked[i]);
-        size_t j = km_seg_find(sp, sp->acked[i].seq);
 
         if (b > out->unacked)
             out->unacked = b;
-        if (b > 0 && j < sp->nsegs &&
-            (out->oldest_ms == 0 || sp->segs[j].created_ms < out->oldest_ms))
-            out->oldest_ms = sp->segs[j].created_ms;
+        if (b > 0 && sp->behind_since[i] &&
+            (out->oldest_ms == 0 || sp->behind_since[i] < out->oldest_ms))
+            out->oldest_ms = sp->behind_since[i];
     }
     pthread_mutex_unlock(&sp->mu);
 }

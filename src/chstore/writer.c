@@ -856,9 +856,11 @@ void km_ch_writer_metrics(struct km_ch_store *st, struct km_mset *m)
     km_mset_gauge(m, "kmon_clickhouse_spool_unacked_bytes",
                   "Bytes of the spool the slowest shard has not had acknowledged.",
                   (double)ss.unacked);
-    km_mset_gauge(m, "kmon_clickhouse_spool_oldest_unacked_seconds",
-                  "Age of the oldest spool segment a shard has not finished (0: none).",
-                  ss.oldest_ms ? (double)(km_ch_wall_ms() - ss.oldest_ms) / 1000.0 : 0.0);
+    km_mset_gauge(
+        m, "kmon_clickhouse_spool_oldest_unacked_seconds",
+        "Age of the oldest spooled row a shard's ClickHouse node has not acknowledged (0: "
+        "none).",
+        ss.oldest_ms ? (double)(km_ch_wall_ms() - ss.oldest_ms) / 1000.0 : 0.0);
     km_mset_gauge(m, "kmon_clickhouse_schema_ready",
                   "1 when kmon's schema is in place on every ClickHouse node.",
                   atomic_load(&st->schema_ready) ? 1.0 : 0.0);
