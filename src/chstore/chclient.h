@@ -6,8 +6,8 @@
  * INSERTs (gzip-compressed on request), the answer streamed to a sink, and ClickHouse's
  * "Code: N, e.displayText() = …" errors turned into kmon errors that keep its text.
  *
- * Threads: a client serves any number of threads (one curl easy handle per call, pooled
- * per thread by libcurl's share interface for connections). Errors are returned
+ * Threads: a client serves any number of threads (one curl easy handle per call, taken
+ * from a small pool of idle handles so their connections are reused). Errors are returned
  * (km_err_msg() says why), never printed.
  */
 #ifndef KMON_CHSTORE_CHCLIENT_H

@@ -83,22 +83,38 @@ static int km_ch_applied_version(struct km_ch_client *cl, size_t node, const cha
     return 0;
 }
 
-/* Check the server's version: 18.16 is the floor. */
+static int km_ch_version_sink(void *ud, const void *data, size_t n)
+{
+    return km_buf_append(ud, data, n);
+}
+
+/* Check the server's version (asked without the database, which may not exist yet):
+ * 18.16 is the floor. */
 static int km_ch_check_version(struct km_ch_client *cl, size_t node)
 {
-    char *v = NULL;
+    struct km_buf b;
+    struct km_ch_request r = {
+        .sql = "SELECT version()", .no_database = true, .sink = km_ch_version_sink, .ud = &b
+    };
+    const char *v;
     int major = 0, minor = 0, rc;
 
-    rc = km_ch_exec_text(cl, (int)node, "SELECT version()", &v);
-    if (rc != 0)
+    km_buf_init(&b, 4096);
+    rc = km_ch_exec(cl, (int)node, &r);
+    if (rc != 0) {
+        km_buf_fini(&b);
         return rc;
+    }
+    if (b.len && b.data[b.len - 1] == '\n')
+        b.data[--b.len] = '\0';
+    v = km_buf_cstr(&b);
     if (sscanf(v, "%d.%d", &major, &minor) != 2 || major < 18 || (major == 18 && minor < 16)) {
         rc = km_err_set(KM_EINVAL, "ClickHouse %s is version %s: kmon needs 18.16 or newer",
                         km_ch_client_url(cl, node), v);
     } else {
         km_log_info(KM_CH_LOG, "ClickHouse %s: version %s", km_ch_client_url(cl, node), v);
     }
-    free(v);
+    km_buf_fini(&b);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * Files in DIR/clickhouse-spool/:
  *   seg-<seq as 16 hex digits>.spool   segments, written in seq order, one active (the last)
  *   acked                              each shard's acknowledged position (tmp + rename)
+ *   lock                               flock()ed by the server using the spool
  *
  * A segment (all integers little-endian):
  *   0   8  magic "KMCHSPL1"
@@ -45,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +70,7 @@ struct km_ch_seg {
 
 struct km_ch_spool {
     char *dir, *ack_path, *ack_tmp;
+    int lock_fd; /* DIR/lock, flock()ed: one server per spool */
     size_t nshards;
     uint64_t max_bytes, seg_bytes;
     int64_t fsync_ms;
@@ -79,6 +82,7 @@ struct km_ch_spool {
     uint64_t total;
     struct km_ch_spool_pos *acked;
     uint64_t *shard_bytes;
+    int64_t *behind_since; /* per shard: wall ms since it has records to read (0: none) */
     int64_t last_sync_ms;
     bool dirty;
     uint64_t wake_gen, append_gen;
@@ -513,9 +517,12 @@ static int km_spool_recover(struct km_ch_spool *sp)
     sp->replay_bytes = 0;
     for (size_t i = 0; i < sp->nshards; i++) {
         uint64_t b = km_bytes_after(sp, &sp->acked[i]);
+        size_t j = km_seg_find(sp, sp->acked[i].seq);
 
         if (b > sp->replay_bytes)
             sp->replay_bytes = b;
+        if (b > 0 && j < sp->nsegs)
+            sp->behind_since[i] = sp->segs[j].created_ms;
     }
     if (sp->replay_bytes > 0)
         km_log_info(KM_CH_LOG,
@@ -526,6 +533,21 @@ static int km_spool_recover(struct km_ch_spool *sp)
     if (rc == 0)
         km_segs_trim(sp);
     return rc;
+}
+
+/* Take DIR/lock: a second server on the same spool would send its records twice. */
+static int km_spool_lock(struct km_ch_spool *sp)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/lock", sp->dir);
+    sp->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (sp->lock_fd < 0)
+        return km_err_set_errno(KM_EIO, errno, "cannot open %s", path);
+    if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return km_err_set(KM_EEXIST, "another kmon server uses the ClickHouse spool in %s",
+                          sp->dir);
+    return 0;
 }
 
 int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
@@ -540,6 +562,7 @@ int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
     sp = calloc(1, sizeof(*sp));
     if (!sp)
         return km_err_set(KM_ENOMEM, "out of memory");
+    sp->lock_fd = -1;
     pthread_mutex_init(&sp->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -555,7 +578,9 @@ int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
     sp->ack_tmp = malloc(n);
     sp->acked = calloc(o->nshards, sizeof(*sp->acked));
     sp->shard_bytes = calloc(o->nshards, sizeof(*sp->shard_bytes));
-    if (!sp->dir || !sp->ack_path || !sp->ack_tmp || !sp->acked || !sp->shard_bytes) {
+    sp->behind_since = calloc(o->nshards, sizeof(*sp->behind_since));
+    if (!sp->dir || !sp->ack_path || !sp->ack_tmp || !sp->acked || !sp->shard_bytes ||
+        !sp->behind_since) {
         rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out_close;
     }
@@ -566,6 +591,9 @@ int km_ch_spool_open(struct km_ch_spool **out, const struct km_ch_spool_opts *o)
         km_err_wrap(rc, "the ClickHouse spool");
         goto out_close;
     }
+    rc = km_spool_lock(sp);
+    if (rc != 0)
+        goto out_close;
     rc = km_spool_recover(sp);
     if (rc != 0)
         goto out_close;
@@ -586,7 +614,10 @@ void km_ch_spool_close(struct km_ch_spool *sp)
             fdatasync(sp->segs[i].fd);
         close(sp->segs[i].fd);
     }
+    if (sp->lock_fd >= 0)
+        close(sp->lock_fd);
     free(sp->segs);
+    free(sp->behind_since);
     free(sp->shard_bytes);
     free(sp->acked);
     free(sp->ack_tmp);
@@ -666,6 +697,9 @@ int km_ch_spool_append(struct km_ch_spool *sp, const struct km_ch_spool_part *p,
     a->size += len;
     sp->total += len;
     sp->dirty = true;
+    for (size_t i = 0; i < sp->nshards; i++)
+        if (sp->behind_since[i] == 0)
+            sp->behind_since[i] = km_wall_ms();
     for (size_t i = 0; i < n; i++)
         if (p[i].shard < sp->nshards)
             sp->shard_bytes[p[i].shard] += p[i].len;
@@ -847,6 +881,8 @@ int km_ch_spool_ack(struct km_ch_spool *sp, size_t shard, const struct km_ch_spo
 
     pthread_mutex_lock(&sp->mu);
     sp->acked[shard] = *pos;
+    /* What is left came after the batch was read: at most that old (a slight underestimate). */
+    sp->behind_since[shard] = km_bytes_after(sp, pos) > 0 ? km_wall_ms() : 0;
     rc = km_acks_save(sp);
     if (rc == 0)
         km_segs_trim(sp);
@@ -900,13 +936,12 @@ void km_ch_spool_stats(struct km_ch_spool *sp, struct km_ch_spool_stats *out)
     out->replay_bytes = sp->replay_bytes;
     for (size_t i = 0; i < sp->nshards; i++) {
         uint64_t b = km_bytes_after(sp, &sp->acked[i]);
-        size_t j = km_seg_find(sp, sp->acked[i].seq);
 
         if (b > out->unacked)
             out->unacked = b;
-        if (b > 0 && j < sp->nsegs &&
-            (out->oldest_ms == 0 || sp->segs[j].created_ms < out->oldest_ms))
-            out->oldest_ms = sp->segs[j].created_ms;
+        if (b > 0 && sp->behind_since[i] &&
+            (out->oldest_ms == 0 || sp->behind_since[i] < out->oldest_ms))
+            out->oldest_ms = sp->behind_since[i];
     }
     pthread_mutex_unlock(&sp->mu);
 }

@@ -44,10 +44,11 @@ struct km_ch_spool_opts {
 };
 
 struct km_ch_spool_stats {
-    uint64_t bytes;        /* on disk */
-    uint64_t segments;     /* files */
-    uint64_t unacked;      /* bytes after the slowest shard's position */
-    int64_t oldest_ms;     /* wall time of the oldest segment a shard has not finished (0: none) */
+    uint64_t bytes;    /* on disk */
+    uint64_t segments; /* files */
+    uint64_t unacked;  /* bytes after the slowest shard's position */
+    int64_t
+        oldest_ms; /* wall time of the oldest record a shard has not had acknowledged (0: none) */
     uint64_t truncated;    /* torn records cut at open */
     uint64_t replay_bytes; /* unacknowledged bytes found at open */
 };

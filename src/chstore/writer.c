@@ -379,6 +379,21 @@ static int km_ch_finish(struct km_ch_writer *w, struct km_ch_batch *c,
 
 /* ---- the append ops --------------------------------------------------------------------- */
 
+static int km_ch_begin_empty(struct km_append_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    return 0;
+}
+
+/* Start an append call of n samples: its result zeroed, the clock's window, its rows. */
+static int km_ch_begin(struct km_ch_store *st, struct km_ch_batch *c, size_t n,
+                       struct km_append_result *res, int64_t *lo, int64_t *hi)
+{
+    memset(res, 0, sizeof(*res));
+    km_ch_time_window(st, lo, hi);
+    return km_ch_batch_init(c, st->w->nshards, n);
+}
+
 int km_ch_append(void *ctx, const struct km_sample *s, size_t n, enum km_sample_status *status,
                  struct km_append_result *res)
 {
@@ -388,11 +403,9 @@ int km_ch_append(void *ctx, const struct km_sample *s, size_t n, enum km_sample_
     int64_t lo, hi, now = km_ch_wall_ms(), newest = INT64_MIN;
     int rc;
 
-    memset(res, 0, sizeof(*res));
     if (n == 0)
-        return 0;
-    km_ch_time_window(st, &lo, &hi);
-    rc = km_ch_batch_init(&c, w->nshards, n);
+        return km_ch_begin_empty(res);
+    rc = km_ch_begin(st, &c, n, res, &lo, &hi);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct km_label l[KM_LIMIT_LABELS_PER_SERIES];
         enum km_sample_status ts = km_ch_check_time(res, s[i].t, lo, hi);
@@ -490,11 +503,9 @@ int km_ch_append_refs(void *ctx, const struct km_ref_sample *s, size_t n,
     int64_t lo, hi, newest = INT64_MIN;
     int rc;
 
-    memset(res, 0, sizeof(*res));
     if (n == 0)
-        return 0;
-    km_ch_time_window(st, &lo, &hi);
-    rc = km_ch_batch_init(&c, w->nshards, n);
+        return km_ch_begin_empty(res);
+    rc = km_ch_begin(st, &c, n, res, &lo, &hi);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         enum km_sample_status ts = km_ch_check_time(res, s[i].t, lo, hi);
         struct km_ch_ref_ctx x = { .c = &c, .s = &s[i], .shard = s[i].ref % w->nshards };
@@ -845,9 +856,11 @@ void km_ch_writer_metrics(struct km_ch_store *st, struct km_mset *m)
     km_mset_gauge(m, "kmon_clickhouse_spool_unacked_bytes",
                   "Bytes of the spool the slowest shard has not had acknowledged.",
                   (double)ss.unacked);
-    km_mset_gauge(m, "kmon_clickhouse_spool_oldest_unacked_seconds",
-                  "Age of the oldest spool segment a shard has not finished (0: none).",
-                  ss.oldest_ms ? (double)(km_ch_wall_ms() - ss.oldest_ms) / 1000.0 : 0.0);
+    km_mset_gauge(
+        m, "kmon_clickhouse_spool_oldest_unacked_seconds",
+        "Age of the oldest spooled row a shard's ClickHouse node has not acknowledged (0: "
+        "none).",
+        ss.oldest_ms ? (double)(km_ch_wall_ms() - ss.oldest_ms) / 1000.0 : 0.0);
     km_mset_gauge(m, "kmon_clickhouse_schema_ready",
                   "1 when kmon's schema is in place on every ClickHouse node.",
                   atomic_load(&st->schema_ready) ? 1.0 : 0.0);

@@ -9,6 +9,7 @@
 
 #include "api_prom.h"
 #include "auth/auth.h"
+#include "chstore/chstore.h"
 #include "cluster_state.h"
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -39,6 +40,9 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+static const char *const storage_choices[] = { "tsdb", "clickhouse", NULL };
+static const char *const rollups_choices[] = { "auto", "off", NULL };
 
 const struct km_cfg_field km_server_fields[] = {
     { .name = "listen",
@@ -73,6 +77,72 @@ const struct km_cfg_field km_server_fields[] = {
       .def = "./data",
       .metavar = "DIR",
       .help = "the database directory (created if missing)" },
+    { .name = "storage",
+      .type = KM_CFG_ENUM,
+      .offset = offsetof(struct km_server_opts, storage),
+      .def = "tsdb",
+      .help = "where samples are stored: tsdb (the embedded database in --data) or "
+              "clickhouse (a ClickHouse server or cluster, --clickhouse-url; --data then "
+              "holds the spool of what ClickHouse has not acknowledged yet)",
+      .choices = storage_choices },
+    { .name = "clickhouse-url",
+      .type = KM_CFG_LIST,
+      .offset = offsetof(struct km_server_opts, ch_urls),
+      .metavar = "URL[,URL…]",
+      .help = "with --storage clickhouse: the HTTP interface of each shard "
+              "(http(s)://host:8123), in the order of the shards of --clickhouse-cluster" },
+    { .name = "clickhouse-cluster",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_cluster),
+      .metavar = "NAME",
+      .help = "the remote_servers cluster of the ClickHouse nodes (required with more than "
+              "one --clickhouse-url): kmon creates local tables and Distributed ones over them" },
+    { .name = "clickhouse-database",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_database),
+      .def = "kmon",
+      .metavar = "NAME",
+      .help = "the ClickHouse database kmon creates and uses" },
+    { .name = "clickhouse-user",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_user),
+      .metavar = "NAME",
+      .help = "the ClickHouse user (default: default)" },
+    { .name = "clickhouse-password-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_password_file),
+      .metavar = "FILE",
+      .help = "the ClickHouse user's password, one line (re-read when the file changes)" },
+    { .name = "clickhouse-ca-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_ca_file),
+      .metavar = "FILE",
+      .help = "verify https:// ClickHouse nodes against the CA certificate(s) in this PEM file "
+              "(default: the system's trusted CAs)" },
+    { .name = "clickhouse-cert-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_cert_file),
+      .metavar = "FILE",
+      .help = "present this PEM client certificate to ClickHouse (mutual TLS; with "
+              "--clickhouse-key-file)" },
+    { .name = "clickhouse-key-file",
+      .type = KM_CFG_STRING,
+      .offset = offsetof(struct km_server_opts, ch_key_file),
+      .metavar = "FILE",
+      .help = "the PEM private key of --clickhouse-cert-file (default: in that file)" },
+    { .name = "clickhouse-spool-max",
+      .type = KM_CFG_SIZE,
+      .offset = offsetof(struct km_server_opts, ch_spool_max),
+      .def = "1GiB",
+      .help = "disk the local spool may fill while ClickHouse is behind or down; past it "
+              "writes are refused (503) until ClickHouse catches up" },
+    { .name = "clickhouse-rollups",
+      .type = KM_CFG_ENUM,
+      .offset = offsetof(struct km_server_opts, ch_rollups),
+      .def = "auto",
+      .help = "auto: range queries with a step of 5m or more read ClickHouse's 5-minute and "
+              "1-hour rollups where they give the same answer; off: always the raw samples",
+      .choices = rollups_choices },
     { .name = "retention",
       .type = KM_CFG_DURATION,
       .offset = offsetof(struct km_server_opts, retention_ms),
@@ -608,6 +678,13 @@ static void on_snapshot(struct km_http_req *req, void *ud)
     struct tm tm;
     bool skip = false;
 
+    if (km_storage_is_clickhouse(api->store)) {
+        km_http_respond_error(req, 400,
+                              "snapshots are of the embedded store; back up ClickHouse with "
+                              "its own tools");
+        return;
+    }
+
     /* Go's strconv.ParseBool, as Prometheus reads it. */
     if (arg && *arg) {
         static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
@@ -873,6 +950,63 @@ static int start_forward(struct km_server *s)
     return rc;
 }
 
+const char *km_server_storage_usage_error(const struct km_server_opts *o)
+{
+    if (o->storage != KM_SERVER_STORAGE_CLICKHOUSE)
+        return o->ch_urls && *o->ch_urls
+                   ? "--clickhouse-url is for --storage clickhouse (the store is tsdb)"
+                   : NULL;
+    if (!o->ch_urls || !*o->ch_urls)
+        return "--storage clickhouse needs --clickhouse-url URL[,URL…]: the HTTP interface "
+               "of each ClickHouse shard (http://host:8123)";
+    if (strchr(o->ch_urls, ',') && !(o->ch_cluster && *o->ch_cluster))
+        return "more than one --clickhouse-url needs --clickhouse-cluster NAME: the "
+               "remote_servers cluster whose shards they are, in its order";
+    return NULL;
+}
+
+/* --storage clickhouse: the store on ClickHouse, with the spool in --data. */
+static int open_clickhouse(struct km_server *s)
+{
+    struct km_ch_opts co = {
+        .client = { .database = s->o.ch_database,
+                    .user = s->o.ch_user,
+                    .password_file = s->o.ch_password_file,
+                    .tls = { .ca_file = s->o.ch_ca_file,
+                             .cert_file = s->o.ch_cert_file,
+                             .key_file = s->o.ch_key_file } },
+        .cluster = s->o.ch_cluster,
+        .dir = s->o.data_dir,
+        .spool_max_bytes = s->o.ch_spool_max,
+        .retention_ms = s->o.retention_ms,
+        .max_future_ms = s->o.max_future_ms,
+        .fsync_interval_ms = s->o.fsync_interval_ms,
+        .no_rollups = s->o.ch_rollups == KM_SERVER_ROLLUPS_OFF,
+    };
+    const char *urls[256];
+    char *list = strdup(s->o.ch_urls ? s->o.ch_urls : ""), *save = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (!list)
+        return km_err_set(KM_ENOMEM, "out of memory");
+    for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        u += strspn(u, " ");
+        if (!*u)
+            continue;
+        if (n == sizeof(urls) / sizeof(urls[0])) {
+            free(list);
+            return km_err_set(KM_EINVAL, "more than %zu --clickhouse-url", n);
+        }
+        urls[n++] = u;
+    }
+    co.client.urls = urls;
+    co.client.nurls = n;
+    rc = km_storage_open_clickhouse(&s->api.store, &co);
+    free(list);
+    return rc;
+}
+
 static int open_db(struct km_server *s)
 {
     struct km_storage_config sc = {
@@ -899,9 +1033,15 @@ static int open_db(struct km_server *s)
     };
     int rc;
 
-    rc = km_storage_open_tsdb(&s->api.store, &sc);
-    if (rc)
-        return km_err_wrap(rc, "opening the database in %s", s->o.data_dir);
+    if (s->o.storage == KM_SERVER_STORAGE_CLICKHOUSE) {
+        rc = open_clickhouse(s);
+        if (rc)
+            return km_err_wrap(rc, "opening the ClickHouse store");
+    } else {
+        rc = km_storage_open_tsdb(&s->api.store, &sc);
+        if (rc)
+            return km_err_wrap(rc, "opening the database in %s", s->o.data_dir);
+    }
     rc = km_ingest_create(&s->api.ingest, s->api.store, &io);
     if (rc)
         return rc;

@@ -83,7 +83,24 @@ struct km_server_opts {
     char *k8s_metrics_config;                 /* custom and external metrics (YAML), or NULL */
     char *k8s_api_client_ca; /* on it: clients (the aggregation layer) need a certificate
                               * this CA signed, and then no token */
+    /* The store (--storage): the embedded TSDB, or ClickHouse (src/chstore). */
+    int storage;            /* KM_SERVER_STORAGE_* */
+    char *ch_urls;          /* one per shard, comma-separated */
+    char *ch_cluster;       /* remote_servers name (required with more than one URL) */
+    char *ch_database;      /* default "kmon" */
+    char *ch_user;          /* NULL: "default" */
+    char *ch_password_file; /* NULL: no password */
+    char *ch_ca_file, *ch_cert_file, *ch_key_file;
+    uint64_t ch_spool_max; /* bytes of the local spool before appends are refused */
+    int ch_rollups;        /* KM_SERVER_ROLLUPS_* */
 };
+
+enum { KM_SERVER_STORAGE_TSDB = 0, KM_SERVER_STORAGE_CLICKHOUSE = 1 };
+enum { KM_SERVER_ROLLUPS_AUTO = 0, KM_SERVER_ROLLUPS_OFF = 1 };
+
+/* A sentence saying what is wrong with the store's settings (--storage and the
+ * --clickhouse-* flags), or NULL when they are usable: a usage error (exit 2). */
+const char *km_server_storage_usage_error(const struct km_server_opts *o);
 
 /* The settings of `kmon server` (and of the server inside `kmon demo`), pointing into
  * struct km_server_opts. */

@@ -53,6 +53,11 @@ int km_server_main(int argc, char **argv)
         (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
     if (!km_cfg_start_command(&cmd, &common, argc, argv, "kmon server", &status))
         goto out_free_config;
+    if (km_server_storage_usage_error(&o)) {
+        fprintf(stderr, "kmon server: %s\n", km_server_storage_usage_error(&o));
+        status = 2;
+        goto out_free_config;
+    }
     rc = km_sig_init();
     if (rc == 0)
         rc = km_server_start(&s, &o);

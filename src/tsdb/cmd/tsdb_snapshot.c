@@ -114,6 +114,16 @@ int km_tsdb_snapshot_main(int argc, char **argv)
         (struct km_cfg_section){ "General", km_cfg_common_fields, &common };
     if (!parse_args(&cmd, &common, argc, argv, &dir, &out, &status))
         goto out_free_config;
+    snprintf(logs_from, sizeof(logs_from), "%s/clickhouse-spool", dir);
+    if (access(logs_from, F_OK) == 0) {
+        fprintf(stderr,
+                "kmon tsdb snapshot: %s is the data directory of a server with "
+                "--storage clickhouse: snapshots are of the embedded store; back up "
+                "ClickHouse with its own tools\n",
+                dir);
+        status = 2;
+        goto out_free_config;
+    }
     rc = open_store(dir, &st);
     if (rc == KM_EEXIST) {
         fprintf(stderr,
