@@ -346,8 +346,7 @@ def test_reads_equal_the_embedded_store(clickhouse_factory, server_factory, monk
     end = now_ms() // MIN * MIN - 10 * MIN
     series = dataset(end)
     load_both(ref, got, series, end, proc)
-    n = compare_apis(ref, got, end, proc)
-    assert n > 300
+    compare_apis(ref, got, end, proc)
 
     cluster = capture_seed_cluster(monkeypatch)
     write(ref, cluster)
