@@ -16,11 +16,12 @@ zlib1g-dev"
 image_pkgs="umoci"
 
 # What the tests and benchmarks use (skopeo: the image test reads the archive as users
-# do to copy it to their registry).
+# do to copy it to their registry; clickhouse-server: the tests of the ClickHouse store
+# start their own servers from it, tests/runtime/clickhouse_fixture.py).
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest python3-yaml bindfs fuse3 util-linux procps
 prometheus-node-exporter curl prometheus prometheus-alertmanager iproute2 openssl chromium
-skopeo"
+skopeo clickhouse-server"
 
 # Node.js and npm build the dashboard (its chart library comes from npm); a machine that
 # has them from elsewhere (NodeSource) keeps its own.
@@ -71,4 +72,19 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing
+
+# The package enables and may start a system ClickHouse (ports 8123, 9000, 9009); the
+# tests run their own servers on free ports and want no other one using this machine's
+# cores. When this script installed it, that service is stopped and disabled (a
+# ClickHouse that was already installed is left as it is).
+case " $missing " in
+*" clickhouse-server "*)
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        $sudo systemctl disable --now clickhouse-server.service >/dev/null 2>&1 || true
+    else
+        $sudo invoke-rc.d clickhouse-server stop >/dev/null 2>&1 || true
+        $sudo update-rc.d clickhouse-server disable >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
 web_deps "$@"

@@ -14,9 +14,13 @@ metadata endpoints, /api/v1/metadata, /federate, promtool) and the answers compa
                                               against Prometheus (must pass) and against a
                                               perturbing fake (must fail where perturbed)
   python3 tests/promql/run.py --list          the entries that would run
+  python3 tests/promql/run.py --kmon-storage clickhouse   kmon on ClickHouse (2 shards of
+                                              Debian's clickhouse-server started here;
+                                              also KMON_PROMQL_STORAGE=clickhouse)
 
 Exit status: 0 all agree (allow-listed divergences aside), 1 a difference, 2 a harness
-failure, 77 kmon answers /api/v1/query with 404 (no PromQL engine yet: ctest SKIPs).
+failure, 77 kmon answers /api/v1/query with 404 (no PromQL engine yet: ctest SKIPs) or,
+with --kmon-storage clickhouse, clickhouse-server is missing.
 """
 import argparse
 import concurrent.futures
@@ -35,6 +39,9 @@ import compare  # noqa: E402
 import corpus  # noqa: E402
 import dataset  # noqa: E402
 import harness  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
+import clickhouse_fixture  # noqa: E402
 
 SKIP = 77
 DEFAULT_KMON = os.path.join(HERE, "..", "..", "build", "kmon")
@@ -366,9 +373,11 @@ def dataset_start(now=None):
     return (now // 3600 * 3600 - 3 * 3600) * 1000
 
 
-def load_servers(bases, S, log=print, no_wait=()):
+def load_servers(bases, S, log=print, no_wait=(), count_samples=()):
     """Build the dataset, push it to every (name, base) and wait until each holds it
-    (except the names in no_wait: a kmon without /api/v1/query cannot be asked)."""
+    (except the names in no_wait: a kmon without /api/v1/query cannot be asked); the
+    names in count_samples are also waited for until they count as many samples as the
+    first server does."""
     t0 = time.monotonic()
     ds = dataset.build(S)
     bodies = ds.requests()
@@ -385,6 +394,8 @@ def load_servers(bases, S, log=print, no_wait=()):
             log(f"{name}: pushed in {time.monotonic() - t1:.1f}s (not asked: no /api/v1/query)")
             continue
         harness.wait_holding(base, name, expected, at / 1000.0)
+        if name in count_samples:
+            harness.wait_samples(bases[0][1], base, name, S)
         log(f"{name}: pushed and holding {expected} series at S+2h10m7.25s "
             f"in {time.monotonic() - t1:.1f}s")
     return ds
@@ -428,6 +439,10 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--corpus")
     ap.add_argument("--allow")
+    ap.add_argument("--kmon-storage", choices=("tsdb", "clickhouse"),
+                    default=os.environ.get("KMON_PROMQL_STORAGE", "tsdb"),
+                    help="kmon's store: the embedded one, or ClickHouse (2 shards started "
+                         "here); env KMON_PROMQL_STORAGE")
     args = ap.parse_args(argv)
     args.kmon_bin = os.path.abspath(args.kmon_bin)
     # SIGTERM and SIGINT (even where a background shell ignores it) end the run through
@@ -454,8 +469,25 @@ def main(argv=None):
     wd = harness.Workdir(keep=args.keep)
     servers = []
     try:
+        extra = []
+        if args.kmon_storage == "clickhouse":
+            why = clickhouse_fixture.missing()
+            if why:
+                print(f"SKIP: {why}")
+                return SKIP
+            t0 = time.monotonic()
+            ch = clickhouse_fixture.ClickHouse(2, os.path.join(wd.path, "clickhouse"))
+            servers.append(ch)
+            try:
+                ch.start()
+            except RuntimeError as e:
+                print(f"cannot start ClickHouse: {e}")
+                return 2
+            extra = ch.kmon_flags()
+            print(f"ClickHouse: 2 shards at {' '.join(ch.urls)}, up in "
+                  f"{time.monotonic() - t0:.1f}s")
         try:
-            kmon = harness.Kmon(args.kmon_bin, wd.path)
+            kmon = harness.Kmon(args.kmon_bin, wd.path, extra=extra)
         except RuntimeError as e:
             print(f"cannot start kmon: {e}")
             return 2
@@ -475,9 +507,12 @@ def main(argv=None):
         S = args.start or dataset_start()
         try:
             load_servers([("Prometheus", prom.base), ("kmon", kmon.base)], S,
-                         no_wait=("kmon",) if status == 404 else ())
+                         no_wait=("kmon",) if status == 404 else (),
+                         count_samples=("kmon",) if extra else ())
         except RuntimeError as e:
             print(f"loading the dataset failed: {e}\n--- kmon log ---\n{kmon.tail()}")
+            if extra:
+                print(f"--- ClickHouse logs ---\n{servers[0].log()}")
             return 2
         if args.serve:
             print(f"Prometheus {prom.base}\nkmon       {kmon.base}\n"
@@ -499,7 +534,7 @@ def main(argv=None):
             return 1
         return 1 if failed else 0
     finally:
-        for s in servers:
+        for s in reversed(servers):  # kmon before the ClickHouse it writes to
             s.stop()
         wd.close()
 
