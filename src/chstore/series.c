@@ -27,7 +27,6 @@
 
 #define KM_CH_KNOWN_STRIPES    64
 #define KM_CH_KNOWN_IDLE_HOURS 3
-#define KM_CH_HOUR_MS          (3600 * 1000LL)
 
 uint64_t km_ch_series_id(const struct km_label *l, size_t n)
 {

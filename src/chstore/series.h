@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define KM_CH_KNOWN_DEFAULT_MAX (8u * 1024 * 1024) /* series kept (0 given to create) */
+#define KM_CH_HOUR_MS           (3600 * 1000LL)    /* series rows are written hourly */
 
 /* What noting a sample of a series says. */
 struct km_ch_note {

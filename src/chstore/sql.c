@@ -99,26 +99,29 @@ int km_ch_sql_series(struct km_buf *b, const struct km_ch_tables *tab, struct km
 {
     km_buf_printf(b, "SELECT id, metric, any(names), any(vals) FROM %s WHERE ", tab->series);
     km_ch_sql_matchers(b, m, nm);
+    /* Only last_ms bounds the range: the ReplacingMergeTree keeps the row of the newest
+     * last_ms, whose first_ms need not be the earliest a writer saw (SCHEMA.md). */
+    (void)maxt;
     km_buf_puts(b, " GROUP BY id, metric HAVING max(last_ms) >= ");
     put_time(b, clamp_time(mint) - KM_CH_ROLLUP_1H_MS);
-    km_buf_puts(b, " AND min(first_ms) <= ");
-    put_time(b, maxt);
     km_buf_puts(b, " FORMAT RowBinary");
     return km_buf_error(b);
 }
 
 /* ---- the rollup choice ------------------------------------------------------------------- */
 
-/* The bucket of a rollup serving the hints, or 0: the larger one the step allows, when
- * `range_ms` (0: an instant selector) is a whole number of its buckets. */
-static int64_t rollup_for(int64_t step_ms, int64_t range_ms)
+/* The bucket of a rollup serving the hints, or 0: the larger one whose buckets the
+ * evaluation times end (the step and the last time are whole numbers of buckets, so
+ * every time is a bucket's end) and, for a range (0: an instant selector), whose
+ * buckets tile it. Then the answer is the raw samples' (SCHEMA.md "Rollups"). */
+static int64_t rollup_for(int64_t step_ms, int64_t last_ms, int64_t range_ms)
 {
     static const int64_t buckets[] = { KM_CH_ROLLUP_1H_MS, KM_CH_ROLLUP_5M_MS };
 
     for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
         int64_t r = buckets[i];
 
-        if (step_ms < r)
+        if (step_ms < r || step_ms % r != 0 || last_ms % r != 0)
             continue;
         if (range_ms == 0 || (range_ms >= r && range_ms % r == 0))
             return r;
@@ -139,12 +142,12 @@ enum km_ch_read_kind km_ch_sql_choose(const struct km_select_hints *h, bool roll
     if (!rollups || h->step_ms <= 0)
         return KM_CH_READ_RAW;
     if (!h->func && h->range_ms == 0) {
-        *rollup_ms = rollup_for(h->step_ms, 0);
+        *rollup_ms = rollup_for(h->step_ms, h->maxt, 0);
         return *rollup_ms ? KM_CH_READ_LAST : KM_CH_READ_RAW;
     }
     if (h->func && h->range_ms > 0 &&
         (strcmp(h->func, "min_over_time") == 0 || strcmp(h->func, "max_over_time") == 0)) {
-        *rollup_ms = rollup_for(h->step_ms, h->range_ms);
+        *rollup_ms = rollup_for(h->step_ms, h->maxt, h->range_ms);
         if (*rollup_ms)
             return h->func[1] == 'i' ? KM_CH_READ_MIN : KM_CH_READ_MAX;
     }
@@ -152,6 +155,20 @@ enum km_ch_read_kind km_ch_sql_choose(const struct km_select_hints *h, bool roll
 }
 
 /* ---- samples ----------------------------------------------------------------------------- */
+
+static const char *rollup_table(const struct km_ch_tables *tab, const struct km_ch_sql_read *r)
+{
+    return r->rollup_ms >= KM_CH_ROLLUP_1H_MS ? tab->rollup_1h : tab->rollup_5m;
+}
+
+/* " AND b >= mint AND b < maxt + R": the buckets that may hold samples of the range. */
+static void put_bucket_range(struct km_buf *b, const struct km_ch_sql_read *r)
+{
+    km_buf_puts(b, " AND b >= ");
+    put_time(b, r->mint);
+    km_buf_puts(b, " AND b < ");
+    put_time(b, clamp_time(r->maxt) + r->rollup_ms);
+}
 
 /* "metric IN (…) AND id IN (…)" of a group. */
 static void put_group(struct km_buf *b, const struct km_ch_sql_read *r)
@@ -182,8 +199,6 @@ static void put_range(struct km_buf *b, const char *col, int64_t mint, int64_t m
 int km_ch_sql_samples(struct km_buf *b, const struct km_ch_tables *tab,
                       const struct km_ch_sql_read *r)
 {
-    const char *v;
-
     switch (r->kind) {
     case KM_CH_READ_RAW:
         km_buf_printf(b, "SELECT id, t, v FROM %s WHERE ", tab->samples);
@@ -198,25 +213,39 @@ int km_ch_sql_samples(struct km_buf *b, const struct km_ch_tables *tab,
         km_buf_puts(b, " GROUP BY id ORDER BY id FORMAT RowBinary");
         break;
     case KM_CH_READ_LAST:
-    case KM_CH_READ_MIN:
-    case KM_CH_READ_MAX:
-        v = r->kind == KM_CH_READ_LAST  ? "argMaxMerge(lastv)"
-            : r->kind == KM_CH_READ_MIN ? "minMerge(mn)"
-                                        : "maxMerge(mx)";
-        /* A bucket (b - R, b] whose newest sample is in [mint, maxt] ends in
-         * [mint, maxt + R). */
-        km_buf_printf(b, "SELECT id, maxMerge(lastt) AS lt, %s FROM %s WHERE ", v,
-                      r->rollup_ms >= KM_CH_ROLLUP_1H_MS ? tab->rollup_1h : tab->rollup_5m);
+        /* Each bucket's newest sample, at its own time: a bucket (b - R, b] whose newest
+         * sample is in [mint, maxt] ends in [mint, maxt + R). */
+        km_buf_printf(b, "SELECT id, maxMerge(lastt) AS lt, argMaxMerge(lastv) FROM %s WHERE ",
+                      rollup_table(tab, r));
         put_group(b, r);
-        km_buf_puts(b, " AND b >= ");
-        put_time(b, r->mint);
-        km_buf_puts(b, " AND b < ");
-        put_time(b, clamp_time(r->maxt) + r->rollup_ms);
+        put_bucket_range(b, r);
         km_buf_puts(b, " GROUP BY id, b HAVING lt >= ");
         put_time(b, r->mint);
         km_buf_puts(b, " AND lt <= ");
         put_time(b, r->maxt);
         km_buf_puts(b, " ORDER BY id, lt FORMAT RowBinary");
+        break;
+    case KM_CH_READ_MIN:
+    case KM_CH_READ_MAX:
+        /* Each bucket (b - R, b] as its min or max at b - R + 1, the earliest time a
+         * sample of it can have, so that a window [t - range, t] of bucket ends takes
+         * exactly the buckets within it; and its newest sample when that is at b, which
+         * the window's closed start takes from the bucket before. */
+        km_buf_printf(b,
+                      "SELECT id, tv.1 AS t, tv.2 AS v FROM (SELECT id, b, maxMerge(lastt) AS lt, "
+                      "argMaxMerge(lastv) AS lv, %s AS m FROM %s WHERE ",
+                      r->kind == KM_CH_READ_MIN ? "minMerge(mn)" : "maxMerge(mx)",
+                      rollup_table(tab, r));
+        put_group(b, r);
+        put_bucket_range(b, r);
+        km_buf_printf(b,
+                      " GROUP BY id, b) ARRAY JOIN if(lt = b, [(b - %lld, m), (b, lv)], "
+                      "[(b - %lld, m)]) AS tv WHERE t >= ",
+                      (long long)(r->rollup_ms - 1), (long long)(r->rollup_ms - 1));
+        put_time(b, r->mint);
+        km_buf_puts(b, " AND t <= ");
+        put_time(b, r->maxt);
+        km_buf_puts(b, " ORDER BY id, t FORMAT RowBinary");
         break;
     case KM_CH_READ_NONE:
         return km_err_set(KM_EINVAL, "a selection of labels only reads no samples");
@@ -234,8 +263,7 @@ static void put_where(struct km_buf *b, struct km_matcher *const *m, size_t nm, 
     km_ch_sql_matchers(b, m, nm);
     km_buf_puts(b, " AND last_ms >= ");
     put_time(b, clamp_time(mint) - KM_CH_ROLLUP_1H_MS);
-    km_buf_puts(b, " AND first_ms <= ");
-    put_time(b, maxt);
+    (void)maxt; /* as km_ch_sql_series(): first_ms does not bound a series' start */
 }
 
 int km_ch_sql_label_names(struct km_buf *b, const struct km_ch_tables *tab,

@@ -223,16 +223,22 @@ static void km_ch_batch_fini(struct km_ch_batch *c)
     free(c->ids_t);
 }
 
-/* Whether the call already holds a series row of id (else it is recorded as holding one,
- * of time t). */
+/* Whether the call already holds a series row of id as new as t's hour (else it is
+ * recorded as holding one of time t, and the caller writes it): a call that spans hours
+ * of a series (a backfill) writes a row per hour it reaches, so the row ClickHouse keeps
+ * (the newest last_ms) says how far the series goes. */
 static bool km_ch_batch_has_row(struct km_ch_batch *c, uint64_t id, int64_t t)
 {
     size_t mask = c->capids - 1;
     uint64_t key = id + 1 ? id + 1 : 1;
 
     for (size_t i = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & mask;; i = (i + 1) & mask) {
-        if (c->ids[i] == key)
-            return true;
+        if (c->ids[i] == key) {
+            if (t / KM_CH_HOUR_MS <= c->ids_t[i] / KM_CH_HOUR_MS)
+                return true;
+            c->ids_t[i] = t;
+            return false;
+        }
         if (c->ids[i] == 0) {
             c->ids[i] = key;
             c->ids_t[i] = t;
