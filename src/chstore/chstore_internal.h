@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KM_CH_LOG            "clickhouse"
-#define KM_CH_SCHEMA_VERSION 1u
+#define KM_CH_SCHEMA_VERSION 2u
 #define KM_CH_ROLLUP_5M_MS   (5 * 60 * 1000LL)
 #define KM_CH_ROLLUP_1H_MS   (60 * 60 * 1000LL)
 
@@ -27,6 +27,7 @@
 struct km_ch_tables {
     char series[96], samples[96], rollup_5m[96], rollup_1h[96];
     char series_local[96];
+    char log_streams[96], logs[96], logs_local[96];
 };
 
 /* Counters of the read side (atomics: any thread). */
