@@ -57,6 +57,7 @@ void km_ch_tables_init(struct km_ch_tables *t, const char *db, bool cluster)
     snprintf(t->series_local, sizeof(t->series_local), "`%s`.series%s", db, sfx);
     snprintf(t->log_streams, sizeof(t->log_streams), "`%s`.log_streams", db);
     snprintf(t->logs, sizeof(t->logs), "`%s`.logs", db);
+    snprintf(t->log_streams_local, sizeof(t->log_streams_local), "`%s`.log_streams%s", db, sfx);
     snprintf(t->logs_local, sizeof(t->logs_local), "`%s`.logs%s", db, sfx);
 }
 

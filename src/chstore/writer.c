@@ -781,6 +781,20 @@ void km_ch_writer_stop(struct km_ch_store *st, int64_t flush_ms)
     st->w = NULL;
 }
 
+int km_ch_writer_spool(struct km_ch_store *st, const struct km_ch_spool_part *p, size_t n)
+{
+    int rc = km_ch_spool_append(st->w->sp, p, n);
+
+    if (rc == KM_ELIMIT)
+        atomic_fetch_add(&st->w->refused, 1);
+    return rc;
+}
+
+size_t km_ch_writer_shards(const struct km_ch_store *st)
+{
+    return st->w->nshards;
+}
+
 int km_ch_writer_flush(struct km_ch_store *st, int64_t timeout_ms)
 {
     struct km_ch_writer *w = st->w;

@@ -3,11 +3,14 @@
  */
 #include "logs/logcheck.h"
 
+#include "common/array.h"
+#include "common/err.h"
 #include "common/limits.h"
 #include "common/timefmt.h"
 #include "logs/lstore.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEF_RETENTION_MS  (15LL * 24 * 3600 * 1000)
@@ -125,6 +128,40 @@ int km_log_entry_check(const struct km_log_limits *l, int64_t now_ms, int64_t ne
         return KM_LOG_TOO_LONG;
     }
     return -1;
+}
+
+struct pidx {
+    int64_t ts;
+    uint32_t i;
+};
+
+static int cmp_pidx(const void *a, const void *b)
+{
+    const struct pidx *x = a, *y = b;
+
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int km_log_entries_order(const struct km_log_push_stream *ps, uint32_t **out)
+{
+    struct pidx *ord = malloc((ps->n_entries ? ps->n_entries : 1) * sizeof(*ord));
+    uint32_t *idx = malloc((ps->n_entries ? ps->n_entries : 1) * sizeof(*idx));
+
+    if (!ord || !idx) {
+        free(ord);
+        free(idx);
+        return km_err_set(KM_ENOMEM, "out of memory storing log entries");
+    }
+    for (size_t i = 0; i < ps->n_entries; i++)
+        ord[i] = (struct pidx){ ps->entries[i].ts_ns, (uint32_t)i };
+    km_sort(ord, ps->n_entries, sizeof(*ord), cmp_pidx);
+    for (size_t i = 0; i < ps->n_entries; i++)
+        idx[i] = ord[i].i;
+    free(ord);
+    *out = idx;
+    return 0;
 }
 
 static void labels_str(char *out, size_t size, const struct km_label *v, size_t n)

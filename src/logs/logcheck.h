@@ -39,6 +39,10 @@ bool km_log_labels_prepare(const struct km_log_push_stream *ps, struct km_label 
 int km_log_entry_check(const struct km_log_limits *l, int64_t now_ms, int64_t newest,
                        const struct km_log_entry *e, char *detail, size_t n);
 
+/* The indexes of ps's entries in time order (equal times in the order pushed): *out,
+ * malloc'd (the caller frees). KM_ENOMEM. */
+int km_log_entries_order(const struct km_log_push_stream *ps, uint32_t **out);
+
 /* Count refusal r in res, and make it the example when res has none yet. */
 void km_log_refusal_note(struct km_log_push_result *res, enum km_log_refusal r,
                          const struct km_label *lv, size_t nl, const struct km_log_entry *e,

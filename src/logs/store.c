@@ -1622,27 +1622,13 @@ static void refuse(struct km_logstore *s, struct km_log_push_result *res, enum k
     km_log_refusal_note(res, r, lv, nl, e, detail);
 }
 
-struct pidx {
-    int64_t ts;
-    uint32_t i;
-};
-
-static int cmp_pidx(const void *a, const void *b)
-{
-    const struct pidx *x = a, *y = b;
-
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
 static int push_one(struct km_logstore *s, const struct km_log_push_stream *ps, int64_t now_ms,
                     struct km_log_push_result *res)
 {
     struct km_label lv[KM_LIMIT_LABELS_PER_SERIES];
     size_t nl = 0;
     struct lstream *st = NULL;
-    struct pidx *ord = NULL;
+    uint32_t *ord = NULL;
     const struct km_log_entry **acc = NULL;
     size_t nacc = 0;
     const struct km_log_limits lim = { .retention_ms = s->o.retention_ms,
@@ -1667,21 +1653,19 @@ static int push_one(struct km_logstore *s, const struct km_log_push_stream *ps, 
     hash = km_labels_hash(lv, nl);
     st = stream_by_labels(s, lv, nl, hash);
 
-    ord = malloc(ps->n_entries * sizeof(*ord));
+    if ((rc = km_log_entries_order(ps, &ord)) != 0)
+        return rc;
     acc = malloc(ps->n_entries * sizeof(*acc));
-    if (!ord || !acc) {
+    if (!acc) {
         rc = km_err_set(KM_ENOMEM, "out of memory storing log entries");
         goto free_ord;
     }
-    for (size_t i = 0; i < ps->n_entries; i++)
-        ord[i] = (struct pidx){ ps->entries[i].ts_ns, (uint32_t)i };
-    km_sort(ord, ps->n_entries, sizeof(*ord), cmp_pidx);
 
     newest = st ? st->newest : INT64_MIN;
     if (st && !st->dd.loaded)
         dd_load(s, st);
     for (size_t k = 0; k < ps->n_entries; k++) {
-        const struct km_log_entry *e = &ps->entries[ord[k].i];
+        const struct km_log_entry *e = &ps->entries[ord[k]];
 
         int r = km_log_entry_check(&lim, now_ms, newest, e, detail, sizeof(detail));
 
