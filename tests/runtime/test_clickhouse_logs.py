@@ -192,11 +192,19 @@ def test_shard_killed_during_pushes(clickhouse_factory, server_factory):
     assert int(ch.scalar("SELECT count() FROM kmon.logs")) >= len(sent)
 
 
-def test_tail_sees_new_lines(clickhouse_factory, server_factory):
+def test_v1_database_migrated_and_tail_sees_new_lines(clickhouse_factory, server_factory):
     ch = clickhouse_factory(1)
+    # A database as a kmon of schema version 1 left it: no log tables.
+    ch.query("CREATE DATABASE kmon")
+    ch.query("CREATE TABLE kmon.kmon_schema_local (version UInt32, applied_ms Int64, by String) "
+             "ENGINE = TinyLog")
+    ch.query("INSERT INTO kmon.kmon_schema_local VALUES (1, 0, 'kmon v1')")
     _, got, _ = server_factory(*ch.kmon_flags())
     wait_until(lambda: b"kmon_clickhouse_schema_ready 1" in http_request(got + "/metrics")[2],
                60, "the schema in place")
+    assert ch.rows("SELECT version FROM kmon.kmon_schema_local ORDER BY version") == [["1"], ["2"]]
+    assert ch.rows("SELECT name FROM system.tables WHERE database = 'kmon' AND name LIKE 'log%' "
+                   "ORDER BY name") == [["log_streams"], ["logs"]]
     ws = tail(got, '{app="tail"}', delay_for="3")
     try:
         t0 = time.time_ns()
