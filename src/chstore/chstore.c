@@ -11,6 +11,7 @@
 #include "chstore/chstore.h"
 
 #include "chstore/chstore_internal.h"
+#include "chstore/logs.h"
 #include "chstore/schema.h"
 #include "chstore/series.h"
 #include "chstore/spool.h"
@@ -101,6 +102,7 @@ static void km_ch_close(void *ctx)
     if (!c)
         return;
     km_ch_writer_stop(&c->st, KM_CH_CLOSE_FLUSH_MS);
+    km_ch_logs_destroy(&c->st);
     km_ch_save_metadata(c);
     km_mdstore_destroy(c->md);
     free(c->md_path);
@@ -138,6 +140,23 @@ static const struct km_storage_ops km_ch_ops = {
 bool km_storage_is_clickhouse(const struct km_storage *s)
 {
     return s && s->ops == &km_ch_ops;
+}
+
+int km_ch_logs_open(struct km_storage *s, const struct km_log_limits *lim, struct km_log_sink *sink,
+                    struct km_log_source *src)
+{
+    struct km_ch_store *st;
+    int rc;
+
+    if (!km_storage_is_clickhouse(s))
+        return km_err_set(KM_EINVAL, "not a ClickHouse store");
+    st = &((struct km_ch_ctx *)s->ctx)->st;
+    rc = km_ch_logs_create(st, lim);
+    if (rc != 0)
+        return rc;
+    *sink = (struct km_log_sink){ .push = km_ch_log_push, .metrics = km_ch_log_metrics, .ctx = st };
+    *src = (struct km_log_source){ .ops = &km_ch_log_source_ops, .ctx = st };
+    return 0;
 }
 
 static int km_ch_opts_check(const struct km_ch_opts *o)
@@ -214,6 +233,7 @@ int km_storage_open_clickhouse(struct km_storage **out, const struct km_ch_opts 
     st->retention_ms = o->retention_ms > 0 ? o->retention_ms : KM_CH_RETENTION_DEFAULT_MS;
     st->max_future_ms = o->max_future_ms > 0 ? o->max_future_ms : KM_CH_MAX_FUTURE_DEFAULT_MS;
     atomic_init(&st->schema_ready, false);
+    atomic_init(&st->logs_retention_ms, st->retention_ms);
     if ((rc = km_mkdir_p(o->dir, 0755)) != 0 ||
         (rc = km_ch_client_create(&st->cl, &o->client)) != 0 ||
         (rc = km_ch_known_create(&st->known, 0)) != 0 ||

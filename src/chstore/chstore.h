@@ -33,6 +33,16 @@ struct km_ch_opts {
  * new; close it with km_storage_close(). */
 int km_storage_open_clickhouse(struct km_storage **out, const struct km_ch_opts *o);
 
+/* The store's logs (SCHEMA.md "Logs"), once: a sink that judges pushed entries by `lim`
+ * (logs/logcheck.h; its retention is also the logs' in ClickHouse) and a source LogQL
+ * reads, both valid until the store is closed. KM_EINVAL when `s` is no ClickHouse store
+ * or its logs are open already. */
+struct km_log_limits;
+struct km_log_sink;
+struct km_log_source;
+int km_ch_logs_open(struct km_storage *s, const struct km_log_limits *lim, struct km_log_sink *sink,
+                    struct km_log_source *src);
+
 /* Whether `s` is a ClickHouse store. */
 bool km_storage_is_clickhouse(const struct km_storage *s);
 

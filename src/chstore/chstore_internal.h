@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KM_CH_LOG            "clickhouse"
-#define KM_CH_SCHEMA_VERSION 1u
+#define KM_CH_SCHEMA_VERSION 2u
 #define KM_CH_ROLLUP_5M_MS   (5 * 60 * 1000LL)
 #define KM_CH_ROLLUP_1H_MS   (60 * 60 * 1000LL)
 
@@ -27,6 +27,7 @@
 struct km_ch_tables {
     char series[96], samples[96], rollup_5m[96], rollup_1h[96];
     char series_local[96];
+    char log_streams[96], logs[96], log_streams_local[96], logs_local[96];
 };
 
 /* Counters of the read side (atomics: any thread). */
@@ -37,6 +38,7 @@ struct km_ch_read_stats {
 
 struct km_ch_writer; /* writer.c: batches, spool, inserts */
 struct km_ch_known;  /* series.c: series ids this server has written */
+struct km_ch_logs;   /* logs_write.c: the log sink's state */
 
 struct km_ch_store {
     struct km_ch_client *cl;
@@ -48,6 +50,8 @@ struct km_ch_store {
     struct km_ch_writer *w;
     struct km_ch_known *known;
     struct km_ch_read_stats rs;
+    struct km_ch_logs *logs;               /* NULL until km_ch_logs_open() */
+    atomic_int_fast64_t logs_retention_ms; /* day partitions of logs older are dropped */
 };
 
 /* XXH64 (seed 0) of the label set (any order; sorted here): for each label in name order,

@@ -73,6 +73,12 @@ struct km_ch_set {
 int km_ch_read_rows(struct km_ch_store *st, const char *sql, const enum km_ch_col *cols,
                     size_t ncols, km_ch_row_fn fn, void *ud)
 {
+    return km_ch_read_rows_on(st, -1, sql, cols, ncols, fn, ud);
+}
+
+int km_ch_read_rows_on(struct km_ch_store *st, int node, const char *sql,
+                       const enum km_ch_col *cols, size_t ncols, km_ch_row_fn fn, void *ud)
+{
     struct km_ch_rowbin d;
     struct km_ch_request r = { .sql = sql, .sink = km_ch_rowbin_feed };
     int64_t t0 = km_time_mono_ns();
@@ -82,7 +88,7 @@ int km_ch_read_rows(struct km_ch_store *st, const char *sql, const enum km_ch_co
     if (rc)
         return rc;
     r.ud = &d;
-    rc = km_ch_exec(st->cl, -1, &r);
+    rc = km_ch_exec(st->cl, node, &r);
     if (rc == 0)
         rc = km_ch_rowbin_finish(&d);
     atomic_fetch_add(&st->rs.queries, 1);

@@ -56,7 +56,7 @@ static int on_string(void *ud, const struct km_ch_val *r)
     return 0;
 }
 
-static int list_strings(struct km_ch_querier *q, const char *sql, km_str_fn fn, void *ud)
+int km_ch_read_strings(struct km_ch_store *st, const char *sql, km_str_fn fn, void *ud)
 {
     static const enum km_ch_col cols[] = { KM_CH_STR };
     struct strings s = { .fn = fn, .ud = ud };
@@ -64,7 +64,7 @@ static int list_strings(struct km_ch_querier *q, const char *sql, km_str_fn fn, 
 
     km_arena_init(&s.a, 1024, KM_CH_ROWBIN_MAX_ROW + 1024);
     km_buf_init(&s.last, KM_CH_ROWBIN_MAX_ROW);
-    rc = km_ch_read_rows(q->st, sql, cols, 1, on_string, &s);
+    rc = km_ch_read_rows(st, sql, cols, 1, on_string, &s);
     if (s.stopped)
         rc = 0;
     km_buf_fini(&s.last);
@@ -81,7 +81,7 @@ int km_ch_label_names(void *qp, struct km_matcher *const *m, size_t nm, km_str_f
     km_buf_init(&sql, 0);
     rc = km_ch_sql_label_names(&sql, &q->st->tab, m, nm, q->mint, q->maxt);
     if (rc == 0)
-        rc = list_strings(q, sql.data, fn, ud);
+        rc = km_ch_read_strings(q->st, sql.data, fn, ud);
     km_buf_fini(&sql);
     return rc;
 }
@@ -96,7 +96,7 @@ int km_ch_label_values(void *qp, const char *name, struct km_matcher *const *m, 
     km_buf_init(&sql, 0);
     rc = km_ch_sql_label_values(&sql, &q->st->tab, name, m, nm, q->mint, q->maxt);
     if (rc == 0)
-        rc = list_strings(q, sql.data, fn, ud);
+        rc = km_ch_read_strings(q->st, sql.data, fn, ud);
     km_buf_fini(&sql);
     return rc;
 }

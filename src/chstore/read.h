@@ -24,6 +24,14 @@ struct km_ch_querier {
  * error's text); fn's error. */
 int km_ch_read_rows(struct km_ch_store *st, const char *sql, const enum km_ch_col *cols,
                     size_t ncols, km_ch_row_fn fn, void *ud);
+/* The same on one node (its index; < 0: any). */
+int km_ch_read_rows_on(struct km_ch_store *st, int node, const char *sql,
+                       const enum km_ch_col *cols, size_t ncols, km_ch_row_fn fn, void *ud);
+
+/* Run `sql` whose rows are one String each and hand each (NUL-terminated; a repeat of
+ * the one before skipped) to fn(ud, s), until fn returns non-zero (then 0 is returned).
+ * (query_meta.c) */
+int km_ch_read_strings(struct km_ch_store *st, const char *sql, km_str_fn fn, void *ud);
 
 /* A NUL-terminated copy of a String of the answer in `a`; NULL with *rc set when it
  * holds a NUL byte (KM_ECORRUPT: no label may) or memory runs out. */

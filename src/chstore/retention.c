@@ -33,9 +33,10 @@ static int64_t km_ch_day_end(const char *s)
     return (int64_t)timegm(&tm) * 1000 + KM_CH_DAY_MS;
 }
 
-/* Drop one node's partitions wholly before cutoff; *dropped counts them. */
+/* Drop one node's partitions wholly before cutoff (the logs': before logs_cutoff);
+ * *dropped counts them. */
 static int km_ch_retention_node(struct km_ch_store *st, size_t node, int64_t cutoff,
-                                unsigned *dropped)
+                                int64_t logs_cutoff, unsigned *dropped)
 {
     const char *db = km_ch_client_database(st->cl), *sfx = st->cluster ? "_local" : "";
     struct km_buf q;
@@ -46,8 +47,9 @@ static int km_ch_retention_node(struct km_ch_store *st, size_t node, int64_t cut
     km_buf_puts(&q, "SELECT DISTINCT table, partition FROM system.parts WHERE active AND "
                     "database = ");
     km_ch_quote(&q, db, strlen(db));
-    km_buf_printf(&q, " AND table IN ('samples%s', 'rollup_5m%s', 'rollup_1h%s') FORMAT TSV", sfx,
-                  sfx, sfx);
+    km_buf_printf(&q,
+                  " AND table IN ('samples%s', 'rollup_5m%s', 'rollup_1h%s', 'logs%s') FORMAT TSV",
+                  sfx, sfx, sfx, sfx);
     if (km_buf_error(&q)) {
         rc = km_err_set(KM_ENOMEM, "out of memory");
         goto out;
@@ -63,7 +65,7 @@ static int km_ch_retention_node(struct km_ch_store *st, size_t node, int64_t cut
             continue;
         *tab = '\0';
         end = km_ch_day_end(tab + 1);
-        if (end < 0 || end > cutoff)
+        if (end < 0 || end > (strncmp(line, "logs", 4) == 0 ? logs_cutoff : cutoff))
             continue;
         km_buf_reset(&q);
         km_buf_printf(&q, "ALTER TABLE `%s`.`%s` DROP PARTITION ", db, line);
@@ -93,13 +95,21 @@ int km_ch_retention_run(struct km_ch_store *st, bool series)
     clock_gettime(CLOCK_REALTIME, &ts);
     cutoff = (int64_t)ts.tv_sec * 1000 - st->retention_ms;
     for (size_t i = 0; i < km_ch_client_nodes(st->cl); i++) {
-        rc = km_ch_retention_node(st, i, cutoff, &dropped);
+        rc = km_ch_retention_node(st, i, cutoff,
+                                  (int64_t)ts.tv_sec * 1000 - atomic_load(&st->logs_retention_ms),
+                                  &dropped);
         if (rc == 0 && series) {
             char sql[256];
 
             snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.series%s DELETE WHERE last_ms < %lld",
                      km_ch_client_database(st->cl), st->cluster ? "_local" : "", (long long)cutoff);
             rc = km_ch_exec(st->cl, (int)i, &(struct km_ch_request){ .sql = sql });
+            snprintf(sql, sizeof(sql),
+                     "ALTER TABLE `%s`.log_streams%s DELETE WHERE last_ns < %lld000000",
+                     km_ch_client_database(st->cl), st->cluster ? "_local" : "",
+                     (long long)((int64_t)ts.tv_sec * 1000 - atomic_load(&st->logs_retention_ms)));
+            if (rc == 0)
+                rc = km_ch_exec(st->cl, (int)i, &(struct km_ch_request){ .sql = sql });
         }
         if (rc != 0)
             return km_err_wrap(rc, "on %s", km_ch_client_url(st->cl, i));

@@ -318,3 +318,40 @@ void km_ch_rowbin_fini(struct km_ch_rowbin *d)
     free(d->strs);
     memset(d, 0, sizeof(*d));
 }
+
+/* ---- encoding ------------------------------------------------------------------------- */
+
+void km_ch_rb_varint(struct km_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+
+    do {
+        tmp[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    km_buf_append(b, tmp, n);
+}
+
+void km_ch_rb_u64(struct km_buf *b, uint64_t v)
+{
+    unsigned char tmp[8];
+
+    for (int i = 0; i < 8; i++)
+        tmp[i] = (unsigned char)(v >> (8 * i));
+    km_buf_append(b, tmp, 8);
+}
+
+void km_ch_rb_bytes(struct km_buf *b, const void *p, size_t n)
+{
+    km_ch_rb_varint(b, n);
+    km_buf_append(b, p, n);
+}
+
+void km_ch_rb_string(struct km_buf *b, const char *s)
+{
+    km_ch_rb_bytes(b, s, strlen(s));
+}

@@ -11,7 +11,8 @@
  * A row split across chunks is gathered in a carry buffer holding that row only, capped
  * at KM_CH_ROWBIN_MAX_ROW bytes (beyond: KM_ELIMIT). A varint longer than 64 bits is
  * KM_ECORRUPT; an answer that ends inside a row is KM_ECORRUPT at km_ch_rowbin_finish().
- * One owner; not thread-safe.
+ * One owner; not thread-safe. The encoders at the end write the same format (the
+ * writer's rows).
  */
 #ifndef KMON_CHSTORE_ROWBIN_H
 #define KMON_CHSTORE_ROWBIN_H
@@ -86,5 +87,13 @@ int km_ch_rowbin_finish(struct km_ch_rowbin *d);
 
 /* Free the decoder's memory. Accepts a zeroed decoder. */
 void km_ch_rowbin_fini(struct km_ch_rowbin *d);
+
+/* Encoding rows to insert (FORMAT RowBinary), appended to b (its sticky error says
+ * whether they fit): a LEB128 varint, a UInt64/Int64 (as its two's complement), a String
+ * of n bytes, a NUL-terminated String. */
+void km_ch_rb_varint(struct km_buf *b, uint64_t v);
+void km_ch_rb_u64(struct km_buf *b, uint64_t v);
+void km_ch_rb_bytes(struct km_buf *b, const void *p, size_t n);
+void km_ch_rb_string(struct km_buf *b, const char *s);
 
 #endif

@@ -55,6 +55,10 @@ void km_ch_tables_init(struct km_ch_tables *t, const char *db, bool cluster)
     snprintf(t->rollup_5m, sizeof(t->rollup_5m), "`%s`.rollup_5m", db);
     snprintf(t->rollup_1h, sizeof(t->rollup_1h), "`%s`.rollup_1h", db);
     snprintf(t->series_local, sizeof(t->series_local), "`%s`.series%s", db, sfx);
+    snprintf(t->log_streams, sizeof(t->log_streams), "`%s`.log_streams", db);
+    snprintf(t->logs, sizeof(t->logs), "`%s`.logs", db);
+    snprintf(t->log_streams_local, sizeof(t->log_streams_local), "`%s`.log_streams%s", db, sfx);
+    snprintf(t->logs_local, sizeof(t->logs_local), "`%s`.logs%s", db, sfx);
 }
 
 static int km_ch_run(struct km_ch_client *cl, size_t node, bool no_db, const char *sql)
@@ -118,7 +122,31 @@ static int km_ch_check_version(struct km_ch_client *cl, size_t node)
     return rc;
 }
 
-/* Create everything on one node. */
+/* Migration 1 → 2 on one node: the log streams and entries (SCHEMA.md). */
+static int km_ch_schema_logs(struct km_ch_client *cl, size_t node, const char *db, const char *sfx)
+{
+    static const char *const stmt[2] = {
+        "CREATE TABLE IF NOT EXISTS `%s`.log_streams%s (stream UInt64, names Array(String), "
+        "vals Array(String), first_ns Int64, last_ns Int64) ENGINE = ReplacingMergeTree(last_ns) "
+        "PARTITION BY tuple() ORDER BY stream",
+        "CREATE TABLE IF NOT EXISTS `%s`.logs%s (stream UInt64, ts Int64, line String) ENGINE = "
+        "MergeTree PARTITION BY toDate(intDiv(ts, 1000000000)) ORDER BY (stream, ts)",
+    };
+    struct km_buf b;
+    int rc = 0;
+
+    km_buf_init(&b, 0);
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        km_buf_reset(&b);
+        km_buf_printf(&b, stmt[i], db, sfx);
+        rc = km_buf_error(&b) ? km_err_set(KM_ENOMEM, "out of memory")
+                              : km_ch_run(cl, node, false, b.data);
+    }
+    km_buf_fini(&b);
+    return rc;
+}
+
+/* Create everything on one node (version 1's tables, then migration 2's). */
 static int km_ch_schema_node(struct km_ch_client *cl, size_t node, const char *db,
                              const char *cluster)
 {
@@ -181,15 +209,21 @@ static int km_ch_schema_node(struct km_ch_client *cl, size_t node, const char *d
         if ((rc = km_ch_run(cl, node, false, b.data)) != 0)
             goto out;
     }
+    /* Version 2: the log tables (a version 1 database gets them here, in place). */
+    if ((rc = km_ch_schema_logs(cl, node, db, sfx)) != 0)
+        goto out;
     if (cluster) {
-        const char *tab[4] = { "series", "samples", "rollup_5m", "rollup_1h" };
+        const char *tab[6] = {
+            "series", "samples", "rollup_5m", "rollup_1h", "log_streams", "logs"
+        };
+        const char *key[6] = { "id", "id", "id", "id", "stream", "stream" };
 
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 6; i++) {
             km_buf_reset(&b);
             km_buf_printf(&b,
                           "CREATE TABLE IF NOT EXISTS `%s`.%s AS `%s`.%s_local ENGINE = "
-                          "Distributed(`%s`, `%s`, %s_local, id)",
-                          db, tab[i], db, tab[i], cluster, db, tab[i]);
+                          "Distributed(`%s`, `%s`, %s_local, %s)",
+                          db, tab[i], db, tab[i], cluster, db, tab[i], key[i]);
             if ((rc = km_ch_run(cl, node, false, b.data)) != 0)
                 goto out;
         }

@@ -14,7 +14,8 @@
  *          0  4  payload length L
  *          4  4  CRC-32 of the payload
  *          8  L  payload: u16 nparts, then per part
- *                  u16 shard, u8 kind (0 series rows, 1 sample rows), u8 0,
+ *                  u16 shard, u8 kind (0 series rows, 1 sample rows, 2 log stream
+ *                  rows, 3 log entry rows: enum km_ch_part_kind), u8 0,
  *                  u32 rows, u32 len, len bytes of RowBinary rows
  * The acked file: magic "KMCHACK1", u32 nshards, per shard u64 seq, u64 offset, then a
  * CRC-32 of everything before it. A position (seq, off) means: that shard's rows of every
@@ -732,8 +733,8 @@ void km_ch_spool_acked(struct km_ch_spool *sp, size_t shard, struct km_ch_spool_
 }
 
 /* Take the shard's parts of one record's payload. */
-static int km_record_take(const unsigned char *pl, size_t len, size_t shard, struct km_buf *series,
-                          struct km_buf *samples, size_t rows[2])
+static int km_record_take(const unsigned char *pl, size_t len, size_t shard,
+                          struct km_buf *const out[KM_CH_PART__N], size_t rows[KM_CH_PART__N])
 {
     size_t off = 2, n;
 
@@ -742,34 +743,39 @@ static int km_record_take(const unsigned char *pl, size_t len, size_t shard, str
     n = km_get_u16(pl);
     for (size_t i = 0; i < n; i++) {
         uint32_t plen;
+        unsigned kind;
 
         if (off + KM_CH_PART_HDR > len)
             return km_err_set(KM_ECORRUPT, "a spool record's parts overrun it");
         plen = km_get_u32(pl + off + 8);
         if (plen > len - off - KM_CH_PART_HDR)
             return km_err_set(KM_ECORRUPT, "a spool record's part overruns it");
+        kind = pl[off + 2];
+        if (kind >= KM_CH_PART__N)
+            return km_err_set(KM_ECORRUPT, "a spool record's part is of unknown kind %u", kind);
         if (km_get_u16(pl + off) == shard) {
-            bool ser = pl[off + 2] == KM_CH_PART_SERIES;
-
-            km_buf_append(ser ? series : samples, pl + off + KM_CH_PART_HDR, plen);
-            rows[ser ? KM_CH_PART_SERIES : KM_CH_PART_SAMPLES] += km_get_u32(pl + off + 4);
+            km_buf_append(out[kind], pl + off + KM_CH_PART_HDR, plen);
+            rows[kind] += km_get_u32(pl + off + 4);
+            if (km_buf_error(out[kind]))
+                return km_err_set(KM_ENOMEM, "out of memory reading the spool");
         }
         off += KM_CH_PART_HDR + plen;
     }
-    if (km_buf_error(series) || km_buf_error(samples))
-        return km_err_set(KM_ENOMEM, "out of memory reading the spool");
     return 0;
 }
 
 int km_ch_spool_read(struct km_ch_spool *sp, size_t shard, struct km_ch_spool_pos *pos,
-                     size_t max_rows, struct km_buf *series, struct km_buf *samples, size_t rows[2])
+                     size_t max_rows, struct km_buf *const out[KM_CH_PART__N],
+                     size_t rows[KM_CH_PART__N])
 {
     struct km_buf pl;
+    size_t total = 0;
     int rc = 0;
 
-    rows[0] = rows[1] = 0;
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        rows[k] = 0;
     km_buf_init(&pl, KM_CH_REC_MAX);
-    while (rows[0] + rows[1] < max_rows) {
+    while (total < max_rows) {
         unsigned char rh[KM_CH_REC_HDR];
         uint64_t size, next = 0;
         bool last;
@@ -814,9 +820,12 @@ int km_ch_spool_read(struct km_ch_spool *sp, size_t shard, struct km_ch_spool_po
             rc = km_err_set(KM_ECORRUPT, "a spool record fails its CRC");
             break;
         }
-        if ((rc = km_record_take((unsigned char *)pl.data, len, shard, series, samples, rows)) != 0)
+        if ((rc = km_record_take((unsigned char *)pl.data, len, shard, out, rows)) != 0)
             break;
         pos->off += KM_CH_REC_HDR + len;
+        total = 0;
+        for (size_t k = 0; k < KM_CH_PART__N; k++)
+            total += rows[k];
     }
     km_buf_fini(&pl);
     return rc;

@@ -2,8 +2,8 @@
  * spool — the local write-ahead of the ClickHouse store (spool.c): what an append call
  * was told is stored, kept on disk until every shard's ClickHouse node has it. Records
  * hold the RowBinary rows of one append call split per shard and kind (series rows,
- * sample rows); each shard's writer reads the records from its acknowledged position
- * and acknowledges what ClickHouse took. FORMAT: the top of spool.c.
+ * sample rows, log stream rows, log entry rows); each shard's writer reads the records from its
+ * acknowledged position and acknowledges what ClickHouse took. FORMAT: the top of spool.c.
  *
  * Threads: any; one mutex inside, never held during a read of record bytes.
  */
@@ -19,7 +19,15 @@
 #define KM_CH_SPOOL_DIR           "clickhouse-spool"
 #define KM_CH_SPOOL_SEGMENT_BYTES (64u * 1024 * 1024)
 
-enum km_ch_part_kind { KM_CH_PART_SERIES = 0, KM_CH_PART_SAMPLES = 1 };
+/* The kinds of rows a record holds, in the order a shard's writer inserts them (a
+ * series or stream row before the rows that name it). */
+enum km_ch_part_kind {
+    KM_CH_PART_SERIES = 0,      /* series rows */
+    KM_CH_PART_SAMPLES = 1,     /* sample rows */
+    KM_CH_PART_LOG_STREAMS = 2, /* log stream rows */
+    KM_CH_PART_LOGS = 3,        /* log entry rows */
+    KM_CH_PART__N
+};
 
 /* One shard's rows of one kind in a record. */
 struct km_ch_spool_part {
@@ -73,12 +81,12 @@ void km_ch_spool_sync_due(struct km_ch_spool *sp);
 /* The shard's acknowledged position (where its reading starts after open). */
 void km_ch_spool_acked(struct km_ch_spool *sp, size_t shard, struct km_ch_spool_pos *pos);
 
-/* Append the shard's rows of the records from *pos on to `series` and `samples`, until
- * the end or at least max_rows rows; *pos moves past the records read, rows[kind] counts
- * the rows added of each kind. 0, or KM_EIO / KM_ECORRUPT. */
+/* Append the shard's rows of the records from *pos on to out[kind], until the end or at
+ * least max_rows rows; *pos moves past the records read, rows[kind] counts the rows
+ * added of each kind. 0, or KM_EIO / KM_ECORRUPT (also for a part of an unknown kind). */
 int km_ch_spool_read(struct km_ch_spool *sp, size_t shard, struct km_ch_spool_pos *pos,
-                     size_t max_rows, struct km_buf *series, struct km_buf *samples,
-                     size_t rows[2]);
+                     size_t max_rows, struct km_buf *const out[KM_CH_PART__N],
+                     size_t rows[KM_CH_PART__N]);
 
 /* Whether records follow pos. */
 bool km_ch_spool_pending(struct km_ch_spool *sp, const struct km_ch_spool_pos *pos);

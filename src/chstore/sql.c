@@ -32,10 +32,11 @@ static void put_quoted(struct km_buf *b, const char *s)
 
 /* ---- matchers ------------------------------------------------------------------------- */
 
-/* The value of the matcher's label in a series row. */
-static void put_label(struct km_buf *b, const char *name)
+/* The value of the matcher's label in a series row (`metric`: __name__ is the metric
+ * column) or a log stream row (every label in the arrays). */
+static void put_label_of(struct km_buf *b, const char *name, bool metric)
 {
-    if (strcmp(name, KM_METRIC_NAME_LABEL) == 0) {
+    if (metric && strcmp(name, KM_METRIC_NAME_LABEL) == 0) {
         km_buf_puts(b, "metric");
         return;
     }
@@ -44,21 +45,26 @@ static void put_label(struct km_buf *b, const char *name)
     km_buf_puts(b, ")]");
 }
 
-static void put_matcher(struct km_buf *b, const struct km_matcher *m)
+static void put_label(struct km_buf *b, const char *name)
+{
+    put_label_of(b, name, true);
+}
+
+static void put_matcher(struct km_buf *b, const struct km_matcher *m, bool metric)
 {
     size_t n;
 
     switch (m->type) {
     case KM_MATCH_EQ:
     case KM_MATCH_NEQ:
-        put_label(b, m->name);
+        put_label_of(b, m->name, metric);
         km_buf_puts(b, m->type == KM_MATCH_EQ ? " = " : " != ");
         put_quoted(b, m->value);
         return;
     case KM_MATCH_RE:
     case KM_MATCH_NRE:
         km_buf_puts(b, m->type == KM_MATCH_RE ? "match(" : "NOT match(");
-        put_label(b, m->name);
+        put_label_of(b, m->name, metric);
         km_buf_puts(b, ", ");
         /* '^(?-s:' re ')$' as one literal. */
         n = strlen(m->value);
@@ -80,16 +86,26 @@ static void put_matcher(struct km_buf *b, const struct km_matcher *m)
     }
 }
 
-int km_ch_sql_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm)
+static int put_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm, bool metric)
 {
     if (nm == 0)
         km_buf_putc(b, '1');
     for (size_t i = 0; i < nm; i++) {
         if (i > 0)
             km_buf_puts(b, " AND ");
-        put_matcher(b, m[i]);
+        put_matcher(b, m[i], metric);
     }
     return km_buf_error(b);
+}
+
+int km_ch_sql_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm)
+{
+    return put_matchers(b, m, nm, true);
+}
+
+int km_ch_sql_stream_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm)
+{
+    return put_matchers(b, m, nm, false);
 }
 
 /* ---- series ---------------------------------------------------------------------------- */
@@ -284,5 +300,102 @@ int km_ch_sql_label_values(struct km_buf *b, const struct km_ch_tables *tab, con
     km_buf_printf(b, " AS x FROM %s", tab->series);
     put_where(b, m, nm, mint, maxt);
     km_buf_puts(b, " AND x != '' ORDER BY x FORMAT RowBinary");
+    return km_buf_error(b);
+}
+
+/* ---- logs --------------------------------------------------------------------------------- */
+
+/* " WHERE <matchers> AND <the stream has entries in [start, end)>" on log_streams. */
+static void put_stream_where(struct km_buf *b, const struct km_ch_tables *tab,
+                             struct km_matcher *const *m, size_t nm, int64_t start, int64_t end)
+{
+    km_buf_puts(b, " WHERE ");
+    put_matchers(b, m, nm, false);
+    km_buf_puts(b, " AND last_ns >= ");
+    put_time(b, clamp_time(start) - KM_CH_ROLLUP_1H_MS * 1000000);
+    km_buf_printf(b, " AND stream IN (SELECT stream FROM %s WHERE ts >= ", tab->logs_local);
+    put_time(b, start);
+    km_buf_puts(b, " AND ts < ");
+    put_time(b, end);
+    km_buf_putc(b, ')');
+}
+
+int km_ch_sql_log_streams(struct km_buf *b, const struct km_ch_tables *tab,
+                          struct km_matcher *const *m, size_t nm, int64_t start, int64_t end)
+{
+    km_buf_printf(b, "SELECT stream, any(names), any(vals) FROM %s", tab->log_streams);
+    put_stream_where(b, tab, m, nm, start, end);
+    km_buf_puts(b, " GROUP BY stream FORMAT RowBinary");
+    return km_buf_error(b);
+}
+
+int km_ch_sql_log_page(struct km_buf *b, const struct km_ch_tables *tab,
+                       const struct km_ch_sql_log_page *p)
+{
+    km_buf_printf(b, "SELECT ts, line FROM %s WHERE stream = ", tab->logs);
+    km_buf_put_u64(b, p->stream);
+    if (p->exact) {
+        km_buf_puts(b, " AND ts = ");
+        put_time(b, p->lo);
+    } else {
+        km_buf_puts(b, " AND ts >= ");
+        put_time(b, p->lo);
+        km_buf_puts(b, " AND ts < ");
+        put_time(b, p->hi);
+    }
+    for (size_t i = 0; i < p->n_must_contain; i++) {
+        km_buf_puts(b, " AND position(line, ");
+        km_ch_quote(b, p->must_contain[i], p->must_contain_len[i]);
+        km_buf_puts(b, ") > 0");
+    }
+    km_buf_puts(b, p->backward ? " ORDER BY ts DESC, line DESC" : " ORDER BY ts, line");
+    if (p->limit)
+        km_buf_printf(b, " LIMIT %zu", p->limit);
+    km_buf_puts(b, " FORMAT RowBinary");
+    return km_buf_error(b);
+}
+
+/* The distinct values of label `name` (NULL: the label names) of the streams, sorted. */
+static int put_log_distinct(struct km_buf *b, const struct km_ch_tables *tab, const char *name,
+                            struct km_matcher *const *m, size_t nm, int64_t start, int64_t end)
+{
+    km_buf_puts(b, "SELECT DISTINCT ");
+    if (name)
+        put_label_of(b, name, false);
+    else
+        km_buf_puts(b, "arrayJoin(names)");
+    km_buf_printf(b, " AS x FROM %s", tab->log_streams);
+    put_stream_where(b, tab, m, nm, start, end);
+    km_buf_puts(b,
+                name ? " AND x != '' ORDER BY x FORMAT RowBinary" : " ORDER BY x FORMAT RowBinary");
+    return km_buf_error(b);
+}
+
+int km_ch_sql_log_label_names(struct km_buf *b, const struct km_ch_tables *tab,
+                              struct km_matcher *const *m, size_t nm, int64_t start, int64_t end)
+{
+    return put_log_distinct(b, tab, NULL, m, nm, start, end);
+}
+
+int km_ch_sql_log_label_values(struct km_buf *b, const struct km_ch_tables *tab, const char *name,
+                               struct km_matcher *const *m, size_t nm, int64_t start, int64_t end)
+{
+    return put_log_distinct(b, tab, name, m, nm, start, end);
+}
+
+int km_ch_sql_log_stats(struct km_buf *b, const struct km_ch_tables *tab,
+                        struct km_matcher *const *m, size_t nm, int64_t start, int64_t end)
+{
+    km_buf_printf(b,
+                  "SELECT uniqExact(stream), uniqExact(stream, intDiv(ts, 86400000000000)), "
+                  "count(), sum(length(line)) FROM (SELECT DISTINCT stream, ts, line FROM %s "
+                  "WHERE ts >= ",
+                  tab->logs_local);
+    put_time(b, start);
+    km_buf_puts(b, " AND ts < ");
+    put_time(b, end);
+    km_buf_printf(b, " AND stream IN (SELECT stream FROM %s WHERE ", tab->log_streams_local);
+    put_matchers(b, m, nm, false);
+    km_buf_puts(b, ")) FORMAT RowBinary");
     return km_buf_error(b);
 }

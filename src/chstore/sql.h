@@ -88,4 +88,44 @@ int km_ch_sql_label_names(struct km_buf *b, const struct km_ch_tables *tab,
 int km_ch_sql_label_values(struct km_buf *b, const struct km_ch_tables *tab, const char *name,
                            struct km_matcher *const *m, size_t nm, int64_t mint, int64_t maxt);
 
+/* ---- logs (SCHEMA.md "Logs"); times in nanoseconds, ranges [start, end) ---------------- */
+
+/* The conditions of nm matchers on a log stream row: every label, `__name__` too, is
+ * `vals[indexOf(names, 'n')]`. */
+int km_ch_sql_stream_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm);
+
+/* The streams matching with entries in [start, end): rows (stream UInt64, names
+ * Array(String), vals Array(String)). */
+int km_ch_sql_log_streams(struct km_buf *b, const struct km_ch_tables *tab,
+                          struct km_matcher *const *m, size_t nm, int64_t start, int64_t end);
+
+/* One page of a stream's entries: rows (ts Int64, line String) in [lo, hi) (or at ts ==
+ * lo exactly), holding every must_contain string, ordered by ts then line (both
+ * descending when backward), at most `limit` (0: all). */
+struct km_ch_sql_log_page {
+    uint64_t stream;
+    int64_t lo, hi;
+    bool exact, backward;
+    size_t limit;
+    const char *const *must_contain;
+    const size_t *must_contain_len;
+    size_t n_must_contain;
+};
+int km_ch_sql_log_page(struct km_buf *b, const struct km_ch_tables *tab,
+                       const struct km_ch_sql_log_page *p);
+
+/* Label names (sorted, distinct) and the non-empty values of one, of the streams matching
+ * with entries in [start, end): rows of one String. */
+int km_ch_sql_log_label_names(struct km_buf *b, const struct km_ch_tables *tab,
+                              struct km_matcher *const *m, size_t nm, int64_t start, int64_t end);
+int km_ch_sql_log_label_values(struct km_buf *b, const struct km_ch_tables *tab, const char *name,
+                               struct km_matcher *const *m, size_t nm, int64_t start, int64_t end);
+
+/* One row (streams UInt64, chunks UInt64, entries UInt64, bytes UInt64) of the entries in
+ * [start, end) of the streams matching, exact duplicates counted once; a chunk is a
+ * (stream, UTC day). Over the local tables: run on every node, the rows summed (a
+ * stream is on one shard). */
+int km_ch_sql_log_stats(struct km_buf *b, const struct km_ch_tables *tab,
+                        struct km_matcher *const *m, size_t nm, int64_t start, int64_t end);
+
 #endif

@@ -25,6 +25,7 @@
  */
 #include "chstore/writer.h"
 
+#include "chstore/rowbin.h"
 #include "chstore/schema.h"
 #include "chstore/series.h"
 #include "chstore/spool.h"
@@ -69,8 +70,8 @@ struct km_ch_writer {
     struct km_ch_store *st;
     struct km_ch_spool *sp;
     size_t nshards;
-    char *cluster;                        /* NULL: one node */
-    char *insert_series, *insert_samples; /* the INSERT statements */
+    char *cluster;               /* NULL: one node */
+    char *insert[KM_CH_PART__N]; /* the INSERT statements, by enum km_ch_part_kind */
     int64_t fsync_ms;
     struct km_ch_shard *shards;
     struct km_ch_node_stats *ns;
@@ -105,44 +106,12 @@ static void km_ch_sleep_ms(int64_t ms)
 
 /* ---- RowBinary ------------------------------------------------------------------------ */
 
-static void km_rb_varint(struct km_buf *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    size_t n = 0;
-
-    do {
-        tmp[n] = (unsigned char)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    km_buf_append(b, tmp, n);
-}
-
-static void km_rb_string(struct km_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    km_rb_varint(b, n);
-    km_buf_append(b, s, n);
-}
-
-static void km_rb_u64(struct km_buf *b, uint64_t v)
-{
-    unsigned char tmp[8];
-
-    for (int i = 0; i < 8; i++)
-        tmp[i] = (unsigned char)(v >> (8 * i));
-    km_buf_append(b, tmp, 8);
-}
-
 static void km_rb_f64(struct km_buf *b, double v)
 {
     uint64_t u;
 
     memcpy(&u, &v, sizeof(u));
-    km_rb_u64(b, u);
+    km_ch_rb_u64(b, u);
 }
 
 /* A series row of sorted labels l (with __name__ = metric). */
@@ -153,25 +122,25 @@ static void km_rb_series_row(struct km_buf *b, const char *metric, uint64_t id,
 
     for (size_t i = 0; i < n; i++)
         k += strcmp(l[i].name, KM_METRIC_NAME_LABEL) != 0;
-    km_rb_string(b, metric);
-    km_rb_u64(b, id);
-    km_rb_varint(b, k);
+    km_ch_rb_string(b, metric);
+    km_ch_rb_u64(b, id);
+    km_ch_rb_varint(b, k);
     for (size_t i = 0; i < n; i++)
         if (strcmp(l[i].name, KM_METRIC_NAME_LABEL) != 0)
-            km_rb_string(b, l[i].name);
-    km_rb_varint(b, k);
+            km_ch_rb_string(b, l[i].name);
+    km_ch_rb_varint(b, k);
     for (size_t i = 0; i < n; i++)
         if (strcmp(l[i].name, KM_METRIC_NAME_LABEL) != 0)
-            km_rb_string(b, l[i].value);
-    km_rb_u64(b, (uint64_t)first_ms);
-    km_rb_u64(b, (uint64_t)last_ms);
+            km_ch_rb_string(b, l[i].value);
+    km_ch_rb_u64(b, (uint64_t)first_ms);
+    km_ch_rb_u64(b, (uint64_t)last_ms);
 }
 
 static void km_rb_sample_row(struct km_buf *b, const char *metric, uint64_t id, int64_t t, double v)
 {
-    km_rb_string(b, metric);
-    km_rb_u64(b, id);
-    km_rb_u64(b, (uint64_t)t);
+    km_ch_rb_string(b, metric);
+    km_ch_rb_u64(b, id);
+    km_ch_rb_u64(b, (uint64_t)t);
     km_rb_f64(b, v);
 }
 
@@ -630,22 +599,26 @@ static void km_ch_linger(struct km_ch_writer *w, size_t shard, const struct km_c
     *seen_bytes = km_ch_spool_shard_bytes(w->sp, shard);
 }
 
-/* Send one batch until ClickHouse has it or the writer stops. */
-static int km_ch_send(struct km_ch_writer *w, size_t shard, struct km_buf *series, size_t nseries,
-                      struct km_buf *samples, size_t nsamples)
+/* Send one batch (its rows of each kind, in the kinds' order) until ClickHouse has it or
+ * the writer stops. */
+static int km_ch_send(struct km_ch_writer *w, size_t shard, struct km_buf *const rows[],
+                      const size_t nrows[])
 {
     int64_t backoff = KM_CH_BACKOFF_MIN_MS;
-    bool series_done = series->len == 0, logged = false;
+    size_t done = 0, total = 0;
+    bool logged = false;
 
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        total += nrows[k];
     while (!atomic_load(&w->stop)) {
         int rc = 0;
 
-        if (!series_done) {
-            rc = km_ch_insert(w, shard, w->insert_series, series, nseries);
-            series_done = rc == 0;
+        /* The kinds inserted already are not sent again. */
+        while (rc == 0 && done < KM_CH_PART__N) {
+            if (rows[done]->len)
+                rc = km_ch_insert(w, shard, w->insert[done], rows[done], nrows[done]);
+            done += rc == 0;
         }
-        if (rc == 0 && samples->len)
-            rc = km_ch_insert(w, shard, w->insert_samples, samples, nsamples);
         if (rc == 0) {
             if (logged)
                 km_log_info(KM_CH_LOG, "ClickHouse %s takes inserts again",
@@ -661,8 +634,8 @@ static int km_ch_send(struct km_ch_writer *w, size_t shard, struct km_buf *serie
             continue;
         }
         km_log_error(KM_CH_LOG,
-                     "ClickHouse refused an insert of %zu rows (kept, retried in %d s): %s",
-                     nseries + nsamples, KM_CH_REFUSED_RETRY_MS / 1000, km_err_msg());
+                     "ClickHouse refused an insert of %zu rows (kept, retried in %d s): %s", total,
+                     KM_CH_REFUSED_RETRY_MS / 1000, km_err_msg());
         logged = true;
         if (km_ch_schema_gone(km_err_msg()))
             atomic_store(&w->st->schema_ready, false);
@@ -679,16 +652,19 @@ static void *km_ch_shard_main(void *arg)
     struct km_ch_shard *sh = arg;
     struct km_ch_writer *w = sh->w;
     struct km_ch_spool_pos pos, next;
-    struct km_buf series, samples;
+    struct km_buf bufs[KM_CH_PART__N];
+    struct km_buf *rows[KM_CH_PART__N];
     int64_t next_ret = 0, next_gc = 0, next_progress = 0;
     uint64_t seen = 0;
     int schema_fails = 0;
 
-    km_buf_init(&series, 0);
-    km_buf_init(&samples, 0);
+    for (size_t k = 0; k < KM_CH_PART__N; k++) {
+        km_buf_init(&bufs[k], 0);
+        rows[k] = &bufs[k];
+    }
     km_ch_spool_acked(w->sp, sh->idx, &pos);
     while (!atomic_load(&w->stop)) {
-        size_t rows[2] = { 0, 0 };
+        size_t nrows[KM_CH_PART__N], bytes = 0;
 
         if (w->fsync_ms > 0)
             km_ch_spool_sync_due(w->sp);
@@ -705,23 +681,23 @@ static void *km_ch_shard_main(void *arg)
         if (!km_ch_spool_pending(w->sp, &pos))
             continue;
         next = pos;
-        km_buf_reset(&series);
-        km_buf_reset(&samples);
-        if (km_ch_spool_read(w->sp, sh->idx, &next, KM_CH_BATCH_ROWS, &series, &samples, rows) !=
-            0) {
+        for (size_t k = 0; k < KM_CH_PART__N; k++)
+            km_buf_reset(&bufs[k]);
+        if (km_ch_spool_read(w->sp, sh->idx, &next, KM_CH_BATCH_ROWS, rows, nrows) != 0) {
             km_log_error(KM_CH_LOG, "reading the spool (shard %zu): %s", sh->idx, km_err_msg());
             km_ch_sleep_ms(1000);
             continue;
         }
-        if ((series.len || samples.len) && km_ch_send(w, sh->idx, &series, rows[KM_CH_PART_SERIES],
-                                                      &samples, rows[KM_CH_PART_SAMPLES]) != 0)
+        for (size_t k = 0; k < KM_CH_PART__N; k++)
+            bytes += bufs[k].len;
+        if (bytes && km_ch_send(w, sh->idx, rows, nrows) != 0)
             break;
         if (km_ch_spool_ack(w->sp, sh->idx, &next) != 0)
             km_log_error(KM_CH_LOG, "acknowledging the spool: %s", km_err_msg());
         pos = next;
     }
-    km_buf_fini(&series);
-    km_buf_fini(&samples);
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        km_buf_fini(&bufs[k]);
     return NULL;
 }
 
@@ -753,12 +729,19 @@ int km_ch_writer_start(struct km_ch_store *st, const struct km_ch_opts *o, const
     atomic_store(&w->newest_ms, INT64_MIN);
     w->shards = calloc(w->nshards, sizeof(*w->shards));
     w->ns = calloc(w->nshards, sizeof(*w->ns));
-    w->insert_series = km_ch_strdupf("INSERT INTO `%s`.series%s FORMAT RowBinary", db, sfx);
-    w->insert_samples = km_ch_strdupf("INSERT INTO `%s`.samples%s FORMAT RowBinary", db, sfx);
+    w->insert[KM_CH_PART_SERIES] =
+        km_ch_strdupf("INSERT INTO `%s`.series%s FORMAT RowBinary", db, sfx);
+    w->insert[KM_CH_PART_SAMPLES] =
+        km_ch_strdupf("INSERT INTO `%s`.samples%s FORMAT RowBinary", db, sfx);
+    w->insert[KM_CH_PART_LOG_STREAMS] =
+        km_ch_strdupf("INSERT INTO `%s`.log_streams%s FORMAT RowBinary", db, sfx);
+    w->insert[KM_CH_PART_LOGS] = km_ch_strdupf("INSERT INTO `%s`.logs%s FORMAT RowBinary", db, sfx);
     w->cluster = o->cluster && *o->cluster ? strdup(o->cluster) : NULL;
-    if (!w->shards || !w->ns || !w->insert_series || !w->insert_samples ||
-        (o->cluster && *o->cluster && !w->cluster))
+    if (!w->shards || !w->ns || (o->cluster && *o->cluster && !w->cluster))
         return km_err_set(KM_ENOMEM, "out of memory");
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        if (!w->insert[k])
+            return km_err_set(KM_ENOMEM, "out of memory");
     so.dir = spool_dir;
     so.nshards = w->nshards;
     so.max_bytes = o->spool_max_bytes;
@@ -797,11 +780,25 @@ void km_ch_writer_stop(struct km_ch_store *st, int64_t flush_ms)
     km_ch_spool_close(w->sp);
     free(w->shards);
     free(w->ns);
-    free(w->insert_series);
-    free(w->insert_samples);
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        free(w->insert[k]);
     free(w->cluster);
     free(w);
     st->w = NULL;
+}
+
+int km_ch_writer_spool(struct km_ch_store *st, const struct km_ch_spool_part *p, size_t n)
+{
+    int rc = km_ch_spool_append(st->w->sp, p, n);
+
+    if (rc == KM_ELIMIT)
+        atomic_fetch_add(&st->w->refused, 1);
+    return rc;
+}
+
+size_t km_ch_writer_shards(const struct km_ch_store *st)
+{
+    return st->w->nshards;
 }
 
 int km_ch_writer_flush(struct km_ch_store *st, int64_t timeout_ms)

@@ -28,6 +28,13 @@ int km_ch_series_ref(void *ctx, const struct km_label *l, size_t n, uint64_t *re
 int km_ch_append_refs(void *ctx, const struct km_ref_sample *s, size_t n,
                       enum km_sample_status *status, struct km_append_result *res);
 
+/* Put one record of parts in the spool (the log sink's rows): 0 once it is there
+ * (KM_ELIMIT when the spool is full, counted as a refused append). */
+struct km_ch_spool_part;
+int km_ch_writer_spool(struct km_ch_store *st, const struct km_ch_spool_part *p, size_t n);
+/* The number of shards rows are split for. */
+size_t km_ch_writer_shards(const struct km_ch_store *st);
+
 /* Wait until ClickHouse acknowledged everything appended so far (KM_ETIMEDOUT). */
 int km_ch_writer_flush(struct km_ch_store *st, int64_t timeout_ms);
 

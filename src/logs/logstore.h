@@ -30,6 +30,7 @@
 #ifndef KMON_LOGS_LOGSTORE_H
 #define KMON_LOGS_LOGSTORE_H
 
+#include "logs/logsink.h"
 #include "logs/logsource.h"
 #include "logs/logtypes.h"
 
@@ -72,30 +73,6 @@ struct km_logstore_opts {
     int zstd_level;             /* chunk compression level (0: 3) */
 };
 
-enum km_log_refusal {
-    KM_LOG_INVALID,      /* the stream's labels (or the entry) are invalid */
-    KM_LOG_TOO_NEW,      /* too far in the future */
-    KM_LOG_RETENTION,    /* older than the retention */
-    KM_LOG_TOO_OLD,      /* behind its stream's newest by more than the window */
-    KM_LOG_TOO_LONG,     /* line longer than max_line_bytes */
-    KM_LOG_STREAM_LIMIT, /* a new stream past max_streams */
-    KM_LOG_REFUSAL__N,
-};
-
-/* What one push did. `example` holds one refused entry, as a sentence naming its
- * stream, timestamp and reason, for the client's 400 (empty when nothing was refused). */
-struct km_log_push_result {
-    uint64_t stored, duplicate;
-    uint64_t refused[KM_LOG_REFUSAL__N];
-    uint64_t refused_total;
-    char example[512];
-};
-
-/* A few words naming a refusal ("too far in the future", …) for messages and the
- * reason label of kmon_logs_entries_total. */
-const char *km_log_refusal_str(enum km_log_refusal r);
-const char *km_log_refusal_reason(enum km_log_refusal r); /* "too_new", … */
-
 /* Open (creating the directory when missing), replay the WAL, start the background
  * thread. On success *out is new; close it with km_logstore_close(). */
 int km_logstore_open(struct km_logstore **out, const struct km_logstore_opts *opts);
@@ -106,6 +83,9 @@ int km_logstore_open(struct km_logstore **out, const struct km_logstore_opts *op
  * was acknowledged and the client should retry. */
 int km_logstore_push(struct km_logstore *s, const struct km_log_push_stream *st, size_t n,
                      struct km_log_push_result *res);
+
+/* The store as a log sink (logsink.h: push and metrics), valid until km_logstore_close(). */
+void km_logstore_sink(struct km_logstore *s, struct km_log_sink *out);
 
 /* The store as a log source (valid until km_logstore_close()). */
 void km_logstore_source(struct km_logstore *s, struct km_log_source *out);

@@ -3,6 +3,7 @@
  * cutting and writing chunks, replay at open, retention and metrics. Reads are in
  * lread.c; byte formats in lcodec.c and FORMAT.md.
  */
+#include "logs/logcheck.h"
 #include "logs/lstore.h"
 
 #include "common/array.h"
@@ -31,11 +32,6 @@
 
 #define MOD "logs"
 
-#define DEF_RETENTION_MS  (15LL * 24 * 3600 * 1000)
-#define DEF_MAX_FUTURE_MS (10LL * 60 * 1000)
-#define DEF_OOO_WINDOW_MS (3600LL * 1000)
-#define DEF_MAX_LINE      (256u * 1024)
-#define DEF_MAX_STREAMS   1000000u
 #define DEF_FSYNC_MS      1000
 #define DEF_CHUNK_TARGET  (1024u * 1024)
 #define DEF_CHUNK_AGE_MS  (3600LL * 1000)
@@ -1617,125 +1613,39 @@ static int sync_each(struct km_logstore *s)
     return 0;
 }
 
-const char *km_log_refusal_str(enum km_log_refusal r)
-{
-    switch (r) {
-    case KM_LOG_INVALID:
-        return "invalid labels";
-    case KM_LOG_TOO_NEW:
-        return "too far in the future";
-    case KM_LOG_RETENTION:
-        return "older than the retention";
-    case KM_LOG_TOO_OLD:
-        return "too far behind its stream's newest entry";
-    case KM_LOG_TOO_LONG:
-        return "line too long";
-    case KM_LOG_STREAM_LIMIT:
-        return "too many streams";
-    default:
-        return "refused";
-    }
-}
-
-const char *km_log_refusal_reason(enum km_log_refusal r)
-{
-    static const char *const names[] = { "invalid", "too_new",  "retention",
-                                         "too_old", "too_long", "stream_limit" };
-
-    return (unsigned)r < KM_LOG_REFUSAL__N ? names[r] : "refused";
-}
-
-static void labels_str(char *out, size_t size, const struct km_label *v, size_t n)
-{
-    size_t k = 0;
-    int w;
-
-    w = snprintf(out, size, "{");
-    k = w > 0 ? (size_t)w : 0;
-    for (size_t i = 0; i < n && k < size; i++) {
-        w = snprintf(out + k, size - k, "%s%s=\"%s\"", i ? ", " : "", v[i].name ? v[i].name : "",
-                     v[i].value ? v[i].value : "");
-        if (w < 0)
-            break;
-        k += (size_t)w;
-    }
-    if (k < size)
-        snprintf(out + k, size - k, "}");
-}
-
 static void refuse(struct km_logstore *s, struct km_log_push_result *res, enum km_log_refusal r,
                    const struct km_label *lv, size_t nl, const struct km_log_entry *e,
                    const char *detail)
 {
-    res->refused[r]++;
-    res->refused_total++;
     s->refused[r]++;
     s->refused_bytes[r] += e ? e->len : 0;
-    if (!res->example[0]) {
-        char ls[256], ts[48] = "";
-
-        labels_str(ls, sizeof(ls), lv, nl);
-        if (e)
-            km_time_format_rfc3339(ts, sizeof(ts), e->ts_ns, 9);
-        snprintf(res->example, sizeof(res->example), "entry%s%s for stream %s refused: %s%s%s",
-                 e ? " at " : "", ts, ls, km_log_refusal_str(r), detail ? " " : "",
-                 detail ? detail : "");
-    }
-}
-
-struct pidx {
-    int64_t ts;
-    uint32_t i;
-};
-
-static int cmp_pidx(const void *a, const void *b)
-{
-    const struct pidx *x = a, *y = b;
-
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
+    km_log_refusal_note(res, r, lv, nl, e, detail);
 }
 
 static int push_one(struct km_logstore *s, const struct km_log_push_stream *ps, int64_t now_ms,
                     struct km_log_push_result *res)
 {
     struct km_label lv[KM_LIMIT_LABELS_PER_SERIES];
-    size_t nl = 0, lbytes = 0;
+    size_t nl = 0;
     struct lstream *st = NULL;
-    struct pidx *ord = NULL;
+    uint32_t *ord = NULL;
     const struct km_log_entry **acc = NULL;
     size_t nacc = 0;
-    int64_t fut = now_ms * 1000000 + s->o.max_future_ms * 1000000;
-    int64_t old = now_ms * 1000000 - s->o.retention_ms * 1000000;
+    const struct km_log_limits lim = { .retention_ms = s->o.retention_ms,
+                                       .max_future_ms = s->o.max_future_ms,
+                                       .ooo_window_ms = s->o.ooo_window_ms,
+                                       .max_line_bytes = s->o.max_line_bytes,
+                                       .max_streams = s->o.max_streams };
     int64_t newest;
     uint64_t hash;
+    const char *why;
     int rc = 0;
     char detail[96];
 
-    /* labels: drop empty values, sort, check */
-    bool bad = ps->n_labels > KM_LIMIT_LABELS_PER_SERIES;
-    for (size_t i = 0; !bad && i < ps->n_labels; i++) {
-        if (!ps->labels[i].name || !ps->labels[i].value) {
-            bad = true;
-            break;
-        }
-        if (!ps->labels[i].value[0])
-            continue;
-        lbytes += strlen(ps->labels[i].name) + strlen(ps->labels[i].value);
-        lv[nl++] = ps->labels[i];
-    }
-    if (!bad) {
-        km_labels_sort(lv, nl);
-        if (nl == 0 || lbytes > KM_LOGS_LABEL_BYTES || km_labels_check(lv, nl) < 0)
-            bad = true;
-    }
-    if (bad) {
+    if (!km_log_labels_prepare(ps, lv, &nl, &why)) {
         for (size_t i = 0; i < ps->n_entries; i++)
             refuse(s, res, KM_LOG_INVALID, ps->labels, ps->n_labels > 16 ? 16 : ps->n_labels,
-                   &ps->entries[i],
-                   nl == 0 ? "(a stream needs at least one label with a value)"
-                           : "(label names must match [a-zA-Z_][a-zA-Z0-9_]* and be unique)");
+                   &ps->entries[i], why);
         return 0;
     }
     if (ps->n_entries == 0)
@@ -1743,46 +1653,24 @@ static int push_one(struct km_logstore *s, const struct km_log_push_stream *ps, 
     hash = km_labels_hash(lv, nl);
     st = stream_by_labels(s, lv, nl, hash);
 
-    ord = malloc(ps->n_entries * sizeof(*ord));
+    if ((rc = km_log_entries_order(ps, &ord)) != 0)
+        return rc;
     acc = malloc(ps->n_entries * sizeof(*acc));
-    if (!ord || !acc) {
+    if (!acc) {
         rc = km_err_set(KM_ENOMEM, "out of memory storing log entries");
         goto free_ord;
     }
-    for (size_t i = 0; i < ps->n_entries; i++)
-        ord[i] = (struct pidx){ ps->entries[i].ts_ns, (uint32_t)i };
-    km_sort(ord, ps->n_entries, sizeof(*ord), cmp_pidx);
 
     newest = st ? st->newest : INT64_MIN;
     if (st && !st->dd.loaded)
         dd_load(s, st);
     for (size_t k = 0; k < ps->n_entries; k++) {
-        const struct km_log_entry *e = &ps->entries[ord[k].i];
+        const struct km_log_entry *e = &ps->entries[ord[k]];
 
-        if (e->ts_ns > fut) {
-            snprintf(detail, sizeof(detail), "(more than %llds ahead of the clock)",
-                     (long long)(s->o.max_future_ms / 1000));
-            refuse(s, res, KM_LOG_TOO_NEW, lv, nl, e, detail);
-            continue;
-        }
-        if (e->ts_ns < old) {
-            snprintf(detail, sizeof(detail), "(the retention is %lldh)",
-                     (long long)(s->o.retention_ms / 3600000));
-            refuse(s, res, KM_LOG_RETENTION, lv, nl, e, detail);
-            continue;
-        }
-        if (newest != INT64_MIN && newest >= INT64_MIN + s->o.ooo_window_ms * 1000000 &&
-            e->ts_ns < newest - s->o.ooo_window_ms * 1000000) {
-            snprintf(detail, sizeof(detail), "(more than %llds behind; the window is %llds)",
-                     (long long)((newest - e->ts_ns) / 1000000000),
-                     (long long)(s->o.ooo_window_ms / 1000));
-            refuse(s, res, KM_LOG_TOO_OLD, lv, nl, e, detail);
-            continue;
-        }
-        if (e->len > s->o.max_line_bytes) {
-            snprintf(detail, sizeof(detail), "(%zu bytes; the limit is %zu)", e->len,
-                     s->o.max_line_bytes);
-            refuse(s, res, KM_LOG_TOO_LONG, lv, nl, e, detail);
+        int r = km_log_entry_check(&lim, now_ms, newest, e, detail, sizeof(detail));
+
+        if (r >= 0) {
+            refuse(s, res, (enum km_log_refusal)r, lv, nl, e, detail);
             continue;
         }
         if (newest != INT64_MIN && e->ts_ns <= newest) {
@@ -2256,29 +2144,22 @@ out:
 
 static void set_defaults(struct km_logstore_opts *o)
 {
-    int64_t *ms[] = { &o->retention_ms, &o->max_future_ms, &o->ooo_window_ms, &o->fsync_interval_ms,
-                      &o->max_chunk_age_ms };
+    struct km_log_limits l = { .retention_ms = o->retention_ms,
+                               .max_future_ms = o->max_future_ms,
+                               .ooo_window_ms = o->ooo_window_ms,
+                               .max_line_bytes = o->max_line_bytes,
+                               .max_streams = o->max_streams };
 
-    for (size_t i = 0; i < sizeof(ms) / sizeof(*ms); i++)
-        if (*ms[i] > MAX_MS)
-            *ms[i] = MAX_MS;
-    if (o->retention_ms <= 0)
-        o->retention_ms = DEF_RETENTION_MS;
-    /* 0 is the default, a negative value none */
-    if (o->max_future_ms == 0)
-        o->max_future_ms = DEF_MAX_FUTURE_MS;
-    else if (o->max_future_ms < 0)
-        o->max_future_ms = 0;
-    if (o->ooo_window_ms == 0)
-        o->ooo_window_ms = DEF_OOO_WINDOW_MS;
-    else if (o->ooo_window_ms < 0)
-        o->ooo_window_ms = 0;
-    if (o->max_line_bytes == 0)
-        o->max_line_bytes = DEF_MAX_LINE;
-    if (o->max_line_bytes > KM_LOGS_WAL_REC_BYTES)
-        o->max_line_bytes = KM_LOGS_WAL_REC_BYTES;
-    if (o->max_streams == 0)
-        o->max_streams = DEF_MAX_STREAMS;
+    if (o->fsync_interval_ms > MAX_MS)
+        o->fsync_interval_ms = MAX_MS;
+    if (o->max_chunk_age_ms > MAX_MS)
+        o->max_chunk_age_ms = MAX_MS;
+    km_log_limits_resolve(&l);
+    o->retention_ms = l.retention_ms;
+    o->max_future_ms = l.max_future_ms;
+    o->ooo_window_ms = l.ooo_window_ms;
+    o->max_line_bytes = l.max_line_bytes;
+    o->max_streams = l.max_streams;
     /* negative: fsync before every push returns (the store's thread still wakes up
      * every DEF_FSYNC_MS for its other work) */
     if (o->fsync_interval_ms <= 0)
@@ -2479,6 +2360,22 @@ void km_logstore_close(struct km_logstore *s)
     pthread_mutex_destroy(&s->mu);
     free(s->dir);
     free(s);
+}
+
+static int sink_push(void *ctx, const struct km_log_push_stream *st, size_t n,
+                     struct km_log_push_result *res)
+{
+    return km_logstore_push(ctx, st, n, res);
+}
+
+static void sink_metrics(void *ctx, struct km_mset *m)
+{
+    km_logstore_metrics(ctx, m);
+}
+
+void km_logstore_sink(struct km_logstore *s, struct km_log_sink *out)
+{
+    *out = (struct km_log_sink){ .push = sink_push, .metrics = sink_metrics, .ctx = s };
 }
 
 void km_logstore_source(struct km_logstore *s, struct km_log_source *out)

@@ -24,7 +24,7 @@
 #include "common/timefmt.h"
 #include "ingest_cluster.h"
 #include "ingest_internal.h"
-#include "logs/logstore.h"
+#include "logs/logsink.h"
 #include "otlp/otlp.h"
 #include "otlp/otlp_delta.h"
 #include "otlp/otlp_logs.h"
@@ -47,7 +47,7 @@ enum { OUT_OK, OUT_PARTIAL, OUT_BAD, OUT_LIMITED, OUT_FAILED, OUT__N };
 
 struct km_otlp_ingest {
     struct km_ingest *in;
-    struct km_logstore *logs;
+    struct km_log_sink logs;
     struct km_otlp_delta *delta;
     size_t max_decoded;
     atomic_uint_fast64_t requests[SIG__N][OUT__N];
@@ -72,10 +72,11 @@ int km_otlp_ingest_create(struct km_otlp_ingest **out, size_t max_decoded_bytes,
     return 0;
 }
 
-void km_otlp_ingest_attach(struct km_otlp_ingest *o, struct km_ingest *in, struct km_logstore *logs)
+void km_otlp_ingest_attach(struct km_otlp_ingest *o, struct km_ingest *in,
+                           const struct km_log_sink *logs)
 {
     o->in = in;
-    o->logs = logs;
+    o->logs = *logs;
 }
 
 void km_otlp_ingest_destroy(struct km_otlp_ingest *o)
@@ -670,7 +671,7 @@ static void on_logs(struct km_http_req *req, void *ud)
     if (rc == 0 && !admit_log_bytes(o, req, &st))
         goto out;
     if (rc == 0 && st.n)
-        rc = km_logstore_push(o->logs, st.v, st.n, &res);
+        rc = km_log_sink_push(&o->logs, st.v, st.n, &res);
     if (rc) {
         atomic_fetch_add(&o->requests[SIG_LOGS][OUT_FAILED], 1);
         km_log_error(LOG_NAME, "logs: %s", km_err_msg());

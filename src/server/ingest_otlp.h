@@ -22,7 +22,7 @@
 #include <stddef.h>
 
 struct km_ingest;
-struct km_logstore;
+struct km_log_sink;
 struct km_mset;
 struct km_otlp_ingest;
 
@@ -30,9 +30,10 @@ struct km_otlp_ingest;
  * delta points are accumulated at once (otlp/otlp_delta.h). */
 int km_otlp_ingest_create(struct km_otlp_ingest **out, size_t max_decoded_bytes,
                           size_t max_delta_series);
-/* Where the data goes; called before the routes are marked ready. */
+/* Where the data goes (the log sink is copied); called before the routes are marked
+ * ready. */
 void km_otlp_ingest_attach(struct km_otlp_ingest *o, struct km_ingest *in,
-                           struct km_logstore *logs);
+                           const struct km_log_sink *logs);
 /* Accepts NULL. */
 void km_otlp_ingest_destroy(struct km_otlp_ingest *o);
 

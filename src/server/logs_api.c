@@ -59,8 +59,9 @@ enum { Q_OK, Q_400, Q_5XX, Q__N };
 static const char *const query_codes[Q__N] = { "2xx", "400", "5xx" };
 
 struct km_logs_api {
-    struct km_logstore *store;
+    struct km_log_sink sink;
     struct km_log_source src;
+    bool attached;
     struct km_logs_api_opts o;
     struct km_clusters *clusters; /* per-cluster budgets and figures (or NULL) */
     _Atomic uint64_t push[PUSH__N];
@@ -81,8 +82,20 @@ int km_logs_api_create(struct km_logs_api **out, const struct km_logs_api_opts *
 
 void km_logs_api_attach(struct km_logs_api *a, struct km_logstore *store)
 {
-    a->store = store;
-    km_logstore_source(store, &a->src);
+    struct km_log_sink sink;
+    struct km_log_source src;
+
+    km_logstore_sink(store, &sink);
+    km_logstore_source(store, &src);
+    km_logs_api_attach_sink(a, &sink, &src);
+}
+
+void km_logs_api_attach_sink(struct km_logs_api *a, const struct km_log_sink *sink,
+                             const struct km_log_source *src)
+{
+    a->sink = *sink;
+    a->src = *src;
+    a->attached = true;
 }
 
 void km_logs_api_set_clusters(struct km_logs_api *a, struct km_clusters *c)
@@ -99,7 +112,7 @@ void km_logs_api_metrics(struct km_logs_api *a, struct km_mset *m)
 {
     int f;
 
-    if (!a || !a->store)
+    if (!a || !a->attached)
         return;
     f = km_mset_family(m, "kmon_logs_push_requests_total",
                        "Loki push requests answered, by status code.", KM_MT_COUNTER, 0);
@@ -122,7 +135,8 @@ void km_logs_api_metrics(struct km_logs_api *a, struct km_mset *m)
 
         km_mset_add(m, f, &l, 1, (double)atomic_load(&a->queries[i]));
     }
-    km_logstore_metrics(a->store, m);
+    if (a->sink.metrics)
+        a->sink.metrics(a->sink.ctx, m);
 }
 
 /* ---- answers --------------------------------------------------------------------------- */
@@ -384,7 +398,7 @@ static void on_push(struct km_http_req *req, void *ud)
     }
     if (a->clusters && !push_admit(a, req, use, nuse))
         goto out;
-    rc = km_logstore_push(a->store, p.streams, p.n_streams, &res);
+    rc = km_log_sink_push(&a->sink, p.streams, p.n_streams, &res);
     if (rc) {
         km_log_error(LOG_NAME, "push: the log store failed: %s", km_err_msg());
         atomic_fetch_add(&a->push[PUSH_5XX], 1);

@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 struct km_logstore;
+struct km_log_sink;
+struct km_log_source;
 struct km_mset;
 
 struct km_logs_api_opts {
@@ -32,8 +34,11 @@ struct km_logs_api;
  * km_logs_api_destroy(). */
 int km_logs_api_create(struct km_logs_api **out, const struct km_logs_api_opts *o);
 
-/* Serve from an open store (borrowed: close it after the HTTP server stopped), before
- * the server is marked ready. */
+/* Serve from an open store: pushes go to `sink`, reads come from `src` (both copied; the
+ * store they name is borrowed: close it after the HTTP server stopped), before the
+ * server is marked ready. km_logs_api_attach() does it for the embedded log store. */
+void km_logs_api_attach_sink(struct km_logs_api *a, const struct km_log_sink *sink,
+                             const struct km_log_source *src);
 void km_logs_api_attach(struct km_logs_api *a, struct km_logstore *store);
 
 /* Share ingest's per-cluster table (ingest_cluster.h): pushes then count each cluster's

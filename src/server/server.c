@@ -23,6 +23,7 @@
 #include "ingest_otlp.h"
 #include "kmetrics/kma.h"
 #include "kstate/settings.h"
+#include "logs/logcheck.h"
 #include "logs/logstore.h"
 #include "logs_api.h"
 #include "mcp/mcp.h"
@@ -904,7 +905,24 @@ static void logs_progress(void *ud, const char *msg)
     km_log_info(KM_SERVER_LOG, "%s", msg);
 }
 
-/* The log store in DATA/logs, and the Loki API over it. */
+/* The logs on ClickHouse (--storage clickhouse), judged by the same limits. */
+static int open_logs_clickhouse(struct km_server *s, const struct km_logstore_opts *lo)
+{
+    struct km_log_limits lim = { .retention_ms = lo->retention_ms,
+                                 .max_future_ms = lo->max_future_ms,
+                                 .ooo_window_ms = lo->ooo_window_ms,
+                                 .max_line_bytes = lo->max_line_bytes,
+                                 .max_streams = lo->max_streams };
+    int rc = km_ch_logs_open(s->api.store, &lim, &s->log_sink, &s->log_src);
+
+    if (rc)
+        return km_err_wrap(rc, "the logs on ClickHouse");
+    s->logs_on = true;
+    km_logs_api_attach_sink(s->logs_api, &s->log_sink, &s->log_src);
+    return 0;
+}
+
+/* The log store in DATA/logs (or the logs on ClickHouse), and the Loki API over it. */
 static int open_logs(struct km_server *s)
 {
     struct km_buf dir;
@@ -922,14 +940,20 @@ static int open_logs(struct km_server *s)
     };
     int rc;
 
+    if (km_storage_is_clickhouse(s->api.store))
+        return open_logs_clickhouse(s, &lo);
     km_buf_init(&dir, 0);
     km_buf_printf(&dir, "%s/logs", s->o.data_dir);
     lo.dir = km_buf_cstr(&dir);
     rc = km_logstore_open(&s->logs, &lo);
-    if (rc)
+    if (rc) {
         rc = km_err_wrap(rc, "opening the log store in %s", lo.dir);
-    else
-        km_logs_api_attach(s->logs_api, s->logs);
+    } else {
+        km_logstore_sink(s->logs, &s->log_sink);
+        km_logstore_source(s->logs, &s->log_src);
+        s->logs_on = true;
+        km_logs_api_attach_sink(s->logs_api, &s->log_sink, &s->log_src);
+    }
     km_buf_fini(&dir);
     return rc;
 }
@@ -1051,7 +1075,7 @@ static int open_db(struct km_server *s)
     rc = open_logs(s);
     if (rc)
         return rc;
-    km_otlp_ingest_attach(s->otlp, s->api.ingest, s->logs);
+    km_otlp_ingest_attach(s->otlp, s->api.ingest, &s->log_sink);
     km_logs_api_set_clusters(s->logs_api, km_ingest_clusters(s->api.ingest));
     km_http_server_set_ready(s->http, true);
     if (s->otlp_http)
@@ -1062,13 +1086,13 @@ static int open_db(struct km_server *s)
 }
 
 /* --cluster-state: the collector, emitting through ingest. */
-/* Kubernetes Events from the collector, into the log store: what the store refuses
+/* Kubernetes Events from the collector, into the log sink: what the store refuses
  * (counted in its metrics) is not retried; only a failing store is. */
 static int push_kube_events(void *ud, const struct km_log_push_stream *st, size_t n)
 {
     struct km_log_push_result r;
 
-    return km_logstore_push(ud, st, n, &r);
+    return km_log_sink_push(ud, st, n, &r);
 }
 
 static int start_cluster_state(struct km_server *s)
@@ -1079,8 +1103,8 @@ static int start_cluster_state(struct km_server *s)
     if (!s->o.cluster_state)
         return 0;
     rc = km_kstate_opts_from(&ko, &s->o.cs, s->o.cluster);
-    if (rc == 0 && s->logs)
-        ko.events_sink = (struct km_kevents_sink){ push_kube_events, s->logs };
+    if (rc == 0 && s->logs_on)
+        ko.events_sink = (struct km_kevents_sink){ push_kube_events, &s->log_sink };
     if (rc == 0)
         rc = km_server_cs_start(&s->cs, &ko, s->o.cluster_state_interval_ms, s->api.ingest);
     return rc ? km_err_wrap(rc, "--cluster-state") : 0;

@@ -8,6 +8,8 @@
 #include "common/cfg.h"
 #include "common/http_server.h"
 #include "common/self_metrics.h"
+#include "logs/logsink.h"
+#include "logs/logsource.h"
 #include "promql/eval.h"
 #include "server.h"
 
@@ -58,7 +60,10 @@ struct km_server {
     struct km_rules *rules;           /* --rules */
     struct km_notifier *notifier;     /* --alertmanager, --alert-webhook, or NULL */
     struct km_alert_history *history; /* DATA/alerts, or NULL */
-    struct km_logstore *logs;         /* DATA/logs */
+    struct km_logstore *logs;         /* DATA/logs (--storage tsdb), or NULL */
+    struct km_log_sink log_sink;      /* where logs go: that store or ClickHouse */
+    struct km_log_source log_src;     /* and where they are read */
+    bool logs_on;                     /* log_sink and log_src are set */
     struct km_logs_api *logs_api;     /* the Loki API over it */
     struct km_auth *auth;             /* --tokens, or NULL (open) */
     struct km_forward *forward;       /* --remote-write-url/-config, or NULL */

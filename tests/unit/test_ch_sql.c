@@ -1,7 +1,8 @@
 /*
  * Unit tests: the ClickHouse store's read statements (src/chstore/sql.c) as exact SQL —
  * matchers of each kind, quoting, the series resolution, each kind of sample read, label
- * names and values — and the rollup choice.
+ * names and values — the rollup choice, and the log statements (streams, pages, labels,
+ * stats).
  */
 #include "chstore/sql.h"
 #include "common/err.h"
@@ -21,6 +22,10 @@ static const struct km_ch_tables tab = {
     .rollup_5m = "rollup_5m",
     .rollup_1h = "rollup_1h",
     .series_local = "series",
+    .log_streams = "log_streams",
+    .logs = "logs",
+    .log_streams_local = "log_streams_local",
+    .logs_local = "logs_local",
 };
 
 /* The SQL of nm matchers given as (type, name, value) triples. */
@@ -238,12 +243,87 @@ static void test_choose(void **state)
     assert_int_equal(km_ch_sql_choose(&h, true, &r), KM_CH_READ_RAW);
 }
 
+/* ---- logs --------------------------------------------------------------------------- */
+
+static void test_log_statements(void **state)
+{
+    struct km_matcher *m[2];
+    struct km_buf b;
+    const char *const must[2] = { "err'", "x\ny" };
+    const size_t must_len[2] = { 4, 3 };
+    struct km_ch_sql_log_page p = { .stream = 42, .lo = 100, .hi = 200, .limit = 2000 };
+    const char *where =
+        " WHERE vals[indexOf(names, '__name__')] = 'a' AND match(vals[indexOf(names, 'app')], "
+        "'^(?-s:w.*)$') AND last_ns >= -3599999999900 AND stream IN (SELECT stream FROM logs_local "
+        "WHERE ts >= 100 AND ts < 200)";
+    char want[1024];
+
+    (void)state;
+    assert_int_equal(km_matcher_create(&m[0], KM_MATCH_EQ, "__name__", "a"), 0);
+    assert_int_equal(km_matcher_create(&m[1], KM_MATCH_RE, "app", "w.*"), 0);
+    km_buf_init(&b, 0);
+    /* __name__ is no column of a stream: every label is in the arrays. */
+    assert_int_equal(km_ch_sql_log_streams(&b, &tab, m, 2, 100, 200), 0);
+    snprintf(want, sizeof(want),
+             "SELECT stream, any(names), any(vals) FROM log_streams%s GROUP BY stream FORMAT "
+             "RowBinary",
+             where);
+    assert_string_equal(km_buf_cstr(&b), want);
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_log_label_names(&b, &tab, m, 2, 100, 200), 0);
+    snprintf(want, sizeof(want),
+             "SELECT DISTINCT arrayJoin(names) AS x FROM log_streams%s ORDER BY x FORMAT RowBinary",
+             where);
+    assert_string_equal(km_buf_cstr(&b), want);
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_log_label_values(&b, &tab, "pod", m, 2, 100, 200), 0);
+    snprintf(want, sizeof(want),
+             "SELECT DISTINCT vals[indexOf(names, 'pod')] AS x FROM log_streams%s AND x != '' "
+             "ORDER BY x FORMAT RowBinary",
+             where);
+    assert_string_equal(km_buf_cstr(&b), want);
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_log_stats(&b, &tab, m, 1, 100, 200), 0);
+    assert_string_equal(
+        km_buf_cstr(&b),
+        "SELECT uniqExact(stream), uniqExact(stream, intDiv(ts, 86400000000000)), count(), "
+        "sum(length(line)) FROM (SELECT DISTINCT stream, ts, line FROM logs_local WHERE ts >= 100 "
+        "AND ts < 200 AND stream IN (SELECT stream FROM log_streams_local WHERE "
+        "vals[indexOf(names, '__name__')] = 'a')) FORMAT RowBinary");
+    /* Pages: forward, backward with the filters pushed down (quoted), one timestamp. */
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_log_page(&b, &tab, &p), 0);
+    assert_string_equal(km_buf_cstr(&b), "SELECT ts, line FROM logs WHERE stream = 42 AND ts >= "
+                                         "100 AND ts < 200 ORDER BY ts, line LIMIT 2000 FORMAT "
+                                         "RowBinary");
+    p.backward = true;
+    p.must_contain = must;
+    p.must_contain_len = must_len;
+    p.n_must_contain = 2;
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_log_page(&b, &tab, &p), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT ts, line FROM logs WHERE stream = 42 AND ts >= 100 AND ts < 200 "
+                        "AND position(line, 'err\\'') > 0 AND position(line, 'x\\x0Ay') > 0 "
+                        "ORDER BY ts DESC, line DESC LIMIT 2000 FORMAT RowBinary");
+    p.exact = true;
+    p.limit = 0;
+    p.n_must_contain = 0;
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_log_page(&b, &tab, &p), 0);
+    assert_string_equal(km_buf_cstr(&b), "SELECT ts, line FROM logs WHERE stream = 42 AND ts = 100 "
+                                         "ORDER BY ts DESC, line DESC FORMAT RowBinary");
+    km_buf_fini(&b);
+    km_matcher_destroy(m[0]);
+    km_matcher_destroy(m[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matchers), cmocka_unit_test(test_series),
         cmocka_unit_test(test_samples),  cmocka_unit_test(test_labels),
-        cmocka_unit_test(test_choose),
+        cmocka_unit_test(test_choose),   cmocka_unit_test(test_log_statements),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -187,11 +187,14 @@ static void append_record(struct km_ch_spool *sp, int i)
 static void expect_rows(struct km_ch_spool *sp, size_t shard, struct km_ch_spool_pos *pos, int from,
                         int to)
 {
-    struct km_buf ser, smp, want_ser, want_smp;
-    size_t rows[2], want_rows[2] = { 0, 0 };
+    struct km_buf ser, smp, ls, lg, want_ser, want_smp;
+    struct km_buf *const out[KM_CH_PART__N] = { &ser, &smp, &ls, &lg };
+    size_t rows[KM_CH_PART__N], want_rows[2] = { 0, 0 };
 
     km_buf_init(&ser, 0);
     km_buf_init(&smp, 0);
+    km_buf_init(&ls, 0);
+    km_buf_init(&lg, 0);
     km_buf_init(&want_ser, 0);
     km_buf_init(&want_smp, 0);
     for (int i = from; i < to; i++) {
@@ -202,7 +205,8 @@ static void expect_rows(struct km_ch_spool *sp, size_t shard, struct km_ch_spool
         km_buf_printf(&want_smp, "%c%d;", shard == 0 ? 's' : 't', i);
         want_rows[KM_CH_PART_SAMPLES] += shard == 0 ? (size_t)i + 1 : 2;
     }
-    assert_int_equal(km_ch_spool_read(sp, shard, pos, 1u << 30, &ser, &smp, rows), 0);
+    assert_int_equal(km_ch_spool_read(sp, shard, pos, 1u << 30, out, rows), 0);
+    assert_int_equal(ls.len + lg.len, 0);
     assert_string_equal(km_buf_cstr(&ser), km_buf_cstr(&want_ser));
     assert_string_equal(km_buf_cstr(&smp), km_buf_cstr(&want_smp));
     assert_int_equal(rows[KM_CH_PART_SERIES], want_rows[KM_CH_PART_SERIES]);
@@ -210,6 +214,8 @@ static void expect_rows(struct km_ch_spool *sp, size_t shard, struct km_ch_spool
     assert_false(km_ch_spool_pending(sp, pos));
     km_buf_fini(&ser);
     km_buf_fini(&smp);
+    km_buf_fini(&ls);
+    km_buf_fini(&lg);
     km_buf_fini(&want_ser);
     km_buf_fini(&want_smp);
 }
@@ -348,13 +354,14 @@ static void test_spool_bound(void **state)
     km_ch_spool_acked(sp, 1, &p1);
     {
         struct km_buf a, b;
-        size_t rows[2];
+        struct km_buf *const out[KM_CH_PART__N] = { &a, &b, &a, &a };
+        size_t rows[KM_CH_PART__N];
 
         km_buf_init(&a, 0);
         km_buf_init(&b, 0);
-        assert_int_equal(km_ch_spool_read(sp, 0, &p0, 1000, &a, &b, rows), 0);
+        assert_int_equal(km_ch_spool_read(sp, 0, &p0, 1000, out, rows), 0);
         assert_int_equal(rows[KM_CH_PART_SAMPLES], (size_t)ok);
-        assert_int_equal(km_ch_spool_read(sp, 1, &p1, 1000, &a, &b, rows), 0);
+        assert_int_equal(km_ch_spool_read(sp, 1, &p1, 1000, out, rows), 0);
         assert_int_equal(rows[KM_CH_PART_SAMPLES], 0);
         km_buf_fini(&a);
         km_buf_fini(&b);
@@ -416,6 +423,57 @@ static void test_spool_other_shards(void **state)
     km_ch_spool_close(sp);
 }
 
+/* The log kinds: each kind's rows come out in their own buffer, per shard, in record
+ * order, across a reopen; a part of an unknown kind is corruption, not rows. */
+static void test_spool_log_kinds(void **state)
+{
+    struct km_ch_spool *sp = open_spool(2, 0, 0);
+    struct km_ch_spool_part p[4] = {
+        { 0, KM_CH_PART_LOG_STREAMS, 1, "L0;", 3 },
+        { 0, KM_CH_PART_LOGS, 3, "e0;", 3 },
+        { 1, KM_CH_PART_LOGS, 2, "f0;", 3 },
+        { 1, KM_CH_PART_SAMPLES, 1, "s0;", 3 },
+    };
+    struct km_ch_spool_part bad = { 0, 7, 1, "x", 1 };
+    struct km_buf b[KM_CH_PART__N];
+    struct km_buf *const out[KM_CH_PART__N] = { &b[0], &b[1], &b[2], &b[3] };
+    struct km_ch_spool_pos p0, p1;
+    size_t rows[KM_CH_PART__N];
+
+    (void)state;
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        km_buf_init(&b[k], 0);
+    assert_int_equal(km_ch_spool_append(sp, p, 4), 0);
+    p[0].data = "L1;";
+    p[1].data = "e1;";
+    assert_int_equal(km_ch_spool_append(sp, p, 2), 0);
+    km_ch_spool_close(sp);
+    sp = open_spool(2, 0, 0);
+    km_ch_spool_acked(sp, 0, &p0);
+    km_ch_spool_acked(sp, 1, &p1);
+    assert_int_equal(km_ch_spool_read(sp, 0, &p0, 1000, out, rows), 0);
+    assert_string_equal(km_buf_cstr(&b[KM_CH_PART_LOG_STREAMS]), "L0;L1;");
+    assert_string_equal(km_buf_cstr(&b[KM_CH_PART_LOGS]), "e0;e1;");
+    assert_int_equal(b[KM_CH_PART_SERIES].len + b[KM_CH_PART_SAMPLES].len, 0);
+    assert_int_equal(rows[KM_CH_PART_LOG_STREAMS], 2);
+    assert_int_equal(rows[KM_CH_PART_LOGS], 6);
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        km_buf_reset(&b[k]);
+    assert_int_equal(km_ch_spool_read(sp, 1, &p1, 1000, out, rows), 0);
+    assert_string_equal(km_buf_cstr(&b[KM_CH_PART_LOGS]), "f0;");
+    assert_string_equal(km_buf_cstr(&b[KM_CH_PART_SAMPLES]), "s0;");
+    assert_int_equal(rows[KM_CH_PART_LOGS], 2);
+    assert_int_equal(rows[KM_CH_PART_LOG_STREAMS], 0);
+    assert_int_equal(km_ch_spool_ack(sp, 0, &p0), 0);
+    assert_int_equal(km_ch_spool_ack(sp, 1, &p1), 0);
+    assert_int_equal(km_ch_spool_append(sp, &bad, 1), 0);
+    assert_int_equal(km_ch_spool_read(sp, 1, &p1, 1000, out, rows), KM_ECORRUPT);
+    assert_non_null(strstr(km_err_msg(), "unknown kind 7"));
+    for (size_t k = 0; k < KM_CH_PART__N; k++)
+        km_buf_fini(&b[k]);
+    km_ch_spool_close(sp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_other_shards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_log_kinds, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

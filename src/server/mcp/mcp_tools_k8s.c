@@ -303,7 +303,7 @@ static json_t *pod_events(struct km_mcp_call *c, const char *ns, const char *pod
     char q[QMAX];
     json_t *a = json_array();
 
-    if (!c->s->logs)
+    if (!c->s->logs_on)
         return a;
     snprintf(q, sizeof(q),
              "{source=\"kubernetes-events\",namespace=\"%s\",kind=\"Pod\",name=\"%s\"}", ns, pod);
@@ -313,7 +313,7 @@ static json_t *pod_events(struct km_mcp_call *c, const char *ns, const char *pod
     p.end_ns = c->now_ms * 1000000 + 1;
     p.start_ns = p.end_ns - (int64_t)24 * 3600 * 1000000000;
     p.limit = 10;
-    km_logstore_source(c->s->logs, &src);
+    src = c->s->log_src;
     if (km_logql_eval(e, km_auth_logs(c->req, &src, &av), &p, &res) == 0) {
         for (size_t i = 0; a && i < res->nstreams; i++)
             for (size_t k = 0; k < res->streams[i].n; k++)

@@ -68,7 +68,7 @@ static int search_logs(struct km_mcp_call *c, json_t *args, json_t **out, struct
         (rc = km_mcp_arg_duration(args, "since", 3600000, &since, err)) ||
         (rc = km_mcp_arg_int(args, "limit", 1, KM_MCP_ROWS_MAX, KM_MCP_ROWS, &limit, err)))
         return rc;
-    if (!c->s->logs)
+    if (!c->s->logs_on)
         return km_mcp_fail(err, "this server keeps no logs");
     km_buf_init(&perr, 0);
     rc = km_logql_parse(&e, q, strlen(q), &perr);
@@ -86,7 +86,7 @@ static int search_logs(struct km_mcp_call *c, json_t *args, json_t **out, struct
     p.limit = (size_t)limit;
     if (km_logql_expr_kind(e) == KM_LOGQL_METRIC)
         p.step_ns = 0; /* an instant metric query at now */
-    km_logstore_source(c->s->logs, &src);
+    src = c->s->log_src;
     rc = km_logql_eval(e, km_auth_logs(c->req, &src, &av), &p, &res);
     if (rc) {
         km_mcp_fail(err, "the LogQL query failed: %s", km_err_msg());
