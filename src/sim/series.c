@@ -70,44 +70,32 @@ static const char *const cpu_modes[] = { "user",   "nice", "system",  "idle",
                                          "iowait", "irq",  "softirq", "steal" };
 static const double cpu_share[] = { 0.25, 0.01, 0.08, 0.62, 0.01, 0.0, 0.02, 0.01 };
 
-static const char *const meminfo[] = {
-    "Active_anon",    "Active",       "Active_file",  "AnonHugePages", "AnonPages",
-    "Bounce",         "Buffers",      "Cached",       "CommitLimit",   "Committed_AS",
-    "DirectMap1G",    "DirectMap2M",  "DirectMap4k",  "Dirty",         "FileHugePages",
-    "FilePmdMapped",  "Hugepagesize", "Hugetlb",      "Inactive_anon", "Inactive",
-    "Inactive_file",  "KReclaimable", "KernelStack",  "Mapped",        "MemAvailable",
-    "MemFree",        "MemTotal",     "Mlocked",      "NFS_Unstable",  "PageTables",
-    "Percpu",         "SReclaimable", "SUnreclaim",   "SecPageTables", "ShmemHugePages",
-    "ShmemPmdMapped", "Shmem",        "Slab",         "SwapCached",    "SwapFree",
-    "SwapTotal",      "Unevictable",  "VmallocChunk", "VmallocTotal",  "VmallocUsed",
-    "WritebackTmp",   "Writeback",    "Zswap",        "Zswapped",
-};
 static const char *const meminfo_fam[] = {
     "node_memory_Active_anon_bytes",    "node_memory_Active_bytes",
     "node_memory_Active_file_bytes",    "node_memory_AnonHugePages_bytes",
-    "node_memory_AnonPages_bytes",      "node_memory_Bounce_bytes",
-    "node_memory_Buffers_bytes",        "node_memory_Cached_bytes",
-    "node_memory_CommitLimit_bytes",    "node_memory_Committed_AS_bytes",
-    "node_memory_DirectMap1G_bytes",    "node_memory_DirectMap2M_bytes",
-    "node_memory_DirectMap4k_bytes",    "node_memory_Dirty_bytes",
-    "node_memory_FileHugePages_bytes",  "node_memory_FilePmdMapped_bytes",
-    "node_memory_Hugepagesize_bytes",   "node_memory_Hugetlb_bytes",
-    "node_memory_Inactive_anon_bytes",  "node_memory_Inactive_bytes",
-    "node_memory_Inactive_file_bytes",  "node_memory_KReclaimable_bytes",
-    "node_memory_KernelStack_bytes",    "node_memory_Mapped_bytes",
-    "node_memory_MemAvailable_bytes",   "node_memory_MemFree_bytes",
-    "node_memory_MemTotal_bytes",       "node_memory_Mlocked_bytes",
-    "node_memory_NFS_Unstable_bytes",   "node_memory_PageTables_bytes",
-    "node_memory_Percpu_bytes",         "node_memory_SReclaimable_bytes",
-    "node_memory_SUnreclaim_bytes",     "node_memory_SecPageTables_bytes",
-    "node_memory_ShmemHugePages_bytes", "node_memory_ShmemPmdMapped_bytes",
-    "node_memory_Shmem_bytes",          "node_memory_Slab_bytes",
-    "node_memory_SwapCached_bytes",     "node_memory_SwapFree_bytes",
-    "node_memory_SwapTotal_bytes",      "node_memory_Unevictable_bytes",
-    "node_memory_VmallocChunk_bytes",   "node_memory_VmallocTotal_bytes",
-    "node_memory_VmallocUsed_bytes",    "node_memory_WritebackTmp_bytes",
-    "node_memory_Writeback_bytes",      "node_memory_Zswap_bytes",
-    "node_memory_Zswapped_bytes",
+    "node_memory_AnonPages_bytes",      "node_memory_Balloon_bytes",
+    "node_memory_Bounce_bytes",         "node_memory_Buffers_bytes",
+    "node_memory_Cached_bytes",         "node_memory_CommitLimit_bytes",
+    "node_memory_Committed_AS_bytes",   "node_memory_DirectMap1G_bytes",
+    "node_memory_DirectMap2M_bytes",    "node_memory_DirectMap4k_bytes",
+    "node_memory_Dirty_bytes",          "node_memory_FileHugePages_bytes",
+    "node_memory_FilePmdMapped_bytes",  "node_memory_Hugepagesize_bytes",
+    "node_memory_Hugetlb_bytes",        "node_memory_Inactive_anon_bytes",
+    "node_memory_Inactive_bytes",       "node_memory_Inactive_file_bytes",
+    "node_memory_KReclaimable_bytes",   "node_memory_KernelStack_bytes",
+    "node_memory_Mapped_bytes",         "node_memory_MemAvailable_bytes",
+    "node_memory_MemFree_bytes",        "node_memory_MemTotal_bytes",
+    "node_memory_Mlocked_bytes",        "node_memory_NFS_Unstable_bytes",
+    "node_memory_PageTables_bytes",     "node_memory_Percpu_bytes",
+    "node_memory_SReclaimable_bytes",   "node_memory_SUnreclaim_bytes",
+    "node_memory_SecPageTables_bytes",  "node_memory_ShmemHugePages_bytes",
+    "node_memory_ShmemPmdMapped_bytes", "node_memory_Shmem_bytes",
+    "node_memory_Slab_bytes",           "node_memory_SwapCached_bytes",
+    "node_memory_SwapFree_bytes",       "node_memory_SwapTotal_bytes",
+    "node_memory_Unevictable_bytes",    "node_memory_VmallocChunk_bytes",
+    "node_memory_VmallocTotal_bytes",   "node_memory_VmallocUsed_bytes",
+    "node_memory_WritebackTmp_bytes",   "node_memory_Writeback_bytes",
+    "node_memory_Zswap_bytes",          "node_memory_Zswapped_bytes",
 };
 static const char *const hugepages[] = { "node_memory_HugePages_Free", "node_memory_HugePages_Rsvd",
                                          "node_memory_HugePages_Surp",
@@ -184,9 +172,9 @@ static void node_cpu(struct out *o, const struct km_sim_node *n, double t)
 
 static void node_memory(struct out *o, const struct km_sim_node *n, double t)
 {
-    for (size_t i = 0; i < ARRAY_LEN(meminfo); i++) {
-        double v = strcmp(meminfo[i], "MemTotal") == 0 ? MEM_TOTAL
-                   : strncmp(meminfo[i], "Swap", 4) == 0
+    for (size_t i = 0; i < ARRAY_LEN(meminfo_fam); i++) {
+        double v = strcmp(meminfo_fam[i], "node_memory_MemTotal_bytes") == 0 ? MEM_TOTAL
+                   : strncmp(meminfo_fam[i], "node_memory_Swap", 16) == 0
                        ? 0
                        : gauge(k2(n->key, 100 + i), MEM_TOTAL * (0.01 + 0.3 * km_sim_unit(i)), t);
 
