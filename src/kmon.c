@@ -10,6 +10,7 @@
 #include "server/auth/auth.h"
 #include "server/mcp/mcp.h"
 #include "server/server_main.h"
+#include "sim/sim_main.h"
 #include "tsdb/cmd/tsdb_main.h"
 #include "version.h"
 
@@ -37,6 +38,8 @@ static const struct command commands[] = {
     { "logs", "query the log store with LogQL (a data directory or a server), inspect it",
       km_logs_main },
     { "token", "make a bearer token for the server's --tokens file", km_token_main },
+    { "simulate", "push a simulated cluster's agent and cluster-state series to a server",
+      km_sim_main },
     { "mcp", "speak MCP over stdio to a server's /mcp (for desktop LLM clients)",
       km_mcp_stdio_main },
 };

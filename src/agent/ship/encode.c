@@ -71,6 +71,16 @@ void km_ship_encoder_destroy(struct km_ship_encoder *e)
     free(e);
 }
 
+int km_ship_encoder_set_identity(struct km_ship_encoder *e, const struct km_label *identity,
+                                 size_t nidentity)
+{
+    if (nidentity > MAX_IDENTITY)
+        return km_err_set(KM_EINVAL, "too many identity labels");
+    memcpy(e->identity, identity, nidentity * sizeof(*identity));
+    e->nidentity = nidentity;
+    return 0;
+}
+
 static int reserve_ts(struct km_ship_encoder *e, size_t nts)
 {
     if (nts > e->capts) {

@@ -25,6 +25,11 @@ int km_ship_encoder_create(struct km_ship_encoder **out, const struct km_label *
                            size_t nidentity);
 void km_ship_encoder_destroy(struct km_ship_encoder *e);
 
+/* Replace the identity labels (borrowed until the next call; for a sender of many nodes'
+ * collections, kmon simulate). 0 or KM_EINVAL when there are too many. */
+int km_ship_encoder_set_identity(struct km_ship_encoder *e, const struct km_label *identity,
+                                 size_t nidentity);
+
 /* Samples per request: a collection of a million series (a large cluster's state) goes
  * as many requests, each well under the server's body limits, and the encoder's memory
  * is one batch's. */
