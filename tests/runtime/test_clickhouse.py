@@ -346,6 +346,12 @@ def test_reads_equal_the_embedded_store(clickhouse_factory, server_factory, monk
     series = dataset(end)
     load_both(ref, got, series, end, proc)
     compare_apis(ref, got, end, proc)
+    # The comparison went through the rollups too (steps of 5 m and 1 h), not only raw.
+    st, _, body = http_request(got + "/metrics")
+    samples, _, _ = parse_exposition(body.decode())
+    assert sum(v for (n, _), v in samples.items()
+               if n.startswith("kmon_clickhouse_") and "rollup" in n) > 0, \
+        "no rollup read counted in kmon_clickhouse_*"
 
     cluster = capture_seed_cluster(monkeypatch)
     write(ref, cluster)
