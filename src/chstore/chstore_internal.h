@@ -26,7 +26,7 @@
  * table on one node). */
 struct km_ch_tables {
     char series[96], samples[96], rollup_5m[96], rollup_1h[96];
-    char series_local[96];
+    char series_local[96], samples_local[96];
     char log_streams[96], logs[96], log_streams_local[96], logs_local[96];
 };
 

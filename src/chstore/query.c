@@ -207,7 +207,8 @@ static int resolve_series(struct km_ch_set *ss, struct km_matcher *const *m, siz
 
     km_buf_init(&sql, 0);
     km_arena_init(&rs.a, 4096, 1u << 30);
-    rc = km_ch_sql_series(&sql, &ss->q->st->tab, m, nm, ss->mint, ss->maxt);
+    rc = km_ch_sql_series(&sql, &ss->q->st->tab, m, nm, ss->mint, ss->maxt,
+                          ss->kind == KM_CH_READ_NONE);
     if (rc == 0)
         rc = km_ch_read_rows(ss->q->st, sql.data, cols, 4, on_series, &rs);
     if (rc == 0)

@@ -55,6 +55,7 @@ void km_ch_tables_init(struct km_ch_tables *t, const char *db, bool cluster)
     snprintf(t->rollup_5m, sizeof(t->rollup_5m), "`%s`.rollup_5m", db);
     snprintf(t->rollup_1h, sizeof(t->rollup_1h), "`%s`.rollup_1h", db);
     snprintf(t->series_local, sizeof(t->series_local), "`%s`.series%s", db, sfx);
+    snprintf(t->samples_local, sizeof(t->samples_local), "`%s`.samples%s", db, sfx);
     snprintf(t->log_streams, sizeof(t->log_streams), "`%s`.log_streams", db);
     snprintf(t->logs, sizeof(t->logs), "`%s`.logs", db);
     snprintf(t->log_streams_local, sizeof(t->log_streams_local), "`%s`.log_streams%s", db, sfx);

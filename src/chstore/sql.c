@@ -108,16 +108,38 @@ int km_ch_sql_stream_matchers(struct km_buf *b, struct km_matcher *const *m, siz
     return put_matchers(b, m, nm, false);
 }
 
+/* " AND col >= mint AND col <= maxt" */
+static void put_range(struct km_buf *b, const char *col, int64_t mint, int64_t maxt)
+{
+    km_buf_printf(b, " AND %s >= ", col);
+    put_time(b, mint);
+    km_buf_printf(b, " AND %s <= ", col);
+    put_time(b, maxt);
+}
+
 /* ---- series ---------------------------------------------------------------------------- */
 
 int km_ch_sql_series(struct km_buf *b, const struct km_ch_tables *tab, struct km_matcher *const *m,
-                     size_t nm, int64_t mint, int64_t maxt)
+                     size_t nm, int64_t mint, int64_t maxt, bool exact)
 {
     km_buf_printf(b, "SELECT id, metric, any(names), any(vals) FROM %s WHERE ", tab->series);
     km_ch_sql_matchers(b, m, nm);
+    if (exact) {
+        /* Those with a sample in [mint, maxt]: asked of each shard's own samples (a
+         * series' rows are all on one shard), its metric matchers narrowing the scan. */
+        struct km_matcher *names[KM_CH_SQL_NAME_MATCHERS];
+        size_t nn = 0;
+
+        for (size_t i = 0; i < nm && nn < KM_CH_SQL_NAME_MATCHERS; i++)
+            if (strcmp(m[i]->name, KM_METRIC_NAME_LABEL) == 0)
+                names[nn++] = m[i];
+        km_buf_printf(b, " AND id IN (SELECT id FROM %s WHERE ", tab->samples_local);
+        put_matchers(b, names, nn, true);
+        put_range(b, "t", mint, maxt);
+        km_buf_putc(b, ')');
+    }
     /* Only last_ms bounds the range: the ReplacingMergeTree keeps the row of the newest
      * last_ms, whose first_ms need not be the earliest a writer saw (SCHEMA.md). */
-    (void)maxt;
     km_buf_puts(b, " GROUP BY id, metric HAVING max(last_ms) >= ");
     put_time(b, clamp_time(mint) - KM_CH_ROLLUP_1H_MS);
     km_buf_puts(b, " FORMAT RowBinary");
@@ -202,14 +224,6 @@ static void put_group(struct km_buf *b, const struct km_ch_sql_read *r)
         km_buf_put_u64(b, r->ids[i]);
     }
     km_buf_putc(b, ')');
-}
-
-static void put_range(struct km_buf *b, const char *col, int64_t mint, int64_t maxt)
-{
-    km_buf_printf(b, " AND %s >= ", col);
-    put_time(b, mint);
-    km_buf_printf(b, " AND %s <= ", col);
-    put_time(b, maxt);
 }
 
 int km_ch_sql_samples(struct km_buf *b, const struct km_ch_tables *tab,

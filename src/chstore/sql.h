@@ -39,11 +39,14 @@
 int km_ch_sql_matchers(struct km_buf *b, struct km_matcher *const *m, size_t nm);
 
 /* The series matching the matchers whose rows say they had samples in [mint, maxt]
- * (last_ms is re-written at most hourly, so from mint - 1h on):
+ * (last_ms is re-written at most hourly, so from mint - 1h on), and with `exact` (a
+ * selection of labels only, which reads no samples to tell) only those that hold a
+ * sample in it:
  * `SELECT id, metric, any(names), any(vals) FROM <series> WHERE … GROUP BY id, metric
  * HAVING … FORMAT RowBinary` (columns UInt64, String, Array(String), Array(String)). */
+#define KM_CH_SQL_NAME_MATCHERS 16
 int km_ch_sql_series(struct km_buf *b, const struct km_ch_tables *tab, struct km_matcher *const *m,
-                     size_t nm, int64_t mint, int64_t maxt);
+                     size_t nm, int64_t mint, int64_t maxt, bool exact);
 
 /* What a selection reads of its series' samples. */
 enum km_ch_read_kind {

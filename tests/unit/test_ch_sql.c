@@ -22,6 +22,7 @@ static const struct km_ch_tables tab = {
     .rollup_5m = "rollup_5m",
     .rollup_1h = "rollup_1h",
     .series_local = "series",
+    .samples_local = "samples",
     .log_streams = "log_streams",
     .logs = "logs",
     .log_streams_local = "log_streams_local",
@@ -81,14 +82,23 @@ static void test_series(void **state)
     (void)state;
     assert_int_equal(km_matcher_create(&m, KM_MATCH_EQ, "__name__", "up"), 0);
     km_buf_init(&b, 0);
-    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, 7200000, 9000000), 0);
+    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, 7200000, 9000000, false), 0);
     assert_string_equal(km_buf_cstr(&b),
                         "SELECT id, metric, any(names), any(vals) FROM series WHERE metric = "
                         "'up' GROUP BY id, metric HAVING max(last_ms) >= 3600000 FORMAT "
                         "RowBinary");
+    /* A selection of labels only: the series with a sample in the range, asked of each
+     * shard's own samples. */
+    km_buf_reset(&b);
+    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, 7200000, 9000000, true), 0);
+    assert_string_equal(km_buf_cstr(&b),
+                        "SELECT id, metric, any(names), any(vals) FROM series WHERE metric = "
+                        "'up' AND id IN (SELECT id FROM samples WHERE metric = 'up' AND t >= "
+                        "7200000 AND t <= 9000000) GROUP BY id, metric HAVING max(last_ms) >= "
+                        "3600000 FORMAT RowBinary");
     /* The widest range stays within ±2^62 (no overflow, no literal ClickHouse misreads). */
     km_buf_reset(&b);
-    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(km_ch_sql_series(&b, &tab, &m, 1, INT64_MIN, INT64_MAX, false), 0);
     assert_string_equal(km_buf_cstr(&b),
                         "SELECT id, metric, any(names), any(vals) FROM series WHERE metric = "
                         "'up' GROUP BY id, metric HAVING max(last_ms) >= -4611686018427387904 "
