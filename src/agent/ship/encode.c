@@ -48,8 +48,8 @@ int km_ship_encoder_create(struct km_ship_encoder **out, const struct km_label *
         free(e);
         return km_err_set(KM_EINVAL, "too many identity labels");
     }
-    memcpy(e->identity, identity, nidentity * sizeof(*identity));
-    e->nidentity = nidentity;
+    e->nidentity = 0;
+    km_ship_encoder_set_identity(e, identity, nidentity);
     km_buf_init(&e->proto, 0);
     km_buf_init(&e->body, 0);
     *out = e;
@@ -76,7 +76,8 @@ int km_ship_encoder_set_identity(struct km_ship_encoder *e, const struct km_labe
 {
     if (nidentity > MAX_IDENTITY)
         return km_err_set(KM_EINVAL, "too many identity labels");
-    memcpy(e->identity, identity, nidentity * sizeof(*identity));
+    if (nidentity) /* identity may be NULL when there is none */
+        memcpy(e->identity, identity, nidentity * sizeof(*identity));
     e->nidentity = nidentity;
     return 0;
 }
