@@ -191,13 +191,13 @@ static bool req_parse(struct km_http_req *req, const struct km_api_ctx *api, str
         r->ask.window_ms = ms;
         r->ask.averaged = true;
     }
-    if (km_kma_selector_matchers(&r->sel, sel, "label_") != 0 || km_buf_putc(&r->sel, '\0') != 0) {
+    if (km_kma_selector_matchers(&r->sel, sel, "label_") != 0) {
         snprintf(msg, sizeof(msg), "%s", km_err_msg());
         km_buf_fini(&r->sel);
         km_kma_respond_status(req, 400, "BadRequest", msg);
         return false;
     }
-    r->ask.selector_matchers = r->sel.data ? r->sel.data : "";
+    r->ask.selector_matchers = km_buf_cstr(&r->sel);
     km_kma_duration(r->window, sizeof(r->window), r->ask.window_ms);
     km_kma_time(r->now, sizeof(r->now), now);
     return true;

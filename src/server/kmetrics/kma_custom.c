@@ -55,6 +55,15 @@ static bool split_path(const char *path, const char *group, struct kma_path *p)
     return true;
 }
 
+/* What $__matchers becomes: the matchers built with a leading comma each, without the
+ * first one's. */
+static const char *matchers_of(const struct km_buf *m)
+{
+    const char *s = km_buf_cstr(m);
+
+    return s[0] == ',' ? s + 1 : s;
+}
+
 /* {"kind":…,"apiVersion":…,"metadata":{},"items": — the caller opens the array. */
 static void list_begin(struct km_jsonw *w, const char *kind, const char *api_version)
 {
@@ -206,11 +215,9 @@ static int custom_query(struct km_buf *q, const struct km_kma_rule *r, const cha
     if (rc == 0)
         rc = km_kma_selector_matchers(&sel, selector, "label_");
     if (rc == 0)
-        rc = km_buf_putc(&m, '\0'); /* a string even when empty */
-    if (rc == 0)
         rc = km_buf_putc(q, '(');
     if (rc == 0)
-        rc = km_kma_expand(q, r->query, m.data[0] == ',' ? m.data + 1 : m.data);
+        rc = km_kma_expand(q, r->query, matchers_of(&m));
     if (rc == 0)
         rc = km_buf_putc(q, ')');
     if (rc == 0 && sel.len) {
@@ -223,12 +230,12 @@ static int custom_query(struct km_buf *q, const struct km_kma_rule *r, const cha
         rc = km_kma_singular(kube, sizeof(kube), r->resource);
         if (rc == 0 && strcmp(kube, obj) == 0)
             rc = km_buf_printf(q, " and on (%s%s) group by (%s%s) (kube_%s_labels{%s!=\"\"%s%s})",
-                               by, obj, by, obj, kube, obj, m.data, sel.data);
+                               by, obj, by, obj, kube, obj, km_buf_cstr(&m), km_buf_cstr(&sel));
         else if (rc == 0)
             rc = km_buf_printf(q,
                                " and on (%s%s) group by (%s%s) (label_replace(kube_%s_labels{%s!="
                                "\"\"%s}, \"%s\", \"$1\", \"%s\", \"(.*)\"))",
-                               by, obj, by, obj, kube, kube, sel.data, obj, kube);
+                               by, obj, by, obj, kube, kube, km_buf_cstr(&sel), obj, kube);
     }
     km_buf_fini(&sel);
     km_buf_fini(&m);
@@ -403,9 +410,7 @@ static void external_values(struct km_http_req *req, const struct km_kma *k,
     if (rc == 0)
         rc = km_kma_selector_matchers(&m, km_http_req_arg(req, "labelSelector"), "");
     if (rc == 0)
-        rc = km_buf_putc(&m, '\0');
-    if (rc == 0)
-        rc = km_kma_expand(&q, r->query, m.data[0] == ',' ? m.data + 1 : m.data);
+        rc = km_kma_expand(&q, r->query, matchers_of(&m));
     if (!run_query(req, k, rc, &q, now, &res))
         goto out_free;
     km_kma_time(ts, sizeof(ts), now);
