@@ -73,10 +73,19 @@ class Proc:
 
 def wait_until(cond, timeout=30, what="the condition", proc=None):
     """cond()'s first true value, polled every 0.2 s; fail after timeout seconds, with the
-    kmon process's log when given."""
+    kmon process's log when given (and at once, with its exit status, when cond cannot
+    reach it because it has exited)."""
     deadline = time.monotonic() + timeout
     while True:
-        v = cond()
+        try:
+            v = cond()
+        except OSError:
+            # The server refusing connections because it died says nothing; its exit
+            # status and log do.
+            if proc and proc.p.poll() is not None:
+                raise AssertionError(f"kmon exited with {proc.p.returncode} while waiting "
+                                     f"for {what}:\n{proc.log()}") from None
+            raise
         if v:
             return v
         if time.monotonic() > deadline:
