@@ -1,11 +1,13 @@
 /*
- * arenas — how many malloc arenas glibc may use (mallopt M_ARENA_MAX): the commands cap
- * them so that threads that allocate little do not each hold pages of their own.
+ * arenas — glibc's malloc arenas: how many the commands may use (mallopt M_ARENA_MAX, so
+ * that threads that allocate little do not each hold pages of their own) and giving
+ * freed memory back to the system after a large one-off read (malloc_trim).
  *
- * Not under AddressSanitizer: its allocator replaces glibc's, so the cap would only
- * initialise glibc's arenas beside it for nothing (and keeps glibc's allocator out of
- * the sanitizer build, where an abort in glibc's arena accounting at a thread's exit is
- * still being hunted: see tests/runtime/test_logs_events.py).
+ * Neither under AddressSanitizer: its allocator replaces glibc's, and both calls would
+ * initialise and walk glibc's arenas beside it. malloc_trim from two Kubernetes list
+ * threads at once did exactly that, racing glibc's lazy initialisation: a SEGV in mtrim
+ * and, at a thread's exit, the abort "__malloc_arena_thread_freeres: a->attached_threads
+ * > 0" that the sanitizer build showed now and then.
  */
 #ifndef KMON_COMMON_ARENAS_H
 #define KMON_COMMON_ARENAS_H
@@ -26,6 +28,13 @@ static inline void km_malloc_arenas(int n)
     (void)n;
 #else
     mallopt(M_ARENA_MAX, n);
+#endif
+}
+
+static inline void km_malloc_trim(void)
+{
+#ifndef KM_ASAN
+    malloc_trim(0);
 #endif
 }
 

@@ -17,6 +17,7 @@
  */
 #include "reflector.h"
 
+#include "common/arenas.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -26,7 +27,6 @@
 #include "kube/pause.h"
 #include "kube/watch.h"
 
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +204,7 @@ static int list(struct km_kreflector *r)
     /* A list is megabytes of JSON read once: give the memory back. */
     km_buf_fini(&r->body);
     km_buf_init(&r->body, r->o.max_page_bytes);
-    malloc_trim(0);
+    km_malloc_trim();
     return rc;
 }
 

@@ -31,20 +31,11 @@ from test_logs_api import lines_of, query_range
 
 SLOW = 3 if SANITIZED else 1
 
-# In the sanitizer build only, a process running the Events watcher has been seen to
-# abort at exit inside glibc ("malloc assertion failure in __malloc_arena_thread_freeres:
-# a->attached_threads > 0") after its shutdown completed: glibc's arena accounting beside
-# ASan's allocator, not kmon's code (never in the optimised build). Tolerated there and
-# only with that message, so that a sanitizer report (exit 1) or any other abort still
-# fails; the optimised build must exit 0.
-GLIBC_ARENA_ABORT = "__malloc_arena_thread_freeres"
-
 
 def stopped_cleanly(proc):
-    rc = proc.stop()
-    if rc == 0:
-        return True
-    return SANITIZED and rc == -6 and GLIBC_ARENA_ABORT in proc.log()
+    return proc.stop() == 0
+
+
 SEL = '{{source="kubernetes-events", kind="Pod", name="{}"}}'
 TREE = os.path.join(FIXTURES, "nodes", "systemd-v2-containerd")
 

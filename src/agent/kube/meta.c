@@ -4,6 +4,7 @@
  */
 #include "meta.h"
 
+#include "common/arenas.h"
 #include "common/array.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -15,7 +16,6 @@
 #include "kube/pause.h"
 #include "kube/watch.h"
 
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -502,7 +502,7 @@ static void *run(void *arg)
              * back rather than keep it for the next relist. */
             km_buf_fini(&m->body);
             km_buf_init(&m->body, MAX_LIST_BYTES);
-            malloc_trim(0);
+            km_malloc_trim();
             pthread_mutex_lock(&m->mu);
             m->attempted = true;
             pthread_cond_broadcast(&m->wake);
