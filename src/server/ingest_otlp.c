@@ -37,9 +37,6 @@
 #include <strings.h>
 #include <zlib.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #define LOG_NAME "otlp"
 
 enum { SIG_METRICS, SIG_LOGS, SIG__N };
@@ -344,16 +341,16 @@ static int resolve(struct resolver *rs, const struct km_sample *s, bool fresh, u
 {
     struct km_ingest *in = rs->in;
     uint32_t slot;
-    uint64_t h;
+    struct km_series_fp fp;
     bool created;
     int rc = series_key(&rs->key, s);
 
     if (rc)
         return km_err_set(KM_ENOMEM, "out of memory storing OTLP metrics");
-    h = XXH3_64bits(rs->key.data, rs->key.len);
+    fp = km_series_cache_fp(in->cache, rs->key.data, rs->key.len);
     if (fresh)
-        km_series_cache_drop(in->cache, h, rs->key.data, rs->key.len);
-    else if (km_series_cache_get(in->cache, h, rs->key.data, rs->key.len, ref, &slot))
+        km_series_cache_drop(in->cache, fp);
+    else if (km_series_cache_get(in->cache, fp, ref, &slot))
         return 0;
     if (!sample_ok(in, s))
         return KM_EINVAL;
@@ -370,7 +367,7 @@ static int resolve(struct resolver *rs, const struct km_sample *s, bool fresh, u
         atomic_fetch_add(&in->series_created, 1);
         km_clusters_created(in->clusters, slot, 1);
     }
-    km_series_cache_put(in->cache, h, rs->key.data, rs->key.len, *ref, slot);
+    km_series_cache_put(in->cache, fp, *ref, slot);
     return 0;
 }
 

@@ -3,10 +3,11 @@
  *
  * One request, on one HTTP thread, with that thread's reusable scratch:
  *   1. check the headers (snappy, protobuf, version 0.1.0), decompress within the cap;
- *   2. walk the WriteRequest in place (rw_decode): a series whose label bytes are in the
- *      series cache is known-good and already resolved; any other is parsed and
- *      validated (names, order, duplicates, metric name, UTF-8, lengths). Nothing is
- *      stored yet, so a bad series anywhere refuses the whole request;
+ *   2. walk the WriteRequest in place (rw_decode), fingerprinting each series' label
+ *      bytes, then look them all up in the series cache: a series it knows is
+ *      known-good and already resolved; any other is parsed and validated (names,
+ *      order, duplicates, metric name, UTF-8, lengths). Nothing is stored yet, so a bad
+ *      series anywhere refuses the whole request;
  *   3. apply the limits (rate, series; the same per cluster), resolve the new series,
  *      append every sample by reference; a reference gone stale (its series left the
  *      head) is resolved again from its labels and its samples appended once more;
@@ -32,17 +33,18 @@
 #include "remote/rw_decode.h"
 #include "server/auth/auth.h"
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* Items ahead of the one being looked up whose cache slots are prefetched. */
+#define PREFETCH_AHEAD 8
+
 struct item {
     struct km_rw_series s;
-    uint64_t hash; /* of the label bytes, when adjacent */
+    struct km_series_fp fp; /* of the label bytes, when keyed */
+    bool keyed;             /* the labels are adjacent: the cache may know them */
     uint64_t ref;
     size_t lab;    /* parsed labels: offset in scratch labels (new series) */
     size_t nlab;   /* 0 while not parsed */
@@ -338,14 +340,9 @@ static int collect(void *ud, const struct km_rw_series *s)
         const void *key = cache_key(c, it, &klen);
 
         if (key) {
-            it->hash = XXH3_64bits(key, klen);
-            it->known = km_series_cache_get(c->in->cache, it->hash, key, klen, &it->ref, &it->slot);
+            it->fp = km_series_cache_fp(c->in->cache, key, klen);
+            it->keyed = true;
         }
-    }
-    if (!it->known) {
-        rc = parse_labels(c, it, index);
-        if (rc)
-            return rc;
     }
     /* Samples outside the clock's window never reach the database, and a series with
      * none inside it is never created. */
@@ -363,8 +360,31 @@ static int collect(void *ud, const struct km_rw_series *s)
         sc->nsmp++;
         it->live++;
     }
-    if (!it->known && it->live)
-        c->npending++;
+    return 0;
+}
+
+/* After the walk: every item looked up in the series cache (the lookups a few items
+ * ahead prefetched), and those it does not know parsed and validated. */
+static int recognise(struct ctx *c)
+{
+    struct scratch *sc = c->sc;
+
+    for (size_t i = 0; i < sc->nitems; i++) {
+        struct item *it = &sc->items[i];
+        int rc;
+
+        if (i + PREFETCH_AHEAD < sc->nitems && sc->items[i + PREFETCH_AHEAD].keyed)
+            km_series_cache_prefetch(c->in->cache, sc->items[i + PREFETCH_AHEAD].fp);
+        if (it->keyed)
+            it->known = km_series_cache_get(c->in->cache, it->fp, &it->ref, &it->slot);
+        if (it->known)
+            continue;
+        rc = parse_labels(c, it, i);
+        if (rc)
+            return rc;
+        if (it->live)
+            c->npending++;
+    }
     return 0;
 }
 
@@ -372,7 +392,6 @@ static int collect(void *ud, const struct km_rw_series *s)
  * reference, and remember it. */
 static int resolve(struct ctx *c, struct item *it, size_t index)
 {
-    const void *key;
     size_t klen;
     bool created;
     int rc;
@@ -387,9 +406,8 @@ static int resolve(struct ctx *c, struct item *it, size_t index)
         km_clusters_created(c->in->clusters, it->slot, 1);
     }
     it->known = true;
-    key = cache_key(c, it, &klen);
-    if (key)
-        km_series_cache_put(c->in->cache, it->hash, key, klen, it->ref, it->slot);
+    if (cache_key(c, it, &klen))
+        km_series_cache_put(c->in->cache, it->fp, it->ref, it->slot);
     return 0;
 }
 
@@ -562,10 +580,9 @@ static int retry_stale(struct ctx *c, struct km_append_result *total)
             continue;
         if (it->ref == sc->smp[i].ref) { /* not re-resolved yet in this round */
             size_t klen;
-            const void *key = cache_key(c, it, &klen);
 
-            if (key)
-                km_series_cache_drop(c->in->cache, it->hash, key, klen);
+            if (cache_key(c, it, &klen))
+                km_series_cache_drop(c->in->cache, it->fp);
             it->nlab = 0;
             rc = resolve(c, it, sc->smp_item[i]);
             if (rc)
@@ -646,6 +663,8 @@ void km_ingest_remote_write(struct km_http_req *req, void *ud)
     atomic_fetch_add(&in->decoded_bytes, c.sc->body.len);
     km_storage_time_window(in->store, &c.lo, &c.hi);
     rc = km_rw_decode((const uint8_t *)c.sc->body.data, c.sc->body.len, collect, &c, &st);
+    if (rc == 0)
+        rc = recognise(&c);
     if (rc == KM_ENOMEM) {
         km_http_respond_error(req, 503, "out of memory reading the request");
         return;

@@ -251,8 +251,10 @@ const struct km_cfg_field km_server_fields[] = {
     { .name = "series-cache-size",
       .type = KM_CFG_SIZE,
       .offset = offsetof(struct km_server_opts, series_cache_bytes),
-      .def = "64MiB",
-      .help = "memory for recognising remote_write series by their label bytes" },
+      .def = "1GiB",
+      .help = "at most this much memory for recognising remote_write and OTLP series by a "
+              "fingerprint of their label bytes (32 bytes a series, grown as series come and "
+              "rid of those unseen for 15 minutes)" },
     { .name = "http-threads",
       .type = KM_CFG_INT,
       .offset = offsetof(struct km_server_opts, http_threads),
