@@ -1004,6 +1004,11 @@ int km_tsdb_series_ref(struct km_tsdb *db, const struct km_label *labels, size_t
     return 0;
 }
 
+/* km_tsdb_append_refs loads the series of the sample this far ahead, and the newest
+ * chunk of the one that far (its series loaded by then). */
+#define PREFETCH_SERIES 8
+#define PREFETCH_CHUNK  4
+
 int km_tsdb_append_refs(struct km_tsdb *db, const struct km_ref_sample *s, size_t n,
                         enum km_sample_status *status, struct km_append_result *res)
 {
@@ -1031,6 +1036,10 @@ int km_tsdb_append_refs(struct km_tsdb *db, const struct km_ref_sample *s, size_
                 status[i] = out;
             continue;
         }
+        if (i + PREFETCH_SERIES < n)
+            km_head_prefetch(db->head, s[i + PREFETCH_SERIES].ref, false);
+        if (i + PREFETCH_CHUNK < n)
+            km_head_prefetch(db->head, s[i + PREFETCH_CHUNK].ref, true);
         out = KM_SAMPLE_STALE_REF;
         hs = km_head_by_ref_locked(db->head, s[i].ref);
         if (hs) {

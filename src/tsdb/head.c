@@ -205,6 +205,12 @@ static uint32_t ord_of(const struct km_hseries *s)
 
 /* ---- ordinal array ----------------------------------------------------------------- */
 
+/* Under the series lock. An atomic store: km_head_prefetch reads it without the lock. */
+static void set_last(struct km_hseries *s, struct km_hchunk *c)
+{
+    __atomic_store_n(&s->last, c, __ATOMIC_RELAXED);
+}
+
 static struct km_hseries *ord_get(struct km_head *h, uint32_t ord)
 {
     struct orddir *d = atomic_load_explicit(&h->ords, memory_order_acquire);
@@ -686,6 +692,23 @@ struct km_hseries *km_head_by_ref_locked(struct km_head *h, uint64_t ref)
     return s && s->ref == ref ? s : NULL;
 }
 
+void km_head_prefetch(struct km_head *h, uint64_t ref, bool chunk)
+{
+    struct km_hseries *s;
+    struct km_hchunk *c;
+
+    if (ref > UINT32_MAX || !(s = ord_get(h, (uint32_t)ref)))
+        return;
+    if (!chunk) {
+        __builtin_prefetch(s);
+        return;
+    }
+    /* Without the series lock: a chunk replaced meanwhile only makes the hint useless. */
+    c = __atomic_load_n(&s->last, __ATOMIC_RELAXED);
+    if (c)
+        __builtin_prefetch(c);
+}
+
 void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, struct km_label *l,
                                size_t *n)
 {
@@ -924,7 +947,7 @@ static void replace_last(struct km_hseries *s, struct km_hchunk *old, struct km_
             p = p->next;
         p->next = c;
     }
-    s->last = c;
+    set_last(s, c);
 }
 
 /* Under the series lock: t is newer than every sample of the series (or it has none):
@@ -952,7 +975,7 @@ static enum km_append_status append_newest(struct km_head *h, struct km_hseries 
         } else {
             s->first = c;
         }
-        s->last = c;
+        set_last(s, c);
         atomic_fetch_add(&my_counters(h)->chunks, 1);
         atomic_fetch_add(&my_counters(h)->chunk_bytes, chunk_alloc_bytes(c));
     } else {
@@ -1248,7 +1271,7 @@ static int settle_series(struct km_head *h, struct km_hseries *s, struct km_samp
     free_ooo(s->ooo);
     s->ooo = NULL;
     s->first = tmp.first;
-    s->last = tmp.last;
+    set_last(s, tmp.last);
     series_unlock(s);
     *rebuilt = true;
     return 0;
@@ -1671,7 +1694,7 @@ static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t a, 
         free_chunks(h, s, c);
     }
     if (!s->first) {
-        s->last = NULL;
+        set_last(s, NULL);
     } else if (s->first->mint < b) {
         /* A chunk straddling b (only after a forced flush): keep its samples >= b. */
         int64_t ts[KM_HCHUNK_MAX];
@@ -1701,9 +1724,9 @@ static bool series_truncate(struct km_head *h, struct km_hseries *s, int64_t a, 
                 s->first = next;
             }
             if (!s->first || !s->first->next)
-                s->last = s->first;
+                set_last(s, s->first);
             else if (s->last == old)
-                s->last = c;
+                set_last(s, c);
         }
     }
     atomic_fetch_sub(samples_of(h, s), buffer_drop(&s->ooo, INT64_MIN, b));

@@ -68,6 +68,11 @@ void km_head_series_put(struct km_head *h, struct km_hseries *s);
 void km_head_read_begin(struct km_head *h);
 void km_head_read_end(struct km_head *h);
 struct km_hseries *km_head_by_ref_locked(struct km_head *h, uint64_t ref);
+/* A hint, inside the same section: start loading series ref (chunk: its newest chunk,
+ * the series itself loaded already) into the CPU's caches, for an append a little later.
+ * A batch's samples come a series each in no order the head keeps, so each append
+ * otherwise waits on memory in turn. */
+void km_head_prefetch(struct km_head *h, uint64_t ref, bool chunk);
 
 uint64_t km_head_series_ref(const struct km_hseries *s);
 
