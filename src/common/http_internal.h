@@ -56,7 +56,8 @@ struct conn {
     int64_t since_ns;  /* when its current request began, or its answer last moved */
     bool headers_done; /* its first request's headers have arrived */
     bool cut;
-    bool server_idle; /* a streamed answer waits for its producer or writer, not the client */
+    bool server_idle; /* a handler works, or a streamed answer waits for its producer or
+                       * writer: the server's delay, not the client's */
     bool unverified;  /* a client certificate is needed and could not be required: refuse */
     bool upgraded;    /* handed to a WebSocket session: no longer HTTP, never cut here */
     struct km_tls_cred *tls_cred; /* the TLS credential it began with (a reference) */

@@ -340,9 +340,24 @@ static enum MHD_Result deliver(struct km_http_req *r)
     if (c) {
         pthread_mutex_lock(&r->srv->conns_mu);
         c->since_ns = km_time_mono_ns();
+        c->server_idle = false;
         pthread_mutex_unlock(&r->srv->conns_mu);
     }
     return ret;
+}
+
+/* While a handler works (or waits for a worker), the delay is the server's: the request
+ * timeout, which is about a client slow to send, must not cut the connection (a block
+ * cut or a query of a large head takes longer than 30 s). */
+static void set_server_idle(struct km_http_req *r, bool idle)
+{
+    struct conn *c = km_http_conn_of(r->conn);
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&r->srv->conns_mu);
+    c->server_idle = idle;
+    pthread_mutex_unlock(&r->srv->conns_mu);
 }
 
 /* Answers this size and larger are worth compressing (smaller ones fit a packet). */
@@ -747,6 +762,7 @@ static enum MHD_Result hand_to_worker(struct km_http_req *r, struct route *rt)
 {
     struct km_http_server *s = r->srv;
 
+    set_server_idle(r, true);
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_stop) {
         pthread_mutex_unlock(&s->pool_mu);
@@ -863,6 +879,7 @@ static enum MHD_Result run_route(struct km_http_req *r, struct route *rt, char *
         return answer_not_ready(r, rt);
     if (!(rt->flags & KM_ROUTE_INLINE) && r->srv->opts.workers)
         return hand_to_worker(r, rt);
+    set_server_idle(r, true);
     run_handler(r, rt);
     return deliver(r);
 }

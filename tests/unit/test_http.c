@@ -72,6 +72,13 @@ static void on_slow(struct km_http_req *r, void *ud)
     km_http_respond_text(r, 200, "slow done\n");
 }
 
+static void on_slower(struct km_http_req *r, void *ud)
+{
+    (void)ud;
+    usleep(2500000);
+    km_http_respond_text(r, 200, "slower done\n");
+}
+
 static void on_silent(struct km_http_req *r, void *ud)
 {
     (void)r;
@@ -267,13 +274,21 @@ static void on_cancellable(struct km_http_req *r, void *ud)
 }
 
 static const struct km_http_route routes[] = {
-    { "GET", "/hello", on_hello, 0 },     { "GET", "/api/nodes/<node>/<what>", on_node, 0 },
-    { "POST", "/echo", on_echo, 0 },      { "PUT", "/echo", on_echo, 0 },
-    { "GET", "/slow", on_slow, 0 },       { "GET", "/silent", on_silent, 0 },
-    { "GET", "/gate", on_gate, 0 },       { "GET", "/healthz", on_probe, KM_ROUTE_INLINE },
-    { "GET", "/args", on_args, 0 },       { "POST", "/args", on_args, 0 },
-    { "GET", "/headers", on_headers, 0 }, { "GET", "/stream", on_stream, 0 },
-    { "GET", "/push", on_push, 0 },       { "GET", "/cancellable", on_cancellable, 0 },
+    { "GET", "/hello", on_hello, 0 },
+    { "GET", "/api/nodes/<node>/<what>", on_node, 0 },
+    { "POST", "/echo", on_echo, 0 },
+    { "PUT", "/echo", on_echo, 0 },
+    { "GET", "/slow", on_slow, 0 },
+    { "GET", "/silent", on_silent, 0 },
+    { "GET", "/slower", on_slower, 0 },
+    { "GET", "/gate", on_gate, 0 },
+    { "GET", "/healthz", on_probe, KM_ROUTE_INLINE },
+    { "GET", "/args", on_args, 0 },
+    { "POST", "/args", on_args, 0 },
+    { "GET", "/headers", on_headers, 0 },
+    { "GET", "/stream", on_stream, 0 },
+    { "GET", "/push", on_push, 0 },
+    { "GET", "/cancellable", on_cancellable, 0 },
 };
 
 /* A server with the routes above, not started (more routes may be added). */
@@ -717,6 +732,22 @@ static void test_header_timeout(void **state)
     assert_non_null(strstr(buf, "HTTP/1.1 200"));
     close(kept);
     km_http_server_destroy(s);
+}
+
+/* The request timeout is about a client slow to send: a handler that works longer than
+ * it (a block cut, a query of a large head) still answers on the same connection. */
+static void test_slow_handler_is_not_cut(void **state)
+{
+    (void)state;
+    for (unsigned workers = 0; workers <= 2; workers += 2) {
+        struct km_http_server *s = start_with(
+            (struct km_http_opts){ .timeout_s = 30, .request_timeout_s = 1, .workers = workers });
+        char *r = get(km_http_server_port(s), "GET", "/slower");
+
+        assert_non_null(strstr(r, "HTTP/1.1 200"));
+        assert_non_null(strstr(r, "slower done"));
+        km_http_server_destroy(s);
+    }
 }
 
 static void test_cors(void **state)
@@ -1622,6 +1653,7 @@ int main(void)
         cmocka_unit_test(test_stop_with_queued_requests),
         cmocka_unit_test(test_per_address_limit),
         cmocka_unit_test(test_header_timeout),
+        cmocka_unit_test(test_slow_handler_is_not_cut),
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_idle_connection_is_closed),
         cmocka_unit_test(test_graceful_stop),
