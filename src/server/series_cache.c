@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -24,6 +25,7 @@
 #define MIN_SLOTS 256
 #define STALE_S   900 /* unseen this long: a series that stopped */
 #define SECRET    192
+#define HUGE_PAGE ((size_t)2 << 20)
 
 /* lo == 0 marks a free slot (hi 0) or a tombstone (hi 1): fingerprints have lo's low bit
  * set. */
@@ -172,10 +174,27 @@ static bool full(const struct shard *s)
 
 /* Under the write lock: the shard's entries moved into a table of n slots, without
  * those unseen since `horizon` when drop_stale, and without any beyond 80 % of n. */
+/* A table of n free slots. A large one on transparent huge pages where the kernel offers
+ * them: lookups land anywhere in it, and with 4 KiB pages each one also missed the TLB
+ * (the prefetch waited on page walks: a fifth of ingest at 4 M series). */
+static struct entry *alloc_slots(size_t n)
+{
+    size_t bytes = n * sizeof(struct entry);
+    void *p;
+
+    if (bytes < HUGE_PAGE)
+        return calloc(n, sizeof(struct entry));
+    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
+    memset(p, 0, bytes);
+    return p;
+}
+
 static int rebuild(struct km_series_cache *c, struct shard *s, size_t n, bool drop_stale,
                    uint32_t horizon)
 {
-    struct entry *slots = calloc(n, sizeof(*slots));
+    struct entry *slots = alloc_slots(n);
     size_t kept = 0, limit = n * 4 / 5 - 1;
 
     if (!slots)
