@@ -447,8 +447,11 @@ static int replay(struct km_tsdb *db)
     int rc;
 
     km_tsdb_time_window(db, &c.lo, &c.hi);
+    km_head_bulk_begin(db->head);
     rc = km_wal_replay(db->wal_dir, db->o.read_only, replay_record, &c, &st);
     free(c.alias);
+    if (rc == 0)
+        rc = km_head_bulk_end(db->head);
     if (rc)
         return km_err_wrap(rc, "replaying the WAL");
     /* Series whose every sample was dropped (or never came) leave the head. */

@@ -68,6 +68,12 @@ void km_head_series_put(struct km_head *h, struct km_hseries *s);
 void km_head_read_begin(struct km_head *h);
 void km_head_read_end(struct km_head *h);
 struct km_hseries *km_head_by_ref_locked(struct km_head *h, uint64_t ref);
+
+/* A bulk load (the WAL replay): between these, series published are appended to the
+ * index's lists unsorted, and nothing may read or change the index but publishing;
+ * km_head_bulk_end sorts every list once. */
+void km_head_bulk_begin(struct km_head *h);
+int km_head_bulk_end(struct km_head *h);
 /* A hint, inside the same section: start loading series ref (chunk: its newest chunk,
  * the series itself loaded already) into the CPU's caches, for an append a little later.
  * A batch's samples come a series each in no order the head keeps, so each append

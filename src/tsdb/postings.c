@@ -182,7 +182,7 @@ static int sort_ordinals(uint32_t *v, size_t n)
 
 int km_postings_union(struct km_postings *out, const struct km_postings *const *lists, size_t k)
 {
-    size_t total = 0, w = 0;
+    size_t total = 0;
     int rc;
 
     for (size_t i = 0; i < k; i++)
@@ -202,14 +202,21 @@ int km_postings_union(struct km_postings *out, const struct km_postings *const *
             memcpy(out->v + out->n, lists[i]->v, lists[i]->n * sizeof(uint32_t));
         out->n += lists[i]->n;
     }
-    rc = sort_ordinals(out->v, out->n);
+    return km_postings_settle(out);
+}
+
+int km_postings_settle(struct km_postings *p)
+{
+    size_t w = 0;
+    int rc = sort_ordinals(p->v, p->n);
+
     if (rc)
         return rc;
-    for (size_t i = 0; i < out->n; i++) {
-        if (w == 0 || out->v[w - 1] != out->v[i])
-            out->v[w++] = out->v[i];
+    for (size_t i = 0; i < p->n; i++) {
+        if (w == 0 || p->v[w - 1] != p->v[i])
+            p->v[w++] = p->v[i];
     }
-    out->n = w;
+    p->n = w;
     return 0;
 }
 

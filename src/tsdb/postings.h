@@ -19,7 +19,8 @@ struct km_postings {
 
 void km_postings_fini(struct km_postings *p);
 
-/* Append x, which must be greater than the last element. */
+/* Append x, which must be greater than the last element (or in any order, then
+ * km_postings_settle). */
 int km_postings_push(struct km_postings *p, uint32_t x);
 
 /* Replace the contents with a copy of src. */
@@ -32,6 +33,9 @@ int km_postings_subtract(struct km_postings *out, const struct km_postings *a,
                          const struct km_postings *b);
 /* out = the union of k lists. */
 int km_postings_union(struct km_postings *out, const struct km_postings *const *lists, size_t k);
+
+/* Sort the list and drop repeats: after km_postings_push in any order (a bulk load). */
+int km_postings_settle(struct km_postings *p);
 
 /* Remove x if present. */
 void km_postings_remove(struct km_postings *p, uint32_t x);
