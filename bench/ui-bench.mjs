@@ -8,8 +8,9 @@
 //             [data-panel]): the page's own work
 //   total     from navigation to every panel drawn
 // Median and worst of the runs. --calls lists each API call of the last run with its
-// server time, slowest first: where a page's time goes. Usage:
-//   node bench/ui-bench.mjs --url http://127.0.0.1:5302 [--runs 10] [--pages overview,pods] [--calls]
+// server time, slowest first: where a page's time goes; --json prints a JSON line per page
+// instead of the table (bench/cluster-sim-bench.py reads it). Usage:
+//   node bench/ui-bench.mjs --url http://127.0.0.1:5302 [--runs 10] [--pages overview,pods] [--calls] [--json]
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +64,7 @@ async function main() {
   const base = arg('url');
   const runs = Number(arg('runs', '10'));
   const pages = arg('pages', Object.keys(PAGES).join(',')).split(',');
+  const json = process.argv.includes('--json');
   if (!base) {
     console.error('usage: node bench/ui-bench.mjs --url URL [--runs N] [--pages a,b]');
     process.exit(2);
@@ -81,8 +83,10 @@ async function main() {
         if (p.length && p.every((e) => e.dataset.state)) window.__kmonReady = performance.now();
       }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
     });
-    console.log('page        calls  server ms (med/worst)  wall ms (med/worst)  ' +
-      'render ms (med/worst)  total ms (med/worst)');
+    if (!json) {
+      console.log('page        calls  server ms (med/worst)  wall ms (med/worst)  ' +
+        'render ms (med/worst)  total ms (med/worst)');
+    }
     for (const name of pages) {
       const page = await ctx.newPage();
       const r = [];
@@ -102,6 +106,12 @@ async function main() {
       page.off('requestfinished', onDone);
       await page.close();
       const s = (k) => stats(r.map((x) => x[k]));
+      if (json) {
+        const o = { page: name, calls: r[0].n };
+        for (const k of ['server', 'wall', 'render', 'total']) o[`${k}_ms`] = s(k);
+        console.log(JSON.stringify(o));
+        continue;
+      }
       console.log(`${name.padEnd(11)} ${String(r[0].n).padStart(5)}  ` +
         `${fmt(s('server').median)} /${fmt(s('server').worst)}        ` +
         `${fmt(s('wall').median)} /${fmt(s('wall').worst)}      ` +

@@ -17,11 +17,12 @@ image_pkgs="umoci"
 
 # What the tests and benchmarks use (skopeo: the image test reads the archive as users
 # do to copy it to their registry; clickhouse-server: the tests of the ClickHouse store
-# start their own servers from it, tests/runtime/clickhouse_fixture.py).
+# start their own servers from it, tests/runtime/clickhouse_fixture.py; python3-matplotlib:
+# bench/cluster-sim-bench.py draws its curves).
 test_pkgs="clang libclang-rt-14-dev clang-format libcmocka-dev
 python3 python3-pytest python3-yaml bindfs fuse3 util-linux procps
 prometheus-node-exporter curl prometheus prometheus-alertmanager iproute2 openssl chromium
-skopeo clickhouse-server"
+skopeo clickhouse-server python3-matplotlib"
 
 # Node.js and npm build the dashboard (its chart library comes from npm); a machine that
 # has them from elsewhere (NodeSource) keeps its own.

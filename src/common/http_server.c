@@ -728,6 +728,7 @@ static void *worker_main(void *arg)
 {
     struct km_http_server *s = arg;
 
+    pthread_setname_np(pthread_self(), "kmon-http"); /* top -H, /proc/PID/task/N/comm */
     pthread_mutex_lock(&s->pool_mu);
     for (;;) {
         struct km_http_req *r;

@@ -466,6 +466,7 @@ static void *group_thread(void *arg)
     int64_t ts = eval_timestamp(g, km_time_now_ns() / 1000000) + g->interval_ms;
     uint64_t evals = 0;
 
+    pthread_setname_np(pthread_self(), "kmon-rules"); /* top -H, /proc/PID/task/N/comm */
     pthread_mutex_lock(&g->mu);
     while (!wait_until(g, ts)) {
         int64_t now;
