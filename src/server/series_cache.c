@@ -172,8 +172,6 @@ static bool full(const struct shard *s)
     return (s->used + 1) * 5 > s->nslots * 4;
 }
 
-/* Under the write lock: the shard's entries moved into a table of n slots, without
- * those unseen since `horizon` when drop_stale, and without any beyond 80 % of n. */
 /* A table of n free slots. A large one on transparent huge pages where the kernel offers
  * them: lookups land anywhere in it, and with 4 KiB pages each one also missed the TLB
  * (the prefetch waited on page walks: a fifth of ingest at 4 M series). */
@@ -191,6 +189,8 @@ static struct entry *alloc_slots(size_t n)
     return p;
 }
 
+/* Under the write lock: the shard's entries moved into a table of n slots, without
+ * those unseen since `horizon` when drop_stale, and without any beyond 80 % of n. */
 static int rebuild(struct km_series_cache *c, struct shard *s, size_t n, bool drop_stale,
                    uint32_t horizon)
 {
