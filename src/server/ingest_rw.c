@@ -392,7 +392,6 @@ static int recognise(struct ctx *c)
  * reference, and remember it. */
 static int resolve(struct ctx *c, struct item *it, size_t index)
 {
-    size_t klen;
     bool created;
     int rc;
 
@@ -406,7 +405,7 @@ static int resolve(struct ctx *c, struct item *it, size_t index)
         km_clusters_created(c->in->clusters, it->slot, 1);
     }
     it->known = true;
-    if (cache_key(c, it, &klen))
+    if (it->keyed)
         km_series_cache_put(c->in->cache, it->fp, it->ref, it->slot);
     return 0;
 }
@@ -579,9 +578,7 @@ static int retry_stale(struct ctx *c, struct km_append_result *total)
         if (sc->status[i] != KM_SAMPLE_STALE_REF)
             continue;
         if (it->ref == sc->smp[i].ref) { /* not re-resolved yet in this round */
-            size_t klen;
-
-            if (cache_key(c, it, &klen))
+            if (it->keyed)
                 km_series_cache_drop(c->in->cache, it->fp);
             it->nlab = 0;
             rc = resolve(c, it, sc->smp_item[i]);
