@@ -6,9 +6,9 @@
  * longer produces, and the `for` state of alerts restored from ALERTS_FOR_STATE after
  * the second evaluation of a start (RestoreForState).
  */
-#include "common/array.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/lset.h"
 #include "common/timefmt.h"
 #include "promql/print.h"
 #include "rules/rules_internal.h"
@@ -28,11 +28,6 @@ static const union {
     uint64_t bits;
     double v;
 } stale_nan = { 0x7ff0000000000002ull };
-
-static int labels_cmp(const void *a, const void *b)
-{
-    return km_labels_cmp(*(struct km_labels *const *)a, *(struct km_labels *const *)b);
-}
 
 static void rule_state_fini(struct km_rule_state *rs)
 {
@@ -160,50 +155,39 @@ static void append(struct km_rules_group *g, const struct km_sample *s, size_t n
 }
 
 /* Write the rule's new series, then stale markers for those of the last evaluation it no
- * longer produced; the new series become the rule's written set. */
+ * longer produced; the new series become the rule's written set. Both sets are told apart
+ * by their labels' hashes, so a rule of tens of thousands of series costs O(n). */
 static void write_rule(struct km_rules_group *g, struct km_rule_state *rs, struct km_rules_out *out,
                        int64_t ts)
 {
-    struct km_labels **now;
     struct km_sample *stale;
-    size_t nstale = 0, i = 0, k = 0;
+    struct km_lset now;
+    size_t nstale = 0;
 
     append(g, out->s, out->n);
     g->last_samples += out->n;
-    now = malloc((out->n + 1) * sizeof(*now));
     stale = malloc((rs->nwritten + 1) * sizeof(*stale));
-    if (!now || !stale) {
-        free(now);
+    if (!stale || km_lset_init(&now, out->n) != 0) {
         free(stale);
         return;
     }
-    if (out->n)
-        memcpy(now, out->owned, out->n * sizeof(*now));
-    km_sort(now, out->n, sizeof(*now), labels_cmp);
-    while (i < rs->nwritten) {
-        int c = k == out->n ? -1 : km_labels_cmp(rs->written[i], now[k]);
-
-        if (c < 0) {
+    for (size_t i = 0; i < out->n; i++)
+        km_lset_add(&now, out->owned[i]);
+    for (size_t i = 0; i < rs->nwritten; i++) {
+        if (!km_lset_find(&now, rs->written[i]))
             stale[nstale++] =
                 (struct km_sample){ rs->written[i]->v, rs->written[i]->n, ts, stale_nan.v };
-            i++;
-        } else if (c == 0) {
-            i++;
-            k++;
-        } else {
-            k++;
-        }
     }
+    km_lset_fini(&now);
     append(g, stale, nstale);
-    for (i = 0; i < rs->nwritten; i++)
+    for (size_t i = 0; i < rs->nwritten; i++)
         km_labels_destroy(rs->written[i]);
     free(rs->written);
     free(stale);
-    rs->written = now;
-    rs->nwritten = out->n;
     /* The labels now belong to the written set. */
+    rs->written = out->owned;
+    rs->nwritten = out->n;
     free(out->s);
-    free(out->owned);
     memset(out, 0, sizeof(*out));
 }
 
@@ -258,22 +242,17 @@ static int recording_eval(const struct km_rule *r, const struct km_pq_result *re
     if (rc)
         return rc;
     {
-        struct km_labels **sorted = malloc((out->n + 1) * sizeof(*sorted));
+        struct km_lset seen;
 
-        if (!sorted)
-            return KM_ENOMEM;
-        if (out->n)
-            memcpy(sorted, out->owned, out->n * sizeof(*sorted));
-        km_sort(sorted, out->n, sizeof(*sorted), labels_cmp);
-        for (size_t i = 1; i < out->n; i++) {
-            if (km_labels_cmp(sorted[i - 1], sorted[i]) == 0) {
+        rc = km_lset_init(&seen, out->n);
+        for (size_t i = 0; rc == 0 && i < out->n; i++) {
+            if (km_lset_add(&seen, out->owned[i])) {
                 km_buf_puts(err, "vector contains metrics with the same labelset after applying "
                                  "rule labels");
                 rc = KM_EINVAL;
-                break;
             }
         }
-        free(sorted);
+        km_lset_fini(&seen);
     }
     n = out->n;
     if (rc == 0 && limit > 0 && n > (size_t)limit) {

@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/labels.h"
 #include "common/limits.h"
+#include "common/lset.h"
 #include "common/regex.h"
 
 #include <setjmp.h>
@@ -151,6 +152,38 @@ static void test_regex(void **state)
     km_regex_destroy(NULL);
 }
 
+/* The set finds equal label sets, keeps one of each, and tells apart sets whose hashes
+ * collide (forced here) by their labels. */
+static void test_lset(void **state)
+{
+    struct km_label a[] = { { "__name__", "x" }, { "i", "1" } };
+    struct km_label b[] = { { "__name__", "x" }, { "i", "2" } };
+    struct km_labels *la, *la2, *lb;
+    struct km_lset s;
+
+    (void)state;
+    assert_int_equal(km_labels_create(&la, a, 2), 0);
+    assert_int_equal(km_labels_create(&la2, a, 2), 0);
+    assert_int_equal(km_labels_create(&lb, b, 2), 0);
+    lb->hash = la->hash; /* a collision */
+    assert_int_equal(km_lset_init(&s, 3), 0);
+    assert_null(km_lset_find(&s, la));
+    assert_null(km_lset_add(&s, la));
+    assert_ptr_equal(km_lset_add(&s, la2), la);
+    assert_ptr_equal(km_lset_find(&s, la2), la);
+    assert_null(km_lset_find(&s, lb));
+    assert_null(km_lset_add(&s, lb));
+    assert_ptr_equal(km_lset_find(&s, lb), lb);
+    km_lset_fini(&s);
+    /* An empty set from a count of zero still answers. */
+    assert_int_equal(km_lset_init(&s, 0), 0);
+    assert_null(km_lset_find(&s, la));
+    km_lset_fini(&s);
+    km_labels_destroy(la);
+    km_labels_destroy(la2);
+    km_labels_destroy(lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_rejects_bad_sets),
         cmocka_unit_test(test_too_many_labels),
         cmocka_unit_test(test_regex),
+        cmocka_unit_test(test_lset),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -336,6 +336,57 @@ static void test_limit_and_duplicates(void **state)
     km_rules_destroy(m);
 }
 
+/* Thousands of series, half of them gone and others new at the next evaluation: exactly
+ * the gone ones get stale markers, and the ones that come back are written again. */
+static void test_many_series_churn(void **state)
+{
+    enum { N = 3000 };
+    union {
+        uint64_t u;
+        double d;
+    } st = { 0x7ff0000000000002ull };
+    struct km_rules *m;
+    char inst[32];
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        snprintf(inst, sizeof(inst), "i%04d", i);
+        put("x", inst, T0, i);
+    }
+    m = manager("groups:\n  - name: g\n    rules:\n      - record: x:copy\n"
+                "        expr: x\n");
+    eval(m, T0 + S);
+    for (int i = 0; i < N; i++) {
+        snprintf(inst, sizeof(inst), "i%04d", i);
+        put("x", inst, T0 + 2 * S, i % 2 ? i : st.d);
+    }
+    for (int i = N; i < N + 100; i++) {
+        snprintf(inst, sizeof(inst), "i%04d", i);
+        put("x", inst, T0 + 2 * S, i);
+    }
+    eval(m, T0 + 3 * S);
+    for (int i = 0; i < N + 100; i++) {
+        double v;
+
+        snprintf(inst, sizeof(inst), "i%04d", i);
+        v = value_at("x:copy", "instance", inst, T0 + 3 * S);
+        if (i < N && i % 2 == 0)
+            assert_true(is_stale(v));
+        else
+            assert_true(v == i);
+    }
+    for (int i = 0; i < N; i += 2) {
+        snprintf(inst, sizeof(inst), "i%04d", i);
+        put("x", inst, T0 + 4 * S, -i);
+    }
+    eval(m, T0 + 5 * S);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(inst, sizeof(inst), "i%04d", i);
+        assert_true(value_at("x:copy", "instance", inst, T0 + 5 * S) == -i);
+    }
+    km_rules_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_firing_for, setup, teardown),
         cmocka_unit_test_setup_teardown(test_for_state_restored_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limit_and_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_series_churn, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
