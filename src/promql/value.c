@@ -58,8 +58,7 @@ void km_pq_vec_init(struct km_pq_vec *v, size_t nsteps)
 static void series_free(struct km_pq_series *s)
 {
     km_labels_destroy(s->labels);
-    free(s->v);
-    free(s->set);
+    free(s->v); /* and the bitmap after the values */
 }
 
 void km_pq_vec_fini(struct km_pq_vec *v, struct km_pq_budget *b)
@@ -75,6 +74,7 @@ void km_pq_vec_fini(struct km_pq_vec *v, struct km_pq_budget *b)
 
 int km_pq_vec_add(struct km_pq_vec *v, struct km_labels *labels, struct km_pq_series **out)
 {
+    size_t nv = v->nsteps ? v->nsteps : 1, nw = (v->nsteps + 63) / 64 + 1;
     struct km_pq_series *s;
 
     if (v->n == v->cap) {
@@ -90,12 +90,14 @@ int km_pq_vec_add(struct km_pq_vec *v, struct km_labels *labels, struct km_pq_se
     }
     s = &v->s[v->n];
     s->labels = labels;
-    s->v = malloc((v->nsteps ? v->nsteps : 1) * sizeof(double));
-    s->set = calloc((v->nsteps + 63) / 64 + 1, sizeof(uint64_t));
-    if (!s->v || !s->set) {
-        series_free(s);
+    /* One allocation: the values, then the bitmap (a word, like a double, is 8 bytes). */
+    s->v = malloc((nv + nw) * sizeof(double));
+    if (!s->v) {
+        km_labels_destroy(labels);
         return km_err_set(KM_ENOMEM, "out of memory evaluating a query");
     }
+    s->set = (uint64_t *)(void *)(s->v + nv);
+    memset(s->set, 0, nw * sizeof(uint64_t));
     v->n++;
     *out = s;
     return 0;
