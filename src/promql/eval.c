@@ -1277,6 +1277,7 @@ static int run(struct km_storage *store, const struct km_promql_expr *e, int64_t
     rc = km_querier_open(store, span.any ? span.mint : start, span.any ? span.maxt : end, &c.q);
     if (rc)
         return rc;
+    km_querier_set_any_order(c.q, o->any_order && instant);
     rc = eval(&c, e, &g, &v);
     km_querier_close(c.q);
     if (rc)

@@ -26,6 +26,8 @@ struct km_pq_opts {
     int64_t timeout_ms;          /* 0: none */
     bool (*cancelled)(void *ud); /* polled during long evaluations; may be NULL */
     void *cancel_ud;
+    bool any_order; /* an instant vector's series may come in any order (rules: the store
+                     * then need not sort what it does not merge) */
 };
 
 void km_pq_opts_default(struct km_pq_opts *o);

@@ -274,13 +274,16 @@ static void eval_rule(struct km_rules_group *g, struct km_rule_state *rs, int64_
     const struct km_rule *r = rs->rule;
     struct km_rules_out out = { 0 };
     struct km_pq_result res;
+    struct km_pq_opts qo;
     struct km_buf err;
     int64_t t0 = km_time_mono_ns();
     int rc;
 
     km_buf_init(&err, 8192);
     memset(&res, 0, sizeof(res));
-    rc = km_pq_eval_instant(g->m->o.store, r->expr, ts, &g->m->o.query, &res);
+    qo = g->m->o.query;
+    qo.any_order = true; /* a rule's output is a set: its order means nothing */
+    rc = km_pq_eval_instant(g->m->o.store, r->expr, ts, &qo, &res);
     if (rc == 0 && res.type != KM_PQ_RESULT_VECTOR && res.type != KM_PQ_RESULT_SCALAR) {
         km_buf_puts(&err, "rule result is not a vector or scalar");
         rc = KM_EINVAL;

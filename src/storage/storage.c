@@ -12,6 +12,7 @@
 struct km_querier {
     const struct km_storage_ops *ops;
     void *q;
+    bool any_order;
 };
 
 struct km_series_set {
@@ -177,17 +178,25 @@ void km_querier_close(struct km_querier *q)
     free(q);
 }
 
+void km_querier_set_any_order(struct km_querier *q, bool any_order)
+{
+    q->any_order = any_order;
+}
+
 int km_querier_select(struct km_querier *q, struct km_matcher *const *m, size_t nm,
                       const struct km_select_hints *hints, struct km_series_set **out)
 {
-    static const struct km_select_hints none = { 0 };
     struct km_series_set *set = calloc(1, sizeof(*set));
+    struct km_select_hints h = { 0 };
     int rc;
 
     if (!set)
         return km_err_set(KM_ENOMEM, "out of memory");
+    if (hints)
+        h = *hints;
+    h.any_order = h.any_order || q->any_order;
     set->ops = q->ops;
-    rc = q->ops->select(q->q, m, nm, hints ? hints : &none, &set->set);
+    rc = q->ops->select(q->q, m, nm, &h, &set->set);
     if (rc) {
         free(set);
         return rc;

@@ -41,6 +41,8 @@ struct km_select_hints {
     bool labels_only;   /* no samples needed: series, label names and values */
     bool newest_only;   /* of each series only its newest sample in range (an instant
                          * selector): a store may return a part of them ending with it */
+    bool any_order;     /* the caller takes the series in any order: a store may skip
+                         * sorting them by labels where nothing needs merging */
 };
 
 /* A batch of one series' samples, borrowed from the set. */
@@ -165,6 +167,9 @@ struct km_series_set;
  * with km_querier_close() after every series set taken from it. */
 int km_querier_open(struct km_storage *s, int64_t mint, int64_t maxt, struct km_querier **out);
 void km_querier_close(struct km_querier *q);
+/* Every select of q takes its series in any order (see km_select_hints.any_order): for
+ * callers to whom the order of an answer means nothing, such as rule evaluation. */
+void km_querier_set_any_order(struct km_querier *q, bool any_order);
 
 /* The series matching all matchers (at least one), in label order. `hints` may be NULL. */
 int km_querier_select(struct km_querier *q, struct km_matcher *const *m, size_t nm,

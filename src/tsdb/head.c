@@ -1468,16 +1468,18 @@ static void sort_series(struct km_head *h, struct km_hseries **v, size_t n)
 /* Selection without the time filter when all_series is set (checkpoints and cuts must
  * see series that hold no samples yet: their series record is still needed). */
 static int select_series(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
-                         int64_t maxt, bool all_series, struct km_hseries ***out, size_t *nout);
+                         int64_t maxt, bool all_series, bool sorted, struct km_hseries ***out,
+                         size_t *nout);
 
 int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
-                   int64_t maxt, struct km_hseries ***out, size_t *nout)
+                   int64_t maxt, bool sorted, struct km_hseries ***out, size_t *nout)
 {
-    return select_series(h, m, nm, mint, maxt, false, out, nout);
+    return select_series(h, m, nm, mint, maxt, false, sorted, out, nout);
 }
 
 static int select_series(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
-                         int64_t maxt, bool all_series, struct km_hseries ***out, size_t *nout)
+                         int64_t maxt, bool all_series, bool sorted, struct km_hseries ***out,
+                         size_t *nout)
 {
     struct km_postings acc = { 0 }, cur = { 0 }, tmp = { 0 };
     struct km_hseries **v = NULL;
@@ -1556,7 +1558,8 @@ static int select_series(struct km_head *h, struct km_matcher *const *m, size_t 
         }
         n = w;
     }
-    sort_series(h, v, n);
+    if (sorted)
+        sort_series(h, v, n);
     *out = v;
     *nout = n;
     return 0;
@@ -1564,7 +1567,7 @@ static int select_series(struct km_head *h, struct km_matcher *const *m, size_t 
 
 int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n)
 {
-    return select_series(h, NULL, 0, INT64_MIN, INT64_MAX, true, out, n);
+    return select_series(h, NULL, 0, INT64_MIN, INT64_MAX, true, true, out, n);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1651,7 +1654,7 @@ static int collect_strings(struct km_head *h, const char *name, struct km_matche
         hmin = hlate;
     if (nm == 0 && mint <= hmin && maxt >= atomic_load(&h->maxt))
         return collect_from_index(h, name, fn, ud);
-    rc = km_head_select(h, m, nm, mint, maxt, &v, &n);
+    rc = km_head_select(h, m, nm, mint, maxt, false, &v, &n); /* the strings are sorted */
     if (rc)
         return rc;
     for (size_t i = 0; i < n && rc == 0; i++) {

@@ -133,10 +133,11 @@ void km_head_series_prefetch(const struct km_hseries *s, bool buffers);
 void km_head_series_label_view(struct km_head *h, const struct km_hseries *s, struct km_label *l,
                                size_t *n);
 
-/* The series matching the matchers that have samples in [mint, maxt], sorted by labels,
- * each with one more reference (release with km_head_series_put, free the array). */
+/* The series matching the matchers that have samples in [mint, maxt], sorted by labels
+ * when `sorted` (else in the head's own order), each with one more reference (release
+ * with km_head_series_put, free the array). */
 int km_head_select(struct km_head *h, struct km_matcher *const *m, size_t nm, int64_t mint,
-                   int64_t maxt, struct km_hseries ***out, size_t *n);
+                   int64_t maxt, bool sorted, struct km_hseries ***out, size_t *n);
 
 /* Every series, with samples or not, sorted by labels, each with one more reference. */
 int km_head_all_sorted(struct km_head *h, struct km_hseries ***out, size_t *n);

@@ -192,17 +192,17 @@ static int source_advance(struct km_tsdb_series_set *ss, struct source *s)
 int km_tsdb_select_labels(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
                           struct km_tsdb_series_set **out)
 {
-    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, KM_TSDB_READ_LABELS, out);
+    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, KM_TSDB_READ_LABELS, false, out);
 }
 
 int km_tsdb_select(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
                    struct km_tsdb_series_set **out)
 {
-    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, KM_TSDB_READ_SAMPLES, out);
+    return km_tsdb_select_range(q, m, nm, q->mint, q->maxt, KM_TSDB_READ_SAMPLES, false, out);
 }
 
 int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
-                         int64_t mint, int64_t maxt, enum km_tsdb_read read,
+                         int64_t mint, int64_t maxt, enum km_tsdb_read read, bool any_order,
                          struct km_tsdb_series_set **out)
 {
     struct km_tsdb_series_set *ss = calloc(1, sizeof(*ss));
@@ -233,10 +233,12 @@ int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, s
         rc = km_block_postings(s->b, m, nm, &s->ids);
     }
     if (rc == 0) {
+        /* Alone, the head's series need no order: nothing is merged with them. */
+        bool sorted = !any_order || ss->nsrc > 0;
         struct source *s = &ss->src[ss->nsrc++];
 
         s->is_head = true;
-        rc = km_head_select(q->db->head, m, nm, ss->mint, ss->maxt, &s->hs, &s->nhs);
+        rc = km_head_select(q->db->head, m, nm, ss->mint, ss->maxt, sorted, &s->hs, &s->nhs);
     }
     if (rc) {
         km_tsdb_series_set_destroy(ss);

@@ -125,9 +125,10 @@ enum km_tsdb_read {
 };
 
 /* The series matching the matchers with samples in [mint, maxt] (within the query's
- * range), with what `read` says of their samples within it. */
+ * range), with what `read` says of their samples within it, in label order — or, with
+ * any_order, in whatever order costs least (the head's own when only the head is read). */
 int km_tsdb_select_range(struct km_tsdb_query *q, struct km_matcher *const *m, size_t nm,
-                         int64_t mint, int64_t maxt, enum km_tsdb_read read,
+                         int64_t mint, int64_t maxt, enum km_tsdb_read read, bool any_order,
                          struct km_tsdb_series_set **out);
 /* Like km_tsdb_select(), for the labels only: no samples are read (a series whose blocks
  * overlap the range may come back with no sample inside it, as in Prometheus). */

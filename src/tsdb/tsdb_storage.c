@@ -78,7 +78,7 @@ static int st_select(void *q, struct km_matcher *const *m, size_t nm,
                                 hints->labels_only   ? KM_TSDB_READ_LABELS
                                 : hints->newest_only ? KM_TSDB_READ_NEWEST
                                                      : KM_TSDB_READ_SAMPLES,
-                                (struct km_tsdb_series_set **)set);
+                                hints->any_order, (struct km_tsdb_series_set **)set);
 }
 
 static bool st_set_next(void *set)

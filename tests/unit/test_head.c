@@ -183,7 +183,7 @@ static size_t select_n(struct km_head *h, enum km_match_type t, const char *name
 
     assert_int_equal(km_matcher_create(&m[0], KM_MATCH_RE, "__name__", "up|load"), 0);
     assert_int_equal(km_matcher_create(&m[1], t, name, value), 0);
-    assert_int_equal(km_head_select(h, m, 2, INT64_MIN, INT64_MAX, &v, &n), 0);
+    assert_int_equal(km_head_select(h, m, 2, INT64_MIN, INT64_MAX, true, &v, &n), 0);
     for (size_t i = 0; i < n; i++)
         km_head_series_put(h, v[i]);
     free(v);
@@ -225,7 +225,7 @@ static void test_select(void **state)
         size_t n;
         struct km_labels *l0, *l1;
 
-        assert_int_equal(km_head_select(h, NULL, 0, 0, 2000, &v, &n), 0);
+        assert_int_equal(km_head_select(h, NULL, 0, 0, 2000, true, &v, &n), 0);
         assert_int_equal(n, 5);
         for (size_t i = 1; i < n; i++) {
             assert_int_equal(km_head_series_labels(h, v[i - 1], &l0), 0);
@@ -256,9 +256,32 @@ static void test_select(void **state)
         for (size_t i = 0; i < n; i++)
             km_head_series_put(h, v[i]);
         free(v);
-        assert_int_equal(km_head_select(h, NULL, 0, 5000, 9000, &v, &n), 0);
+        assert_int_equal(km_head_select(h, NULL, 0, 5000, 9000, true, &v, &n), 0);
         assert_int_equal(n, 0);
         free(v);
+    }
+    /* In the head's own order: the same series. */
+    {
+        struct km_hseries **a, **b;
+        size_t na, nb;
+
+        assert_int_equal(km_head_select(h, NULL, 0, 0, 2000, true, &a, &na), 0);
+        assert_int_equal(km_head_select(h, NULL, 0, 0, 2000, false, &b, &nb), 0);
+        assert_int_equal(na, 5);
+        assert_int_equal(nb, 5);
+        for (size_t i = 0; i < na; i++) {
+            bool found = false;
+
+            for (size_t k = 0; k < nb; k++)
+                found = found || a[i] == b[k];
+            assert_true(found);
+        }
+        for (size_t i = 0; i < na; i++) {
+            km_head_series_put(h, a[i]);
+            km_head_series_put(h, b[i]);
+        }
+        free(a);
+        free(b);
     }
     {
         struct strs x = { .n = 0 };

@@ -477,6 +477,71 @@ static void test_damaged_block(void **state)
     km_tsdb_close(db);
 }
 
+/* A selection that takes any order still merges a block with the head (each series once,
+ * its samples in time order, in label order); over the head alone it gets every series
+ * once, in the head's own order — not sorted, that being the work it saves. */
+static void test_any_order_select(void **state)
+{
+    struct km_tsdb *db = open_db(0, -1);
+    char inst[16];
+
+    (void)state;
+    for (int i = 0; i < 200; i++) {
+        snprintf(inst, sizeof(inst), "i%03d", (i * 37) % 200);
+        put(db, "s", inst, 1000000, i);
+    }
+    assert_int_equal(km_tsdb_flush(db), 0);
+    for (int j = 0; j < 100; j++) {
+        snprintf(inst, sizeof(inst), "i%03d", (j * 37) % 100 * 2);
+        put(db, "s", inst, 2000000, j);
+    }
+    for (int pass = 0; pass < 4; pass++) {
+        bool head_only = pass & 1, any_order = pass & 2;
+        struct km_tsdb_query *q;
+        struct km_tsdb_series_set *ss;
+        struct km_matcher *mt;
+        bool seen[200] = { false };
+        size_t ns = 0, nsamples = 0, inversions = 0;
+        int last = -1;
+
+        assert_int_equal(km_matcher_create(&mt, KM_MATCH_EQ, "__name__", "s"), 0);
+        assert_int_equal(km_tsdb_query_open(db, head_only ? 1500000 : 0, 3000000, &q), 0);
+        assert_int_equal(km_tsdb_select_range(q, &mt, 1, INT64_MIN, INT64_MAX, KM_TSDB_READ_SAMPLES,
+                                              any_order, &ss),
+                         0);
+        while (km_tsdb_series_next(ss)) {
+            const char *v = km_labels_get(km_tsdb_series_labels(ss), "i");
+            int64_t t, prev = INT64_MIN;
+            double x;
+            int k;
+
+            assert_non_null(v);
+            k = atoi(v + 1);
+            assert_false(seen[k]);
+            seen[k] = true;
+            inversions += k < last;
+            last = k;
+            ns++;
+            while (km_tsdb_series_sample(ss, &t, &x)) {
+                assert_true(t > prev);
+                prev = t;
+                nsamples++;
+            }
+        }
+        assert_int_equal(km_tsdb_series_error(ss), 0);
+        assert_int_equal(ns, head_only ? 100 : 200);
+        assert_int_equal(nsamples, head_only ? 100 : 300);
+        if (head_only && any_order)
+            assert_true(inversions > 0);
+        else
+            assert_int_equal(inversions, 0);
+        km_tsdb_series_set_destroy(ss);
+        km_tsdb_query_close(q);
+        km_matcher_destroy(mt);
+    }
+    km_tsdb_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption_in_the_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_any_order_select, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
