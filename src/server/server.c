@@ -2,8 +2,9 @@
  * server — the server's life cycle and its own endpoints (see server.h): health (GET /,
  * /healthz, /readyz), /metrics about itself, the admin flush, and the route tables of
  * ingest and the REST API. Routes that need the database are flagged
- * KM_ROUTE_NEEDS_READY: the HTTP server answers them 503 until the database is open
- * and km_http_server_set_ready() is called, so no handler checks it.
+ * KM_ROUTE_NEEDS_READY: the HTTP server answers them 503 until the database is open,
+ * the rule files are loaded and km_http_server_set_ready() is called, so no handler
+ * checks it.
  */
 #include "server_internal.h"
 
@@ -1079,12 +1080,18 @@ static int open_db(struct km_server *s)
         return rc;
     km_otlp_ingest_attach(s->otlp, s->api.ingest, &s->log_sink);
     km_logs_api_set_clusters(s->logs_api, km_ingest_clusters(s->api.ingest));
+    return 0;
+}
+
+/* Ready once the database is open and the rule files are loaded (as Prometheus is ready
+ * only after its rules): a client told "ready" finds /api/v1/rules complete. */
+static void set_ready(struct km_server *s)
+{
     km_http_server_set_ready(s->http, true);
     if (s->otlp_http)
         km_http_server_set_ready(s->otlp_http, true);
     if (s->k8s_http)
         km_http_server_set_ready(s->k8s_http, true);
-    return 0;
 }
 
 /* --cluster-state: the collector, emitting through ingest. */
@@ -1199,6 +1206,7 @@ int km_server_start(struct km_server **out, const struct km_server_opts *o)
         km_server_destroy(s, 0);
         return rc;
     }
+    set_ready(s);
     *out = s;
     return 0;
 }
