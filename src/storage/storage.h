@@ -171,7 +171,8 @@ void km_querier_close(struct km_querier *q);
  * callers to whom the order of an answer means nothing, such as rule evaluation. */
 void km_querier_set_any_order(struct km_querier *q, bool any_order);
 
-/* The series matching all matchers (at least one), in label order. `hints` may be NULL. */
+/* The series matching all matchers (at least one), in label order (or any order when the
+ * hints or the querier allow it). `hints` may be NULL. */
 int km_querier_select(struct km_querier *q, struct km_matcher *const *m, size_t nm,
                       const struct km_select_hints *hints, struct km_series_set **out);
 bool km_series_next(struct km_series_set *set);
