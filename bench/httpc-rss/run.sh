@@ -11,7 +11,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 KMON=${1:-}
 LIB=/usr/lib/x86_64-linux-gnu
-WORK=$(mktemp -d /tmp/kmon-httpc-rss.XXXXXX)
+WORK=$(mktemp -d)
 trap 'kill $HTTPS_PID $HTTP_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
